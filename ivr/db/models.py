@@ -1,0 +1,207 @@
+"""ORM models. SQLite by default, PostgreSQL by URL; schema changes go through Alembic.
+
+Times are stored as timezone-aware UTC datetimes; the deployment timezone only matters for
+schedule windows and for display.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+MODES = ("direct", "pool", "deputy", "voicemail")
+STEP_KINDS = ("direct", "deputy", "pool", "voicemail", "message")
+AVAILABILITY = ("available", "meeting", "dnd", "leave")
+OUTCOMES = ("answered", "busy", "no-answer", "abandoned", "voicemail", "refused", "failed")
+OPERATOR_STATES = ("logged_out", "ready", "paused")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class Official(Base):
+    __tablename__ = "officials"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)  # used in endpoint names
+    name: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(80), default="")
+    department: Mapped[str] = mapped_column(String(120), default="")
+    deputy_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"))
+    availability: Mapped[str] = mapped_column(String(16), default="available")
+    availability_note: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    numbers: Mapped[list["PublishedNumber"]] = relationship(back_populates="official",
+                                                            cascade="all, delete-orphan")
+    devices: Mapped[list["Device"]] = relationship(back_populates="official",
+                                                   cascade="all, delete-orphan",
+                                                   order_by="Device.priority")
+    policy: Mapped["RoutingPolicy | None"] = relationship(back_populates="official",
+                                                          cascade="all, delete-orphan")
+    windows: Mapped[list["ScheduleWindow"]] = relationship(back_populates="official",
+                                                           cascade="all, delete-orphan")
+    deputy: Mapped["Official | None"] = relationship(remote_side="Official.id")
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name} {self.title}".strip()
+
+
+class PublishedNumber(Base):
+    __tablename__ = "published_numbers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)  # normalised E.164, "+86…"
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"))
+    language: Mapped[str | None] = mapped_column(String(8))  # None: the official's
+    official: Mapped[Official] = relationship(back_populates="numbers")
+
+
+class Device(Base):
+    """A phone that reaches an official: a registered SIP phone or a mobile via the carrier."""
+    __tablename__ = "devices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # "sip" | "mobile"
+    endpoint: Mapped[str | None] = mapped_column(String(40), unique=True)  # sip: PJSIP endpoint
+    number: Mapped[str | None] = mapped_column(String(20))  # mobile: E.164
+    secret: Mapped[str | None] = mapped_column(String(64))  # sip: generated digest password
+    static_contact: Mapped[str | None] = mapped_column(String(120))  # lab/demo phones
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    official: Mapped[Official] = relationship(back_populates="devices")
+
+
+class Pool(Base):
+    __tablename__ = "pools"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)  # queue is "pool-<name>"
+    strategy: Mapped[str] = mapped_column(String(16), default="leastrecent")
+    max_wait: Mapped[int] = mapped_column(Integer, default=60)
+    operators: Mapped[list["Operator"]] = relationship(back_populates="pool")
+
+    @property
+    def queue(self) -> str:
+        return f"pool-{self.name}"
+
+
+class Operator(Base):
+    __tablename__ = "operators"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    endpoint: Mapped[str] = mapped_column(String(40), unique=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    static_contact: Mapped[str | None] = mapped_column(String(120))
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"))
+    state: Mapped[str] = mapped_column(String(16), default="logged_out")
+    paused_reason: Mapped[str] = mapped_column(String(80), default="")
+    pool: Mapped[Pool] = relationship(back_populates="operators")
+
+
+class RoutingPolicy(Base):
+    __tablename__ = "routing_policies"
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16), default="direct")
+    chain: Mapped[list[str] | None] = mapped_column(JSON)  # None: the city-wide default chain
+    ring_timeout: Mapped[int] = mapped_column(Integer, default=20)
+    pool_id: Mapped[int | None] = mapped_column(ForeignKey("pools.id"))  # None: default pool
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    official: Mapped[Official] = relationship(back_populates="policy")
+    pool: Mapped[Pool | None] = relationship()
+
+
+class ScheduleWindow(Base):
+    """A weekly window in the deployment timezone during which another mode applies."""
+    __tablename__ = "schedule_windows"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"))
+    days: Mapped[str] = mapped_column(String(40))  # "mon-fri", "sat,sun", "daily"
+    start: Mapped[str] = mapped_column(String(8))  # "HH:MM" or "HH:MM:SS"
+    end: Mapped[str] = mapped_column(String(8))  # may be earlier than start: crosses midnight
+    mode: Mapped[str] = mapped_column(String(16))
+    official: Mapped[Official] = relationship(back_populates="windows")
+
+
+class Setting(Base):
+    """City-wide settings, e.g. ``default_chain``."""
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"))
+    field: Mapped[str] = mapped_column(String(40))  # "mode", "availability", "schedule", …
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Call(Base):
+    """One call to a published number, folded from Asterisk's events (never from the plan)."""
+    __tablename__ = "calls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    number_dialed: Mapped[str] = mapped_column(String(40), default="")
+    caller: Mapped[str] = mapped_column(String(40), default="")
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"),
+                                                    index=True)
+    route_source: Mapped[str] = mapped_column(String(16), default="")  # agi | mirror | default
+    mode: Mapped[str] = mapped_column(String(16), default="")
+    outcome: Mapped[str | None] = mapped_column(String(16), index=True)  # None while in progress
+    answered_by: Mapped[str | None] = mapped_column(String(80))
+    answered_kind: Mapped[str | None] = mapped_column(String(16))  # direct|deputy|pool
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    answered_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    voicemail_file: Mapped[str | None] = mapped_column(String(255))
+    voicemail_secs: Mapped[float | None] = mapped_column(Float)
+    steps: Mapped[list["CallStep"]] = relationship(back_populates="call", cascade="all, delete-orphan",
+                                                   order_by="CallStep.seq")
+
+
+class CallStep(Base):
+    __tablename__ = "call_steps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(255), default="")
+    result: Mapped[str | None] = mapped_column(String(24))
+    answered_by: Mapped[str | None] = mapped_column(String(80))
+    started_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    call: Mapped[Call] = relationship(back_populates="steps")
+    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+
+
+class CelEvent(Base):
+    """Raw Asterisk CEL events kept durably before they are folded into calls."""
+    __tablename__ = "cel_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # dedupe: live and CSV replay
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    eventtype: Mapped[str] = mapped_column(String(24))
+    userdeftype: Mapped[str] = mapped_column(String(32), default="")
+    eventtime: Mapped[float] = mapped_column(Float)
+    channel: Mapped[str] = mapped_column(String(120), default="")
+    exten: Mapped[str] = mapped_column(String(80), default="")
+    context: Mapped[str] = mapped_column(String(80), default="")
+    cid_num: Mapped[str] = mapped_column(String(80), default="")
+    extra: Mapped[str] = mapped_column(Text, default="")
+    folded: Mapped[bool] = mapped_column(Boolean, default=False)
