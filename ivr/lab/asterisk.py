@@ -1,0 +1,378 @@
+"""Run real Asterisk instances for the demo, tests and benchmarks.
+
+``provision()`` returns the root under which asterisk runs ("/" or a Debian sid chroot).
+``AsteriskInstance(root, name, files)`` writes ``files`` plus its own asterisk.conf into a fresh
+instance folder ``<root>/srv/ivr-lab/<name>-<random>/`` and runs Asterisk as a direct child, so
+several instances run side by side::
+
+    root = provision()
+    with AsteriskInstance(root, "demo", {"modules.conf": modules_conf([]),
+                                         "pjsip.conf": ..., "extensions.conf": ...}) as ast:
+        print(ast.cli("pjsip show endpoints"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import functools
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+
+from ivr.lab import ports
+
+REPO = Path(__file__).resolve().parents[2]
+PROVISION_SCRIPT = REPO / "scripts" / "provision-asterisk.sh"
+LAB_DIR = PurePosixPath("/srv/ivr-lab")
+
+# A PBX with PJSIP, dialplan, queues, AGI, CEL/CDR over AMI. Each name was checked against the
+# Debian sid asterisk 22 module directory; start() fails if any of them is declined.
+BASE_MODULES: tuple[str, ...] = (
+    # sorcery, pjproject, PJSIP
+    "res_sorcery_config", "res_sorcery_memory", "res_sorcery_astdb", "res_pjproject",
+    "res_pjsip", "res_pjsip_pubsub", "res_pjsip_session", "chan_pjsip", "res_pjsip_sdp_rtp",
+    "res_pjsip_registrar", "res_pjsip_authenticator_digest",
+    "res_pjsip_endpoint_identifier_ip", "res_pjsip_endpoint_identifier_user",
+    "res_pjsip_caller_id", "res_pjsip_header_funcs", "res_pjsip_rfc3326", "res_pjsip_logger",
+    "res_pjsip_acl",
+    # media
+    "res_rtp_asterisk", "res_timing_timerfd", "res_musiconhold",
+    "codec_ulaw", "codec_alaw", "codec_a_mu", "codec_gsm", "codec_resample",
+    "format_wav", "format_gsm", "format_pcm", "format_sln",
+    # bridging and channels
+    "bridge_simple", "bridge_native_rtp", "bridge_builtin_features", "bridge_holding",
+    "chan_bridge_media",
+    # dialplan and applications
+    "pbx_config", "app_dial", "app_queue", "app_playback", "app_record", "app_userevent",
+    "app_celgenuserevent", "app_stack", "app_verbose", "app_exec", "app_echo", "app_senddtmf",
+    "app_read", "app_originate", "app_while", "app_softhangup", "res_clioriginate",
+    "res_speech", "res_agi",
+    # functions (STRFTIME lives in func_strings; Local channels and the manager are core)
+    "func_db", "func_strings", "func_cut", "func_timeout", "func_callerid", "func_channel",
+    "func_logic", "func_global", "func_math", "func_cdr", "func_dialplan", "func_hangupcause",
+    "func_rand", "func_uri", "func_pjsip_endpoint",
+    # call records and events
+    "cel_manager", "res_cdrel_custom", "cel_custom", "cdr_manager",
+)
+
+# Files a module in BASE_MODULES declines to load without; written unless the caller gives them.
+DEFAULT_FILES: dict[str, str] = {
+    "logger.conf": "[general]\ndateformat = %F %T.%3q\n\n[logfiles]\n"
+                   "messages.log => notice,warning,error,verbose\n",
+    "queues.conf": "[general]\n",
+    "cel.conf": "[general]\nenable = no\n\n[manager]\nenabled = no\n",
+    "cel_custom.conf": "[mappings]\nMaster.csv => ${CSV_QUOTE(${eventtype})},${CSV_QUOTE(${eventtime})}\n",
+    "cdr.conf": "[general]\nenable = no\n",
+    "cdr_manager.conf": "[general]\nenabled = no\n",
+    "manager.conf": "[general]\nenabled = no\n",
+    "pjsip.conf": "",
+    "musiconhold.conf": "[general]\n",
+}
+
+
+class AsteriskError(RuntimeError):
+    pass
+
+
+@functools.cache
+def provision() -> Path:
+    """Run scripts/provision-asterisk.sh (builds or unpacks the chroot when needed); return the root."""
+    if not PROVISION_SCRIPT.exists():
+        raise AsteriskError(f"{PROVISION_SCRIPT} is missing")
+    res = subprocess.run(["bash", str(PROVISION_SCRIPT)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, timeout=1800)
+    lines = res.stdout.strip().splitlines()
+    if res.returncode != 0 or not lines:
+        raise AsteriskError(f"provision-asterisk.sh failed (exit {res.returncode}):\n"
+                            f"{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
+    root = Path(lines[-1])
+    if not (root / "usr/sbin/asterisk").exists() and not (root == Path("/") and shutil.which("asterisk")):
+        raise AsteriskError(f"provision-asterisk.sh printed {root}, but no asterisk binary is there")
+    return root
+
+
+def modules_conf(extra: Iterable[str] = ()) -> str:
+    """A minimal ``autoload=no`` modules.conf: BASE_MODULES plus ``extra`` (names with or without .so)."""
+    names = list(dict.fromkeys([*BASE_MODULES, *(m.removesuffix(".so") for m in extra)]))
+    return "[modules]\nautoload = no\n" + "".join(f"load = {m}.so\n" for m in names)
+
+
+def _first_existing(root: Path, candidates: Iterable[str], marker: str = "") -> str:
+    cands = list(candidates)
+    for c in cands:
+        if (root / c.lstrip("/") / marker).exists():
+            return c
+    return cands[0]
+
+
+def _set_pdeathsig() -> None:
+    """Child side: get SIGTERM when the parent dies (only safe when started from the main thread)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class AsteriskInstance:
+    """One Asterisk process with its own configuration and state folder."""
+
+    def __init__(self, root: Path | str, name: str, files: Mapping[str, str | bytes], *,
+                 verbose: int = 3, rtp: ports.PortRange | None = None,
+                 boot_timeout: float = 30.0) -> None:
+        self.root = Path(root)
+        self.name = name
+        self.verbose = verbose
+        self.boot_timeout = boot_timeout
+        slug = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40] or "ast"
+        self.instance_dir = LAB_DIR / f"{slug}-{secrets.token_hex(4)}"  # as Asterisk sees it
+        self.host_dir = self.host_path(self.instance_dir)
+        self.etc_dir = self.instance_dir / "etc"
+        self.log_dir = self.instance_dir / "log"
+        self.spool_dir = self.instance_dir / "spool"
+        self.run_dir = self.instance_dir / "run"
+        self.db_dir = self.instance_dir / "lib"
+        self.conf = self.etc_dir / "asterisk.conf"
+        self.ctl = self.run_dir / "asterisk.ctl"
+        self.mod_dir = _first_existing(self.root, ["/usr/lib/x86_64-linux-gnu/asterisk/modules",
+                                                   "/usr/lib/asterisk/modules",
+                                                   "/usr/lib64/asterisk/modules"], "chan_pjsip.so")
+        self.data_dir = _first_existing(self.root, ["/usr/share/asterisk", "/var/lib/asterisk"],
+                                        "sounds")
+        self.files: dict[str, str | bytes] = dict(files)
+        if "asterisk.conf" in self.files:
+            raise ValueError("asterisk.conf is written by AsteriskInstance")
+        self.rtp: ports.PortRange | None = rtp
+        if "rtp.conf" not in self.files:
+            self.rtp = self.rtp or ports.rtp_range(200)
+            self.files["rtp.conf"] = (f"[general]\nrtpstart = {self.rtp.start}\n"
+                                      f"rtpend = {self.rtp.end}\n")
+        for rel, text in DEFAULT_FILES.items():
+            self.files.setdefault(rel, text)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.boot_seconds: float | None = None
+        self._write_tree()
+
+    # --- paths ---------------------------------------------------------------------------
+    def inside(self, path: Path | str) -> str:
+        """Host path -> the path Asterisk sees."""
+        p = Path(path).resolve() if not isinstance(path, PurePosixPath) else Path(str(path))
+        if self.root == Path("/"):
+            return str(p)
+        try:
+            return "/" + str(p.relative_to(self.root.resolve()))
+        except ValueError:
+            raise ValueError(f"{path} is outside the Asterisk root {self.root}") from None
+
+    def host_path(self, path: PurePosixPath | str) -> Path:
+        """A path as Asterisk sees it -> the host path."""
+        return self.root / str(path).lstrip("/")
+
+    @property
+    def log_file(self) -> Path:
+        return self.host_path(self.log_dir / "messages.log")
+
+    # --- files ---------------------------------------------------------------------------
+    def _asterisk_conf(self) -> str:
+        d = self.instance_dir
+        return (
+            "[directories]\n"
+            f"astetcdir => {self.etc_dir}\n"
+            f"astmoddir => {self.mod_dir}\n"
+            f"astvarlibdir => {self.db_dir}\n"
+            f"astdbdir => {self.db_dir}\n"
+            f"astkeydir => {self.db_dir}\n"
+            f"astdatadir => {self.data_dir}\n"
+            f"astagidir => {self.data_dir}/agi-bin\n"
+            f"astspooldir => {self.spool_dir}\n"
+            f"astrundir => {self.run_dir}\n"
+            f"astlogdir => {self.log_dir}\n"
+            f"astcachedir => {d}/cache\n"
+            "astsbindir => /usr/sbin\n\n"
+            "[options]\n"
+            f"verbose = {self.verbose}\n"
+            "debug = 0\n"
+            "hideconnect = yes\n"
+            "defaultlanguage = en\n"
+            "documentation_language = en_US\n"
+        )
+
+    def _write_tree(self) -> None:
+        for sub in ("etc", "log", "spool", "run", "lib", "cache"):
+            (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.write_file("asterisk.conf", self._asterisk_conf())
+        for rel, text in self.files.items():
+            self.write_file(rel, text)
+
+    def write_file(self, relpath: str, text: str | bytes) -> Path:
+        """Write a file under the instance's etc folder (then ``reload()`` the module)."""
+        path = self.host_path(self.etc_dir) / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(text.encode() if isinstance(text, str) else text)
+        tmp.replace(path)
+        if relpath != "asterisk.conf":
+            self.files[relpath] = text
+        return path
+
+    def log_text(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 80) -> str:
+        out = self.host_path(self.log_dir / "console.out")
+        console = out.read_text(errors="replace") if out.exists() else ""
+        tail = "\n".join(self.log_text().splitlines()[-lines:])
+        return f"{tail}\n--- console ---\n{console[-3000:]}" if console.strip() else tail
+
+    # --- process -------------------------------------------------------------------------
+    def _cmd(self, *args: str) -> list[str]:
+        if self.root == Path("/"):
+            return [shutil.which("asterisk") or "/usr/sbin/asterisk", "-C", str(self.conf), *args]
+        return ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", str(self.conf), *args]
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def _declared_modules(self) -> list[str]:
+        text = self.files.get("modules.conf", "")
+        text = text.decode() if isinstance(text, bytes) else text
+        return re.findall(r"^\s*load\s*=>?\s*(\S+?)(?:\.so)?\s*(?:;.*)?$", text, re.M)
+
+    def start(self) -> AsteriskInstance:
+        if self.running:
+            return self
+        missing = [m for m in self._declared_modules()
+                   if not (self.host_path(self.mod_dir) / f"{m}.so").exists()]
+        if missing:
+            raise AsteriskError(f"modules.conf loads modules that do not exist in {self.mod_dir}: "
+                                f"{', '.join(missing)}")
+        ctl = self.host_path(self.ctl)
+        ctl.unlink(missing_ok=True)
+        t0 = time.monotonic()
+        out = open(self.host_path(self.log_dir / "console.out"), "ab")
+        try:
+            self.proc = subprocess.Popen(
+                self._cmd("-f", "-n"), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=_set_pdeathsig if threading.current_thread() is threading.main_thread()
+                else None)
+        finally:
+            out.close()
+        try:
+            while not ctl.exists():
+                if self.proc.poll() is not None:
+                    raise AsteriskError(f"asterisk {self.name} exited with {self.proc.returncode} "
+                                        f"while starting")
+                if time.monotonic() - t0 > self.boot_timeout:
+                    raise AsteriskError(f"asterisk {self.name}: no control socket after "
+                                        f"{self.boot_timeout} s")
+                time.sleep(0.02)
+            self.cli("core waitfullybooted", timeout=self.boot_timeout)
+            self.boot_seconds = time.monotonic() - t0
+            declined = sorted(set(self._declared_modules()) - self.loaded_modules())
+            if declined:
+                raise AsteriskError(f"asterisk {self.name}: modules not running: "
+                                    f"{', '.join(declined)}")
+        except BaseException as e:
+            tail = self.log_tail()
+            self.kill()
+            if isinstance(e, AsteriskError):
+                raise AsteriskError(f"{e}\n--- log tail ({self.log_file}) ---\n{tail}") from None
+            raise
+        return self
+
+    def loaded_modules(self) -> set[str]:
+        """Names (without .so) of modules whose status is Running."""
+        out = self.cli("module show")
+        return {m.group(1) for m in re.finditer(r"^(\S+)\.so\s.*(?<!Not )Running\s", out, re.M)}
+
+    def cli(self, command: str, timeout: float = 15.0) -> str:
+        """Run a CLI command through the control socket (``asterisk -rx``); returns its output."""
+        try:
+            res = subprocess.run(self._cmd("-rx", command), stdin=subprocess.DEVNULL,
+                                 capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AsteriskError(f"asterisk {self.name}: CLI {command!r} timed out") from None
+        if res.returncode != 0 or "Unable to connect to remote asterisk" in res.stdout:
+            raise AsteriskError(f"asterisk {self.name}: CLI {command!r} failed "
+                                f"(exit {res.returncode}): {res.stdout}{res.stderr}")
+        return res.stdout
+
+    def reload(self, module: str) -> str:
+        """Reload one module after ``write_file`` (e.g. "res_pjsip.so", "pbx_config", "app_queue")."""
+        name = module if module.endswith(".so") else f"{module}.so"
+        out = self.cli(f"module reload {name}")
+        if "not found" in out.lower() or "fail" in out.lower():
+            raise AsteriskError(f"asterisk {self.name}: reload {name}: {out}")
+        return out
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM, wait; SIGKILL after ``timeout`` s. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.host_path(self.ctl).unlink(missing_ok=True)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+        self.host_path(self.ctl).unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        """Stop and delete the instance folder."""
+        self.kill() if self.running else None
+        shutil.rmtree(self.host_dir, ignore_errors=True)
+        if self.rtp is not None:
+            ports.release(self.rtp)
+
+    # --- context managers ----------------------------------------------------------------
+    def __enter__(self) -> AsteriskInstance:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    async def astart(self) -> AsteriskInstance:
+        return await asyncio.to_thread(self.start)
+
+    async def astop(self) -> int | None:
+        return await asyncio.to_thread(self.stop)
+
+    async def acli(self, command: str, timeout: float = 15.0) -> str:
+        return await asyncio.to_thread(self.cli, command, timeout)
+
+    async def __aenter__(self) -> AsteriskInstance:
+        return await self.astart()
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.astop()
+
+    def __repr__(self) -> str:
+        return f"<AsteriskInstance {self.name} {self.instance_dir} pid={self.pid}>"
+
+
+__all__ = ["AsteriskError", "AsteriskInstance", "BASE_MODULES", "modules_conf", "provision"]
