@@ -60,7 +60,8 @@ class Official(Base):
     policy: Mapped["RoutingPolicy | None"] = relationship(back_populates="official",
                                                           cascade="all, delete-orphan")
     windows: Mapped[list["ScheduleWindow"]] = relationship(back_populates="official",
-                                                           cascade="all, delete-orphan")
+                                                           cascade="all, delete-orphan",
+                                                           order_by="ScheduleWindow.id")
     deputy: Mapped["Official | None"] = relationship(remote_side="Official.id")
 
     @property
