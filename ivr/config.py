@@ -42,9 +42,18 @@ class Config:
     # the instance folder as Asterisk sees it (inside that root).
     asterisk_root: str = "/"
     asterisk_instance: str = "/var/lib/ivr-asterisk"
-    # carrier trunk (citizens come in from it; officials' mobiles and callbacks go out on it)
-    carrier_host: str = "127.0.0.1"
+    # SIP and RTP as Asterisk binds them
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    media_address: str = "127.0.0.1"
+    rtp_start: int = 10000
+    rtp_end: int = 10999
+    # carrier trunk: citizens come in from carrier_match (address or subnet); officials' mobiles
+    # and callbacks go out to carrier_host:carrier_port
+    carrier_match: str = "127.0.0.2"
+    carrier_host: str = "127.0.0.2"
     carrier_port: int = 5060
+    default_language: str = "zh"
     default_pool: str = "main"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -53,12 +62,21 @@ class Config:
         return Path(self.asterisk_root) / inside.lstrip("/")
 
     @property
-    def cel_csv(self) -> Path:
-        return self.host_path(f"{self.asterisk_instance}/log/cel-custom/Master.csv")
+    def cel_journal(self) -> Path:
+        """Asterisk's durable CEL journal (JSON lines), replayed after an outage."""
+        return self.host_path(f"{self.asterisk_instance}/log/cel-custom/ivr-cel.json")
+
+    @property
+    def voicemail_dir_inside(self) -> str:
+        return f"{self.asterisk_instance}/spool/ivr-voicemail"
+
+    @property
+    def prompts_dir_inside(self) -> str:
+        return f"{self.asterisk_instance}/sounds/ivr"
 
     @property
     def voicemail_dir(self) -> Path:
-        return self.host_path(f"{self.asterisk_instance}/spool/ivr-voicemail")
+        return self.host_path(self.voicemail_dir_inside)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None,

@@ -1,0 +1,144 @@
+"""Render the Asterisk configuration of a deployment from dialplans/*.tmpl.
+
+Templates use ``{{ name }}`` placeholders (Asterisk's own ``${…}`` passes through untouched).
+Everything the templates need is plain data in :class:`RenderInput`, built from the database by
+:func:`load_render_input`, so rendering itself is pure and testable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping
+
+from ivr.config import Config
+from ivr.routing.policy import default_plan
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "dialplans"
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
+_CONTACT_RE = re.compile(r"^sip:[A-Za-z0-9_.-]+@[0-9A-Za-z.-]+(:[0-9]{1,5})?$")
+STRATEGIES = ("leastrecent", "ringall", "fewestcalls", "random", "rrmemory", "linear", "wrandom")
+AGI_LIMIT = 1.5  # seconds a call may wait for the controller before the mirror takes over
+
+
+class RenderError(ValueError):
+    """The deployment cannot be rendered into a valid Asterisk configuration."""
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    """A SIP phone: an official's device or an operator's phone."""
+    endpoint: str
+    secret: str
+    static_contact: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDef:
+    name: str  # queue name, "pool-<pool>"
+    strategy: str = "leastrecent"
+    ring_seconds: int = 15  # how long each operator rings before the next is tried
+
+
+@dataclass(frozen=True, slots=True)
+class RenderInput:
+    config: Config
+    phones: tuple[Phone, ...] = ()
+    queues: tuple[QueueDef, ...] = ()
+
+
+def published_patterns(target: str = "ivr-route") -> str:
+    """One extension pattern per length 3..20 where every character is ``+`` or a digit."""
+    lines = []
+    for n in range(3, 21):
+        pat = "_[+0-9]" + "X" * (n - 1)
+        lines.append(f"exten => {pat},1,Set(IVR_DIALED=${{EXTEN}})\n same => n,Goto({target},s,1)")
+    return "\n".join(lines)
+
+
+def outbound_patterns() -> str:
+    lines = []
+    for n in range(3, 21):
+        pat = "_[+0-9]" + "X" * (n - 1)
+        lines.append(f"exten => {pat},1,Dial(PJSIP/${{EXTEN}}@carrier,60)\n same => n,Hangup()")
+    return "\n".join(lines)
+
+
+def _phone_section(p: Phone) -> str:
+    if not _NAME_RE.match(p.endpoint):
+        raise RenderError(f"endpoint name {p.endpoint!r} is not valid")
+    if not p.secret or any(c in p.secret for c in "\n\r;[]"):
+        raise RenderError(f"endpoint {p.endpoint!r} has no usable secret")
+    contact = ""
+    if p.static_contact:
+        if not _CONTACT_RE.match(p.static_contact):
+            raise RenderError(f"static contact {p.static_contact!r} of {p.endpoint!r} is malformed")
+        contact = f"contact = {p.static_contact}\n"
+    return (f"[{p.endpoint}](ivr-media)\ncontext = ivr-phones\nauth = {p.endpoint}\n"
+            f"aors = {p.endpoint}\n\n"
+            f"[{p.endpoint}]\ntype = auth\nauth_type = userpass\nusername = {p.endpoint}\n"
+            f"password = {p.secret}\n\n"
+            f"[{p.endpoint}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n{contact}")
+
+
+def _queue_section(q: QueueDef) -> str:
+    if q.strategy not in STRATEGIES:
+        raise RenderError(f"queue {q.name}: unknown strategy {q.strategy!r}")
+    return (f"[{q.name}]\nstrategy = {q.strategy}\ntimeout = {q.ring_seconds}\nretry = 1\n"
+            "wrapuptime = 0\nringinuse = no\nannounce-position = no\n"
+            "joinempty = paused,unavailable,invalid,unknown\n"
+            "leavewhenempty = paused,unavailable,invalid,unknown\n")
+
+
+def template_values(inp: RenderInput) -> dict[str, str]:
+    c = inp.config
+    if not c.ami_secret:
+        raise RenderError("ami_secret is empty: generate one per deployment (ivr init)")
+    names = [p.endpoint for p in inp.phones]
+    dupes = {n for n in names if names.count(n) > 1} | ({"carrier"} & set(names))
+    if dupes:
+        raise RenderError(f"endpoint names used twice: {', '.join(sorted(dupes))}")
+    default_queue = f"pool-{c.default_pool}"
+    return {
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
+        "agi_host": c.agi_host, "agi_port": str(c.agi_port), "agi_limit": str(AGI_LIMIT),
+        "default_plan": default_plan(default_queue),
+        "timezone": c.timezone, "default_language": c.default_language,
+        "voicemail_dir": c.voicemail_dir_inside, "prompts_dir": c.prompts_dir_inside,
+        "published_patterns": published_patterns(), "outbound_patterns": outbound_patterns(),
+        "sip_host": c.sip_host, "sip_port": str(c.sip_port), "media_address": c.media_address,
+        "carrier_host": c.carrier_host, "carrier_port": str(c.carrier_port),
+        "carrier_match": c.carrier_match,
+        "phone_endpoints": "\n".join(_phone_section(p) for p in inp.phones),
+        "queues": "\n".join(_queue_section(q) for q in inp.queues),
+        "ami_host": c.ami_host, "ami_port": str(c.ami_port), "ami_user": c.ami_user,
+        "ami_secret": c.ami_secret,
+        "rtp_start": str(c.rtp_start), "rtp_end": str(c.rtp_end),
+    }
+
+
+def render_text(template: str, values: Mapping[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in values:
+            raise RenderError(f"template needs {key!r}")
+        return values[key]
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def render_all(inp: RenderInput, template_dir: Path = TEMPLATE_DIR) -> dict[str, str]:
+    """``{file name: text}`` of every Asterisk config file of the deployment."""
+    values = template_values(inp)
+    return {t.name.removesuffix(".tmpl"): render_text(t.read_text(encoding="utf-8"), values)
+            for t in sorted(template_dir.glob("*.conf.tmpl"))}
+
+
+def write_all(files: Mapping[str, str], dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        tmp = dest / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(dest / name)

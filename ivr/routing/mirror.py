@@ -1,0 +1,45 @@
+"""What the controller mirrors into Asterisk's AstDB (family ``ivr``): pure, from plain data.
+
+Keys are relative to the family. The writer (ivr.asterisk.astdb) puts them with DBPut and
+writes ``meta/synced`` last, so a half-written mirror is never taken for a complete one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Mapping
+from zoneinfo import ZoneInfo
+
+from ivr.routing.plan import MODES
+from ivr.routing.policy import OfficialRouting, effective_mode, plan_for_mode
+from ivr.routing.schedule import encode_intervals
+
+FAMILY = "ivr"
+
+
+def official_entries(r: OfficialRouting, now: datetime, tz: ZoneInfo) -> dict[str, str]:
+    prefix = f"o/{r.official_id}"
+    entries = {
+        f"{prefix}/name": r.name,
+        f"{prefix}/mode": r.mode,
+        f"{prefix}/win": encode_intervals(r.intervals),
+        f"{prefix}/effective": effective_mode(r, now, tz),
+    }
+    for mode in MODES:
+        entries[f"{prefix}/plan/{mode}"] = plan_for_mode(r, mode).encode()
+    return entries
+
+
+def number_entries(dial_keys: Mapping[str, int]) -> dict[str, str]:
+    """``{dialed digits: official id}`` → ``num/<digits>`` entries."""
+    return {f"num/{digits}": str(oid) for digits, oid in dial_keys.items()}
+
+
+def mirror_entries(routings: Iterable[OfficialRouting], dial_keys: Mapping[str, int],
+                   tz_name: str, now: datetime) -> dict[str, str]:
+    tz = ZoneInfo(tz_name)
+    entries: dict[str, str] = {"meta/tz": tz_name}
+    for r in routings:
+        entries.update(official_entries(r, now, tz))
+    entries.update(number_entries(dial_keys))
+    return entries

@@ -1,0 +1,84 @@
+"""The routing decision: pure functions from plain data (policy, availability, time) to a plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+from ivr.routing.plan import MODES, RoutePlan, Step
+from ivr.routing.schedule import Interval, mode_at, week_second
+
+DEFAULT_CHAIN: tuple[str, ...] = ("deputy", "pool", "voicemail")
+UNAVAILABLE_PROMPT = "ivr-unavailable"
+CARRIER_ENDPOINT = "carrier"
+
+
+@dataclass(frozen=True, slots=True)
+class OfficialRouting:
+    """Everything the planner needs about one official, already resolved to dialable strings."""
+    official_id: int
+    name: str
+    mode: str
+    chain: tuple[str, ...] = DEFAULT_CHAIN
+    ring_timeout: int = 20
+    availability: str = "available"
+    direct_dial: str = ""  # "" when the official has no device
+    deputy_dial: str = ""  # "" when there is no deputy or the deputy has no device
+    deputy_ring_timeout: int = 20
+    pool_queue: str = "pool-main"
+    pool_max_wait: int = 60
+    voicemail_secs: int = 120
+    intervals: tuple[Interval, ...] = field(default=())
+
+
+def dial_string(devices: Iterable[tuple[str, str | None, str | None]],
+                trunk: str = CARRIER_ENDPOINT) -> str:
+    """``(kind, endpoint, e164)`` devices → a parallel-ring Dial() string.
+
+    SIP phones are dialled by endpoint name, mobiles through the carrier trunk by their number.
+    """
+    parts = []
+    for kind, endpoint, number in devices:
+        if kind == "sip" and endpoint:
+            parts.append(f"PJSIP/{endpoint}")
+        elif kind == "mobile" and number:
+            parts.append(f"PJSIP/{number}@{trunk}")
+    return "&".join(parts)
+
+
+def plan_for_mode(r: OfficialRouting, mode: str) -> RoutePlan:
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    order = [mode] + [k for k in r.chain if k != mode]
+    steps: list[Step] = []
+    for kind in order:
+        if kind == "direct":
+            if r.availability == "available" and r.direct_dial:
+                steps.append(Step("direct", r.direct_dial, r.ring_timeout))
+        elif kind == "deputy":
+            if r.deputy_dial:
+                steps.append(Step("deputy", r.deputy_dial, r.deputy_ring_timeout))
+        elif kind == "pool":
+            steps.append(Step("pool", r.pool_queue, r.pool_max_wait))
+        elif kind == "voicemail":
+            steps.append(Step("voicemail", str(r.official_id), r.voicemail_secs))
+            break  # the caller has been heard: nothing follows a message
+    if not steps or steps[-1].kind != "voicemail":
+        steps.append(Step("message", UNAVAILABLE_PROMPT, 0))
+    return RoutePlan(r.official_id, r.name, mode, tuple(steps))
+
+
+def effective_mode(r: OfficialRouting, now: datetime, tz: ZoneInfo) -> str:
+    return mode_at(r.mode, r.intervals, week_second(now, tz))
+
+
+def plan_route(r: OfficialRouting, now: datetime, tz: ZoneInfo) -> RoutePlan:
+    return plan_for_mode(r, effective_mode(r, now, tz))
+
+
+def default_plan(pool_queue: str = "pool-main", max_wait: int = 60) -> str:
+    """The route when nothing is known (mirror never synced): the pool, then a clear message."""
+    return "|".join(s.encode() for s in (Step("pool", pool_queue, max_wait),
+                                         Step("message", UNAVAILABLE_PROMPT, 0)))
