@@ -1,0 +1,258 @@
+"""Directory services: officials (read), pools and operators (CRUD), and the audit helper.
+
+Every function takes the session factory (``ivr.db.session.Db``) and runs its own transaction.
+Returned ORM objects are detached with their relations loaded (``expire_on_commit=False``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.sql import Select
+
+from ivr.db.models import AuditEntry, Device, Official, Operator, Pool, RoutingPolicy, Setting
+from ivr.db.session import Db
+from ivr.directory.exceptions import (Conflict, InvalidDirectory, InvalidInput, UnknownOfficial,
+                                      UnknownOperator, UnknownPool)
+from ivr.directory.spec import (NAME_FORBIDDEN, STRATEGIES, check_contact, check_endpoint,
+                                check_pool_name, int_field, text_field)
+
+__all__ = ["official_query", "list_officials", "get_official", "load_official", "audit",
+           "clean_actor", "new_secret", "get_settings", "list_pools", "get_pool", "create_pool",
+           "update_pool", "delete_pool", "list_operators", "get_operator", "create_operator",
+           "update_operator", "delete_operator"]
+
+_ACTOR_BAD = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def new_secret() -> str:
+    """A SIP digest password (32 URL-safe characters)."""
+    return secrets.token_urlsafe(24)
+
+
+def clean_actor(actor: str | None) -> str:
+    """Who made a change, as recorded in the audit log (required, at most 80 characters)."""
+    text = _ACTOR_BAD.sub("", actor or "").strip()[:80]
+    if not text:
+        raise InvalidInput("an actor (who makes the change) is required")
+    return text
+
+
+def _audit_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def audit(session: AsyncSession, actor: str, official_id: int | None, field: str,
+          old: Any, new: Any, reason: str = "") -> AuditEntry:
+    """Add an audit entry to the session's transaction (committed with the change it records)."""
+    entry = AuditEntry(actor=actor, official_id=official_id, field=field[:40],
+                       old_value=_audit_text(old), new_value=_audit_text(new), reason=reason or "")
+    session.add(entry)
+    return entry
+
+
+# --- officials -----------------------------------------------------------------------------
+
+def official_query() -> Select[tuple[Official]]:
+    """Officials with numbers, devices, policy (and its pool), windows and deputy loaded."""
+    return select(Official).options(
+        selectinload(Official.numbers), selectinload(Official.devices),
+        selectinload(Official.policy).selectinload(RoutingPolicy.pool),
+        selectinload(Official.windows),
+        selectinload(Official.deputy).selectinload(Official.devices))
+
+
+def _ref_clause(ref: str | int) -> Any:
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        return Official.id == int(ref)
+    return Official.slug == ref
+
+
+async def load_official(session: AsyncSession, ref: str | int, *, for_update: bool = False) -> Official:
+    """An official by slug or id inside an open session; raises UnknownOfficial."""
+    query = official_query().where(_ref_clause(ref))
+    if for_update:
+        query = query.with_for_update(of=Official)
+    official = (await session.execute(query)).scalar_one_or_none()
+    if official is None:
+        raise UnknownOfficial(f"unknown official {ref!r}", {"official": str(ref)})
+    return official
+
+
+async def list_officials(db: Db) -> list[Official]:
+    async with db() as session:
+        return list((await session.execute(official_query().order_by(Official.slug))).scalars())
+
+
+async def get_official(db: Db, ref: str | int) -> Official:
+    async with db() as session:
+        return await load_official(session, ref)
+
+
+async def get_settings(db: Db) -> dict[str, Any]:
+    """City-wide settings (``default_chain``, ``timezone``, …) as a dict."""
+    async with db() as session:
+        return {s.key: s.value for s in (await session.execute(select(Setting))).scalars()}
+
+
+# --- pools ---------------------------------------------------------------------------------
+
+async def list_pools(db: Db) -> list[Pool]:
+    async with db() as session:
+        query = select(Pool).options(selectinload(Pool.operators)).order_by(Pool.name)
+        return list((await session.execute(query)).scalars())
+
+
+async def _pool(session: AsyncSession, name: str) -> Pool:
+    query = select(Pool).options(selectinload(Pool.operators)).where(Pool.name == name)
+    pool = (await session.execute(query)).scalar_one_or_none()
+    if pool is None:
+        raise UnknownPool(f"unknown pool {name!r}", {"pool": name})
+    return pool
+
+
+async def get_pool(db: Db, name: str) -> Pool:
+    async with db() as session:
+        return await _pool(session, name)
+
+
+def _check_strategy(strategy: str) -> str:
+    if strategy not in STRATEGIES:
+        raise InvalidDirectory(f"strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}",
+                               where="strategy")
+    return strategy
+
+
+async def create_pool(db: Db, name: str, actor: str, *, strategy: str = "leastrecent",
+                      max_wait: int = 60) -> Pool:
+    actor = clean_actor(actor)
+    pool = Pool(name=check_pool_name(name, "name"), strategy=_check_strategy(strategy),
+                max_wait=int_field(max_wait, "max_wait", 5, 3600))
+    async with db() as session, session.begin():
+        if (await session.execute(select(Pool.id).where(Pool.name == name))).first():
+            raise Conflict(f"pool {name!r} exists", {"pool": name})
+        session.add(pool)
+        audit(session, actor, None, "pool", None, {"name": name, "strategy": strategy,
+                                                   "max_wait": pool.max_wait})
+    return await get_pool(db, name)
+
+
+async def update_pool(db: Db, name: str, actor: str, *, strategy: str | None = None,
+                      max_wait: int | None = None) -> Pool:
+    actor = clean_actor(actor)
+    async with db() as session, session.begin():
+        pool = await _pool(session, name)
+        old = {"name": pool.name, "strategy": pool.strategy, "max_wait": pool.max_wait}
+        if strategy is not None:
+            pool.strategy = _check_strategy(strategy)
+        if max_wait is not None:
+            pool.max_wait = int_field(max_wait, "max_wait", 5, 3600)
+        new = {"name": pool.name, "strategy": pool.strategy, "max_wait": pool.max_wait}
+        if new != old:
+            audit(session, actor, None, "pool", old, new)
+    return pool
+
+
+async def delete_pool(db: Db, name: str, actor: str) -> None:
+    actor = clean_actor(actor)
+    async with db() as session, session.begin():
+        pool = await _pool(session, name)
+        if pool.operators:
+            raise Conflict(f"pool {name!r} still has operators", {"pool": name})
+        users = (await session.execute(select(func.count()).select_from(RoutingPolicy)
+                                       .where(RoutingPolicy.pool_id == pool.id))).scalar_one()
+        if users:
+            raise Conflict(f"pool {name!r} is used by {users} official(s)", {"pool": name})
+        await session.delete(pool)
+        audit(session, actor, None, "pool", {"name": name}, None)
+
+
+# --- operators -----------------------------------------------------------------------------
+
+async def list_operators(db: Db) -> list[Operator]:
+    async with db() as session:
+        query = select(Operator).options(selectinload(Operator.pool)).order_by(Operator.endpoint)
+        return list((await session.execute(query)).scalars())
+
+
+async def _operator(session: AsyncSession, endpoint: str) -> Operator:
+    query = select(Operator).options(selectinload(Operator.pool)).where(Operator.endpoint == endpoint)
+    operator = (await session.execute(query)).scalar_one_or_none()
+    if operator is None:
+        raise UnknownOperator(f"unknown operator {endpoint!r}", {"endpoint": endpoint})
+    return operator
+
+
+async def get_operator(db: Db, endpoint: str) -> Operator:
+    async with db() as session:
+        return await _operator(session, endpoint)
+
+
+async def endpoint_in_use(session: AsyncSession, endpoint: str) -> str | None:
+    """Who uses a PJSIP endpoint name already (devices and operators share one namespace)."""
+    if (await session.execute(select(Operator.id).where(Operator.endpoint == endpoint))).first():
+        return "an operator"
+    row = (await session.execute(select(Official.slug).join(Device, Device.official_id == Official.id)
+                                 .where(Device.endpoint == endpoint))).first()
+    return f"a device of official {row[0]!r}" if row else None
+
+
+def _operator_view(op: Operator) -> dict[str, Any]:
+    return {"name": op.name, "endpoint": op.endpoint, "pool": op.pool.name if op.pool else None,
+            "static_contact": op.static_contact}
+
+
+async def create_operator(db: Db, name: str, endpoint: str, pool: str, actor: str, *,
+                          static_contact: str | None = None) -> Operator:
+    """Create an operator with a generated secret (readable once from the returned object)."""
+    actor = clean_actor(actor)
+    name = text_field(name, "name", max_len=80, required=True, forbidden=NAME_FORBIDDEN)
+    check_endpoint(endpoint, "endpoint")
+    contact = check_contact(static_contact, "static_contact")
+    async with db() as session, session.begin():
+        user = await endpoint_in_use(session, endpoint)
+        if user:
+            raise Conflict(f"endpoint {endpoint!r} is already used by {user}", {"endpoint": endpoint})
+        operator = Operator(name=name, endpoint=endpoint, secret=new_secret(),
+                            static_contact=contact, pool=await _pool(session, pool))
+        session.add(operator)
+        audit(session, actor, None, "operator", None, _operator_view(operator))
+    return operator
+
+
+async def update_operator(db: Db, endpoint: str, actor: str, *, name: str | None = None,
+                          pool: str | None = None, static_contact: str | None = None,
+                          clear_static_contact: bool = False) -> Operator:
+    actor = clean_actor(actor)
+    async with db() as session, session.begin():
+        operator = await _operator(session, endpoint)
+        old = _operator_view(operator)
+        if name is not None:
+            operator.name = text_field(name, "name", max_len=80, required=True, forbidden=NAME_FORBIDDEN)
+        if pool is not None:
+            operator.pool = await _pool(session, pool)
+        if static_contact is not None or clear_static_contact:
+            operator.static_contact = check_contact(static_contact, "static_contact")
+        new = _operator_view(operator)
+        if new != old:
+            audit(session, actor, None, "operator", old, new)
+    return operator
+
+
+async def delete_operator(db: Db, endpoint: str, actor: str) -> None:
+    actor = clean_actor(actor)
+    async with db() as session, session.begin():
+        operator = await _operator(session, endpoint)
+        audit(session, actor, None, "operator", _operator_view(operator), None)
+        await session.delete(operator)
+
+
+__all__ += ["endpoint_in_use"]

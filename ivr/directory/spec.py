@@ -1,0 +1,454 @@
+"""Directory files (YAML or CSV) parsed and validated into plain data, before any DB access.
+
+Errors name the offending place: ``officials[2](zhang-wei).numbers[0]`` in YAML, ``row 4
+(zhang-wei), numbers`` in CSV. See ``examples/directory.yaml`` and docs/directory.md for the format.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from ivr.db.models import AVAILABILITY
+from ivr.directory.exceptions import (IvrError, InvalidAvailability, InvalidChain, InvalidDirectory,
+                                      InvalidEndpoint, InvalidMode, InvalidRingTimeout,
+                                      InvalidSchedule, MalformedNumber)
+from ivr.numbers import NumberError, normalize
+from ivr.routing.plan import MODES, STEP_KINDS
+from ivr.routing.windows_input import WindowError, WindowInput, parse_windows
+
+ENDPOINT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+POOL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,34}$")
+CONTACT_RE = re.compile(r"^sips?:[A-Za-z0-9_.@:+\-\[\]]{1,114}$")
+CHAIN_KINDS: tuple[str, ...] = tuple(k for k in STEP_KINDS if k != "message")
+STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered",
+              "linear", "wrandom")
+LANGUAGES = ("zh", "en")
+RING_TIMEOUT_RANGE = (5, 120)
+CSV_COLUMNS = ("slug", "name", "title", "department", "numbers", "sip", "mobile", "deputy", "mode")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\"';|^,\\<>]")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSpec:
+    name: str
+    strategy: str = "leastrecent"
+    max_wait: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSpec:
+    name: str
+    endpoint: str
+    pool: str
+    static_contact: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    kind: str  # "sip" | "mobile"
+    endpoint: str | None = None
+    number: str | None = None
+    static_contact: str | None = None
+
+
+@dataclass(slots=True)
+class OfficialSpec:
+    """``given`` lists the optional keys the file set; the others keep their current value."""
+    slug: str
+    name: str
+    where: str
+    title: str = ""
+    department: str = ""
+    language: str = "zh"
+    numbers: list[str] = field(default_factory=list)
+    devices: list[DeviceSpec] = field(default_factory=list)
+    deputy: str | None = None
+    mode: str = "direct"
+    chain: list[str] | None = None
+    ring_timeout: int = 20
+    pool: str | None = None
+    schedule: list[WindowInput] = field(default_factory=list)
+    availability: str = "available"
+    given: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class DirectorySpec:
+    pools: list[PoolSpec] = field(default_factory=list)
+    operators: list[OperatorSpec] = field(default_factory=list)
+    officials: list[OfficialSpec] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+# --- field validators ---------------------------------------------------------------------
+
+def text_field(value: Any, where: str, *, max_len: int, required: bool = False,
+          forbidden: re.Pattern[str] = _CONTROL) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidDirectory(f"expected text, got {type(value).__name__}", where=where)
+    value = value.strip()
+    if required and not value:
+        raise InvalidDirectory("is required", where=where)
+    if len(value) > max_len:
+        raise InvalidDirectory(f"longer than {max_len} characters", where=where)
+    if forbidden.search(value):
+        raise InvalidDirectory(f"{value!r} contains a forbidden character", where=where)
+    return value
+
+
+def int_field(value: Any, where: str, lo: int, hi: int, cls: type[IvrError] = InvalidDirectory) -> int:
+    if isinstance(value, bool):
+        raise cls(f"expected a whole number, got {value!r}", where=where)
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise cls(f"expected a whole number, got {value!r}", where=where) from None
+    if not lo <= number <= hi:
+        raise cls(f"{number} is out of range {lo}..{hi}", where=where)
+    return number
+
+
+def _pattern(value: Any, where: str, rx: re.Pattern[str], what: str,
+             cls: type[IvrError] = InvalidDirectory) -> str:
+    if not isinstance(value, str) or not rx.match(value):
+        raise cls(f"{value!r} is not a valid {what} (pattern {rx.pattern})", where=where)
+    return value
+
+
+def check_mode(value: Any, where: str | None = None) -> str:
+    if value not in MODES:
+        raise InvalidMode(f"mode {value!r}: expected one of {', '.join(MODES)}", where=where)
+    return str(value)
+
+
+def check_availability(value: Any, where: str | None = None) -> str:
+    if value not in AVAILABILITY:
+        raise InvalidAvailability(f"availability {value!r}: expected one of {', '.join(AVAILABILITY)}",
+                                  where=where)
+    return str(value)
+
+
+def check_chain(value: Any, where: str | None = None) -> list[str] | None:
+    """A fallback chain: ``None`` (city default) or a list of distinct step kinds."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list):
+        raise InvalidChain("chain must be a list of step kinds or null", where=where)
+    for kind in value:
+        if kind not in CHAIN_KINDS:
+            raise InvalidChain(f"chain step {kind!r}: expected one of {', '.join(CHAIN_KINDS)}",
+                               where=where)
+    if len(set(value)) != len(value):
+        raise InvalidChain("chain repeats a step", where=where)
+    return [str(k) for k in value]
+
+
+def check_ring_timeout(value: Any, where: str | None = None) -> int:
+    return int_field(value, where or "ring_timeout", *RING_TIMEOUT_RANGE, cls=InvalidRingTimeout)
+
+
+def check_endpoint(value: Any, where: str | None = None) -> str:
+    return _pattern(value, where or "endpoint", ENDPOINT_RE, "endpoint name", InvalidEndpoint)
+
+
+def check_contact(value: Any, where: str) -> str | None:
+    if value in (None, ""):
+        return None
+    return _pattern(value, where, CONTACT_RE, "static contact SIP URI (sip:user@host:port)")
+
+
+def check_pool_name(value: Any, where: str) -> str:
+    return _pattern(value, where, POOL_RE, "pool name")
+
+
+def check_timezone(value: Any, where: str) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidDirectory(f"unknown timezone {value!r}", where=where) from None
+    return str(value)
+
+
+def check_number(value: Any, where: str | None = None) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    try:
+        return normalize(value)
+    except NumberError as exc:
+        raise MalformedNumber(str(exc), where=where) from None
+
+
+def check_windows(value: Any, where: str | None = None) -> list[WindowInput]:
+    try:
+        return parse_windows(value)
+    except WindowError as exc:
+        raise InvalidSchedule(str(exc), where=where) from None
+
+
+def _mapping(value: Any, where: str, allowed: set[str], required: tuple[str, ...] = ()) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidDirectory("expected a mapping", where=where)
+    unknown = sorted(str(k) for k in value if k not in allowed)
+    if unknown:
+        raise InvalidDirectory(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
+                               where=where)
+    for key in required:
+        if value.get(key) in (None, ""):
+            raise InvalidDirectory(f"{key} is required", where=where)
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidDirectory("expected a list", where=where)
+    return value
+
+
+# --- YAML ----------------------------------------------------------------------------------
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader without implicit int/float/timestamp: ``18:00`` would be 1080 (base 60),
+    ``01012345670`` an octal int. Every plain scalar stays text except booleans and null."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag.rsplit(":", 1)[-1] in ("bool", "null")]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+_POOL_KEYS = {"name", "strategy", "max_wait"}
+_OPERATOR_KEYS = {"name", "endpoint", "pool", "static_contact"}
+_OFFICIAL_KEYS = {"slug", "name", "title", "department", "language", "numbers", "devices", "deputy",
+                  "mode", "chain", "ring_timeout", "pool", "schedule", "availability"}
+_SETTINGS_KEYS = {"default_chain", "timezone"}
+
+
+def _pool(raw: Any, where: str) -> PoolSpec:
+    m = _mapping(raw, where, _POOL_KEYS, ("name",))
+    strategy = m.get("strategy") or "leastrecent"
+    if strategy not in STRATEGIES:
+        raise InvalidDirectory(f"strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}",
+                               where=f"{where}.strategy")
+    return PoolSpec(check_pool_name(m["name"], f"{where}.name"), strategy,
+                    int_field(m.get("max_wait", 60), f"{where}.max_wait", 5, 3600))
+
+
+def _operator(raw: Any, where: str) -> OperatorSpec:
+    m = _mapping(raw, where, _OPERATOR_KEYS, ("name", "endpoint", "pool"))
+    return OperatorSpec(text_field(m["name"], f"{where}.name", max_len=80, forbidden=NAME_FORBIDDEN),
+                        check_endpoint(m["endpoint"], f"{where}.endpoint"),
+                        check_pool_name(m["pool"], f"{where}.pool"),
+                        check_contact(m.get("static_contact"), f"{where}.static_contact"))
+
+
+def _device(raw: Any, where: str) -> DeviceSpec:
+    m = _mapping(raw, where, {"sip", "mobile", "static_contact"})
+    if ("sip" in m) == ("mobile" in m):
+        raise InvalidDirectory("a device is either {sip: endpoint} or {mobile: number}", where=where)
+    if "mobile" in m:
+        if "static_contact" in m:
+            raise InvalidDirectory("static_contact is for sip devices only", where=where)
+        return DeviceSpec("mobile", number=check_number(m["mobile"], f"{where}.mobile"))
+    return DeviceSpec("sip", endpoint=check_endpoint(m["sip"], f"{where}.sip"),
+                      static_contact=check_contact(m.get("static_contact"), f"{where}.static_contact"))
+
+
+def _official(raw: Any, where: str) -> OfficialSpec:
+    m = _mapping(raw, where, _OFFICIAL_KEYS, ("slug", "name"))
+    slug = _pattern(m["slug"], f"{where}.slug", SLUG_RE, "slug")
+    where = f"{where}({slug})"
+    o = OfficialSpec(slug=slug, where=where,
+                     name=text_field(m["name"], f"{where}.name", max_len=80, required=True,
+                                forbidden=NAME_FORBIDDEN))
+    o.given = {k for k in m if k not in ("slug", "name")}
+    o.title = text_field(m.get("title"), f"{where}.title", max_len=80, forbidden=NAME_FORBIDDEN)
+    o.department = text_field(m.get("department"), f"{where}.department", max_len=120)
+    if "language" in m and m["language"] not in LANGUAGES:
+        raise InvalidDirectory(f"language {m['language']!r}: expected one of {', '.join(LANGUAGES)}",
+                               where=f"{where}.language")
+    o.language = str(m.get("language") or "zh")
+    o.numbers = [check_number(n, f"{where}.numbers[{i}]")
+                 for i, n in enumerate(_list(m.get("numbers"), f"{where}.numbers"))]
+    o.devices = [_device(d, f"{where}.devices[{i}]")
+                 for i, d in enumerate(_list(m.get("devices"), f"{where}.devices"))]
+    if m.get("deputy") is not None:
+        o.deputy = _pattern(m["deputy"], f"{where}.deputy", SLUG_RE, "slug")
+        if o.deputy == slug:
+            raise InvalidDirectory("an official cannot be their own deputy", where=f"{where}.deputy")
+    if "mode" in m:
+        o.mode = check_mode(m["mode"], f"{where}.mode")
+    o.chain = check_chain(m.get("chain"), f"{where}.chain")
+    if "ring_timeout" in m:
+        o.ring_timeout = check_ring_timeout(m["ring_timeout"], f"{where}.ring_timeout")
+    if m.get("pool") is not None:
+        o.pool = check_pool_name(m["pool"], f"{where}.pool")
+    o.schedule = check_windows(m.get("schedule"), f"{where}.schedule")
+    if "availability" in m:
+        o.availability = check_availability(m["availability"], f"{where}.availability")
+    return o
+
+
+def parse_yaml(text: str) -> DirectorySpec:
+    try:
+        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise InvalidDirectory(f"not valid YAML: {exc}") from None
+    if doc is None:
+        doc = {}
+    top = _mapping(doc, "directory", {"version", "settings", "pools", "operators", "officials"})
+    if top.get("version") not in (None, "1"):
+        raise InvalidDirectory(f"unsupported format version {top.get('version')!r}", where="version")
+    spec = DirectorySpec()
+    settings = _mapping(top.get("settings") or {}, "settings", _SETTINGS_KEYS)
+    if "default_chain" in settings:
+        chain = check_chain(settings["default_chain"], "settings.default_chain")
+        if chain is None:
+            raise InvalidChain("default_chain cannot be null", where="settings.default_chain")
+        spec.settings["default_chain"] = chain
+    if "timezone" in settings:
+        spec.settings["timezone"] = check_timezone(settings["timezone"], "settings.timezone")
+    spec.pools = [_pool(p, f"pools[{i}]") for i, p in enumerate(_list(top.get("pools"), "pools"))]
+    spec.operators = [_operator(p, f"operators[{i}]")
+                      for i, p in enumerate(_list(top.get("operators"), "operators"))]
+    spec.officials = [_official(p, f"officials[{i}]")
+                      for i, p in enumerate(_list(top.get("officials"), "officials"))]
+    check_consistency(spec)
+    return spec
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+def _split(cell: str) -> list[str]:
+    return [part.strip() for part in cell.split(";") if part.strip()]
+
+
+def parse_csv(text: str) -> DirectorySpec:
+    """One official per row: slug,name,title,department,numbers,sip,mobile,deputy,mode.
+
+    ``numbers`` and ``mobile`` may hold several values separated by ``;``. An empty cell leaves
+    the current value alone (numbers, devices, deputy, mode)."""
+    text = text.lstrip("\ufeff")  # spreadsheet exports start with a BOM
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown or "slug" not in header or "name" not in header:
+        raise InvalidDirectory(f"CSV header must use the columns {','.join(CSV_COLUMNS)} "
+                               f"(slug and name required); got {','.join(header)}", where="row 1")
+    reader.fieldnames = header
+    spec = DirectorySpec()
+    for row in reader:
+        where = f"row {reader.line_num}"
+        if None in row:
+            raise InvalidDirectory("more cells than columns", where=where)
+        cells = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        if not any(cells.values()):
+            continue
+        raw: dict[str, Any] = {"slug": cells.get("slug", ""), "name": cells.get("name", "")}
+        for key in ("title", "department"):
+            if cells.get(key):
+                raw[key] = cells[key]
+        if cells.get("numbers"):
+            raw["numbers"] = _split(cells["numbers"])
+        devices: list[dict[str, str]] = [{"sip": e} for e in _split(cells.get("sip", ""))]
+        devices += [{"mobile": n} for n in _split(cells.get("mobile", ""))]
+        if devices:
+            raw["devices"] = devices
+        for key in ("deputy", "mode"):
+            if cells.get(key):
+                raw[key] = cells[key]
+        spec.officials.append(_csv_official(raw, where))
+    check_consistency(spec)
+    return spec
+
+
+def _csv_official(raw: dict[str, Any], where: str) -> OfficialSpec:
+    try:
+        official = _official(raw, "official")
+    except IvrError as exc:
+        inner = str(exc.details.get("where", ""))
+        field_name = inner.rsplit(".", 1)[-1] if "." in inner else inner
+        slug = raw.get("slug", "")
+        exc.details["where"] = f"{where} ({slug}), {field_name}" if field_name else where
+        exc.message = f"{exc.details['where']}: {str(exc).split(': ', 1)[-1]}"
+        exc.args = (exc.message,)
+        raise
+    official.where = f"{where} ({official.slug})"
+    return official
+
+
+# --- cross checks --------------------------------------------------------------------------
+
+def check_consistency(spec: DirectorySpec) -> None:
+    """Duplicates within the file (slugs, numbers, endpoints, pools)."""
+    seen_pool: set[str] = set()
+    for i, p in enumerate(spec.pools):
+        if p.name in seen_pool:
+            raise InvalidDirectory(f"pool {p.name!r} listed twice", where=f"pools[{i}].name")
+        seen_pool.add(p.name)
+    endpoints: dict[str, str] = {}
+    for i, op in enumerate(spec.operators):
+        if op.endpoint in endpoints:
+            raise InvalidEndpoint(f"endpoint {op.endpoint!r} already used by {endpoints[op.endpoint]}",
+                                  where=f"operators[{i}].endpoint")
+        endpoints[op.endpoint] = f"operators[{i}]"
+    slugs: set[str] = set()
+    numbers: dict[str, str] = {}
+    for o in spec.officials:
+        if o.slug in slugs:
+            raise InvalidDirectory(f"slug {o.slug!r} listed twice", where=o.where)
+        slugs.add(o.slug)
+        for n in o.numbers:
+            if n in numbers:
+                raise MalformedNumber(f"number {n} already listed for {numbers[n]}",
+                                      where=f"{o.where}.numbers")
+            numbers[n] = o.where
+        mobiles: set[str] = set()
+        for d in o.devices:
+            if d.endpoint is not None:
+                if d.endpoint in endpoints:
+                    raise InvalidEndpoint(f"endpoint {d.endpoint!r} already used by {endpoints[d.endpoint]}",
+                                          where=f"{o.where}.devices")
+                endpoints[d.endpoint] = o.where
+            if d.number is not None:
+                if d.number in mobiles:
+                    raise InvalidDirectory(f"mobile {d.number} listed twice", where=f"{o.where}.devices")
+                mobiles.add(d.number)
+
+
+def parse_directory(text: str, fmt: str) -> DirectorySpec:
+    if fmt == "yaml":
+        return parse_yaml(text)
+    if fmt == "csv":
+        return parse_csv(text)
+    raise InvalidDirectory(f"unknown directory format {fmt!r}: expected yaml or csv")
+
+
+def format_of(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
+    if suffix == ".csv":
+        return "csv"
+    raise InvalidDirectory(f"{path}: cannot tell the format from the extension (.yaml, .yml or .csv)")
+
+
+def load_file(path: str | Path) -> DirectorySpec:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidDirectory(f"cannot read {path}: {exc}") from None
+    return parse_directory(text, format_of(path))
