@@ -1,0 +1,279 @@
+"""Routing services: audited changes of an official's routing, and call/audit queries.
+
+Every change function validates its input first (raising an ``ivr.directory.exceptions`` error and
+changing nothing), then in one transaction changes the official, bumps the policy version and
+writes one audit entry per changed field. After the commit it awaits ``on_change(official_id)``
+(the controller passes a hook that updates the Asterisk mirror; a failing hook is logged, the
+change stays: the mirror is fully resynced after every AMI login). It returns the official freshly
+loaded with numbers, devices, policy, windows and deputy. Setting a value it already has changes
+nothing (no audit entry, no hook call).
+
+All functions take the session factory (``ivr.db.session.Db``) and the official by slug or id.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from ivr.db.models import OUTCOMES, AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
+from ivr.db.session import Db
+from ivr.directory.exceptions import InvalidInput, UnknownCall, UnknownOfficial, UnknownPool
+from ivr.directory.services import audit, clean_actor, get_official, load_official
+from ivr.directory.spec import (check_availability, check_chain, check_mode, check_ring_timeout,
+                                check_windows)
+
+__all__ = ["OnChange", "noop_on_change", "set_mode", "set_availability", "set_schedule", "set_chain",
+           "set_ring_timeout", "set_deputy", "set_pool", "list_calls", "get_call", "audit_log",
+           "windows_of"]
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[int], Awaitable[None]]
+Change = tuple[str, Any, Any]  # field, old, new
+MAX_LIMIT = 1000
+MAX_REASON = 500
+
+
+async def noop_on_change(official_id: int) -> None:
+    """The default hook: nothing to update."""
+
+
+def windows_of(official: Official) -> list[dict[str, str]]:
+    return [{"days": w.days, "start": w.start, "end": w.end, "mode": w.mode}
+            for w in sorted(official.windows, key=lambda w: w.id or 0)]
+
+
+def _reason(reason: str | None) -> str:
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput("reason must be text")
+    text = (reason or "").strip()
+    if len(text) > MAX_REASON:
+        raise InvalidInput(f"reason is longer than {MAX_REASON} characters")
+    return text
+
+
+async def _change(db: Db, ref: str | int, actor: str, reason: str | None, on_change: OnChange | None,
+                  apply: Callable[[AsyncSession, Official], Awaitable[list[Change]]]) -> Official:
+    actor = clean_actor(actor)
+    why = _reason(reason)
+    async with db() as session:
+        async with session.begin():
+            official = await load_official(session, ref, for_update=True)
+            changes = await apply(session, official)
+            if changes:
+                if official.policy is None:
+                    official.policy = RoutingPolicy(mode="direct", ring_timeout=20, version=0)
+                official.policy.version = (official.policy.version or 0) + 1
+                official.policy.updated_at = datetime.now(timezone.utc)
+                for field, old, new in changes:
+                    audit(session, actor, official.id, field, old, new, why)
+        official_id = official.id
+    if changes:
+        try:
+            await (on_change or noop_on_change)(official_id)
+        except Exception:  # the change is committed; the mirror resyncs on the next AMI login
+            log.exception("on_change hook failed for official %s", official_id)
+    return await get_official(db, official_id)
+
+
+def _policy(official: Official) -> RoutingPolicy:
+    if official.policy is None:
+        official.policy = RoutingPolicy(mode="direct", ring_timeout=20, version=0)
+    return official.policy
+
+
+async def set_mode(db: Db, official: str | int, mode: str, actor: str, reason: str | None = "",
+                   *, on_change: OnChange | None = None) -> Official:
+    """Switch the base mode (``direct``, ``pool``, ``deputy``, ``voicemail``)."""
+    mode = check_mode(mode)
+
+    async def apply(_s: AsyncSession, o: Official) -> list[Change]:
+        policy = _policy(o)
+        if policy.mode == mode:
+            return []
+        old, policy.mode = policy.mode, mode
+        return [("mode", old, mode)]
+    return await _change(db, official, actor, reason, on_change, apply)
+
+
+async def set_availability(db: Db, official: str | int, availability: str, actor: str,
+                           reason: str | None = "", *, note: str | None = None,
+                           on_change: OnChange | None = None) -> Official:
+    """``available``, ``meeting``, ``dnd`` or ``leave`` (the last three skip the direct step)."""
+    availability = check_availability(availability)
+    if note is not None and (not isinstance(note, str) or len(note) > 200):
+        raise InvalidInput("availability note must be text of at most 200 characters")
+
+    async def apply(_s: AsyncSession, o: Official) -> list[Change]:
+        changes: list[Change] = []
+        if o.availability != availability:
+            changes.append(("availability", o.availability, availability))
+            o.availability = availability
+        if note is not None and o.availability_note != note.strip():
+            changes.append(("availability_note", o.availability_note, note.strip()))
+            o.availability_note = note.strip()
+        return changes
+    return await _change(db, official, actor, reason, on_change, apply)
+
+
+async def set_schedule(db: Db, official: str | int, windows: Sequence[Mapping[str, Any]], actor: str,
+                       reason: str | None = "", *, on_change: OnChange | None = None) -> Official:
+    """Replace the schedule windows (``[{days, start, end, mode}]``; the last listed wins)."""
+    parsed = [w.as_dict() for w in check_windows(list(windows) if windows is not None else None,
+                                                 "schedule")]
+
+    async def apply(_s: AsyncSession, o: Official) -> list[Change]:
+        old = windows_of(o)
+        if old == parsed:
+            return []
+        o.windows = [ScheduleWindow(**w) for w in parsed]
+        return [("schedule", old, parsed)]
+    return await _change(db, official, actor, reason, on_change, apply)
+
+
+async def set_chain(db: Db, official: str | int, chain: Sequence[str] | None, actor: str,
+                    reason: str | None = "", *, on_change: OnChange | None = None) -> Official:
+    """The fallback chain after the first step; ``None`` means the city default chain."""
+    checked = check_chain(list(chain) if chain is not None and not isinstance(chain, str) else chain)
+
+    async def apply(_s: AsyncSession, o: Official) -> list[Change]:
+        policy = _policy(o)
+        if policy.chain == checked:
+            return []
+        old, policy.chain = policy.chain, checked
+        return [("chain", old, checked)]
+    return await _change(db, official, actor, reason, on_change, apply)
+
+
+async def set_ring_timeout(db: Db, official: str | int, seconds: int, actor: str,
+                           reason: str | None = "", *, on_change: OnChange | None = None) -> Official:
+    """Seconds the official's (or deputy's) phones ring, 5..120."""
+    value = check_ring_timeout(seconds)
+
+    async def apply(_s: AsyncSession, o: Official) -> list[Change]:
+        policy = _policy(o)
+        if policy.ring_timeout == value:
+            return []
+        old, policy.ring_timeout = policy.ring_timeout, value
+        return [("ring_timeout", str(old), str(value))]
+    return await _change(db, official, actor, reason, on_change, apply)
+
+
+async def set_deputy(db: Db, official: str | int, deputy: str | int | None, actor: str,
+                     reason: str | None = "", *, on_change: OnChange | None = None) -> Official:
+    """Who takes the ``deputy`` step (slug or id; ``None`` for nobody)."""
+    async def apply(s: AsyncSession, o: Official) -> list[Change]:
+        new = await load_official(s, deputy) if deputy is not None else None
+        if new is not None and new.id == o.id:
+            raise InvalidInput("an official cannot be their own deputy", {"deputy": str(deputy)})
+        if (o.deputy_id or None) == (new.id if new else None):
+            return []
+        old = o.deputy.slug if o.deputy else None
+        o.deputy = new
+        return [("deputy", old, new.slug if new else None)]
+    return await _change(db, official, actor, reason, on_change, apply)
+
+
+async def set_pool(db: Db, official: str | int, pool: str | None, actor: str,
+                   reason: str | None = "", *, on_change: OnChange | None = None) -> Official:
+    """The operator pool of the ``pool`` step (``None``: the default pool)."""
+    async def apply(s: AsyncSession, o: Official) -> list[Change]:
+        new = None
+        if pool is not None:
+            new = (await s.execute(select(Pool).where(Pool.name == pool))).scalar_one_or_none()
+            if new is None:
+                raise UnknownPool(f"unknown pool {pool!r}", {"pool": pool})
+        policy = _policy(o)
+        old = policy.pool.name if policy.pool else None
+        if old == pool:
+            return []
+        policy.pool = new
+        return [("pool", old, pool)]
+    return await _change(db, official, actor, reason, on_change, apply)
+
+
+# --- queries -------------------------------------------------------------------------------
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Aware → UTC; naive is taken as UTC (how SQLite hands stored times back)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _limit(limit: int, offset: int) -> tuple[int, int]:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be 1..{MAX_LIMIT}", {"limit": limit})
+    if offset < 0:
+        raise InvalidInput("offset must not be negative", {"offset": offset})
+    return limit, offset
+
+
+async def _official_id(session: AsyncSession, ref: str | int) -> int:
+    clause = (Official.id == int(ref)) if isinstance(ref, int) or str(ref).isdigit() \
+        else (Official.slug == ref)
+    found = (await session.execute(select(Official.id).where(clause))).scalar_one_or_none()
+    if found is None:
+        raise UnknownOfficial(f"unknown official {ref!r}", {"official": str(ref)})
+    return int(found)
+
+
+async def list_calls(db: Db, official: str | int | None = None, since: datetime | None = None,
+                     until: datetime | None = None, outcome: str | None = None, limit: int = 100,
+                     offset: int = 0) -> list[Call]:
+    """Calls, newest first, with their steps; ``since`` inclusive, ``until`` exclusive.
+    ``outcome`` is one of OUTCOMES or ``in-progress``."""
+    limit, offset = _limit(limit, offset)
+    if outcome is not None and outcome not in OUTCOMES and outcome != "in-progress":
+        raise InvalidInput(f"outcome {outcome!r}: expected one of {', '.join(OUTCOMES)} or in-progress",
+                           {"outcome": outcome})
+    async with db() as session:
+        query = select(Call).options(selectinload(Call.steps))
+        if official is not None:
+            query = query.where(Call.official_id == await _official_id(session, official))
+        if since is not None:
+            query = query.where(Call.started_at >= _utc(since))
+        if until is not None:
+            query = query.where(Call.started_at < _utc(until))
+        if outcome == "in-progress":
+            query = query.where(Call.outcome.is_(None))
+        elif outcome is not None:
+            query = query.where(Call.outcome == outcome)
+        query = query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit).offset(offset)
+        return list((await session.execute(query)).scalars())
+
+
+async def get_call(db: Db, call_id: int) -> Call:
+    async with db() as session:
+        call = (await session.execute(select(Call).options(selectinload(Call.steps))
+                                      .where(Call.id == call_id))).scalar_one_or_none()
+        if call is None:
+            raise UnknownCall(f"unknown call {call_id}", {"call": call_id})
+        return call
+
+
+async def audit_log(db: Db, official: str | int | None = None, field: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+                    offset: int = 0) -> list[AuditEntry]:
+    """Audit entries, newest first."""
+    limit, offset = _limit(limit, offset)
+    async with db() as session:
+        query = select(AuditEntry)
+        if official is not None:
+            query = query.where(AuditEntry.official_id == await _official_id(session, official))
+        if field is not None:
+            query = query.where(AuditEntry.field == field)
+        if since is not None:
+            query = query.where(AuditEntry.at >= _utc(since))
+        if until is not None:
+            query = query.where(AuditEntry.at < _utc(until))
+        query = query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit).offset(offset)
+        return list((await session.execute(query)).scalars())
