@@ -1,0 +1,318 @@
+"""``ivr`` command line: database, directory import, officials, routing mode, calls, audit.
+
+Global options: ``--config PATH`` (else ``ivr.toml`` / ``$IVR_CONFIG`` / ``IVR_*`` env, see
+ivr/config.py) and ``--api URL`` (or ``$IVR_API_URL``).
+
+Changes made while the controller runs must reach Asterisk, and only the controller talks to
+Asterisk (AMI). So with ``--api URL`` the changing commands (``set-mode``, ``import``) go through
+the controller's REST API (bearer token: ``api_token`` of the config, or ``$IVR_API_TOKEN``),
+which updates the AstDB mirror at once. Without it they write the database directly: fine when
+the controller is stopped (it resyncs the mirror at start), but a running controller only
+notices at its next full resync. Read commands always read the database.
+
+``ivr render`` and ``ivr serve`` are provided by ``ivr.asterisk.render`` and ``ivr.app``
+(imported only when run); they receive the parsed arguments (``args.config``, ``args.out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import importlib
+import json
+import os
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Sequence
+
+from ivr.config import Config, ConfigError
+from ivr.db.models import MODES
+from ivr.directory.exceptions import IvrError
+
+__all__ = ["main", "build_parser"]
+
+Out = Callable[[str], None]
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table that lines up CJK text (wide characters count twice)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip()
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _clip(value: str | None, width: int = 60) -> str:
+    text = value or ""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _default_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+# --- API client (--api) ------------------------------------------------------------------
+
+async def _api_call(config: Config, base: str, method: str, path: str, *, data: bytes | None = None,
+                    json_body: dict[str, Any] | None = None, content_type: str | None = None,
+                    params: dict[str, str] | None = None) -> dict[str, Any]:
+    import aiohttp
+
+    token = os.environ.get("IVR_API_TOKEN") or config.api_token
+    url = base.rstrip("/")
+    if not url.endswith("/api/v1"):
+        url += "/api/v1"
+    headers = {"Authorization": f"Bearer {token}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        async with http.request(method, url + path, data=data, json=json_body, headers=headers,
+                                params=params) as response:
+            try:
+                body = await response.json(content_type=None)
+            except (ValueError, aiohttp.ContentTypeError):
+                body = {"error_id": "bad-response", "message": await response.text(), "details": {}}
+            if response.status >= 400:
+                err = IvrError(str(body.get("message", response.reason)), body.get("details") or {})
+                err.status, err.error_id = response.status, str(body.get("error_id", "http-error"))
+                raise err
+            return body if isinstance(body, dict) else {"result": body}
+
+
+# --- commands ------------------------------------------------------------------------------
+
+async def _with_db(config: Config, work: Callable[[Any], Awaitable[int]]) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from ivr.db.session import create_engine, make_sessionmaker
+
+    engine = create_engine(config)
+    try:
+        return await work(make_sessionmaker(engine))
+    except OperationalError as exc:
+        raise IvrError(f"database error ({exc.orig}); has `ivr db upgrade` been run?") from None
+    finally:
+        await engine.dispose()
+
+
+def cmd_db(args: argparse.Namespace, config: Config, out: Out) -> int:
+    from ivr.db.session import upgrade
+
+    upgrade(config.db_url)
+    out(f"database at head: {config.db_url}")
+    return 0
+
+
+def _print_import(result: dict[str, Any], out: Out, show_secrets: bool) -> None:
+    created, updated = result["created"], result["updated"]
+    prefix = "dry run, nothing changed: " if result.get("dry_run") else ""
+    out(prefix + "created " + ", ".join(f"{v} {k}" for k, v in created.items())
+        + "; updated " + ", ".join(f"{v} {k}" for k, v in updated.items()))
+    creds = result.get("new_credentials") or {}
+    for endpoint in result.get("new_endpoints", []):
+        secret = creds.get(endpoint) if show_secrets else None
+        out(f"new endpoint {endpoint}" + (f"  secret {secret}" if secret else ""))
+
+
+def cmd_import(args: argparse.Namespace, config: Config, out: Out) -> int:
+    path = Path(args.file)
+    if args.api:
+        from ivr.directory.spec import format_of
+
+        content_type = "text/csv" if format_of(path) == "csv" else "application/yaml"
+        params = {"actor": args.actor, **({"dry_run": "true"} if args.dry_run else {})}
+        result = asyncio.run(_api_call(config, args.api, "POST", "/directory/import",
+                                       data=path.read_bytes(), content_type=content_type,
+                                       params=params))
+        _print_import(result, out, args.show_secrets)
+        return 0
+
+    async def work(db: Any) -> int:
+        from ivr.directory.importer import import_file
+
+        result = await import_file(db, path, args.actor, dry_run=args.dry_run)
+        _print_import(result.as_dict(secrets=True), out, args.show_secrets)
+        return 0
+    return asyncio.run(_with_db(config, work))
+
+
+def cmd_officials(args: argparse.Namespace, config: Config, out: Out) -> int:
+    async def work(db: Any) -> int:
+        from ivr.directory.services import list_officials
+
+        rows = []
+        for o in await list_officials(db):
+            p = o.policy
+            rows.append([o.slug, o.display_name, p.mode if p else "-", o.availability,
+                         " ".join(n.number for n in o.numbers), len(o.devices),
+                         o.deputy.slug if o.deputy else ""])
+        out(table(["slug", "name", "mode", "availability", "numbers", "devices", "deputy"], rows))
+        return 0
+    return asyncio.run(_with_db(config, work))
+
+
+def cmd_show(args: argparse.Namespace, config: Config, out: Out) -> int:
+    async def work(db: Any) -> int:
+        from ivr.directory.services import get_official
+        from ivr.web.api import official_json
+
+        o = official_json(await get_official(db, args.slug))
+        if args.json:
+            out(json.dumps(o, ensure_ascii=False, indent=2))
+            return 0
+        p = o["policy"]
+        out(f"{o['display_name']}  ({o['slug']}, id {o['id']})  {o['department']}")
+        out(f"mode {p['mode']}  chain {' > '.join(p['chain']) if p['chain'] is not None else '(city default)'}"
+            f"  ring {p['ring_timeout']}s  pool {p['pool'] or '(default)'}  version {p['version']}")
+        out(f"availability {o['availability']} {o['availability_note']}".rstrip())
+        out(f"deputy {o['deputy'] or '-'}")
+        for n in o["numbers"]:
+            out(f"number {n['number']}  dialled as {', '.join(n['dial_forms'])}")
+        for d in o["devices"]:
+            out(f"device {d['kind']} {d['endpoint'] or d['number']}")
+        for w in o["schedule"]:
+            out(f"window {w['days']} {w['start']}-{w['end']} {w['mode']}")
+        return 0
+    return asyncio.run(_with_db(config, work))
+
+
+def cmd_set_mode(args: argparse.Namespace, config: Config, out: Out) -> int:
+    if args.api:
+        o = asyncio.run(_api_call(config, args.api, "PUT", f"/officials/{args.slug}/mode",
+                                  json_body={"mode": args.mode, "reason": args.reason,
+                                             "actor": args.actor}))
+        out(f"{o['slug']}: mode {o['policy']['mode']} (version {o['policy']['version']}, via API)")
+        return 0
+
+    async def work(db: Any) -> int:
+        from ivr.routing.services import set_mode
+
+        o = await set_mode(db, args.slug, args.mode, args.actor, args.reason)
+        version = o.policy.version if o.policy else 0
+        out(f"{o.slug}: mode {args.mode} (version {version}; a running controller picks this up "
+            "at its next resync, use --api to apply at once)")
+        return 0
+    return asyncio.run(_with_db(config, work))
+
+
+def cmd_calls(args: argparse.Namespace, config: Config, out: Out) -> int:
+    async def work(db: Any) -> int:
+        from ivr.routing.services import list_calls
+        from ivr.web.api import call_json
+
+        rows = []
+        for c in (call_json(c) for c in await list_calls(db, official=args.official, limit=args.limit)):
+            steps = " > ".join(f"{s['kind']}:{s['result'] or '…'}" for s in c["steps"])
+            rows.append([c["id"], (c["started_at"] or "")[:19], c["caller"], c["number_dialed"],
+                         c["official_id"] or "", c["mode"], c["outcome"] or "in progress",
+                         c["answered_by"] or "", steps])
+        out(table(["id", "started (UTC)", "caller", "dialled", "official", "mode", "outcome",
+                   "answered by", "steps"], rows))
+        return 0
+    return asyncio.run(_with_db(config, work))
+
+
+def cmd_audit(args: argparse.Namespace, config: Config, out: Out) -> int:
+    async def work(db: Any) -> int:
+        from ivr.routing.services import audit_log
+        from ivr.web.api import audit_json
+
+        rows = [[a["at"][:19] if a["at"] else "", a["actor"], a["official_id"] or "", a["field"],
+                 _clip(a["old_value"]), _clip(a["new_value"]), a["reason"]]
+                for a in (audit_json(e) for e in await audit_log(db, official=args.official,
+                                                                 limit=args.limit))]
+        out(table(["at (UTC)", "actor", "official", "field", "old", "new", "reason"], rows))
+        return 0
+    return asyncio.run(_with_db(config, work))
+
+
+def _lazy(module: str, function: str) -> Callable[[argparse.Namespace, Config, Out], int]:
+    def run(args: argparse.Namespace, config: Config, out: Out) -> int:
+        fn = getattr(importlib.import_module(module), function)
+        return int(fn(args) or 0)
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ivr", description="Published-number routing server for Asterisk.")
+    p.add_argument("--config", metavar="PATH", help="TOML config file (default ivr.toml or $IVR_CONFIG)")
+    p.add_argument("--api", metavar="URL", default=os.environ.get("IVR_API_URL"),
+                   help="controller REST API (e.g. http://127.0.0.1:8080): set-mode and import go "
+                        "through it so that Asterisk is updated at once (default $IVR_API_URL)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="run migrations to the latest schema").set_defaults(run=cmd_db)
+
+    imp = sub.add_parser("import", help="import a directory file (.yaml/.yml or .csv)")
+    imp.add_argument("file")
+    imp.add_argument("--actor", default=_default_actor(), help="who, for the audit log")
+    imp.add_argument("--dry-run", action="store_true", help="validate only, change nothing")
+    imp.add_argument("--show-secrets", action="store_true",
+                     help="print the generated SIP secrets of new endpoints")
+    imp.set_defaults(run=cmd_import)
+
+    sub.add_parser("officials", help="list officials").set_defaults(run=cmd_officials)
+
+    show = sub.add_parser("show", help="show one official")
+    show.add_argument("slug")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=cmd_show)
+
+    sm = sub.add_parser("set-mode", help="switch an official's routing mode (audited)")
+    sm.add_argument("slug")
+    sm.add_argument("mode", choices=MODES)
+    sm.add_argument("--reason", required=True)
+    sm.add_argument("--actor", default=_default_actor())
+    sm.set_defaults(run=cmd_set_mode)
+
+    calls = sub.add_parser("calls", help="recent calls")
+    calls.add_argument("--official", help="slug or id")
+    calls.add_argument("--limit", type=int, default=20)
+    calls.set_defaults(run=cmd_calls)
+
+    audit = sub.add_parser("audit", help="audit log")
+    audit.add_argument("--official", help="slug or id")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.set_defaults(run=cmd_audit)
+
+    render = sub.add_parser("render", help="render the Asterisk configuration")
+    render.add_argument("--out", metavar="DIR", required=True)
+    render.set_defaults(run=_lazy("ivr.asterisk.render", "cli_render"))
+
+    sub.add_parser("serve", help="run the controller").set_defaults(run=_lazy("ivr.app", "cli_serve"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None, out: Out | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = out or print
+    try:
+        config = Config.load(args.config)
+        return int(args.run(args, config, out))
+    except ConfigError as exc:
+        print(f"ivr: config error: {exc}", file=sys.stderr)
+        return 2
+    except IvrError as exc:
+        print(f"ivr: error [{exc.error_id}]: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
