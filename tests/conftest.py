@@ -8,8 +8,8 @@ Fixtures:
   asterisk_instance   factory: asterisk_instance(files, name=...) -> started AsteriskInstance;
                       stopped and removed after the test; on failure its log tail is printed and
                       its log copied into the test's artifacts folder.
-  sipp                async factory-free helper: sipp(scenario, **Sipp kwargs) -> Sipp (not yet
-                      started; workdir under artifacts); every sipp is stopped after the test.
+  sipp                factory (async tests): sipp(scenario, **Sipp kwargs) -> Sipp, not started,
+                      workdir under the test's artifacts; every sipp is stopped after the test.
 """
 
 from __future__ import annotations

@@ -162,13 +162,15 @@ class AsteriskInstance:
     # --- paths ---------------------------------------------------------------------------
     def inside(self, path: Path | str) -> str:
         """Host path -> the path Asterisk sees."""
-        p = Path(path).resolve() if not isinstance(path, PurePosixPath) else Path(str(path))
+        p = Path(path)
         if self.root == Path("/"):
             return str(p)
-        try:
-            return "/" + str(p.relative_to(self.root.resolve()))
-        except ValueError:
-            raise ValueError(f"{path} is outside the Asterisk root {self.root}") from None
+        for base, q in ((self.root, p), (self.root.resolve(), p.resolve())):
+            try:
+                return "/" + str(q.relative_to(base))
+            except ValueError:
+                continue
+        raise ValueError(f"{path} is outside the Asterisk root {self.root}")
 
     def host_path(self, path: PurePosixPath | str) -> Path:
         """A path as Asterisk sees it -> the host path."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -82,9 +84,26 @@ exten => _X.,1,NoOp(lab call to ${EXTEN} from ${CALLERID(all)})
  same => n,Dial(PJSIP/phone-1,10)
  same => n,Hangup()
 
+exten => 200,1,Answer()
+ same => n,Record(${ASTSPOOLDIR}/lab-rec.wav,0,1,qk)
+ same => n,Hangup()
+
 [lab-phones]
 exten => _X.,1,Hangup()
 """
+
+
+def ulaw_tone(hz: float, seconds: float, amplitude: int = 12000) -> bytes:
+    """Raw headerless G.711 u-law of a sine tone (what sipp's rtp_stream sends as is)."""
+    out = bytearray()
+    for n in range(int(8000 * seconds)):
+        x = int(amplitude * math.sin(2 * math.pi * hz * n / 8000))
+        sign = 0x80 if x < 0 else 0
+        x = min(abs(x), 32635) + 132
+        exp = max(0, x.bit_length() - 8)
+        mant = (x >> (exp + 3)) & 0x0F
+        out.append(~(sign | (exp << 4) | mant) & 0xFF)
+    return bytes(out)
 
 
 def lab_files(sip_port: int, phone_port: int) -> dict[str, str]:
@@ -109,6 +128,25 @@ async def call_through(ast: AsteriskInstance, sipp: Any, sip_port: int, phone_po
                timeout=20, keys={"hold_ms": 300, **uac_keys})
     res = await uac.run()
     return res, await phone.wait()
+
+
+def _take_ports(_: int) -> tuple[list[int], tuple[int, int]]:
+    r = ports.rtp_range(200)
+    return ports.free_ports(20), (r.start, r.end)
+
+
+def test_ports_do_not_collide_across_processes() -> None:
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.map(_take_ports, range(4))
+        singles = [p for ps, _ in results for p in ps]
+        assert len(singles) == len(set(singles)) == 80
+        ranges = sorted(r for _, r in results)
+        assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
+        assert all(r[1] - r[0] == 199 and r[0] % 2 == 0 for r in ranges)
+        mine = ports.free_ports(50)  # leases of live processes are respected
+        assert not set(mine) & set(singles)
 
 
 def test_modules_conf_names_exist(asterisk_root: Path) -> None:
@@ -171,7 +209,7 @@ async def test_call_with_rtp_audio_and_far_end_bye(
         asterisk_instance: Callable[..., AsteriskInstance], sipp: Any, tmp_path: Path) -> None:
     ast, sip_port, phone_port = start_lab(asterisk_instance)
     audio = tmp_path / "tone.ul"
-    audio.write_bytes(bytes([0x10, 0x90] * 4000))  # 1 s of a crude square wave, raw u-law
+    audio.write_bytes(ulaw_tone(440, 1.0))
     phone = await sipp("uas_answer", port=phone_port, timeout=20,
                        keys={"answer_ms": 200, "hold_ms": 700}).start()
     uac = sipp("uac_call", remote=("127.0.0.1", sip_port), local_ip=CARRIER_IP, service="100",
@@ -182,6 +220,25 @@ async def test_call_with_rtp_audio_and_far_end_bye(
     assert time.monotonic() - t0 < 8, "the phone's BYE should have ended the call"
     assert len(res.received("BYE")) == 1  # the far end hung up; the UAC answered 200
     assert (await phone.wait()).ok
+
+
+async def test_rtp_stream_reaches_asterisk(asterisk_instance: Callable[..., AsteriskInstance],
+                                           sipp: Any, tmp_path: Path) -> None:
+    ast, sip_port, _ = start_lab(asterisk_instance)
+    audio = tmp_path / "tone.ul"
+    audio.write_bytes(ulaw_tone(440, 2.0))
+    res = await sipp("uac_call", remote=("127.0.0.1", sip_port), local_ip=CARRIER_IP,
+                     service="200", keys={"hold_ms": 5000, "play": 1, "audio": str(audio)},
+                     timeout=20).run()
+    assert res.ok and res.received("BYE"), res.summary()  # Asterisk hung up after recording
+    wav = ast.host_path(ast.spool_dir / "lab-rec.wav").read_bytes()
+    samples = array.array("h", wav[44:])
+    assert len(samples) > 4000, len(samples)  # > 0.5 s recorded
+    loud = samples[800:]  # skip the first 100 ms
+    assert max(abs(x) for x in loud) > 5000  # the caller's tone, not silence
+    crossings = sum(1 for a, b in zip(loud, loud[1:]) if (a < 0) != (b < 0))
+    hz = crossings / 2 / (len(loud) / 8000)
+    assert 400 < hz < 480, hz
 
 
 async def test_busy_phone_fails_the_call(asterisk_instance: Callable[..., AsteriskInstance],
