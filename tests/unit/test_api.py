@@ -1,0 +1,263 @@
+"""REST API through aiohttp's test client on the real app, a real SQLite DB migrated to head."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+
+from ivr.config import Config
+from ivr.db.models import Base, Call, CallStep
+from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
+from ivr.directory.importer import import_file
+from ivr.web.api import setup_api
+from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE
+from ivr.web.openapi import PREFIX, document
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "directory.yaml"
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class Env:
+    def __init__(self, client: TestClient[Any, Any], db: Db, changes: list[int]) -> None:
+        self.client, self.db, self.changes = client, db, changes
+
+    async def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        async with self.db() as session:
+            return {t.name: [tuple(r) for r in (await session.execute(
+                        text(f'SELECT * FROM "{t.name}" ORDER BY 1'))).all()]
+                    for t in Base.metadata.sorted_tables}
+
+
+def make_app(db: Db, config: Config, changes: list[int]) -> web.Application:
+    async def on_change(official_id: int) -> None:
+        changes.append(official_id)
+    app = web.Application()
+    app[DB_SESSIONMAKER] = db
+    app[CONFIG] = config
+    app[ON_CHANGE] = on_change
+    setup_api(app)
+    return app
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"
+    upgrade(url)
+    config = Config(db_url=url, api_token=TOKEN)
+    engine = create_engine(config)
+    db = make_sessionmaker(engine)
+    await import_file(db, EXAMPLE, "setup")
+    changes: list[int] = []
+    async with TestClient(TestServer(make_app(db, config, changes))) as client:
+        yield Env(client, db, changes)
+    await engine.dispose()
+
+
+async def test_auth_required(env: Env) -> None:
+    c = env.client
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
+                    {"Authorization": f"Basic {TOKEN}"}):
+        r = await c.get(f"{PREFIX}/officials", headers=headers)
+        assert r.status == 401
+        body = await r.json()
+        assert body["error_id"] == "unauthorized" and "WWW-Authenticate" in r.headers
+    before = await env.snapshot()
+    r = await c.put(f"{PREFIX}/officials/zhang-wei/mode", json={"mode": "pool"})
+    assert r.status == 401 and await env.snapshot() == before
+    assert (await c.get(f"{PREFIX}/openapi.json")).status == 200  # the document is public
+    assert (await c.get(f"{PREFIX}/officials", headers=AUTH)).status == 200
+
+
+async def test_no_token_configured_refuses_everything(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    upgrade(url)
+    engine = create_engine(Config(db_url=url))
+    app = make_app(make_sessionmaker(engine), Config(db_url=url, api_token=""), [])
+    async with TestClient(TestServer(app)) as c:
+        assert (await c.get(f"{PREFIX}/officials", headers={"Authorization": "Bearer "})).status == 401
+    await engine.dispose()
+
+
+async def test_officials(env: Env) -> None:
+    r = await env.client.get(f"{PREFIX}/officials", headers=AUTH)
+    items = (await r.json())["items"]
+    assert [o["slug"] for o in items] == ["chen-jing", "li-qiang", "wang-min", "zhang-wei", "zhao-lei"]
+    r = await env.client.get(f"{PREFIX}/officials/zhang-wei", headers=AUTH)
+    o = await r.json()
+    assert o["display_name"] == "张伟 局长" and o["deputy"] == "li-qiang"
+    assert o["numbers"][0] == {"number": "+865585551001", "dial_forms": ["865585551001", "05585551001"]}
+    assert "secret" not in str(o)
+    r = await env.client.get(f"{PREFIX}/officials/nobody", headers=AUTH)
+    assert r.status == 404 and (await r.json())["error_id"] == "unknown-official"
+
+
+async def test_put_mode_audited_and_hooked(env: Env) -> None:
+    r = await env.client.put(f"{PREFIX}/officials/zhang-wei/mode", headers=AUTH,
+                             json={"mode": "pool", "reason": "出差", "actor": "王主任"})
+    assert r.status == 200
+    o = await r.json()
+    assert o["policy"]["mode"] == "pool" and o["policy"]["version"] == 2
+    assert env.changes == [o["id"]]
+    r = await env.client.get(f"{PREFIX}/audit", headers=AUTH, params={"official": "zhang-wei", "field": "mode"})
+    [entry] = (await r.json())["items"]
+    assert (entry["actor"], entry["old_value"], entry["new_value"], entry["reason"]) == (
+        "王主任", "direct", "pool", "出差")
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "error_id"), [
+    ("put", "/officials/zhang-wei/mode", {"mode": "loud"}, 400, "invalid-mode"),
+    ("put", "/officials/zhang-wei/mode", {"reason": "no mode"}, 400, "invalid-input"),
+    ("put", "/officials/nobody/mode", {"mode": "pool"}, 404, "unknown-official"),
+    ("put", "/officials/zhang-wei/availability", {"availability": "gone"}, 400, "invalid-availability"),
+    ("put", "/officials/zhang-wei/schedule",
+     {"windows": [{"days": "mon", "start": "9:00", "end": "9:00", "mode": "pool"}]}, 400, "invalid-schedule"),
+    ("put", "/officials/zhang-wei/schedule", {"windows": [{"days": "mon"}]}, 400, "invalid-schedule"),
+    ("put", "/officials/zhang-wei/chain", {"chain": ["message"]}, 400, "invalid-chain"),
+    ("put", "/officials/zhang-wei/ring-timeout", {"ring_timeout": 500}, 400, "invalid-ring-timeout"),
+    ("put", "/officials/zhang-wei/deputy", {"deputy": "nobody"}, 404, "unknown-official"),
+    ("put", "/officials/zhang-wei/pool", {"pool": "nowhere"}, 404, "unknown-pool"),
+    ("post", "/operators", {"name": "x", "endpoint": "Bad Name", "pool": "main"}, 400, "invalid-endpoint"),
+    ("post", "/operators", {"name": "x", "endpoint": "o-zhang-wei", "pool": "main"}, 409, "conflict"),
+    ("post", "/operators", {"name": "x", "endpoint": "op-9", "pool": "nowhere"}, 404, "unknown-pool"),
+    ("post", "/pools", {"name": "main"}, 409, "conflict"),
+    ("delete", "/pools/main", None, 409, "conflict"),
+])
+async def test_errors_change_nothing(env: Env, method: str, path: str, body: dict[str, Any] | None,
+                                     status: int, error_id: str) -> None:
+    before = await env.snapshot()
+    r = await env.client.request(method.upper(), PREFIX + path, headers=AUTH, json=body)
+    assert r.status == status
+    payload = await r.json()
+    assert payload["error_id"] == error_id and payload["message"] and isinstance(payload["details"], dict)
+    assert await env.snapshot() == before and env.changes == []
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe"])
+async def test_malformed_json(env: Env, raw: bytes) -> None:
+    before = await env.snapshot()
+    r = await env.client.put(f"{PREFIX}/officials/zhang-wei/mode", headers={**AUTH, "Content-Type": "application/json"},
+                             data=raw)
+    assert r.status == 400 and (await r.json())["error_id"] == "malformed-json"
+    assert await env.snapshot() == before
+
+
+async def test_import_bad_number_changes_nothing(env: Env) -> None:
+    before = await env.snapshot()
+    doc = EXAMPLE.read_text(encoding="utf-8") + '  - {slug: bad, name: 坏, numbers: ["0558-12"]}\n'
+    doc = doc.replace("max_wait: 60", "max_wait: 90")
+    r = await env.client.post(f"{PREFIX}/directory/import", headers={**AUTH, "Content-Type": "application/yaml"},
+                              data=doc.encode())
+    assert r.status == 400
+    body = await r.json()
+    assert body["error_id"] == "malformed-number" and body["details"]["where"] == "officials[5](bad).numbers[0]"
+    assert await env.snapshot() == before
+
+
+async def test_import_yaml_and_csv(env: Env) -> None:
+    r = await env.client.post(f"{PREFIX}/directory/import", params={"actor": "ops"}, headers=AUTH,
+                              data=EXAMPLE.read_bytes())
+    assert r.status == 200 and (await r.json())["changed_officials"] == []
+    csv = "slug,name,numbers,mode\nsun-li,孙丽,0558-5551009,pool\n"
+    r = await env.client.post(f"{PREFIX}/directory/import", params={"dry_run": "true"},
+                              headers={**AUTH, "Content-Type": "text/csv"}, data=csv.encode())
+    assert r.status == 200 and (await r.json())["dry_run"] is True
+    assert (await env.client.get(f"{PREFIX}/officials/sun-li", headers=AUTH)).status == 404
+    r = await env.client.post(f"{PREFIX}/directory/import", headers={**AUTH, "Content-Type": "text/csv"},
+                              data=csv.encode())
+    result = await r.json()
+    assert result["created"]["officials"] == 1 and env.changes == result["changed_officials"]
+
+
+async def test_pools_and_operators(env: Env) -> None:
+    c = env.client
+    r = await c.get(f"{PREFIX}/pools", headers=AUTH)
+    assert (await r.json())["items"] == [{"name": "main", "queue": "pool-main", "strategy": "leastrecent",
+                                          "max_wait": 60, "operators": ["op-1", "op-2"]}]
+    r = await c.post(f"{PREFIX}/pools", headers=AUTH, json={"name": "night", "max_wait": 30})
+    assert r.status == 201
+    r = await c.post(f"{PREFIX}/operators", headers=AUTH,
+                     json={"name": "夜班 话务员", "endpoint": "op-3", "pool": "night"})
+    created = await r.json()
+    assert r.status == 201 and len(created["secret"]) >= 30
+    r = await c.get(f"{PREFIX}/operators", headers=AUTH)
+    ops = (await r.json())["items"]
+    assert [o["endpoint"] for o in ops] == ["op-1", "op-2", "op-3"] and "secret" not in str(ops)
+    r = await c.put(f"{PREFIX}/operators/op-3", headers=AUTH, json={"pool": "main"})
+    assert (await r.json())["pool"] == "main"
+    assert (await c.put(f"{PREFIX}/pools/night", headers=AUTH, json={"strategy": "ringall"})).status == 200
+    assert (await c.delete(f"{PREFIX}/operators/op-3", headers=AUTH)).status == 204
+    assert (await c.delete(f"{PREFIX}/pools/night", headers=AUTH)).status == 204
+    r = await c.get(f"{PREFIX}/pools/night", headers=AUTH)
+    assert r.status == 404 and (await r.json())["error_id"] == "unknown-pool"
+    r = await c.get(f"{PREFIX}/audit", headers=AUTH, params={"field": "operator"})
+    assert len((await r.json())["items"]) == 3
+
+
+async def test_calls(env: Env) -> None:
+    started = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+    async with env.db() as session, session.begin():
+        call = Call(linkedid="1700000000.1", caller="13900000000", number_dialed="05585551001",
+                    official_id=1, outcome="answered", answered_by="o-zhang-wei", started_at=started,
+                    steps=[CallStep(seq=1, kind="direct", target="PJSIP/o-zhang-wei", result="ANSWER",
+                                    started_at=started)])
+        session.add(call)
+    c = env.client
+    r = await c.get(f"{PREFIX}/calls", headers=AUTH, params={"official": "zhang-wei", "outcome": "answered",
+                                                            "since": "2026-03-02T09:00:00"})  # Shanghai
+    [item] = (await r.json())["items"]
+    assert item["started_at"] == "2026-03-02T01:00:00+00:00" and item["steps"][0]["result"] == "ANSWER"
+    r = await c.get(f"{PREFIX}/calls", headers=AUTH, params={"since": "2026-03-02T09:00:01"})
+    assert (await r.json())["items"] == []
+    assert (await (await c.get(f"{PREFIX}/calls/{item['id']}", headers=AUTH)).json())["linkedid"] == "1700000000.1"
+    for path, status, error_id in ((f"/calls/{item['id'] + 1}", 404, "unknown-call"),
+                                   ("/calls/abc", 400, "invalid-input"),
+                                   ("/calls?limit=x", 400, "invalid-input"),
+                                   ("/calls?since=yesterday", 400, "invalid-input"),
+                                   ("/calls?outcome=great", 400, "invalid-input"),
+                                   ("/nothing-here", 404, "not-found")):
+        r = await c.get(PREFIX + path, headers=AUTH)
+        assert (r.status, (await r.json())["error_id"]) == (status, error_id)
+    r = await c.post(f"{PREFIX}/calls", headers=AUTH)
+    assert (r.status, (await r.json())["error_id"]) == (405, "method-not-allowed")
+
+
+def _registered(app: web.Application) -> set[tuple[str, str]]:
+    out = set()
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if path.startswith(PREFIX) and route.method != "HEAD":
+            out.add((route.method.lower(), path[len(PREFIX):]))
+    return out
+
+
+def test_openapi_covers_every_route_and_nothing_else() -> None:
+    app = web.Application()
+    setup_api(app)
+    documented = {(method, path) for path, ops in document()["paths"].items() for method in ops}
+    assert _registered(app) == documented
+
+
+async def test_openapi_served(env: Env) -> None:
+    doc = await (await env.client.get(f"{PREFIX}/openapi.json")).json()
+    assert doc["openapi"].startswith("3.1") and doc["servers"] == [{"url": PREFIX}]
+    refs = {v.rsplit("/", 1)[-1] for v in _walk(doc) if isinstance(v, str) and v.startswith("#/")}
+    assert refs <= set(doc["components"]["schemas"])
+
+
+def _walk(node: Any) -> Any:
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+    else:
+        yield node
