@@ -192,17 +192,27 @@ class Transcriber:
             raise TranscribeError("transcriber is closed")
         return self._pool
 
-    async def start(self) -> list[dict[str, Any]]:
-        """Start every worker and load its models; returns each worker's pid and load times."""
+    async def start(self, timeout: float = 120.0) -> list[dict[str, Any]]:
+        """Start every worker and load its models; returns each worker's pid and load times.
+
+        Small hold-tasks are sent until every worker has answered once (a worker that finished
+        loading first may take several of them).
+        """
         loop = asyncio.get_running_loop()
         pool = self._current()
+        seen: dict[int, dict[str, Any]] = {}
+        deadline = loop.time() + timeout
         try:
-            infos = await asyncio.gather(*(loop.run_in_executor(pool, _worker_info, 0.3)
-                                           for _ in range(self.workers)))
+            while True:
+                infos = await asyncio.gather(*(loop.run_in_executor(pool, _worker_info, 0.2)
+                                               for _ in range(self.workers)))
+                seen.update((i["pid"], i) for i in infos)
+                if len(seen) >= self.workers or loop.time() > deadline:
+                    break
         except BrokenProcessPool as exc:
             await self._replace(pool)
             raise WorkerCrashed(f"a worker died while loading models: {exc}") from exc
-        return list(infos)
+        return [seen[pid] for pid in sorted(seen)]
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (for monitoring)."""
