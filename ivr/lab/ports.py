@@ -4,8 +4,8 @@ A port is handed out only when
   * binding it on TCP *and* UDP succeeds right now (bind-and-release),
   * this process has not handed it out before (per-process reservation set), and
   * no other live process holds a lease on it: a lease is a file in a shared folder
-    (``$IVR_PORT_LEASES`` or ``<tmp>/ivr-lab-ports``) created with O_EXCL and naming the
-    owner's pid and start time. Leases of dead processes are taken over.
+    (``$IVR_PORT_LEASES`` or ``<tmp>/ivr-lab-ports``) naming the owner's pid and start time,
+    written under the folder's flock. Leases of dead processes are taken over and pruned.
 
 Single ports come from 10000-19999, below the kernel's ephemeral range, so that outgoing
 connections never grab them between our check and the server's bind. RTP ranges (blocks of e.g.
@@ -14,12 +14,15 @@ connections never grab them between our check and the server's bind. RTP ranges 
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import random
 import socket
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,7 @@ RTP_LO, RTP_HI = 20000, 60000
 
 _lock = threading.Lock()
 _reserved: set[int] = set()
+_pruned = False
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class PortRange:
     def __len__(self) -> int:
         return self.end - self.start + 1
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[int]:
         return iter(range(self.start, self.end + 1))
 
 
@@ -80,34 +84,35 @@ def _lease_alive(text: str) -> bool:
     return _proc_start(pid) == start
 
 
-def _take_lease(key: str) -> bool:
-    """Create the lease file ``key``; take over a stale one. False if a live process holds it."""
-    path = _lease_dir() / key
-    me = _me()
-    for _ in range(3):
+@contextlib.contextmanager
+def _leases_locked() -> Iterator[Path]:
+    """Hold the lease folder's flock (all processes); prune dead owners' leases once per process."""
+    global _pruned
+    d = _lease_dir()
+    with open(d / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                text = path.read_text()
-            except FileNotFoundError:
-                continue
-            if text == me:
-                return True
-            if _lease_alive(text):
-                return False
-            # Stale: replace atomically only if nobody else did it meanwhile.
-            tmp = path.with_name(f".{key}.{os.getpid()}.{random.random()}")
-            tmp.write_text(me)
-            try:
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-            return path.read_text() == me
-        with os.fdopen(fd, "w") as f:
-            f.write(me)
-        return True
-    return False
+            if not _pruned:
+                _pruned = True
+                for entry in d.iterdir():
+                    if not entry.name.startswith("."):
+                        with contextlib.suppress(OSError):
+                            if not _lease_alive(entry.read_text()):
+                                entry.unlink()
+            yield d
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _take_lease(key: str) -> bool:
+    """Create (or take over from a dead owner) the lease ``key``. Call with the flock held."""
+    path = _lease_dir() / key
+    with contextlib.suppress(FileNotFoundError):
+        text = path.read_text()
+        if _lease_alive(text):
+            return text == _me()
+    path.write_text(_me())
+    return True
 
 
 def _drop_lease(key: str) -> None:
@@ -162,19 +167,18 @@ def free_range(count: int, lo: int, hi: int, *, align: int = 1, host: str = "127
     hosts = [host] if host == "0.0.0.0" else [host, "0.0.0.0"]
     for start in (outside + inside)[:attempts]:
         ports = range(start, start + count)
-        with _lock:
+        with _lock, _leases_locked():
             if any(p in _reserved for p in ports):
                 continue
             key = f"{start}-{start + count - 1}" if count > 1 else str(start)
             # Leases are per block; also refuse blocks overlapping another live block lease.
             if _overlaps_live_lease(start, start + count - 1):
                 continue
-            if not _take_lease(key):
+            if not all(_bindable(p, h) for p in ports for h in hosts):
                 continue
-            if all(_bindable(p, h) for p in ports for h in hosts):
+            if _take_lease(key):
                 _reserved.update(ports)
                 return PortRange(start, start + count - 1)
-            _drop_lease(key)
     raise RuntimeError(f"no free block of {count} ports in [{lo}, {hi}) after {attempts} tries")
 
 
@@ -220,6 +224,6 @@ def rtp_range(count: int = 200, host: str = "0.0.0.0") -> PortRange:
 def release(ports: PortRange | int) -> None:
     """Give ports back (optional: leases of a process end with it)."""
     r = PortRange(ports, ports) if isinstance(ports, int) else ports
-    with _lock:
+    with _lock, _leases_locked():
         _reserved.difference_update(r)
         _drop_lease(f"{r.start}-{r.end}" if len(r) > 1 else str(r.start))
