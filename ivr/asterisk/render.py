@@ -11,10 +11,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from ivr.config import Config
 from ivr.routing.policy import default_plan
+
+if TYPE_CHECKING:
+    import argparse
+
+    from ivr.db.session import Db
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "dialplans"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -142,3 +147,43 @@ def write_all(files: Mapping[str, str], dest: Path) -> None:
         tmp = dest / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(dest / name)
+
+
+async def load_render_input(db: "Db", config: Config) -> RenderInput:
+    """The deployment's phones and pools, from the database."""
+    from sqlalchemy import select
+
+    from ivr.db.models import Device, Operator, Pool
+
+    async with db() as session:
+        devices = (await session.scalars(select(Device).where(Device.kind == "sip")
+                                         .order_by(Device.id))).all()
+        operators = (await session.scalars(select(Operator).order_by(Operator.id))).all()
+        pools = (await session.scalars(select(Pool).order_by(Pool.id))).all()
+    phones = [Phone(d.endpoint, d.secret or "", d.static_contact) for d in devices if d.endpoint]
+    phones += [Phone(o.endpoint, o.secret, o.static_contact) for o in operators]
+    queues = [QueueDef(p.queue, p.strategy) for p in pools]
+    if not any(q.name == f"pool-{config.default_pool}" for q in queues):
+        queues.append(QueueDef(f"pool-{config.default_pool}"))
+    return RenderInput(config, tuple(phones), tuple(queues))
+
+
+def cli_render(args: "argparse.Namespace") -> int:
+    """``ivr render --out DIR``: write the deployment's Asterisk configuration."""
+    import asyncio
+
+    from ivr.db.session import create_engine, make_sessionmaker
+
+    config = Config.load(getattr(args, "config", None))
+
+    async def go() -> dict[str, str]:
+        engine = create_engine(config)
+        try:
+            return render_all(await load_render_input(make_sessionmaker(engine), config))
+        finally:
+            await engine.dispose()
+
+    files = asyncio.run(go())
+    write_all(files, Path(args.out))
+    print(f"wrote {len(files)} files to {args.out}")
+    return 0

@@ -1,0 +1,98 @@
+"""The aiohttp application: ``create_app(config)`` wires every long-lived resource as a
+cleanup context (database, controller state, AMI, FastAGI, call recorder, schedule ticker)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from ivr.config import Config
+from ivr.controller import Controller
+from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
+from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER, ON_CHANGE
+
+log = logging.getLogger(__name__)
+CTRL = web.AppKey("ctrl", Controller)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    await upgrade_async(config.db_url)
+    engine = create_engine(config)
+    app[DB_SESSIONMAKER] = make_sessionmaker(engine)
+    yield
+    await engine.dispose()
+
+
+async def _controller(app: web.Application) -> AsyncIterator[None]:
+    ctrl = Controller(app[CONFIG], app[DB_SESSIONMAKER])
+    app[CTRL] = ctrl
+    app[CONTROLLER] = ctrl
+    app[ON_CHANGE] = ctrl.on_change
+    await ctrl.reload()  # the snapshot, before the first call can arrive
+    yield
+
+
+async def _recorder(app: web.Application) -> AsyncIterator[None]:
+    ctrl = app[CTRL]
+    await ctrl.recorder.replay_journal()  # calls that happened while we were away
+    task = asyncio.create_task(ctrl.recorder.run(), name="recorder")
+    yield
+    task.cancel()
+
+
+async def _fastagi(app: web.Application) -> AsyncIterator[None]:
+    ctrl, config = app[CTRL], app[CONFIG]
+    await ctrl.agi.start(config.agi_host, config.agi_port)
+    yield
+    await ctrl.agi.close()
+
+
+async def _ami(app: web.Application) -> AsyncIterator[None]:
+    ctrl = app[CTRL]
+    ctrl.ami.start()
+    yield
+    await ctrl.ami.close()
+
+
+async def _scheduler(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[CTRL].schedule_loop(), name="schedule")
+    yield
+    task.cancel()
+
+
+async def health(request: web.Request) -> web.Response:
+    ctrl = request.app[CTRL]
+    return web.json_response({
+        "ami": ctrl.ami.logged_in.is_set(), "ami_logins": ctrl.ami.logins,
+        "mirror_in_sync": ctrl.mirror.in_sync, "resyncs": ctrl.resyncs,
+        "agi": ctrl.agi.stats, "events_ingested": ctrl.recorder.ingested,
+        "officials": len(ctrl.snapshot.routings)})
+
+
+def create_app(config: Config) -> web.Application:
+    from ivr.web.api import setup_api
+
+    app = web.Application()
+    app[CONFIG] = config
+    app.cleanup_ctx.extend([_database, _controller, _recorder, _fastagi, _ami, _scheduler])
+    app.router.add_get("/healthz", health)
+    setup_api(app)
+    return app
+
+
+def cli_serve(args: argparse.Namespace) -> int:
+    config = Config.load(getattr(args, "config", None))
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    web.run_app(create_app(config), host=config.http_host, port=config.http_port,
+                print=lambda *_: log.info("ivr serving on http://%s:%s", config.http_host, config.http_port))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli_serve(argparse.Namespace(config=None)))

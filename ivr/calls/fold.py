@@ -1,0 +1,131 @@
+"""Fold the CEL events of one call (one linkedid) into a call record: a pure function.
+
+Definitions (issue: call records): *answered* — someone's device answered (step kind says
+whose: the official's own device for ``direct``); *voicemail* — a message was recorded;
+*abandoned* — the caller hung up before anyone answered and left no message; *busy* /
+*no-answer* — the route ran to its end (a message was played) after the official's phone was
+busy / did not answer; *refused* — not a published number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterable
+
+from ivr.calls.events import CelRecord
+from ivr.numbers import sanitize_caller_id
+
+DIAL_ANSWERED = {"ANSWER"}
+
+
+@dataclass
+class StepView:
+    seq: int
+    kind: str
+    target: str = ""
+    result: str | None = None
+    answered_by: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass
+class CallView:
+    linkedid: str
+    number_dialed: str = ""
+    caller: str = ""
+    official_id: int | None = None
+    route_source: str = ""
+    mode: str = ""
+    outcome: str | None = None
+    answered_by: str | None = None
+    answered_kind: str | None = None
+    started_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    voicemail_file: str | None = None
+    steps: dict[int, StepView] = field(default_factory=dict)
+    complete: bool = False
+
+
+def _ts(t: float) -> datetime:
+    return datetime.fromtimestamp(t, timezone.utc)
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | None = None) -> CallView:
+    """``voicemail_secs``: the duration of the recorded file, if one exists (measured by I/O)."""
+    call = CallView(linkedid)
+    refused = False
+    for ev in sorted(events, key=lambda e: e.eventtime):
+        f = ev.fields
+        when = _ts(ev.eventtime)
+        if call.started_at is None:
+            call.started_at = when
+        name = ev.name
+        if name == "IVR_CALL":
+            call.number_dialed = sanitize_caller_id(f.get("dialed", ""))[:40]
+            call.caller = sanitize_caller_id(ev.cid_num)
+            call.started_at = min(call.started_at, when)
+        elif name == "IVR_ROUTE":
+            oid = _int(f.get("official", ""))
+            call.official_id = oid if oid else None
+            call.route_source = f.get("src", "")[:16]
+            call.mode = f.get("mode", "")[:16]
+        elif name == "IVR_STEP":
+            seq = _int(f.get("n", ""))
+            if seq is not None:
+                call.steps[seq] = StepView(seq, f.get("kind", "")[:16], f.get("target", "")[:255],
+                                           started_at=when)
+        elif name == "IVR_ANSWERED":
+            step = call.steps.get(_int(f.get("n", "")) or -1)
+            by = f.get("by", "")[:80] or None
+            if step is not None:
+                step.answered_by = by
+                if call.answered_at is None:
+                    call.answered_at, call.answered_by, call.answered_kind = when, by, step.kind
+        elif name == "IVR_STEP_END":
+            step = call.steps.get(_int(f.get("n", "")) or -1)
+            if step is not None:
+                step.result, step.ended_at = f.get("result", "")[:24] or None, when
+        elif name == "IVR_VOICEMAIL":
+            call.voicemail_file = f.get("file", "")[:255] or None
+        elif name == "IVR_REFUSED":
+            refused = True
+            call.number_dialed = call.number_dialed or sanitize_caller_id(f.get("dialed", ""))
+        elif ev.eventtype == "HANGUP" and ev.uniqueid == linkedid:
+            call.ended_at = when
+            for step in call.steps.values():
+                if step.ended_at is None:  # the step was cut short by the hangup
+                    step.ended_at = when
+                    step.result = step.result or (
+                        "ANSWER" if step.answered_by else (f.get("dialstatus") or "CANCEL"))
+        elif ev.eventtype == "LINKEDID_END":
+            call.complete = True
+            call.ended_at = call.ended_at or when
+    if call.complete or call.ended_at is not None:
+        call.outcome = _outcome(call, refused, voicemail_secs)
+    return call
+
+
+def _outcome(call: CallView, refused: bool, voicemail_secs: float | None) -> str:
+    if refused:
+        return "refused"
+    if call.answered_at is not None:
+        return "answered"
+    if call.voicemail_file and (voicemail_secs or 0) > 0.5:
+        return "voicemail"
+    steps = [call.steps[k] for k in sorted(call.steps)]
+    if not steps or not any(s.kind == "message" and s.result == "PLAYED" for s in steps):
+        return "abandoned"  # the caller left before anyone answered or the route ended
+    for s in steps:
+        if s.kind in ("direct", "deputy"):
+            return "busy" if s.result == "BUSY" else "no-answer"
+    return "no-answer"

@@ -1,0 +1,89 @@
+"""The control plane: routes calls over FastAGI, mirrors policy into AstDB, follows events.
+
+One instance per process, built by ``ivr.app.create_app`` and shared through an AppKey.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Mapping
+
+from ivr.asterisk.agi import AgiHeaders, FastAgiServer
+from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.astdb import MirrorWriter
+from ivr.calls.recorder import CallRecorder
+from ivr.config import Config
+from ivr.db.session import Db
+from ivr.pool import service as pool_service
+from ivr.routing.store import RoutingSnapshot, load_snapshot
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Controller:
+    def __init__(self, config: Config, db: Db) -> None:
+        self.config, self.db = config, db
+        self.snapshot = RoutingSnapshot(config.timezone)
+        self.ami = AmiClient(config.ami_host, config.ami_port, config.ami_user, config.ami_secret,
+                             backoff_initial=config.ami_backoff_initial,
+                             backoff_max=config.ami_backoff_max, on_login=self.on_ami_login)
+        self.mirror = MirrorWriter(self.ami)
+        self.recorder = CallRecorder(db, config)
+        self.agi = FastAgiServer({"route": self.route}, answer_timeout=config.route_answer_timeout)
+        self.ami.subscribe("CEL", self.recorder.on_ami_cel)
+        self.resyncs = 0
+        self._reload_lock = asyncio.Lock()
+        self._schedule_wake = asyncio.Event()
+
+    # -- routing ----------------------------------------------------------------------------
+    async def route(self, headers: AgiHeaders) -> Mapping[str, str]:
+        """FastAGI ``route``: the plan for the dialed number, from the in-memory snapshot."""
+        found = self.snapshot.route(headers.get("agi_arg_1", ""), utcnow())
+        if found is None:
+            return {"IVR_RESULT": "unknown"}
+        r, plan = found
+        lang = self.snapshot.languages.get(r.official_id, self.config.default_language)
+        return {"IVR_PLAN": plan.encode(),
+                "IVR_INFO": f"{r.official_id}^{plan.mode}^{lang}^{r.name}",
+                "IVR_RESULT": "route"}
+
+    async def reload(self) -> None:
+        """Rebuild the snapshot from the database and push the difference to the mirror."""
+        async with self._reload_lock:
+            self.snapshot = await load_snapshot(self.db, self.config)
+            await self.mirror.apply(self.snapshot.mirror(utcnow()))
+        self._schedule_wake.set()
+
+    async def on_change(self, official_id: int | None = None) -> None:
+        await self.reload()
+
+    async def on_ami_login(self, ami: AmiClient) -> None:
+        """After every (re)connect: mirror, queue members and missed events, in that order."""
+        async with self._reload_lock:
+            self.snapshot = await load_snapshot(self.db, self.config)
+            await self.mirror.full_sync(self.snapshot.mirror(utcnow()))
+        await pool_service.reconcile(self.db, ami)
+        await self.recorder.replay_journal()
+        self.resyncs += 1
+
+    async def schedule_loop(self) -> None:
+        """At each schedule-window boundary, write the modes now in force into the mirror."""
+        while True:
+            now = utcnow()
+            boundary = self.snapshot.next_boundary(now)
+            wait = 300.0 if boundary is None else max(0.0, (boundary - now).total_seconds()) + 0.05
+            self._schedule_wake.clear()
+            try:
+                await asyncio.wait_for(self._schedule_wake.wait(), min(wait, 300.0))
+                continue  # the snapshot changed: recompute the next boundary
+            except asyncio.TimeoutError:
+                pass
+            if boundary is not None and utcnow() >= boundary - timedelta(milliseconds=1):
+                await self.mirror.apply(self.snapshot.mirror(utcnow()))
+                log.info("schedule boundary %s: effective modes updated", boundary.isoformat())

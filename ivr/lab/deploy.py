@@ -1,0 +1,184 @@
+"""A complete ivr deployment on this machine: real Asterisk + controller + SQLite + directory.
+
+Used by the demo, the end-to-end tests and the benchmarks. Every deployment picks its own free
+ports and its own Asterisk instance folder, so several run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ivr.asterisk.render import load_render_input, render_all
+from ivr.config import Config
+from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
+from ivr.directory.importer import import_text
+from ivr.lab import ports
+from ivr.lab.asterisk import AsteriskInstance
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Default prompts until a city records its own (synthesised offline with espeak-ng).
+PROMPTS = {
+    "zh": {"ivr-unavailable": "您好，现在无人接听您的电话，我们已记录您的来电，请稍后再拨。",
+           "vm-greeting": "您好，对方暂时无法接听。请在提示音后留言，我们会尽快给您回电。"},
+    "en": {"ivr-unavailable": "Sorry, nobody can take your call now. Your call was logged; "
+                              "please call again later.",
+           "vm-greeting": "The person you called cannot answer now. Please leave a message "
+                          "after the tone and we will call you back."},
+}
+
+
+def synthesise_prompts(dest: Path) -> None:
+    """Write the default prompts as 8 kHz mono 16-bit WAV under ``dest/<lang>/``."""
+    for lang, prompts in PROMPTS.items():
+        (dest / lang).mkdir(parents=True, exist_ok=True)
+        voice = "cmn" if lang == "zh" else "en"
+        for name, text in prompts.items():
+            out = dest / lang / f"{name}.wav"
+            if out.exists():
+                continue
+            raw = out.with_suffix(".raw.wav")
+            subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True,
+                           capture_output=True)
+            subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(out)],
+                           check=True, capture_output=True)
+            raw.unlink()
+
+
+@dataclass
+class LabDeployment:
+    root: Path
+    workdir: Path
+    config: Config
+    asterisk: AsteriskInstance
+    controller: subprocess.Popen[bytes] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        return f"http://{self.config.http_host}:{self.config.http_port}"
+
+    @property
+    def sip(self) -> tuple[str, int]:
+        return (self.config.sip_host, self.config.sip_port)
+
+    # -- controller ---------------------------------------------------------------------------
+    def start_controller(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, IVR_CONFIG=str(self.workdir / "ivr.toml"))
+        log = open(self.workdir / "controller.log", "ab")
+        self.controller = subprocess.Popen([sys.executable, "-m", "ivr.app"], env=env,
+                                           stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        log.close()
+        return self.controller
+
+    def signal_controller(self, sig: int) -> None:
+        assert self.controller is not None
+        self.controller.send_signal(sig)
+        if sig == signal.SIGKILL:
+            self.controller.wait()
+
+    def stop_controller(self) -> None:
+        if self.controller is None:
+            return
+        if self.controller.poll() is None:
+            self.controller.send_signal(signal.SIGCONT)
+            self.controller.terminate()
+            try:
+                self.controller.wait(10)
+            except subprocess.TimeoutExpired:
+                self.controller.kill()
+                self.controller.wait()
+        self.controller = None
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"{self.api}/healthz", timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:
+            return None
+
+    async def wait_ready(self, timeout: float = 30.0, min_resyncs: int = 1) -> dict[str, Any]:
+        """Until the controller is logged in to AMI and has resynced Asterisk."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.controller is not None and self.controller.poll() is not None:
+                raise RuntimeError(f"controller exited:\n{self.controller_log()[-3000:]}")
+            h = await asyncio.to_thread(self.health)
+            if h and h["ami"] and h["mirror_in_sync"] and h["resyncs"] >= min_resyncs:
+                return h
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"controller not ready:\n{self.controller_log()[-3000:]}")
+
+    def controller_log(self) -> str:
+        p = self.workdir / "controller.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.api}{path}", data=data, method=method, headers={
+            "Authorization": f"Bearer {self.config.api_token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    async def arequest(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return await asyncio.to_thread(self.request, method, path, body)
+
+    def astdb(self, key: str) -> str | None:
+        out = self.asterisk.cli(f"database get ivr {key}")
+        return out.split("Value:", 1)[1].strip() if "Value:" in out else None
+
+    def close(self) -> None:
+        self.stop_controller()
+        self.asterisk.stop()
+
+
+async def create_lab(root: Path, workdir: Path, directory_yaml: str, *, name: str = "ivr",
+                     carrier_port: int | None = None, start_asterisk: bool = True,
+                     **config_overrides: Any) -> LabDeployment:
+    """Import ``directory_yaml`` into a fresh SQLite database, render and start Asterisk."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    sip_port, ami_port, agi_port, http_port = ports.free_ports(4)
+    rtp = ports.rtp_range(200)
+    inst = AsteriskInstance(root, name, {}, rtp=rtp)
+    values: dict[str, Any] = dict(
+        db_url=f"sqlite+aiosqlite:///{workdir / 'ivr.db'}",
+        api_token=secrets.token_urlsafe(24), ami_secret=secrets.token_urlsafe(24),
+        ami_user="ivr", ami_port=ami_port, agi_port=agi_port, http_port=http_port,
+        sip_port=sip_port, rtp_start=rtp.start, rtp_end=rtp.end,
+        carrier_host="127.0.0.2", carrier_match="127.0.0.2",
+        carrier_port=carrier_port or ports.free_port("127.0.0.2"),
+        asterisk_root=str(root), asterisk_instance=str(inst.instance_dir))
+    values.update(config_overrides)
+    config = Config.from_mapping(values)
+    (workdir / "ivr.toml").write_text(config.to_toml())
+    await upgrade_async(config.db_url)
+    engine = create_engine(config)
+    try:
+        db = make_sessionmaker(engine)
+        await import_text(db, directory_yaml, "yaml", "lab")
+        files = render_all(await load_render_input(db, config))
+    finally:
+        await engine.dispose()
+    for fname, text in files.items():
+        inst.write_file(fname, text)
+    for d in (config.voicemail_dir, config.cel_journal.parent):
+        d.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(synthesise_prompts, config.host_path(config.prompts_dir_inside))
+    lab = LabDeployment(root, workdir, config, inst)
+    if start_asterisk:
+        await asyncio.to_thread(inst.start)
+    return lab

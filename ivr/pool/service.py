@@ -1,0 +1,94 @@
+"""Operators in the pool: their state in the database, mirrored to app_queue over AMI.
+
+The database is the truth; after every AMI login the queues are reconciled with it
+(QueueStatus → QueueAdd/QueueRemove/QueuePause), so a restarted Asterisk or controller ends up
+with exactly the operators who are logged in.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ivr.asterisk.ami import AmiClient, AmiError
+from ivr.db.models import Operator
+from ivr.db.session import Db
+from ivr.directory.exceptions import IvrError
+
+log = logging.getLogger(__name__)
+STATES = ("logged_out", "ready", "paused")
+
+
+class InvalidOperatorState(IvrError):
+    status = 400
+    error_id = "invalid-operator-state"
+
+
+class UnknownOperator(IvrError):
+    status = 404
+    error_id = "unknown-operator"
+
+
+def interface(op: Operator) -> str:
+    return f"PJSIP/{op.endpoint}"
+
+
+async def set_state(db: Db, ami: AmiClient | None, endpoint: str, state: str, reason: str = "") -> Operator:
+    if state not in STATES:
+        raise InvalidOperatorState(f"状态无效 / invalid state {state!r}: one of {', '.join(STATES)}")
+    reason = "".join(c for c in reason if c.isprintable())[:80]
+    async with db() as session, session.begin():
+        op = await session.scalar(select(Operator).where(Operator.endpoint == endpoint)
+                                  .options(selectinload(Operator.pool)))
+        if op is None:
+            raise UnknownOperator(f"未知话务员 / unknown operator {endpoint!r}")
+        op.state, op.paused_reason = state, reason if state == "paused" else ""
+    if ami is not None and ami.logged_in.is_set():
+        await apply_member(ami, op)
+    return op
+
+
+async def apply_member(ami: AmiClient, op: Operator, present: bool | None = None) -> None:
+    queue = op.pool.queue
+    if op.state == "logged_out":
+        if present is not False:
+            try:
+                await ami.action("QueueRemove", Queue=queue, Interface=interface(op))
+            except AmiError:
+                pass  # not a member
+        return
+    if present is not True:
+        try:
+            await ami.action("QueueAdd", Queue=queue, Interface=interface(op), MemberName=op.endpoint,
+                             StateInterface=interface(op), Paused="false")
+        except AmiError as exc:
+            if "Already" not in str(exc):
+                raise
+    await ami.action("QueuePause", Queue=queue, Interface=interface(op),
+                     Paused="true" if op.state == "paused" else "false",
+                     Reason=op.paused_reason or "")
+
+
+async def reconcile(db: Db, ami: AmiClient) -> None:
+    """Make app_queue's members equal to the operators logged in, after every AMI login."""
+    async with db() as session:
+        ops = (await session.scalars(select(Operator).options(selectinload(Operator.pool)))).all()
+    members: dict[tuple[str, str], bool] = {}
+    for ev in await ami.action_list("QueueStatus", timeout=10):
+        if ev.get("Event") == "QueueMember":
+            members[(ev.get("Queue", ""), ev.get("Location") or ev.get("StateInterface", ""))] = True
+    wanted = set()
+    for op in ops:
+        key = (op.pool.queue, interface(op))
+        if op.state != "logged_out":
+            wanted.add(key)
+        await apply_member(ami, op, present=key in members)
+    for queue, iface in members:
+        if (queue, iface) not in wanted and queue.startswith("pool-"):
+            try:
+                await ami.action("QueueRemove", Queue=queue, Interface=iface)
+            except AmiError:
+                pass
+    log.info("queue members reconciled: %d logged in", len(wanted))

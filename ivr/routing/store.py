@@ -1,0 +1,101 @@
+"""The routing snapshot: the directory resolved into planner inputs, held in memory.
+
+The FastAGI route handler reads only this snapshot (no database access per call). It is
+rebuilt from the database after every change and pushed to the AstDB mirror.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ivr.config import Config
+from ivr.db.models import Official, Pool, RoutingPolicy, Setting
+from ivr.db.session import Db
+from ivr.numbers import dial_forms
+from ivr.routing.mirror import mirror_entries
+from ivr.routing.policy import DEFAULT_CHAIN, OfficialRouting, dial_string, plan_route
+from ivr.routing.plan import RoutePlan
+from ivr.routing.schedule import Window, next_boundary, week_intervals
+from ivr.routing.windows_input import window_parts
+
+
+@dataclass(frozen=True)
+class RoutingSnapshot:
+    tz_name: str
+    routings: dict[int, OfficialRouting] = field(default_factory=dict)
+    dial_keys: dict[str, int] = field(default_factory=dict)  # dialed digits → official id
+    languages: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.tz_name)
+
+    def route(self, dialed_key: str, now: datetime) -> tuple[OfficialRouting, RoutePlan] | None:
+        oid = self.dial_keys.get(dialed_key)
+        if oid is None:
+            return None
+        r = self.routings[oid]
+        return r, plan_route(r, now, self.tz)
+
+    def mirror(self, now: datetime) -> dict[str, str]:
+        entries = mirror_entries(self.routings.values(), self.dial_keys, self.tz_name, now)
+        for oid, lang in self.languages.items():
+            entries[f"o/{oid}/lang"] = lang
+        return entries
+
+    def next_boundary(self, now: datetime) -> datetime | None:
+        edges = [b for r in self.routings.values()
+                 if (b := next_boundary(r.intervals, now, self.tz)) is not None]
+        return min(edges, default=None)
+
+
+def _display(official: Official) -> str:
+    # the name travels in caller-ID names and ^/| separated dialplan fields
+    text = official.display_name
+    return "".join(" " if c in "^|\"\\" or ord(c) < 32 else c for c in text)[:60]
+
+
+async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
+    async with db() as session:
+        officials = (await session.scalars(select(Official).options(
+            selectinload(Official.numbers), selectinload(Official.devices),
+            selectinload(Official.policy).selectinload(RoutingPolicy.pool),
+            selectinload(Official.windows)))).all()
+        pools = {p.name: p for p in (await session.scalars(select(Pool))).all()}
+        settings = {s.key: s.value for s in (await session.scalars(select(Setting))).all()}
+    tz_name = str(settings.get("timezone") or config.timezone)
+    default_chain = tuple(settings.get("default_chain") or DEFAULT_CHAIN)
+    default_pool = pools.get(config.default_pool)
+    by_id = {o.id: o for o in officials}
+    routings: dict[int, OfficialRouting] = {}
+    dial_keys: dict[str, int] = {}
+    languages: dict[int, str] = {}
+    for o in officials:
+        pol = o.policy
+        pool = (pol.pool if pol is not None and pol.pool is not None else default_pool)
+        deputy = by_id.get(o.deputy_id) if o.deputy_id else None
+        deputy_dial = ""
+        if deputy is not None and deputy.availability == "available":
+            deputy_dial = dial_string((d.kind, d.endpoint, d.number) for d in deputy.devices)
+        windows = [Window(*window_parts(w.days, w.start, w.end, w.mode)) for w in o.windows]
+        ring = pol.ring_timeout if pol is not None else 20
+        routings[o.id] = OfficialRouting(
+            official_id=o.id, name=_display(o),
+            mode=pol.mode if pol is not None else "direct",
+            chain=tuple(pol.chain) if pol is not None and pol.chain is not None else default_chain,
+            ring_timeout=ring, availability=o.availability,
+            direct_dial=dial_string((d.kind, d.endpoint, d.number) for d in o.devices),
+            deputy_dial=deputy_dial, deputy_ring_timeout=ring,
+            pool_queue=pool.queue if pool is not None else f"pool-{config.default_pool}",
+            pool_max_wait=pool.max_wait if pool is not None else 60,
+            intervals=week_intervals(windows))
+        languages[o.id] = o.language
+        for n in o.numbers:
+            for key in dial_forms(n.number):
+                dial_keys[key] = o.id
+    return RoutingSnapshot(tz_name, routings, dial_keys, languages)

@@ -1,0 +1,96 @@
+"""Shared pieces of the routing end-to-end tests: a directory, a deployment fixture, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+
+from ivr.lab.deploy import LabDeployment, create_lab
+
+# Officials of a test city. {name} placeholders are the sipp phones' ports.
+DIRECTORY = """
+version: 1
+settings:
+  timezone: Asia/Shanghai
+  default_chain: [deputy, pool, voicemail]
+pools:
+  - {{name: main, strategy: leastrecent, max_wait: 8}}
+operators:
+  - {{name: 话务员 王芳, endpoint: op-1, pool: main, static_contact: "sip:op-1@127.0.0.1:{op1}"}}
+  - {{name: 话务员 李娜, endpoint: op-2, pool: main, static_contact: "sip:op-2@127.0.0.1:{op2}"}}
+officials:
+  - slug: zhang-wei
+    name: 张伟
+    title: 局长
+    department: 市交通运输局
+    numbers: ["0558-5551001", "+86 558 5551011"]
+    devices: [{{sip: o-zhang, static_contact: "sip:o-zhang@127.0.0.1:{zhang}"}}]
+    deputy: li-qiang
+    mode: direct
+    chain: [deputy, pool, voicemail]
+    ring_timeout: 5
+  - slug: li-qiang
+    name: 李强
+    title: 副局长
+    department: 市交通运输局
+    numbers: ["0558-5551002"]
+    devices: [{{sip: o-li, static_contact: "sip:o-li@127.0.0.1:{li}"}}]
+    mode: direct
+    chain: [pool, voicemail]
+    ring_timeout: 5
+  - slug: chen-jing
+    name: 陈静
+    title: 主任
+    department: 市信访局
+    numbers: ["0558-5552001"]
+    devices: [{{sip: o-chen, static_contact: "sip:o-chen@127.0.0.1:{chen}"}}]
+    mode: pool
+    chain: [pool]
+    ring_timeout: 5
+  - slug: zhao-lei
+    name: 赵磊
+    title: 科长
+    department: 市住建局
+    numbers: ["13800138003"]
+    devices: [{{sip: o-zhao, static_contact: "sip:o-zhao@127.0.0.1:{zhao}"}}]
+    mode: pool
+    chain: [pool, voicemail]
+    ring_timeout: 5
+"""
+
+PHONES = ("op1", "op2", "zhang", "li", "chen", "zhao")
+
+
+async def make_lab(root: Path, workdir: Path, phone_ports: dict[str, int], **kw: Any) -> LabDeployment:
+    lab = await create_lab(root, workdir, DIRECTORY.format(**phone_ports), **kw)
+    lab.start_controller()
+    await lab.wait_ready()
+    return lab
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0,
+                     interval: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+async def call_record(lab: LabDeployment, number: str, outcome: bool = True) -> dict[str, Any] | None:
+    """The newest call record for ``number`` once it has an outcome."""
+    status, calls = await lab.arequest("GET", "/api/v1/calls?limit=50")
+    assert status == 200, calls
+    items = calls["items"] if isinstance(calls, dict) else calls
+    for c in items:
+        if c["number_dialed"] == number and (c.get("outcome") or not outcome):
+            return c
+    return None
