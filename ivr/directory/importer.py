@@ -222,7 +222,7 @@ class _Importer:
             for priority, d in enumerate(spec.devices):
                 row: Device | None
                 if d.kind == "sip":
-                    row = by_endpoint.get(d.endpoint)
+                    row = by_endpoint.get(d.endpoint or "")
                     if row is not None and row.official_id != official.id:
                         if row.official_id not in replaced:
                             current = await self.s.get(Official, row.official_id)

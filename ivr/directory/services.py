@@ -20,8 +20,8 @@ from ivr.db.models import AuditEntry, Device, Official, Operator, Pool, RoutingP
 from ivr.db.session import Db
 from ivr.directory.exceptions import (Conflict, InvalidDirectory, InvalidInput, UnknownOfficial,
                                       UnknownOperator, UnknownPool)
-from ivr.directory.spec import (NAME_FORBIDDEN, STRATEGIES, check_contact, check_endpoint,
-                                check_pool_name, int_field, text_field)
+from ivr.directory.validate import (NAME_FORBIDDEN, STRATEGIES, check_contact, check_endpoint,
+                                    check_pool_name, int_field, text_field)
 
 __all__ = ["official_query", "list_officials", "get_official", "load_official", "audit",
            "clean_actor", "new_secret", "get_settings", "list_pools", "get_pool", "create_pool",
@@ -61,7 +61,7 @@ def audit(session: AsyncSession, actor: str, official_id: int | None, field: str
 
 # --- officials -----------------------------------------------------------------------------
 
-def official_query() -> Select[tuple[Official]]:
+def official_query() -> Select[Official]:
     """Officials with numbers, devices, policy (and its pool), windows and deputy loaded."""
     return select(Official).options(
         selectinload(Official.numbers), selectinload(Official.devices),

@@ -1,42 +1,27 @@
 """Directory files (YAML or CSV) parsed and validated into plain data, before any DB access.
 
 Errors name the offending place: ``officials[2](zhang-wei).numbers[0]`` in YAML, ``row 4
-(zhang-wei), numbers`` in CSV. See ``examples/directory.yaml`` and docs/directory.md for the format.
+(zhang-wei), numbers[0]`` in CSV. The format is described in docs/directory.md.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from ivr.db.models import AVAILABILITY
-from ivr.directory.exceptions import (IvrError, InvalidAvailability, InvalidChain, InvalidDirectory,
-                                      InvalidEndpoint, InvalidMode, InvalidRingTimeout,
-                                      InvalidSchedule, MalformedNumber)
-from ivr.numbers import NumberError, normalize
-from ivr.routing.plan import MODES, STEP_KINDS
-from ivr.routing.windows_input import WindowError, WindowInput, parse_windows
-
-ENDPOINT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-POOL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,34}$")
-CONTACT_RE = re.compile(r"^sips?:[A-Za-z0-9_.@:+\-\[\]]{1,114}$")
-CHAIN_KINDS: tuple[str, ...] = tuple(k for k in STEP_KINDS if k != "message")
-STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered",
-              "linear", "wrandom")
-LANGUAGES = ("zh", "en")
-RING_TIMEOUT_RANGE = (5, 120)
-CSV_COLUMNS = ("slug", "name", "title", "department", "numbers", "sip", "mobile", "deputy", "mode")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\"';|^,\\<>]")
-
+from ivr.directory.exceptions import InvalidChain, InvalidDirectory, InvalidEndpoint, IvrError, \
+    MalformedNumber
+from ivr.directory.validate import (CSV_COLUMNS, LANGUAGES, NAME_FORBIDDEN, SLUG_RE,
+                                    STRATEGIES, check_availability, check_chain, check_contact,
+                                    check_endpoint, check_mode, check_number, check_pool_name,
+                                    check_ring_timeout, check_timezone, check_windows, int_field,
+                                    pattern_field, text_field)
+from ivr.routing.windows_input import WindowInput
 
 @dataclass(frozen=True, slots=True)
 class PoolSpec:
@@ -90,112 +75,7 @@ class DirectorySpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-# --- field validators ---------------------------------------------------------------------
-
-def text_field(value: Any, where: str, *, max_len: int, required: bool = False,
-          forbidden: re.Pattern[str] = _CONTROL) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise InvalidDirectory(f"expected text, got {type(value).__name__}", where=where)
-    value = value.strip()
-    if required and not value:
-        raise InvalidDirectory("is required", where=where)
-    if len(value) > max_len:
-        raise InvalidDirectory(f"longer than {max_len} characters", where=where)
-    if forbidden.search(value):
-        raise InvalidDirectory(f"{value!r} contains a forbidden character", where=where)
-    return value
-
-
-def int_field(value: Any, where: str, lo: int, hi: int, cls: type[IvrError] = InvalidDirectory) -> int:
-    if isinstance(value, bool):
-        raise cls(f"expected a whole number, got {value!r}", where=where)
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise cls(f"expected a whole number, got {value!r}", where=where) from None
-    if not lo <= number <= hi:
-        raise cls(f"{number} is out of range {lo}..{hi}", where=where)
-    return number
-
-
-def _pattern(value: Any, where: str, rx: re.Pattern[str], what: str,
-             cls: type[IvrError] = InvalidDirectory) -> str:
-    if not isinstance(value, str) or not rx.match(value):
-        raise cls(f"{value!r} is not a valid {what} (pattern {rx.pattern})", where=where)
-    return value
-
-
-def check_mode(value: Any, where: str | None = None) -> str:
-    if value not in MODES:
-        raise InvalidMode(f"mode {value!r}: expected one of {', '.join(MODES)}", where=where)
-    return str(value)
-
-
-def check_availability(value: Any, where: str | None = None) -> str:
-    if value not in AVAILABILITY:
-        raise InvalidAvailability(f"availability {value!r}: expected one of {', '.join(AVAILABILITY)}",
-                                  where=where)
-    return str(value)
-
-
-def check_chain(value: Any, where: str | None = None) -> list[str] | None:
-    """A fallback chain: ``None`` (city default) or a list of distinct step kinds."""
-    if value is None:
-        return None
-    if isinstance(value, str) or not isinstance(value, list):
-        raise InvalidChain("chain must be a list of step kinds or null", where=where)
-    for kind in value:
-        if kind not in CHAIN_KINDS:
-            raise InvalidChain(f"chain step {kind!r}: expected one of {', '.join(CHAIN_KINDS)}",
-                               where=where)
-    if len(set(value)) != len(value):
-        raise InvalidChain("chain repeats a step", where=where)
-    return [str(k) for k in value]
-
-
-def check_ring_timeout(value: Any, where: str | None = None) -> int:
-    return int_field(value, where or "ring_timeout", *RING_TIMEOUT_RANGE, cls=InvalidRingTimeout)
-
-
-def check_endpoint(value: Any, where: str | None = None) -> str:
-    return _pattern(value, where or "endpoint", ENDPOINT_RE, "endpoint name", InvalidEndpoint)
-
-
-def check_contact(value: Any, where: str) -> str | None:
-    if value in (None, ""):
-        return None
-    return _pattern(value, where, CONTACT_RE, "static contact SIP URI (sip:user@host:port)")
-
-
-def check_pool_name(value: Any, where: str) -> str:
-    return _pattern(value, where, POOL_RE, "pool name")
-
-
-def check_timezone(value: Any, where: str) -> str:
-    try:
-        ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidDirectory(f"unknown timezone {value!r}", where=where) from None
-    return str(value)
-
-
-def check_number(value: Any, where: str | None = None) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    try:
-        return normalize(value)
-    except NumberError as exc:
-        raise MalformedNumber(str(exc), where=where) from None
-
-
-def check_windows(value: Any, where: str | None = None) -> list[WindowInput]:
-    try:
-        return parse_windows(value)
-    except WindowError as exc:
-        raise InvalidSchedule(str(exc), where=where) from None
-
+# --- format helpers ----------------------------------------------------------------------
 
 def _mapping(value: Any, where: str, allowed: set[str], required: tuple[str, ...] = ()) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
@@ -216,7 +96,6 @@ def _list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise InvalidDirectory("expected a list", where=where)
     return value
-
 
 # --- YAML ----------------------------------------------------------------------------------
 
@@ -269,7 +148,7 @@ def _device(raw: Any, where: str) -> DeviceSpec:
 
 def _official(raw: Any, where: str) -> OfficialSpec:
     m = _mapping(raw, where, _OFFICIAL_KEYS, ("slug", "name"))
-    slug = _pattern(m["slug"], f"{where}.slug", SLUG_RE, "slug")
+    slug = pattern_field(m["slug"], f"{where}.slug", SLUG_RE, "slug")
     where = f"{where}({slug})"
     o = OfficialSpec(slug=slug, where=where,
                      name=text_field(m["name"], f"{where}.name", max_len=80, required=True,
@@ -286,7 +165,7 @@ def _official(raw: Any, where: str) -> OfficialSpec:
     o.devices = [_device(d, f"{where}.devices[{i}]")
                  for i, d in enumerate(_list(m.get("devices"), f"{where}.devices"))]
     if m.get("deputy") is not None:
-        o.deputy = _pattern(m["deputy"], f"{where}.deputy", SLUG_RE, "slug")
+        o.deputy = pattern_field(m["deputy"], f"{where}.deputy", SLUG_RE, "slug")
         if o.deputy == slug:
             raise InvalidDirectory("an official cannot be their own deputy", where=f"{where}.deputy")
     if "mode" in m:

@@ -25,8 +25,8 @@ from ivr.db.models import OUTCOMES, AuditEntry, Call, Official, Pool, RoutingPol
 from ivr.db.session import Db
 from ivr.directory.exceptions import InvalidInput, UnknownCall, UnknownOfficial, UnknownPool
 from ivr.directory.services import audit, clean_actor, get_official, load_official
-from ivr.directory.spec import (check_availability, check_chain, check_mode, check_ring_timeout,
-                                check_windows)
+from ivr.directory.validate import (check_availability, check_chain, check_mode, check_ring_timeout,
+                                    check_windows)
 
 __all__ = ["OnChange", "noop_on_change", "set_mode", "set_availability", "set_schedule", "set_chain",
            "set_ring_timeout", "set_deputy", "set_pool", "list_calls", "get_call", "audit_log",

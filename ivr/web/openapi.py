@@ -10,7 +10,7 @@ from typing import Any
 
 from ivr import __version__
 from ivr.db.models import AVAILABILITY, MODES, OUTCOMES
-from ivr.directory.spec import CHAIN_KINDS, STRATEGIES
+from ivr.directory.validate import CHAIN_KINDS, STRATEGIES
 
 PREFIX = "/api/v1"
 

@@ -115,10 +115,18 @@ def test_render_and_serve_are_lazy(cfg: Path, monkeypatch: pytest.MonkeyPatch) -
              "assert 'ivr.app' not in sys.modules and 'ivr.asterisk.render' not in sys.modules")
     subprocess.run([sys.executable, "-c", probe], check=True, cwd=REPO)
     seen: list[Namespace] = []
+
+    def cli_serve(args: Namespace) -> int:
+        seen.append(args)
+        return 0
+
+    def cli_render(args: Namespace) -> int:
+        seen.append(args)
+        return 3
     fake_app = types.ModuleType("ivr.app")
-    fake_app.cli_serve = lambda args: seen.append(args) or 0  # type: ignore[attr-defined]
+    fake_app.cli_serve = cli_serve  # type: ignore[attr-defined]
     fake_render = types.ModuleType("ivr.asterisk.render")
-    fake_render.cli_render = lambda args: seen.append(args) or 3  # type: ignore[attr-defined]
+    fake_render.cli_render = cli_render  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "ivr.app", fake_app)
     monkeypatch.setitem(sys.modules, "ivr.asterisk.render", fake_render)
     assert run(cfg, "serve")[0] == 0

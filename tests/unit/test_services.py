@@ -84,7 +84,8 @@ Call_ = Callable[[Db], Awaitable[Any]]
      InvalidSchedule),
     (lambda db: rs.set_schedule(db, "zhang-wei", [{"days": "mon", "start": "08:00", "end": "09:00",
                                                    "mode": "message"}], "admin"), InvalidSchedule),
-    (lambda db: rs.set_schedule(db, "zhang-wei", "mon 8-9", "admin"), InvalidSchedule),
+    (lambda db: rs.set_schedule(db, "zhang-wei", "mon 8-9", "admin"),  # type: ignore[arg-type]
+     InvalidSchedule),
     (lambda db: rs.set_chain(db, "zhang-wei", ["pool", "message"], "admin"), InvalidChain),
     (lambda db: rs.set_chain(db, "zhang-wei", ["pool", "pool"], "admin"), InvalidChain),
     (lambda db: rs.set_ring_timeout(db, "zhang-wei", 4, "admin"), InvalidRingTimeout),
@@ -167,7 +168,7 @@ async def test_list_calls_filters(db: Db) -> None:
     assert (await rs.get_call(db, calls[0].id)).linkedid == "L3"
     for bad in ({"outcome": "great"}, {"limit": 0}, {"limit": 5000}, {"offset": -1}):
         with pytest.raises(InvalidInput):
-            await rs.list_calls(db, **bad)  # type: ignore[arg-type]
+            await rs.list_calls(db, **bad)
     with pytest.raises(UnknownOfficial):
         await rs.list_calls(db, official="nobody")
     with pytest.raises(IvrError) as info:

@@ -1,0 +1,136 @@
+"""Field validators shared by the directory import, the services and the API.
+
+Each raises the matching ``ivr.directory.exceptions`` class; ``where`` names the input.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ivr.db.models import AVAILABILITY
+from ivr.directory.exceptions import (InvalidAvailability, InvalidChain, InvalidDirectory,
+                                      InvalidEndpoint, InvalidMode, InvalidRingTimeout,
+                                      InvalidSchedule, IvrError, MalformedNumber)
+from ivr.numbers import NumberError, normalize
+from ivr.routing.plan import MODES, STEP_KINDS
+from ivr.routing.windows_input import WindowError, WindowInput, parse_windows
+
+ENDPOINT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+POOL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,34}$")
+CONTACT_RE = re.compile(r"^sips?:[A-Za-z0-9_.@:+\-\[\]]{1,114}$")
+CHAIN_KINDS: tuple[str, ...] = tuple(k for k in STEP_KINDS if k != "message")
+STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered",
+              "linear", "wrandom")
+LANGUAGES = ("zh", "en")
+RING_TIMEOUT_RANGE = (5, 120)
+CSV_COLUMNS = ("slug", "name", "title", "department", "numbers", "sip", "mobile", "deputy", "mode")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\"';|^,\\<>]")
+
+
+def text_field(value: Any, where: str, *, max_len: int, required: bool = False,
+               forbidden: re.Pattern[str] = CONTROL_CHARS) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidDirectory(f"expected text, got {type(value).__name__}", where=where)
+    text: str = value.strip()
+    if required and not text:
+        raise InvalidDirectory("is required", where=where)
+    if len(text) > max_len:
+        raise InvalidDirectory(f"longer than {max_len} characters", where=where)
+    if forbidden.search(text):
+        raise InvalidDirectory(f"{text!r} contains a forbidden character", where=where)
+    return text
+
+
+def int_field(value: Any, where: str, lo: int, hi: int, cls: type[IvrError] = InvalidDirectory) -> int:
+    if isinstance(value, bool):
+        raise cls(f"expected a whole number, got {value!r}", where=where)
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise cls(f"expected a whole number, got {value!r}", where=where) from None
+    if not lo <= number <= hi:
+        raise cls(f"{number} is out of range {lo}..{hi}", where=where)
+    return number
+
+
+def pattern_field(value: Any, where: str, rx: re.Pattern[str], what: str,
+             cls: type[IvrError] = InvalidDirectory) -> str:
+    if not isinstance(value, str) or not rx.match(value):
+        raise cls(f"{value!r} is not a valid {what} (pattern {rx.pattern})", where=where)
+    return value
+
+
+def check_mode(value: Any, where: str | None = None) -> str:
+    if value not in MODES:
+        raise InvalidMode(f"mode {value!r}: expected one of {', '.join(MODES)}", where=where)
+    return str(value)
+
+
+def check_availability(value: Any, where: str | None = None) -> str:
+    if value not in AVAILABILITY:
+        raise InvalidAvailability(f"availability {value!r}: expected one of {', '.join(AVAILABILITY)}",
+                                  where=where)
+    return str(value)
+
+
+def check_chain(value: Any, where: str | None = None) -> list[str] | None:
+    """A fallback chain: ``None`` (city default) or a list of distinct step kinds."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list):
+        raise InvalidChain("chain must be a list of step kinds or null", where=where)
+    for kind in value:
+        if kind not in CHAIN_KINDS:
+            raise InvalidChain(f"chain step {kind!r}: expected one of {', '.join(CHAIN_KINDS)}",
+                               where=where)
+    if len(set(value)) != len(value):
+        raise InvalidChain("chain repeats a step", where=where)
+    return [str(k) for k in value]
+
+
+def check_ring_timeout(value: Any, where: str | None = None) -> int:
+    return int_field(value, where or "ring_timeout", *RING_TIMEOUT_RANGE, cls=InvalidRingTimeout)
+
+
+def check_endpoint(value: Any, where: str | None = None) -> str:
+    return pattern_field(value, where or "endpoint", ENDPOINT_RE, "endpoint name", InvalidEndpoint)
+
+
+def check_contact(value: Any, where: str) -> str | None:
+    if value in (None, ""):
+        return None
+    return pattern_field(value, where, CONTACT_RE, "static contact SIP URI (sip:user@host:port)")
+
+
+def check_pool_name(value: Any, where: str) -> str:
+    return pattern_field(value, where, POOL_RE, "pool name")
+
+
+def check_timezone(value: Any, where: str) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidDirectory(f"unknown timezone {value!r}", where=where) from None
+    return str(value)
+
+
+def check_number(value: Any, where: str | None = None) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    try:
+        return normalize(value)
+    except NumberError as exc:
+        raise MalformedNumber(str(exc), where=where) from None
+
+
+def check_windows(value: Any, where: str | None = None) -> list[WindowInput]:
+    try:
+        return parse_windows(value)
+    except WindowError as exc:
+        raise InvalidSchedule(str(exc), where=where) from None
