@@ -18,7 +18,8 @@ from ivr.routing.plan import MODES, STEP_KINDS
 from ivr.routing.windows_input import WindowError, WindowInput, parse_windows
 
 ENDPOINT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# not all digits: a digit string addresses an official by id
+SLUG_RE = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,31}$")
 POOL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,34}$")
 CONTACT_RE = re.compile(r"^sips?:[A-Za-z0-9_.@:+\-\[\]]{1,114}$")
 CHAIN_KINDS: tuple[str, ...] = tuple(k for k in STEP_KINDS if k != "message")

@@ -168,6 +168,9 @@ async def set_ring_timeout(db: Db, official: str | int, seconds: int, actor: str
 async def set_deputy(db: Db, official: str | int, deputy: str | int | None, actor: str,
                      reason: str | None = "", *, on_change: OnChange | None = None) -> Official:
     """Who takes the ``deputy`` step (slug or id; ``None`` for nobody)."""
+    if deputy is not None and (isinstance(deputy, bool) or not isinstance(deputy, (str, int))):
+        raise InvalidInput("deputy must be a slug, an id or null", {"deputy": str(deputy)})
+
     async def apply(s: AsyncSession, o: Official) -> list[Change]:
         new = await load_official(s, deputy) if deputy is not None else None
         if new is not None and new.id == o.id:
@@ -183,6 +186,9 @@ async def set_deputy(db: Db, official: str | int, deputy: str | int | None, acto
 async def set_pool(db: Db, official: str | int, pool: str | None, actor: str,
                    reason: str | None = "", *, on_change: OnChange | None = None) -> Official:
     """The operator pool of the ``pool`` step (``None``: the default pool)."""
+    if pool is not None and not isinstance(pool, str):
+        raise InvalidInput("pool must be a pool name or null", {"pool": str(pool)})
+
     async def apply(s: AsyncSession, o: Official) -> list[Change]:
         new = None
         if pool is not None:

@@ -196,6 +196,8 @@ def test_yaml_errors_name_the_place() -> None:
                    " {slug: b, name: y, numbers: ['+86 138 0000 0001']}]")
     with pytest.raises(InvalidDirectory, match="settings.timezone"):
         parse_yaml("settings: {timezone: Mars/Olympus}")
+    with pytest.raises(InvalidDirectory, match="slug"):
+        parse_yaml("officials: [{slug: '123', name: x}]")  # digit strings address ids
     with pytest.raises(InvalidDirectory, match="forbidden character"):
         parse_yaml("officials: [{slug: a, name: 'x|y'}]")
 

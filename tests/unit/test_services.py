@@ -93,6 +93,9 @@ Call_ = Callable[[Db], Awaitable[Any]]
     (lambda db: rs.set_deputy(db, "zhang-wei", "zhang-wei", "admin"), InvalidInput),
     (lambda db: rs.set_deputy(db, "zhang-wei", "nobody", "admin"), UnknownOfficial),
     (lambda db: rs.set_pool(db, "zhang-wei", "nowhere", "admin"), UnknownPool),
+    (lambda db: rs.set_pool(db, "zhang-wei", ["main"], "admin"), InvalidInput),  # type: ignore[arg-type]
+    (lambda db: rs.set_deputy(db, "zhang-wei", {"slug": "li-qiang"}, "admin"),  # type: ignore[arg-type]
+     InvalidInput),
 ])
 async def test_invalid_input_changes_nothing(db: Db, call: Call_, error: type[IvrError]) -> None:
     hook = Hook()
