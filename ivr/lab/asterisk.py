@@ -79,6 +79,15 @@ DEFAULT_FILES: dict[str, str] = {
 }
 
 
+# Log lines that make start() fail: a port taken, a config object rejected, a module broken.
+FATAL_LOG_PATTERNS: tuple[str, ...] = (
+    r"Transport '[^']*' could not be started",
+    r"Could not create an object of type",
+    r"Unable to bind",
+    r"Error loading module",
+)
+
+
 class AsteriskError(RuntimeError):
     pass
 
@@ -125,11 +134,13 @@ class AsteriskInstance:
 
     def __init__(self, root: Path | str, name: str, files: Mapping[str, str | bytes], *,
                  verbose: int = 3, rtp: ports.PortRange | None = None,
-                 boot_timeout: float = 30.0) -> None:
+                 boot_timeout: float = 30.0,
+                 fatal_log: Iterable[str] = FATAL_LOG_PATTERNS) -> None:
         self.root = Path(root)
         self.name = name
         self.verbose = verbose
         self.boot_timeout = boot_timeout
+        self.fatal_log = re.compile("|".join(f"(?:{p})" for p in fatal_log)) if fatal_log else None
         slug = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40] or "ast"
         self.instance_dir = LAB_DIR / f"{slug}-{secrets.token_hex(4)}"  # as Asterisk sees it
         self.host_dir = self.host_path(self.instance_dir)
@@ -264,6 +275,7 @@ class AsteriskInstance:
                                 f"{', '.join(missing)}")
         ctl = self.host_path(self.ctl)
         ctl.unlink(missing_ok=True)
+        log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         t0 = time.monotonic()
         out = open(self.host_path(self.log_dir / "console.out"), "ab")
         try:
@@ -288,6 +300,12 @@ class AsteriskInstance:
             if declined:
                 raise AsteriskError(f"asterisk {self.name}: modules not running: "
                                     f"{', '.join(declined)}")
+            if self.fatal_log:
+                with open(self.log_file, errors="replace") as f:
+                    f.seek(log_offset)
+                    bad = [ln for ln in f if self.fatal_log.search(ln)]
+                if bad:
+                    raise AsteriskError(f"asterisk {self.name}: fatal log lines:\n{''.join(bad)}")
         except BaseException as e:
             tail = self.log_tail()
             self.kill()

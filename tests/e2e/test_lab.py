@@ -192,6 +192,17 @@ def test_declined_module_fails_start_loudly(asterisk_instance: Callable[..., Ast
                            "extensions.conf": EXTENSIONS}, "missing")
 
 
+def test_taken_sip_port_fails_start_loudly(asterisk_instance: Callable[..., AsteriskInstance]
+                                           ) -> None:
+    import socket
+
+    sip_port, phone_port = ports.free_ports(2)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", sip_port))
+        with pytest.raises(AsteriskError, match="could not be started"):
+            asterisk_instance(lab_files(sip_port, phone_port), "taken")
+
+
 async def test_call_answered_by_phone(asterisk_instance: Callable[..., AsteriskInstance],
                                       sipp: Any) -> None:
     ast, sip_port, phone_port = start_lab(asterisk_instance)
