@@ -76,12 +76,14 @@ async def health(request: web.Request) -> web.Response:
 
 def create_app(config: Config) -> web.Application:
     from ivr.web.api import setup_api
+    from ivr.web.pool_api import setup_pool_api
 
     app = web.Application()
     app[CONFIG] = config
     app.cleanup_ctx.extend([_database, _controller, _recorder, _fastagi, _ami, _scheduler])
     app.router.add_get("/healthz", health)
     setup_api(app)
+    setup_pool_api(app)
     return app
 
 

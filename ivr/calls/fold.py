@@ -97,6 +97,10 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
                 step.result, step.ended_at = f.get("result", "")[:24] or None, when
         elif name == "IVR_VOICEMAIL":
             call.voicemail_file = f.get("file", "")[:255] or None
+            for step in call.steps.values():
+                if step.kind == "voicemail" and step.result in (None, "CANCEL"):
+                    # hanging up after speaking is how most messages end
+                    step.result, step.ended_at = "RECORDED", step.ended_at or when
         elif name == "IVR_REFUSED":
             refused = True
             call.number_dialed = call.number_dialed or sanitize_caller_id(f.get("dialed", ""))

@@ -94,3 +94,20 @@ async def call_record(lab: LabDeployment, number: str, outcome: bool = True) -> 
         if c["number_dialed"] == number and (c.get("outcome") or not outcome):
             return c
     return None
+
+
+async def login_operators(lab: LabDeployment, *endpoints: str, state: str = "ready") -> None:
+    for ep in endpoints:
+        status, body = await lab.arequest("PUT", f"/api/v1/operators/{ep}/state", {"state": state})
+        assert status == 200, body
+    queue = await asyncio.to_thread(lab.asterisk.cli, "queue show pool-main")
+    for ep in endpoints:
+        assert (f"PJSIP/{ep}" in queue) == (state != "logged_out"), queue
+
+
+def tone_ulaw(path: Path, seconds: float = 3.0) -> Path:
+    """A raw µ-law file of a 440 Hz tone for sipp's rtp_stream (real audio over RTP)."""
+    import subprocess
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-t", "ul", str(path), "synth",
+                    str(seconds), "sine", "440"], check=True)
+    return path

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ivr.lab import ports
-from tests.e2e.routing_helpers import PHONES, call_record, eventually, make_lab
+from tests.e2e.routing_helpers import (PHONES, call_record, eventually, login_operators, make_lab,
+                                       tone_ulaw)
 
 pytestmark = pytest.mark.e2e
 
@@ -44,3 +47,85 @@ async def test_direct_official_answers(lab: Any, sipp: Any) -> None:
     assert record["caller"] == "13912345678"
     assert record["route_source"] == "agi"
     assert [s["kind"] for s in record["steps"]] == ["direct"]
+
+
+async def test_busy_official_falls_back_to_deputy_then_pool(lab: Any, sipp: Any) -> None:
+    """Official busy (486), deputy does not answer within the ring timeout, an operator answers
+    and is shown whose number was dialed (caller-ID name and X-IVR-Official header)."""
+    p = lab.extra["phones"]
+    await login_operators(lab, "op-1")
+    official = await sipp("uas_busy", port=p["zhang"]).start()
+    deputy = await sipp("uas_noanswer", port=p["li"]).start()
+    operator = await sipp("uas_answer_check", port=p["op1"], keys={
+        # sipp matches bytes; its scenario file is Latin-1: pass the UTF-8 bytes through it
+        "from_re": "张伟".encode().decode("latin-1"), "official_re": "^[0-9]+$", "hold_ms": 1000}).start()
+    citizen = sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="+865585551011",
+                   keys={"hold_ms": 20000, "caller": "13700000001"}, timeout=40)
+    result = await citizen.run()
+    assert result.ok, result.summary()
+    op_result = await operator.wait(10)
+    assert op_result.ok, op_result.summary()  # the regex checks passed inside sipp
+    invite = op_result.received("INVITE")[0]
+    assert op_result.header(invite, "X-IVR-Dialed") == "+865585551011"
+    assert (await official.wait(5)).received("INVITE")
+    assert (await deputy.wait(5)).received("CANCEL")  # rung for its ring timeout, then cancelled
+
+    record = await eventually(lambda: call_record(lab, "+865585551011"))
+    assert record["outcome"] == "answered"
+    assert (record["answered_kind"], record["answered_by"]) == ("pool", "op-1")
+    steps = [(s["kind"], s["result"]) for s in record["steps"]]
+    assert steps == [("direct", "BUSY"), ("deputy", "NOANSWER"), ("pool", "ANSWER")], steps
+    assert op_result.header(invite, "X-IVR-Official") == str(record["official_id"])
+
+
+async def test_pool_spreads_calls_over_two_operators(lab: Any, sipp: Any, tmp_path: Path) -> None:
+    p = lab.extra["phones"]
+    await login_operators(lab, "op-1", "op-2")
+    ops = [await sipp("uas_answer", port=p[k], calls=40, keys={"hold_ms": 600}).start()
+           for k in ("op1", "op2")]
+    citizens = [sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service=number,
+                     calls=10, rate=2, limit=4, keys={"hold_ms": 3000}, timeout=60)
+                for number in ("05585552001", "13800138003")]
+    results = await asyncio.gather(*(c.run() for c in citizens))
+    for r in results:
+        assert r.ok and r.successful == 10, r.summary()
+    for op in ops:
+        await op.stop()
+    answered: dict[str, int] = {}
+
+    async def all_recorded() -> bool:
+        status, body = await lab.arequest("GET", "/api/v1/calls?limit=100")
+        calls = [c for c in body["items"] if c["outcome"]]
+        answered.clear()
+        for c in calls:
+            answered[c["answered_by"]] = answered.get(c["answered_by"], 0) + 1
+        return len(calls) >= 20
+    await eventually(all_recorded, timeout=20)
+    assert set(answered) == {"op-1", "op-2"}, answered
+    assert min(answered.values()) >= 5, answered  # leastrecent spreads the load
+
+    # Nobody logged in: no waiting in an empty queue; the chain's last step answers at once.
+    await login_operators(lab, "op-1", "op-2", state="logged_out")
+    audio = tone_ulaw(tmp_path / "tone.ul", 20)  # speaks over the greeting and into the message
+    vm = sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="13800138003",
+              keys={"hold_ms": 12000, "play": 1, "audio": str(audio)}, timeout=30)
+    msg = sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="05585552001",
+               keys={"hold_ms": 15000}, timeout=30)
+    r_vm, r_msg = await asyncio.gather(vm.run(), msg.run())
+    assert r_vm.ok, r_vm.summary()
+    assert r_msg.ok, r_msg.summary()  # answered by the message, then hung up by Asterisk
+    assert r_msg.received("BYE"), "the message step should end the call itself"
+
+    async def outcomes() -> dict[str, dict[str, Any]] | None:
+        rec_vm = await call_record(lab, "13800138003")
+        rec_msg = await call_record(lab, "05585552001")
+        if rec_vm and rec_msg and rec_vm["steps"][0]["result"] == "JOINEMPTY":
+            return {"vm": rec_vm, "msg": rec_msg}
+        return None
+    got = await eventually(outcomes, timeout=20)
+    assert [(s["kind"], s["result"]) for s in got["vm"]["steps"]] == [
+        ("pool", "JOINEMPTY"), ("voicemail", "RECORDED")]
+    assert got["vm"]["outcome"] == "voicemail"
+    assert lab.config.host_path(got["vm"]["voicemail_file"]).stat().st_size > 8000
+    assert [(s["kind"], s["result"]) for s in got["msg"]["steps"]][-1] == ("message", "PLAYED")
+    assert got["msg"]["outcome"] == "no-answer"
