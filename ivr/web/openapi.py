@@ -182,6 +182,12 @@ PATHS: dict[str, dict[str, Any]] = {
         "delete": _op("Delete an operator (audited)", None, 404, status=204,
                       params=[_path("endpoint", "endpoint name")]),
     },
+    # registered by ivr.web.pool_api (needs the running controller's AMI connection)
+    "/operators/{endpoint}/state": {"put": _op(
+        "Log an operator in (ready), pause them with a reason, or log them out",
+        _ref("Operator"), 400, 404, params=[_path("endpoint", "endpoint name")],
+        body=_obj(["state"], state={"enum": ["logged_out", "ready", "paused"]},
+                  reason={"type": "string", "maxLength": 80}))},
     "/directory/import": {"post": _op(
         "Import a directory (YAML, or CSV with Content-Type text/csv); all or nothing",
         _ref("ImportResult"), 400, 404, 409,
