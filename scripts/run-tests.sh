@@ -7,7 +7,8 @@
 # 3. provisions Asterisk (scripts/provision-asterisk.sh: a cached Debian sid chroot);
 # 4. runs pytest -q with the given arguments. The exit code is pytest's; "no tests collected"
 #    (exit 5) is a failure too.
-# Environment: IVR_CACHE (chroot cache, default ~/.cache/ivr), IVR_SKIP_APT=1 (never run apt).
+# Environment: IVR_CACHE (chroot cache, default ~/.cache/ivr), IVR_SKIP_APT=1 (never run apt),
+# IVR_EXTRA_PACKAGES (more Debian packages to install when missing).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,23 +17,26 @@ say() { echo "run-tests: $*" >&2; }
 t0=$(date +%s)
 
 # --- 1. system packages ------------------------------------------------------------------------
+# command the suite runs -> Debian package that provides it (extend here when a test needs more)
+needs=(python3:python3 sipp:sip-tester sox:sox espeak-ng:espeak-ng zstd:zstd flock:util-linux)
 missing=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
-have_cmd python3 || missing+=(python3)
-if have_cmd python3 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  missing+=("python3-venv")
+for pair in "${needs[@]}"; do
+  have_cmd "${pair%%:*}" || missing+=("${pair#*:}")
+done
+if ! have_cmd python3 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3-venv)
 fi
-have_cmd sipp || missing+=(sip-tester)
-have_cmd sox || missing+=(sox)
-have_cmd espeak-ng || missing+=(espeak-ng)
-have_cmd zstd || missing+=(zstd)
-have_cmd flock || missing+=(util-linux)
 # debootstrap is only needed when no chroot is cached yet and no system asterisk exists
 cache="${IVR_CACHE:-$HOME/.cache/ivr}"
 if ! have_cmd asterisk && [ ! -x "$cache/asterisk-sid/usr/sbin/asterisk" ] \
    && [ ! -f "$cache/asterisk-sid.tar.zst" ]; then
   have_cmd debootstrap || missing+=(debootstrap)
 fi
+# IVR_EXTRA_PACKAGES="pkg1 pkg2": more Debian packages, installed when dpkg lacks them
+for pkg in ${IVR_EXTRA_PACKAGES:-}; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || [ -n "${IVR_SKIP_APT:-}" ]; then
