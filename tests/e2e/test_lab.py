@@ -329,3 +329,16 @@ async def test_two_instances_side_by_side(asterisk_instance: Callable[..., Aster
         call_through(a, sipp, a_sip, a_phone), call_through(b, sipp, b_sip, b_phone))
     assert ra.ok and pa.ok and rb.ok and pb.ok, (ra.summary(), rb.summary())
     assert "side-a" not in b.log_text() and "lab call to 100" in a.log_text()
+
+
+async def test_many_calls_at_a_rate(asterisk_instance: Callable[..., AsteriskInstance],
+                                    sipp: Any) -> None:
+    ast, sip_port, phone_port = start_lab(asterisk_instance)
+    phone = await sipp("uas_answer", port=phone_port, calls=20, timeout=30).start()
+    res = await sipp("uac_call", remote=("127.0.0.1", sip_port), local_ip=CARRIER_IP,
+                     service="100", calls=20, rate=20, limit=10, keys={"hold_ms": 200},
+                     timeout=30).run()
+    assert res.ok and res.successful == 20 and res.failed == 0, res.summary()
+    p = await phone.wait()
+    assert p.ok and p.successful == 20, p.summary()
+    assert len(p.received("INVITE")) == 20
