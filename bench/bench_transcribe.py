@@ -35,7 +35,7 @@ TEXT = {
            "service for three months and the street lights are broken, so it is dangerous at "
            "night. I called last week and nobody has come yet. Please send someone soon."),
 }
-VOICE = {"ko": "ko", "zh": "cmn", "en": "en"}
+VOICE = {"ko": "ko", "zh": "cmn-latn-pinyin", "en": "en"}  # see ivr.voicemail.prompts
 
 
 def make_clip(language: str, seconds: float, folder: Path) -> Path:

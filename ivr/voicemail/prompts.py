@@ -21,7 +21,10 @@ import numpy as np
 
 from ivr.voicemail.audio import TELEPHONE_RATE, Audio, AudioError, read_wav, to_rate, write_wav
 
-VOICES = {"zh": "cmn", "en": "en"}
+# Mandarin uses espeak-ng's "cmn-latn-pinyin" voice: with plain "cmn" (Debian's espeak-ng 1.51)
+# characters become pinyin with tone digits and the digits are read in English ("dui four bu
+# four qi three" for 对不起); cmn-latn-pinyin gives Mandarin phonemes with tones.
+VOICES = {"zh": "cmn-latn-pinyin", "en": "en"}
 UPLOAD_MAX_SECONDS = 120.0
 SILENCE_PEAK = 64            # an upload whose loudest sample is below this is silence
 
@@ -70,7 +73,7 @@ def _run(cmd: list[str], timeout: float = 60.0) -> None:
 
 
 def synthesize(text: str, language: str, out: Path, *, speed: int = 150) -> Path:
-    """Speak ``text`` with espeak-ng (``zh`` → voice ``cmn``) into an 8 kHz mono 16-bit WAV."""
+    """Speak ``text`` with espeak-ng (see VOICES) into an 8 kHz mono 16-bit WAV."""
     voice = VOICES.get(language, language)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

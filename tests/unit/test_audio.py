@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from ivr.voicemail.audio import (
     Audio, AudioError, align, alaw_decode, read_wav, resample, telephone_channel, to_rate,
     ulaw_decode, ulaw_encode, write_wav,
 )
-from ivr.voicemail.prompts import synthesize, validate_upload
+from ivr.voicemail.prompts import VOICES, synthesize, validate_upload
 
 # SHA-256 of the whole G.711 tables, taken from CPython 3.11's audioop (lin2ulaw over every int16
 # value, ulaw2lin over every code), which is deprecated and gone in 3.13: our numpy code must stay
@@ -173,6 +174,13 @@ def test_synthesized_prompt_is_telephone_wav(tmp_path: Path) -> None:
     audio = read_wav(out)
     assert audio.rate == 8000 and 0.5 < audio.duration < 10
     assert np.max(np.abs(audio.samples)) > 10000   # normalised to -3 dBFS
+
+
+def test_mandarin_voice_speaks_mandarin_not_english_digits() -> None:
+    phonemes = subprocess.run(["espeak-ng", "-v", VOICES["zh"], "-x", "-q", "对不起，请按1。"],
+                              check=True, capture_output=True, text=True).stdout
+    assert "(en)" not in phonemes and "f'o@" not in phonemes   # no English "four"
+    assert "t'uei51" in phonemes                                # dui4
 
 
 def _wav(fmt: int, channels: int, rate: int, bits: int, payload: bytes) -> bytes:
