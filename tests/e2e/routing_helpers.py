@@ -51,6 +51,15 @@ officials:
     mode: pool
     chain: [pool]
     ring_timeout: 5
+  - slug: sun-li
+    name: 孙丽
+    title: 副区长
+    department: 区政府
+    numbers: ["0558-5553001"]
+    devices: [{{mobile: "13800001009"}}]
+    mode: direct
+    chain: [voicemail]
+    ring_timeout: 5
   - slug: zhao-lei
     name: 赵磊
     title: 科长

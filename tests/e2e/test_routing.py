@@ -129,3 +129,16 @@ async def test_pool_spreads_calls_over_two_operators(lab: Any, sipp: Any, tmp_pa
     assert lab.config.host_path(got["vm"]["voicemail_file"]).stat().st_size > 8000
     assert [(s["kind"], s["result"]) for s in got["msg"]["steps"]][-1] == ("message", "PLAYED")
     assert got["msg"]["outcome"] == "no-answer"
+
+
+async def test_official_reached_on_mobile_through_carrier(lab: Any, sipp: Any) -> None:
+    carrier = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier_port,
+                         keys={"hold_ms": 800}).start()
+    r = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="05585553001",
+                   keys={"hold_ms": 5000}).run()
+    assert r.ok, r.summary()
+    invite = (await carrier.wait(5)).received("INVITE")
+    assert invite and invite[0].startswith("INVITE sip:+8613800001009@")
+    record = await eventually(lambda: call_record(lab, "05585553001"))
+    assert (record["outcome"], record["answered_kind"], record["answered_by"]) == (
+        "answered", "direct", "+8613800001009")
