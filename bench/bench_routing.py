@@ -1,0 +1,567 @@
+"""Routing benchmark: call set-up latency, failures and CPU of the controller path vs a static
+dialplan baseline, on one real Asterisk.
+
+    .venv/bin/python bench/bench_routing.py                 # 100/s, 300 up, ~1000 calls, 3 reps
+    .venv/bin/python bench/bench_routing.py --quick         # smoke check: 20/s x 100 calls x 2 reps
+    .venv/bin/python bench/bench_routing.py --rate 50 --calls 500 --hold 3 --reps 5 --json out.json
+
+A benchmark, not a test: it prints figures next to the targets and never asserts on time.
+
+Method (see bench/README.md):
+  * one lab deployment (ivr.lab.deploy.create_lab): SQLite directory of --phones officials, each
+    with one SIP phone played by its own sipp UAS that answers at once (200 OK, no ringing);
+  * controller path: a sipp UAC at 127.0.0.2 (the carrier) calls the officials' published numbers:
+    ivr-citizens -> ivr-route (Ringing, FastAGI to the controller) -> ivr-exec -> Dial(phone);
+  * baseline: the same Asterisk, an extra endpoint identified by 127.0.0.3 whose context
+    ``bench-static`` does ``Dial(PJSIP/<the same phone endpoint>,20)`` straight away;
+  * the two paths are interleaved (baseline, controller, baseline, ...), --reps each;
+  * set-up time per call = INVITE sent -> 200 OK received, both stamped with the system clock by
+    sipp's gettimeofday action (sipp's own ms clock moves in 4 ms steps on these machines);
+  * CPU: utime+stime deltas from /proc/<pid>/stat over each run, for the controller process and all
+    its descendants, and for Asterisk; RSS sampled every 0.25 s (max reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ivr.lab import ports  # noqa: E402
+from ivr.lab.asterisk import provision  # noqa: E402
+from ivr.lab.deploy import LabDeployment, create_lab  # noqa: E402
+from ivr.lab.sipp import render_scenario, sipp_binary  # noqa: E402
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+CARRIER_IP = "127.0.0.2"  # identified as the carrier -> ivr-citizens (controller path)
+BASELINE_IP = "127.0.0.3"  # identified as bench-static -> Dial straight away (baseline)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+TARGET_FAILED = 0
+TARGET_ADDED_P99_MS = 2.0
+
+
+# ---------------------------------------------------------------------------------------------
+# the deployment
+
+def directory_yaml(phone_ports: list[int]) -> str:
+    lines = ["version: 1", "settings:", "  timezone: Asia/Shanghai",
+             "  default_chain: [voicemail]", "pools:",
+             "  - {name: main, strategy: leastrecent, max_wait: 8}", "officials:"]
+    for i, port in enumerate(phone_ports, 1):
+        lines += [f"  - slug: bench-{i}", f"    name: Bench {i}", "    title: Director",
+                  "    department: Bench", f'    numbers: ["0558-555{9000 + i}"]',
+                  f'    devices: [{{sip: o-bench{i}, static_contact: "sip:o-bench{i}@127.0.0.1:{port}"}}]',
+                  "    mode: direct", "    chain: [voicemail]", "    ring_timeout: 20"]
+    return "\n".join(lines) + "\n"
+
+
+def numbers(n_phones: int) -> list[tuple[str, str]]:
+    """(dialed national number, phone endpoint) of each official."""
+    return [(f"0558555{9000 + i}", f"o-bench{i}") for i in range(1, n_phones + 1)]
+
+
+def baseline_config(n_phones: int) -> tuple[str, str]:
+    pjsip = ("\n; --- bench_routing baseline: a second trunk, identified by source address ---\n"
+             "[bench-static](ivr-media)\ncontext = bench-static\n\n"
+             f"[bench-static]\ntype = identify\nendpoint = bench-static\nmatch = {BASELINE_IP}\n")
+    ext = ["\n; --- bench_routing baseline: Dial the official's phone straight away ---",
+           "[bench-static]"]
+    for num, ep in numbers(n_phones):
+        ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
+    return pjsip, "\n".join(ext) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# /proc accounting
+
+def _stat(pid: int) -> tuple[int, int, int] | None:
+    """(ppid, utime+stime ticks, rss pages) of ``pid``."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    f = text[text.rindex(")") + 2:].split()
+    # fields after the comm: state(0) ppid(1) ... utime(11) stime(12) ... rss(21)
+    return int(f[1]), int(f[11]) + int(f[12]), int(f[21])
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its living descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            st = _stat(int(entry.name))
+            if st:
+                children.setdefault(st[0], []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+class TreeMeter:
+    """CPU ticks and RSS of a process and its descendants (descendants re-scanned each sample)."""
+
+    def __init__(self, name: str, pid: int) -> None:
+        self.name, self.pid = name, pid
+        self.pids = process_tree(pid)
+        self.ticks: dict[int, int] = {}
+        self.max_rss = 0
+
+    def sample(self, rescan: bool = False) -> None:
+        if rescan:
+            self.pids = process_tree(self.pid)
+        rss = 0
+        for p in self.pids:
+            st = _stat(p)
+            if st is None:
+                continue
+            self.ticks[p] = st[1]  # last value seen (a process that exited keeps its last figure)
+            rss += st[2] * PAGE
+        self.max_rss = max(self.max_rss, rss)
+
+    def cpu_seconds(self) -> float:
+        return sum(self.ticks.values()) / CLK_TCK
+
+    def reset_rss(self) -> None:
+        self.max_rss = 0
+
+
+async def meter_loop(meters: list[TreeMeter], stop: asyncio.Event, interval: float = 0.25) -> None:
+    n = 0
+    while not stop.is_set():
+        for m in meters:
+            m.sample(rescan=(n % 8 == 0))
+        n += 1
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except asyncio.TimeoutError:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# sipp
+
+async def start_uas(workdir: Path, port: int, tag: str) -> asyncio.subprocess.Process:
+    workdir.mkdir(parents=True, exist_ok=True)
+    media = ports.free_block(4)
+    cmd = [sipp_binary(), "-sf", str(SCENARIOS / "uas_phone.xml"), "-i", "127.0.0.1",
+           "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media.start), "-nostdin",
+           "-trace_stat", "-stf", str(workdir / "stat.csv"), "-fd", "1",
+           "-trace_screen", "-screen_file", str(workdir / "screen.log")]
+    (workdir / "command.txt").write_text(shlex.join(cmd) + "\n")
+    out = open(workdir / "sipp.out", "wb")
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=out, stderr=asyncio.subprocess.STDOUT)
+    out.close()
+    return proc
+
+
+def last_stat_row(path: Path) -> dict[str, str]:
+    try:
+        rows = [r.split(";") for r in path.read_text(errors="replace").splitlines() if r.strip()]
+    except OSError:
+        return {}
+    return dict(zip(rows[0], rows[-1])) if len(rows) >= 2 else {}
+
+
+@dataclass
+class RunResult:
+    path: str  # "baseline" or "controller"
+    rep: int
+    attempted: int = 0
+    completed: int = 0
+    failed: int = 0
+    answered: int = 0  # calls whose 200 OK arrived (set-up time measured)
+    setup_ms: list[float] = field(default_factory=list)
+    p50: float = float("nan")
+    p90: float = float("nan")
+    p99: float = float("nan")
+    max: float = float("nan")
+    duration: float = 0.0
+    sipp_exit: int = 0
+    ctrl_cpu_s: float = 0.0
+    ctrl_cpu_pct: float = 0.0
+    ctrl_rss_mb: float = 0.0
+    ast_cpu_s: float = 0.0
+    ast_cpu_pct: float = 0.0
+    ast_rss_mb: float = 0.0
+    drain_s: float = 0.0  # time the controller needed after the run to ingest the run's events
+    ctrl_drain_cpu_s: float = 0.0
+    agi: dict[str, int] = field(default_factory=dict)  # FastAGI stats delta over the run
+    events_ingested: int = 0
+
+
+def percentile(sorted_vals: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not sorted_vals:
+        return float("nan")
+    k = (len(sorted_vals) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_vals) - 1)
+    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (k - lo)
+
+
+def parse_log(path: Path) -> tuple[int, int, list[float]]:
+    invites: dict[str, float] = {}
+    answers: dict[str, float] = {}
+    ended = 0
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[0] in ("I", "A"):
+            t = float(f[2]) + float(f[3]) / 1e6
+            (invites if f[0] == "I" else answers)[f[1]] = t
+        elif len(f) == 2 and f[0] == "E":
+            ended += 1
+    lat = sorted((answers[c] - invites[c]) * 1000.0 for c in answers if c in invites)
+    return len(invites), ended, lat
+
+
+async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: argparse.Namespace,
+                  meters: dict[str, TreeMeter]) -> RunResult:
+    workdir.mkdir(parents=True, exist_ok=True)
+    src = CARRIER_IP if path == "controller" else BASELINE_IP
+    nums = numbers(args.phones)
+    inf = workdir / "numbers.csv"
+    inf.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n, _ in nums))
+    sf = render_scenario(SCENARIOS / "uac_timed.xml", {"hold_ms": str(int(args.hold * 1000))},
+                         workdir / "uac_timed.xml")
+    media = ports.free_block(4, src)
+    sip_host, sip_port = lab.sip
+    limit = args.limit
+    global_timeout = args.calls / args.rate + args.hold + 60
+    cmd = [sipp_binary(), "-sf", str(sf), f"{sip_host}:{sip_port}", "-i", src, "-bind_local",
+           "-p", str(ports.free_port(src)), "-mi", src, "-mp", str(media.start),
+           "-m", str(args.calls), "-r", f"{args.rate:g}", "-l", str(limit),
+           "-inf", str(inf), "-recv_timeout", "15000",
+           "-timeout", f"{global_timeout:.0f}s", "-timeout_error", "-nostdin",
+           "-trace_logs", "-log_file", str(workdir / "calls.log"),
+           "-trace_stat", "-stf", str(workdir / "stat.csv"), "-fd", "1",
+           "-trace_screen", "-screen_file", str(workdir / "screen.log")]
+    (workdir / "command.txt").write_text(shlex.join(cmd) + "\n")
+
+    h0 = await lab_health(lab)
+    for m in meters.values():
+        m.sample(rescan=True)
+        m.reset_rss()
+    c0 = {k: m.cpu_seconds() for k, m in meters.items()}
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(meter_loop(list(meters.values()), stop))
+    t0 = time.monotonic()
+    out = open(workdir / "sipp.out", "wb")
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=out, stderr=asyncio.subprocess.STDOUT)
+    out.close()
+    try:
+        code = await asyncio.wait_for(proc.wait(), global_timeout + 30)
+    except asyncio.TimeoutError:
+        proc.send_signal(signal.SIGKILL)
+        code = await proc.wait()
+    duration = time.monotonic() - t0
+    stop.set()
+    await sampler
+    for m in meters.values():
+        m.sample()
+    c1 = {k: m.cpu_seconds() for k, m in meters.items()}
+    h1 = await lab_health(lab)
+
+    # let the controller catch up with the run's CEL events before the next run starts
+    d0 = time.monotonic()
+    drain_cpu0 = meters["controller"].cpu_seconds()
+    last, stable_since = h1.get("events_ingested", 0), time.monotonic()
+    while time.monotonic() - d0 < 120:
+        await asyncio.sleep(0.25)
+        h = await lab_health(lab)
+        cur = h.get("events_ingested", 0)
+        if cur != last:
+            last, stable_since = cur, time.monotonic()
+        elif time.monotonic() - stable_since >= 1.0:
+            break
+    drain = max(0.0, stable_since - d0)
+    meters["controller"].sample(rescan=True)
+    drain_cpu = meters["controller"].cpu_seconds() - drain_cpu0
+
+    attempted, ended, lat = parse_log(workdir / "calls.log")
+    stats = last_stat_row(workdir / "stat.csv")
+    failed = int(stats.get("FailedCall(C)", attempted - ended) or 0)
+    r = RunResult(path=path, rep=rep, attempted=attempted, completed=ended,
+                  failed=max(failed, attempted - ended), answered=len(lat), setup_ms=lat,
+                  duration=duration, sipp_exit=code)
+    if lat:
+        r.p50, r.p90 = percentile(lat, 0.5), percentile(lat, 0.9)
+        r.p99, r.max = percentile(lat, 0.99), lat[-1]
+    r.ctrl_cpu_s = c1["controller"] - c0["controller"]
+    r.ast_cpu_s = c1["asterisk"] - c0["asterisk"]
+    r.ctrl_cpu_pct = 100 * r.ctrl_cpu_s / duration
+    r.ast_cpu_pct = 100 * r.ast_cpu_s / duration
+    r.ctrl_rss_mb = meters["controller"].max_rss / 2**20
+    r.ast_rss_mb = meters["asterisk"].max_rss / 2**20
+    r.drain_s, r.ctrl_drain_cpu_s = drain, drain_cpu
+    a0, a1 = h0.get("agi", {}), h1.get("agi", {})
+    r.agi = {k: a1.get(k, 0) - a0.get(k, 0) for k in a1}
+    r.events_ingested = last - h0.get("events_ingested", 0)
+    return r
+
+
+async def lab_health(lab: LabDeployment) -> dict[str, Any]:
+    return (await asyncio.to_thread(lab.health)) or {}
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+def fmt(v: float, nd: int = 2) -> str:
+    return "-" if v != v else f"{v:.{nd}f}"
+
+
+def spread(vals: list[float]) -> tuple[float, float, float]:
+    vals = [v for v in vals if v == v]
+    if not vals:
+        return (float("nan"),) * 3  # type: ignore[return-value]
+    return min(vals), statistics.median(vals), max(vals)
+
+
+def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    L: list[str] = []
+    L.append("")
+    L.append(f"Per run (set-up time = INVITE sent -> 200 OK received, ms; CPU = % of one core "
+             f"over the run; RSS = max MiB)")
+    hdr = (f"{'run':<14}{'att':>6}{'ok':>6}{'fail':>5}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}"
+           f"{'secs':>7}{'ctl%':>7}{'ctlMB':>7}{'ast%':>7}{'astMB':>7}{'agi ok/to/err':>15}"
+           f"{'drain s':>9}")
+    L.append(hdr)
+    L.append("-" * len(hdr))
+    for r in results:
+        agi = "-" if r.path == "baseline" else (f"{r.agi.get('answered', 0)}/{r.agi.get('timeouts', 0)}"
+                                                f"/{r.agi.get('errors', 0)}")
+        L.append(f"{r.path + ' #' + str(r.rep):<14}{r.attempted:>6}{r.completed:>6}{r.failed:>5}"
+                 f"{fmt(r.p50):>8}{fmt(r.p90):>8}{fmt(r.p99):>8}{fmt(r.max):>8}{r.duration:>7.1f}"
+                 f"{r.ctrl_cpu_pct:>7.1f}{r.ctrl_rss_mb:>7.1f}{r.ast_cpu_pct:>7.1f}"
+                 f"{r.ast_rss_mb:>7.1f}{agi:>15}{r.drain_s:>9.1f}")
+    summary: dict[str, Any] = {}
+    L.append("")
+    L.append("Per path (spread over runs: min / median / max)")
+    hdr2 = (f"{'path':<11}{'calls att/ok/fail':>20}{'p50 min/med/max':>22}{'p99 min/med/max':>22}"
+            f"{'pooled p50':>11}{'pooled p99':>11}{'ctl CPU%':>9}{'ast CPU%':>9}{'ctl RSS':>8}"
+            f"{'ast RSS':>8}")
+    L.append(hdr2)
+    L.append("-" * len(hdr2))
+    for path in ("baseline", "controller"):
+        rs = [r for r in results if r.path == path]
+        if not rs:
+            continue
+        pooled = sorted(x for r in rs for x in r.setup_ms)
+        s = {
+            "attempted": sum(r.attempted for r in rs), "completed": sum(r.completed for r in rs),
+            "failed": sum(r.failed for r in rs),
+            "p50_spread": spread([r.p50 for r in rs]), "p99_spread": spread([r.p99 for r in rs]),
+            "pooled_p50": percentile(pooled, 0.5), "pooled_p99": percentile(pooled, 0.99),
+            "ctrl_cpu_pct_median": statistics.median(r.ctrl_cpu_pct for r in rs),
+            "ast_cpu_pct_median": statistics.median(r.ast_cpu_pct for r in rs),
+            "ctrl_rss_mb_max": max(r.ctrl_rss_mb for r in rs),
+            "ast_rss_mb_max": max(r.ast_rss_mb for r in rs),
+        }
+        summary[path] = s
+        p50s = "/".join(fmt(v) for v in s["p50_spread"])
+        p99s = "/".join(fmt(v) for v in s["p99_spread"])
+        L.append(f"{path:<11}{str(s['attempted']) + '/' + str(s['completed']) + '/' + str(s['failed']):>20}"
+                 f"{p50s:>22}{p99s:>22}{fmt(s['pooled_p50']):>11}{fmt(s['pooled_p99']):>11}"
+                 f"{s['ctrl_cpu_pct_median']:>9.1f}{s['ast_cpu_pct_median']:>9.1f}"
+                 f"{s['ctrl_rss_mb_max']:>8.1f}{s['ast_rss_mb_max']:>8.1f}")
+    if "baseline" in summary and "controller" in summary:
+        b, c = summary["baseline"], summary["controller"]
+        added = {
+            "p50_median_of_runs": c["p50_spread"][1] - b["p50_spread"][1],
+            "p99_median_of_runs": c["p99_spread"][1] - b["p99_spread"][1],
+            "p50_pooled": c["pooled_p50"] - b["pooled_p50"],
+            "p99_pooled": c["pooled_p99"] - b["pooled_p99"],
+            # pairwise: each controller run against the baseline run just before it
+            "p50_pairs": [cr.p50 - br.p50 for br, cr in zip(
+                [r for r in results if r.path == "baseline"], [r for r in results if r.path == "controller"])],
+            "p99_pairs": [cr.p99 - br.p99 for br, cr in zip(
+                [r for r in results if r.path == "baseline"], [r for r in results if r.path == "controller"])],
+        }
+        summary["added_ms"] = added
+        L.append("")
+        L.append("Added set-up latency, controller - baseline (ms)")
+        L.append(f"  p50: {fmt(added['p50_median_of_runs'])} (median of runs), "
+                 f"{fmt(added['p50_pooled'])} (pooled); per pair: "
+                 + ", ".join(fmt(v) for v in added["p50_pairs"]))
+        L.append(f"  p99: {fmt(added['p99_median_of_runs'])} (median of runs), "
+                 f"{fmt(added['p99_pooled'])} (pooled); per pair: "
+                 + ", ".join(fmt(v) for v in added["p99_pairs"]))
+        L.append("")
+        L.append("Targets")
+
+        def verdict(ok: bool) -> str:
+            return "MET" if ok else "MISSED"
+        fb, fc = b["failed"], c["failed"]
+        L.append(f"  zero failed calls at {args.rate:g}/s with {args.limit} up: baseline {fb} failed, "
+                 f"controller {fc} failed -> {verdict(fc == TARGET_FAILED)}"
+                 + ("" if fb == 0 else "  (baseline failed too: the load generator or Asterisk is "
+                                       "the limit, not the controller)"))
+        worst = max(added["p99_median_of_runs"], added["p99_pooled"])
+        L.append(f"  added set-up latency p99 <= {TARGET_ADDED_P99_MS:g} ms: "
+                 f"{fmt(added['p99_median_of_runs'])} ms (median of runs), "
+                 f"{fmt(added['p99_pooled'])} ms (pooled) -> "
+                 f"{verdict(worst == worst and worst <= TARGET_ADDED_P99_MS)}")
+        cc, ca = c["ctrl_cpu_pct_median"], c["ast_cpu_pct_median"]
+        L.append(f"  controller CPU below Asterisk's (controller-path runs): controller {cc:.1f} % vs "
+                 f"Asterisk {ca:.1f} % of a core -> {verdict(cc < ca)}")
+        summary["targets"] = {"zero_failed": fc == 0, "added_p99_le_2ms": worst <= TARGET_ADDED_P99_MS,
+                              "controller_cpu_below_asterisk": cc < ca}
+    text = "\n".join(L)
+    doc = {"meta": meta, "runs": [{k: v for k, v in asdict(r).items() if k != "setup_ms"}
+                                  for r in results], "summary": summary}
+    return text, doc
+
+
+# ---------------------------------------------------------------------------------------------
+
+async def warm_up(lab: LabDeployment, work: Path, args: argparse.Namespace,
+                  meters: dict[str, TreeMeter]) -> None:
+    """A few calls down each path: proves both are wired before anything is measured."""
+    wargs = argparse.Namespace(**{**vars(args), "calls": 2 * args.phones, "rate": 10.0,
+                                  "limit": 10, "hold": 0.2})
+    for path in ("baseline", "controller"):
+        r = await run_uac(lab, work / f"warmup-{path}", path, 0, wargs, meters)
+        if r.completed != r.attempted or r.attempted == 0:
+            raise SystemExit(f"warm-up on the {path} path failed: {r.completed}/{r.attempted} calls "
+                             f"completed; see {work / f'warmup-{path}'}")
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=100.0, help="call attempts per second (100)")
+    ap.add_argument("--calls", type=int, default=1000, help="calls per run (1000)")
+    ap.add_argument("--hold", type=float, default=3.0, help="seconds each call is held (3)")
+    ap.add_argument("--limit", type=int, default=None,
+                    help="max calls up at once (default: rate x hold, i.e. 300)")
+    ap.add_argument("--reps", type=int, default=3, help="runs per path, interleaved (3)")
+    ap.add_argument("--phones", type=int, default=4, help="officials / sipp UAS phones (4)")
+    ap.add_argument("--quick", action="store_true", help="smoke check: 20/s x 100 calls x 2 reps")
+    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--asterisk-verbose", type=int, default=0,
+                    help="Asterisk console verbosity during the runs (0: no per-step log lines)")
+    args = ap.parse_args()
+    if args.quick:
+        args.rate, args.calls, args.reps = 20.0, 100, 2
+    if args.limit is None:
+        args.limit = max(1, round(args.rate * args.hold))
+
+    cmdline = shlex.join([sys.executable, *sys.argv])
+    print(f"$ {cmdline}")
+    print(f"host {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"{args.rate:g} calls/s, {args.calls} calls per run, hold {args.hold:g} s, "
+          f"<= {args.limit} up, {args.reps} runs per path (interleaved), {args.phones} phones",
+          flush=True)
+
+    root = provision()
+    work = Path(tempfile.mkdtemp(prefix="bench-routing-"))
+    phone_ports = ports.free_ports(args.phones)
+    lab = await create_lab(root, work / "lab", directory_yaml(phone_ports), name="bench-routing",
+                           start_asterisk=False)
+    uas: list[asyncio.subprocess.Process] = []
+    results: list[RunResult] = []
+    try:
+        inst = lab.asterisk
+        # RTP: 2 channels per call, 2 ports (RTP+RTCP) each, for every call up at once
+        rtp = ports.rtp_range(2 * (4 * args.limit + 100))
+        inst.write_file("rtp.conf", f"[general]\nrtpstart = {rtp.start}\nrtpend = {rtp.end}\n")
+        pj, ext = baseline_config(args.phones)
+        inst.write_file("pjsip.conf", str(inst.files["pjsip.conf"]) + pj)
+        inst.write_file("extensions.conf", str(inst.files["extensions.conf"]) + ext)
+        await asyncio.to_thread(inst.start)
+        await asyncio.to_thread(inst.cli, f"core set verbose {args.asterisk_verbose}")
+        for i, port in enumerate(phone_ports, 1):
+            uas.append(await start_uas(work / f"uas-{i}", port, f"o-bench{i}"))
+        lab.start_controller()
+        h = await lab.wait_ready()
+        assert lab.controller is not None and inst.pid is not None
+        meters = {"controller": TreeMeter("controller", lab.controller.pid),
+                  "asterisk": TreeMeter("asterisk", inst.pid)}
+        print(f"Asterisk pid {inst.pid} (booted in {inst.boot_seconds:.2f} s), controller pid "
+              f"{lab.controller.pid}, {h['officials']} officials; work folder {work}", flush=True)
+        await warm_up(lab, work, args, meters)
+        for rep in range(1, args.reps + 1):
+            for path in ("baseline", "controller"):
+                r = await run_uac(lab, work / f"{path}-{rep}", path, rep, args, meters)
+                results.append(r)
+                print(f"  {path:<10} #{rep}: {r.completed}/{r.attempted} ok, {r.failed} failed, "
+                      f"p50 {fmt(r.p50)} ms, p99 {fmt(r.p99)} ms, controller {r.ctrl_cpu_pct:.1f} %, "
+                      f"Asterisk {r.ast_cpu_pct:.1f} % CPU, drain {r.drain_s:.1f} s", flush=True)
+        # evidence on how the controller path was routed
+        routed: dict[str, int] = {}
+        try:
+            con = sqlite3.connect(work / "lab" / "ivr.db")
+            routed = dict(con.execute("select coalesce(route_source,'?'), count(*) from calls "
+                                      "group by 1").fetchall())
+            con.close()
+        except sqlite3.Error:
+            pass
+        uas_failed = 0
+        for i in range(1, args.phones + 1):
+            st = last_stat_row(work / f"uas-{i}" / "stat.csv")
+            uas_failed += int(st.get("FailedCall(C)", 0) or 0)
+        log = lab.controller_log()
+        meta = {"command": cmdline, "rate": args.rate, "calls": args.calls, "hold": args.hold,
+                "limit": args.limit, "reps": args.reps, "phones": args.phones,
+                "cpus": os.cpu_count(), "work": str(work),
+                "call_records_by_route_source": routed,
+                "controller_log_agi_slow_warnings": log.count("FastAGI answer took longer"),
+                "asterisk_log_mirror_fallbacks": inst.log_text().count("controller did not answer"),
+                "uas_failed_calls": uas_failed}
+        text, doc = report(results, args, meta)
+        print(text)
+        print("")
+        print(f"Controller-path call records by route source: {routed or 'n/a'}; "
+              f"controller 'FastAGI slow' warnings: {meta['controller_log_agi_slow_warnings']}; "
+              f"Asterisk mirror fallbacks (T): {meta['asterisk_log_mirror_fallbacks']}; "
+              f"UAS-side failed calls: {uas_failed}")
+        if args.json:
+            args.json.write_text(json.dumps(doc, indent=2, default=str))
+            print(f"wrote {args.json}")
+        return 0
+    finally:
+        for p in uas:
+            if p.returncode is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(p.wait(), 5)
+                except asyncio.TimeoutError:
+                    p.kill()
+                    await p.wait()
+        await asyncio.to_thread(lab.close)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(lab.asterisk.host_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
