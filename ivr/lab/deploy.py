@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,35 +26,20 @@ from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.directory.importer import import_text
 from ivr.lab import ports
 from ivr.lab.asterisk import AsteriskInstance
+from ivr.voicemail.prompts import generate_default_prompts
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Default prompts until a city records its own (synthesised offline with espeak-ng).
-PROMPTS = {
-    "zh": {"ivr-unavailable": "您好，现在无人接听您的电话，我们已记录您的来电，请稍后再拨。",
-           "vm-greeting": "您好，对方暂时无法接听。请在提示音后留言，我们会尽快给您回电。"},
-    "en": {"ivr-unavailable": "Sorry, nobody can take your call now. Your call was logged; "
-                              "please call again later.",
-           "vm-greeting": "The person you called cannot answer now. Please leave a message "
-                          "after the tone and we will call you back."},
-}
-
-
-def synthesise_prompts(dest: Path) -> None:
-    """Write the default prompts as 8 kHz mono 16-bit WAV under ``dest/<lang>/``."""
-    for lang, prompts in PROMPTS.items():
-        (dest / lang).mkdir(parents=True, exist_ok=True)
-        voice = "cmn" if lang == "zh" else "en"
-        for name, text in prompts.items():
-            out = dest / lang / f"{name}.wav"
-            if out.exists():
-                continue
-            raw = out.with_suffix(".raw.wav")
-            subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True,
-                           capture_output=True)
-            subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(out)],
-                           check=True, capture_output=True)
-            raw.unlink()
+def install_prompts(dest: Path) -> None:
+    """The default Mandarin and English prompts (espeak-ng), synthesised once and cached."""
+    cache = Path(os.environ.get("IVR_CACHE", Path.home() / ".cache" / "ivr")) / "prompts-v1"
+    if not (cache / "zh" / "ivr-beep.wav").exists():
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        generate_default_prompts(tmp)
+        shutil.rmtree(cache, ignore_errors=True)
+        tmp.rename(cache)
+    shutil.copytree(cache, dest, dirs_exist_ok=True)
 
 
 @dataclass
@@ -177,7 +163,7 @@ async def create_lab(root: Path, workdir: Path, directory_yaml: str, *, name: st
         inst.write_file(fname, text)
     for d in (config.voicemail_dir, config.cel_journal.parent):
         d.mkdir(parents=True, exist_ok=True)
-    await asyncio.to_thread(synthesise_prompts, config.host_path(config.prompts_dir_inside))
+    await asyncio.to_thread(install_prompts, config.host_path(config.prompts_dir_inside))
     lab = LabDeployment(root, workdir, config, inst)
     if start_asterisk:
         await asyncio.to_thread(inst.start)

@@ -106,9 +106,10 @@ async def test_pool_spreads_calls_over_two_operators(lab: Any, sipp: Any, tmp_pa
 
     # Nobody logged in: no waiting in an empty queue; the chain's last step answers at once.
     await login_operators(lab, "op-1", "op-2", state="logged_out")
-    audio = tone_ulaw(tmp_path / "tone.ul", 20)  # speaks over the greeting and into the message
+    # speaks over the greeting (13 s in Mandarin) and into the message, then hangs up
+    audio = tone_ulaw(tmp_path / "tone.ul", 25)
     vm = sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="13800138003",
-              keys={"hold_ms": 12000, "play": 1, "audio": str(audio)}, timeout=30)
+              keys={"hold_ms": 18000, "play": 1, "audio": str(audio)}, timeout=40)
     msg = sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="05585552001",
                keys={"hold_ms": 15000}, timeout=30)
     r_vm, r_msg = await asyncio.gather(vm.run(), msg.run())
