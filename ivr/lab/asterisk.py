@@ -14,6 +14,7 @@ several instances run side by side::
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import functools
@@ -24,6 +25,7 @@ import signal
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -121,6 +123,17 @@ def _first_existing(root: Path, candidates: Iterable[str], marker: str = "") -> 
         if (root / c.lstrip("/") / marker).exists():
             return c
     return cands[0]
+
+
+_live: weakref.WeakSet[AsteriskInstance] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Safety net: an instance its owner forgot to stop dies with the interpreter, not later."""
+    for inst in list(_live):
+        with contextlib.suppress(Exception):
+            inst.kill()
 
 
 def _set_pdeathsig() -> None:
@@ -285,6 +298,7 @@ class AsteriskInstance:
                 else None)
         finally:
             out.close()
+        _live.add(self)
         try:
             while not ctl.exists():
                 if self.proc.poll() is not None:
