@@ -13,7 +13,7 @@ from aiohttp import web
 from ivr.config import Config
 from ivr.controller import Controller
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
-from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER, ON_CHANGE
+from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE
 
 log = logging.getLogger(__name__)
 CTRL = web.AppKey("ctrl", Controller)
@@ -33,6 +33,7 @@ async def _controller(app: web.Application) -> AsyncIterator[None]:
     app[CTRL] = ctrl
     app[CONTROLLER] = ctrl
     app[ON_CHANGE] = ctrl.on_change
+    app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     await ctrl.reload()  # the snapshot, before the first call can arrive
     yield
 

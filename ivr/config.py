@@ -62,6 +62,11 @@ class Config:
         return Path(self.asterisk_root) / inside.lstrip("/")
 
     @property
+    def asterisk_etc(self) -> Path:
+        """Asterisk's configuration folder (host path): where the controller renders to."""
+        return self.host_path(f"{self.asterisk_instance}/etc")
+
+    @property
     def cel_journal(self) -> Path:
         """Asterisk's durable CEL journal (JSON lines), replayed after an outage."""
         return self.host_path(f"{self.asterisk_instance}/log/cel-custom/ivr-cel.json")

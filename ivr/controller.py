@@ -11,8 +11,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
 from ivr.asterisk.agi import AgiHeaders, FastAgiServer
-from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.asterisk.astdb import MirrorWriter
+from ivr.asterisk.render import RELOADABLE, load_render_input, render_all, write_all
 from ivr.calls.recorder import CallRecorder
 from ivr.config import Config
 from ivr.db.session import Db
@@ -39,6 +40,8 @@ class Controller:
         self.ami.subscribe("CEL", self.recorder.on_ami_cel)
         self.resyncs = 0
         self._reload_lock = asyncio.Lock()
+        self._directory_lock = asyncio.Lock()
+        self._reload_pending: set[str] = set()  # modules whose files changed while AMI was down
         self._schedule_wake = asyncio.Event()
 
     # -- routing ----------------------------------------------------------------------------
@@ -63,8 +66,34 @@ class Controller:
     async def on_change(self, official_id: int | None = None) -> None:
         await self.reload()
 
+    async def on_directory_change(self) -> None:
+        """Phones, operators or pools changed: render PJSIP and queues, reload what changed
+        (a reload leaves calls in progress alone), then resync routes and queue members."""
+        await self.sync_asterisk_config()
+        await self.reload()
+        if self.ami.logged_in.is_set():
+            await pool_service.reconcile(self.db, self.ami)
+
+    async def sync_asterisk_config(self) -> list[str]:
+        async with self._directory_lock:
+            files = render_all(await load_render_input(self.db, self.config))
+            changed = await asyncio.to_thread(write_all, files, self.config.asterisk_etc,
+                                              set(RELOADABLE))
+            self._reload_pending.update(RELOADABLE[name] for name in changed)
+            for module in sorted(self._reload_pending):
+                try:
+                    await self.ami.action("ModuleLoad", Module=module, LoadType="reload")
+                except (AmiDisconnected, AmiError, asyncio.TimeoutError) as exc:
+                    # the file is written; the resync after the next AMI login reloads it
+                    log.warning("could not reload %s yet: %s", module, exc)
+                    continue
+                self._reload_pending.discard(module)
+                log.info("reloaded %s after a directory change", module)
+            return changed
+
     async def on_ami_login(self, ami: AmiClient) -> None:
-        """After every (re)connect: mirror, queue members and missed events, in that order."""
+        """After every (re)connect: config, mirror, queue members, missed events, in order."""
+        await self.sync_asterisk_config()
         async with self._reload_lock:
             self.snapshot = await load_snapshot(self.db, self.config)
             await self.mirror.full_sync(self.snapshot.mirror(utcnow()))

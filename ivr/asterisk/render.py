@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
+from ivr import __version__
 from ivr.config import Config
 from ivr.routing.policy import default_plan
 
@@ -108,7 +108,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         raise RenderError(f"endpoint names used twice: {', '.join(sorted(dupes))}")
     default_queue = f"pool-{c.default_pool}"
     return {
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
+        "generated": f"ivr {__version__}",  # no timestamp: unchanged input, unchanged file
         "agi_host": c.agi_host, "agi_port": str(c.agi_port), "agi_limit": str(AGI_LIMIT),
         "default_plan": default_plan(default_queue),
         "timezone": c.timezone, "default_language": c.default_language,
@@ -141,12 +141,25 @@ def render_all(inp: RenderInput, template_dir: Path = TEMPLATE_DIR) -> dict[str,
             for t in sorted(template_dir.glob("*.conf.tmpl"))}
 
 
-def write_all(files: Mapping[str, str], dest: Path) -> None:
+# Files that follow the directory (phones, pools), and the module that rereads each.
+RELOADABLE = {"pjsip.conf": "res_pjsip.so", "queues.conf": "app_queue.so"}
+
+
+def write_all(files: Mapping[str, str], dest: Path, only: "set[str] | None" = None) -> list[str]:
+    """Write the files whose content changed (atomically); return their names."""
     dest.mkdir(parents=True, exist_ok=True)
+    changed = []
     for name, text in files.items():
+        if only is not None and name not in only:
+            continue
+        target = dest / name
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
         tmp = dest / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
-        tmp.replace(dest / name)
+        tmp.replace(target)
+        changed.append(name)
+    return changed
 
 
 async def load_render_input(db: "Db", config: Config) -> RenderInput:

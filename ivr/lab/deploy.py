@@ -110,18 +110,24 @@ class LabDeployment:
         p = self.workdir / "controller.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
+    def request(self, method: str, path: str, body: Any = None, *,
+                text: str | None = None, content_type: str = "application/yaml") -> tuple[int, Any]:
+        """Call the REST API: a JSON ``body``, or a raw ``text`` body of ``content_type``."""
+        if text is not None:
+            data: bytes | None = text.encode()
+        else:
+            data, content_type = (None if body is None else json.dumps(body).encode(),
+                                  "application/json")
         req = urllib.request.Request(f"{self.api}{path}", data=data, method=method, headers={
-            "Authorization": f"Bearer {self.config.api_token}", "Content-Type": "application/json"})
+            "Authorization": f"Bearer {self.config.api_token}", "Content-Type": content_type})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
 
-    async def arequest(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        return await asyncio.to_thread(self.request, method, path, body)
+    async def arequest(self, method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return await asyncio.to_thread(lambda: self.request(method, path, body, **kw))
 
     def astdb(self, key: str) -> str | None:
         out = self.asterisk.cli(f"database get ivr {key}")

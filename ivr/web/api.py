@@ -23,7 +23,7 @@ from ivr.directory.exceptions import InvalidInput, IvrError
 from ivr.directory.importer import import_text
 from ivr.numbers import NumberError, dial_forms
 from ivr.routing import services as routing
-from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE, OnChangeHook
+from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE, OnChangeHook
 from ivr.web.openapi import PREFIX, document
 
 __all__ = ["setup_api", "official_json", "call_json", "audit_json", "pool_json", "operator_json"]
@@ -155,6 +155,12 @@ def _on_change(request: web.Request) -> OnChangeHook | None:
     return request.config_dict.get(ON_CHANGE)
 
 
+async def _directory_changed(request: web.Request) -> None:
+    hook = request.config_dict.get(ON_DIRECTORY_CHANGE)
+    if hook is not None:
+        await hook()
+
+
 def _field(body: dict[str, Any], name: str) -> Any:
     if name not in body:
         raise InvalidInput(f"missing field {name!r}", {"field": name})
@@ -271,6 +277,7 @@ async def post_pool(request: web.Request) -> web.Response:
     pool = await directory.create_pool(db, _field(body, "name"), _actor(request, body),
                                        strategy=body.get("strategy", "leastrecent"),
                                        max_wait=body.get("max_wait", 60))
+    await _directory_changed(request)
     return web.json_response(pool_json(pool), status=201)
 
 
@@ -279,12 +286,14 @@ async def put_pool(request: web.Request) -> web.Response:
     pool = await directory.update_pool(request.config_dict[DB_SESSIONMAKER], request.match_info["name"],
                                        _actor(request, body), strategy=body.get("strategy"),
                                        max_wait=body.get("max_wait"))
+    await _directory_changed(request)
     return web.json_response(pool_json(pool))
 
 
 async def delete_pool(request: web.Request) -> web.Response:
     await directory.delete_pool(request.config_dict[DB_SESSIONMAKER], request.match_info["name"],
                                 _actor(request))
+    await _directory_changed(request)
     return web.Response(status=204)
 
 
@@ -303,6 +312,7 @@ async def post_operator(request: web.Request) -> web.Response:
     op = await directory.create_operator(
         request.config_dict[DB_SESSIONMAKER], _field(body, "name"), _field(body, "endpoint"),
         _field(body, "pool"), _actor(request, body), static_contact=body.get("static_contact"))
+    await _directory_changed(request)
     return web.json_response(operator_json(op, secret=True), status=201)
 
 
@@ -312,12 +322,14 @@ async def put_operator(request: web.Request) -> web.Response:
         request.config_dict[DB_SESSIONMAKER], request.match_info["endpoint"], _actor(request, body),
         name=body.get("name"), pool=body.get("pool"), static_contact=body.get("static_contact"),
         clear_static_contact="static_contact" in body and body["static_contact"] is None)
+    await _directory_changed(request)
     return web.json_response(operator_json(op))
 
 
 async def delete_operator(request: web.Request) -> web.Response:
     await directory.delete_operator(request.config_dict[DB_SESSIONMAKER],
                                     request.match_info["endpoint"], _actor(request))
+    await _directory_changed(request)
     return web.Response(status=204)
 
 
@@ -330,6 +342,8 @@ async def post_import(request: web.Request) -> web.Response:
     dry_run = request.query.get("dry_run", "").lower() in ("1", "true", "yes")
     result = await import_text(request.config_dict[DB_SESSIONMAKER], text, fmt, _actor(request),
                                dry_run=dry_run, on_change=_on_change(request))
+    if not dry_run:
+        await _directory_changed(request)
     return web.json_response(result.as_dict(secrets=not dry_run))
 
 

@@ -20,3 +20,7 @@ ON_CHANGE = web.AppKey[OnChangeHook]("on_change")
 
 # the running controller (ivr.controller.Controller): AMI, FastAGI, recorder (set by ivr.app)
 CONTROLLER = web.AppKey("controller", object)
+
+# awaited after a committed change of phones, operators or pools (re-render and reload Asterisk)
+OnDirectoryChange = Callable[[], Awaitable[None]]
+ON_DIRECTORY_CHANGE = web.AppKey[OnDirectoryChange]("on_directory_change")

@@ -127,7 +127,7 @@ async def test_schedule_window_flips_route_live_and_while_down(lab: Any, sipp: A
     p = lab.extra["phones"]
     await login_operators(lab, "op-1")
     tz = ZoneInfo("Asia/Shanghai")
-    start = datetime.now(tz) + timedelta(seconds=4)
+    start = (datetime.now(tz) + timedelta(seconds=4)).replace(microsecond=0)  # windows: whole s
     if start.date() != (start + timedelta(seconds=30)).date():
         pytest.fail("the test would straddle local midnight; rerun")  # pragma: no cover
     window = {"days": start.strftime("%a").lower(), "start": _hms(start),
@@ -148,7 +148,7 @@ async def test_schedule_window_flips_route_live_and_while_down(lab: Any, sipp: A
     assert len((await _op_invites(operator))) == 1
 
     # Controller down: a window that starts in a few seconds still takes effect via the mirror.
-    start2 = datetime.now(tz) + timedelta(seconds=5)
+    start2 = (datetime.now(tz) + timedelta(seconds=5)).replace(microsecond=0)
     win2 = {"days": "daily", "start": _hms(start2), "end": "24:00", "mode": "voicemail"}
     status, body = await lab.arequest("PUT", "/api/v1/officials/chen-jing/schedule",
                                       {"windows": [win2], "reason": "下班后留言"})
@@ -177,3 +177,47 @@ async def _op_invites(operator: Any) -> list[str]:
     await asyncio.sleep(0.5)
     text = (operator.workdir / "messages.log").read_text(errors="replace")
     return [line for line in text.splitlines() if line.startswith("INVITE sip:")]
+
+
+async def test_directory_change_reaches_asterisk_without_touching_calls(lab: Any, sipp: Any) -> None:
+    """A new official with a new phone, and a new operator, imported through the API while a
+    call is in progress: PJSIP and queues are reloaded, the call goes on, the new ones work."""
+    p = lab.extra["phones"]
+    new_phone, new_op = ports.free_ports(2)
+    official = await sipp("uas_answer", port=p["zhang"], keys={"hold_ms": 8000}).start()
+    talking = asyncio.create_task(citizen(sipp, lab, "05585551001", 15000).run())
+    await eventually(lambda: _rung(official, 1), timeout=5, interval=0.05)
+
+    addition = f"""
+version: 1
+operators:
+  - {{name: 话务员 周敏, endpoint: op-3, pool: main, static_contact: "sip:op-3@127.0.0.1:{new_op}"}}
+officials:
+  - slug: qian-hao
+    name: 钱浩
+    title: 处长
+    numbers: ["0558-5559001"]
+    devices: [{{sip: o-qian, static_contact: "sip:o-qian@127.0.0.1:{new_phone}"}}]
+    mode: direct
+    chain: [pool]
+    ring_timeout: 5
+"""
+    status, body = await lab.arequest("POST", "/api/v1/directory/import", text=addition)
+    assert status == 200, body
+    endpoints = await asyncio.to_thread(lab.asterisk.cli, "pjsip show endpoints")
+    assert "o-qian" in endpoints and "op-3" in endpoints
+    await login_operators(lab, "op-3")
+
+    phone = await sipp("uas_answer", port=new_phone, keys={"hold_ms": 500}).start()
+    r = await citizen(sipp, lab, "05585559001", 5000).run()
+    assert r.ok, r.summary()
+    assert (await phone.wait(5)).received("INVITE")
+    operator = await sipp("uas_answer", port=new_op, keys={"hold_ms": 500}).start()
+    r = await citizen(sipp, lab, "05585552001", 5000).run()  # a pooled official: op-3 answers
+    assert r.ok, r.summary()
+    assert (await operator.wait(5)).received("INVITE")
+    first = await talking
+    assert first.ok, first.summary()  # the call in progress was not disturbed
+    rec = await eventually(lambda: call_record(lab, "05585551001"))
+    assert (rec["outcome"], rec["answered_by"]) == ("answered", "o-zhang")
+    assert rec["ended_at"] > rec["answered_at"]
