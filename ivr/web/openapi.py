@@ -198,7 +198,22 @@ PATHS: dict[str, dict[str, Any]] = {
 }
 
 
+# Feature modules document their own routes: register_paths(paths, schemas) at import time.
+_EXTRA_PATHS: dict[str, dict[str, Any]] = {}
+_EXTRA_SCHEMAS: dict[str, Any] = {}
+
+
+def register_paths(paths: dict[str, dict[str, Any]], schemas: dict[str, Any] | None = None) -> None:
+    """Add a feature module's paths (relative to /api/v1) and schemas to the document."""
+    for path, ops in paths.items():
+        _EXTRA_PATHS.setdefault(path, {}).update(ops)
+    _EXTRA_SCHEMAS.update(schemas or {})
+
+
 def document() -> dict[str, Any]:
+    paths = {p: dict(ops) for p, ops in PATHS.items()}
+    for path, ops in _EXTRA_PATHS.items():
+        paths.setdefault(path, {}).update(ops)
     return {
         "openapi": "3.1.0",
         "info": {"title": "ivr routing API", "version": __version__,
@@ -206,7 +221,7 @@ def document() -> dict[str, Any]:
                                 "calls and audit. Errors are {error_id, message, details}."},
         "servers": [{"url": PREFIX}],
         "security": [{"bearer": []}],
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS,
+        "paths": paths,
+        "components": {"schemas": {**SCHEMAS, **_EXTRA_SCHEMAS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }
