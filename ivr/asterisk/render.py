@@ -65,11 +65,7 @@ def published_patterns(target: str = "ivr-route") -> str:
 
 
 def outbound_patterns() -> str:
-    lines = []
-    for n in range(3, 21):
-        pat = "_[+0-9]" + "X" * (n - 1)
-        lines.append(f"exten => {pat},1,Dial(PJSIP/${{EXTEN}}@carrier,60)\n same => n,Hangup()")
-    return "\n".join(lines)
+    return published_patterns("ivr-callback-run")
 
 
 def _phone_section(p: Phone) -> str:

@@ -48,7 +48,9 @@ class CallRecorder:
     def __init__(self, db: Db, config: Config) -> None:
         self.db, self.config = db, config
         self.queue: asyncio.Queue[CelRecord] = asyncio.Queue()
-        self.listeners: list[Callable[[CallView], Any]] = []
+        self.listeners: list[Callable[[CallView], Any]] = []  # each call re-folded
+        # every stored event, live or replayed, possibly more than once: handlers must be idempotent
+        self.record_listeners: list[Callable[[CelRecord], Any]] = []
         self.ingested = 0
         self._journal_lock = asyncio.Lock()
 
@@ -76,6 +78,9 @@ class CallRecorder:
             await self._insert_events(session, records)
             views = [await self._refold(session, lid) for lid in dict.fromkeys(r.linkedid for r in records)]
         self.ingested += len(records)
+        for record in records:
+            for listener in self.record_listeners:
+                listener(record)
         done = [v for v in views if v is not None]
         for view in done:
             for listener in self.listeners:
