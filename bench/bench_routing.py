@@ -79,14 +79,42 @@ def numbers(n_phones: int) -> list[tuple[str, str]]:
 
 
 def baseline_config(n_phones: int) -> tuple[str, str]:
-    pjsip = ("\n; --- bench_routing baseline: a second trunk, identified by source address ---\n"
+    pjsip = (f"\n{MARK}: a second trunk, identified by source address ---\n"
              "[bench-static](ivr-media)\ncontext = bench-static\n\n"
              f"[bench-static]\ntype = identify\nendpoint = bench-static\nmatch = {BASELINE_IP}\n")
-    ext = ["\n; --- bench_routing baseline: Dial the official's phone straight away ---",
+    ext = [f"\n{MARK}: Dial the official's phone straight away ---",
            "[bench-static]"]
     for num, ep in numbers(n_phones):
         ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
     return pjsip, "\n".join(ext) + "\n"
+
+
+MARK = "; --- bench_routing baseline"
+
+
+def ensure_baseline(lab: LabDeployment, n_phones: int) -> None:
+    """Append the baseline sections to the live pjsip.conf / extensions.conf and reload, unless
+    they are there. The controller renders pjsip.conf itself (after each AMI login and each
+    directory change) and would drop them: this runs once the controller is ready and again
+    before every run."""
+    inst = lab.asterisk
+    etc = inst.host_path(inst.etc_dir)
+    pj, ext = baseline_config(n_phones)
+    for fname, extra, module, probe, expect in (
+            ("pjsip.conf", pj, "res_pjsip.so", "pjsip show endpoint bench-static", BASELINE_IP),
+            ("extensions.conf", ext, "pbx_config.so", "dialplan show bench-static",
+             "Dial(PJSIP/o-bench1")):
+        if expect in inst.cli(probe):
+            continue
+        text = (etc / fname).read_text(encoding="utf-8")
+        if MARK not in text:
+            inst.write_file(fname, text + extra)
+        inst.cli(f"module reload {module}")
+        deadline = time.monotonic() + 10
+        while expect not in inst.cli(probe):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"baseline {fname} sections did not load: {inst.cli(probe)}")
+            time.sleep(0.1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +173,40 @@ class TreeMeter:
 
     def reset_rss(self) -> None:
         self.max_rss = 0
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = f[3] + (f[4] if len(f) > 4 else 0)
+    return sum(f) - idle, sum(f)
+
+
+async def agi_probe(host: str, port: int, number: str, stop: asyncio.Event, out: list[float],
+                    interval: float = 0.1) -> None:
+    """Plays Asterisk's side of one FastAGI ``route`` request every ``interval`` s and times it
+    (connect -> headers -> every SET VARIABLE answered -> connection closed by the controller)."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+            writer.write((f"agi_network: yes\nagi_network_script: route\nagi_request: "
+                          f"agi://{host}:{port}/route\nagi_channel: PJSIP/probe-1\n"
+                          f"agi_arg_1: {number}\n\n").encode())
+            while True:
+                line = await asyncio.wait_for(reader.readline(), 5)
+                if not line:
+                    break
+                if line.startswith(b"SET VARIABLE"):
+                    writer.write(b"200 result=1\n")
+            out.append((time.perf_counter() - t0) * 1000)
+            writer.close()
+        except (OSError, asyncio.TimeoutError):
+            out.append(float("inf"))
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except asyncio.TimeoutError:
+            pass
 
 
 async def meter_loop(meters: list[TreeMeter], stop: asyncio.Event, interval: float = 0.25) -> None:
@@ -210,6 +272,13 @@ class RunResult:
     ctrl_drain_cpu_s: float = 0.0
     agi: dict[str, int] = field(default_factory=dict)  # FastAGI stats delta over the run
     events_ingested: int = 0
+    machine_busy_pct: float = 0.0  # all CPUs busy, % of the machine (2 cores = 200 % of a core)
+    probe_ms: list[float] = field(default_factory=list)  # FastAGI probe round trips (ms)
+    probe_p50: float = float("nan")
+    probe_p99: float = float("nan")
+    probe_max: float = float("nan")
+    ast_rss_after_mb: float = 0.0  # Asterisk RSS once the run's calls are gone
+    ast_channels_after: str = ""
 
 
 def percentile(sorted_vals: list[float], q: float) -> float:
@@ -260,10 +329,12 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
            "-inf", str(inf), "-recv_timeout", "15000",
            "-timeout", f"{global_timeout:.0f}s", "-timeout_error", "-nostdin",
            "-trace_logs", "-log_file", str(workdir / "calls.log"),
+           "-trace_err", "-error_file", str(workdir / "errors.log"),
            "-trace_stat", "-stf", str(workdir / "stat.csv"), "-fd", "1",
            "-trace_screen", "-screen_file", str(workdir / "screen.log")]
     (workdir / "command.txt").write_text(shlex.join(cmd) + "\n")
 
+    await asyncio.to_thread(ensure_baseline, lab, args.phones)
     h0 = await lab_health(lab)
     for m in meters.values():
         m.sample(rescan=True)
@@ -271,6 +342,12 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     c0 = {k: m.cpu_seconds() for k, m in meters.items()}
     stop = asyncio.Event()
     sampler = asyncio.create_task(meter_loop(list(meters.values()), stop))
+    probe_ms: list[float] = []
+    probe = None
+    if path == "controller" and args.probe > 0:
+        probe = asyncio.create_task(agi_probe(lab.config.agi_host, lab.config.agi_port, nums[0][0],
+                                              stop, probe_ms, 1.0 / args.probe))
+    m0 = machine_ticks()
     t0 = time.monotonic()
     out = open(workdir / "sipp.out", "wb")
     proc = await asyncio.create_subprocess_exec(*cmd, cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
@@ -282,8 +359,11 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
         proc.send_signal(signal.SIGKILL)
         code = await proc.wait()
     duration = time.monotonic() - t0
+    m1 = machine_ticks()
     stop.set()
     await sampler
+    if probe is not None:
+        await probe
     for m in meters.values():
         m.sample()
     c1 = {k: m.cpu_seconds() for k, m in meters.items()}
@@ -299,7 +379,7 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
         cur = h.get("events_ingested", 0)
         if cur != last:
             last, stable_since = cur, time.monotonic()
-        elif time.monotonic() - stable_since >= 1.0:
+        elif time.monotonic() - stable_since >= 3.0:
             break
     drain = max(0.0, stable_since - d0)
     meters["controller"].sample(rescan=True)
@@ -324,6 +404,19 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     a0, a1 = h0.get("agi", {}), h1.get("agi", {})
     r.agi = {k: a1.get(k, 0) - a0.get(k, 0) for k in a1}
     r.events_ingested = last - h0.get("events_ingested", 0)
+    r.machine_busy_pct = 100 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
+    if probe_ms:
+        pm = sorted(probe_ms)
+        r.probe_ms = pm
+        r.probe_p50, r.probe_p99, r.probe_max = percentile(pm, 0.5), percentile(pm, 0.99), pm[-1]
+    meters["asterisk"].reset_rss()
+    meters["asterisk"].sample()
+    r.ast_rss_after_mb = meters["asterisk"].max_rss / 2**20
+    try:
+        out_cli = await asyncio.to_thread(lab.asterisk.cli, "core show channels count")
+        r.ast_channels_after = " ".join(out_cli.split())
+    except Exception as exc:  # noqa: BLE001
+        r.ast_channels_after = f"? {exc}"
     return r
 
 
@@ -352,7 +445,7 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
              f"over the run; RSS = max MiB)")
     hdr = (f"{'run':<14}{'att':>6}{'ok':>6}{'fail':>5}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}"
            f"{'secs':>7}{'ctl%':>7}{'ctlMB':>7}{'ast%':>7}{'astMB':>7}{'agi ok/to/err':>15}"
-           f"{'drain s':>9}")
+           f"{'drain s':>9}{'host%':>7}{'probe p50/p99/max':>20}")
     L.append(hdr)
     L.append("-" * len(hdr))
     for r in results:
@@ -361,7 +454,8 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
         L.append(f"{r.path + ' #' + str(r.rep):<14}{r.attempted:>6}{r.completed:>6}{r.failed:>5}"
                  f"{fmt(r.p50):>8}{fmt(r.p90):>8}{fmt(r.p99):>8}{fmt(r.max):>8}{r.duration:>7.1f}"
                  f"{r.ctrl_cpu_pct:>7.1f}{r.ctrl_rss_mb:>7.1f}{r.ast_cpu_pct:>7.1f}"
-                 f"{r.ast_rss_mb:>7.1f}{agi:>15}{r.drain_s:>9.1f}")
+                 f"{r.ast_rss_mb:>7.1f}{agi:>15}{r.drain_s:>9.1f}{r.machine_busy_pct:>7.0f}"
+                 f"{('-' if not r.probe_ms else fmt(r.probe_p50) + '/' + fmt(r.probe_p99) + '/' + fmt(r.probe_max, 0)):>20}")
     summary: dict[str, Any] = {}
     L.append("")
     L.append("Per path (spread over runs: min / median / max)")
@@ -435,7 +529,14 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
         summary["targets"] = {"zero_failed": fc == 0, "added_p99_le_2ms": worst <= TARGET_ADDED_P99_MS,
                               "controller_cpu_below_asterisk": cc < ca}
     text = "\n".join(L)
-    doc = {"meta": meta, "runs": [{k: v for k, v in asdict(r).items() if k != "setup_ms"}
+    L.append("")
+    L.append("ctl%/ast% = controller (all its processes) / Asterisk CPU, % of one core; host% = all "
+             "CPUs busy, % of the whole machine; drain = seconds the controller kept ingesting the "
+             "run's CEL events after its last call ended; probe = a FastAGI route request played "
+             "against the controller during controller runs, round trip in ms.")
+    L.append("Asterisk after each run (RSS MiB; channels): " + "; ".join(
+        f"{r.path[0]}{r.rep} {r.ast_rss_after_mb:.0f} ({r.ast_channels_after})" for r in results))
+    doc = {"meta": meta, "runs": [{k: v for k, v in asdict(r).items() if k not in ("setup_ms", "probe_ms")}
                                   for r in results], "summary": summary}
     return text, doc
 
@@ -466,6 +567,8 @@ async def main() -> int:
     ap.add_argument("--phones", type=int, default=4, help="officials / sipp UAS phones (4)")
     ap.add_argument("--quick", action="store_true", help="smoke check: 20/s x 100 calls x 2 reps")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    ap.add_argument("--probe", type=float, default=10.0,
+                    help="FastAGI probe requests per second during controller runs (0: off)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--asterisk-verbose", type=int, default=0,
                     help="Asterisk console verbosity during the runs (0: no per-step log lines)")
@@ -494,15 +597,13 @@ async def main() -> int:
         # RTP: 2 channels per call, 2 ports (RTP+RTCP) each, for every call up at once
         rtp = ports.rtp_range(2 * (4 * args.limit + 100))
         inst.write_file("rtp.conf", f"[general]\nrtpstart = {rtp.start}\nrtpend = {rtp.end}\n")
-        pj, ext = baseline_config(args.phones)
-        inst.write_file("pjsip.conf", str(inst.files["pjsip.conf"]) + pj)
-        inst.write_file("extensions.conf", str(inst.files["extensions.conf"]) + ext)
         await asyncio.to_thread(inst.start)
         await asyncio.to_thread(inst.cli, f"core set verbose {args.asterisk_verbose}")
         for i, port in enumerate(phone_ports, 1):
             uas.append(await start_uas(work / f"uas-{i}", port, f"o-bench{i}"))
         lab.start_controller()
         h = await lab.wait_ready()
+        await asyncio.to_thread(ensure_baseline, lab, args.phones)
         assert lab.controller is not None and inst.pid is not None
         meters = {"controller": TreeMeter("controller", lab.controller.pid),
                   "asterisk": TreeMeter("asterisk", inst.pid)}
