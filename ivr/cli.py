@@ -10,6 +10,9 @@ which updates the AstDB mirror at once. Without it they write the database direc
 the controller is stopped (it resyncs the mirror at start), but a running controller only
 notices at its next full resync. Read commands always read the database.
 
+``ivr init`` writes a new deployment config (``ivr.toml`` or ``--out``) with secrets generated
+for this deployment; it never overwrites a file unless ``--force``.
+
 ``ivr render`` and ``ivr serve`` are provided by ``ivr.asterisk.render`` and ``ivr.app``
 (imported only when run); they receive the parsed arguments (``args.config``, ``args.out``).
 """
@@ -21,7 +24,9 @@ import asyncio
 import getpass
 import importlib
 import json
+import ipaddress
 import os
+import secrets
 import sys
 import unicodedata
 from pathlib import Path
@@ -94,17 +99,85 @@ async def _api_call(config: Config, base: str, method: str, path: str, *, data: 
 # --- commands ------------------------------------------------------------------------------
 
 async def _with_db(config: Config, work: Callable[[Any], Awaitable[int]]) -> int:
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from ivr.db.session import create_engine, make_sessionmaker
 
     engine = create_engine(config)
     try:
         return await work(make_sessionmaker(engine))
-    except OperationalError as exc:
+    except (OperationalError, ProgrammingError) as exc:  # missing tables: SQLite / PostgreSQL
         raise IvrError(f"database error ({exc.orig}); has `ivr db upgrade` been run?") from None
     finally:
         await engine.dispose()
+
+
+def _toml_value(value: str | int) -> str:
+    return str(value) if isinstance(value, int) else json.dumps(value, ensure_ascii=False)
+
+
+def _check_init(args: argparse.Namespace) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    for name in ("sip_port", "ami_port", "agi_port", "http_port", "carrier_port"):
+        if not 0 < getattr(args, name) < 65536:
+            raise ConfigError(f"{name}: {getattr(args, name)} is not a port (1-65535)")
+    if len({args.sip_port, args.ami_port, args.agi_port, args.http_port}) < 4:
+        raise ConfigError("sip, ami, agi and http ports must differ")
+    try:
+        ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"timezone: unknown IANA zone {args.timezone!r}") from None
+    try:
+        backend = make_url(args.db_url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(f"db_url: cannot parse {args.db_url!r}") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError("db_url: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
+    try:
+        ipaddress.ip_network(args.carrier_match, strict=False)
+    except ValueError:
+        raise ConfigError(f"carrier_match: {args.carrier_match!r} is not an address or subnet; "
+                          "the carrier is identified by its address") from None
+    if not args.carrier_host or any(c.isspace() or c in "\"'" for c in args.carrier_host):
+        raise ConfigError(f"carrier_host: {args.carrier_host!r} is not a host name or address")
+
+
+def cmd_init(args: argparse.Namespace, config: Config, out: Out) -> int:
+    """Write a new deployment config with generated secrets (never a default)."""
+    _check_init(args)
+    path = Path(args.out)
+    values: dict[str, str | int] = {
+        "db_url": args.db_url, "timezone": args.timezone,
+        "http_host": args.http_host, "http_port": args.http_port,
+        "api_token": secrets.token_urlsafe(32),
+        "agi_port": args.agi_port,
+        "ami_host": "127.0.0.1", "ami_port": args.ami_port, "ami_user": "ivr",
+        "ami_secret": secrets.token_urlsafe(32),
+        "sip_host": args.sip_host, "sip_port": args.sip_port, "media_address": args.media_address,
+        "carrier_match": args.carrier_match, "carrier_host": args.carrier_host,
+        "carrier_port": args.carrier_port,
+    }
+    text = ("# ivr deployment config, written by `ivr init`. It holds this deployment's secrets\n"
+            "# (api_token, ami_secret): keep it private (mode 0600). IVR_* env vars override.\n"
+            + "".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items()))
+    Config.from_mapping(values)  # every value has the type Config expects
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if args.force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; not overwritten (--force replaces it, with new "
+                              "secrets)") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(text)
+    out(f"wrote {path} (new api_token and ami_secret). Next: ivr --config {path} db upgrade; "
+        f"ivr --config {path} render --out DIR; ivr --config {path} serve")
+    return 0
 
 
 def cmd_db(args: argparse.Namespace, config: Config, out: Out) -> int:
@@ -253,6 +326,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "through it so that Asterisk is updated at once (default $IVR_API_URL)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    init = sub.add_parser("init", help="write a new deployment config with generated secrets")
+    init.add_argument("--out", metavar="PATH", default="ivr.toml", help="default ivr.toml")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    d = Config()
+    for flag, kind, default, text in (
+            ("--db-url", str, d.db_url, "SQLite path or postgresql+asyncpg://USER:PASS@HOST/DB"),
+            ("--timezone", str, d.timezone, "IANA zone of the schedule windows"),
+            ("--http-host", str, d.http_host, "REST API bind address"),
+            ("--http-port", int, d.http_port, "REST API port"),
+            ("--agi-port", int, d.agi_port, "FastAGI port (loopback)"),
+            ("--ami-port", int, d.ami_port, "AMI port (Asterisk binds it on loopback only)"),
+            ("--sip-host", str, d.sip_host, "SIP bind address"),
+            ("--sip-port", int, d.sip_port, "SIP port"),
+            ("--media-address", str, d.media_address, "RTP address announced in SDP"),
+            ("--carrier-host", str, d.carrier_host, "carrier SIP host (outgoing calls)"),
+            ("--carrier-port", int, d.carrier_port, "carrier SIP port"),
+            ("--carrier-match", str, d.carrier_match,
+             "carrier source address or subnet: calls from it land in ivr-citizens")):
+        init.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
+    init.set_defaults(run=cmd_init, needs_config=False)
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", help="run migrations to the latest schema").set_defaults(run=cmd_db)
@@ -301,7 +395,7 @@ def main(argv: Sequence[str] | None = None, out: Out | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = out or print
     try:
-        config = Config.load(args.config)
+        config = Config.load(args.config) if getattr(args, "needs_config", True) else Config()
         return int(args.run(args, config, out))
     except ConfigError as exc:
         print(f"ivr: config error: {exc}", file=sys.stderr)

@@ -97,7 +97,7 @@ def _queue_section(q: QueueDef) -> str:
 def template_values(inp: RenderInput) -> dict[str, str]:
     c = inp.config
     if not c.ami_secret:
-        raise RenderError("ami_secret is empty: generate one per deployment (ivr init)")
+        raise RenderError("ami_secret is empty: run `ivr init` or set IVR_AMI_SECRET (one per deployment)")
     names = [p.endpoint for p in inp.phones]
     dupes = {n for n in names if names.count(n) > 1} | ({"carrier"} & set(names))
     if dupes:

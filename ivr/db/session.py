@@ -1,6 +1,7 @@
 """Async engine and session factory; Alembic migrations run programmatically.
 
-SQLite (``sqlite+aiosqlite:///path``) by default, PostgreSQL (``postgresql+asyncpg://…``) by URL.
+SQLite (``sqlite+aiosqlite:///path``) by default, PostgreSQL (``postgresql+asyncpg://…``) by URL;
+``postgresql://…`` means asyncpg too (the only async PostgreSQL driver we install: extra ``postgres``).
 On SQLite every connection gets WAL, foreign keys and a 5 s busy timeout, so the controller and
 the CLI can share one database file.
 """
@@ -8,6 +9,7 @@ the CLI can share one database file.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ivr.config import Config
+from ivr.config import Config, ConfigError
 
-__all__ = ["Db", "create_engine", "make_sessionmaker", "upgrade", "upgrade_async", "MIGRATIONS_DIR"]
+__all__ = ["Db", "create_engine", "make_sessionmaker", "upgrade", "upgrade_async", "MIGRATIONS_DIR",
+           "database_url"]
 
 Db = async_sessionmaker[AsyncSession]
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -27,6 +30,18 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def _is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
+
+
+def database_url(db_url: str | URL) -> URL:
+    """The URL to connect with: ``postgresql://`` gets the asyncpg driver; a clear error when the
+    driver is not installed (rather than an import error deep in SQLAlchemy)."""
+    url = make_url(db_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+asyncpg")
+    if url.drivername == "postgresql+asyncpg" and importlib.util.find_spec("asyncpg") is None:
+        raise ConfigError("db_url is PostgreSQL but asyncpg is not installed: "
+                          "pip install 'ivr[postgres]'")
+    return url
 
 
 def ensure_sqlite_dir(db_url: str | URL) -> None:
@@ -52,7 +67,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_engine(config: Config, **kwargs: Any) -> AsyncEngine:
     """The async engine for ``config.db_url`` (extra keyword arguments go to SQLAlchemy)."""
-    url = make_url(config.db_url)
+    url = database_url(config.db_url)
     if _is_sqlite(url):
         ensure_sqlite_dir(url)
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 5)
@@ -81,8 +96,9 @@ def _alembic_config(db_url: str) -> Any:
 def _upgrade_here(db_url: str, revision: str) -> None:
     from alembic import command
 
-    ensure_sqlite_dir(db_url)
-    command.upgrade(_alembic_config(db_url), revision)
+    url = database_url(db_url)
+    ensure_sqlite_dir(url)
+    command.upgrade(_alembic_config(url.render_as_string(hide_password=False)), revision)
 
 
 def upgrade(db_url: str, revision: str = "head") -> None:

@@ -48,8 +48,8 @@ def make_app(db: Db, config: Config, changes: list[int]) -> web.Application:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"
+async def env(db_url: str) -> AsyncIterator[Env]:
+    url = db_url
     upgrade(url)
     config = Config(db_url=url, api_token=TOKEN)
     engine = create_engine(config)

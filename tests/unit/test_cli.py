@@ -1,10 +1,12 @@
-"""The ivr command line on a real SQLite DB; --api through a real aiohttp server."""
+"""The ivr command line on a real database (SQLite and PostgreSQL); --api through a real aiohttp
+server; ``ivr init``."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import sys
+import tomllib
 import types
 from argparse import Namespace
 from pathlib import Path
@@ -23,14 +25,24 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "directory.yaml"
 
 
-@pytest.fixture
-def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _write_cfg(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("IVR_API_URL", "IVR_API_TOKEN", "IVR_DB_URL", "IVR_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     path = tmp_path / "ivr.toml"
-    path.write_text(f'db_url = "sqlite+aiosqlite:///{tmp_path}/var/ivr.db"\napi_token = "tok"\n',
-                    encoding="utf-8")
+    path.write_text(f'db_url = "{url}"\napi_token = "tok"\n', encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config on SQLite, for the commands whose database does not matter."""
+    return _write_cfg(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/var/ivr.db", monkeypatch)
+
+
+@pytest.fixture
+def db_cfg(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config on a fresh database: SQLite, then PostgreSQL."""
+    return _write_cfg(tmp_path, db_url, monkeypatch)
 
 
 def run(cfg: Path, *args: str) -> tuple[int, str]:
@@ -39,7 +51,8 @@ def run(cfg: Path, *args: str) -> tuple[int, str]:
     return code, "\n".join(lines)
 
 
-def test_workflow(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_workflow(db_cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = db_cfg
     assert run(cfg, "db", "upgrade")[0] == 0
     code, out = run(cfg, "import", str(EXAMPLE), "--actor", "demo", "--show-secrets")
     assert code == 0 and "created 1 pools, 2 operators, 5 officials" in out and "op-1  secret " in out
@@ -60,7 +73,8 @@ def test_workflow(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "invalid-directory" in capsys.readouterr().err
 
 
-def test_not_migrated_database(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_migrated_database(db_cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = db_cfg
     assert run(cfg, "officials")[0] == 1
     assert "ivr db upgrade" in capsys.readouterr().err
 
@@ -71,7 +85,8 @@ def test_set_mode_reason_required(cfg: Path) -> None:
     assert info.value.code == 2
 
 
-async def test_set_mode_and_import_via_api(cfg: Path) -> None:
+async def test_set_mode_and_import_via_api(db_cfg: Path) -> None:
+    cfg = db_cfg
     assert (await asyncio.to_thread(run, cfg, "db", "upgrade"))[0] == 0
     config = Config.load(cfg)
     engine = create_engine(config)
@@ -137,3 +152,63 @@ def test_render_and_serve_are_lazy(cfg: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_table_aligns_wide_characters() -> None:
     lines = table(["slug", "name"], [["a", "张伟"], ["bb", "x"]]).splitlines()
     assert lines[2] == "a     张伟" and lines[3] == "bb    x"
+
+
+# --- ivr init ----------------------------------------------------------------------------------
+
+def test_init_generates_secrets_per_deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("IVR_CONFIG", raising=False)
+    (tmp_path / "ivr.toml").write_text("this is [not toml", encoding="utf-8")  # not even read
+    a, b = tmp_path / "a" / "ivr.toml", tmp_path / "b.toml"
+    assert main(["init", "--out", str(a)], out=lambda _: None) == 0
+    assert main(["init", "--out", str(b), "--db-url", "postgresql+asyncpg://ivr:p%40ss@db/ivr",
+                 "--sip-port", "5070", "--ami-port", "5039", "--agi-port", "4574",
+                 "--http-port", "8081", "--carrier-host", "sip.carrier.example",
+                 "--carrier-match", "203.0.113.0/24", "--timezone", "Asia/Urumqi"],
+                out=lambda _: None) == 0
+    ca, cb = Config.load(a, env={}), Config.load(b, env={})
+    assert a.stat().st_mode & 0o777 == 0o600
+    for c in (ca, cb):
+        assert len(c.ami_secret) >= 40 and len(c.api_token) >= 40
+        assert c.ami_secret not in Config().to_toml() and c.ami_secret != c.api_token
+        assert c.ami_host == "127.0.0.1"  # AMI stays on loopback
+    assert ca.ami_secret != cb.ami_secret and ca.api_token != cb.api_token
+    assert (cb.db_url, cb.sip_port, cb.ami_port, cb.agi_port, cb.http_port) == (
+        "postgresql+asyncpg://ivr:p%40ss@db/ivr", 5070, 5039, 4574, 8081)
+    assert (cb.carrier_host, cb.carrier_match, cb.timezone) == (
+        "sip.carrier.example", "203.0.113.0/24", "Asia/Urumqi")
+    assert ca.db_url == Config().db_url and ca.sip_port == 5060
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "ivr.toml"
+    assert main(["init", "--out", str(path)], out=lambda _: None) == 0
+    before = path.read_text(encoding="utf-8")
+    assert main(["init", "--out", str(path)], out=lambda _: None) == 1
+    assert "--force" in capsys.readouterr().err and path.read_text(encoding="utf-8") == before
+    assert main(["init", "--out", str(path), "--force"], out=lambda _: None) == 0
+    assert Config.load(path, env={}).ami_secret != tomllib.loads(before)["ami_secret"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--timezone", "Mars/Olympus"], "timezone"),
+    (["--sip-port", "70000"], "sip_port"),
+    (["--ami-port", "5060"], "must differ"),
+    (["--carrier-match", "carrier.example"], "carrier_match"),
+    (["--carrier-host", "a b"], "carrier_host"),
+    (["--db-url", "mysql://x@y/z"], "db_url"),
+])
+def test_init_rejects_bad_values(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 args: list[str], message: str) -> None:
+    path = tmp_path / "ivr.toml"
+    assert main(["init", "--out", str(path), *args], out=lambda _: None) == 2
+    assert message in capsys.readouterr().err and not path.exists()
+
+
+def test_render_refuses_a_config_without_secrets() -> None:
+    from ivr.asterisk.render import RenderError, RenderInput, template_values
+
+    with pytest.raises(RenderError, match="ivr init"):
+        template_values(RenderInput(config=Config()))

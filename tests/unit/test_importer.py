@@ -38,8 +38,8 @@ officials:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Db]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"
+async def db(db_url: str) -> AsyncIterator[Db]:
+    url = db_url
     upgrade(url)
     engine = create_engine(Config(db_url=url))
     yield make_sessionmaker(engine)

@@ -1,10 +1,13 @@
-"""Alembic migrations: run to head on a fresh SQLite file, match the models, pragmas applied."""
+"""Alembic migrations: run to head on a fresh database (SQLite and PostgreSQL), match the models;
+SQLite: missing folder created, pragmas applied."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine as create_sync_engine, inspect, text
+from sqlalchemy.engine import Connection
 
 from ivr.config import Config
 from ivr.db.models import Base
@@ -30,33 +33,42 @@ def test_upgrade_creates_missing_folder_and_all_tables(tmp_path: Path) -> None:
     assert version == "0001"
 
 
-def test_upgrade_is_idempotent(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"
-    upgrade(url)
-    upgrade(url)
+def test_upgrade_is_idempotent(db_url: str) -> None:
+    upgrade(db_url)
+    upgrade(db_url)
 
 
-def test_migrations_match_models(tmp_path: Path) -> None:
-    """Autogenerate finds nothing to do: 0001 (and later revisions) cover the models."""
+def _diff(conn: Connection) -> list[Any]:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    db = tmp_path / "ivr.db"
-    upgrade(f"sqlite+aiosqlite:///{db}")
-    engine = create_sync_engine(_sync_url(db))
+    ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+    return list(compare_metadata(ctx, Base.metadata))
+
+
+async def test_migrations_match_models(db_url: str) -> None:
+    """Autogenerate finds nothing to do: 0001 (and later revisions) cover the models."""
+    await upgrade_async(db_url)
+    engine = create_engine(Config(db_url=db_url))
     try:
-        with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-            diff = compare_metadata(ctx, Base.metadata)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
     finally:
-        engine.dispose()
-    assert diff == []
+        await engine.dispose()
+    assert version == "0001"
 
 
-async def test_upgrade_inside_running_loop(tmp_path: Path) -> None:
-    upgrade(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")  # runs in a helper thread
-    await upgrade_async(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
-    assert (tmp_path / "a.db").exists() and (tmp_path / "b.db").exists()
+async def test_upgrade_inside_running_loop(db_url: str) -> None:
+    upgrade(db_url)  # runs in a helper thread
+    await upgrade_async(db_url)
+    engine = create_engine(Config(db_url=db_url))
+    try:
+        async with engine.connect() as conn:
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+    assert set(Base.metadata.tables) <= tables
 
 
 async def test_engine_sets_sqlite_pragmas(tmp_path: Path) -> None:
