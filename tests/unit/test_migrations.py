@@ -53,10 +53,8 @@ async def test_migrations_match_models(db_url: str) -> None:
     try:
         async with engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
-            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
     finally:
         await engine.dispose()
-    assert version == "0001"
 
 
 async def test_upgrade_inside_running_loop(db_url: str) -> None:

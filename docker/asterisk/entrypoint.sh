@@ -1,0 +1,17 @@
+#!/bin/sh
+# Start Asterisk in the foreground as the unprivileged `asterisk` user, once the controller has
+# rendered its configuration into the shared volume.
+set -eu
+inst=/var/lib/ivr-asterisk
+for i in $(seq 1 120); do
+  [ -f /etc/asterisk-rendered/extensions.conf ] && break
+  [ "$i" = 1 ] && echo "ivr-asterisk: waiting for the controller to render /etc/asterisk-rendered"
+  sleep 1
+done
+[ -f /etc/asterisk-rendered/extensions.conf ] || { echo "ivr-asterisk: no rendered config" >&2; exit 1; }
+# multiarch module folder (the image may be built for arm64 too)
+moddir=$(dirname "$(find /usr/lib -name chan_pjsip.so -print -quit)")
+sed -i "s|^astmoddir => .*|astmoddir => $moddir|" /etc/asterisk/asterisk.conf
+mkdir -p "$inst/log/cel-custom" "$inst/spool" "$inst/lib" "$inst/cache" /var/run/asterisk
+chown -R asterisk:asterisk "$inst/log" "$inst/spool" "$inst/lib" "$inst/cache" /var/run/asterisk
+exec /usr/sbin/asterisk -f -U asterisk -G asterisk -C /etc/asterisk/asterisk.conf

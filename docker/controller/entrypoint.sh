@@ -1,0 +1,13 @@
+#!/bin/sh
+# Controller start: migrate, render Asterisk's config, install the default prompts once, serve.
+# Configuration comes from IVR_* environment variables (docker-compose.yml, secrets from .env).
+set -eu
+: "${IVR_AMI_SECRET:?IVR_AMI_SECRET is not set}"
+: "${IVR_API_TOKEN:?IVR_API_TOKEN is not set}"
+inst="${IVR_ASTERISK_INSTANCE:-/var/lib/ivr-asterisk}"
+ivr db upgrade
+ivr render --out /etc/asterisk-rendered
+if [ ! -f "$inst/sounds/ivr/zh/ivr-beep.wav" ]; then
+  python -c 'import sys; from pathlib import Path; from ivr.voicemail.prompts import generate_default_prompts; generate_default_prompts(Path(sys.argv[1]))' "$inst/sounds/ivr"
+fi
+exec ivr serve
