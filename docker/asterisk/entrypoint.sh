@@ -9,9 +9,11 @@ for i in $(seq 1 120); do
   sleep 1
 done
 [ -f /etc/asterisk-rendered/extensions.conf ] || { echo "ivr-asterisk: no rendered config" >&2; exit 1; }
-# multiarch module folder (the image may be built for arm64 too)
+# multiarch module folder (the image may be built for arm64 too); node name for call ids
 moddir=$(dirname "$(find /usr/lib -name chan_pjsip.so -print -quit)")
-sed -i "s|^astmoddir => .*|astmoddir => $moddir|" /etc/asterisk/asterisk.conf
+node=$(printf '%s' "${IVR_NODE_NAME:-$(hostname)}" | tr -c 'A-Za-z0-9_-' '_')
 mkdir -p "$inst/log/cel-custom" "$inst/spool" "$inst/lib" "$inst/cache" /var/run/asterisk
+sed -e "s|@MODDIR@|$moddir|" -e "s|@NODE@|$node|" /etc/asterisk/asterisk.conf \
+  > /var/run/asterisk/asterisk.conf
 chown -R asterisk:asterisk "$inst/log" "$inst/spool" "$inst/lib" "$inst/cache" /var/run/asterisk
-exec /usr/sbin/asterisk -f -U asterisk -G asterisk -C /etc/asterisk/asterisk.conf
+exec /usr/sbin/asterisk -f -U asterisk -G asterisk -C /var/run/asterisk/asterisk.conf
