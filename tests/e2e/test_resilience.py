@@ -221,3 +221,34 @@ officials:
     rec = await eventually(lambda: call_record(lab, "05585551001"))
     assert (rec["outcome"], rec["answered_by"]) == ("answered", "o-zhang")
     assert rec["ended_at"] > rec["answered_at"]
+
+
+async def test_asterisk_restart_controller_reconnects_and_resyncs(lab: Any, sipp: Any) -> None:
+    """Asterisk restarts with an empty AstDB (a replaced node): the controller reconnects by
+    itself, rewrites the mirror and re-adds the logged-in operators; with the controller then
+    killed, calls still follow the mirrored policy."""
+    p = lab.extra["phones"]
+    await login_operators(lab, "op-1")
+    status, body = await lab.arequest("PUT", "/api/v1/operators/op-1/state",
+                                      {"state": "paused", "reason": "午休"})
+    assert status == 200 and body["state"] == "paused", body
+    before = await asyncio.to_thread(lab.health)
+    assert before is not None
+
+    await asyncio.to_thread(lab.asterisk.stop)
+    for f in lab.asterisk.host_path(lab.asterisk.db_dir).glob("astdb*"):
+        f.unlink()
+    await asyncio.sleep(1.0)  # the controller is retrying with backoff meanwhile
+    await asyncio.to_thread(lab.asterisk.start)
+    after = await lab.wait_ready(min_resyncs=before["resyncs"] + 1)
+    assert after["ami_logins"] == before["ami_logins"] + 1
+
+    queue = await asyncio.to_thread(lab.asterisk.cli, "queue show pool-main")
+    assert "PJSIP/op-1" in queue and "paused:午休" in queue.replace(" ", ""), queue
+    assert lab.astdb("meta/synced") and lab.astdb("num/05585551001")
+
+    lab.signal_controller(signal.SIGKILL)
+    phone = await sipp("uas_answer", port=p["zhang"], keys={"hold_ms": 500}).start()
+    r = await citizen(sipp, lab, "05585551001", 5000).run()
+    assert r.ok, r.summary()
+    assert (await phone.wait(5)).received("INVITE")  # the mirrored direct route, not the pool
