@@ -1,0 +1,268 @@
+"""The routing snapshot (ivr/routing/store.py) on a real SQLite directory, and its AstDB mirror
+content (ivr/routing/mirror.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import update
+
+from ivr.config import Config
+from ivr.db.models import Base, Official
+from ivr.db.session import Db, create_engine, make_sessionmaker
+from ivr.directory.importer import import_text
+from ivr.routing.mirror import FAMILY, mirror_entries, number_entries, official_entries
+from ivr.routing.plan import MODES, Step, decode_steps
+from ivr.routing.policy import OfficialRouting, plan_for_mode
+from ivr.routing.schedule import DAY, WEEK, encode_intervals
+from ivr.routing.store import RoutingSnapshot, load_snapshot
+
+H = 3600
+SH = ZoneInfo("Asia/Shanghai")
+
+DIRECTORY = """
+version: 1
+settings:
+  timezone: Asia/Shanghai
+  default_chain: [deputy, pool, voicemail]
+pools:
+  - {name: main, strategy: leastrecent, max_wait: 45}
+  - {name: night, strategy: ringall, max_wait: 90}
+officials:
+  - slug: zhang
+    name: 张伟
+    numbers: ["0558-5551001", "+86 558 5551011"]
+    devices:
+      - {sip: o-zhang}
+      - {mobile: "13800001001"}
+    deputy: li
+    mode: direct
+    ring_timeout: 30
+  - slug: li
+    name: 李强
+    numbers: ["13900001002"]
+    devices: [{sip: o-li}]
+    mode: direct
+    chain: [pool, voicemail]
+  - slug: wang
+    name: 王敏
+    numbers: ["+865585551003"]
+    devices: [{sip: o-wang}]
+    deputy: away
+    pool: night
+    schedule:
+      - {days: mon-fri, start: "18:00", end: "08:30", mode: pool}
+      - {days: sun, start: "22:00", end: "06:00", mode: voicemail}
+  - slug: away
+    name: 赵休
+    numbers: ["0558-5551004"]
+    devices: [{sip: o-away}]
+    availability: leave
+    mode: pool
+  - slug: bare
+    name: 陈静
+    numbers: ["0558-5551005"]
+    mode: direct
+    chain: [deputy]
+"""
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Db]:
+    # the schema from the models (not the migrations, which have their own tests): fast, and
+    # independent of migration work in progress
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"
+    engine = create_engine(Config(db_url=url))
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def snap(db: Db) -> RoutingSnapshot:
+    await import_text(db, DIRECTORY, "yaml", "tester")
+    return await load_snapshot(db, Config())
+
+
+def by_name(s: RoutingSnapshot) -> dict[str, OfficialRouting]:
+    return {r.name: r for r in s.routings.values()}
+
+
+async def test_dial_keys_national_and_e164(snap: RoutingSnapshot) -> None:
+    o = by_name(snap)
+    zhang, li, wang = o["张伟"].official_id, o["李强"].official_id, o["王敏"].official_id
+    assert snap.dial_keys["05585551001"] == zhang
+    assert snap.dial_keys["865585551001"] == zhang
+    assert snap.dial_keys["05585551011"] == zhang
+    assert snap.dial_keys["865585551011"] == zhang
+    assert snap.dial_keys["13900001002"] == li  # a mobile: 11 digits, no leading 0
+    assert snap.dial_keys["8613900001002"] == li
+    assert snap.dial_keys["05585551003"] == wang
+    assert snap.dial_keys["865585551003"] == wang
+    assert len(snap.dial_keys) == 12
+    assert all(k.isdigit() for k in snap.dial_keys)
+
+
+async def test_routing_fields(snap: RoutingSnapshot) -> None:
+    o = by_name(snap)
+    zhang = o["张伟"]
+    assert snap.tz_name == "Asia/Shanghai"
+    assert zhang.mode == "direct"
+    assert zhang.chain == ("deputy", "pool", "voicemail")  # settings.default_chain
+    assert zhang.ring_timeout == 30 and zhang.deputy_ring_timeout == 30
+    assert zhang.direct_dial == "PJSIP/o-zhang&PJSIP/+8613800001001@carrier"
+    assert zhang.deputy_dial == "PJSIP/o-li"
+    assert zhang.availability == "available"
+    assert o["李强"].chain == ("pool", "voicemail")
+    assert o["李强"].deputy_dial == ""
+    assert o["陈静"].direct_dial == ""
+    assert snap.languages[zhang.official_id] == "zh"
+
+
+async def test_default_pool_and_own_pool(snap: RoutingSnapshot) -> None:
+    o = by_name(snap)
+    assert (o["张伟"].pool_queue, o["张伟"].pool_max_wait) == ("pool-main", 45)
+    assert (o["王敏"].pool_queue, o["王敏"].pool_max_wait) == ("pool-night", 90)
+
+
+async def test_default_pool_missing_from_db(db: Db) -> None:
+    await import_text(db, """
+officials:
+  - {slug: solo, name: 单人, numbers: ["0558-5551009"], devices: [{sip: o-solo}]}
+""", "yaml", "tester")
+    snap = await load_snapshot(db, Config(default_pool="main", timezone="Europe/Berlin"))
+    (r,) = snap.routings.values()
+    assert (r.pool_queue, r.pool_max_wait) == ("pool-main", 60)
+    assert r.chain == ("deputy", "pool", "voicemail")
+    assert snap.tz_name == "Europe/Berlin"  # no timezone setting: the config's
+
+
+async def test_deputy_unavailable_is_not_dialled(snap: RoutingSnapshot) -> None:
+    o = by_name(snap)
+    wang = o["王敏"]
+    assert wang.deputy_dial == ""  # deputy "away" is on leave
+    assert o["赵休"].availability == "leave"
+    plan = plan_for_mode(wang, "direct")
+    assert [s.kind for s in plan.steps] == ["direct", "pool", "voicemail"]
+    # the official on leave: no direct step
+    assert [s.kind for s in plan_for_mode(o["赵休"], "direct").steps] == ["pool", "voicemail"]
+
+
+async def test_windows_to_intervals(snap: RoutingSnapshot) -> None:
+    wang = by_name(snap)["王敏"]
+    expected = tuple((d * DAY + 18 * H, (d + 1) * DAY + 8 * H + 1800, "pool") for d in range(5))
+    expected += ((6 * DAY + 22 * H, WEEK, "voicemail"), (0, 6 * H, "voicemail"))
+    assert wang.intervals == expected
+    assert by_name(snap)["张伟"].intervals == ()
+
+
+async def test_route_known_and_unknown(snap: RoutingSnapshot) -> None:
+    mon_noon = datetime(2026, 11, 2, 12, 0, tzinfo=SH)
+    mon_night = datetime(2026, 11, 2, 20, 0, tzinfo=SH)
+    sun_late = datetime(2026, 11, 8, 23, 0, tzinfo=SH)
+    mon_early = datetime(2026, 11, 9, 5, 0, tzinfo=SH)
+    found = snap.route("05585551003", mon_noon)
+    assert found is not None
+    r, plan = found
+    assert r.name == "王敏" and plan.mode == "direct"
+    assert plan.steps[0] == Step("direct", "PJSIP/o-wang", 20)
+    assert plan.steps[-1] == Step("voicemail", str(r.official_id), 120)
+    night = snap.route("865585551003", mon_night)
+    assert night is not None and night[1].mode == "pool"
+    assert night[1].steps[0] == Step("pool", "pool-night", 90)
+    for t in (sun_late, mon_early):
+        found = snap.route("05585551003", t)
+        assert found is not None and found[1].mode == "voicemail"
+        assert [s.kind for s in found[1].steps] == ["voicemail"]
+    for unknown in ("05585559999", "", "+865585551003", "5585551003", "0086585551003"):
+        assert snap.route(unknown, mon_noon) is None
+
+
+async def test_route_message_when_nothing_can_run(snap: RoutingSnapshot) -> None:
+    found = snap.route("05585551005", datetime(2026, 11, 2, 12, 0, tzinfo=SH))
+    assert found is not None
+    assert found[1].steps == (Step("message", "ivr-unavailable", 0),)
+
+
+async def test_snapshot_next_boundary(snap: RoutingSnapshot) -> None:
+    mon_noon = datetime(2026, 11, 2, 12, 0, tzinfo=SH)
+    assert snap.next_boundary(mon_noon) == datetime(2026, 11, 2, 18, 0, tzinfo=SH)
+    assert RoutingSnapshot("Asia/Shanghai").next_boundary(mon_noon) is None
+
+
+async def test_snapshot_mirror(snap: RoutingSnapshot) -> None:
+    now = datetime(2026, 11, 2, 20, 0, tzinfo=SH)
+    m = snap.mirror(now)
+    wang = by_name(snap)["王敏"]
+    p = f"o/{wang.official_id}"
+    assert m["meta/tz"] == "Asia/Shanghai"
+    assert m[f"{p}/name"] == "王敏"
+    assert m[f"{p}/mode"] == "direct"
+    assert m[f"{p}/effective"] == "pool"
+    assert m[f"{p}/lang"] == "zh"
+    assert m[f"{p}/win"] == encode_intervals(wang.intervals)
+    assert m[f"{p}/win"].startswith("64800-117000-pool|")
+    for mode in MODES:
+        steps = decode_steps(m[f"{p}/plan/{mode}"])
+        assert steps == plan_for_mode(wang, mode).steps
+        assert steps[-1].kind in ("voicemail", "message")
+    assert m["num/05585551003"] == str(wang.official_id)
+    assert m["num/865585551003"] == str(wang.official_id)
+    assert sum(k.startswith("num/") for k in m) == 12
+    assert "meta/synced" not in m
+    assert all(not k.startswith("/") and not k.startswith(FAMILY) for k in m)
+    # one official's keys: name, mode, win, effective, lang, 4 plans
+    assert sum(k.startswith(f"{p}/") for k in m) == 9
+
+
+def test_mirror_entries_pure() -> None:
+    r = OfficialRouting(official_id=3, name="甲", mode="pool", direct_dial="PJSIP/o-3")
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=SH)
+    entries = official_entries(r, now, SH)
+    assert entries == {
+        "o/3/name": "甲", "o/3/mode": "pool", "o/3/win": "", "o/3/effective": "pool",
+        "o/3/plan/direct": "direct^PJSIP/o-3^20|pool^pool-main^60|voicemail^3^120",
+        "o/3/plan/pool": "pool^pool-main^60|voicemail^3^120",
+        "o/3/plan/deputy": "pool^pool-main^60|voicemail^3^120",
+        "o/3/plan/voicemail": "voicemail^3^120",
+    }
+    assert number_entries({"05585551001": 3, "865585551001": 3}) == {
+        "num/05585551001": "3", "num/865585551001": "3"}
+    full = mirror_entries([r], {"05585551001": 3}, "Asia/Shanghai", now)
+    assert full == {"meta/tz": "Asia/Shanghai", **entries, "num/05585551001": "3"}
+
+
+async def test_display_name_with_title(db: Db) -> None:
+    await import_text(db, """
+officials:
+  - {slug: t, name: 张三, title: 局长, numbers: ["0558-5551008"], devices: [{sip: o-t}]}
+""", "yaml", "tester")
+    (r,) = (await load_snapshot(db, Config())).routings.values()
+    assert r.name == "张三 局长"
+
+
+async def test_display_name_sanitized(db: Db) -> None:
+    # the importer refuses these characters; the snapshot does not rely on it (rows written by
+    # other paths travel in caller-ID names and ^/| separated dialplan fields)
+    await import_text(db, """
+officials:
+  - {slug: odd, name: 甲, numbers: ["0558-5551008"], devices: [{sip: o-odd}]}
+""", "yaml", "tester")
+    async with db() as session, session.begin():
+        await session.execute(update(Official).values(name='甲^乙|丙"丁\\戊\x01己' + "长" * 80))
+    (r,) = (await load_snapshot(db, Config())).routings.values()
+    assert not any(c in r.name for c in '^|"\\\x01')
+    assert r.name.startswith("甲 乙 丙 丁 戊 己")
+    assert len(r.name) == 60
+
+
+async def test_empty_directory(db: Db) -> None:
+    snap = await load_snapshot(db, Config())
+    assert snap.routings == {} and snap.dial_keys == {}
+    assert snap.route("05585551001", datetime(2026, 11, 2, tzinfo=SH)) is None
+    assert snap.mirror(datetime(2026, 11, 2, tzinfo=SH)) == {"meta/tz": "Asia/Shanghai"}
