@@ -528,7 +528,6 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
                  f"Asterisk {ca:.1f} % of a core -> {verdict(cc < ca)}")
         summary["targets"] = {"zero_failed": fc == 0, "added_p99_le_2ms": worst <= TARGET_ADDED_P99_MS,
                               "controller_cpu_below_asterisk": cc < ca}
-    text = "\n".join(L)
     L.append("")
     L.append("ctl%/ast% = controller (all its processes) / Asterisk CPU, % of one core; host% = all "
              "CPUs busy, % of the whole machine; drain = seconds the controller kept ingesting the "
@@ -536,6 +535,7 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
              "against the controller during controller runs, round trip in ms.")
     L.append("Asterisk after each run (RSS MiB; channels): " + "; ".join(
         f"{r.path[0]}{r.rep} {r.ast_rss_after_mb:.0f} ({r.ast_channels_after})" for r in results))
+    text = "\n".join(L)
     doc = {"meta": meta, "runs": [{k: v for k, v in asdict(r).items() if k not in ("setup_ms", "probe_ms")}
                                   for r in results], "summary": summary}
     return text, doc
