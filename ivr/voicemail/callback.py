@@ -1,0 +1,179 @@
+"""Callbacks: the controller rings an operator's (or official's) phone, then the citizen.
+
+AMI ``Originate`` to ``PJSIP/<endpoint>`` with ``IVR_CASE=<case id>``; once that phone answers,
+it runs ``ivr-callback`` with the citizen's number as extension, which dials the carrier and
+emits CEL ``IVR_CALLBACK``, ``IVR_CALLBACK_ANSWERED`` and ``IVR_CALLBACK_END result=<DIALSTATUS>``.
+The originated channel gets ``ChannelId = ivrcb-<case>-<token>``: that is the linkedid of every
+event of the callback, which is how events find their callback row (live or replayed from the
+journal; the handler is idempotent and only moves a callback forward).
+
+States: ``originating`` (the first phone rings) → ``dialing`` (it answered, the citizen rings)
+→ ``answered`` (the citizen answered: the case becomes ``called_back``) → ``ended``; or
+``failed`` (the first phone did not answer, or AMI refused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
+from ivr.calls.events import CelRecord
+from ivr.db.models import Device, Operator
+from ivr.db.session import Db
+from ivr.voicemail.cases import TRANSITIONS, add_event, callback_number, load_case
+from ivr.voicemail.db import Callback, Case
+from ivr.voicemail.exceptions import (CallbackFailed, InvalidCaseInput, InvalidTransition,
+                                      NoCallbackNumber, UnknownEndpoint)
+
+log = logging.getLogger(__name__)
+PREFIX = "ivrcb-"
+CEL_NAMES = frozenset({"IVR_CALLBACK", "IVR_CALLBACK_ANSWERED", "IVR_CALLBACK_END",
+                       "HANGUP", "LINKEDID_END"})
+_RANK = {"originating": 0, "dialing": 1, "answered": 2, "ended": 3, "failed": 3}
+RING_SECONDS = 30
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def _check_endpoint(session: Any, endpoint: Any) -> str:
+    if not isinstance(endpoint, str) or not endpoint or len(endpoint) > 40:
+        raise InvalidCaseInput("endpoint must be the name of an operator's or official's phone",
+                               {"endpoint": endpoint})
+    found = await session.scalar(select(Operator.id).where(Operator.endpoint == endpoint))
+    if found is None:
+        found = await session.scalar(select(Device.id).where(Device.endpoint == endpoint,
+                                                             Device.kind == "sip"))
+    if found is None:
+        raise UnknownEndpoint(f"no operator or official phone {endpoint!r}", {"endpoint": endpoint})
+    return endpoint
+
+
+async def place_callback(db: Db, ami: AmiClient | None, case_id: int, endpoint: Any,
+                         actor: str) -> Callback:
+    """Record the callback on the case, then ask Asterisk to place it."""
+    async with db() as session, session.begin():
+        endpoint = await _check_endpoint(session, endpoint)
+        case = await load_case(session, case_id, lock=True)
+        if case.status == "resolved":
+            raise InvalidTransition(f"case {case_id} is resolved: no callback",
+                                    {"status": case.status})
+        number = callback_number(case.caller)
+        if number is None:
+            raise NoCallbackNumber(f"case {case_id} has no caller number to call back",
+                                   {"caller": case.caller})
+        cb = Callback(case_id=case.id, placed_by=actor[:80], endpoint=endpoint, number=number,
+                      linkedid=f"{PREFIX}{case.id}-{secrets.token_hex(6)}", state="originating")
+        case.callbacks.append(cb)
+        add_event(case, actor, "callback", None, endpoint, note=f"calling {number} via {endpoint}")
+    try:
+        if ami is None:
+            raise AmiDisconnected("no AMI connection")
+        await ami.action("Originate", Channel=f"PJSIP/{endpoint}", Context="ivr-callback",
+                         Exten=number, Priority="1", Variable=f"IVR_CASE={case_id}",
+                         ChannelId=cb.linkedid, CallerID=f'"callback {case_id}" <{number}>',
+                         Timeout=str(RING_SECONDS * 1000), Async="true")
+    except (AmiDisconnected, AmiError, asyncio.TimeoutError) as exc:
+        await _update(db, cb.linkedid, "failed", result="AMI", note=str(exc))
+        raise CallbackFailed(f"Asterisk did not accept the callback: {exc}",
+                             {"callback_id": cb.id}) from None
+    return cb
+
+
+async def _update(db: Db, linkedid: str, state: str, *, result: str | None = None,
+                  when: datetime | None = None, note: str = "") -> None:
+    async with db() as session, session.begin():
+        cb = await session.scalar(select(Callback).where(Callback.linkedid == linkedid))
+        if cb is None or _RANK[state] < _RANK[cb.state] or cb.state in ("ended", "failed"):
+            return
+        if state == cb.state and result is None:
+            return
+        when = when or utcnow()
+        cb.state = state
+        if result is not None:
+            cb.result = result[:24]
+        if state == "answered" and cb.answered_at is None:
+            cb.answered_at = when
+        if state in ("ended", "failed"):
+            cb.ended_at = cb.ended_at or when
+            if state == "ended" and cb.answered_at is not None:
+                cb.result = "ANSWER"
+        case = await load_case(session, cb.case_id)
+        if state == "answered" and "called_back" in TRANSITIONS[case.status]:
+            old, case.status = case.status, "called_back"
+            add_event(case, cb.placed_by, "status", old, "called_back",
+                      note=f"citizen answered the callback via {cb.endpoint}", at=when)
+        elif state in ("failed", "ended") and cb.answered_at is None:
+            add_event(case, "system", "callback_failed", None, cb.result,
+                      note=note or f"callback via {cb.endpoint} not answered", at=when)
+
+
+async def on_record(db: Db, rec: CelRecord) -> None:
+    """Apply one CEL event to its callback (idempotent; events may come twice or late)."""
+    if not rec.linkedid.startswith(PREFIX) or rec.name not in CEL_NAMES:
+        return
+    when = datetime.fromtimestamp(rec.eventtime, timezone.utc)
+    if rec.name == "IVR_CALLBACK":
+        await _update(db, rec.linkedid, "dialing", when=when)
+    elif rec.name == "IVR_CALLBACK_ANSWERED":
+        await _update(db, rec.linkedid, "answered", when=when)
+    elif rec.name == "IVR_CALLBACK_END":
+        status = rec.fields.get("result", "") or "UNKNOWN"
+        await _update(db, rec.linkedid, "ended", result=status, when=when)
+    elif rec.uniqueid == rec.linkedid:  # the first phone's channel ended
+        async with db() as session:
+            cb = await session.scalar(select(Callback).where(Callback.linkedid == rec.linkedid))
+        if cb is not None and cb.state == "originating":  # it never answered
+            cause = rec.fields.get("hangupcause", "")
+            await _update(db, rec.linkedid, "failed", result="PHONE_NOANSWER", when=when,
+                          note=f"{cb.endpoint} did not answer (hangup cause {cause or '?'})")
+        elif cb is not None and cb.state in ("dialing", "answered"):
+            await _update(db, rec.linkedid, "ended", when=when)
+
+
+class CallbackTracker:
+    """Feeds ``CallRecorder.record_listeners`` events to :func:`on_record`, in order."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+        self.queue: asyncio.Queue[CelRecord] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, rec: CelRecord) -> None:
+        if rec.linkedid.startswith(PREFIX) and rec.name in CEL_NAMES:
+            self.queue.put_nowait(rec)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="callback-tracker")
+
+    async def _run(self) -> None:
+        while True:
+            rec = await self.queue.get()
+            try:
+                await on_record(self.db, rec)
+            except Exception:
+                log.exception("could not apply %s to callback %s", rec.name, rec.linkedid)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+def callback_json(cb: Callback) -> dict[str, Any]:
+    def t(v: datetime | None) -> str | None:
+        return None if v is None else (v if v.tzinfo else v.replace(tzinfo=timezone.utc)).isoformat()
+    return {"id": cb.id, "case_id": cb.case_id, "placed_by": cb.placed_by, "endpoint": cb.endpoint,
+            "number": cb.number, "linkedid": cb.linkedid, "state": cb.state, "result": cb.result,
+            "created_at": t(cb.created_at), "answered_at": t(cb.answered_at),
+            "ended_at": t(cb.ended_at)}
+
+
+__all__ = ["place_callback", "on_record", "CallbackTracker", "callback_json", "Case"]

@@ -1,0 +1,189 @@
+"""Cases: the follow-up of every unanswered call. State machine and deadlines (pure), services.
+
+Workflow: ``new → assigned → called_back → resolved``. A case may also be called back straight
+from ``new`` (whoever picks it up calls at once) and re-assigned while ``assigned`` or after an
+unsuccessful call (``called_back → assigned``). ``resolved`` is final. Every change is kept in
+``case_events`` with who and when. Deadline: ``created_at`` + hours by urgency (urgent 2 h,
+normal 24 h by default; ``case_deadline_hours`` in the config overrides, e.g.
+``{urgent = 1, normal = 48}``). A case is overdue when its deadline passed and nobody has
+called the citizen back yet (status ``new`` or ``assigned``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from ivr.db.models import Official
+from ivr.db.session import Db
+from ivr.voicemail.db import CASE_STATES, URGENCIES, Case, CaseEvent
+from ivr.voicemail.exceptions import InvalidCaseInput, InvalidTransition, UnknownCase
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"assigned", "called_back"}),
+    "assigned": frozenset({"called_back"}),
+    "called_back": frozenset({"resolved", "assigned"}),
+    "resolved": frozenset(),
+}
+OPEN_STATES = ("new", "assigned")  # nobody has reached the citizen yet
+DEFAULT_DEADLINE_HOURS: dict[str, float] = {"urgent": 2.0, "normal": 24.0}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite gives naive UTC datetimes back."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+# ---------------------------------------------------------------- pure rules
+
+def check_transition(old: str, new: str) -> None:
+    """Raise InvalidTransition (409) unless ``old → new`` is allowed."""
+    if new not in CASE_STATES:
+        raise InvalidCaseInput(f"unknown status {new!r}: expected one of {', '.join(CASE_STATES)}",
+                               {"status": new})
+    if new not in TRANSITIONS.get(old, frozenset()):
+        allowed = ", ".join(sorted(TRANSITIONS.get(old, ()))) or "none (final)"
+        raise InvalidTransition(f"a case cannot go from {old} to {new}; from {old}: {allowed}",
+                                {"from": old, "to": new})
+
+
+def deadline_hours(extra: Mapping[str, Any] | None) -> dict[str, float]:
+    """Hours per urgency: the defaults, overridden by ``case_deadline_hours`` in the config."""
+    hours = dict(DEFAULT_DEADLINE_HOURS)
+    given = (extra or {}).get("case_deadline_hours") or {}
+    if not isinstance(given, Mapping):
+        raise InvalidCaseInput("case_deadline_hours must be a mapping urgency -> hours")
+    for key, value in given.items():
+        if key not in URGENCIES or isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0 < value <= 24 * 365:
+            raise InvalidCaseInput(f"case_deadline_hours.{key}: {value!r} is not valid")
+        hours[key] = float(value)
+    return hours
+
+
+def deadline_for(created_at: datetime, urgency: str, hours: Mapping[str, float]) -> datetime:
+    return aware(created_at) + timedelta(hours=hours.get(urgency, hours["normal"]))
+
+
+def is_overdue(status: str, deadline: datetime, now: datetime) -> bool:
+    return status in OPEN_STATES and aware(deadline) < now
+
+
+def callback_number(caller: str | None) -> str | None:
+    """The citizen's number to dial back: digits and one leading + only; None if there is none."""
+    raw = (caller or "").strip()
+    plus = raw.startswith("+")
+    digits = "".join(c for c in raw if c.isdigit() and c.isascii())
+    if not 3 <= len(digits) <= 19:
+        return None
+    return ("+" if plus else "") + digits
+
+
+# ---------------------------------------------------------------- services
+
+def add_event(case: Case, actor: str, action: str, old: str | None = None,
+              new: str | None = None, note: str = "", at: datetime | None = None) -> None:
+    case.events.append(CaseEvent(at=at or utcnow(), actor=actor[:80], action=action,
+                                 old_value=old, new_value=new, note=note))
+    case.updated_at = at or utcnow()
+
+
+def new_case(kind: str, *, created_at: datetime, hours: Mapping[str, float], actor: str = "system",
+             **fields: Any) -> Case:
+    case = Case(kind=kind, status="new", urgency="normal", created_at=created_at,
+                updated_at=created_at, deadline=deadline_for(created_at, "normal", hours),
+                matched_keywords=[], listen_reasons=[], events=[], callbacks=[], **fields)
+    add_event(case, actor, "created", None, "new", note=kind, at=created_at)
+    return case
+
+
+def set_status(case: Case, status: str, actor: str, note: str = "") -> None:
+    check_transition(case.status, status)
+    old, case.status = case.status, status
+    add_event(case, actor, "status", old, status, note)
+
+
+async def load_case(session: AsyncSession, case_id: int, *, lock: bool = False) -> Case:
+    stmt = select(Case).where(Case.id == case_id).options(selectinload(Case.events),
+                                                          selectinload(Case.callbacks))
+    if lock:
+        stmt = stmt.with_for_update()
+    case = await session.scalar(stmt)
+    if case is None:
+        raise UnknownCase(f"no case {case_id}", {"id": case_id})
+    return case
+
+
+async def change_status(db: Db, case_id: int, status: str, actor: str, note: str = "") -> Case:
+    """Checked transition; on any error nothing is written."""
+    async with db() as session, session.begin():
+        case = await load_case(session, case_id, lock=True)
+        set_status(case, status, actor, note)
+    return case
+
+
+async def assign(db: Db, case_id: int, assignee: str, actor: str) -> Case:
+    if not isinstance(assignee, str) or not assignee.strip() or len(assignee) > 80:
+        raise InvalidCaseInput("assigned_to must be a name of 1 to 80 characters",
+                               {"assigned_to": assignee})
+    async with db() as session, session.begin():
+        case = await load_case(session, case_id, lock=True)
+        if case.status != "assigned":
+            check_transition(case.status, "assigned")
+            old, case.status = case.status, "assigned"
+            add_event(case, actor, "status", old, "assigned")
+        previous, case.assigned_to = case.assigned_to, assignee.strip()
+        add_event(case, actor, "assigned", previous, case.assigned_to)
+    return case
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    official: str | None = None  # slug or id
+    category: str | None = None
+    urgency: str | None = None
+    status: str | None = None
+    kind: str | None = None
+    overdue: bool | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+async def _official_id(session: AsyncSession, ref: str) -> int:
+    if ref.isdigit():
+        return int(ref)
+    oid = await session.scalar(select(Official.id).where(Official.slug == ref))
+    return -1 if oid is None else oid
+
+
+async def list_cases(db: Db, f: CaseFilter, now: datetime | None = None) -> Sequence[Case]:
+    if f.status is not None and f.status not in CASE_STATES:
+        raise InvalidCaseInput(f"status must be one of {', '.join(CASE_STATES)}", {"status": f.status})
+    if f.urgency is not None and f.urgency not in URGENCIES:
+        raise InvalidCaseInput(f"urgency must be one of {', '.join(URGENCIES)}", {"urgency": f.urgency})
+    if not 1 <= f.limit <= 1000 or f.offset < 0:
+        raise InvalidCaseInput("limit must be 1..1000 and offset >= 0")
+    now = now or utcnow()
+    async with db() as session:
+        stmt: Select[tuple[Case]] = select(Case)
+        if f.official:
+            stmt = stmt.where(Case.official_id == await _official_id(session, f.official))
+        for column, value in ((Case.category, f.category), (Case.urgency, f.urgency),
+                              (Case.status, f.status), (Case.kind, f.kind)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if f.overdue is True:
+            stmt = stmt.where(Case.status.in_(OPEN_STATES), Case.deadline < now)
+        elif f.overdue is False:
+            stmt = stmt.where(~(Case.status.in_(OPEN_STATES) & (Case.deadline < now)))
+        stmt = stmt.order_by(Case.deadline, Case.id).limit(f.limit).offset(f.offset)
+        return (await session.scalars(stmt.options(selectinload(Case.callbacks)))).all()

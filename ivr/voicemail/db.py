@@ -1,0 +1,129 @@
+"""Voicemail follow-up tables: voicemails, transcription jobs, transcripts, cases, callbacks.
+
+On ``ivr.db.models.Base`` (same metadata, so Alembic sees them; migration 0002). Idempotency
+keys: a voicemail per file path, a job and a transcript per voicemail, a case per call and per
+voicemail. Times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ivr.db.models import Base, utcnow
+
+JOB_STATES = ("pending", "running", "done", "failed")
+CASE_KINDS = ("voicemail", "missed")
+CASE_STATES = ("new", "assigned", "called_back", "resolved")
+URGENCIES = ("urgent", "normal")
+CALLBACK_STATES = ("originating", "ringing", "dialing", "answered", "ended", "failed")
+
+
+class Voicemail(Base):
+    __tablename__ = "voicemails"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(255), unique=True)  # as Asterisk sees it
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"),
+                                                index=True)
+    official_id: Mapped[int | None] = mapped_column(
+        ForeignKey("officials.id", ondelete="SET NULL"), index=True)
+    number_dialed: Mapped[str] = mapped_column(String(40), default="")
+    caller: Mapped[str] = mapped_column(String(40), default="")
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(8), default="event")  # event | scan
+
+
+class TranscriptionJob(Base):
+    __tablename__ = "transcription_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voicemail_id: Mapped[int] = mapped_column(ForeignKey("voicemails.id", ondelete="CASCADE"),
+                                              unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    voicemail: Mapped[Voicemail] = relationship()
+
+
+class Transcript(Base):
+    __tablename__ = "transcripts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voicemail_id: Mapped[int] = mapped_column(ForeignKey("voicemails.id", ondelete="CASCADE"),
+                                              unique=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    # [{"word", "start", "end", "conf"}, …]: per-word confidence and timestamps (seconds)
+    words: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    model: Mapped[str] = mapped_column(String(80))
+    language: Mapped[str] = mapped_column(String(8))
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+    rtf: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Case(Base):
+    """Every unanswered call is followed up: a voicemail, or a missed call without one."""
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # voicemail | missed
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"),
+                                                unique=True)
+    voicemail_id: Mapped[int | None] = mapped_column(
+        ForeignKey("voicemails.id", ondelete="SET NULL"), unique=True)
+    official_id: Mapped[int | None] = mapped_column(
+        ForeignKey("officials.id", ondelete="SET NULL"), index=True)
+    caller: Mapped[str] = mapped_column(String(40), default="")
+    number_dialed: Mapped[str] = mapped_column(String(40), default="")
+    category: Mapped[str | None] = mapped_column(String(40), index=True)
+    matched_keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    urgency: Mapped[str] = mapped_column(String(8), default="normal", index=True)
+    needs_listening: Mapped[bool] = mapped_column(Boolean, default=False)
+    listen_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    repeat_caller: Mapped[bool] = mapped_column(Boolean, default=False)
+    triaged_at: Mapped[datetime | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(12), default="new", index=True)
+    assigned_to: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deadline: Mapped[datetime] = mapped_column(index=True)
+    events: Mapped[list["CaseEvent"]] = relationship(cascade="all, delete-orphan",
+                                                     order_by="CaseEvent.id")
+    callbacks: Mapped[list["Callback"]] = relationship(cascade="all, delete-orphan",
+                                                       order_by="Callback.id")
+
+
+class CaseEvent(Base):
+    """History of a case: who did what when (created, triaged, assigned, status, callback)."""
+    __tablename__ = "case_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(24))
+    old_value: Mapped[str | None] = mapped_column(String(80))
+    new_value: Mapped[str | None] = mapped_column(String(80))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Callback(Base):
+    __tablename__ = "callbacks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    placed_by: Mapped[str] = mapped_column(String(80))
+    endpoint: Mapped[str] = mapped_column(String(40))  # the phone rung first
+    number: Mapped[str] = mapped_column(String(24))  # the citizen's number dialled
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)  # Originate ChannelId
+    state: Mapped[str] = mapped_column(String(12), default="originating")
+    result: Mapped[str | None] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
