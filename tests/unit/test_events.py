@@ -169,7 +169,7 @@ def test_key_distinguishes_events() -> None:
     assert again.key == a1.key
 
 
-@pytest.mark.parametrize("name", ["CHAN_START", "CHAN_END", "ANSWER", "APP_START", "APP_END",
+@pytest.mark.parametrize("name", ["CHAN_START", "CHAN_END", "APP_START", "APP_END",
                                   "BRIDGE_ENTER", "BRIDGE_EXIT", "PARK_START", "LOCAL_OPTIMIZE"])
 def test_unwanted_event_types_ignored(name: str) -> None:
     assert from_ami(ami(name, "1795366780.1", "")) is None
