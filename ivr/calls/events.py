@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-WANTED = {"HANGUP", "LINKEDID_END", "USER_DEFINED"}
+WANTED = {"ANSWER", "HANGUP", "LINKEDID_END", "USER_DEFINED"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ busy / did not answer; *refused* — not a published number.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
@@ -16,7 +17,18 @@ from typing import Iterable
 from ivr.calls.events import CelRecord
 from ivr.numbers import sanitize_caller_id
 
-DIAL_ANSWERED = {"ANSWER"}
+ANSWERABLE = {"direct", "deputy", "pool"}
+_MOBILE = re.compile(r"PJSIP/(\+?[0-9]{3,20})@carrier")
+
+
+def answerer(channel: str, target: str) -> str:
+    """``PJSIP/o-zhang-0000001a`` → ``o-zhang``; a mobile through the carrier → its number."""
+    name = channel.split("/", 1)[-1].rsplit("-", 1)[0][:80]
+    if name == "carrier":
+        mobiles = _MOBILE.findall(target)
+        if len(mobiles) == 1:
+            return mobiles[0]
+    return name
 
 
 @dataclass
@@ -47,6 +59,7 @@ class CallView:
     voicemail_file: str | None = None
     steps: dict[int, StepView] = field(default_factory=dict)
     complete: bool = False
+    call_id: int | None = None  # set once the record is written
 
 
 def _ts(t: float) -> datetime:
@@ -84,11 +97,13 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
             if seq is not None:
                 call.steps[seq] = StepView(seq, f.get("kind", "")[:16], f.get("target", "")[:255],
                                            started_at=when)
-        elif name == "IVR_ANSWERED":
-            step = call.steps.get(_int(f.get("n", "")) or -1)
-            by = f.get("by", "")[:80] or None
-            if step is not None:
-                step.answered_by = by
+        elif ev.eventtype == "ANSWER" and ev.uniqueid != linkedid:
+            # a callee answered: the step running then is the one it answered
+            running = [s for s in call.steps.values() if s.started_at and s.started_at <= when]
+            step = max(running, key=lambda s: s.seq, default=None)
+            if step is not None and step.kind in ANSWERABLE:
+                by = answerer(ev.channel, step.target)
+                step.answered_by = step.answered_by or by
                 if call.answered_at is None:
                     call.answered_at, call.answered_by, call.answered_kind = when, by, step.kind
         elif name == "IVR_STEP_END":

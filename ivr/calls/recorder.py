@@ -11,10 +11,11 @@ import asyncio
 import logging
 import os
 import wave
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,14 +46,25 @@ def _row_to_record(row: CelEvent) -> CelRecord:
 
 
 class CallRecorder:
+    """Events of calls in progress are kept in memory (live views for listeners) and stored raw;
+    a call's record is written once, from all its stored events, when Asterisk says the call is
+    over (LINKEDID_END). Events of calls that are not ours (no IVR_* event) are dropped."""
+
+    KNOWN_MAX = 20000  # linkedids remembered as ours (calls in progress and just ended)
+
     def __init__(self, db: Db, config: Config) -> None:
         self.db, self.config = db, config
         self.queue: asyncio.Queue[CelRecord] = asyncio.Queue()
-        self.listeners: list[Callable[[CallView], Any]] = []  # each call re-folded
+        # called with a CallView after each batch that touched a call; view.complete and
+        # view.outcome are set once its record is written
+        self.listeners: list[Callable[[CallView], Any]] = []
         # every stored event, live or replayed, possibly more than once: handlers must be idempotent
         self.record_listeners: list[Callable[[CelRecord], Any]] = []
         self.ingested = 0
+        self.live: dict[str, list[CelRecord]] = {}
+        self._known: OrderedDict[str, None] = OrderedDict()
         self._journal_lock = asyncio.Lock()
+        self._loaded = False
 
     def on_ami_cel(self, msg: Message) -> None:
         rec = from_ami(msg)
@@ -62,7 +74,7 @@ class CallRecorder:
     async def run(self) -> None:
         while True:
             batch = [await self.queue.get()]
-            while not self.queue.empty() and len(batch) < 500:
+            while not self.queue.empty() and len(batch) < 200:
                 batch.append(self.queue.get_nowait())
             try:
                 await self.ingest(batch)
@@ -70,22 +82,55 @@ class CallRecorder:
                 # the events are in Asterisk's journal too: the next replay recovers them
                 log.exception("could not record %d CEL events; the journal replay will", len(batch))
 
+    def _ours(self, rec: CelRecord) -> bool:
+        if rec.eventtype == "USER_DEFINED":  # only IVR_* user events get this far
+            self._known[rec.linkedid] = None
+            self._known.move_to_end(rec.linkedid)
+            while len(self._known) > self.KNOWN_MAX:
+                self._known.popitem(last=False)
+            return True
+        return rec.linkedid in self._known
+
+    async def _load_unfinished(self) -> None:
+        """After a restart: calls whose events were stored but whose record is not written."""
+        async with self.db() as session:
+            rows = (await session.scalars(select(CelEvent).where(CelEvent.folded.is_(False))
+                                          .order_by(CelEvent.eventtime, CelEvent.id))).all()
+        for row in rows:
+            self._known[row.linkedid] = None
+            self.live.setdefault(row.linkedid, []).append(_row_to_record(row))
+        self._loaded = True
+
     async def ingest(self, records: Iterable[CelRecord]) -> list[CallView]:
-        records = list(records)
+        if not self._loaded:
+            await self._load_unfinished()
+        records = [r for r in records if self._ours(r)]
         if not records:
             return []
         async with self.db() as session, session.begin():
             await self._insert_events(session, records)
-            views = [await self._refold(session, lid) for lid in dict.fromkeys(r.linkedid for r in records)]
         self.ingested += len(records)
         for record in records:
+            self.live.setdefault(record.linkedid, []).append(record)
             for listener in self.record_listeners:
                 listener(record)
-        done = [v for v in views if v is not None]
-        for view in done:
+        views = []
+        for linkedid in dict.fromkeys(r.linkedid for r in records):
+            events = self.live.get(linkedid, [])
+            if not any(e.name == "IVR_CALL" for e in events):
+                continue  # e.g. a callback leg: stored for its own listeners, no call record
+            if any(e.eventtype == "LINKEDID_END" for e in events):
+                view = await self._finish(linkedid)
+                await asyncio.sleep(0)  # let FastAGI answers through between records
+            else:
+                view = fold(linkedid, events)
+                view.outcome = None  # decided once the call is over
+            if view is not None:
+                views.append(view)
+        for view in views:
             for listener in self.listeners:
                 listener(view)
-        return done
+        return views
 
     async def _insert_events(self, session: AsyncSession, records: list[CelRecord]) -> None:
         rows = [dict(key=r.key, linkedid=r.linkedid, uniqueid=r.uniqueid, eventtype=r.eventtype,
@@ -95,31 +140,38 @@ class CallRecorder:
         insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
         await session.execute(insert(CelEvent).values(rows).on_conflict_do_nothing(index_elements=["key"]))
 
-    async def _refold(self, session: AsyncSession, linkedid: str) -> CallView | None:
-        rows = (await session.scalars(select(CelEvent).where(CelEvent.linkedid == linkedid)
-                                      .order_by(CelEvent.eventtime, CelEvent.id))).all()
-        events = [_row_to_record(r) for r in rows]
-        if not any(e.name == "IVR_CALL" for e in events):
-            return None  # not a call to a published number (e.g. a callback leg)
-        view = fold(linkedid, events)
-        if view.voicemail_file:
-            secs = await asyncio.to_thread(wav_seconds, self.config.host_path(view.voicemail_file))
-            view = fold(linkedid, events, secs)
-        call = await session.scalar(select(Call).where(Call.linkedid == linkedid))
+    async def _finish(self, linkedid: str) -> CallView | None:
+        """Write the call's record from all its stored events, once; mark them folded."""
+        self.live.pop(linkedid, None)
+        async with self.db() as session, session.begin():
+            rows = (await session.scalars(select(CelEvent).where(CelEvent.linkedid == linkedid)
+                                          .order_by(CelEvent.eventtime, CelEvent.id))).all()
+            events = [_row_to_record(r) for r in rows]
+            view = fold(linkedid, events)
+            if view.voicemail_file:
+                secs = await asyncio.to_thread(wav_seconds, self.config.host_path(view.voicemail_file))
+                view = fold(linkedid, events, secs)
+            await self._write(session, view)
+            await session.execute(update(CelEvent).where(CelEvent.linkedid == linkedid)
+                                  .values(folded=True))
+        return view
+
+    async def _write(self, session: AsyncSession, view: CallView) -> None:
+        call = await session.scalar(select(Call).where(Call.linkedid == view.linkedid))
         if call is None:
-            call = Call(linkedid=linkedid, started_at=view.started_at)
+            call = Call(linkedid=view.linkedid, started_at=view.started_at)
             session.add(call)
         for attr in ("number_dialed", "caller", "official_id", "route_source", "mode", "outcome",
                      "answered_by", "answered_kind", "started_at", "answered_at", "ended_at",
                      "voicemail_file"):
             setattr(call, attr, getattr(view, attr))
         await session.flush()
+        view.call_id = call.id
         await session.execute(delete(CallStep).where(CallStep.call_id == call.id))
         for s in view.steps.values():
             session.add(CallStep(call_id=call.id, seq=s.seq, kind=s.kind, target=s.target,
                                  result=s.result, answered_by=s.answered_by,
                                  started_at=s.started_at or view.started_at, ended_at=s.ended_at))
-        return view
 
     # -- the durable journal ----------------------------------------------------------------
     async def replay_journal(self) -> int:
