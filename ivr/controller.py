@@ -49,12 +49,12 @@ class Controller:
         """FastAGI ``route``: the plan for the dialed number, from the in-memory snapshot."""
         found = self.snapshot.route(headers.get("agi_arg_1", ""), utcnow())
         if found is None:
-            return {"IVR_RESULT": "unknown"}
+            return {"IVR_INFO": "unknown"}
         r, plan = found
         lang = self.snapshot.languages.get(r.official_id, self.config.default_language)
+        # two round trips; IVR_INFO last, so an answer cut short is never taken for a route
         return {"IVR_PLAN": plan.encode(),
-                "IVR_INFO": f"{r.official_id}^{plan.mode}^{lang}^{r.name}",
-                "IVR_RESULT": "route"}
+                "IVR_INFO": f"route^{r.official_id}^{plan.mode}^{lang}^{r.name}"}
 
     async def reload(self) -> None:
         """Rebuild the snapshot from the database and push the difference to the mirror."""
