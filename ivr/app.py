@@ -80,6 +80,7 @@ def create_app(config: Config) -> web.Application:
     from ivr.web.pool_api import setup_pool_api
     from ivr.voicemail.app import voicemail_context
     from ivr.web.cases_api import setup_cases_api
+    from ivr.web.ui import setup_web
 
     app = web.Application()
     app[CONFIG] = config
@@ -89,6 +90,7 @@ def create_app(config: Config) -> web.Application:
     setup_api(app)
     setup_pool_api(app)
     setup_cases_api(app)
+    setup_web(app)  # pages, accounts, central authorization of every route (ivr.web.auth)
     return app
 
 

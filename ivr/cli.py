@@ -347,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
         init.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
     init.set_defaults(run=cmd_init, needs_config=False)
 
+    from ivr.web.users_cli import add_commands as add_user_commands
+    add_user_commands(sub)  # ivr user …, ivr token … (web accounts and API tokens)
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", help="run migrations to the latest schema").set_defaults(run=cmd_db)

@@ -17,7 +17,7 @@ t0=$(date +%s)
 # --- 1. system packages ------------------------------------------------------------------------
 # command the suite runs -> Debian package that provides it (extend here when a test needs more)
 needs=(python3:python3 sipp:sip-tester sox:sox espeak-ng:espeak-ng zstd:zstd flock:util-linux
-       pg_ctlcluster:postgresql docker-compose:docker-compose)
+       pg_ctlcluster:postgresql docker-compose:docker-compose chromium:chromium)
 missing=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 for pair in "${needs[@]}"; do

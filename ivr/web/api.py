@@ -23,6 +23,7 @@ from ivr.directory.exceptions import InvalidInput, IvrError
 from ivr.directory.importer import import_text
 from ivr.numbers import NumberError, dial_forms
 from ivr.routing import services as routing
+from ivr.web.auth import AUTHORIZE
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE, OnChangeHook
 from ivr.web.openapi import PREFIX, document
 
@@ -184,7 +185,10 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if path != PREFIX and not path.startswith(PREFIX + "/"):
         return await handler(request)
     try:
-        if path not in PUBLIC and not _authorized(request):
+        authorize = request.config_dict.get(AUTHORIZE)  # accounts, tokens, roles (ivr.web.auth)
+        if authorize is not None:
+            request = await authorize(request)
+        elif path not in PUBLIC and not _authorized(request):
             raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <api_token>)")
         return await handler(request)
     except IvrError as exc:

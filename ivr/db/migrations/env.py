@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ivr.db.models import Base
+import ivr.web.auth_models  # noqa: F401,E402  (web accounts tables)
 import ivr.voicemail.db  # noqa: F401,E402  (voicemail tables on the same metadata)
 
 config = context.config
