@@ -1,0 +1,140 @@
+"""Web forms reject bad input with a clear Mandarin + English message and change nothing; the
+dashboard's figures come from the call records and agree with GET /api/v1/stats and the CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from ivr.db.models import AuditEntry, Call, Official, Pool
+from ivr.web import auth
+from ivr.web.auth_models import User
+from ivr.web.keys import DB_SESSIONMAKER
+from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+async def _admin(env: Env) -> tuple[dict[str, str], str]:  # noqa: F811
+    db = env.app[DB_SESSIONMAKER]
+    user = next(u for u in await auth.list_users(db) if u.username == "u-admin")
+    key, csrf = await auth.open_session(db, user.id)
+    return {auth.SESSION_COOKIE: key}, csrf
+
+
+async def _snapshot(env: Env) -> tuple[Any, ...]:  # noqa: F811
+    async with env.app[DB_SESSIONMAKER]() as s:
+        return (await s.scalar(select(func.count()).select_from(AuditEntry)),
+                await s.scalar(select(func.count()).select_from(User)),
+                await s.scalar(select(func.count()).select_from(Pool)),
+                tuple((await s.execute(select(Official.slug, Official.id))).all()))
+
+
+def _clear_error(text: str) -> str:
+    m = re.search(r'<p class="error"[^>]*>([^<]+)</p>', text)
+    assert m, text[:2000]
+    msg = m.group(1)
+    assert CJK.search(msg) and re.search(r"[A-Za-z]{3,}", msg), msg  # Mandarin and English
+    return msg
+
+
+BAD_FORMS = [
+    ("/admin/officials/zhang-wei/mode", {"mode": "pool", "reason": ""}, "reason"),
+    ("/admin/officials/zhang-wei/mode", {"mode": "teleport", "reason": "x"}, "invalid mode"),
+    ("/admin/officials/zhang-wei/mode", {"mode": "pool", "reason": "x" * 501}, "500"),
+    ("/admin/officials/zhang-wei/schedule", {"windows": "mon-fri 18:00", "reason": "x"}, "expected 4"),
+    ("/admin/officials/zhang-wei/schedule", {"windows": "someday 18:00 08:00 pool", "reason": "x"}, ""),
+    ("/admin/officials/zhang-wei/schedule", {"windows": "mon 25:00 26:00 pool", "reason": "x"}, ""),
+    ("/admin/pools", {"name": "night", "max_wait": "soon"}, "whole seconds"),
+    ("/admin/pools", {"name": "main", "max_wait": "60"}, ""),
+    ("/admin/users", {"username": "Bad Name!", "password": PASSWORD, "role": "admin"}, "username"),
+    ("/admin/users", {"username": "newop", "password": "short", "role": "admin"}, "password"),
+    ("/admin/users", {"username": "newop", "password": PASSWORD, "role": "emperor"}, "role"),
+    ("/admin/users", {"username": "newop", "password": PASSWORD, "role": "operator",
+                      "operator": "op-99"}, "endpoint"),
+    ("/admin/users", {"username": "newoff", "password": PASSWORD, "role": "official"}, "official"),
+    ("/admin/tokens", {"username": "nobody", "label": "x"}, "unknown user"),
+]
+
+
+@pytest.mark.parametrize("path,data,expect", BAD_FORMS)
+async def test_bad_form_input_is_refused_and_changes_nothing(env: Env, path: str,  # noqa: F811
+                                                             data: dict[str, str], expect: str) -> None:
+    cookies, csrf = await _admin(env)
+    before = await _snapshot(env)
+    r = await env.client.post(path, data={**data, "csrf": csrf}, cookies=cookies, allow_redirects=False)
+    assert r.status in (400, 404, 409), (r.status, await r.text())
+    msg = _clear_error(await r.text())
+    assert expect in msg, msg
+    assert await _snapshot(env) == before
+    r = await env.client.get("/api/v1/officials/zhang-wei", headers={"Authorization": f"Bearer {TOKEN}"})
+    o = await r.json()
+    assert o["policy"]["mode"] == "direct" and o["schedule"] == []
+
+
+async def test_operator_pause_needs_reason(env: Env) -> None:  # noqa: F811
+    db = env.app[DB_SESSIONMAKER]
+    user = next(u for u in await auth.list_users(db) if u.username == "u-operator")
+    key, csrf = await auth.open_session(db, user.id)
+    r = await env.client.post("/console/state", data={"state": "paused", "reason": "", "csrf": csrf},
+                              cookies={auth.SESSION_COOKIE: key}, allow_redirects=False)
+    assert r.status == 400 and "a pause needs a reason" in _clear_error(await r.text())
+    r = await env.client.post("/console/state", data={"state": "asleep", "csrf": csrf},
+                              cookies={auth.SESSION_COOKIE: key}, allow_redirects=False)
+    assert r.status == 400 and "invalid state" in _clear_error(await r.text())
+    r = await env.client.get("/api/v1/operators/op-1", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert (await r.json())["state"] == "logged_out"
+
+
+async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F811
+    """Known calls in: page, CSV and API agree, and equal the figures worked out by hand."""
+    db = env.app[DB_SESSIONMAKER]
+    async with db() as s:
+        zhang = await s.scalar(select(Official.id).where(Official.slug == "zhang-wei"))
+        li = await s.scalar(select(Official.id).where(Official.slug == "li-qiang"))
+    t0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=2)
+    calls = [  # (official, outcome, answered_kind, seconds to answer)
+        (zhang, "answered", "direct", 5), (zhang, "answered", "pool", 30),
+        (zhang, "abandoned", None, None), (zhang, "voicemail", None, None),
+        (li, "answered", "deputy", 12), (li, "refused", None, None)]
+    async with db() as s, s.begin():
+        for n, (oid, outcome, kind, wait) in enumerate(calls):
+            start = t0 + timedelta(minutes=n)
+            s.add(Call(linkedid=f"l{n}", official_id=oid, outcome=outcome, answered_kind=kind,
+                       answered_by="x" if kind else None, number_dialed="05585551001",
+                       caller="139", started_at=start, ended_at=start + timedelta(minutes=1),
+                       answered_at=start + timedelta(seconds=wait) if wait is not None else None))
+        s.add(Call(linkedid="old", official_id=zhang, outcome="answered", answered_kind="direct",
+                   started_at=t0 - timedelta(days=30), answered_at=t0 - timedelta(days=30)))
+    h = {"Authorization": f"Bearer {TOKEN}"}
+    api = await (await env.client.get("/api/v1/stats", headers=h)).json()
+    z = next(r for r in api["officials"] if r["slug"] == "zhang-wei")
+    assert (z["calls"], z["answered"], z["answered_by_official"], z["answered_by_others"]) == (4, 2, 1, 1)
+    assert (z["answered_pct"], z["abandoned_pct"], z["asa_seconds"], z["service_level_pct"]) == (
+        50.0, 25.0, 17.5, 25.0)
+    li_row = next(r for r in api["officials"] if r["slug"] == "li-qiang")
+    assert (li_row["calls"], li_row["answered_by_others"], li_row["service_level_pct"]) == (1, 1, 100.0)
+    assert api["total"]["calls"] == 5 and sum(api["calls_per_hour"]) == 5
+
+    # the CSV is the same figures
+    body = await (await env.client.get("/dashboard.csv", cookies=(await _admin(env))[0])).text()
+    rows = {r[1]: r for r in csv.reader(io.StringIO(body.lstrip("\ufeff"))) if r and r[0] == "official"}
+    assert rows["zhang-wei"][3:10] == ["4", "50.0", "1", "1", "25.0", "17.5", "25.0"]
+    # the page too
+    page = await (await env.client.get("/dashboard", cookies=(await _admin(env))[0])).text()
+    assert re.search(r"张伟 局长</a></td><td>4</td><td>50.0</td><td>1</td><td>1</td><td>25.0</td>"
+                     r"<td>17.5</td><td>25.0</td>", page), page
+    # an official sees only their own row; asking for another official is refused
+    tok = {"Authorization": f"Bearer {env.tokens['official']}"}
+    mine = await (await env.client.get("/api/v1/stats", headers=tok)).json()
+    assert [r["slug"] for r in mine["officials"]] == ["zhang-wei"] and mine["total"]["calls"] == 4
+    assert (await env.client.get("/api/v1/stats?official=li-qiang", headers=tok)).status == 403
+    # a bad period is refused clearly
+    r = await env.client.get("/api/v1/stats?since=yesterday", headers=h)
+    assert r.status == 400 and "YYYY-MM-DD" in (await r.json())["message"]
