@@ -78,14 +78,14 @@ async def health(request: web.Request) -> web.Response:
 def create_app(config: Config) -> web.Application:
     from ivr.web.api import setup_api
     from ivr.web.pool_api import setup_pool_api
-    from ivr.voicemail.app import voicemail_context
+    from ivr.voicemail.app import voicemail_context, voicemail_workers
     from ivr.web.cases_api import setup_cases_api
     from ivr.web.ui import setup_web
 
     app = web.Application()
     app[CONFIG] = config
-    app.cleanup_ctx.extend([_database, _controller, voicemail_context, _recorder, _fastagi, _ami,
-                            _scheduler])
+    app.cleanup_ctx.extend([_database, _controller, voicemail_context, _recorder,
+                            voicemail_workers, _fastagi, _ami, _scheduler])
     app.router.add_get("/healthz", health)
     setup_api(app)
     setup_pool_api(app)

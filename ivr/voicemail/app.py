@@ -1,8 +1,11 @@
-"""Cleanup context of the voicemail pipeline and callback tracker (wired in ivr.app).
+"""Cleanup contexts of the voicemail pipeline and callback tracker (wired in ivr.app).
 
-Must run after the controller context and before the recorder's: the listeners are in place
-before the CEL journal replay, so calls that ended while the controller was away become
-messages and cases too.
+``voicemail_context`` runs after the controller context and before the recorder's: the
+listeners are in place before the CEL journal replay (calls that ended while the controller was
+away become messages and cases too), interrupted jobs are back in the queue and the recording
+folder has been scanned. ``voicemail_workers`` runs after the recorder's: by then the replay has
+linked messages found by the scan to their calls (caller, dialed number, hence language), so the
+job workers start with complete data.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from ivr.voicemail.pipeline import VoicemailPipeline
 from ivr.web.cases_api import PIPELINE
 from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER
 
+TRACKER = web.AppKey("callback_tracker", CallbackTracker)
+
 
 async def voicemail_context(app: web.Application) -> AsyncIterator[None]:
     ctrl: Any = app[CONTROLLER]
@@ -25,8 +30,15 @@ async def voicemail_context(app: web.Application) -> AsyncIterator[None]:
     ctrl.recorder.listeners.append(pipeline.on_call)
     ctrl.recorder.record_listeners.append(tracker)
     app[PIPELINE] = pipeline
+    app[TRACKER] = tracker
     tracker.start()
-    await pipeline.start()
+    await pipeline.prepare()
     yield
     await pipeline.close()
     await tracker.close()
+
+
+async def voicemail_workers(app: web.Application) -> AsyncIterator[None]:
+    pipeline: Any = app[PIPELINE]
+    await pipeline.run()
+    yield

@@ -98,6 +98,9 @@ async def ensure_voicemail(db: Db, config: Config, hours: Mapping[str, float], *
         elif vm.call_id is None and call is not None:  # found by the scan first, the call came later
             vm.call_id, vm.caller, vm.number_dialed = call.id, call.caller, call.number_dialed
             vm.official_id = vm.official_id or call.official_id
+            # the dialed number decides the language (the file name only names the official)
+            vm.language = await language_for(session, vm.number_dialed, vm.official_id,
+                                             config.default_language)
         case = await session.scalar(select(Case).where(Case.voicemail_id == vm.id))
         if case is None and vm.call_id is not None:
             case = await session.scalar(select(Case).where(Case.call_id == vm.call_id))

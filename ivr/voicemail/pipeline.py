@@ -78,11 +78,22 @@ class VoicemailPipeline:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
+        await self.prepare()
+        await self.run()
+
+    async def prepare(self) -> None:
+        """Before the CEL journal replay: interrupted jobs back in the queue, folder scan."""
         self.stats["recovered"] = await jobs.recover(self.db, self.max_attempts)
         if self.stats["recovered"]:
             log.warning("%d transcription jobs interrupted by a stop were put back in the queue",
                         self.stats["recovered"])
         await self.scan()
+
+    async def run(self) -> None:
+        """After the replay (messages found by the scan are linked to their calls by then):
+        the periodic scan and the job workers."""
+        pending = [t for t in self._tasks if t.get_name().startswith("voicemail-ingest")]
+        await asyncio.gather(*pending, return_exceptions=True)  # what the replay handed us
         if self.preload:
             await self.transcriber()
         self._spawn(self._scan_loop(), "voicemail-scan")
