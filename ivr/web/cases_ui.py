@@ -47,6 +47,84 @@ add_rules([
 ])
 
 
+# --- the inbox page ---------------------------------------------------------------------------
+
+async def inbox(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+    from ivr.voicemail import cases as case_service
+    from ivr.voicemail.db import CASE_STATES, Transcript
+    from ivr.web.auth import identity_of
+    from ivr.web.pages import csrf_field, esc, page, t
+
+    ident = identity_of(request)
+    official = str(ident.official_id) if ident and ident.role == "official" else None
+    if ident and ident.role == "official" and ident.official_id is None:
+        raise Forbidden("账号未关联官员 / this account is not linked to an official")
+    db = request.config_dict[DB_SESSIONMAKER]
+    items = await case_service.list_cases(db, case_service.CaseFilter(
+        official=official, status=request.query.get("status") or None, limit=200))
+    texts: dict[int, str] = {}
+    vm_ids = [c.voicemail_id for c in items if c.voicemail_id]
+    if vm_ids:
+        async with db() as session:
+            for tr in (await session.scalars(select(Transcript).where(
+                    Transcript.voicemail_id.in_(vm_ids)))).all():
+                texts[tr.voicemail_id] = tr.text
+    rows = []
+    now = case_service.utcnow()
+    for c in items:
+        opts = "".join(f'<option value="{s}"{" selected" if s == c.status else ""}>{s}</option>'
+                       for s in CASE_STATES)
+        audio = (f'<audio controls preload="metadata" class="vm" data-case="{c.id}" '
+                 f'src="/api/v1/cases/{c.id}/audio"></audio>' if c.voicemail_id else "")
+        overdue = case_service.is_overdue(c.status, c.deadline, now)
+        rows.append(
+            f'<tr id="case-{c.id}"{" class=overdue" if overdue else ""}><td>{c.id}</td>'
+            f'<td>{esc(c.caller)}<br><small>{esc(c.number_dialed)}</small></td>'
+            f'<td>{esc(c.urgency)}<br>{esc(c.category or "")}</td>'
+            f'<td class="transcript">{esc(texts.get(c.voicemail_id or -1, ""))}{audio}</td>'
+            f'<td><form method="post" action="/cases/{c.id}/status" class="inline">'
+            f'{csrf_field(request)}<select name="status">{opts}</select>'
+            f'<button type="submit">{esc(t(request, "save"))}</button></form></td>'
+            f'<td>{esc(c.deadline.isoformat(timespec="minutes") if c.deadline else "")}'
+            f'{" ⚠" if overdue else ""}</td></tr>')
+    body = ("<table id=\"cases\"><thead><tr><th>#</th><th>" + esc(t(request, "caller"))
+            + "</th><th>urgency</th><th>transcript</th><th>" + esc(t(request, "state"))
+            + "</th><th>deadline</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return page(request, "cases", body, error=error, status=status)
+
+
+async def post_case_status(request: web.Request) -> web.Response:
+    from ivr.directory.exceptions import IvrError
+    from ivr.voicemail import cases as case_service
+    from ivr.web.auth import identity_of
+
+    raw = request.match_info["id"]
+    form = await request.post()
+    ident = identity_of(request)
+    try:
+        if not raw.isdigit() or len(raw) > 12:
+            raise Forbidden("工单编号无效 / invalid case id")
+        await case_service.change_status(request.config_dict[DB_SESSIONMAKER], int(raw),
+                                         str(form.get("status", "")), ident.actor if ident else "web")
+    except IvrError as exc:
+        msg = str(exc)
+        if not any("\u4e00" <= ch <= "\u9fff" for ch in msg):
+            msg = f"输入无效 / Invalid input: {msg}"
+        return await inbox(request, error=msg, status=exc.status)
+    raise web.HTTPSeeOther("/cases")
+
+
+add_rules([
+    ("GET", "/cases", [_A, _S, _O, _F], None),
+    ("POST", "/cases/{id}/status", [_A, _O, _F], "official_case"),
+])
+
+
 def setup_cases_ui(app: web.Application) -> Any:
-    """The inbox pages (added when built); the rules above load on import."""
-    return None
+    from ivr.web.pages import NAV
+
+    for role in ("admin", "operator", "official", "supervisor"):
+        if ("/cases", "cases") not in NAV[role]:
+            NAV[role].append(("/cases", "cases"))
+    app.router.add_get("/cases", inbox)
+    app.router.add_post("/cases/{id}/status", post_case_status)

@@ -138,3 +138,36 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
     # a bad period is refused clearly
     r = await env.client.get("/api/v1/stats?since=yesterday", headers=h)
     assert r.status == 400 and "YYYY-MM-DD" in (await r.json())["message"]
+
+
+async def test_cases_inbox_official_sees_own_only(env: Env) -> None:  # noqa: F811
+    from ivr.voicemail.cases import new_case
+
+    db = env.app[DB_SESSIONMAKER]
+    async with db() as s, s.begin():
+        ids = {slug: await s.scalar(select(Official.id).where(Official.slug == slug))
+               for slug in ("zhang-wei", "li-qiang")}
+        now = datetime.now(timezone.utc)
+        mine = new_case("missed", created_at=now, hours={"urgent": 1, "normal": 24},
+                        official_id=ids["zhang-wei"], caller="13900000001")
+        other = new_case("missed", created_at=now, hours={"urgent": 1, "normal": 24},
+                         official_id=ids["li-qiang"], caller="13900000002")
+        s.add_all([mine, other])
+    user = next(u for u in await auth.list_users(db) if u.username == "u-official")
+    key, csrf = await auth.open_session(db, user.id)
+    cookies = {auth.SESSION_COOKIE: key}
+    text = await (await env.client.get("/cases", cookies=cookies)).text()
+    assert "13900000001" in text and "13900000002" not in text
+    r = await env.client.post(f"/cases/{other.id}/status", data={"status": "called_back", "csrf": csrf},
+                              cookies=cookies, allow_redirects=False)
+    assert r.status == 403
+    r = await env.client.post(f"/cases/{mine.id}/status", data={"status": "bogus", "csrf": csrf},
+                              cookies=cookies, allow_redirects=False)
+    assert r.status == 400 and _clear_error(await r.text())
+    r = await env.client.post(f"/cases/{mine.id}/status", data={"status": "called_back", "csrf": csrf},
+                              cookies=cookies, allow_redirects=False)
+    assert r.status == 303
+    tok = {"Authorization": f"Bearer {env.tokens['official']}"}
+    items = (await (await env.client.get("/api/v1/cases", headers=tok)).json())["items"]
+    assert [(c["id"], c["status"]) for c in items] == [(mine.id, "called_back")]
+    assert (await env.client.get(f"/api/v1/cases/{other.id}", headers=tok)).status == 403
