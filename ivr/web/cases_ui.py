@@ -120,8 +120,26 @@ add_rules([
 ])
 
 
+async def overdue_by_official(db: Any, since: Any, until: Any) -> dict[int, int]:
+    """Cases created in the period that are overdue now (open past their deadline)."""
+    from sqlalchemy import func
+
+    from ivr.voicemail.cases import OPEN_STATES, utcnow
+    from ivr.voicemail.db import Case
+
+    async with db() as session:
+        rows = (await session.execute(
+            select(Case.official_id, func.count()).where(
+                Case.created_at >= since, Case.created_at < until, Case.status.in_(OPEN_STATES),
+                Case.deadline < utcnow()).group_by(Case.official_id))).all()
+    return {oid: n for oid, n in rows if oid is not None}
+
+
 def setup_cases_ui(app: web.Application) -> Any:
     from ivr.web.pages import NAV
+    from ivr.web.stats import OVERDUE_CASES
+
+    app[OVERDUE_CASES] = overdue_by_official
 
     for role in ("admin", "operator", "official", "supervisor"):
         if ("/cases", "cases") not in NAV[role]:

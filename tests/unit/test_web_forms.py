@@ -171,3 +171,17 @@ async def test_cases_inbox_official_sees_own_only(env: Env) -> None:  # noqa: F8
     items = (await (await env.client.get("/api/v1/cases", headers=tok)).json())["items"]
     assert [(c["id"], c["status"]) for c in items] == [(mine.id, "called_back")]
     assert (await env.client.get(f"/api/v1/cases/{other.id}", headers=tok)).status == 403
+
+
+async def test_dashboard_counts_overdue_cases(env: Env) -> None:  # noqa: F811
+    from ivr.voicemail.cases import new_case
+
+    db = env.app[DB_SESSIONMAKER]
+    async with db() as s, s.begin():
+        zhang = await s.scalar(select(Official.id).where(Official.slug == "zhang-wei"))
+        past = datetime.now(timezone.utc) - timedelta(hours=30)
+        s.add(new_case("missed", created_at=past, hours={"urgent": 1, "normal": 24}, official_id=zhang))
+        s.add(new_case("missed", created_at=datetime.now(timezone.utc), hours={"urgent": 1, "normal": 24},
+                       official_id=zhang))
+    api = await (await env.client.get("/api/v1/stats", headers={"Authorization": f"Bearer {TOKEN}"})).json()
+    assert next(r for r in api["officials"] if r["slug"] == "zhang-wei")["overdue_cases"] == 1
