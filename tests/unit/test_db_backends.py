@@ -54,8 +54,9 @@ async def db(db_url: str) -> AsyncIterator[Db]:
 
 async def _counts(db: Db) -> tuple[int, int, int]:
     async with db() as s:
-        return tuple([await s.scalar(select(func.count()).select_from(m))  # type: ignore[misc]
-                      for m in (CelEvent, Call, CallStep)])
+        n = [int(await s.scalar(select(func.count()).select_from(m)) or 0)
+             for m in (CelEvent, Call, CallStep)]
+    return n[0], n[1], n[2]
 
 
 async def test_recorder_dedupes_live_and_replayed_events(db: Db, tmp_path: Path) -> None:
