@@ -197,7 +197,8 @@ class AmiClient:
         while True:
             try:
                 raw = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
+            except (asyncio.IncompleteReadError, ConnectionError):
+                self._fail_pending()  # the peer is gone: nothing in flight will be answered
                 return
             except asyncio.LimitOverrunError as exc:
                 await reader.readexactly(exc.consumed)  # absurd message: skip it

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from ivr import __version__
 from ivr.config import Config
+from ivr.directory.validate import CONTACT_RE, ENDPOINT_RE
 from ivr.routing.policy import default_plan
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "dialplans"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
-_CONTACT_RE = re.compile(r"^sip:[A-Za-z0-9_.-]+@[0-9A-Za-z.-]+(:[0-9]{1,5})?$")
 STRATEGIES = ("leastrecent", "ringall", "fewestcalls", "random", "rrmemory", "linear", "wrandom")
 AGI_LIMIT = 1.5  # seconds a call may wait for the controller before the mirror takes over
 
@@ -69,13 +68,13 @@ def outbound_patterns() -> str:
 
 
 def _phone_section(p: Phone) -> str:
-    if not _NAME_RE.match(p.endpoint):
+    if not ENDPOINT_RE.fullmatch(p.endpoint):
         raise RenderError(f"endpoint name {p.endpoint!r} is not valid")
     if not p.secret or any(c in p.secret for c in "\n\r;[]"):
         raise RenderError(f"endpoint {p.endpoint!r} has no usable secret")
     contact = ""
     if p.static_contact:
-        if not _CONTACT_RE.match(p.static_contact):
+        if not CONTACT_RE.fullmatch(p.static_contact):
             raise RenderError(f"static contact {p.static_contact!r} of {p.endpoint!r} is malformed")
         contact = f"contact = {p.static_contact}\n"
     return (f"[{p.endpoint}](ivr-media)\ncontext = ivr-phones\nauth = {p.endpoint}\n"

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,11 +24,14 @@ from ivr.asterisk.ami import Message
 from ivr.calls.events import CelRecord, from_ami, from_journal_line, parse_extra
 from ivr.calls.fold import CallView, fold
 from ivr.config import Config
-from ivr.db.models import Call, CallStep, CelEvent, Setting
+from ivr.db.models import Call, CallStep, CelEvent, Official, Setting
 from ivr.db.session import Db
 
 log = logging.getLogger(__name__)
 OFFSET_KEY = "cel_journal_offset"
+_CALL_FIELDS = ("linkedid", "number_dialed", "caller", "official_id", "route_source", "mode",
+                "outcome", "answered_by", "answered_kind", "started_at", "answered_at", "ended_at",
+                "voicemail_file")
 
 
 def wav_seconds(path: Path) -> float | None:
@@ -39,7 +42,8 @@ def wav_seconds(path: Path) -> float | None:
         return None
 
 
-def _row_to_record(row: CelEvent) -> CelRecord:
+def _row_to_record(row: Any) -> CelRecord:
+    """A stored event (ORM object or Core row) back into a record."""
     text, fields = parse_extra(row.extra)
     return CelRecord(row.eventtype, row.userdeftype, row.eventtime, row.uniqueid, row.linkedid,
                      row.channel, row.exten, row.context, row.cid_num, text, fields)
@@ -108,70 +112,106 @@ class CallRecorder:
         if not records:
             return []
         async with self.db() as session, session.begin():
-            await self._insert_events(session, records)
+            records = await self._insert_events(session, records)
+        if not records:
+            return []  # all seen before (a replay overlapping live events)
         self.ingested += len(records)
         for record in records:
             self.live.setdefault(record.linkedid, []).append(record)
             for listener in self.record_listeners:
                 listener(record)
-        views = []
+        views: list[CallView] = []
+        finished: list[str] = []
         for linkedid in dict.fromkeys(r.linkedid for r in records):
             events = self.live.get(linkedid, [])
             if not any(e.name == "IVR_CALL" for e in events):
                 continue  # e.g. a callback leg: stored for its own listeners, no call record
             if any(e.eventtype == "LINKEDID_END" for e in events):
-                view = await self._finish(linkedid)
-                await asyncio.sleep(0)  # let FastAGI answers through between records
+                finished.append(linkedid)
             else:
                 view = fold(linkedid, events)
                 view.outcome = None  # decided once the call is over
-            if view is not None:
                 views.append(view)
+        if finished:
+            try:
+                views += await self._finish(finished)
+            except Exception:
+                # their events stay stored unfolded: written again after the next restart
+                log.exception("could not write the records of %d calls", len(finished))
         for view in views:
             for listener in self.listeners:
                 listener(view)
         return views
 
-    async def _insert_events(self, session: AsyncSession, records: list[CelRecord]) -> None:
-        rows = [dict(key=r.key, linkedid=r.linkedid, uniqueid=r.uniqueid, eventtype=r.eventtype,
-                     userdeftype=r.userdeftype, eventtime=r.eventtime, channel=r.channel[:120],
-                     exten=r.exten[:80], context=r.context[:80], cid_num=r.cid_num[:80],
-                     extra=r.extra[:4000]) for r in records]
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-        await session.execute(insert(CelEvent).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    async def _insert_events(self, session: AsyncSession,
+                             records: list[CelRecord]) -> list[CelRecord]:
+        """Store the events not stored yet; return those (in order, once each)."""
+        ev = CelEvent.__table__
+        fresh = {r.key: r for r in records}
+        seen = (await session.scalars(select(ev.c.key).where(ev.c.key.in_(fresh)))).all()
+        for key in seen:
+            fresh.pop(key, None)
+        if fresh:
+            rows = [dict(key=r.key, linkedid=r.linkedid, uniqueid=r.uniqueid, eventtype=r.eventtype,
+                         userdeftype=r.userdeftype, eventtime=r.eventtime, channel=r.channel[:120],
+                         exten=r.exten[:80], context=r.context[:80], cid_num=r.cid_num[:80],
+                         extra=r.extra[:4000], folded=False) for r in fresh.values()]
+            # one statement for any batch size (executemany): compiled once, then cached
+            insert_ = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+            await session.execute(insert_(ev).on_conflict_do_nothing(index_elements=["key"]), rows)
+        return list(fresh.values())
 
-    async def _finish(self, linkedid: str) -> CallView | None:
-        """Write the call's record from all its stored events, once; mark them folded."""
-        self.live.pop(linkedid, None)
+    async def _finish(self, linkedids: list[str]) -> list[CallView]:
+        """Write the records of calls that are over, from all their stored events, in one
+        transaction; mark their events folded."""
+        for linkedid in linkedids:
+            self.live.pop(linkedid, None)
+        ev, calls, steps = CelEvent.__table__, Call.__table__, CallStep.__table__
         async with self.db() as session, session.begin():
-            rows = (await session.scalars(select(CelEvent).where(CelEvent.linkedid == linkedid)
-                                          .order_by(CelEvent.eventtime, CelEvent.id))).all()
-            events = [_row_to_record(r) for r in rows]
-            view = fold(linkedid, events)
-            if view.voicemail_file:
-                secs = await asyncio.to_thread(wav_seconds, self.config.host_path(view.voicemail_file))
-                view = fold(linkedid, events, secs)
-            await self._write(session, view)
-            await session.execute(update(CelEvent).where(CelEvent.linkedid == linkedid)
-                                  .values(folded=True))
-        return view
-
-    async def _write(self, session: AsyncSession, view: CallView) -> None:
-        call = await session.scalar(select(Call).where(Call.linkedid == view.linkedid))
-        if call is None:
-            call = Call(linkedid=view.linkedid, started_at=view.started_at)
-            session.add(call)
-        for attr in ("number_dialed", "caller", "official_id", "route_source", "mode", "outcome",
-                     "answered_by", "answered_kind", "started_at", "answered_at", "ended_at",
-                     "voicemail_file"):
-            setattr(call, attr, getattr(view, attr))
-        await session.flush()
-        view.call_id = call.id
-        await session.execute(delete(CallStep).where(CallStep.call_id == call.id))
-        for s in view.steps.values():
-            session.add(CallStep(call_id=call.id, seq=s.seq, kind=s.kind, target=s.target,
-                                 result=s.result, answered_by=s.answered_by,
-                                 started_at=s.started_at or view.started_at, ended_at=s.ended_at))
+            rows = (await session.execute(select(ev).where(ev.c.linkedid.in_(linkedids))
+                                          .order_by(ev.c.eventtime, ev.c.id))).all()
+            by_call: dict[str, list[CelRecord]] = {lid: [] for lid in linkedids}
+            for row in rows:
+                by_call[row.linkedid].append(_row_to_record(row))
+            views = []
+            for linkedid, events in by_call.items():
+                view = fold(linkedid, events)
+                if view.voicemail_file:
+                    secs = await asyncio.to_thread(wav_seconds,
+                                                   self.config.host_path(view.voicemail_file))
+                    view = fold(linkedid, events, secs)
+                views.append(view)
+            wanted = {v.official_id for v in views if v.official_id is not None}
+            known = set((await session.scalars(select(Official.id).where(Official.id.in_(wanted)))).all()) \
+                if wanted else set()
+            call_ids = dict((await session.execute(select(calls.c.linkedid, calls.c.id)
+                                                   .where(calls.c.linkedid.in_(linkedids)))).all())
+            new_rows = []
+            for view in views:
+                if view.official_id not in known:
+                    view.official_id = None  # removed from the directory since, or a stale mirror
+                values = {a: getattr(view, a) for a in _CALL_FIELDS}
+                if view.linkedid in call_ids:  # written before: rewritten in place, same id
+                    await session.execute(update(calls).where(calls.c.id == call_ids[view.linkedid])
+                                          .values(values))
+                else:
+                    new_rows.append(values)
+            if new_rows:
+                ids = (await session.execute(insert(calls).returning(calls.c.id, calls.c.linkedid),
+                                             new_rows)).all()
+                call_ids.update({lid: cid for cid, lid in ids})
+            await session.execute(delete(steps).where(steps.c.call_id.in_(call_ids.values())))
+            step_rows = []
+            for view in views:
+                view.call_id = call_ids[view.linkedid]
+                step_rows += [dict(call_id=view.call_id, seq=s.seq, kind=s.kind, target=s.target,
+                                   result=s.result, answered_by=s.answered_by,
+                                   started_at=s.started_at or view.started_at, ended_at=s.ended_at)
+                              for s in view.steps.values()]
+            if step_rows:
+                await session.execute(insert(steps), step_rows)
+            await session.execute(update(ev).where(ev.c.linkedid.in_(linkedids)).values(folded=True))
+        return views
 
     # -- the durable journal ----------------------------------------------------------------
     async def replay_journal(self) -> int:

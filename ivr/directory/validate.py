@@ -21,7 +21,10 @@ ENDPOINT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
 # not all digits: a digit string addresses an official by id
 SLUG_RE = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,31}$")
 POOL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,34}$")
-CONTACT_RE = re.compile(r"^sips?:[A-Za-z0-9_.@:+\-\[\]]{1,114}$")
+# sip(s):user@host[:port], host a name, an IPv4 or a bracketed IPv6 address (one rule for the
+# importer and for rendering pjsip.conf)
+CONTACT_RE = re.compile(r"^sips?:[A-Za-z0-9_.+\-]{1,64}@(?:[A-Za-z0-9.\-]{1,63}|\[[0-9A-Fa-f:.]{2,45}\])"
+                        r"(?::[0-9]{1,5})?$")
 CHAIN_KINDS: tuple[str, ...] = tuple(k for k in STEP_KINDS if k != "message")
 STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered",
               "linear", "wrandom")
@@ -62,7 +65,7 @@ def int_field(value: Any, where: str, lo: int, hi: int, cls: type[IvrError] = In
 
 def pattern_field(value: Any, where: str, rx: re.Pattern[str], what: str,
              cls: type[IvrError] = InvalidDirectory) -> str:
-    if not isinstance(value, str) or not rx.match(value):
+    if not isinstance(value, str) or not rx.fullmatch(value):  # $ alone lets a final \n in
         raise cls(f"{value!r} is not a valid {what} (pattern {rx.pattern})", where=where)
     return value
 

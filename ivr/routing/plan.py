@@ -31,7 +31,7 @@ class Step:
     def __post_init__(self) -> None:
         if self.kind not in STEP_KINDS:
             raise PlanError(f"unknown step kind {self.kind!r}")
-        if not _TARGET_RE.match(self.target):
+        if not _TARGET_RE.fullmatch(self.target):
             raise PlanError(f"step target {self.target!r} has characters a dialplan cannot carry")
         if not 0 <= self.timeout <= 3600:
             raise PlanError(f"step timeout {self.timeout} out of range")
@@ -68,6 +68,8 @@ def decode_steps(text: str) -> tuple[Step, ...]:
         if len(fields) != 3:
             raise PlanError(f"malformed step {part!r}")
         kind, target, timeout = fields
+        if not timeout.isascii() or not timeout.isdigit():
+            raise PlanError(f"malformed step {part!r}: timeout must be digits")
         try:
             steps.append(Step(kind, target, int(timeout)))  # type: ignore[arg-type]
         except ValueError as exc:

@@ -417,9 +417,6 @@ async def test_close_is_final(fake: FakeAmi) -> None:
     assert fake.connections == n and not c.logged_in.is_set()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a connection dropped while Login is pending is not "
-                   "noticed: _read_loop returns on EOF but _session keeps awaiting the Login "
-                   "future until action_timeout (5 s by default) before reconnecting")
 async def test_drop_during_login_reconnects_promptly(unused_tcp_port: int) -> None:
     times: list[float] = []
     loop = asyncio.get_running_loop()

@@ -64,7 +64,8 @@ async def test_import_example(db: Db) -> None:
     assert [(d.kind, d.endpoint, d.number) for d in zhang.devices] == [
         ("sip", "o-zhang-wei", None), ("mobile", None, "+8613800001001")]
     assert [(w.days, w.start, w.end, w.mode) for w in officials["wang-min"].windows] == [
-        ("mon-fri", "18:00", "08:30", "pool"), ("sat,sun", "00:00", "24:00", "pool")]
+        ("mon-fri", "18:00", "24:00", "pool"), ("mon-fri", "00:00", "08:30", "pool"),
+        ("sat,sun", "00:00", "24:00", "pool")]
     assert sum(o.policy is not None and o.policy.mode == "pool" for o in officials.values()) == 2
     secrets = [d.secret for o in officials.values() for d in o.devices if d.kind == "sip"]
     secrets += [o.secret for o in await list_operators(db)]
