@@ -19,7 +19,6 @@ import asyncio
 import logging
 import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 from sqlalchemy import select
@@ -36,6 +35,7 @@ from ivr.voicemail.ingest import ensure_voicemail, ingest_call, known_paths, unr
 from ivr.voicemail.models import ModelMissing, installed, normalise_language, resolve
 from ivr.voicemail.transcribe import Transcriber, TranscribeError
 from ivr.voicemail.transcribe import Transcript as TranscriptResult
+from ivr.voicemail.worker import OrphanSafeTranscriber
 from ivr.voicemail.triage import Rules, RulesError, is_repeat, load_rules, triage
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ TranscriberFactory = Callable[[list[str], int], Transcriber]
 
 
 def _default_factory(languages: list[str], workers: int) -> Transcriber:
-    return Transcriber(languages, workers=workers)
+    return OrphanSafeTranscriber(languages, workers=workers)
 
 
 class VoicemailPipeline:
@@ -224,6 +224,17 @@ class VoicemailPipeline:
             await old.close()
 
     async def _failed(self, job: TranscriptionJob, reason: str, *, retriable: bool) -> None:
+        final = not retriable or job.attempts >= self.max_attempts
+        if final:  # first the case (a person listens instead), so a failed job never lacks it
+            async with self.db() as session, session.begin():
+                case = await session.scalar(select(Case)
+                                            .where(Case.voicemail_id == job.voicemail_id))
+                if case is not None:  # the message and its case are kept
+                    case = await load_case(session, case.id)
+                    case.needs_listening = True
+                    case.listen_reasons = [*case.listen_reasons,
+                                           f"no transcript: {reason}"[:300]]
+                    add_event(case, "system", "transcription_failed", note=reason[:1000])
         status = await jobs.fail(self.db, job.id, reason, retriable=retriable,
                                  max_attempts=self.max_attempts)
         if status == "pending":
@@ -233,13 +244,6 @@ class VoicemailPipeline:
             return
         self.stats["jobs_failed"] += 1
         log.error("transcription job %s failed: %s", job.id, reason)
-        async with self.db() as session, session.begin():
-            case = await session.scalar(select(Case).where(Case.voicemail_id == job.voicemail_id))
-            if case is not None:  # a person listens instead; the message and case are kept
-                case = await load_case(session, case.id)
-                case.needs_listening = True
-                case.listen_reasons = [*case.listen_reasons, f"no transcript: {reason}"[:300]]
-                add_event(case, "system", "transcription_failed", note=reason[:1000])
 
     async def _store(self, job: TranscriptionJob, t: TranscriptResult) -> None:
         result = await asyncio.to_thread(triage, t.text, t.language, t.confidence, self.rules)
@@ -293,7 +297,3 @@ def _no_model_message() -> str:
     except ModelMissing as exc:
         return str(exc)
     return "no speech model installed"
-
-
-def host_file(config: Config, path: str) -> Path:
-    return config.host_path(path)

@@ -163,6 +163,20 @@ async def case_for(lab: LabDeployment, official: str, *, transcribed: bool = Tru
     return None
 
 
+def processes_of(lab: LabDeployment) -> list[int]:
+    """Live processes started for this lab's controller (it and its workers)."""
+    mark = f"IVR_CONFIG={lab.workdir / 'ivr.toml'}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and mark in (proc / "environ").read_bytes().split(b"\0") \
+                    and b"Z" not in (proc / "stat").read_bytes().split(b")")[-1][:3]:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
 def db_rows(lab: LabDeployment, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(f"file:{lab.workdir / 'ivr.db'}?mode=ro", uri=True, timeout=5) as con:
         return con.execute(sql).fetchall()
@@ -243,6 +257,8 @@ async def test_controller_killed_before_ingest_and_during_transcription_loses_no
         assert time.monotonic() < deadline, db_rows(lab, "SELECT * FROM transcription_jobs")
         await asyncio.sleep(0.05)
     lab.signal_controller(signal.SIGKILL)
+    # the recognition worker (model loaded, hundreds of MB) dies with the controller
+    await eventually(lambda: asyncio.to_thread(lambda: not processes_of(lab)), timeout=10)
     assert db_rows(lab, "SELECT status, transcript_count FROM (SELECT j.status, "
                         "(SELECT count(*) FROM transcripts) AS transcript_count "
                         "FROM transcription_jobs j)") == [("running", 0)]
