@@ -391,6 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(run=_lazy("ivr.asterisk.render", "cli_render"))
 
     sub.add_parser("serve", help="run the controller").set_defaults(run=_lazy("ivr.app", "cli_serve"))
+
+    models = sub.add_parser("models", help="list installed speech models, or download one")
+    models.add_argument("action", nargs="?", default="list", choices=("list", "download"))
+    models.add_argument("name", nargs="?", help="catalogue model to download")
+    models.add_argument("--dest", help="models folder (default: models/ or $IVR_MODELS_DIR)")
+    models.set_defaults(run=_lazy("ivr.models_cli", "cli_models"), needs_config=False)
     return p
 
 
