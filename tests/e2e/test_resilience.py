@@ -63,7 +63,11 @@ async def test_mode_switch_leaves_live_calls_alone(lab: Any, sipp: Any) -> None:
         done = [c for c in calls["items"] if c["outcome"]]
         return done if len(done) == 4 else None
     calls = sorted(await eventually(records, timeout=30), key=lambda c: c["started_at"])
-    talk, queue, ring, after = calls
+    by_number: dict[str, list[dict[str, Any]]] = {}
+    for c in calls:
+        by_number.setdefault(c["number_dialed"], []).append(c)
+    (talk,), (queue,) = by_number["13800138003"], by_number["05585552001"]
+    ring, after = by_number["05585551001"]  # in order of arrival
     assert (talk["answered_by"], queue["answered_by"]) == ("op-1", "op-1")
     assert queue["answered_at"] > talk["answered_at"]
     assert (ring["mode"], ring["answered_kind"], ring["answered_by"]) == ("direct", "direct", "o-zhang")
