@@ -32,8 +32,9 @@ if ! have_cmd asterisk && [ ! -x "$cache/asterisk-sid/usr/sbin/asterisk" ] \
    && [ ! -f "$cache/asterisk-sid.tar.zst" ]; then
   have_cmd debootstrap || missing+=(debootstrap)
 fi
-# IVR_EXTRA_PACKAGES="pkg1 pkg2": more Debian packages, installed when dpkg lacks them
-for pkg in ${IVR_EXTRA_PACKAGES:-}; do
+# packages without a command to look for: Chinese fonts, so screenshots of the Mandarin UI are
+# readable; IVR_EXTRA_PACKAGES="pkg1 pkg2": more Debian packages, installed when dpkg lacks them
+for pkg in fonts-noto-cjk ${IVR_EXTRA_PACKAGES:-}; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 

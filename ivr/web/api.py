@@ -123,6 +123,14 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _actor(request: web.Request, body: dict[str, Any] | None = None) -> str:
+    """Who makes the change, for the audit log. A signed-in account or an issued token is that
+    account, whatever the request claims; only the deployment token (the CLI, automation) may
+    name the actor."""
+    from ivr.web.auth import SYSTEM, identity_of
+
+    who = identity_of(request)
+    if who is not None and who.role != SYSTEM:
+        return who.actor
     actor = (body or {}).get("actor") or request.query.get("actor") or request.headers.get("X-IVR-Actor")
     if actor is not None and not isinstance(actor, str):
         raise InvalidInput("actor must be text")

@@ -230,3 +230,18 @@ async def test_rules_reference_known_roles_only() -> None:
         assert rule.roles <= set(ROLES) | {PUBLIC, ANY}, (method, path)
         if rule.scope:
             assert rule.scope in auth.SCOPES
+
+
+async def test_audit_actor_is_the_account_not_what_the_request_claims(env: Env) -> None:
+    """An issued token cannot write someone else's name into the audit log; the deployment
+    token (CLI, automation) may name the actor."""
+    h = {"Authorization": f"Bearer {env.tokens['admin']}", "X-IVR-Actor": "mayor"}
+    r = await env.client.put("/api/v1/officials/zhang-wei/mode", headers=h,
+                             json={"mode": "pool", "reason": "test", "actor": "mayor"})
+    assert r.status == 200, await r.text()
+    h = {"Authorization": f"Bearer {TOKEN}"}
+    r = await env.client.put("/api/v1/officials/zhang-wei/mode", headers=h,
+                             json={"mode": "direct", "reason": "back", "actor": "ivr-cli:ops"})
+    assert r.status == 200, await r.text()
+    audit = await (await env.client.get("/api/v1/audit?limit=2", headers=h)).json()
+    assert [e["actor"] for e in audit["items"]] == ["ivr-cli:ops", "web:u-admin"]
