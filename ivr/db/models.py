@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String,
-                        Text, UniqueConstraint)
+                        Text, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 MODES = ("direct", "pool", "deputy", "voicemail")
@@ -75,6 +75,8 @@ class PublishedNumber(Base):
     number: Mapped[str] = mapped_column(String(20), unique=True)  # normalised E.164, "+86…"
     official_id: Mapped[int] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"))
     language: Mapped[str | None] = mapped_column(String(8))  # None: the official's
+    # a DTMF menu before the route: 1 leave a message, 0 an operator, 9 repeat
+    menu: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     official: Mapped[Official] = relationship(back_populates="numbers")
 
 
