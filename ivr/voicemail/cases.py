@@ -187,3 +187,81 @@ async def list_cases(db: Db, f: CaseFilter, now: datetime | None = None) -> Sequ
             stmt = stmt.where(~(Case.status.in_(OPEN_STATES) & (Case.deadline < now)))
         stmt = stmt.order_by(Case.deadline, Case.id).limit(f.limit).offset(f.offset)
         return (await session.scalars(stmt.options(selectinload(Case.callbacks)))).all()
+
+
+# ---------------------------------------------------------------- cases opened from a call
+
+SUMMARY_MAX = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class CallRef:
+    """What a case needs to know of the call it is opened from (stored record or live view)."""
+    linkedid: str
+    number_dialed: str
+    caller: str
+    official_id: int | None
+
+
+async def find_call(db: Db, *, linkedid: str | None = None, call_id: int | None = None,
+                    live: CallRef | None = None) -> CallRef:
+    """The stored call (by id or linkedid), else the live one the caller passes; UnknownCall."""
+    from ivr.db.models import Call
+    from ivr.voicemail.exceptions import UnknownCall
+
+    async with db() as session:
+        clause = Call.id == call_id if call_id is not None else Call.linkedid == (linkedid or "")
+        call = await session.scalar(select(Call).where(clause))
+    if call is not None:
+        return CallRef(call.linkedid, call.number_dialed or "", call.caller or "", call.official_id)
+    if call_id is None and live is not None and live.linkedid == linkedid:
+        return live
+    raise UnknownCall(f"no call {call_id if call_id is not None else linkedid!r}",
+                      {"call": call_id if call_id is not None else linkedid})
+
+
+def check_call_case(category: Any, summary: Any, urgency: Any,
+                    categories: Sequence[str]) -> tuple[str, str, str]:
+    """Validated (category, summary, urgency) of a case opened from a call."""
+    if not isinstance(category, str) or category not in categories:
+        raise InvalidCaseInput(f"类别无效 / category must be one of {', '.join(categories)}",
+                               {"field": "category", "category": category})
+    if not isinstance(summary, str) or not summary.strip():
+        raise InvalidCaseInput("请填写摘要 / a summary is required", {"field": "summary"})
+    if len(summary) > SUMMARY_MAX:
+        raise InvalidCaseInput(f"摘要最多{SUMMARY_MAX}个字符 / the summary may have at most "
+                               f"{SUMMARY_MAX} characters", {"field": "summary"})
+    if urgency is None or urgency == "":
+        urgency = "normal"
+    if urgency not in URGENCIES:
+        raise InvalidCaseInput(f"紧急程度无效 / urgency must be one of {', '.join(URGENCIES)}",
+                               {"field": "urgency", "urgency": urgency})
+    return category, summary.strip(), urgency
+
+
+async def open_call_case(db: Db, call: CallRef, *, category: Any, summary: Any, urgency: Any,
+                         actor: str, categories: Sequence[str], hours: Mapping[str, float],
+                         now: datetime | None = None) -> Case:
+    """A case of kind ``call`` opened by an operator from a live or just-ended call: the category
+    they chose, their summary, assigned at once to the official whose number was dialed (status
+    ``assigned``), deadline by urgency. Bad input raises before anything is written."""
+    category, summary, urgency = check_call_case(category, summary, urgency, categories)
+    now = now or utcnow()
+    async with db() as session, session.begin():
+        official = (await session.get(Official, call.official_id)
+                    if call.official_id is not None else None)
+        case = new_case("call", created_at=now, hours=hours, actor=actor, linkedid=call.linkedid,
+                        official_id=official.id if official else None, caller=call.caller[:40],
+                        number_dialed=call.number_dialed[:40], category=category,
+                        summary=summary)
+        case.urgency = urgency
+        case.deadline = deadline_for(now, urgency, hours)
+        case.triaged_at = now
+        add_event(case, actor, "triaged", None, f"{category}/{urgency}", note="by the operator",
+                  at=now)
+        if official is not None:
+            set_status(case, "assigned", actor)
+            case.assigned_to = (official.display_name or official.name)[:80]
+            add_event(case, actor, "assigned", None, case.assigned_to)
+        session.add(case)
+    return case

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ivr.db.models import Base, utcnow
 
 JOB_STATES = ("pending", "running", "done", "failed")
-CASE_KINDS = ("voicemail", "missed")
+CASE_KINDS = ("voicemail", "missed", "call")  # call: opened by an operator from a call
 CASE_STATES = ("new", "assigned", "called_back", "resolved")
 URGENCIES = ("urgent", "normal")
 CALLBACK_STATES = ("originating", "ringing", "dialing", "answered", "ended", "failed")
@@ -74,7 +74,7 @@ class Case(Base):
     """Every unanswered call is followed up: a voicemail, or a missed call without one."""
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(12))  # voicemail | missed
+    kind: Mapped[str] = mapped_column(String(12))  # voicemail | missed | call
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"),
                                                 unique=True)
     voicemail_id: Mapped[int | None] = mapped_column(
@@ -89,6 +89,11 @@ class Case(Base):
     needs_listening: Mapped[bool] = mapped_column(Boolean, default=False)
     listen_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     repeat_caller: Mapped[bool] = mapped_column(Boolean, default=False)
+    # kind "call" (migration 0005): what the operator wrote, and the call it was opened from
+    # (by linkedid: call_id stays free for the call's own voicemail/missed case, and a live call
+    # has no stored record yet)
+    summary: Mapped[str] = mapped_column(Text, default="", server_default="")
+    linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
     triaged_at: Mapped[datetime | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(12), default="new", index=True)
     assigned_to: Mapped[str | None] = mapped_column(String(80))

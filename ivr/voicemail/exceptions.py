@@ -36,3 +36,7 @@ class NoCallbackNumber(Conflict):
 class CallbackFailed(IvrError):
     status = 503
     error_id = "callback-failed"
+
+
+class UnknownCall(NotFound):
+    error_id = "unknown-call"

@@ -53,6 +53,7 @@ def case_json(c: Case, now: datetime | None = None) -> dict[str, Any]:
         "triaged_at": _t(c.triaged_at), "deadline": _t(c.deadline),
         "overdue": case_service.is_overdue(c.status, c.deadline, now),
         "callbacks": [callback_json(cb) for cb in c.callbacks],
+        "summary": c.summary or "", "linkedid": c.linkedid,
     }
 
 
@@ -281,6 +282,8 @@ SCHEMAS = {
                  listen_reasons={"type": "array", "items": _S}, repeat_caller={"type": "boolean"},
                  assigned_to=_NS, created_at=_T, updated_at=_T, triaged_at=_T, deadline=_T,
                  overdue={"type": "boolean"},
+                 summary={"type": "string", "description": "kind call: the operator's summary"},
+                 linkedid={"type": ["string", "null"], "description": "kind call: the call's linkedid"},
                  callbacks={"type": "array", "items": _ref("Callback")},
                  history={"type": "array", "items": {"type": "object"},
                           "description": "only in GET /cases/{id}"},
@@ -293,7 +296,7 @@ PATHS = {
         _q("official", _S, "slug or id"), _q("category", _S, "triage category"),
         _q("urgency", {"enum": list(URGENCIES)}, "urgency"),
         _q("status", {"enum": list(CASE_STATES)}, "status"),
-        _q("kind", {"enum": list(CASE_KINDS)}, "voicemail or missed"),
+        _q("kind", {"enum": list(CASE_KINDS)}, "voicemail, missed or call"),
         _q("overdue", {"type": "boolean"}, "deadline passed and not called back"),
         _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
         _q("offset", {"type": "integer", "minimum": 0}, "skip this many")])},

@@ -71,6 +71,7 @@ async def inbox(request: web.Request, *, error: str = "", status: int = 200) -> 
                 texts[tr.voicemail_id] = tr.text
     rows = []
     now = case_service.utcnow()
+    phone = await _callback_phone(request, ident)
     for c in items:
         opts = "".join(f'<option value="{s}"{" selected" if s == c.status else ""}>{s}</option>'
                        for s in CASE_STATES)
@@ -81,16 +82,57 @@ async def inbox(request: web.Request, *, error: str = "", status: int = 200) -> 
             f'<tr id="case-{c.id}"{" class=overdue" if overdue else ""}><td>{c.id}</td>'
             f'<td>{esc(c.caller)}<br><small>{esc(c.number_dialed)}</small></td>'
             f'<td>{esc(c.urgency)}<br>{esc(c.category or "")}</td>'
-            f'<td class="transcript">{esc(texts.get(c.voicemail_id or -1, ""))}{audio}</td>'
+            f'<td class="transcript">{esc(texts.get(c.voicemail_id or -1, ""))}'
+            f'{_summary(c)}{audio}</td>'
             f'<td><form method="post" action="/cases/{c.id}/status" class="inline">'
             f'{csrf_field(request)}<select name="status">{opts}</select>'
-            f'<button type="submit">{esc(t(request, "save"))}</button></form></td>'
+            f'<button type="submit">{esc(t(request, "save"))}</button></form>'
+            f'{_callback_button(request, c, phone)}</td>'
             f'<td>{esc(c.deadline.isoformat(timespec="minutes") if c.deadline else "")}'
             f'{" ⚠" if overdue else ""}</td></tr>')
     body = ("<table id=\"cases\"><thead><tr><th>#</th><th>" + esc(t(request, "caller"))
             + "</th><th>urgency</th><th>transcript</th><th>" + esc(t(request, "state"))
             + "</th><th>deadline</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
-    return page(request, "cases", body, error=error, status=status)
+    return page(request, "cases", body, error=error, status=status, scripts=["cases.js"])
+
+
+def _summary(c: Any) -> str:
+    """Kind ``call``: the operator's summary (ivr.web.call_cases)."""
+    from ivr.web.pages import esc
+
+    text = getattr(c, "summary", "") or ""
+    return f'<p class="summary" data-kind="{esc(c.kind)}">{esc(text)}</p>' if text else ""
+
+
+async def _callback_phone(request: web.Request, ident: Any) -> str | None:
+    """The phone rung first by a click-to-call-back: the operator's own, the official's SIP
+    phone; "" for an admin (who types it); None for who may not call back (supervisor)."""
+    from ivr.db.models import Device
+
+    if ident is None or ident.role == "supervisor":
+        return None
+    if ident.role == "operator":
+        return ident.operator_endpoint or None
+    if ident.role == "official":
+        async with request.config_dict[DB_SESSIONMAKER]() as session:
+            return await session.scalar(
+                select(Device.endpoint).where(Device.official_id == ident.official_id,
+                                              Device.kind == "sip").order_by(Device.priority)
+                .limit(1)) or None
+    return ""
+
+
+def _callback_button(request: web.Request, c: Any, phone: str | None) -> str:
+    """Click-to-call-back: POST /api/v1/cases/{id}/callback with the CSRF header (cases.js)."""
+    from ivr.web.pages import esc, t
+
+    if phone is None or c.status == "resolved" or not c.caller:
+        return ""
+    where = (f'<input class="cb-endpoint" size="8" placeholder="{esc(t(request, "endpoint"))}">'
+             if phone == "" else "")
+    return (f'<div class="callback">{where}<button type="button" class="cb" data-case="{c.id}" '
+            f'data-endpoint="{esc(phone)}" id="callback-{c.id}">{esc(t(request, "call_back"))}'
+            f'</button><span class="cb-result" id="cb-result-{c.id}" role="status"></span></div>')
 
 
 async def post_case_status(request: web.Request) -> web.Response:
@@ -146,3 +188,6 @@ def setup_cases_ui(app: web.Application) -> Any:
             NAV[role].append(("/cases", "cases"))
     app.router.add_get("/cases", inbox)
     app.router.add_post("/cases/{id}/status", post_case_status)
+    from ivr.web.call_cases import setup_call_cases
+
+    setup_call_cases(app)  # cases opened from a call: POST /api/v1/cases, the console's form

@@ -257,7 +257,7 @@ async def console_page(request: web.Request, *, error: str = "", status: int = 2
 <th>{esc(t(request, "official"))}</th><th>{esc(t(request, "outcome"))}</th></tr></thead><tbody></tbody></table>
 {case_form(request) if case_form else cases_note}</section>
 <div id="i18n" hidden data-text="{esc(json.dumps({k: t(request, k) for k in ("ringing", "connected", "ended", "no_call")}, ensure_ascii=False))}"></div>"""
-    return page(request, "console", body, error=error, status=status, scripts=["ivr.js"])
+    return page(request, "console", body, error=error, status=status, scripts=["ivr.js", "cases.js"])
 
 
 async def get_console(request: web.Request) -> web.Response:

@@ -1,0 +1,96 @@
+// Cases: the console's quick "open a case from this call" form and the inbox's click-to-call-back.
+// Both post JSON to the REST API with the session's CSRF token (X-CSRF-Token); nothing polls.
+"use strict";
+(function () {
+  const csrf = document.body.dataset.csrf || "";
+  const en = document.body.dataset.lang === "en";
+
+  async function post(url, body) {
+    const r = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body),
+    });
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    return { ok: r.ok, status: r.status, data: data || {} };
+  }
+  function show(el, text) { el.textContent = text; el.hidden = !text; }
+
+  // --- console: open a case from the call shown -------------------------------------------
+  const form = document.getElementById("case-form");
+  if (form) {
+    const summary = document.getElementById("case-summary");
+    const result = document.getElementById("case-result");
+    const error = document.getElementById("case-error");
+    const opened = document.getElementById("case-i18n").dataset.opened;
+    const live = document.getElementById("live-call");
+    let focusedFor = "";
+    // a new call connects: its case form is ready to type into
+    new MutationObserver(() => {
+      const lid = live.dataset.linkedid || "";
+      if (lid && lid !== focusedFor && live.dataset.state === "connected") {
+        focusedFor = lid;
+        show(result, ""); show(error, "");
+        summary.focus();
+      }
+    }).observe(live, { attributes: true, attributeFilter: ["data-state", "data-linkedid"] });
+    summary.addEventListener("keydown", (ev) => {  // Enter submits, Shift+Enter: a new line
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const fd = new FormData(form);
+      const body = { linkedid: fd.get("linkedid") || live.dataset.linkedid || "",
+                     category: fd.get("category"), summary: fd.get("summary"),
+                     urgency: fd.get("urgency") };
+      show(result, ""); show(error, "");
+      const btn = document.getElementById("case-submit");
+      btn.disabled = true;
+      try {
+        const r = await post("/api/v1/cases", body);
+        if (r.ok) {
+          form.dataset.caseId = String(r.data.id);
+          show(result, `${opened} #${r.data.id}` + (r.data.assigned_to ? ` → ${r.data.assigned_to}` : ""));
+          summary.value = "";
+        } else {
+          show(error, r.data.message || `HTTP ${r.status}`);
+        }
+      } catch (e) {
+        show(error, String(e));
+      } finally {
+        btn.disabled = false;
+      }
+    });
+  }
+
+  // --- inbox: click-to-call-back ------------------------------------------------------------
+  for (const btn of document.querySelectorAll("button.cb")) {
+    btn.addEventListener("click", async () => {
+      const id = btn.dataset.case;
+      const out = document.getElementById(`cb-result-${id}`);
+      const typed = btn.parentElement.querySelector(".cb-endpoint");
+      const endpoint = btn.dataset.endpoint || (typed ? typed.value.trim() : "");
+      out.className = "cb-result"; out.textContent = "…";
+      btn.disabled = true;
+      try {
+        const r = await post(`/api/v1/cases/${id}/callback`, { endpoint });
+        if (r.ok) {
+          out.classList.add("ok");
+          out.dataset.state = r.data.state || "";
+          out.textContent = (en ? "Calling back " : "正在回拨 ") + `${r.data.number} (${r.data.endpoint}, ${r.data.state})`;
+        } else {
+          out.classList.add("error");
+          out.textContent = r.data.message || `HTTP ${r.status}`;
+        }
+      } catch (e) {
+        out.classList.add("error"); out.textContent = String(e);
+      } finally {
+        btn.disabled = false;
+      }
+    });
+  }
+})();
