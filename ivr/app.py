@@ -77,6 +77,7 @@ async def health(request: web.Request) -> web.Response:
 
 def create_app(config: Config) -> web.Application:
     from ivr.web.api import setup_api
+    from ivr.web.numbers_api import setup_numbers_api
     from ivr.web.pool_api import setup_pool_api
     from ivr.voicemail.app import voicemail_context, voicemail_workers
     from ivr.web.cases_api import setup_cases_api
@@ -89,6 +90,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/healthz", health)
     setup_api(app)
     setup_pool_api(app)
+    setup_numbers_api(app)
     setup_cases_api(app)
     setup_web(app)  # pages, accounts, central authorization of every route (ivr.web.auth)
     return app

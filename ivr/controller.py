@@ -51,10 +51,11 @@ class Controller:
         if found is None:
             return {"IVR_INFO": "unknown"}
         r, plan = found
-        lang = self.snapshot.languages.get(r.official_id, self.config.default_language)
+        menu, lang = self.snapshot.number_options.get(headers.get("agi_arg_1", ""), (False, None))
+        lang = lang or self.snapshot.languages.get(r.official_id, self.config.default_language)
         # two round trips; IVR_INFO last, so an answer cut short is never taken for a route
         return {"IVR_PLAN": plan.encode(),
-                "IVR_INFO": f"route^{r.official_id}^{plan.mode}^{lang}^{r.name}"}
+                "IVR_INFO": f"route^{r.official_id}^{plan.mode}^{lang}^{int(menu)}^{r.name}"}
 
     async def reload(self) -> None:
         """Rebuild the snapshot from the database and push the difference to the mirror."""

@@ -73,6 +73,11 @@ def _int(text: str) -> int | None:
         return None
 
 
+def _step(call: CallView, n: str) -> StepView | None:
+    seq = _int(n)
+    return None if seq is None else call.steps.get(seq)  # step 0 (the menu) is a step too
+
+
 def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | None = None) -> CallView:
     """``voicemail_secs``: the duration of the recorded file, if one exists (measured by I/O)."""
     call = CallView(linkedid)
@@ -107,7 +112,7 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
                 if call.answered_at is None:
                     call.answered_at, call.answered_by, call.answered_kind = when, by, step.kind
         elif name == "IVR_STEP_END":
-            step = call.steps.get(_int(f.get("n", "")) or -1)
+            step = _step(call, f.get("n", ""))
             if step is not None:
                 step.result, step.ended_at = f.get("result", "")[:24] or None, when
         elif name == "IVR_VOICEMAIL":

@@ -165,6 +165,7 @@ class _Importer:
             self.officials[spec.slug] = official
         await self.s.flush()  # ids for new officials
         await self._numbers()
+        await self._menus()
         await self._devices()
         for spec in self.spec.officials:
             await self._policy(spec, self.officials[spec.slug], spec.slug not in existing)
@@ -201,6 +202,20 @@ class _Importer:
             if number not in have:
                 self.s.add(PublishedNumber(number=number, official_id=self.officials[slug].id))
                 self.touched.add(slug)
+
+    async def _menus(self) -> None:
+        """``menu:`` of an official applies to all their published numbers."""
+        specs = [o for o in self.spec.officials if "menu" in o.given]
+        if not specs:
+            return
+        await self.s.flush()
+        for o in specs:
+            rows = (await self.s.execute(select(PublishedNumber).where(
+                PublishedNumber.official_id == self.officials[o.slug].id))).scalars()
+            for row in rows:
+                if row.menu != o.menu:
+                    row.menu = o.menu
+                    self.touched.add(o.slug)
 
     async def _devices(self) -> None:
         specs = [o for o in self.spec.officials if "devices" in o.given]

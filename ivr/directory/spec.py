@@ -17,7 +17,8 @@ import yaml
 from ivr.directory.exceptions import InvalidChain, InvalidDirectory, InvalidEndpoint, IvrError, \
     MalformedNumber
 from ivr.directory.validate import (CSV_COLUMNS, LANGUAGES, NAME_FORBIDDEN, SLUG_RE,
-                                    STRATEGIES, check_availability, check_chain, check_contact,
+                                    STRATEGIES, check_availability, check_bool, check_chain,
+                                    check_contact,
                                     check_endpoint, check_mode, check_number, check_pool_name,
                                     check_ring_timeout, check_timezone, check_windows, int_field,
                                     pattern_field, text_field)
@@ -64,6 +65,7 @@ class OfficialSpec:
     pool: str | None = None
     schedule: list[WindowInput] = field(default_factory=list)
     availability: str = "available"
+    menu: bool = False  # a DTMF menu on the official's published numbers
     given: set[str] = field(default_factory=set)
 
 
@@ -112,7 +114,7 @@ _Loader.yaml_implicit_resolvers = {
 _POOL_KEYS = {"name", "strategy", "max_wait"}
 _OPERATOR_KEYS = {"name", "endpoint", "pool", "static_contact"}
 _OFFICIAL_KEYS = {"slug", "name", "title", "department", "language", "numbers", "devices", "deputy",
-                  "mode", "chain", "ring_timeout", "pool", "schedule", "availability"}
+                  "mode", "chain", "ring_timeout", "pool", "schedule", "availability", "menu"}
 _SETTINGS_KEYS = {"default_chain", "timezone"}
 
 
@@ -160,6 +162,8 @@ def _official(raw: Any, where: str) -> OfficialSpec:
         raise InvalidDirectory(f"language {m['language']!r}: expected one of {', '.join(LANGUAGES)}",
                                where=f"{where}.language")
     o.language = str(m.get("language") or "zh")
+    if "menu" in m:
+        o.menu = check_bool(m["menu"], f"{where}.menu")
     o.numbers = [check_number(n, f"{where}.numbers[{i}]")
                  for i, n in enumerate(_list(m.get("numbers"), f"{where}.numbers"))]
     o.devices = [_device(d, f"{where}.devices[{i}]")

@@ -98,6 +98,18 @@ def check_chain(value: Any, where: str | None = None) -> list[str] | None:
     return [str(k) for k in value]
 
 
+def check_bool(value: Any, where: str) -> bool:
+    """true/false, also as text (the directory's YAML reads plain values as text)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise InvalidDirectory(f"expected true or false, got {value!r}", where=where)
+
+
 def check_ring_timeout(value: Any, where: str | None = None) -> int:
     return int_field(value, where or "ring_timeout", *RING_TIMEOUT_RANGE, cls=InvalidRingTimeout)
 

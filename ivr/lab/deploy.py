@@ -110,11 +110,11 @@ class LabDeployment:
         p = self.workdir / "controller.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
-    def request(self, method: str, path: str, body: Any = None, *,
-                text: str | None = None, content_type: str = "application/yaml") -> tuple[int, Any]:
+    def request(self, method: str, path: str, body: Any = None, *, text: str | bytes | None = None,
+                content_type: str = "application/yaml") -> tuple[int, Any]:
         """Call the REST API: a JSON ``body``, or a raw ``text`` body of ``content_type``."""
         if text is not None:
-            data: bytes | None = text.encode()
+            data: bytes | None = text.encode() if isinstance(text, str) else text
         else:
             data, content_type = (None if body is None else json.dumps(body).encode(),
                                   "application/json")

@@ -30,16 +30,25 @@ def official_entries(r: OfficialRouting, now: datetime, tz: ZoneInfo) -> dict[st
     return entries
 
 
-def number_entries(dial_keys: Mapping[str, int]) -> dict[str, str]:
-    """``{dialed digits: official id}`` → ``num/<digits>`` entries."""
-    return {f"num/{digits}": str(oid) for digits, oid in dial_keys.items()}
+NumberOptions = Mapping[str, tuple[bool, "str | None"]]
+
+
+def number_entries(dial_keys: Mapping[str, int], options: NumberOptions | None = None) -> dict[str, str]:
+    """``{dialed digits: official id}`` → ``num/<digits>`` = ``official^menu^language``
+    (menu 1 or 0; language empty: the official's)."""
+    out = {}
+    for digits, oid in dial_keys.items():
+        menu, lang = (options or {}).get(digits, (False, None))
+        out[f"num/{digits}"] = f"{oid}^{1 if menu else 0}^{lang or ''}"
+    return out
 
 
 def mirror_entries(routings: Iterable[OfficialRouting], dial_keys: Mapping[str, int],
-                   tz_name: str, now: datetime) -> dict[str, str]:
+                   tz_name: str, now: datetime,
+                   options: NumberOptions | None = None) -> dict[str, str]:
     tz = ZoneInfo(tz_name)
     entries: dict[str, str] = {"meta/tz": tz_name}
     for r in routings:
         entries.update(official_entries(r, now, tz))
-    entries.update(number_entries(dial_keys))
+    entries.update(number_entries(dial_keys, options))
     return entries

@@ -30,6 +30,8 @@ class RoutingSnapshot:
     routings: dict[int, OfficialRouting] = field(default_factory=dict)
     dial_keys: dict[str, int] = field(default_factory=dict)  # dialed digits → official id
     languages: dict[int, str] = field(default_factory=dict)
+    # dialed digits → (DTMF menu on, the number's own language or None)
+    number_options: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -43,7 +45,8 @@ class RoutingSnapshot:
         return r, plan_route(r, now, self.tz)
 
     def mirror(self, now: datetime) -> dict[str, str]:
-        entries = mirror_entries(self.routings.values(), self.dial_keys, self.tz_name, now)
+        entries = mirror_entries(self.routings.values(), self.dial_keys, self.tz_name, now,
+                                 self.number_options)
         for oid, lang in self.languages.items():
             entries[f"o/{oid}/lang"] = lang
         return entries
@@ -75,6 +78,7 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
     routings: dict[int, OfficialRouting] = {}
     dial_keys: dict[str, int] = {}
     languages: dict[int, str] = {}
+    number_options: dict[str, tuple[bool, str | None]] = {}
     for o in officials:
         pol = o.policy
         pool = (pol.pool if pol is not None and pol.pool is not None else default_pool)
@@ -98,4 +102,5 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
         for n in o.numbers:
             for key in dial_forms(n.number):
                 dial_keys[key] = o.id
-    return RoutingSnapshot(tz_name, routings, dial_keys, languages)
+                number_options[key] = (n.menu, n.language)
+    return RoutingSnapshot(tz_name, routings, dial_keys, languages, number_options)

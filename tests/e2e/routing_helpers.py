@@ -60,6 +60,14 @@ officials:
     mode: direct
     chain: [voicemail]
     ring_timeout: 5
+  - slug: zhou-min
+    name: 周敏
+    title: 主任
+    department: 市政务服务中心
+    numbers: ["0558-5554001"]
+    menu: true
+    mode: pool
+    chain: [pool, voicemail]
   - slug: zhao-lei
     name: 赵磊
     title: 科长

@@ -143,3 +143,47 @@ async def test_official_reached_on_mobile_through_carrier(lab: Any, sipp: Any) -
     record = await eventually(lambda: call_record(lab, "05585553001"))
     assert (record["outcome"], record["answered_kind"], record["answered_by"]) == (
         "answered", "direct", "+8613800001009")
+
+
+async def test_dtmf_menu_message_operator_or_the_route(lab: Any, sipp: Any, tmp_path: Path) -> None:
+    """A published number with a menu: 1 leaves a message, 0 reaches an operator at once, no
+    key follows the route as planned. Keys are RFC 2833 events sent by sipp."""
+    import subprocess
+    p = lab.extra["phones"]
+    await login_operators(lab, "op-1", "op-2")
+    ops = [await sipp("uas_answer", port=p[k], calls=2, keys={"hold_ms": 800}).start()
+           for k in ("op1", "op2")]
+    greeting = tmp_path / "greeting.wav"  # a short greeting keeps the test quick
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(greeting), "synth", "0.6",
+                    "sine", "500"], check=True)
+    status, body = await lab.arequest("PUT", "/api/v1/officials/zhou-min/greeting",
+                                      text=greeting.read_bytes(), content_type="audio/wav")
+    assert status == 200, body
+    audio = tone_ulaw(tmp_path / "speech.ul", 4)
+    scenario = Path(__file__).parent / "scenarios" / "uac_dtmf.xml"
+
+    def caller(key: str | None, caller_id: str) -> Any:
+        dtmf = f"/usr/share/sip-tester/dtmf_2833_{key}.pcap" if key else "/dev/null"
+        return sipp(scenario, remote=lab.sip, local_ip="127.0.0.2", service="05585554001",
+                    keys={"caller": caller_id, "caller_name": "citizen", "dtmf": dtmf,
+                          "audio": f"{audio},1,0", "key_after_ms": 1200 if key else 60000,
+                          "speak_after_ms": 2500, "hold_ms": 9000}, timeout=60)
+    results = await asyncio.gather(caller("1", "13900000001").run(),
+                                   caller("0", "13900000002").run(),
+                                   sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2",
+                                        service="05585554001", timeout=60,
+                                        keys={"caller": "13900000003", "hold_ms": 25000}).run())
+    for r in results:
+        assert r.ok, r.summary()
+
+    async def records() -> dict[str, dict[str, Any]] | None:
+        st, body = await lab.arequest("GET", "/api/v1/calls?limit=20")
+        done = {c["caller"]: c for c in body["items"] if c["outcome"]}
+        return done if len(done) >= 3 else None
+    got = await eventually(records, timeout=40)
+    steps = {k: [(s["kind"], s["result"]) for s in c["steps"]] for k, c in got.items()}
+    assert steps["13900000001"] == [("menu", "1"), ("voicemail", "RECORDED")], steps
+    assert got["13900000001"]["outcome"] == "voicemail"
+    assert steps["13900000002"] == [("menu", "0"), ("pool", "ANSWER")], steps
+    assert steps["13900000003"] == [("menu", "NONE"), ("pool", "ANSWER")], steps
+    assert {got[c]["answered_by"] for c in ("13900000002", "13900000003")} <= {"op-1", "op-2"}

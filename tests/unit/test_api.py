@@ -16,6 +16,7 @@ from ivr.config import Config
 from ivr.db.models import Base, Call, CallStep
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_file
+from ivr.web.numbers_api import setup_numbers_api
 from ivr.web.api import setup_api
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE
 from ivr.web.openapi import PREFIX, document
@@ -44,6 +45,7 @@ def make_app(db: Db, config: Config, changes: list[int]) -> web.Application:
     app[CONFIG] = config
     app[ON_CHANGE] = on_change
     setup_api(app)
+    setup_numbers_api(app)
     return app
 
 
@@ -271,3 +273,25 @@ def _walk(node: Any) -> Any:
             yield from _walk(value)
     else:
         yield node
+
+
+async def test_number_settings_menu_and_language_audited(env: Env) -> None:
+    """PUT /numbers/{number}: national or E.164 form, audited, hooked; bad input changes nothing."""
+    client = env.client
+    h = {"Authorization": f"Bearer {TOKEN}"}
+    r = await client.put(f"{PREFIX}/numbers/0558-5551001", headers=h,
+                         json={"menu": True, "language": "en", "reason": "试点"})
+    assert r.status == 200, await r.text()
+    assert (await r.json()) | {"official_id": 0} == {"number": "+865585551001", "official_id": 0,
+                                                     "menu": True, "language": "en"}
+    for body, status in (({"menu": "yes"}, 400), ({"language": "fr"}, 400)):
+        r = await client.put(f"{PREFIX}/numbers/+865585551001", headers=h, json=body)
+        assert r.status == status, await r.text()
+    r = await client.put(f"{PREFIX}/numbers/12", headers=h, json={"menu": False})
+    assert (r.status, (await r.json())["error_id"]) == (400, "malformed-number")
+    r = await client.put(f"{PREFIX}/numbers/02012345678", headers=h, json={"menu": False})
+    assert (r.status, (await r.json())["error_id"]) == (404, "unknown-number")
+    audit = await (await client.get(f"{PREFIX}/audit?limit=5", headers=h)).json()
+    fields = [(e["field"], e["new_value"]) for e in audit["items"][:2]]
+    assert sorted(fields) == [("language", "+865585551001: en"), ("menu", "+865585551001: True")]
+    assert len(env.changes) == 1  # the mirror is updated once, after the change

@@ -211,8 +211,8 @@ async def test_snapshot_mirror(snap: RoutingSnapshot) -> None:
         steps = decode_steps(m[f"{p}/plan/{mode}"])
         assert steps == plan_for_mode(wang, mode).steps
         assert steps[-1].kind in ("voicemail", "message")
-    assert m["num/05585551003"] == str(wang.official_id)
-    assert m["num/865585551003"] == str(wang.official_id)
+    assert m["num/05585551003"] == f"{wang.official_id}^0^"  # official^menu^language
+    assert m["num/865585551003"] == f"{wang.official_id}^0^"
     assert sum(k.startswith("num/") for k in m) == 12
     assert "meta/synced" not in m
     assert all(not k.startswith("/") and not k.startswith(FAMILY) for k in m)
@@ -232,9 +232,9 @@ def test_mirror_entries_pure() -> None:
         "o/3/plan/voicemail": "voicemail^3^120",
     }
     assert number_entries({"05585551001": 3, "865585551001": 3}) == {
-        "num/05585551001": "3", "num/865585551001": "3"}
+        "num/05585551001": "3^0^", "num/865585551001": "3^0^"}
     full = mirror_entries([r], {"05585551001": 3}, "Asia/Shanghai", now)
-    assert full == {"meta/tz": "Asia/Shanghai", **entries, "num/05585551001": "3"}
+    assert full == {"meta/tz": "Asia/Shanghai", **entries, "num/05585551001": "3^0^"}
 
 
 async def test_display_name_with_title(db: Db) -> None:
