@@ -111,9 +111,9 @@ def case_form(request: web.Request) -> str:
 <input type="hidden" name="linkedid" id="case-linkedid" value="">
 <label>{esc(t(request, "case_category"))}<select name="category" id="case-category" required>
 <option value="">— {esc(t(request, "choose"))} —</option>{cats}</select></label>
-<label>{esc(t(request, "case_urgency"))}<select name="urgency" id="case-urgency">{urg}</select></label>
 <label class="wide">{esc(t(request, "case_summary"))}<textarea name="summary" id="case-summary" rows="2"
  maxlength="{case_service.SUMMARY_MAX}" placeholder="{esc(t(request, "summary_hint"))}"></textarea></label>
+<label>{esc(t(request, "case_urgency"))}<select name="urgency" id="case-urgency">{urg}</select></label>
 <button type="submit" id="case-submit">{esc(t(request, "case_submit"))}</button>
 <p id="case-result" role="status" class="flash" hidden></p>
 <p id="case-error" role="alert" class="error" hidden></p>
