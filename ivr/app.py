@@ -34,6 +34,7 @@ async def _controller(app: web.Application) -> AsyncIterator[None]:
     app[CONTROLLER] = ctrl
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
+    await ctrl.feed.prime()  # revisions first: a change committed after this is seen
     await ctrl.reload()  # the snapshot, before the first call can arrive
     yield
 
@@ -66,13 +67,20 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
 
 
+async def _feed(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[CTRL].feed.run(), name="change-feed")
+    yield
+    task.cancel()
+
+
 async def health(request: web.Request) -> web.Response:
     ctrl = request.app[CTRL]
     return web.json_response({
         "ami": ctrl.ami.logged_in.is_set(), "ami_logins": ctrl.ami.logins,
         "mirror_in_sync": ctrl.mirror.in_sync, "resyncs": ctrl.resyncs,
         "agi": ctrl.agi.stats, "events_ingested": ctrl.recorder.ingested,
-        "officials": len(ctrl.snapshot.routings)})
+        "officials": len(ctrl.snapshot.routings), "node": ctrl.config.node_name,
+        "feed": {"seen": ctrl.feed.seen, "polls": ctrl.feed.polls, "applied": ctrl.feed.applied}})
 
 
 def create_app(config: Config) -> web.Application:
@@ -86,7 +94,7 @@ def create_app(config: Config) -> web.Application:
     app = web.Application()
     app[CONFIG] = config
     app.cleanup_ctx.extend([_database, _controller, voicemail_context, _recorder,
-                            voicemail_workers, _fastagi, _ami, _scheduler])
+                            voicemail_workers, _fastagi, _ami, _scheduler, _feed])
     app.router.add_get("/healthz", health)
     setup_api(app)
     setup_pool_api(app)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import socket
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,6 +17,11 @@ from typing import Any, Mapping
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed."""
+
+
+def node_slug(name: str) -> str:
+    """A node name as Asterisk's ``systemname`` and a settings key can carry it."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name.strip())[:63] or "node"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,11 @@ class Config:
     carrier_port: int = 5060
     default_language: str = "zh"
     default_pool: str = "main"
+    # this controller's Asterisk node (several controllers may share one PostgreSQL database):
+    # keys its CEL journal offset and tags its call records; default the host name
+    # how often (seconds) the controller polls the change feed (changes made through others)
+    feed_interval: float = 1.0
+    node_name: str = field(default_factory=lambda: node_slug(socket.gethostname()))
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def host_path(self, inside: str) -> Path:
@@ -122,6 +134,8 @@ class Config:
                     value = float(value)
                 else:
                     value = str(value)
+                if key == "node_name":  # empty (IVR_NODE_NAME=""): the host name
+                    value = node_slug(value or socket.gethostname())
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"config {key}: {value!r} is not a valid {type(default).__name__}") from exc
             kwargs[key] = value

@@ -17,6 +17,7 @@ from ivr.asterisk.render import RELOADABLE, load_render_input, render_all, write
 from ivr.calls.recorder import CallRecorder
 from ivr.config import Config
 from ivr.db.session import Db
+from ivr.feed import ChangeFeed, bump
 from ivr.pool import service as pool_service
 from ivr.routing.store import RoutingSnapshot, load_snapshot
 
@@ -43,6 +44,8 @@ class Controller:
         self._directory_lock = asyncio.Lock()
         self._reload_pending: set[str] = set()  # modules whose files changed while AMI was down
         self._schedule_wake = asyncio.Event()
+        # changes committed through other controllers on the same database (ivr/feed.py)
+        self.feed = ChangeFeed(db, self.apply_feed, interval=config.feed_interval)
 
     # -- routing ----------------------------------------------------------------------------
     async def route(self, headers: AgiHeaders) -> Mapping[str, str]:
@@ -64,12 +67,31 @@ class Controller:
             await self.mirror.apply(self.snapshot.mirror(utcnow()))
         self._schedule_wake.set()
 
+    async def _announce(self, kind: str) -> None:
+        """Tell the other controllers (the change is committed); before our own reload, so
+        the revision we mark as seen is covered by it."""
+        try:
+            self.feed.mark(kind, await bump(self.db, kind))
+        except Exception as exc:  # the change itself is committed; the others' safety net
+            log.warning("could not bump the %s revision: %s", kind, exc)
+
     async def on_change(self, official_id: int | None = None) -> None:
+        await self._announce("routing")
         await self.reload()
+
+    async def apply_feed(self, kinds: frozenset[str]) -> None:
+        """Another controller changed something (ivr/feed.py): once per poll, however many."""
+        if "directory" in kinds:
+            await self.sync_asterisk_config()
+        if kinds & {"routing", "directory"}:
+            await self.reload()
+        if kinds & {"directory", "operators"} and self.ami.logged_in.is_set():
+            await pool_service.reconcile(self.db, self.ami)
 
     async def on_directory_change(self) -> None:
         """Phones, operators or pools changed: render PJSIP and queues, reload what changed
         (a reload leaves calls in progress alone), then resync routes and queue members."""
+        await self._announce("directory")
         await self.sync_asterisk_config()
         await self.reload()
         if self.ami.logged_in.is_set():

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +28,13 @@ from ivr.db.models import Call, CallStep, CelEvent, Official, Setting
 from ivr.db.session import Db
 
 log = logging.getLogger(__name__)
-OFFSET_KEY = "cel_journal_offset"
+OFFSET_KEY = "cel_journal_offset"  # before 0006: one row for all nodes; now per node:
+
+
+def offset_key(node: str) -> str:
+    """The settings key of a node's journal position (each node replays only its own journal)."""
+    return f"{OFFSET_KEY}:{node}"
+
 _CALL_FIELDS = ("linkedid", "number_dialed", "caller", "official_id", "route_source", "mode",
                 "outcome", "answered_by", "answered_kind", "started_at", "answered_at", "ended_at",
                 "voicemail_file")
@@ -98,7 +104,9 @@ class CallRecorder:
     async def _load_unfinished(self) -> None:
         """After a restart: calls whose events were stored but whose record is not written."""
         async with self.db() as session:
-            rows = (await session.scalars(select(CelEvent).where(CelEvent.folded.is_(False))
+            # this node's calls only: another node's calls in progress are that node's to finish
+            mine = or_(CelEvent.node == self.config.node_name, CelEvent.node.is_(None))
+            rows = (await session.scalars(select(CelEvent).where(CelEvent.folded.is_(False), mine)
                                           .order_by(CelEvent.eventtime, CelEvent.id))).all()
         for row in rows:
             self._known[row.linkedid] = None
@@ -155,7 +163,8 @@ class CallRecorder:
             rows = [dict(key=r.key, linkedid=r.linkedid, uniqueid=r.uniqueid, eventtype=r.eventtype,
                          userdeftype=r.userdeftype, eventtime=r.eventtime, channel=r.channel[:120],
                          exten=r.exten[:80], context=r.context[:80], cid_num=r.cid_num[:80],
-                         extra=r.extra[:4000], folded=False) for r in fresh.values()]
+                         extra=r.extra[:4000], folded=False, node=self.config.node_name)
+                    for r in fresh.values()]
             # one statement for any batch size (executemany): compiled once, then cached
             insert_ = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
             await session.execute(insert_(ev).on_conflict_do_nothing(index_elements=["key"]), rows)
@@ -191,6 +200,7 @@ class CallRecorder:
                 if view.official_id not in known:
                     view.official_id = None  # removed from the directory since, or a stale mirror
                 values = {a: getattr(view, a) for a in _CALL_FIELDS}
+                values["node"] = self.config.node_name
                 if view.linkedid in call_ids:  # written before: rewritten in place, same id
                     await session.execute(update(calls).where(calls.c.id == call_ids[view.linkedid])
                                           .values(values))
@@ -217,17 +227,19 @@ class CallRecorder:
     async def replay_journal(self) -> int:
         """Ingest what Asterisk wrote to its CEL journal since the last replay."""
         async with self._journal_lock:
+            key = offset_key(self.config.node_name)
             async with self.db() as session:
-                saved = await session.get(Setting, OFFSET_KEY)
+                # the pre-0006 shared row as a start: a wrong inode there means "read it all"
+                saved = await session.get(Setting, key) or await session.get(Setting, OFFSET_KEY)
                 pos = dict(saved.value) if saved is not None else {}
             lines, new_pos = await asyncio.to_thread(_read_journal, self.config.cel_journal, pos)
             records = [r for line in lines if (r := from_journal_line(line)) is not None]
             for i in range(0, len(records), 500):
                 await self.ingest(records[i:i + 500])
             async with self.db() as session, session.begin():
-                row = await session.get(Setting, OFFSET_KEY)
+                row = await session.get(Setting, key)
                 if row is None:
-                    session.add(Setting(key=OFFSET_KEY, value=new_pos))
+                    session.add(Setting(key=key, value=new_pos))
                 else:
                     row.value = new_pos
             if records:

@@ -149,8 +149,16 @@ class ScheduleWindow(Base):
 class Setting(Base):
     """City-wide settings, e.g. ``default_chain``."""
     __tablename__ = "settings"
-    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)  # per-node keys: 120
     value: Mapped[Any] = mapped_column(JSON)
+
+
+class Revision(Base):
+    """The change feed (ivr.feed): a counter per kind of change (``routing``, ``directory``,
+    ``operators``), incremented in SQL after every committed change; every controller polls them."""
+    __tablename__ = "revisions"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AuditEntry(Base):
@@ -184,6 +192,7 @@ class Call(Base):
     ended_at: Mapped[datetime | None] = mapped_column()
     voicemail_file: Mapped[str | None] = mapped_column(String(255))
     voicemail_secs: Mapped[float | None] = mapped_column(Float)
+    node: Mapped[str | None] = mapped_column(String(64))  # the Asterisk node that took it
     steps: Mapped[list["CallStep"]] = relationship(back_populates="call", cascade="all, delete-orphan",
                                                    order_by="CallStep.seq")
 
@@ -219,3 +228,4 @@ class CelEvent(Base):
     cid_num: Mapped[str] = mapped_column(String(80), default="")
     extra: Mapped[str] = mapped_column(Text, default="")
     folded: Mapped[bool] = mapped_column(Boolean, default=False)
+    node: Mapped[str | None] = mapped_column(String(64))  # the controller's node that stored it

@@ -9,12 +9,14 @@ the CLI can share one database file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from sqlalchemy import event
+from sqlalchemy import event, pool, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -26,6 +28,10 @@ __all__ = ["Db", "create_engine", "make_sessionmaker", "upgrade", "upgrade_async
 
 Db = async_sessionmaker[AsyncSession]
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# pg_advisory_lock key held around `alembic upgrade`: controllers starting together on one
+# PostgreSQL database migrate one after the other (the second then finds nothing to do)
+MIGRATION_LOCK_KEY = 0x1F0C_0006_0001
+log = logging.getLogger(__name__)
 
 
 def _is_sqlite(url: URL) -> bool:
@@ -93,12 +99,46 @@ def _alembic_config(db_url: str) -> Any:
     return cfg
 
 
+@contextlib.contextmanager
+def migration_lock(db_url: str | URL) -> Iterator[None]:
+    """On PostgreSQL: hold ``pg_advisory_lock(MIGRATION_LOCK_KEY)`` on a connection of its own
+    (released at exit, or by the server if this process dies). Nothing to do on SQLite, where
+    the migration's own write transaction serialises writers. Runs its own event loop: call it
+    from a thread without a running loop (as ``_upgrade_here`` is)."""
+    url = database_url(db_url)
+    if _is_sqlite(url):
+        yield
+        return
+    loop = asyncio.new_event_loop()
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        conn = loop.run_until_complete(engine.connect())
+        try:
+            got = loop.run_until_complete(conn.scalar(
+                text("SELECT pg_try_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY}))
+            if not got:
+                log.info("another controller is migrating the database; waiting for it")
+                loop.run_until_complete(conn.execute(text("SELECT pg_advisory_lock(:k)"),
+                                                     {"k": MIGRATION_LOCK_KEY}))
+            loop.run_until_complete(conn.commit())  # the lock is the session's, not the txn's
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(conn.execute(text("SELECT pg_advisory_unlock(:k)"),
+                                                     {"k": MIGRATION_LOCK_KEY}))
+            loop.run_until_complete(conn.close())
+    finally:
+        loop.run_until_complete(engine.dispose())
+        loop.close()
+
+
 def _upgrade_here(db_url: str, revision: str) -> None:
     from alembic import command
 
     url = database_url(db_url)
     ensure_sqlite_dir(url)
-    command.upgrade(_alembic_config(url.render_as_string(hide_password=False)), revision)
+    with migration_lock(url):
+        command.upgrade(_alembic_config(url.render_as_string(hide_password=False)), revision)
 
 
 def upgrade(db_url: str, revision: str = "head") -> None:

@@ -148,8 +148,10 @@ class AsteriskInstance:
     def __init__(self, root: Path | str, name: str, files: Mapping[str, str | bytes], *,
                  verbose: int = 3, rtp: ports.PortRange | None = None,
                  boot_timeout: float = 30.0,
-                 fatal_log: Iterable[str] = FATAL_LOG_PATTERNS) -> None:
+                 fatal_log: Iterable[str] = FATAL_LOG_PATTERNS,
+                 systemname: str | None = None) -> None:
         self.root = Path(root)
+        self.systemname = systemname  # prefixes unique ids: several nodes, one database
         self.name = name
         self.verbose = verbose
         self.boot_timeout = boot_timeout
@@ -227,6 +229,7 @@ class AsteriskInstance:
             "hideconnect = yes\n"
             "defaultlanguage = en\n"
             "documentation_language = en_US\n"
+            + (f"systemname = {self.systemname}\n" if self.systemname else "")
         )
 
     def _write_tree(self) -> None:

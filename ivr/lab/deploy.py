@@ -140,12 +140,16 @@ class LabDeployment:
 
 async def create_lab(root: Path, workdir: Path, directory_yaml: str, *, name: str = "ivr",
                      carrier_port: int | None = None, start_asterisk: bool = True,
+                     import_directory: bool = True,
                      **config_overrides: Any) -> LabDeployment:
-    """Import ``directory_yaml`` into a fresh SQLite database, render and start Asterisk."""
+    """Import ``directory_yaml`` into a fresh SQLite database, render and start Asterisk.
+
+    Several nodes on one database: pass the same ``db_url`` and a ``node_name`` each (it is
+    also the Asterisk ``systemname``), and ``import_directory=False`` for all but the first."""
     workdir.mkdir(parents=True, exist_ok=True)
     sip_port, ami_port, agi_port, http_port = ports.free_ports(4)
     rtp = ports.rtp_range(200)
-    inst = AsteriskInstance(root, name, {}, rtp=rtp)
+    inst = AsteriskInstance(root, name, {}, rtp=rtp, systemname=config_overrides.get("node_name"))
     values: dict[str, Any] = dict(
         db_url=f"sqlite+aiosqlite:///{workdir / 'ivr.db'}",
         api_token=secrets.token_urlsafe(24), ami_secret=secrets.token_urlsafe(24),
@@ -161,7 +165,8 @@ async def create_lab(root: Path, workdir: Path, directory_yaml: str, *, name: st
     engine = create_engine(config)
     try:
         db = make_sessionmaker(engine)
-        await import_text(db, directory_yaml, "yaml", "lab")
+        if import_directory:
+            await import_text(db, directory_yaml, "yaml", "lab")
         files = render_all(await load_render_input(db, config))
     finally:
         await engine.dispose()

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr.calls.events import from_journal_line
-from ivr.calls.recorder import OFFSET_KEY, CallRecorder
+from ivr.calls.recorder import CallRecorder, offset_key
 from ivr.config import Config, ConfigError
 from ivr.db.models import Call, CallStep, CelEvent, Setting
 from ivr.db.session import Db, create_engine, database_url, make_sessionmaker, upgrade_async
@@ -81,7 +81,7 @@ async def test_recorder_dedupes_live_and_replayed_events(db: Db, tmp_path: Path)
     assert await _counts(db) == (7, 1, 2)
     async with db() as s:
         call = (await s.scalars(select(Call))).one()
-        offset = (await s.get(Setting, OFFSET_KEY))
+        offset = (await s.get(Setting, offset_key(config.node_name)))
     assert call.caller == "13900001111" and call.outcome is not None
     started = call.started_at
     assert started is not None

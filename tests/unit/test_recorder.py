@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr.calls.events import CelRecord, from_ami, from_journal_line
-from ivr.calls.recorder import OFFSET_KEY, CallRecorder, wav_seconds
+from ivr.calls.recorder import CallRecorder, offset_key, wav_seconds
 from ivr.config import Config
 from ivr.db.models import Base, Call, CallStep, CelEvent, Official, Setting
 from ivr.db.session import Db, create_engine, make_sessionmaker
@@ -310,7 +310,7 @@ def wanted(lines: list[str]) -> int:
 
 async def saved_offset(db: Db) -> dict[str, int]:
     async with db() as session:
-        row = await session.get(Setting, OFFSET_KEY)
+        row = await session.get(Setting, offset_key(Config().node_name))  # fixture: host name
         return dict(row.value) if row is not None else {}
 
 
