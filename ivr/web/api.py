@@ -85,7 +85,7 @@ def call_json(c: Call) -> dict[str, Any]:
         "outcome": c.outcome, "answered_by": c.answered_by, "answered_kind": c.answered_kind,
         "started_at": _time(c.started_at), "answered_at": _time(c.answered_at),
         "ended_at": _time(c.ended_at), "voicemail_file": c.voicemail_file,
-        "voicemail_secs": c.voicemail_secs,
+        "voicemail_secs": c.voicemail_secs, "node": c.node,
         "steps": [{"seq": s.seq, "kind": s.kind, "target": s.target, "result": s.result,
                    "answered_by": s.answered_by, "started_at": _time(s.started_at),
                    "ended_at": _time(s.ended_at)} for s in c.steps],

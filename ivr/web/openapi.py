@@ -59,7 +59,7 @@ SCHEMAS: dict[str, Schema] = {
                  official_id={"type": ["integer", "null"]}, route_source=_S, mode=_S,
                  outcome={"type": ["string", "null"]}, answered_by=_NS, answered_kind=_NS,
                  started_at=_TIME, answered_at=_TIME, ended_at=_TIME, voicemail_file=_NS,
-                 voicemail_secs={"type": ["number", "null"]},
+                 voicemail_secs={"type": ["number", "null"]}, node=_NS,
                  steps={"type": "array", "items": _ref("CallStep")}),
     "AuditEntry": _obj(["id", "at", "actor", "field"], id=_I, at=_TIME, actor=_S,
                        official_id={"type": ["integer", "null"]}, field=_S,

@@ -1,0 +1,170 @@
+"""Two Asterisk nodes, two controllers, ONE PostgreSQL database (the throwaway cluster of
+tests/unit/conftest_pg.py): a change made through controller A reaches node B through the
+change feed (ivr/feed.py); call records of both nodes land in the one database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from sqlalchemy import select
+
+from ivr.calls.recorder import offset_key
+from ivr.config import Config
+from ivr.db.models import Call, Setting
+from ivr.db.session import create_engine, make_sessionmaker
+from ivr.lab import ports
+from ivr.lab.deploy import LabDeployment, create_lab
+from tests.e2e.routing_helpers import DIRECTORY, PHONES, eventually
+from tests.unit.conftest_pg import PgServer, pg_server  # noqa: F401  (session fixture)
+
+pytestmark = pytest.mark.e2e
+
+NEW = PHONES + ("op3", "wu")
+ADDED = """
+version: 1
+operators:
+  - {{name: 话务员 赵敏, endpoint: op-3, pool: main, static_contact: "sip:op-3@127.0.0.1:{op3}"}}
+officials:
+  - slug: wu-gang
+    name: 吴刚
+    title: 局长
+    department: 市水务局
+    numbers: ["0558-5556001"]
+    devices: [{{sip: o-wu, static_contact: "sip:o-wu@127.0.0.1:{wu}"}}]
+    mode: direct
+    chain: [voicemail]
+    ring_timeout: 5
+"""
+
+
+@pytest.fixture
+def shared_db(pg_server: PgServer) -> Iterator[str]:  # noqa: F811
+    name = pg_server.create_database()
+    try:
+        yield pg_server.url(name)
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture
+async def nodes(asterisk_root: Path, tmp_path: Path,
+                shared_db: str) -> Any:
+    phones = dict(zip(NEW, ports.free_ports(len(NEW))))
+    directory = DIRECTORY.format(**phones)
+    labs: list[LabDeployment] = []
+    try:
+        # the directory is imported once, by the first node; the second renders from the DB
+        for name, first in (("node-a", True), ("node-b", False)):
+            lab = await create_lab(asterisk_root, tmp_path / name, directory, name=name,
+                                   import_directory=first, node_name=name, db_url=shared_db)
+            labs.append(lab)
+            lab.start_controller()
+        for lab in labs:
+            await lab.wait_ready()
+        for lab in labs:
+            lab.extra["phones"] = phones
+        yield labs
+    finally:
+        for lab in labs:
+            lab.close()
+            print(f"===== {lab.config.node_name}\n{lab.controller_log()[-2500:]}")
+            lab.asterisk.remove()
+
+
+def citizen(sipp: Any, lab: LabDeployment, number: str, hold_ms: int = 1000) -> Any:
+    return sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service=number,
+                keys={"hold_ms": hold_ms}, timeout=40)
+
+
+async def astdb_is(lab: LabDeployment, key: str, value: str | None) -> bool:
+    return await asyncio.to_thread(lab.astdb, key) == value
+
+
+async def test_change_through_a_reaches_b(nodes: list[LabDeployment], sipp: Any,
+                                          shared_db: str) -> None:
+    a, b = nodes
+    p = a.extra["phones"]
+    st, zhang = await a.arequest("GET", "/api/v1/officials/zhang-wei")
+    assert st == 200, zhang
+    oid = zhang["id"]
+    assert a.astdb(f"o/{oid}/mode") == b.astdb(f"o/{oid}/mode") == "direct"
+
+    # 1. a mode switch through A: B's mirror follows within ~2 s (feed poll: 1 s)
+    t0 = time.monotonic()
+    st, body = await a.arequest("PUT", "/api/v1/officials/zhang-wei/mode",
+                                {"mode": "pool", "reason": "双节点", "actor": "admin"})
+    assert st == 200, body
+    assert a.astdb(f"o/{oid}/mode") == "pool"  # A: before the API answered
+    await eventually(lambda: astdb_is(b, f"o/{oid}/mode", "pool"), timeout=5, interval=0.05)
+    lag = time.monotonic() - t0
+    print(f"node B followed after {lag:.2f}s")
+    assert lag < 2.5, f"node B's mirror followed after {lag:.2f}s"
+
+    # 2. a new operator and a new official imported through A; op-3 logged in through A
+    st, result = await a.arequest("POST", "/api/v1/directory/import", text=ADDED.format(**p))
+    assert st == 200, result
+    st, body = await a.arequest("PUT", "/api/v1/operators/op-3/state", {"state": "ready"})
+    assert st == 200, body
+
+    async def b_has_them() -> bool:
+        queue = await asyncio.to_thread(b.asterisk.cli, "queue show pool-main")
+        endpoint = await asyncio.to_thread(b.asterisk.cli, "pjsip show endpoint o-wu")
+        return ("PJSIP/op-3" in queue and "Unable to find" not in endpoint
+                and await asyncio.to_thread(b.astdb, "num/05585556001") is not None)
+    await eventually(b_has_them, timeout=6, interval=0.1)
+
+    # 3. calls into B follow the new mode and reach the new phones; one call into A too
+    op3 = await sipp("uas_answer", port=p["op3"], calls=1, keys={"hold_ms": 500}).start()
+    wu = await sipp("uas_answer", port=p["wu"], calls=2, keys={"hold_ms": 500}).start()
+    results = await asyncio.gather(citizen(sipp, b, "05585551001").run(),
+                                   citizen(sipp, b, "05585556001").run(),
+                                   citizen(sipp, a, "05585556001").run())
+    for r in results:
+        assert r.ok, r.summary()
+    assert (await op3.wait(5)).received("INVITE") and len((await wu.wait(5)).received("INVITE")) == 2
+
+    # 4. the records of both nodes, in the one database, each tagged with its node
+    async def records() -> list[dict[str, Any]] | None:
+        st, calls = await b.arequest("GET", "/api/v1/calls?limit=10")
+        done = [c for c in calls["items"] if c["outcome"]]
+        return done if len(done) == 3 else None
+    calls = await eventually(records, timeout=20)
+    by = {(c["node"], c["number_dialed"]): c for c in calls}
+    assert set(by) == {("node-b", "05585551001"), ("node-b", "05585556001"),
+                       ("node-a", "05585556001")}, calls
+    zb = by[("node-b", "05585551001")]
+    assert (zb["route_source"], zb["mode"], zb["steps"][0]["kind"]) == ("agi", "pool", "pool"), zb
+    assert zb["answered_by"] == "op-3", zb
+    for node in ("node-a", "node-b"):
+        w = by[(node, "05585556001")]
+        assert (w["route_source"], w["answered_by"]) == ("agi", "o-wu"), w
+    st, calls_a = await a.arequest("GET", "/api/v1/calls?limit=10")
+    assert {c["linkedid"] for c in calls_a["items"]} == {c["linkedid"] for c in calls}
+
+    # 5. B restarts: it replays only its own journal, from its own offset; nothing doubles
+    b.stop_controller()
+    b.start_controller()
+    await b.wait_ready()
+    engine = create_engine(Config(db_url=shared_db))
+    try:
+        db = make_sessionmaker(engine)
+        async with db() as s:
+            offsets = {n: (await s.get(Setting, offset_key(n))) for n in ("node-a", "node-b")}
+            stored = (await s.scalars(select(Call))).all()
+    finally:
+        await engine.dispose()
+    assert sorted((c.node, c.number_dialed) for c in stored) == sorted(by)
+    for lab in (a, b):
+        row = offsets[lab.config.node_name]
+        assert row is not None, lab.config.node_name
+        journal = os.stat(lab.config.cel_journal)
+        if row.value:  # A has replayed only at its start, before its journal had a line
+            assert row.value == {"inode": journal.st_ino, "offset": journal.st_size}, lab
+    assert offsets["node-b"].value["offset"] > 0
+    hb = b.health()
+    assert hb is not None and hb["node"] == "node-b"
