@@ -311,12 +311,18 @@ def parse_log(path: Path) -> tuple[int, int, list[float]]:
 
 
 async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: argparse.Namespace,
-                  meters: dict[str, TreeMeter]) -> RunResult:
+                  meters: dict[str, TreeMeter], src: str | None = None,
+                  dialed: list[str] | None = None) -> RunResult:
+    """One sipp UAC run. ``src``/``dialed`` override the source address and the numbers called
+    (bench/experiments use them for dialplan variants); by default ``path`` picks them."""
     workdir.mkdir(parents=True, exist_ok=True)
-    src = CARRIER_IP if path == "controller" else BASELINE_IP
+    if src is None:
+        src = CARRIER_IP if path == "controller" else BASELINE_IP
     nums = numbers(args.phones)
+    if dialed is None:
+        dialed = [n for n, _ in nums]
     inf = workdir / "numbers.csv"
-    inf.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n, _ in nums))
+    inf.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in dialed))
     sf = render_scenario(SCENARIOS / "uac_timed.xml", {"hold_ms": str(int(args.hold * 1000))},
                          workdir / "uac_timed.xml")
     media = ports.free_block(4, src)
