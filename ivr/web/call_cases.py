@@ -15,7 +15,6 @@ category, summary, assign to the official — in a few keystrokes").
 
 from __future__ import annotations
 
-from typing import Any
 
 from aiohttp import web
 

@@ -25,7 +25,7 @@ from ivr.directory.exceptions import IvrError
 from ivr.pool import service as pool_service
 from ivr.web.auth import add_rules, identity_of
 from ivr.web.keys import CONTROLLER, DB_SESSIONMAKER
-from ivr.web.pages import csrf_field, esc, page, t, table
+from ivr.web.pages import csrf_field, esc, page, t
 
 log = logging.getLogger(__name__)
 KEEPALIVE = 15.0

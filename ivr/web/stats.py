@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, time as dtime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web

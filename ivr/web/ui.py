@@ -23,8 +23,7 @@ from ivr.directory import services as directory
 from ivr.directory.exceptions import InvalidInput, IvrError
 from ivr.routing import services as routing
 from ivr.web import auth
-from ivr.web.auth import (ANY, AUTHORIZE, LOGIN_CSRF_COOKIE, PREFIX, PUBLIC, SESSION_COOKIE, Forbidden,
-                          NotSignedIn, add_rules, identity_of)
+from ivr.web.auth import (ANY, AUTHORIZE, LOGIN_CSRF_COOKIE, PREFIX, PUBLIC, SESSION_COOKIE, NotSignedIn, add_rules, identity_of)
 from ivr.web.auth_models import ROLES
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE
 from ivr.web.openapi import register_paths

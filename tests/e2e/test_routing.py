@@ -187,3 +187,6 @@ async def test_dtmf_menu_message_operator_or_the_route(lab: Any, sipp: Any, tmp_
     assert steps["13900000002"] == [("menu", "0"), ("pool", "ANSWER")], steps
     assert steps["13900000003"] == [("menu", "NONE"), ("pool", "ANSWER")], steps
     assert {got[c]["answered_by"] for c in ("13900000002", "13900000003")} <= {"op-1", "op-2"}
+    rung = sum((op.workdir / "messages.log").read_text(errors="replace").count("INVITE sip:")
+               for op in ops)
+    assert rung == 2  # the operators were rung for keys 0 and none only

@@ -123,21 +123,8 @@ async def lab(asterisk_root: Path, tmp_path: Path,
 
 
 async def upload(lab: LabDeployment, slug: str, data: bytes) -> tuple[int, Any]:
-    import json
-    import urllib.error
-    import urllib.request
-
-    def go() -> tuple[int, Any]:
-        req = urllib.request.Request(f"{lab.api}/api/v1/officials/{slug}/greeting", data=data,
-                                     method="PUT", headers={
-                                         "Authorization": f"Bearer {lab.config.api_token}",
-                                         "Content-Type": "audio/wav"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
-    return await asyncio.to_thread(go)
+    return await lab.arequest("PUT", f"/api/v1/officials/{slug}/greeting", text=data,
+                              content_type="audio/wav")
 
 
 async def leave_message(lab: LabDeployment, sipp: Any, number: str, audio: Path,

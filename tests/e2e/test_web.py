@@ -17,7 +17,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,6 @@ from ivr.lab import ports
 from tests.e2e.routing_helpers import PHONES, call_record, eventually, make_lab
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "ivr-web-e2e-pass"
 
 
@@ -43,26 +39,6 @@ async def lab(asterisk_root: Path, tmp_path: Path, request: pytest.FixtureReques
     if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
         print(deployment.controller_log()[-4000:])
     deployment.asterisk.remove()
-
-
-@pytest.fixture
-async def browser() -> Any:
-    from playwright.async_api import async_playwright
-
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/setup.sh does)")
-    contexts: list[Any] = []
-    async with async_playwright() as p:
-        async def new_context() -> Any:
-            ctx = await p.chromium.launch_persistent_context(
-                tempfile.mkdtemp(prefix="ivr-chromium-"), executable_path=CHROMIUM,
-                headless=True, args=ARGS, locale="zh-CN", viewport={"width": 1280, "height": 900},
-                bypass_csp=True)  # the page's CSP forbids eval: the test evaluates JS
-            contexts.append(ctx)
-            return ctx
-        yield new_context
-        for ctx in contexts:
-            await ctx.close()
 
 
 def _cli(lab: Any, *args: str, stdin: str = "") -> str:

@@ -14,9 +14,7 @@ Screenshots go to the test's artifacts folder.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -28,10 +26,6 @@ from ivr.voicemail.audio import read_wav
 from tests.e2e.routing_helpers import eventually, tone_ulaw
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--autoplay-policy=no-user-gesture-required"]
 PASSWORD = "ivr-web-e2e-pass"
 DIRECTORY = """
 version: 1
@@ -82,26 +76,6 @@ async def lab(asterisk_root: Path, tmp_path: Path,
     if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
         print(deployment.controller_log()[-6000:])
     deployment.asterisk.remove()
-
-
-@pytest.fixture
-async def browser() -> Any:
-    from playwright.async_api import async_playwright
-
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/setup.sh does)")
-    contexts: list[Any] = []
-    async with async_playwright() as p:
-        async def new_context() -> Any:
-            ctx = await p.chromium.launch_persistent_context(
-                tempfile.mkdtemp(prefix="ivr-chromium-"), executable_path=CHROMIUM,
-                headless=True, args=ARGS, locale="zh-CN", viewport={"width": 1280, "height": 900},
-                bypass_csp=True)  # the page's CSP forbids eval: the test evaluates JS
-            contexts.append(ctx)
-            return ctx
-        yield new_context
-        for ctx in contexts:
-            await ctx.close()
 
 
 async def _login(ctx: Any, lab: LabDeployment, username: str) -> Any:
@@ -189,7 +163,8 @@ async def test_official_plays_voicemail_and_calls_back(
     subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(tmp_path / "g.wav"),
                     "synth", "0.5", "sine", "660", "gain", "-6"], check=True)
     greeting = (tmp_path / "g.wav").read_bytes()
-    status, out = await _upload(lab, "li-qiang", greeting)
+    status, out = await lab.arequest("PUT", "/api/v1/officials/li-qiang/greeting",
+                                     text=greeting, content_type="audio/wav")
     assert status == 200, out
     r = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service=LI,
                    keys={"hold_ms": 6000, "play": 1, "audio": f"{tone_ulaw(tmp_path / 't.ul', 6)},1,0",
@@ -260,21 +235,3 @@ async def test_official_plays_voicemail_and_calls_back(
     await page.reload()
     assert await page.locator(f"#case-{case['id']} select[name=status]").input_value() == "called_back"
     await page.screenshot(path=str(artifacts / "04-official-inbox-called-back.png"), full_page=True)
-
-
-async def _upload(lab: LabDeployment, slug: str, data: bytes) -> tuple[int, Any]:
-    import json
-    import urllib.error
-    import urllib.request
-
-    def go() -> tuple[int, Any]:
-        req = urllib.request.Request(f"{lab.api}/api/v1/officials/{slug}/greeting", data=data,
-                                     method="PUT", headers={
-                                         "Authorization": f"Bearer {lab.config.api_token}",
-                                         "Content-Type": "audio/wav"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
-    return await asyncio.to_thread(go)

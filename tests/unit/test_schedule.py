@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
 
 from ivr.routing.schedule import (DAY, WEEK, Window, encode_intervals, mode_at, next_boundary,
                                   week_intervals, week_second)
