@@ -216,6 +216,10 @@ def cmd_import(args: argparse.Namespace, config: Config, out: Out) -> int:
         from ivr.directory.importer import import_file
 
         result = await import_file(db, path, args.actor, dry_run=args.dry_run)
+        if not args.dry_run:  # running controllers follow (ivr/feed.py)
+            from ivr.feed import bump
+
+            await bump(db, "directory")
         _print_import(result.as_dict(secrets=True), out, args.show_secrets)
         return 0
     return asyncio.run(_with_db(config, work))
@@ -272,10 +276,13 @@ def cmd_set_mode(args: argparse.Namespace, config: Config, out: Out) -> int:
     async def work(db: Any) -> int:
         from ivr.routing.services import set_mode
 
+        from ivr.feed import bump
+
         o = await set_mode(db, args.slug, args.mode, args.actor, args.reason)
+        await bump(db, "routing")  # running controllers follow within feed_interval
         version = o.policy.version if o.policy else 0
-        out(f"{o.slug}: mode {args.mode} (version {version}; a running controller picks this up "
-            "at its next resync, use --api to apply at once)")
+        out(f"{o.slug}: mode {args.mode} (version {version}; running controllers follow within "
+            "about a second)")
         return 0
     return asyncio.run(_with_db(config, work))
 
