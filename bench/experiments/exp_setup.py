@@ -362,6 +362,9 @@ async def main() -> int:
                     else:
                         os.environ[k] = val
             await lab.wait_ready()
+            if "_NICE" in env:  # renice every thread of the controller (new threads inherit it)
+                for tid in os.listdir(f"/proc/{lab.controller.pid}/task"):
+                    os.setpriority(os.PRIO_PROCESS, int(tid), int(env["_NICE"]))
             await asyncio.to_thread(ensure_baseline, lab, args.phones)
             await asyncio.to_thread(ensure_exp, lab, ext_text)
             meters["controller"] = TreeMeter("controller", lab.controller.pid)
@@ -377,7 +380,7 @@ async def main() -> int:
             spy = None
             if args.pyspy in (v, label) and rep > 0:
                 spy = await asyncio.create_subprocess_exec(
-                    "py-spy", "record", "-r", "250", "--nonblocking", "--threads", "--format", "raw", "-o",
+                    str(Path(sys.executable).parent / "py-spy"), "record", "-r", "250", "--nonblocking", "--threads", "--format", "raw", "-o",
                     str(work / f"pyspy-{label.replace(':', '_')}-{rep}.txt"), "-p", str(lab.controller.pid), "-d", "12",
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
             r = await run_uac(lab, work / f"{label}-{rep}", v, rep, wargs, meters, src=src, dialed=dialed)

@@ -18,9 +18,12 @@ BUCKETS = [
     ("AMI: read/parse/dispatch (incl. from_ami)", ("_read_loop (ivr/asterisk/ami.py", "_handle (ivr/asterisk/ami.py")),
     ("FastAGI: _client/_serve/route", ("_client (ivr/asterisk/agi.py", "_serve (ivr/asterisk/agi.py",
                                        "route (ivr/controller.py")),
-    ("web (aiohttp: healthz, API)", ("aiohttp",)),
+    ("web (aiohttp request handling: healthz, API)", ("web_protocol.py", "healthz")),
     ("aiosqlite worker thread", ("aiosqlite/core.py",)),
 ]
+
+
+IDLE = ("EpollSelector.select", "aiosqlite/core.py:59)")
 
 
 def bucket(stack: str) -> str:
@@ -40,6 +43,9 @@ def main() -> None:
             if not n.isdigit():
                 continue
             k = int(n)
+            last = stack.split(";")[-1]
+            if any(x in last for x in IDLE):
+                continue  # waiting (epoll, the aiosqlite worker's queue): not CPU
             total += k
             c[bucket(stack)] += k
             leaf[stack.split(";")[-1]] += k
