@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import secrets
 import signal
 import sys
 import tempfile
@@ -69,9 +70,22 @@ def banner(lab: LabDeployment, officials: list[dict[str, Any]]) -> str:
               "  switch a mode:",
               f"    curl -s -X PUT -H 'Authorization: Bearer {lab.config.api_token}' "
               f"-H 'Content-Type: application/json' -d '{{\"mode\":\"pool\",\"reason\":\"demo\"}}' "
-              f"{lab.api}/api/v1/officials/{officials[0]['slug']}/mode", "",
-              "  Ctrl-C stops everything.", ""]
+              f"{lab.api}/api/v1/officials/{officials[0]['slug']}/mode", ""]
     return "\n".join(lines)
+
+
+async def demo_accounts(lab: LabDeployment, official: str, operator: str) -> dict[str, Any]:
+    """One web account per role, sharing a password generated for this demo."""
+    password = secrets.token_urlsafe(9)
+    users = [("admin", "admin", {}), ("jiandu", "supervisor", {}),
+             ("huawuyuan", "operator", {"operator": operator}),
+             ("guanyuan", "official", {"official": official})]
+    for username, role, extra in users:
+        status, body = await lab.arequest("POST", "/api/v1/users", {
+            "username": username, "role": role, "password": password, **extra})
+        if status != 201:
+            raise RuntimeError(f"could not create the demo account {username}: {body}")
+    return {"password": password, "users": [(u, r) for u, r, _ in users]}
 
 
 async def smoke(lab: LabDeployment, officials: list[dict[str, Any]], workdir: Path) -> int:
@@ -117,7 +131,13 @@ async def main(argv: list[str] | None = None) -> int:
             await lab.arequest("PUT", f"/api/v1/operators/{op['endpoint']}/state", {"state": "ready"})
         status, body = await lab.arequest("GET", "/api/v1/officials")
         officials = [o for o in body["items"] if o["numbers"]]
+        accounts = await demo_accounts(lab, officials[0]["slug"], ops["items"][0]["endpoint"])
         print(banner(lab, officials), flush=True)
+        print(f"  web UI / 网页     {lab.api}/   (password for every demo account: "
+              f"{accounts['password']})")
+        for username, role in accounts["users"]:
+            print(f"    {role:<11} {username}")
+        print("\n  Ctrl-C stops everything.\n", flush=True)
         if args.smoke:
             return await smoke(lab, officials, workdir)
         stop = asyncio.Event()

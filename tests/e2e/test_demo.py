@@ -19,5 +19,6 @@ def test_demo_smoke_routes_every_published_number(asterisk_root: Path, tmp_path:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "smoke: 5/5 calls recorded, all answered" in out, out[-4000:]
+    assert "web UI / 网页" in out and "official    guanyuan" in out  # the accounts it printed
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "./scripts/demo.sh" in readme and "./scripts/run-tests.sh" in readme
