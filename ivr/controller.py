@@ -99,7 +99,8 @@ class Controller:
 
     async def sync_asterisk_config(self) -> list[str]:
         async with self._directory_lock:
-            files = render_all(await load_render_input(self.db, self.config))
+            inputs = await load_render_input(self.db, self.config)
+            files = await asyncio.to_thread(render_all, inputs)  # reads the templates
             changed = await asyncio.to_thread(write_all, files, self.config.asterisk_etc,
                                               set(RELOADABLE))
             self._reload_pending.update(RELOADABLE[name] for name in changed)
