@@ -87,6 +87,7 @@ def create_app(config: Config) -> web.Application:
     from ivr.web.api import setup_api
     from ivr.web.numbers_api import setup_numbers_api
     from ivr.web.pool_api import setup_pool_api
+    from ivr.web.prompts_api import setup_prompts_api
     from ivr.voicemail.app import voicemail_context, voicemail_workers
     from ivr.web.cases_api import setup_cases_api
     from ivr.web.ui import setup_web
@@ -99,6 +100,7 @@ def create_app(config: Config) -> web.Application:
     setup_api(app)
     setup_pool_api(app)
     setup_numbers_api(app)
+    setup_prompts_api(app)
     setup_cases_api(app)
     setup_web(app)  # pages, accounts, central authorization of every route (ivr.web.auth)
     return app

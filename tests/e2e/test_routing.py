@@ -190,3 +190,32 @@ async def test_dtmf_menu_message_operator_or_the_route(lab: Any, sipp: Any, tmp_
     rung = sum((op.workdir / "messages.log").read_text(errors="replace").count("INVITE sip:")
                for op in ops)
     assert rung == 2  # the operators were rung for keys 0 and none only
+
+
+async def test_admin_replaces_a_prompt_and_callers_hear_it(lab: Any, sipp: Any, tmp_path: Path) -> None:
+    """The "nobody can take your call" message replaced by a 1 s recording: the next caller
+    hears the new one (the call ends right after it, where the default lasts 8.4 s); bad
+    uploads are refused and change nothing."""
+    import subprocess
+    short = tmp_path / "short.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(short), "synth", "1.0",
+                    "sine", "440", "gain", "-6"], check=True)
+    put = "/api/v1/prompts/zh/ivr-unavailable"
+    status, body = await lab.arequest("PUT", put, text=short.read_bytes(), content_type="audio/wav")
+    assert status == 200 and abs(body["seconds"] - 1.0) < 0.05, body
+    for path, data, code in ((put, b"RIFF\x00\x00\x00\x00WAVEjunk", 400), (put, b"", 400),
+                             ("/api/v1/prompts/fr/ivr-unavailable", short.read_bytes(), 400),
+                             ("/api/v1/prompts/zh/ivr-anything", short.read_bytes(), 404)):
+        status, body = await lab.arequest("PUT", path, text=data, content_type="audio/wav")
+        assert status == code, (path, body)
+    status, listing = await lab.arequest("GET", "/api/v1/prompts")
+    assert {"language": "zh", "name": "ivr-unavailable", "seconds": 1.0} in listing["items"]
+
+    # 陈静: pool mode, chain [pool]; nobody logged in → the message, then Asterisk hangs up
+    r = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="05585552001",
+                   keys={"hold_ms": 20000}).run()
+    assert r.ok and r.received("BYE"), r.summary()
+    assert r.duration < 6.0, f"the call lasted {r.duration:.1f} s: the old message was played"
+    record = await eventually(lambda: call_record(lab, "05585552001"))
+    assert [(s["kind"], s["result"]) for s in record["steps"]] == [("pool", "JOINEMPTY"),
+                                                                   ("message", "PLAYED")]
