@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ivr.db.models import PublishedNumber
 from ivr.db.session import Db
@@ -16,6 +17,19 @@ from ivr.numbers import NumberError, normalize
 
 class UnknownNumber(NotFound):
     error_id = "unknown-number"
+
+
+async def get_number(db: Db, raw_number: str) -> PublishedNumber:
+    try:
+        number = normalize(raw_number)
+    except NumberError as exc:
+        raise MalformedNumber(str(exc)) from None
+    async with db() as session:
+        row = await session.scalar(select(PublishedNumber).where(PublishedNumber.number == number)
+                                   .options(selectinload(PublishedNumber.official)))
+    if row is None:
+        raise UnknownNumber(f"{number} is not a published number")
+    return row
 
 
 async def set_number(db: Db, raw_number: str, actor: str, *, menu: Any = None,

@@ -219,3 +219,34 @@ async def test_admin_replaces_a_prompt_and_callers_hear_it(lab: Any, sipp: Any, 
     record = await eventually(lambda: call_record(lab, "05585552001"))
     assert [(s["kind"], s["result"]) for s in record["steps"]] == [("pool", "JOINEMPTY"),
                                                                    ("message", "PLAYED")]
+
+
+async def test_greeting_per_number_before_the_officials(lab: Any, sipp: Any, tmp_path: Path) -> None:
+    """A number's own greeting plays instead of its official's: with a 1 s number greeting and a
+    6 s official greeting, a caller who speaks for 10 s leaves a ~8 s message (not ~3 s)."""
+    import subprocess
+    import wave
+
+    def tone(path: Path, seconds: float) -> bytes:
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth",
+                        str(seconds), "sine", "600", "gain", "-6"], check=True)
+        return path.read_bytes()
+    status, body = await lab.arequest("PUT", "/api/v1/officials/zhao-lei/greeting",
+                                      text=tone(tmp_path / "o.wav", 6), content_type="audio/wav")
+    assert status == 200, body
+    status, body = await lab.arequest("PUT", "/api/v1/numbers/+8613800138003/greeting",
+                                      text=tone(tmp_path / "n.wav", 1), content_type="audio/wav")
+    assert status == 200 and body["seconds"] == 1.0, body
+    status, body = await lab.arequest("PUT", "/api/v1/numbers/02011112222/greeting",
+                                      text=tone(tmp_path / "x.wav", 1), content_type="audio/wav")
+    assert status == 404, body
+    # 赵磊: pool then voicemail; nobody logged in → the voicemail at once
+    speech = tone_ulaw(tmp_path / "speech.ul", 14)
+    r = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="13800138003",
+                   keys={"hold_ms": 10000, "play": 1, "audio": str(speech)}, timeout=30).run()
+    assert r.ok, r.summary()
+    record = await eventually(lambda: call_record(lab, "13800138003"))
+    assert record["outcome"] == "voicemail", record
+    with wave.open(str(lab.config.host_path(record["voicemail_file"]))) as w:
+        recorded = w.getnframes() / w.getframerate()
+    assert recorded > 6.0, f"only {recorded:.1f} s recorded: the official's 6 s greeting played"
