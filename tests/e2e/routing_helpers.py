@@ -84,8 +84,13 @@ PHONES = ("op1", "op2", "zhang", "li", "chen", "zhao")
 
 async def make_lab(root: Path, workdir: Path, phone_ports: dict[str, int], **kw: Any) -> LabDeployment:
     lab = await create_lab(root, workdir, DIRECTORY.format(**phone_ports), **kw)
-    lab.start_controller()
-    await lab.wait_ready()
+    try:
+        lab.start_controller()
+        await lab.wait_ready()
+    except BaseException:
+        lab.close()  # a fixture that fails before yielding is never torn down: no orphans
+        lab.asterisk.remove()
+        raise
     return lab
 
 
