@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from ivr.config import Config
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.directory.importer import import_text
 from ivr.lab import ports
-from ivr.lab.asterisk import AsteriskInstance
+from ivr.lab.asterisk import AsteriskInstance, _set_pdeathsig
 from ivr.voicemail.prompts import generate_default_prompts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,8 +64,11 @@ class LabDeployment:
     def start_controller(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ, IVR_CONFIG=str(self.workdir / "ivr.toml"))
         log = open(self.workdir / "controller.log", "ab")
+        # dies with the process that started it (tests, demo, bench): no orphan controllers
+        main = threading.current_thread() is threading.main_thread()
         self.controller = subprocess.Popen([sys.executable, "-m", "ivr.app"], env=env,
-                                           stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                                           stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                           preexec_fn=_set_pdeathsig if main else None)
         log.close()
         return self.controller
 
