@@ -3,12 +3,8 @@ officials' greetings. Documented through ``register_paths`` (tests/unit/test_api
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import tempfile
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -18,19 +14,17 @@ from ivr.directory import services as directory
 from ivr.directory.exceptions import InvalidInput
 from ivr.voicemail import cases as case_service
 from ivr.voicemail import jobs
-from ivr.voicemail.audio import AudioError
 from ivr.voicemail.callback import callback_json, place_callback
 from ivr.voicemail.db import (CASE_KINDS, CASE_STATES, URGENCIES, Case, Transcript,
                               TranscriptionJob, Voicemail)
-from ivr.voicemail.exceptions import InvalidAudio, NoAudio
-from ivr.voicemail.prompts import validate_upload
+from ivr.voicemail.exceptions import NoAudio
 from ivr.web.api import _actor, _body, _field, _int_param
 from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER
 from ivr.web.openapi import PREFIX, register_paths
+from ivr.web.uploads import store_prompt
 
 # the running VoicemailPipeline (set by ivr.app), to wake the workers after a retry
 PIPELINE = web.AppKey("voicemail_pipeline", object)
-UPLOAD_LIMIT = 20 * 1024 * 1024
 _LANG = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -171,29 +165,6 @@ async def post_transcription(request: web.Request) -> web.Response:
     return web.json_response({"queued": queued})
 
 
-async def _read_limited(request: web.Request) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > UPLOAD_LIMIT:
-            raise InvalidAudio(f"upload larger than {UPLOAD_LIMIT} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 async def put_greeting(request: web.Request) -> web.Response:
     """An official's own greeting (WAV body): validated, converted to 8 kHz 16-bit mono."""
     db, config = request.config_dict[DB_SESSIONMAKER], request.config_dict[CONFIG]
@@ -201,14 +172,9 @@ async def put_greeting(request: web.Request) -> web.Response:
     language = request.query.get("language") or official.language
     if not _LANG.match(language):
         raise InvalidInput("language must be a 2-3 letter code", {"language": language})
-    data = await _read_limited(request)
-    try:
-        wav = await asyncio.to_thread(validate_upload, data)
-    except AudioError as exc:
-        raise InvalidAudio(f"unusable greeting: {exc}") from None
     name = f"ivr-greeting-{official.id}.wav"
     path = config.host_path(config.prompts_dir_inside) / language / name
-    await asyncio.to_thread(_write_atomic, path, wav)
+    wav = await store_prompt(request, [path], "unusable greeting")
     seconds = (len(wav) - 44) / 16000
     return web.json_response({"official_id": official.id, "language": language,
                               "prompt": f"{language}/{name}", "seconds": round(seconds, 3)})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -11,10 +10,8 @@ from ivr.directory.exceptions import InvalidInput
 from ivr.directory.validate import LANGUAGES
 from ivr.numbers import dial_forms
 from ivr.routing.numbers_service import get_number, set_number
-from ivr.voicemail.audio import AudioError, read_wav
-from ivr.voicemail.exceptions import InvalidAudio
-from ivr.voicemail.prompts import validate_upload
-from ivr.web.cases_api import _read_limited, _write_atomic
+from ivr.voicemail.audio import read_wav
+from ivr.web.uploads import store_prompt
 from ivr.web.api import PREFIX, _actor, _body, _on_change
 from ivr.web.auth import add_rules
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER
@@ -45,15 +42,10 @@ async def put_number_greeting(request: web.Request) -> web.Response:
     language = request.query.get("language") or row.language or row.official.language
     if language not in LANGUAGES:
         raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}", {"language": language})
-    data = await _read_limited(request)
-    try:
-        wav = await asyncio.to_thread(validate_upload, data)
-    except AudioError as exc:
-        raise InvalidAudio(f"unusable greeting: {exc}") from None
     folder = config.host_path(config.prompts_dir_inside) / language
     # one file per form a caller may dial: the dialplan looks the greeting up by the digits dialed
-    for digits in dial_forms(row.number):
-        await asyncio.to_thread(_write_atomic, folder / f"ivr-greeting-n{digits}.wav", wav)
+    paths = [folder / f"ivr-greeting-n{digits}.wav" for digits in dial_forms(row.number)]
+    wav = await store_prompt(request, paths, "unusable greeting")
     return web.json_response({**number_json(row), "greeting_language": language,
                               "seconds": round(read_wav(wav).duration, 3)})
 

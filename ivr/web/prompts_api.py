@@ -15,11 +15,9 @@ from aiohttp import web
 from ivr.directory.exceptions import InvalidInput, NotFound
 from ivr.directory.validate import LANGUAGES
 from ivr.voicemail.audio import AudioError, read_wav
-from ivr.voicemail.exceptions import InvalidAudio
-from ivr.voicemail.prompts import validate_upload
 from ivr.web.api import PREFIX
 from ivr.web.auth import add_rules
-from ivr.web.cases_api import _read_limited, _write_atomic
+from ivr.web.uploads import store_prompt
 from ivr.web.keys import CONFIG
 from ivr.web.openapi import register_paths
 
@@ -65,13 +63,8 @@ async def list_prompts(request: web.Request) -> web.Response:
 async def put_prompt(request: web.Request) -> web.Response:
     lang, name = request.match_info["lang"], request.match_info["name"]
     _check(lang, name)
-    data = await _read_limited(request)
-    try:
-        wav = await asyncio.to_thread(validate_upload, data)
-    except AudioError as exc:
-        raise InvalidAudio(f"提示音不可用 / unusable prompt: {exc}") from None
     path = _prompt_dir(request) / lang / f"{name}.wav"
-    await asyncio.to_thread(_write_atomic, path, wav)
+    await store_prompt(request, [path], "提示音不可用 / unusable prompt")
     return web.json_response(await asyncio.to_thread(_describe, path))
 
 

@@ -267,7 +267,7 @@ async def post_greeting(request: web.Request) -> web.Response:
     converted by ivr.voicemail.prompts.validate_upload, as PUT /api/v1/officials/{slug}/greeting)."""
     from ivr.voicemail.audio import AudioError
     from ivr.voicemail.prompts import validate_upload
-    from ivr.web.cases_api import _write_atomic
+    from ivr.web.uploads import write_atomic
 
     db, config = request.config_dict[DB_SESSIONMAKER], request.config_dict[CONFIG]
     o = await directory.get_official(db, request.match_info["slug"])
@@ -286,7 +286,7 @@ async def post_greeting(request: web.Request) -> web.Response:
             error = f"无法使用此音频 / unusable audio: {exc}"
         else:
             path = config.host_path(config.prompts_dir_inside) / o.language / f"ivr-greeting-{o.id}.wav"
-            await asyncio.to_thread(_write_atomic, path, wav)
+            await asyncio.to_thread(write_atomic, path, wav)
     if error:
         return await _schedule_page(request, error=error, status=400)
     raise web.HTTPSeeOther(f"/admin/officials/{quote(o.slug)}/schedule?saved=1")
