@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ivr.voicemail.audio import read_wav, telephone_channel, write_wav  # noqa: E402
-from ivr.voicemail.models import resolve  # noqa: E402
-from ivr.voicemail.transcribe import Transcriber, decode_audio  # noqa: E402
+from ivr.speech.audio import read_wav, telephone_channel, write_wav  # noqa: E402
+from ivr.speech.models import resolve  # noqa: E402
+from ivr.speech.transcribe import Transcriber, decode_audio  # noqa: E402
 
 TEXT = {
     "ko": ("안녕하세요. 저는 서울 강남구에 사는 주민입니다. 우리 동네 도로에 큰 구멍이 생겨서 "
@@ -35,7 +35,7 @@ TEXT = {
            "service for three months and the street lights are broken, so it is dangerous at "
            "night. I called last week and nobody has come yet. Please send someone soon."),
 }
-VOICE = {"ko": "ko", "zh": "cmn-latn-pinyin", "en": "en"}  # see ivr.voicemail.prompts
+VOICE = {"ko": "ko", "zh": "cmn-latn-pinyin", "en": "en"}  # see ivr.followup.prompts
 
 
 def make_clip(language: str, seconds: float, folder: Path) -> Path:

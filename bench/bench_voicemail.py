@@ -37,12 +37,12 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ivr.calls.fold import CallView  # noqa: E402
-from ivr.config import Config  # noqa: E402
+from ivr.core.config import Config  # noqa: E402
 from ivr.db.models import Call  # noqa: E402
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async  # noqa: E402
-from ivr.voicemail.audio import Audio, read_wav, telephone_channel, write_wav  # noqa: E402
-from ivr.voicemail.db import Case, Transcript, TranscriptionJob  # noqa: E402
-from ivr.voicemail.pipeline import VoicemailPipeline  # noqa: E402
+from ivr.speech.audio import Audio, read_wav, telephone_channel, write_wav  # noqa: E402
+from ivr.db.followup_models import Case, Transcript, TranscriptionJob  # noqa: E402
+from ivr.followup.pipeline import VoicemailPipeline  # noqa: E402
 
 TEXTS = ("우리 동네 도로에 큰 구멍이 생겨서 차가 다니기 위험합니다. 빨리 고쳐 주시기 바랍니다.",
          "오늘 날씨가 아주 맑고 따뜻합니다. 공원에서 아이들이 축구를 하고 있습니다.",

@@ -10,7 +10,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.controller import Controller
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE
@@ -85,11 +85,11 @@ async def health(request: web.Request) -> web.Response:
 
 def create_app(config: Config) -> web.Application:
     from ivr.web.api import setup_api
-    from ivr.web.numbers_api import setup_numbers_api
-    from ivr.web.pool_api import setup_pool_api
-    from ivr.web.prompts_api import setup_prompts_api
-    from ivr.voicemail.app import voicemail_context, voicemail_workers
-    from ivr.web.cases_api import setup_cases_api
+    from ivr.routing.numbers_http import setup_numbers_api
+    from ivr.pool.http import setup_pool_api
+    from ivr.followup.prompts_http import setup_prompts_api
+    from ivr.followup.app import voicemail_context, voicemail_workers
+    from ivr.followup.http import setup_cases_api
     from ivr.web.ui import setup_web
 
     app = web.Application()

@@ -1,7 +1,7 @@
 """``ivr`` command line: database, directory import, officials, routing mode, calls, audit.
 
 Global options: ``--config PATH`` (else ``ivr.toml`` / ``$IVR_CONFIG`` / ``IVR_*`` env, see
-ivr/config.py) and ``--api URL`` (or ``$IVR_API_URL``).
+ivr/core/config.py) and ``--api URL`` (or ``$IVR_API_URL``).
 
 Changes made while the controller runs must reach Asterisk, and only the controller talks to
 Asterisk (AMI). So with ``--api URL`` the changing commands (``set-mode``, ``import``) go through
@@ -32,9 +32,9 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
-from ivr.config import Config, ConfigError
+from ivr.core.config import Config, ConfigError
 from ivr.db.models import MODES
-from ivr.directory.exceptions import IvrError
+from ivr.core.errors import IvrError
 
 __all__ = ["main", "build_parser"]
 
@@ -216,8 +216,8 @@ def cmd_import(args: argparse.Namespace, config: Config, out: Out) -> int:
         from ivr.directory.importer import import_file
 
         result = await import_file(db, path, args.actor, dry_run=args.dry_run)
-        if not args.dry_run:  # running controllers follow (ivr/feed.py)
-            from ivr.feed import bump
+        if not args.dry_run:  # running controllers follow (ivr/db/feed.py)
+            from ivr.db.feed import bump
 
             await bump(db, "directory")
         _print_import(result.as_dict(secrets=True), out, args.show_secrets)
@@ -276,7 +276,7 @@ def cmd_set_mode(args: argparse.Namespace, config: Config, out: Out) -> int:
     async def work(db: Any) -> int:
         from ivr.routing.services import set_mode
 
-        from ivr.feed import bump
+        from ivr.db.feed import bump
 
         o = await set_mode(db, args.slug, args.mode, args.actor, args.reason)
         await bump(db, "routing")  # running controllers follow within feed_interval
@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
         init.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
     init.set_defaults(run=cmd_init, needs_config=False)
 
-    from ivr.web.users_cli import add_commands as add_user_commands
+    from ivr.accounts.cli import add_commands as add_user_commands
     add_user_commands(sub)  # ivr user …, ivr token … (web accounts and API tokens)
 
     db = sub.add_parser("db", help="database maintenance")
@@ -403,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", default="list", choices=("list", "download"))
     models.add_argument("name", nargs="?", help="catalogue model to download")
     models.add_argument("--dest", help="models folder (default: models/ or $IVR_MODELS_DIR)")
-    models.set_defaults(run=_lazy("ivr.models_cli", "cli_models"), needs_config=False)
+    models.set_defaults(run=_lazy("ivr.speech.cli", "cli_models"), needs_config=False)
     return p
 
 

@@ -15,9 +15,9 @@ from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.asterisk.astdb import MirrorWriter
 from ivr.asterisk.render import RELOADABLE, load_render_input, render_all, write_all
 from ivr.calls.recorder import CallRecorder
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.session import Db
-from ivr.feed import ChangeFeed, bump
+from ivr.db.feed import ChangeFeed, bump
 from ivr.pool import service as pool_service
 from ivr.routing.store import RoutingSnapshot, load_snapshot
 
@@ -44,7 +44,7 @@ class Controller:
         self._directory_lock = asyncio.Lock()
         self._reload_pending: set[str] = set()  # modules whose files changed while AMI was down
         self._schedule_wake = asyncio.Event()
-        # changes committed through other controllers on the same database (ivr/feed.py)
+        # changes committed through other controllers on the same database (ivr/db/feed.py)
         self.feed = ChangeFeed(db, self.apply_feed, interval=config.feed_interval)
 
     # -- routing ----------------------------------------------------------------------------
@@ -80,7 +80,7 @@ class Controller:
         await self.reload()
 
     async def apply_feed(self, kinds: frozenset[str]) -> None:
-        """Another controller changed something (ivr/feed.py): once per poll, however many."""
+        """Another controller changed something (ivr/db/feed.py): once per poll, however many."""
         if "directory" in kinds:
             await self.sync_asterisk_config()
         if kinds & {"routing", "directory"}:

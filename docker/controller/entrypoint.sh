@@ -8,6 +8,6 @@ inst="${IVR_ASTERISK_INSTANCE:-/var/lib/ivr-asterisk}"
 ivr db upgrade
 ivr render --out /etc/asterisk-rendered
 if [ ! -f "$inst/sounds/ivr/zh/ivr-beep.wav" ]; then
-  python -c 'import sys; from pathlib import Path; from ivr.voicemail.prompts import generate_default_prompts; generate_default_prompts(Path(sys.argv[1]))' "$inst/sounds/ivr"
+  python -c 'import sys; from pathlib import Path; from ivr.followup.prompts import generate_default_prompts; generate_default_prompts(Path(sys.argv[1]))' "$inst/sounds/ivr"
 fi
 exec ivr serve

@@ -13,7 +13,7 @@ import time
 from typing import Mapping
 
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
-from ivr.routing.mirror import FAMILY
+from ivr.core.mirror import FAMILY
 
 log = logging.getLogger(__name__)
 

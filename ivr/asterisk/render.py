@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from ivr import __version__
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.directory.validate import CONTACT_RE, ENDPOINT_RE
-from ivr.routing.policy import default_plan
+from ivr.core.policy import default_plan
 
 if TYPE_CHECKING:
     import argparse

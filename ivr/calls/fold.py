@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 from ivr.calls.events import CelRecord
-from ivr.numbers import sanitize_caller_id
+from ivr.core.numbers import sanitize_caller_id
 
 ANSWERABLE = {"direct", "deputy", "pool"}
 _MOBILE = re.compile(r"PJSIP/(\+?[0-9]{3,20})@carrier")

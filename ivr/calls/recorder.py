@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ivr.asterisk.ami import Message
 from ivr.calls.events import CelRecord, from_ami, from_journal_line, parse_extra
 from ivr.calls.fold import CallView, fold
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import Call, CallStep, CelEvent, Official, Setting
 from ivr.db.session import Db
 

@@ -154,7 +154,7 @@ class Setting(Base):
 
 
 class Revision(Base):
-    """The change feed (ivr.feed): a counter per kind of change (``routing``, ``directory``,
+    """The change feed (ivr.db.feed): a counter per kind of change (``routing``, ``directory``,
     ``operators``), incremented in SQL after every committed change; every controller polls them."""
     __tablename__ = "revisions"
     name: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ivr.config import Config, ConfigError
+from ivr.core.config import Config, ConfigError
 
 __all__ = ["Db", "create_engine", "make_sessionmaker", "upgrade", "upgrade_async", "MIGRATIONS_DIR",
            "database_url"]

@@ -24,7 +24,7 @@ from sqlalchemy.orm import selectinload
 from ivr.db.models import Device, Official, Operator, Pool, PublishedNumber, RoutingPolicy, \
     ScheduleWindow, Setting
 from ivr.db.session import Db
-from ivr.directory.exceptions import Conflict, InvalidDirectory
+from ivr.core.errors import Conflict, InvalidDirectory
 from ivr.directory.services import audit, clean_actor, new_secret
 from ivr.directory.spec import DirectorySpec, OfficialSpec, load_file, parse_directory
 

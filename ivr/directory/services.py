@@ -18,7 +18,7 @@ from sqlalchemy.sql import Select
 
 from ivr.db.models import AuditEntry, Device, Official, Operator, Pool, RoutingPolicy, Setting
 from ivr.db.session import Db
-from ivr.directory.exceptions import (Conflict, InvalidDirectory, InvalidInput, UnknownOfficial,
+from ivr.core.errors import (Conflict, InvalidDirectory, InvalidInput, UnknownOfficial,
                                       UnknownOperator, UnknownPool)
 from ivr.directory.validate import (NAME_FORBIDDEN, STRATEGIES, check_contact, check_endpoint,
                                     check_pool_name, int_field, text_field)

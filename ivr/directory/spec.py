@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ivr.directory.exceptions import InvalidChain, InvalidDirectory, InvalidEndpoint, IvrError, \
+from ivr.core.errors import InvalidChain, InvalidDirectory, InvalidEndpoint, IvrError, \
     MalformedNumber
 from ivr.directory.validate import (CSV_COLUMNS, LANGUAGES, NAME_FORBIDDEN, SLUG_RE,
                                     STRATEGIES, check_availability, check_bool, check_chain,
@@ -22,7 +22,7 @@ from ivr.directory.validate import (CSV_COLUMNS, LANGUAGES, NAME_FORBIDDEN, SLUG
                                     check_endpoint, check_mode, check_number, check_pool_name,
                                     check_ring_timeout, check_timezone, check_windows, int_field,
                                     pattern_field, text_field)
-from ivr.routing.windows_input import WindowInput
+from ivr.core.windows import WindowInput
 
 @dataclass(frozen=True, slots=True)
 class PoolSpec:

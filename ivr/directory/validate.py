@@ -1,6 +1,6 @@
 """Field validators shared by the directory import, the services and the API.
 
-Each raises the matching ``ivr.directory.exceptions`` class; ``where`` names the input.
+Each raises the matching ``ivr.core.errors`` class; ``where`` names the input.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.db.models import AVAILABILITY
-from ivr.directory.exceptions import (InvalidAvailability, InvalidChain, InvalidDirectory,
+from ivr.core.errors import (InvalidAvailability, InvalidChain, InvalidDirectory,
                                       InvalidEndpoint, InvalidMode, InvalidRingTimeout,
                                       InvalidSchedule, IvrError, MalformedNumber)
-from ivr.numbers import NumberError, normalize
-from ivr.routing.plan import MODES, STEP_KINDS
-from ivr.routing.windows_input import WindowError, WindowInput, parse_windows
+from ivr.core.numbers import NumberError, normalize
+from ivr.core.plan import MODES, STEP_KINDS
+from ivr.core.windows import WindowError, WindowInput, parse_windows
 
 ENDPOINT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
 # not all digits: a digit string addresses an official by id

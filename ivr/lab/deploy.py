@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from ivr.asterisk.render import load_render_input, render_all
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.directory.importer import import_text
 from ivr.lab import ports
 from ivr.lab.asterisk import AsteriskInstance, _set_pdeathsig
-from ivr.voicemail.prompts import generate_default_prompts
+from ivr.followup.prompts import generate_default_prompts
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,8 @@ from sqlalchemy.orm import selectinload
 from ivr.asterisk.ami import AmiClient, AmiError
 from ivr.db.models import Operator
 from ivr.db.session import Db
-from ivr.directory.exceptions import IvrError
-from ivr.feed import bump_in
+from ivr.core.errors import IvrError
+from ivr.db.feed import bump_in
 
 log = logging.getLogger(__name__)
 STATES = ("logged_out", "ready", "paused")
@@ -46,7 +46,7 @@ async def set_state(db: Db, ami: AmiClient | None, endpoint: str, state: str, re
         if op is None:
             raise UnknownOperator(f"未知话务员 / unknown operator {endpoint!r}")
         op.state, op.paused_reason = state, reason if state == "paused" else ""
-        await bump_in(session, "operators")  # every node's queues follow (ivr/feed.py)
+        await bump_in(session, "operators")  # every node's queues follow (ivr/db/feed.py)
     if ami is not None and ami.logged_in.is_set():
         await apply_member(ami, op)
     return op

@@ -9,10 +9,10 @@ from sqlalchemy.orm import selectinload
 
 from ivr.db.models import PublishedNumber
 from ivr.db.session import Db
-from ivr.directory.exceptions import InvalidInput, MalformedNumber, NotFound
+from ivr.core.errors import InvalidInput, MalformedNumber, NotFound
 from ivr.directory.services import audit, clean_actor
 from ivr.directory.validate import LANGUAGES
-from ivr.numbers import NumberError, normalize
+from ivr.core.numbers import NumberError, normalize
 
 
 class UnknownNumber(NotFound):

@@ -1,6 +1,6 @@
 """Routing services: audited changes of an official's routing, and call/audit queries.
 
-Every change function validates its input first (raising an ``ivr.directory.exceptions`` error and
+Every change function validates its input first (raising an ``ivr.core.errors`` error and
 changing nothing), then in one transaction changes the official, bumps the policy version and
 writes one audit entry per changed field. After the commit it awaits ``on_change(official_id)``
 (the controller passes a hook that updates the Asterisk mirror; a failing hook is logged, the
@@ -23,7 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from ivr.db.models import OUTCOMES, AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
 from ivr.db.session import Db
-from ivr.directory.exceptions import InvalidInput, UnknownCall, UnknownOfficial, UnknownPool
+from ivr.core.errors import InvalidInput, UnknownCall, UnknownOfficial, UnknownPool
 from ivr.directory.services import audit, clean_actor, get_official, load_official
 from ivr.directory.validate import (check_availability, check_chain, check_mode, check_ring_timeout,
                                     check_windows)

@@ -13,15 +13,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import Official, Pool, RoutingPolicy, Setting
 from ivr.db.session import Db
-from ivr.numbers import dial_forms
-from ivr.routing.mirror import mirror_entries
-from ivr.routing.policy import DEFAULT_CHAIN, OfficialRouting, dial_string, plan_route
-from ivr.routing.plan import RoutePlan
-from ivr.routing.schedule import Window, next_boundary, week_intervals
-from ivr.routing.windows_input import window_parts
+from ivr.core.numbers import dial_forms
+from ivr.core.mirror import mirror_entries
+from ivr.core.policy import DEFAULT_CHAIN, OfficialRouting, dial_string, plan_route
+from ivr.core.plan import RoutePlan
+from ivr.core.schedule import Window, next_boundary, week_intervals
+from ivr.core.windows import window_parts
 
 
 @dataclass(frozen=True)

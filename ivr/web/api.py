@@ -19,9 +19,9 @@ from aiohttp import web
 
 from ivr.db.models import AuditEntry, Call, Official, Operator, Pool
 from ivr.directory import services as directory
-from ivr.directory.exceptions import InvalidInput, IvrError
+from ivr.core.errors import InvalidInput, IvrError
 from ivr.directory.importer import import_text
-from ivr.numbers import NumberError, dial_forms
+from ivr.core.numbers import NumberError, dial_forms
 from ivr.routing import services as routing
 from ivr.web.auth import AUTHORIZE
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE, OnChangeHook

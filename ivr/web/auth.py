@@ -34,8 +34,8 @@ from sqlalchemy.orm import selectinload
 
 from ivr.db.models import Call, Official, Operator
 from ivr.db.session import Db
-from ivr.directory.exceptions import InvalidInput, IvrError
-from ivr.web.auth_models import ROLES, ApiToken, User, WebSession
+from ivr.core.errors import InvalidInput, IvrError
+from ivr.db.account_models import ROLES, ApiToken, User, WebSession
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER
 
 log = logging.getLogger(__name__)
@@ -433,7 +433,7 @@ add_scope("operator_path", ["operator"], _scope_operator_path)
 _A, _O, _F, _S = "admin", "operator", "official", "supervisor"
 _P = PREFIX
 
-# The REST API of ivr.web.api and ivr.web.pool_api. Pages and the API routes of the web UI add
+# The REST API of ivr.web.api and ivr.pool.http. Pages and the API routes of the web UI add
 # theirs in ivr.web.ui; other features add theirs next to their routes.
 add_rules([
     ("GET", f"{_P}/openapi.json", PUBLIC, None),

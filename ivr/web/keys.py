@@ -7,7 +7,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.config import Config
+from ivr.core.config import Config
 
 OnChangeHook = Callable[[int], Awaitable[None]]
 

@@ -182,7 +182,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "delete": _op("Delete an operator (audited)", None, 404, status=204,
                       params=[_path("endpoint", "endpoint name")]),
     },
-    # registered by ivr.web.pool_api (needs the running controller's AMI connection)
+    # registered by ivr.pool.http (needs the running controller's AMI connection)
     "/operators/{endpoint}/state": {"put": _op(
         "Log an operator in (ready), pause them with a reason, or log them out",
         _ref("Operator"), 400, 404, params=[_path("endpoint", "endpoint name")],

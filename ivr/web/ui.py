@@ -1,6 +1,6 @@
 """The web UI: sign-in, admin pages (directory, one-click mode switch, schedule, operators and
 pools, greeting upload, audit, accounts and tokens) and the accounts API; ``setup_web(app)``
-wires the pages of ivr.web.console and ivr.web.stats too.
+wires the pages of ivr.pool.console and ivr.calls.stats too.
 
 Authorization is central (ivr.web.auth.authorize, via ``web_middleware`` for pages and via
 ``api_middleware`` for /api/v1); handlers only narrow what they show to the identity.
@@ -20,11 +20,11 @@ from aiohttp import web
 
 from ivr.db.models import MODES
 from ivr.directory import services as directory
-from ivr.directory.exceptions import InvalidInput, IvrError
+from ivr.core.errors import InvalidInput, IvrError
 from ivr.routing import services as routing
 from ivr.web import auth
 from ivr.web.auth import (ANY, AUTHORIZE, LOGIN_CSRF_COOKIE, PREFIX, PUBLIC, SESSION_COOKIE, NotSignedIn, add_rules, identity_of)
-from ivr.web.auth_models import ROLES
+from ivr.db.account_models import ROLES
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE
 from ivr.web.openapi import register_paths
 from ivr.web.pages import LANG_COOKIE, LANGS, csrf_field, esc, mode_label, page, t, table
@@ -264,10 +264,10 @@ MAX_GREETING = 5 * 1024 * 1024
 
 async def post_greeting(request: web.Request) -> web.Response:
     """An admin's WAV becomes the official's greeting in the official's language (validated and
-    converted by ivr.voicemail.prompts.validate_upload, as PUT /api/v1/officials/{slug}/greeting)."""
-    from ivr.voicemail.audio import AudioError
-    from ivr.voicemail.prompts import validate_upload
-    from ivr.web.uploads import write_atomic
+    converted by ivr.followup.prompts.validate_upload, as PUT /api/v1/officials/{slug}/greeting)."""
+    from ivr.speech.audio import AudioError
+    from ivr.followup.prompts import validate_upload
+    from ivr.followup.uploads import write_atomic
 
     db, config = request.config_dict[DB_SESSIONMAKER], request.config_dict[CONFIG]
     o = await directory.get_official(db, request.match_info["slug"])
@@ -551,9 +551,9 @@ add_rules([
 
 def setup_web(app: web.Application) -> None:
     """The pages, the accounts API and central authorization; call after setup_api."""
-    from ivr.web.cases_ui import setup_cases_ui
-    from ivr.web.console import setup_console
-    from ivr.web.stats import setup_stats
+    from ivr.followup.pages import setup_cases_ui
+    from ivr.pool.console import setup_console
+    from ivr.calls.stats import setup_stats
 
     app[AUTHORIZE] = auth.authorize
     app.middlewares.append(web_middleware)

@@ -1,6 +1,6 @@
 """Two Asterisk nodes, two controllers, ONE PostgreSQL database (the throwaway cluster of
 tests/unit/conftest_pg.py): a change made through controller A reaches node B through the
-change feed (ivr/feed.py); call records of both nodes land in the one database."""
+change feed (ivr/db/feed.py); call records of both nodes land in the one database."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from ivr.calls.recorder import offset_key
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import Call, Setting
 from ivr.db.session import create_engine, make_sessionmaker
 from ivr.lab import ports

@@ -20,8 +20,8 @@ import pytest
 
 from ivr.lab import ports
 from ivr.lab.deploy import LabDeployment, create_lab
-from ivr.voicemail.audio import Audio, align, read_wav, telephone_channel, ulaw_encode
-from ivr.voicemail.transcribe import char_similarity, decode_audio
+from ivr.speech.audio import Audio, align, read_wav, telephone_channel, ulaw_encode
+from ivr.speech.transcribe import char_similarity, decode_audio
 from tests.e2e.routing_helpers import eventually, tone_ulaw
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +93,7 @@ def greeting_wav(path: Path) -> bytes:
 def vosk_model() -> Any:
     import vosk
 
-    from ivr.voicemail.models import resolve
+    from ivr.speech.models import resolve
     vosk.SetLogLevel(-1)
     return vosk.Model(str(resolve("ko").path))
 

@@ -22,7 +22,7 @@ import pytest
 
 from ivr.lab import ports
 from ivr.lab.deploy import LabDeployment, create_lab
-from ivr.voicemail.audio import read_wav
+from ivr.speech.audio import read_wav
 from tests.e2e.routing_helpers import eventually, tone_ulaw
 
 pytestmark = pytest.mark.e2e

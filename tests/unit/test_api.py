@@ -12,11 +12,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import Base, Call, CallStep
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_file
-from ivr.web.numbers_api import setup_numbers_api
+from ivr.routing.numbers_http import setup_numbers_api
 from ivr.web.api import setup_api
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE
 from ivr.web.openapi import PREFIX, document

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from ivr.calls.fold import CallView
 from ivr.db.models import Call, Official
-from ivr.voicemail import cases as case_service
-from ivr.voicemail.db import Case, CaseEvent
-from ivr.voicemail.exceptions import InvalidCaseInput, UnknownCall
+from ivr.followup import cases as case_service
+from ivr.db.followup_models import Case, CaseEvent
+from ivr.followup.exceptions import InvalidCaseInput, UnknownCall
 from ivr.web import auth
 from ivr.web.keys import DB_SESSIONMAKER
 from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)
@@ -122,7 +122,7 @@ async def test_unknown_call(env: Env) -> None:  # noqa: F811
 
 async def test_route_operator_opens_case_from_live_call_official_sees_it(env: Env) -> None:  # noqa: F811
     """While the call is going on (no stored record), the recorder's live view makes it exist."""
-    from ivr.web.console import HUB
+    from ivr.pool.console import HUB
 
     zhang = (await _ids(env))["zhang-wei"]
     env.app[HUB].views["live.7"] = CallView("live.7", number_dialed="05585551001",

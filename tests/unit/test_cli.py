@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from ivr.cli import main, table
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.session import create_engine, make_sessionmaker
 from ivr.web.api import setup_api
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE

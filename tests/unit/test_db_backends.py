@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from ivr.calls.events import from_journal_line
 from ivr.calls.recorder import CallRecorder, offset_key
-from ivr.config import Config, ConfigError
+from ivr.core.config import Config, ConfigError
 from ivr.db.models import Call, CallStep, CelEvent, Setting
 from ivr.db.session import Db, create_engine, database_url, make_sessionmaker, upgrade_async
 from ivr.directory.importer import import_text

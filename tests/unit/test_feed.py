@@ -1,4 +1,4 @@
-"""The change feed between controllers (ivr/feed.py), per-node journal offsets and the
+"""The change feed between controllers (ivr/db/feed.py), per-node journal offsets and the
 migration lock: on SQLite and on a real PostgreSQL (conftest_pg.py)."""
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from conftest_pg import PgServer
 from ivr.calls.recorder import OFFSET_KEY, CallRecorder, offset_key
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.controller import Controller
 from ivr.db import session as db_session
 from ivr.db.models import Setting
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_text
-from ivr.feed import ChangeFeed, bump, read_revisions
+from ivr.db.feed import ChangeFeed, bump, read_revisions
 from ivr.pool import service as pool_service
 from ivr.routing import services as rs
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import AuditEntry, Base, Device, Operator
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
-from ivr.directory.exceptions import (Conflict, InvalidDirectory, InvalidEndpoint, InvalidMode,
+from ivr.core.errors import (Conflict, InvalidDirectory, InvalidEndpoint, InvalidMode,
                                       InvalidSchedule, IvrError, MalformedNumber)
 from ivr.directory.importer import import_directory, import_file, import_text
 from ivr.directory.services import get_official, list_officials, list_operators

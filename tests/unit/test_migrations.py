@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import create_engine as create_sync_engine, inspect, text
 from sqlalchemy.engine import Connection
 
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import Base
 from ivr.db.session import create_engine, upgrade, upgrade_async
 

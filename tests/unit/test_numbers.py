@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.numbers import NumberError, dial_forms, is_mobile, normalize, sanitize_caller_id
+from ivr.core.numbers import NumberError, dial_forms, is_mobile, normalize, sanitize_caller_id
 
 
 @pytest.mark.parametrize(("raw", "e164"), [

@@ -1,10 +1,10 @@
-"""Route plans (ivr/routing/plan.py): steps, validation, the IVR_PLAN encoding."""
+"""Route plans (ivr/core/plan.py): steps, validation, the IVR_PLAN encoding."""
 
 from __future__ import annotations
 
 import pytest
 
-from ivr.routing.plan import (MODES, STEP_KINDS, PlanError, RoutePlan, Step, decode_steps,
+from ivr.core.plan import (MODES, STEP_KINDS, PlanError, RoutePlan, Step, decode_steps,
                               encode_steps)
 
 FULL = (Step("direct", "PJSIP/o-12&PJSIP/13800000000@carrier", 20),

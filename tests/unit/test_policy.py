@@ -1,4 +1,4 @@
-"""The routing decision (ivr/routing/policy.py): plans for every mode, availability and gap."""
+"""The routing decision (ivr/core/policy.py): plans for every mode, availability and gap."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.routing.plan import MODES, Step, decode_steps
-from ivr.routing.policy import (DEFAULT_CHAIN, UNAVAILABLE_PROMPT, OfficialRouting, default_plan,
+from ivr.core.plan import MODES, Step, decode_steps
+from ivr.core.policy import (DEFAULT_CHAIN, UNAVAILABLE_PROMPT, OfficialRouting, default_plan,
                                 dial_string, effective_mode, plan_for_mode, plan_route)
-from ivr.routing.schedule import DAY, Window, week_intervals
+from ivr.core.schedule import DAY, Window, week_intervals
 
 SH = ZoneInfo("Asia/Shanghai")
 DIRECT = "PJSIP/o-12&PJSIP/+8613800001001@carrier"

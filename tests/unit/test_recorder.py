@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from ivr.calls.events import CelRecord, from_ami, from_journal_line
 from ivr.calls.recorder import CallRecorder, offset_key, wav_seconds
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import Base, Call, CallStep, CelEvent, Official, Setting
 from ivr.db.session import Db, create_engine, make_sessionmaker
 from ivr.directory.importer import import_text

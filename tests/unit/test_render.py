@@ -11,7 +11,7 @@ import pytest
 from ivr.asterisk.render import (TEMPLATE_DIR, Phone, QueueDef, RenderError, RenderInput,
                                  outbound_patterns, published_patterns, render_all, render_text,
                                  template_values, write_all)
-from ivr.config import Config
+from ivr.core.config import Config
 
 CONFIG = Config(ami_secret="a" * 32, agi_port=4999, ami_port=5999, timezone="Asia/Shanghai",
                 default_pool="main")

@@ -1,4 +1,4 @@
-"""Weekly schedule windows (ivr/routing/schedule.py): intervals, week seconds, boundaries."""
+"""Weekly schedule windows (ivr/core/schedule.py): intervals, week seconds, boundaries."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 
-from ivr.routing.schedule import (DAY, WEEK, Window, encode_intervals, mode_at, next_boundary,
+from ivr.core.schedule import (DAY, WEEK, Window, encode_intervals, mode_at, next_boundary,
                                   week_intervals, week_second)
 
 H = 3600

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import AuditEntry, Base, Call, CallStep
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
-from ivr.directory.exceptions import (InvalidAvailability, InvalidChain, InvalidInput, InvalidMode,
+from ivr.core.errors import (InvalidAvailability, InvalidChain, InvalidInput, InvalidMode,
                                       InvalidRingTimeout, InvalidSchedule, IvrError, UnknownOfficial,
                                       UnknownPool)
 from ivr.directory.importer import import_text
 from ivr.routing import services as rs
-from ivr.routing.windows_input import WindowError, format_days, parse_days, parse_time, window_parts
+from ivr.core.windows import WindowError, format_days, parse_days, parse_time, window_parts
 
 DIRECTORY = """
 pools: [{name: main}, {name: night}]

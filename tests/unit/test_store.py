@@ -1,5 +1,5 @@
 """The routing snapshot (ivr/routing/store.py) on a real SQLite directory, and its AstDB mirror
-content (ivr/routing/mirror.py)."""
+content (ivr/core/mirror.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import Base, Official
 from ivr.db.session import Db, create_engine, make_sessionmaker
 from ivr.directory.importer import import_text
-from ivr.routing.mirror import FAMILY, mirror_entries, number_entries, official_entries
-from ivr.routing.plan import MODES, Step, decode_steps
-from ivr.routing.policy import OfficialRouting, plan_for_mode
-from ivr.routing.schedule import DAY, WEEK, encode_intervals
+from ivr.core.mirror import FAMILY, mirror_entries, number_entries, official_entries
+from ivr.core.plan import MODES, Step, decode_steps
+from ivr.core.policy import OfficialRouting, plan_for_mode
+from ivr.core.schedule import DAY, WEEK, encode_intervals
 from ivr.routing.store import RoutingSnapshot, load_snapshot
 
 H = 3600

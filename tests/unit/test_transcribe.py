@@ -27,9 +27,9 @@ from typing import Iterator
 
 import pytest
 
-from ivr.voicemail import models
-from ivr.voicemail.audio import AudioError, read_wav, telephone_channel, write_wav
-from ivr.voicemail.transcribe import Transcriber, WorkerCrashed, char_similarity
+from ivr.speech import models
+from ivr.speech.audio import AudioError, read_wav, telephone_channel, write_wav
+from ivr.speech.transcribe import Transcriber, WorkerCrashed, char_similarity
 
 SENTENCES = {
     "weather": "안녕하세요. 저는 서울에 살고 있습니다. 오늘 날씨가 정말 좋네요.",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.voicemail.triage import Rules, RulesError, is_repeat, load_rules, parse_rules, triage
+from ivr.followup.triage import Rules, RulesError, is_repeat, load_rules, parse_rules, triage
 
 
 @pytest.fixture(scope="module")

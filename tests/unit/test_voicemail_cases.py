@@ -13,18 +13,19 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr.calls.fold import CallView
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import Call
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async
-from ivr.voicemail import cases, jobs
-from ivr.voicemail.audio import Audio, write_wav
-from ivr.voicemail.db import Case, Transcript, TranscriptionJob, Voicemail
-from ivr.voicemail.exceptions import InvalidCaseInput, InvalidTransition, UnknownCase
-from ivr.voicemail.ingest import (FileName, ensure_voicemail, ingest_call, parse_filename,
+from ivr.followup import cases
+from ivr.followup import jobs
+from ivr.speech.audio import Audio, write_wav
+from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
+from ivr.followup.exceptions import InvalidCaseInput, InvalidTransition, UnknownCase
+from ivr.followup.ingest import (FileName, ensure_voicemail, ingest_call, parse_filename,
                                   unrecorded_files)
-from ivr.voicemail.models import ModelMissing
-from ivr.voicemail.pipeline import VoicemailPipeline
-from ivr.voicemail.transcribe import Transcript as TResult, Word, WorkerCrashed
+from ivr.speech.models import ModelMissing
+from ivr.followup.pipeline import VoicemailPipeline
+from ivr.speech.transcribe import Transcript as TResult, Word, WorkerCrashed
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
 HOURS = cases.deadline_hours({})
@@ -229,7 +230,7 @@ class FakeTranscriber:
 
 async def test_pipeline_retries_a_crash_then_triages(db: Db, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ivr.voicemail.pipeline.resolve", lambda lang: None)
+    monkeypatch.setattr("ivr.followup.pipeline.resolve", lambda lang: None)
     fake = FakeTranscriber([WorkerCrashed("boom"), "紧急 小区 漏水 物业 不管"])
     p = VoicemailPipeline(_config(tmp_path), db, transcriber_factory=lambda langs, n: fake)  # type: ignore[arg-type,return-value]
     await _message(db, p.config)
@@ -251,7 +252,7 @@ async def test_pipeline_missing_model_fails_job_keeps_case(db: Db, tmp_path: Pat
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     def missing(lang: str) -> None:
         raise ModelMissing(f"no speech model installed for language {lang!r}")
-    monkeypatch.setattr("ivr.voicemail.pipeline.resolve", missing)
+    monkeypatch.setattr("ivr.followup.pipeline.resolve", missing)
     p = VoicemailPipeline(_config(tmp_path), db)
     await _message(db, p.config)
     job = await jobs.claim_next(db)

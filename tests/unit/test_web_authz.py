@@ -16,11 +16,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.lab import ports
 from ivr.web import auth
 from ivr.web.auth import ANY, PUBLIC, RULES
-from ivr.web.auth_models import ROLES
+from ivr.db.account_models import ROLES
 from ivr.web.keys import DB_SESSIONMAKER
 
 TOKEN = "deployment-token-for-tests"

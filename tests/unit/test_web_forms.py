@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ivr.db.models import AuditEntry, Call, Official, Pool
 from ivr.web import auth
-from ivr.web.auth_models import User
+from ivr.db.account_models import User
 from ivr.web.keys import DB_SESSIONMAKER
 from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)
 
@@ -141,7 +141,7 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
 
 
 async def test_cases_inbox_official_sees_own_only(env: Env) -> None:  # noqa: F811
-    from ivr.voicemail.cases import new_case
+    from ivr.followup.cases import new_case
 
     db = env.app[DB_SESSIONMAKER]
     async with db() as s, s.begin():
@@ -174,7 +174,7 @@ async def test_cases_inbox_official_sees_own_only(env: Env) -> None:  # noqa: F8
 
 
 async def test_dashboard_counts_overdue_cases(env: Env) -> None:  # noqa: F811
-    from ivr.voicemail.cases import new_case
+    from ivr.followup.cases import new_case
 
     db = env.app[DB_SESSIONMAKER]
     async with db() as s, s.begin():

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ivr.db.models import Base
-import ivr.web.auth_models  # noqa: F401,E402  (web accounts tables)
-import ivr.voicemail.db  # noqa: F401,E402  (voicemail tables on the same metadata)
+import ivr.db.account_models  # noqa: F401,E402  (web accounts tables)
+import ivr.db.followup_models  # noqa: F401,E402  (voicemail tables on the same metadata)
 
 config = context.config
 target_metadata = Base.metadata
@@ -25,7 +25,7 @@ def _db_url() -> str:
     ini_url = config.get_main_option("sqlalchemy.url")
     if ini_url:
         return ini_url
-    from ivr.config import Config
+    from ivr.core.config import Config
 
     return Config.load().db_url
 

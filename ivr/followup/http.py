@@ -11,17 +11,17 @@ from aiohttp import web
 from sqlalchemy import select
 
 from ivr.directory import services as directory
-from ivr.directory.exceptions import InvalidInput
-from ivr.voicemail import cases as case_service
-from ivr.voicemail import jobs
-from ivr.voicemail.callback import callback_json, place_callback
-from ivr.voicemail.db import (CASE_KINDS, CASE_STATES, URGENCIES, Case, Transcript,
+from ivr.core.errors import InvalidInput
+from ivr.followup import cases as case_service
+from ivr.followup import jobs
+from ivr.followup.callback import callback_json, place_callback
+from ivr.db.followup_models import (CASE_KINDS, CASE_STATES, URGENCIES, Case, Transcript,
                               TranscriptionJob, Voicemail)
-from ivr.voicemail.exceptions import NoAudio
+from ivr.followup.exceptions import NoAudio
 from ivr.web.api import _actor, _body, _field, _int_param
 from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER
 from ivr.web.openapi import PREFIX, register_paths
-from ivr.web.uploads import store_prompt
+from ivr.followup.uploads import store_prompt
 
 # the running VoicemailPipeline (set by ivr.app), to wake the workers after a retry
 PIPELINE = web.AppKey("voicemail_pipeline", object)

@@ -1,4 +1,4 @@
-"""Authorization rules for the cases API (ivr.web.cases_api, issue 3) and the cases inbox page:
+"""Authorization rules for the cases API (ivr.followup.http, issue 3) and the cases inbox page:
 officials see and act on their own officials' cases only; operators and admins on all.
 """
 
@@ -16,7 +16,7 @@ PREFIX = "/api/v1"
 
 
 async def _case_owner(request: web.Request, case_id: int) -> tuple[bool, int | None]:
-    from ivr.voicemail.db import Case
+    from ivr.db.followup_models import Case
 
     async with request.config_dict[DB_SESSIONMAKER]() as session:
         row = (await session.execute(select(Case.id, Case.official_id).where(Case.id == case_id))).first()
@@ -50,8 +50,8 @@ add_rules([
 # --- the inbox page ---------------------------------------------------------------------------
 
 async def inbox(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
-    from ivr.voicemail import cases as case_service
-    from ivr.voicemail.db import CASE_STATES, Transcript
+    from ivr.followup import cases as case_service
+    from ivr.db.followup_models import CASE_STATES, Transcript
     from ivr.web.auth import identity_of
     from ivr.web.pages import csrf_field, esc, page, t
 
@@ -97,7 +97,7 @@ async def inbox(request: web.Request, *, error: str = "", status: int = 200) -> 
 
 
 def _summary(c: Any) -> str:
-    """Kind ``call``: the operator's summary (ivr.web.call_cases)."""
+    """Kind ``call``: the operator's summary (ivr.followup.call_cases)."""
     from ivr.web.pages import esc
 
     text = getattr(c, "summary", "") or ""
@@ -136,8 +136,8 @@ def _callback_button(request: web.Request, c: Any, phone: str | None) -> str:
 
 
 async def post_case_status(request: web.Request) -> web.Response:
-    from ivr.directory.exceptions import IvrError
-    from ivr.voicemail import cases as case_service
+    from ivr.core.errors import IvrError
+    from ivr.followup import cases as case_service
     from ivr.web.auth import identity_of
 
     raw = request.match_info["id"]
@@ -166,8 +166,8 @@ async def overdue_by_official(db: Any, since: Any, until: Any) -> dict[int, int]
     """Cases created in the period that are overdue now (open past their deadline)."""
     from sqlalchemy import func
 
-    from ivr.voicemail.cases import OPEN_STATES, utcnow
-    from ivr.voicemail.db import Case
+    from ivr.followup.cases import OPEN_STATES, utcnow
+    from ivr.db.followup_models import Case
 
     async with db() as session:
         rows = (await session.execute(
@@ -179,7 +179,7 @@ async def overdue_by_official(db: Any, since: Any, until: Any) -> dict[int, int]
 
 def setup_cases_ui(app: web.Application) -> Any:
     from ivr.web.pages import NAV
-    from ivr.web.stats import OVERDUE_CASES
+    from ivr.calls.stats import OVERDUE_CASES
 
     app[OVERDUE_CASES] = overdue_by_official
 
@@ -188,6 +188,6 @@ def setup_cases_ui(app: web.Application) -> Any:
             NAV[role].append(("/cases", "cases"))
     app.router.add_get("/cases", inbox)
     app.router.add_post("/cases/{id}/status", post_case_status)
-    from ivr.web.call_cases import setup_call_cases
+    from ivr.followup.call_cases import setup_call_cases
 
     setup_call_cases(app)  # cases opened from a call: POST /api/v1/cases, the console's form

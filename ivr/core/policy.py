@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from ivr.routing.plan import MODES, RoutePlan, Step
-from ivr.routing.schedule import Interval, mode_at, week_second
+from ivr.core.plan import MODES, RoutePlan, Step
+from ivr.core.schedule import Interval, mode_at, week_second
 
 DEFAULT_CHAIN: tuple[str, ...] = ("deputy", "pool", "voicemail")
 UNAVAILABLE_PROMPT = "ivr-unavailable"

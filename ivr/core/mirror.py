@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from ivr.routing.plan import MODES
-from ivr.routing.policy import OfficialRouting, effective_mode, plan_for_mode
-from ivr.routing.schedule import encode_intervals
+from ivr.core.plan import MODES
+from ivr.core.policy import OfficialRouting, effective_mode, plan_for_mode
+from ivr.core.schedule import encode_intervals
 
 FAMILY = "ivr"
 

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
-from ivr.voicemail.audio import MAX_SECONDS, Audio, AudioError, read_wav, to_rate
-from ivr.voicemail.models import InstalledModel, ModelMissing, normalise_language, resolve
+from ivr.speech.audio import MAX_SECONDS, Audio, AudioError, read_wav, to_rate
+from ivr.speech.models import InstalledModel, ModelMissing, normalise_language, resolve
 
 CHUNK_SECONDS = 0.5
 # Rates Vosk is given as they are (it resamples inside its feature pipeline). Measured on

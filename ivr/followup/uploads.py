@@ -11,9 +11,9 @@ from typing import Iterable
 
 from aiohttp import web
 
-from ivr.voicemail.audio import AudioError
-from ivr.voicemail.exceptions import InvalidAudio
-from ivr.voicemail.prompts import validate_upload
+from ivr.speech.audio import AudioError
+from ivr.followup.exceptions import InvalidAudio
+from ivr.followup.prompts import validate_upload
 
 UPLOAD_LIMIT = 20 * 1024 * 1024
 

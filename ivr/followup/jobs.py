@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select, update
 
 from ivr.db.session import Db
-from ivr.voicemail.db import TranscriptionJob
+from ivr.db.followup_models import TranscriptionJob
 
 MAX_ATTEMPTS = 3
 

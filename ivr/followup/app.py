@@ -14,9 +14,9 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from ivr.voicemail.callback import CallbackTracker
-from ivr.voicemail.pipeline import VoicemailPipeline
-from ivr.web.cases_api import PIPELINE
+from ivr.followup.callback import CallbackTracker
+from ivr.followup.pipeline import VoicemailPipeline
+from ivr.followup.http import PIPELINE
 from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER
 
 TRACKER = web.AppKey("callback_tracker", CallbackTracker)

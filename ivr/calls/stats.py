@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ivr.db.models import Call, Official, Pool
-from ivr.directory.exceptions import InvalidInput
+from ivr.core.errors import InvalidInput
 from ivr.web.auth import Forbidden, add_rules, identity_of
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER
 from ivr.web.openapi import register_paths

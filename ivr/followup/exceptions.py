@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.directory.exceptions import Conflict, InvalidInput, IvrError, NotFound
+from ivr.core.errors import Conflict, InvalidInput, IvrError, NotFound
 
 
 class UnknownCase(NotFound):

@@ -21,7 +21,7 @@ from ivr.asterisk.ami import AmiError, Message
 from ivr.calls.fold import CallView
 from ivr.db.models import Call, Official, Operator
 from ivr.db.session import Db
-from ivr.directory.exceptions import IvrError
+from ivr.core.errors import IvrError
 from ivr.pool import service as pool_service
 from ivr.web.auth import add_rules, identity_of
 from ivr.web.keys import CONTROLLER, DB_SESSIONMAKER

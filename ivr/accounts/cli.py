@@ -10,8 +10,8 @@ import getpass
 import sys
 from typing import Any, Callable
 
-from ivr.config import Config
-from ivr.web.auth_models import ROLES
+from ivr.core.config import Config
+from ivr.db.account_models import ROLES
 
 Out = Callable[[str], None]
 

@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.directory.exceptions import InvalidInput, NotFound
+from ivr.core.errors import InvalidInput, NotFound
 from ivr.directory.validate import LANGUAGES
-from ivr.voicemail.audio import AudioError, read_wav
+from ivr.speech.audio import AudioError, read_wav
 from ivr.web.api import PREFIX
 from ivr.web.auth import add_rules
-from ivr.web.uploads import store_prompt
+from ivr.followup.uploads import store_prompt
 from ivr.web.keys import CONFIG
 from ivr.web.openapi import register_paths
 

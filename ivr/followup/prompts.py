@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.voicemail.audio import TELEPHONE_RATE, Audio, AudioError, read_wav, to_rate, write_wav
+from ivr.speech.audio import TELEPHONE_RATE, Audio, AudioError, read_wav, to_rate, write_wav
 
 # Mandarin uses espeak-ng's "cmn-latn-pinyin" voice: with plain "cmn" (Debian's espeak-ng 1.51)
 # characters become pinyin with tone digits and the digits are read in English ("dui four bu

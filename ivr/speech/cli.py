@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from ivr.voicemail import models
-
-
+from ivr.speech import models
 def _progress(out: TextIO) -> models.Progress:
     state = {"last": -1}
 

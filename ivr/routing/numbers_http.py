@@ -6,12 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.directory.exceptions import InvalidInput
+from ivr.core.errors import InvalidInput
 from ivr.directory.validate import LANGUAGES
-from ivr.numbers import dial_forms
+from ivr.core.numbers import dial_forms
 from ivr.routing.numbers_service import get_number, set_number
-from ivr.voicemail.audio import read_wav
-from ivr.web.uploads import store_prompt
+from ivr.speech.audio import read_wav
+from ivr.followup.uploads import store_prompt
 from ivr.web.api import PREFIX, _actor, _body, _on_change
 from ivr.web.auth import add_rules
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER

@@ -24,19 +24,19 @@ from typing import Any, Callable
 from sqlalchemy import select
 
 from ivr.calls.fold import CallView
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import Call
 from ivr.db.session import Db
-from ivr.voicemail import jobs
-from ivr.voicemail.audio import AudioError
-from ivr.voicemail.cases import add_event, deadline_for, deadline_hours, load_case
-from ivr.voicemail.db import Case, Transcript, TranscriptionJob, Voicemail
-from ivr.voicemail.ingest import ensure_voicemail, ingest_call, known_paths, unrecorded_files
-from ivr.voicemail.models import ModelMissing, installed, normalise_language, resolve
-from ivr.voicemail.transcribe import Transcriber, TranscribeError
-from ivr.voicemail.transcribe import Transcript as TranscriptResult
-from ivr.voicemail.worker import OrphanSafeTranscriber
-from ivr.voicemail.triage import Rules, RulesError, is_repeat, load_rules, triage
+from ivr.followup import jobs
+from ivr.speech.audio import AudioError
+from ivr.followup.cases import add_event, deadline_for, deadline_hours, load_case
+from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
+from ivr.followup.ingest import ensure_voicemail, ingest_call, known_paths, unrecorded_files
+from ivr.speech.models import ModelMissing, installed, normalise_language, resolve
+from ivr.speech.transcribe import Transcriber, TranscribeError
+from ivr.speech.transcribe import Transcript as TranscriptResult
+from ivr.speech.worker import OrphanSafeTranscriber
+from ivr.followup.triage import Rules, RulesError, is_repeat, load_rules, triage
 
 log = logging.getLogger(__name__)
 TranscriberFactory = Callable[[list[str], int], Transcriber]

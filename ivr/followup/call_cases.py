@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.directory.exceptions import InvalidInput
-from ivr.voicemail import cases as case_service
-from ivr.voicemail.cases import CallRef
-from ivr.voicemail.db import URGENCIES
-from ivr.voicemail.triage import Rules, RulesError, load_rules
+from ivr.core.errors import InvalidInput
+from ivr.followup import cases as case_service
+from ivr.followup.cases import CallRef
+from ivr.db.followup_models import URGENCIES
+from ivr.followup.triage import Rules, RulesError, load_rules
 from ivr.web.api import _actor, _body
 from ivr.web.auth import add_rules
-from ivr.web.cases_api import PIPELINE, case_json
+from ivr.followup.http import PIPELINE, case_json
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER
 from ivr.web.openapi import PREFIX, register_paths
 from ivr.web.pages import T, esc, lang_of, t
@@ -68,7 +68,7 @@ def _hours(request: web.Request) -> dict[str, float]:
 
 def _live_call(request: web.Request, linkedid: str) -> CallRef | None:
     """The call as the recorder sees it while it is going on (no stored record yet)."""
-    from ivr.web.console import HUB
+    from ivr.pool.console import HUB
 
     hub = request.config_dict.get(HUB)
     view = hub.views.get(linkedid) if hub is not None else None
@@ -144,7 +144,7 @@ register_paths({"/cases": {"post": {
 
 
 def setup_call_cases(app: web.Application) -> None:
-    from ivr.web.console import CASE_FORM
+    from ivr.pool.console import CASE_FORM
 
     app[CASE_FORM] = case_form
     app.router.add_post(f"{PREFIX}/cases", post_case)

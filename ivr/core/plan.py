@@ -1,6 +1,6 @@
 """Route plans: the plain data that both the controller and the dialplan executor understand.
 
-A plan is produced by pure functions (``ivr.routing.policy``) and encoded into one string that
+A plan is produced by pure functions (``ivr.core.policy``) and encoded into one string that
 the dialplan's executor (context ``ivr-exec``) parses with CUT(). See docs/architecture.md.
 """
 

@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.calls.fold import CallView
 from ivr.calls.recorder import wav_seconds
-from ivr.config import Config
+from ivr.core.config import Config
 from ivr.db.models import Call, Official, PublishedNumber
 from ivr.db.session import Db
-from ivr.numbers import NumberError, normalize
-from ivr.voicemail.cases import new_case
-from ivr.voicemail.db import Case, TranscriptionJob, Voicemail
+from ivr.core.numbers import NumberError, normalize
+from ivr.followup.cases import new_case
+from ivr.db.followup_models import Case, TranscriptionJob, Voicemail
 
 MISSED_OUTCOMES = frozenset({"busy", "no-answer", "abandoned"})
 MIN_MESSAGE_SECONDS = 0.5  # the same bound as the call fold: shorter is no message
