@@ -1,8 +1,9 @@
-"""Errors of the directory and routing services, mapped 1:1 to REST responses.
+"""Every error of ivr, one class per ``error_id``, mapped 1:1 to HTTP responses.
 
 Every error has an HTTP ``status``, a stable ``error_id`` (wazo style, for clients and logs), an
 English ``message`` and ``details`` (a JSON-able mapping; ``where`` names the offending input,
-e.g. ``officials[2].numbers[0]`` or ``row 4, numbers``).
+e.g. ``officials[2].numbers[0]`` or ``row 4, numbers``). Messages are English; the web UI
+shows its own Mandarin text per ``error_id`` (``ivr.web.i18n``) and the English message beside it.
 """
 
 from __future__ import annotations
@@ -89,3 +90,99 @@ class InvalidDirectory(InvalidInput):
 class Conflict(IvrError):
     status = 409
     error_id = "conflict"
+
+
+# --- authentication and authorisation -------------------------------------------------------
+
+class NotSignedIn(IvrError):
+    status = 401
+    error_id = "unauthorized"
+
+
+class LoginFailed(IvrError):
+    status = 401
+    error_id = "login-failed"
+
+
+class Forbidden(IvrError):
+    status = 403
+    error_id = "forbidden"
+
+
+class CsrfFailed(IvrError):
+    status = 403
+    error_id = "csrf-failed"
+
+
+class InvalidAccount(InvalidInput):
+    error_id = "invalid-account"
+
+
+# --- request shape ---------------------------------------------------------------------------
+
+class MalformedJson(InvalidInput):
+    error_id = "malformed-json"
+
+
+class InvalidForm(InvalidInput):
+    error_id = "invalid-form"
+
+
+# --- numbers, prompts, operators -------------------------------------------------------------
+
+class UnknownNumber(NotFound):
+    error_id = "unknown-number"
+
+
+class UnknownPrompt(NotFound):
+    error_id = "unknown-prompt"
+
+
+class InvalidOperatorState(InvalidInput):
+    error_id = "invalid-operator-state"
+
+
+# --- voicemail, cases, callbacks -------------------------------------------------------------
+
+class UnknownCase(NotFound):
+    error_id = "unknown-case"
+
+
+class UnknownEndpoint(NotFound):
+    error_id = "unknown-endpoint"
+
+
+class InvalidTransition(Conflict):
+    error_id = "invalid-transition"
+
+
+class InvalidCaseInput(InvalidInput):
+    error_id = "invalid-case-input"
+
+
+class InvalidAudio(InvalidInput):
+    error_id = "invalid-audio"
+
+
+class NoAudio(NotFound):
+    error_id = "no-audio"
+
+
+class NoCallbackNumber(Conflict):
+    error_id = "no-callback-number"
+
+
+class CallbackFailed(IvrError):
+    status = 503
+    error_id = "callback-failed"
+
+
+def all_errors() -> list[type[IvrError]]:
+    """Every error class (the UI's message catalogue and a test check one class per id)."""
+    seen: list[type[IvrError]] = []
+    todo: list[type[IvrError]] = [IvrError]
+    while todo:
+        cls = todo.pop()
+        seen.append(cls)
+        todo.extend(cls.__subclasses__())
+    return seen

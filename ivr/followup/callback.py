@@ -28,7 +28,7 @@ from ivr.db.models import Device, Operator
 from ivr.db.session import Db
 from ivr.followup.cases import TRANSITIONS, add_event, callback_number, load_case
 from ivr.db.followup_models import Callback, Case
-from ivr.followup.exceptions import (CallbackFailed, InvalidCaseInput, InvalidTransition,
+from ivr.core.errors import (CallbackFailed, InvalidCaseInput, InvalidTransition,
                                       NoCallbackNumber, UnknownEndpoint)
 
 log = logging.getLogger(__name__)

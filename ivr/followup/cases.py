@@ -22,7 +22,7 @@ from sqlalchemy.orm import selectinload
 from ivr.db.models import Official
 from ivr.db.session import Db
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, CaseEvent
-from ivr.followup.exceptions import InvalidCaseInput, InvalidTransition, UnknownCase
+from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCase
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"assigned", "called_back"}),
@@ -207,7 +207,7 @@ async def find_call(db: Db, *, linkedid: str | None = None, call_id: int | None 
                     live: CallRef | None = None) -> CallRef:
     """The stored call (by id or linkedid), else the live one the caller passes; UnknownCall."""
     from ivr.db.models import Call
-    from ivr.followup.exceptions import UnknownCall
+    from ivr.core.errors import UnknownCall
 
     async with db() as session:
         clause = Call.id == call_id if call_id is not None else Call.linkedid == (linkedid or "")

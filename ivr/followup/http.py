@@ -17,7 +17,7 @@ from ivr.followup import jobs
 from ivr.followup.callback import callback_json, place_callback
 from ivr.db.followup_models import (CASE_KINDS, CASE_STATES, URGENCIES, Case, Transcript,
                               TranscriptionJob, Voicemail)
-from ivr.followup.exceptions import NoAudio
+from ivr.core.errors import NoAudio
 from ivr.web.api import _actor, _body, _field, _int_param
 from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER
 from ivr.web.openapi import PREFIX, register_paths

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.core.errors import InvalidInput, NotFound
+from ivr.core.errors import InvalidInput, UnknownPrompt
 from ivr.directory.validate import LANGUAGES
 from ivr.speech.audio import AudioError, read_wav
 from ivr.web.api import PREFIX
@@ -25,9 +25,6 @@ from ivr.web.openapi import register_paths
 # DTMF menu, the beep before recording
 PROMPTS = ("ivr-greeting", "ivr-unavailable", "ivr-menu", "ivr-beep")
 
-
-class UnknownPrompt(NotFound):
-    error_id = "unknown-prompt"
 
 
 def _prompt_dir(request: web.Request) -> Path:

@@ -12,7 +12,7 @@ from typing import Iterable
 from aiohttp import web
 
 from ivr.speech.audio import AudioError
-from ivr.followup.exceptions import InvalidAudio
+from ivr.core.errors import InvalidAudio
 from ivr.followup.prompts import validate_upload
 
 UPLOAD_LIMIT = 20 * 1024 * 1024

@@ -21,7 +21,7 @@ from ivr.asterisk.ami import AmiError, Message
 from ivr.calls.fold import CallView
 from ivr.db.models import Call, Official, Operator
 from ivr.db.session import Db
-from ivr.core.errors import IvrError
+from ivr.core.errors import IvrError, UnknownOperator
 from ivr.pool import service as pool_service
 from ivr.web.auth import add_rules, identity_of
 from ivr.web.keys import CONTROLLER, DB_SESSIONMAKER
@@ -224,7 +224,7 @@ async def _operator(request: web.Request) -> Operator:
         op = await session.scalar(select(Operator).where(Operator.endpoint == endpoint)
                                   .options(selectinload(Operator.pool)))
     if op is None:
-        raise pool_service.UnknownOperator(
+        raise UnknownOperator(
             f"此账号未关联话务员分机 / this account has no operator endpoint ({endpoint!r})")
     return op
 

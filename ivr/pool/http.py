@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ivr.core.errors import InvalidOperatorState
 from ivr.pool import service as pool_service
 from ivr.web.api import PREFIX, _body, _field, operator_json
 from ivr.web.keys import CONTROLLER, DB_SESSIONMAKER
@@ -15,7 +16,7 @@ async def put_operator_state(request: web.Request) -> web.Response:
     state = _field(body, "state")
     reason = body.get("reason", "")
     if not isinstance(state, str) or not isinstance(reason, str):
-        raise pool_service.InvalidOperatorState("state and reason must be text")
+        raise InvalidOperatorState("state and reason must be text")
     ctrl = request.config_dict.get(CONTROLLER)
     ami = getattr(ctrl, "ami", None)
     op = await pool_service.set_state(request.config_dict[DB_SESSIONMAKER], ami,

@@ -15,21 +15,12 @@ from sqlalchemy.orm import selectinload
 from ivr.asterisk.ami import AmiClient, AmiError
 from ivr.db.models import Operator
 from ivr.db.session import Db
-from ivr.core.errors import IvrError
+from ivr.core.errors import InvalidOperatorState, UnknownOperator
 from ivr.db.feed import bump_in
 
 log = logging.getLogger(__name__)
 STATES = ("logged_out", "ready", "paused")
 
-
-class InvalidOperatorState(IvrError):
-    status = 400
-    error_id = "invalid-operator-state"
-
-
-class UnknownOperator(IvrError):
-    status = 404
-    error_id = "unknown-operator"
 
 
 def interface(op: Operator) -> str:

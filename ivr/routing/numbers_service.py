@@ -9,14 +9,11 @@ from sqlalchemy.orm import selectinload
 
 from ivr.db.models import PublishedNumber
 from ivr.db.session import Db
-from ivr.core.errors import InvalidInput, MalformedNumber, NotFound
+from ivr.core.errors import InvalidInput, MalformedNumber, UnknownNumber
 from ivr.directory.services import audit, clean_actor
 from ivr.directory.validate import LANGUAGES
 from ivr.core.numbers import NumberError, normalize
 
-
-class UnknownNumber(NotFound):
-    error_id = "unknown-number"
 
 
 async def get_number(db: Db, raw_number: str) -> PublishedNumber:

@@ -1,0 +1,25 @@
+"""Typed application keys shared by the features (each feature keeps its own keys too)."""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ivr.core.config import Config
+from ivr.http.routes import RouteRegistry
+
+OnChange = Callable[[int | None], Awaitable[None]]
+OnDirectoryChange = Callable[[], Awaitable[None]]
+
+# the deployment configuration
+CONFIG = web.AppKey("config", Config)
+# the session factory: one AsyncSession per request or task
+DB = web.AppKey[async_sessionmaker[AsyncSession]]("db")
+# every declared route: aiohttp routes, the authorisation table, the OpenAPI document
+ROUTES = web.AppKey("routes", RouteRegistry)
+# awaited after every committed routing change (snapshot reload, mirror update, change feed)
+ON_CHANGE = web.AppKey[OnChange]("on_change")
+# awaited after a committed change of phones, operators or pools (render and reload Asterisk)
+ON_DIRECTORY_CHANGE = web.AppKey[OnDirectoryChange]("on_directory_change")
