@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from ivr import __version__
 from ivr.config import Config
-from ivr.directory.validate import CONTACT_RE, ENDPOINT_RE
+from ivr.directory.validate import CONTACT_RE, ENDPOINT_RE, STRATEGIES
 from ivr.routing.policy import default_plan
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "dialplans"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
-STRATEGIES = ("leastrecent", "ringall", "fewestcalls", "random", "rrmemory", "linear", "wrandom")
 AGI_LIMIT = 1.5  # seconds a call may wait for the controller before the mirror takes over
 
 

@@ -26,6 +26,8 @@ POOL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,34}$")
 CONTACT_RE = re.compile(r"^sips?:[A-Za-z0-9_.+\-]{1,64}@(?:[A-Za-z0-9.\-]{1,63}|\[[0-9A-Fa-f:.]{2,45}\])"
                         r"(?::[0-9]{1,5})?$")
 CHAIN_KINDS: tuple[str, ...] = tuple(k for k in STEP_KINDS if k != "message")
+# app_queue's ring strategies (Asterisk 22 app_queue.c `strategies[]`, without its deprecated
+# alias `roundrobin`): the one list the import, the services, the API and render.py accept.
 STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered",
               "linear", "wrandom")
 LANGUAGES = ("zh", "en")

@@ -12,6 +12,7 @@ from ivr.asterisk.render import (TEMPLATE_DIR, Phone, QueueDef, RenderError, Ren
                                  outbound_patterns, published_patterns, render_all, render_text,
                                  template_values, write_all)
 from ivr.config import Config
+from ivr.directory.validate import STRATEGIES
 
 CONFIG = Config(ami_secret="a" * 32, agi_port=4999, ami_port=5999, timezone="Asia/Shanghai",
                 default_pool="main")
@@ -211,5 +212,35 @@ async def test_contact_accepted_by_import_renders(tmp_path: Path, contact: str) 
                           f'static_contact: "{contact}"}}]\n', "yaml", "tester")
         files = render_all(await load_render_input(db, config))
         assert f"contact = {contact}" in files["pjsip.conf"]
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_the_directory_accepts_renders(strategy: str) -> None:
+    # one list (ivr.directory.validate.STRATEGIES) for the import, the API and queues.conf
+    files = render_all(RenderInput(CONFIG, queues=(QueueDef("pool-main", strategy),)))
+    assert f"[pool-main]\nstrategy = {strategy}\n" in files["queues.conf"]
+
+
+async def test_pool_created_with_rrordered_renders(tmp_path: Path) -> None:
+    """A pool the services accept renders (it used to be committed, then fail every render)."""
+    from ivr.asterisk.render import load_render_input
+    from ivr.db.models import Base
+    from ivr.db.session import create_engine, make_sessionmaker
+    from ivr.directory.importer import import_text
+    from ivr.directory.services import create_pool
+
+    config = Config(db_url=f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}", ami_secret="a" * 32)
+    engine = create_engine(config)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        db = make_sessionmaker(engine)
+        await create_pool(db, "night", "tester", strategy="rrordered")
+        await import_text(db, "pools: [{name: day, strategy: rrordered}]\n", "yaml", "tester")
+        files = render_all(await load_render_input(db, config))
+        assert "[pool-night]\nstrategy = rrordered\n" in files["queues.conf"]
+        assert "[pool-day]\nstrategy = rrordered\n" in files["queues.conf"]
     finally:
         await engine.dispose()
