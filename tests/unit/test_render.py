@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk.render import (Phone, QueueDef, RenderError, RenderInput,
-                                 outbound_patterns, published_patterns, render_all, render_text,
-                                 template_names, template_values, write_all)
+from ivr.asterisk.render import (TEMPLATE_DIR, Phone, QueueDef, RenderError, RenderInput,
+                                 expand_includes, outbound_patterns, published_patterns, render_all,
+                                 render_text, template_names, template_values, write_all)
 from ivr.config import Config
 from ivr.directory.validate import STRATEGIES
 
@@ -245,3 +245,41 @@ async def test_pool_created_with_rrordered_renders(tmp_path: Path) -> None:
         assert "[pool-day]\nstrategy = rrordered\n" in files["queues.conf"]
     finally:
         await engine.dispose()
+
+
+def test_every_dialplan_fragment_is_included_once() -> None:
+    """A fragment added to templates/extensions/ but not included would silently not be rendered."""
+    fragments = sorted(t.name for t in (TEMPLATE_DIR / "extensions").iterdir() if t.name.endswith(".tmpl"))
+    main = (TEMPLATE_DIR / "extensions.conf.tmpl").read_text(encoding="utf-8")
+    included = re.findall(r"^\{\{ include extensions/(\S+) \}\}$", main, flags=re.M)
+    assert sorted(included) == fragments and len(fragments) >= 8
+    text = render_all(RenderInput(CONFIG))["extensions.conf"]
+    assert "{{" not in text
+    for name in fragments:  # each fragment's first context or extension is in the rendered file
+        body = (TEMPLATE_DIR / "extensions" / name).read_text(encoding="utf-8")
+        first = next(line for line in body.splitlines() if line.startswith(("[", "exten")))
+        assert first in text or "{{" in first, (name, first)
+
+
+def test_includes(tmp_path: Path) -> None:
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "a.tmpl").write_text("[a]\nexten => s,1,NoOp({{ agi_port }})", encoding="utf-8")
+    (tmp_path / "parts" / "b.tmpl").write_text("{{ include parts/a.tmpl }}\n", encoding="utf-8")
+    (tmp_path / "x.conf.tmpl").write_text("; head\n{{ include parts/a.tmpl }}\n; tail\n", encoding="utf-8")
+    files = render_all(RenderInput(CONFIG), tmp_path)
+    assert files == {"x.conf": "; head\n[a]\nexten => s,1,NoOp(4999)\n; tail\n"}  # a.tmpl: no .conf
+    with pytest.raises(RenderError, match="missing"):
+        expand_includes("{{ include parts/nope.tmpl }}\n", tmp_path)
+    with pytest.raises(RenderError, match="twice"):
+        expand_includes("{{ include parts/a.tmpl }}\n{{ include parts/a.tmpl }}\n", tmp_path)
+    with pytest.raises(RenderError, match="one level"):
+        expand_includes("{{ include parts/b.tmpl }}\n", tmp_path)
+    # not on a line of its own, or a path leaving the folder: not an include (then an unknown
+    # placeholder, refused by render_text)
+    for text in ("x {{ include parts/a.tmpl }}\n", "{{ include ../a.tmpl }}\n"):
+        assert expand_includes(text, tmp_path) == text
+
+
+def test_no_template_folder(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="no \\*.conf.tmpl"):
+        render_all(RenderInput(CONFIG), tmp_path)
