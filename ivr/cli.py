@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
 from ivr.core.config import Config, ConfigError
-from ivr.db.models import MODES
+from ivr.core.constants import MODES
 from ivr.core.errors import IvrError
 
 __all__ = ["main", "build_parser"]

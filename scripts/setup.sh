@@ -3,7 +3,9 @@
 # 1. installs the missing system packages (as root: apt-get; otherwise it fails and names them):
 #    python3 + venv, sipp (sip-tester), debootstrap + zstd (Asterisk chroot), sox, espeak-ng,
 #    postgresql (tests), docker-compose (validates docker-compose.yml);
-# 2. creates/updates the venv .venv (pip install -e '.[test,speech]' when pyproject.toml changed);
+# 2. creates/updates the venv .venv when pyproject.toml or requirements.lock changed: the pinned
+#    dependencies from requirements.lock (every extra; regenerate with scripts/lock.sh), then
+#    the project itself, editable, without resolving anything (pip install --no-deps -e .);
 # 3. provisions Asterisk (scripts/provision-asterisk.sh: a cached Debian sid chroot).
 # Environment: IVR_CACHE (chroot cache, default ~/.cache/ivr), IVR_SKIP_APT=1 (never run apt),
 # IVR_EXTRA_PACKAGES (more Debian packages to install when missing).
@@ -63,12 +65,13 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 stamp=.venv/.ivr-installed
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ] \
    || ! .venv/bin/python -c 'import ivr, pytest, pytest_asyncio, pytest_timeout' >/dev/null 2>&1; then
-  say "installing the project into .venv (pip install -e '.[test,speech]')"
+  say "installing the project into .venv (requirements.lock, then pip install --no-deps -e .)"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,speech]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
   echo "$want" > "$stamp"
 fi
 

@@ -11,7 +11,7 @@ import sys
 from typing import Any, Callable
 
 from ivr.core.config import Config
-from ivr.db.account_models import ROLES
+from ivr.core.constants import ROLES
 
 Out = Callable[[str], None]
 

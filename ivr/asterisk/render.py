@@ -1,30 +1,37 @@
-"""Render the Asterisk configuration of a deployment from dialplans/*.tmpl.
+"""Render the Asterisk configuration of a deployment from the package's templates.
 
-Templates use ``{{ name }}`` placeholders (Asterisk's own ``${…}`` passes through untouched).
-Everything the templates need is plain data in :class:`RenderInput`, built from the database by
-:func:`load_render_input`, so rendering itself is pure and testable.
+Every ``ivr/asterisk/templates/*.conf.tmpl`` becomes one file (package data, read with
+:mod:`importlib.resources`, so an installed package renders without the repository). Templates
+use ``{{ name }}`` placeholders (Asterisk's own ``${…}`` passes through untouched); a line
+``{{ include extensions/menu.tmpl }}`` is replaced by that fragment (one level, each fragment
+once), which is how the dialplan is kept as one fragment per feature. Everything the templates
+need is plain data in :class:`RenderInput`, built from the database by :func:`load_render_input`,
+so rendering itself is pure and testable.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from ivr import __version__
 from ivr.core.config import Config
-from ivr.directory.validate import CONTACT_RE, ENDPOINT_RE
+from ivr.core.constants import QUEUE_STRATEGIES
 from ivr.core.policy import default_plan
+from ivr.core.names import CONTACT_RE, ENDPOINT_RE
 
 if TYPE_CHECKING:
     import argparse
 
     from ivr.db.session import Db
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "dialplans"
+TEMPLATE_DIR: Traversable = files("ivr.asterisk") / "templates"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
-STRATEGIES = ("leastrecent", "ringall", "fewestcalls", "random", "rrmemory", "linear", "wrandom")
+_INCLUDE = re.compile(r"^\{\{\s*include\s+([a-z0-9_-]+(?:/[a-z0-9_-]+)*\.tmpl)\s*\}\}\n", re.M)
 AGI_LIMIT = 1.5  # seconds a call may wait for the controller before the mirror takes over
 
 
@@ -85,7 +92,7 @@ def _phone_section(p: Phone) -> str:
 
 
 def _queue_section(q: QueueDef) -> str:
-    if q.strategy not in STRATEGIES:
+    if q.strategy not in QUEUE_STRATEGIES:
         raise RenderError(f"queue {q.name}: unknown strategy {q.strategy!r}")
     return (f"[{q.name}]\nstrategy = {q.strategy}\ntimeout = {q.ring_seconds}\nretry = 1\n"
             "wrapuptime = 0\nringinuse = no\nannounce-position = no\n"
@@ -129,11 +136,50 @@ def render_text(template: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(sub, template)
 
 
-def render_all(inp: RenderInput, template_dir: Path = TEMPLATE_DIR) -> dict[str, str]:
+def _resolve(template_dir: Traversable | Path, relpath: str) -> Traversable | Path:
+    node = template_dir
+    for part in relpath.split("/"):
+        node = node / part
+    return node
+
+
+def expand_includes(text: str, template_dir: Traversable | Path) -> str:
+    """Replace each ``{{ include <path> }}`` line by the fragment at ``<path>``."""
+    seen: set[str] = set()
+
+    def sub(m: re.Match[str]) -> str:
+        relpath = m.group(1)
+        if relpath in seen:
+            raise RenderError(f"fragment {relpath} is included twice")
+        seen.add(relpath)
+        fragment = _resolve(template_dir, relpath)
+        if not fragment.is_file():
+            raise RenderError(f"included fragment {relpath} is missing")
+        body = fragment.read_text(encoding="utf-8")
+        if _INCLUDE.search(body):
+            raise RenderError(f"fragment {relpath} includes another (one level only)")
+        return body if body.endswith("\n") else body + "\n"
+    return _INCLUDE.sub(sub, text)
+
+
+def template_names(template_dir: Traversable | Path = TEMPLATE_DIR) -> list[str]:
+    """The files rendered: one per ``*.conf.tmpl`` at the top of ``template_dir``."""
+    names = sorted(t.name for t in template_dir.iterdir()
+                   if t.is_file() and t.name.endswith(".conf.tmpl"))
+    if not names:
+        raise RenderError(f"no *.conf.tmpl templates in {template_dir}: is the package installed "
+                          "with its data files?")
+    return names
+
+
+def render_all(inp: RenderInput, template_dir: Traversable | Path = TEMPLATE_DIR) -> dict[str, str]:
     """``{file name: text}`` of every Asterisk config file of the deployment."""
     values = template_values(inp)
-    return {t.name.removesuffix(".tmpl"): render_text(t.read_text(encoding="utf-8"), values)
-            for t in sorted(template_dir.glob("*.conf.tmpl"))}
+    out = {}
+    for name in template_names(template_dir):
+        text = expand_includes((template_dir / name).read_text(encoding="utf-8"), template_dir)
+        out[name.removesuffix(".tmpl")] = render_text(text, values)
+    return out
 
 
 # Files that follow the directory (phones, pools), and the module that rereads each.

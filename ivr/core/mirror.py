@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from ivr.core.plan import MODES
+from ivr.core.constants import MODES
 from ivr.core.policy import OfficialRouting, effective_mode, plan_for_mode
 from ivr.core.schedule import encode_intervals
 

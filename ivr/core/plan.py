@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from ivr.core.constants import MODES, STEP_KINDS
+
 StepKind = Literal["direct", "deputy", "pool", "voicemail", "message"]
-STEP_KINDS: tuple[str, ...] = ("direct", "deputy", "pool", "voicemail", "message")
-MODES: tuple[str, ...] = ("direct", "pool", "deputy", "voicemail")
 
 # What a target may contain: dial strings (PJSIP/o-12&PJSIP/138…@carrier), queue names, ids.
 _TARGET_RE = re.compile(r"^[A-Za-z0-9_.@/&+\-]{1,255}$")

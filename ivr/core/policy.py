@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from ivr.core.plan import MODES, RoutePlan, Step
+from ivr.core.plan import RoutePlan, Step
+from ivr.core.constants import MODES
 from ivr.core.schedule import Interval, mode_at, week_second
 
 DEFAULT_CHAIN: tuple[str, ...] = ("deputy", "pool", "voicemail")

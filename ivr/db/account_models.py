@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ivr.db.models import Base, Official, utcnow
 
-ROLES = ("admin", "operator", "official", "supervisor")
+from ivr.core.constants import ROLES
 
 
 class User(Base):

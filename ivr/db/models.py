@@ -13,11 +13,7 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, Met
                         Text, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-MODES = ("direct", "pool", "deputy", "voicemail")
-STEP_KINDS = ("direct", "deputy", "pool", "voicemail", "message")
-AVAILABILITY = ("available", "meeting", "dnd", "leave")
-OUTCOMES = ("answered", "busy", "no-answer", "abandoned", "voicemail", "refused", "failed")
-OPERATOR_STATES = ("logged_out", "ready", "paused")
+
 
 
 def utcnow() -> datetime:

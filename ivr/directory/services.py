@@ -20,7 +20,7 @@ from ivr.db.models import AuditEntry, Device, Official, Operator, Pool, RoutingP
 from ivr.db.session import Db
 from ivr.core.errors import (Conflict, InvalidDirectory, InvalidInput, UnknownOfficial,
                                       UnknownOperator, UnknownPool)
-from ivr.directory.validate import (NAME_FORBIDDEN, STRATEGIES, check_contact, check_endpoint,
+from ivr.directory.validate import (NAME_FORBIDDEN, check_contact, check_strategy, check_endpoint,
                                     check_pool_name, int_field, text_field)
 
 __all__ = ["official_query", "list_officials", "get_official", "load_official", "audit",
@@ -124,17 +124,12 @@ async def get_pool(db: Db, name: str) -> Pool:
         return await _pool(session, name)
 
 
-def _check_strategy(strategy: str) -> str:
-    if strategy not in STRATEGIES:
-        raise InvalidDirectory(f"strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}",
-                               where="strategy")
-    return strategy
 
 
 async def create_pool(db: Db, name: str, actor: str, *, strategy: str = "leastrecent",
                       max_wait: int = 60) -> Pool:
     actor = clean_actor(actor)
-    pool = Pool(name=check_pool_name(name, "name"), strategy=_check_strategy(strategy),
+    pool = Pool(name=check_pool_name(name, "name"), strategy=check_strategy(strategy),
                 max_wait=int_field(max_wait, "max_wait", 5, 3600))
     async with db() as session, session.begin():
         if (await session.execute(select(Pool.id).where(Pool.name == name))).first():
@@ -152,7 +147,7 @@ async def update_pool(db: Db, name: str, actor: str, *, strategy: str | None = N
         pool = await _pool(session, name)
         old = {"name": pool.name, "strategy": pool.strategy, "max_wait": pool.max_wait}
         if strategy is not None:
-            pool.strategy = _check_strategy(strategy)
+            pool.strategy = check_strategy(strategy)
         if max_wait is not None:
             pool.max_wait = int_field(max_wait, "max_wait", 5, 3600)
         new = {"name": pool.name, "strategy": pool.strategy, "max_wait": pool.max_wait}

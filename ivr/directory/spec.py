@@ -16,8 +16,10 @@ import yaml
 
 from ivr.core.errors import InvalidChain, InvalidDirectory, InvalidEndpoint, IvrError, \
     MalformedNumber
-from ivr.directory.validate import (CSV_COLUMNS, LANGUAGES, NAME_FORBIDDEN, SLUG_RE,
-                                    STRATEGIES, check_availability, check_bool, check_chain,
+from ivr.core.constants import LANGUAGES
+from ivr.core.names import SLUG_RE
+from ivr.directory.validate import (CSV_COLUMNS, NAME_FORBIDDEN,
+                                    check_availability, check_bool, check_chain, check_strategy,
                                     check_contact,
                                     check_endpoint, check_mode, check_number, check_pool_name,
                                     check_ring_timeout, check_timezone, check_windows, int_field,
@@ -121,10 +123,8 @@ _SETTINGS_KEYS = {"default_chain", "timezone"}
 def _pool(raw: Any, where: str) -> PoolSpec:
     m = _mapping(raw, where, _POOL_KEYS, ("name",))
     strategy = m.get("strategy") or "leastrecent"
-    if strategy not in STRATEGIES:
-        raise InvalidDirectory(f"strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}",
-                               where=f"{where}.strategy")
-    return PoolSpec(check_pool_name(m["name"], f"{where}.name"), strategy,
+    return PoolSpec(check_pool_name(m["name"], f"{where}.name"),
+                    check_strategy(strategy, f"{where}.strategy"),
                     int_field(m.get("max_wait", 60), f"{where}.max_wait", 5, 3600))
 
 

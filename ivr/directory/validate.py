@@ -9,29 +9,16 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.db.models import AVAILABILITY
 from ivr.core.errors import (InvalidAvailability, InvalidChain, InvalidDirectory,
                                       InvalidEndpoint, InvalidMode, InvalidRingTimeout,
                                       InvalidSchedule, IvrError, MalformedNumber)
 from ivr.core.numbers import NumberError, normalize
-from ivr.core.plan import MODES, STEP_KINDS
+from ivr.core.constants import (AVAILABILITY, CHAIN_KINDS, LANGUAGES, MODES, QUEUE_STRATEGIES,
+                                RING_TIMEOUT_RANGE)
+from ivr.core.names import CONTACT_RE, CONTROL_CHARS, ENDPOINT_RE, POOL_RE, SLUG_RE
 from ivr.core.windows import WindowError, WindowInput, parse_windows
 
-ENDPOINT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
-# not all digits: a digit string addresses an official by id
-SLUG_RE = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,31}$")
-POOL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,34}$")
-# sip(s):user@host[:port], host a name, an IPv4 or a bracketed IPv6 address (one rule for the
-# importer and for rendering pjsip.conf)
-CONTACT_RE = re.compile(r"^sips?:[A-Za-z0-9_.+\-]{1,64}@(?:[A-Za-z0-9.\-]{1,63}|\[[0-9A-Fa-f:.]{2,45}\])"
-                        r"(?::[0-9]{1,5})?$")
-CHAIN_KINDS: tuple[str, ...] = tuple(k for k in STEP_KINDS if k != "message")
-STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered",
-              "linear", "wrandom")
-LANGUAGES = ("zh", "en")
-RING_TIMEOUT_RANGE = (5, 120)
 CSV_COLUMNS = ("slug", "name", "title", "department", "numbers", "sip", "mobile", "deputy", "mode")
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\"';|^,\\<>]")
 
 
@@ -150,3 +137,11 @@ def check_windows(value: Any, where: str | None = None) -> list[WindowInput]:
         return parse_windows(value)
     except WindowError as exc:
         raise InvalidSchedule(str(exc), where=where) from None
+
+
+def check_strategy(value: Any, where: str = "strategy") -> str:
+    """An app_queue ring strategy Asterisk 22 accepts (``QUEUE_STRATEGIES``)."""
+    if value not in QUEUE_STRATEGIES:
+        raise InvalidDirectory(f"strategy {value!r}: expected one of {', '.join(QUEUE_STRATEGIES)}",
+                               where=where)
+    return str(value)

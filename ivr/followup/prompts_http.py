@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.core.errors import InvalidInput, UnknownPrompt
-from ivr.directory.validate import LANGUAGES
+from ivr.core.constants import LANGUAGES
 from ivr.speech.audio import AudioError, read_wav
 from ivr.web.api import PREFIX
 from ivr.web.auth import add_rules

@@ -15,11 +15,12 @@ from sqlalchemy.orm import selectinload
 from ivr.asterisk.ami import AmiClient, AmiError
 from ivr.db.models import Operator
 from ivr.db.session import Db
+from ivr.core.constants import OPERATOR_STATES
 from ivr.core.errors import InvalidOperatorState, UnknownOperator
 from ivr.db.feed import bump_in
 
 log = logging.getLogger(__name__)
-STATES = ("logged_out", "ready", "paused")
+STATES = OPERATOR_STATES
 
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.core.errors import InvalidInput
-from ivr.directory.validate import LANGUAGES
+from ivr.core.constants import LANGUAGES
 from ivr.core.numbers import dial_forms
 from ivr.routing.numbers_service import get_number, set_number
 from ivr.speech.audio import read_wav

@@ -11,7 +11,7 @@ from ivr.db.models import PublishedNumber
 from ivr.db.session import Db
 from ivr.core.errors import InvalidInput, MalformedNumber, UnknownNumber
 from ivr.directory.services import audit, clean_actor
-from ivr.directory.validate import LANGUAGES
+from ivr.core.constants import LANGUAGES
 from ivr.core.numbers import NumberError, normalize
 
 

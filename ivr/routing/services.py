@@ -21,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.db.models import OUTCOMES, AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
+from ivr.db.models import AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
+from ivr.core.constants import OUTCOMES
 from ivr.db.session import Db
 from ivr.core.errors import InvalidInput, UnknownCall, UnknownOfficial, UnknownPool
 from ivr.directory.services import audit, clean_actor, get_official, load_official

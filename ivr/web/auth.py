@@ -35,7 +35,8 @@ from sqlalchemy.orm import selectinload
 from ivr.db.models import Call, Official, Operator
 from ivr.db.session import Db
 from ivr.core.errors import InvalidInput, IvrError
-from ivr.db.account_models import ROLES, ApiToken, User, WebSession
+from ivr.db.account_models import ApiToken, User, WebSession
+from ivr.core.constants import ROLES
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ivr import __version__
-from ivr.db.models import AVAILABILITY, MODES, OUTCOMES
-from ivr.directory.validate import CHAIN_KINDS, STRATEGIES
+from ivr.core.constants import AVAILABILITY, MODES, OUTCOMES
+from ivr.core.constants import CHAIN_KINDS, QUEUE_STRATEGIES as STRATEGIES
 
 PREFIX = "/api/v1"
 

@@ -18,13 +18,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from ivr.db.models import MODES
+from ivr.core.constants import MODES
 from ivr.directory import services as directory
 from ivr.core.errors import InvalidInput, IvrError
 from ivr.routing import services as routing
 from ivr.web import auth
 from ivr.web.auth import (ANY, AUTHORIZE, LOGIN_CSRF_COOKIE, PREFIX, PUBLIC, SESSION_COOKIE, NotSignedIn, add_rules, identity_of)
-from ivr.db.account_models import ROLES
+from ivr.core.constants import ROLES
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE
 from ivr.web.openapi import register_paths
 from ivr.web.pages import LANG_COOKIE, LANGS, csrf_field, esc, mode_label, page, t, table

@@ -132,6 +132,21 @@ async def test_pool_spreads_calls_over_two_operators(lab: Any, sipp: Any, tmp_pa
     assert got["msg"]["outcome"] == "no-answer"
 
 
+async def test_pool_with_rrordered_strategy_is_loaded_by_asterisk(lab: Any) -> None:
+    # rrordered is an app_queue strategy of this Asterisk: accepted, rendered and loaded (it used
+    # to be accepted by the API, then refused by the renderer: 500 and a blocked resync)
+    status, body = await lab.arequest("POST", "/api/v1/pools", {"name": "night", "strategy": "rrordered"})
+    assert status == 201, body
+
+    async def loaded() -> str:
+        out = await asyncio.to_thread(lab.asterisk.cli, "queue show pool-night")
+        return out if "rrordered" in out else ""
+    shown = await eventually(loaded, timeout=10)
+    assert "pool-night has 0 calls" in shown, shown
+    status, body = await lab.arequest("GET", "/api/v1/pools/night")
+    assert (status, body["strategy"]) == (200, "rrordered"), body
+
+
 async def test_official_reached_on_mobile_through_carrier(lab: Any, sipp: Any) -> None:
     carrier = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier_port,
                          keys={"hold_ms": 800}).start()

@@ -15,7 +15,7 @@ from ivr.calls.fold import CallView
 from ivr.db.models import Call, Official
 from ivr.followup import cases as case_service
 from ivr.db.followup_models import Case, CaseEvent
-from ivr.followup.exceptions import InvalidCaseInput, UnknownCall
+from ivr.core.errors import InvalidCaseInput, UnknownCall
 from ivr.web import auth
 from ivr.web.keys import DB_SESSIONMAKER
 from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.core.plan import (MODES, STEP_KINDS, PlanError, RoutePlan, Step, decode_steps,
-                              encode_steps)
+from ivr.core.constants import MODES, STEP_KINDS
+from ivr.core.plan import PlanError, RoutePlan, Step, decode_steps, encode_steps
 
 FULL = (Step("direct", "PJSIP/o-12&PJSIP/13800000000@carrier", 20),
         Step("deputy", "PJSIP/o-13", 25),

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from ivr.asterisk.render import (TEMPLATE_DIR, Phone, QueueDef, RenderError, RenderInput,
-                                 outbound_patterns, published_patterns, render_all, render_text,
-                                 template_values, write_all)
+                                 expand_includes, outbound_patterns, published_patterns, render_all,
+                                 render_text, template_names, template_values, write_all)
 from ivr.core.config import Config
+from ivr.core.constants import QUEUE_STRATEGIES as STRATEGIES
 
 CONFIG = Config(ami_secret="a" * 32, agi_port=4999, ami_port=5999, timezone="Asia/Shanghai",
                 default_pool="main")
@@ -72,8 +73,9 @@ def test_render_all_fills_every_placeholder() -> None:
                                       Phone("op-1", "q" * 30)),
                       queues=(QueueDef("pool-main"), QueueDef("pool-night", "ringall", 20)))
     files = render_all(inp)
-    templates = sorted(p.name.removesuffix(".tmpl") for p in TEMPLATE_DIR.glob("*.conf.tmpl"))
-    assert sorted(files) == templates and "extensions.conf" in files and "pjsip.conf" in files
+    templates = sorted(name.removesuffix(".tmpl") for name in template_names())
+    assert len(templates) == 16 and sorted(files) == templates
+    assert "extensions.conf" in files and "pjsip.conf" in files
     for name, text in files.items():
         assert "{{" not in text and "}}" not in text, name
     assert "a" * 32 in files["manager.conf"]
@@ -213,3 +215,71 @@ async def test_contact_accepted_by_import_renders(tmp_path: Path, contact: str) 
         assert f"contact = {contact}" in files["pjsip.conf"]
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_the_directory_accepts_renders(strategy: str) -> None:
+    # one list (ivr.directory.validate.STRATEGIES) for the import, the API and queues.conf
+    files = render_all(RenderInput(CONFIG, queues=(QueueDef("pool-main", strategy),)))
+    assert f"[pool-main]\nstrategy = {strategy}\n" in files["queues.conf"]
+
+
+async def test_pool_created_with_rrordered_renders(tmp_path: Path) -> None:
+    """A pool the services accept renders (it used to be committed, then fail every render)."""
+    from ivr.asterisk.render import load_render_input
+    from ivr.db.models import Base
+    from ivr.db.session import create_engine, make_sessionmaker
+    from ivr.directory.importer import import_text
+    from ivr.directory.services import create_pool
+
+    config = Config(db_url=f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}", ami_secret="a" * 32)
+    engine = create_engine(config)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        db = make_sessionmaker(engine)
+        await create_pool(db, "night", "tester", strategy="rrordered")
+        await import_text(db, "pools: [{name: day, strategy: rrordered}]\n", "yaml", "tester")
+        files = render_all(await load_render_input(db, config))
+        assert "[pool-night]\nstrategy = rrordered\n" in files["queues.conf"]
+        assert "[pool-day]\nstrategy = rrordered\n" in files["queues.conf"]
+    finally:
+        await engine.dispose()
+
+
+def test_every_dialplan_fragment_is_included_once() -> None:
+    """A fragment added to templates/extensions/ but not included would silently not be rendered."""
+    fragments = sorted(t.name for t in (TEMPLATE_DIR / "extensions").iterdir() if t.name.endswith(".tmpl"))
+    main = (TEMPLATE_DIR / "extensions.conf.tmpl").read_text(encoding="utf-8")
+    included = re.findall(r"^\{\{ include extensions/(\S+) \}\}$", main, flags=re.M)
+    assert sorted(included) == fragments and len(fragments) >= 8
+    text = render_all(RenderInput(CONFIG))["extensions.conf"]
+    assert "{{" not in text
+    for name in fragments:  # each fragment's first context or extension is in the rendered file
+        body = (TEMPLATE_DIR / "extensions" / name).read_text(encoding="utf-8")
+        first = next(line for line in body.splitlines() if line.startswith(("[", "exten")))
+        assert first in text or "{{" in first, (name, first)
+
+
+def test_includes(tmp_path: Path) -> None:
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "a.tmpl").write_text("[a]\nexten => s,1,NoOp({{ agi_port }})", encoding="utf-8")
+    (tmp_path / "parts" / "b.tmpl").write_text("{{ include parts/a.tmpl }}\n", encoding="utf-8")
+    (tmp_path / "x.conf.tmpl").write_text("; head\n{{ include parts/a.tmpl }}\n; tail\n", encoding="utf-8")
+    files = render_all(RenderInput(CONFIG), tmp_path)
+    assert files == {"x.conf": "; head\n[a]\nexten => s,1,NoOp(4999)\n; tail\n"}  # a.tmpl: no .conf
+    with pytest.raises(RenderError, match="missing"):
+        expand_includes("{{ include parts/nope.tmpl }}\n", tmp_path)
+    with pytest.raises(RenderError, match="twice"):
+        expand_includes("{{ include parts/a.tmpl }}\n{{ include parts/a.tmpl }}\n", tmp_path)
+    with pytest.raises(RenderError, match="one level"):
+        expand_includes("{{ include parts/b.tmpl }}\n", tmp_path)
+    # not on a line of its own, or a path leaving the folder: not an include (then an unknown
+    # placeholder, refused by render_text)
+    for text in ("x {{ include parts/a.tmpl }}\n", "{{ include ../a.tmpl }}\n"):
+        assert expand_includes(text, tmp_path) == text
+
+
+def test_no_template_folder(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="no \\*.conf.tmpl"):
+        render_all(RenderInput(CONFIG), tmp_path)

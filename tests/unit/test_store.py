@@ -16,7 +16,8 @@ from ivr.db.models import Base, Official
 from ivr.db.session import Db, create_engine, make_sessionmaker
 from ivr.directory.importer import import_text
 from ivr.core.mirror import FAMILY, mirror_entries, number_entries, official_entries
-from ivr.core.plan import MODES, Step, decode_steps
+from ivr.core.plan import Step, decode_steps
+from ivr.core.constants import MODES
 from ivr.core.policy import OfficialRouting, plan_for_mode
 from ivr.core.schedule import DAY, WEEK, encode_intervals
 from ivr.routing.store import RoutingSnapshot, load_snapshot

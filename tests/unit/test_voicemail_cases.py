@@ -20,7 +20,7 @@ from ivr.followup import cases
 from ivr.followup import jobs
 from ivr.speech.audio import Audio, write_wav
 from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
-from ivr.followup.exceptions import InvalidCaseInput, InvalidTransition, UnknownCase
+from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCase
 from ivr.followup.ingest import (FileName, ensure_voicemail, ingest_call, parse_filename,
                                   unrecorded_files)
 from ivr.speech.models import ModelMissing

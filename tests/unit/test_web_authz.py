@@ -20,7 +20,7 @@ from ivr.core.config import Config
 from ivr.lab import ports
 from ivr.web import auth
 from ivr.web.auth import ANY, PUBLIC, RULES
-from ivr.db.account_models import ROLES
+from ivr.core.constants import ROLES
 from ivr.web.keys import DB_SESSIONMAKER
 
 TOKEN = "deployment-token-for-tests"
