@@ -1,5 +1,7 @@
-"""The aiohttp application: ``create_app(config)`` wires every long-lived resource as a
-cleanup context (database, controller state, AMI, FastAGI, call recorder, schedule ticker)."""
+"""The composition root: ``create_app(config)`` builds the typed services (database session
+factory, controller with its AMI client, FastAGI server and recorder), hands each feature what it
+needs through its ``setup(app, …)``, and runs every long-lived resource as a cleanup context
+(migrations, snapshot, recorder, voicemail, FastAGI, AMI, schedule ticker, change feed)."""
 
 from __future__ import annotations
 
@@ -9,31 +11,37 @@ import logging
 from typing import AsyncIterator
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.core.config import Config
 from ivr.controller import Controller
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
-from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE
+from ivr.followup.app import voicemail_context, voicemail_workers
+from ivr.followup.http import setup_cases_api
+from ivr.followup.prompts_http import setup_prompts_api
+from ivr.http import DB, ROUTES, RouteRegistry
+from ivr.pool import http as pool_http
+from ivr.routing.numbers_http import setup_numbers_api
+from ivr.web.api import setup_api
+from ivr.web.ui import setup_web
+from ivr.http.openapi import document
+from ivr.web import compat
+from ivr.web.keys import CONFIG, CONTROLLER, ON_CHANGE, ON_DIRECTORY_CHANGE
+from ivr.web.middleware import middleware
 
 log = logging.getLogger(__name__)
 CTRL = web.AppKey("ctrl", Controller)
+ENGINE = web.AppKey("engine", AsyncEngine)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
-    await upgrade_async(config.db_url)
-    engine = create_engine(config)
-    app[DB_SESSIONMAKER] = make_sessionmaker(engine)
+    await upgrade_async(app[CONFIG].db_url)
     yield
-    await engine.dispose()
+    await app[ENGINE].dispose()
 
 
 async def _controller(app: web.Application) -> AsyncIterator[None]:
-    ctrl = Controller(app[CONFIG], app[DB_SESSIONMAKER])
-    app[CTRL] = ctrl
-    app[CONTROLLER] = ctrl
-    app[ON_CHANGE] = ctrl.on_change
-    app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
+    ctrl = app[CTRL]
     await ctrl.feed.prime()  # revisions first: a change committed after this is seen
     await ctrl.reload()  # the snapshot, before the first call can arrive
     yield
@@ -83,26 +91,34 @@ async def health(request: web.Request) -> web.Response:
         "feed": {"seen": ctrl.feed.seen, "polls": ctrl.feed.polls, "applied": ctrl.feed.applied}})
 
 
-def create_app(config: Config) -> web.Application:
-    from ivr.web.api import setup_api
-    from ivr.routing.numbers_http import setup_numbers_api
-    from ivr.pool.http import setup_pool_api
-    from ivr.followup.prompts_http import setup_prompts_api
-    from ivr.followup.app import voicemail_context, voicemail_workers
-    from ivr.followup.http import setup_cases_api
-    from ivr.web.ui import setup_web
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(compat.extend_document(document(request.app[ROUTES])))
 
-    app = web.Application()
+
+def create_app(config: Config) -> web.Application:
+    engine = create_engine(config)
+    db = make_sessionmaker(engine)
+    ctrl = Controller(config, db)
+    app = web.Application(middlewares=[middleware])
     app[CONFIG] = config
+    app[ENGINE] = engine
+    app[DB] = db
+    app[ROUTES] = RouteRegistry()
+    app[CTRL] = ctrl
+    app[CONTROLLER] = ctrl
+    app[ON_CHANGE] = ctrl.on_change
+    app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     app.cleanup_ctx.extend([_database, _controller, voicemail_context, _recorder,
                             voicemail_workers, _fastagi, _ami, _scheduler, _feed])
     app.router.add_get("/healthz", health)
+    app.router.add_get("/api/v1/openapi.json", get_openapi)
     setup_api(app)
-    setup_pool_api(app)
+    pool_http.setup(app, ami=ctrl.ami)
     setup_numbers_api(app)
     setup_prompts_api(app)
     setup_cases_api(app)
     setup_web(app)  # pages, accounts, central authorization of every route (ivr.web.auth)
+    compat.install(app)
     return app
 
 

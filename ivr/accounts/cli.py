@@ -27,7 +27,7 @@ def _password(args: argparse.Namespace) -> str:
 
 def cmd_user(args: argparse.Namespace, config: Config, out: Out) -> int:
     from ivr.cli import _with_db, table
-    from ivr.web import auth
+    from ivr.accounts import services as auth
 
     async def work(db: Any) -> int:
         if args.user_command == "create":
@@ -48,7 +48,7 @@ def cmd_user(args: argparse.Namespace, config: Config, out: Out) -> int:
 
 def cmd_token(args: argparse.Namespace, config: Config, out: Out) -> int:
     from ivr.cli import _with_db, table
-    from ivr.web import auth
+    from ivr.accounts import services as auth
 
     async def work(db: Any) -> int:
         if args.token_command == "issue":

@@ -25,7 +25,9 @@ from sqlalchemy.orm import selectinload
 
 from ivr.db.models import Call, Official, Pool
 from ivr.core.errors import InvalidInput
-from ivr.web.auth import Forbidden, add_rules, identity_of
+from ivr.core.errors import Forbidden
+from ivr.web.compat import add_rules
+from ivr.http import identity_of
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER
 from ivr.web.openapi import register_paths
 from ivr.web.pages import esc, page, t, table

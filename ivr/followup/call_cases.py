@@ -24,7 +24,7 @@ from ivr.followup.cases import CallRef
 from ivr.db.followup_models import URGENCIES
 from ivr.followup.triage import Rules, RulesError, load_rules
 from ivr.web.api import _actor, _body
-from ivr.web.auth import add_rules
+from ivr.web.compat import add_rules
 from ivr.followup.http import PIPELINE, case_json
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER
 from ivr.web.openapi import PREFIX, register_paths

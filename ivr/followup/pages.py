@@ -9,7 +9,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from ivr.web.auth import Forbidden, Identity, add_rules, add_scope
+from ivr.core.errors import Forbidden
+
+from ivr.core.identity import Identity
+
+from ivr.web.compat import add_rules, add_scope
 from ivr.web.keys import DB_SESSIONMAKER
 
 PREFIX = "/api/v1"
@@ -52,7 +56,7 @@ add_rules([
 async def inbox(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     from ivr.followup import cases as case_service
     from ivr.db.followup_models import CASE_STATES, Transcript
-    from ivr.web.auth import identity_of
+    from ivr.http import identity_of
     from ivr.web.pages import csrf_field, esc, page, t
 
     ident = identity_of(request)
@@ -138,7 +142,7 @@ def _callback_button(request: web.Request, c: Any, phone: str | None) -> str:
 async def post_case_status(request: web.Request) -> web.Response:
     from ivr.core.errors import IvrError
     from ivr.followup import cases as case_service
-    from ivr.web.auth import identity_of
+    from ivr.http import identity_of
 
     raw = request.match_info["id"]
     form = await request.post()

@@ -16,7 +16,7 @@ from ivr.core.errors import InvalidInput, UnknownPrompt
 from ivr.core.constants import LANGUAGES
 from ivr.speech.audio import AudioError, read_wav
 from ivr.web.api import PREFIX
-from ivr.web.auth import add_rules
+from ivr.web.compat import add_rules
 from ivr.followup.uploads import store_prompt
 from ivr.web.keys import CONFIG
 from ivr.web.openapi import register_paths

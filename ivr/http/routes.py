@@ -14,7 +14,8 @@ and its ``setup(app, …)`` hands them to the app's ``RouteRegistry``. From that
 - the OpenAPI operation (``ivr.http.openapi``).
 
 Handlers receive the validated inputs as keyword arguments ``body=`` and ``query=`` when the
-route declares them, and return a ``web.StreamResponse`` (sent as is) or a value the response
+route declares them (a model may name the error class its validation failures raise, as a
+``ClassVar`` ``error``, to keep a specific error_id), and return a ``web.StreamResponse`` (sent as is) or a value the response
 schema serialises (sent as JSON with the route's status).
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Mapping
+from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -37,6 +38,7 @@ IDENTITY = web.RequestKey("identity", Identity)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Endpoint = Callable[..., Awaitable[Any]]
 ScopeCheck = Callable[[web.Request, Identity], Awaitable[web.Request]]
+M = TypeVar("M", bound=BaseModel)
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
@@ -94,12 +96,13 @@ class Route:
         return self.roles
 
 
-def _validation_error(exc: ValidationError, source: str) -> InvalidInput:
+def _validation_error(exc: ValidationError, source: str,
+                      cls: type[InvalidInput]) -> InvalidInput:
     errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
               for e in exc.errors(include_url=False, include_input=False)]
     first = errors[0] if errors else {"field": "", "message": "invalid"}
     where = first["field"] or source
-    return InvalidInput(f"{where}: {first['message']}", {"field": where, "errors": errors})
+    return cls(f"{where}: {first['message']}", {"field": where, "errors": errors})
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -113,11 +116,14 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def parse_model(model: type[BaseModel], data: Mapping[str, Any], source: str) -> BaseModel:
+def parse_model(model: type[M], data: Mapping[str, Any], source: str) -> M:
+    """``data`` validated as ``model``; a failure is the model's ``error`` class (400), else
+    InvalidInput, naming the first offending field."""
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        raise _validation_error(exc, source) from None
+        cls = getattr(model, "error", InvalidInput)
+        raise _validation_error(exc, source, cls) from None
 
 
 def _wrap(endpoint: Endpoint, body: type[BaseModel] | None, query: type[BaseModel] | None,
@@ -201,6 +207,10 @@ class RouteRegistry:
                 app.router.add_get(route.path, route.handler)
             else:
                 app.router.add_route(route.method, route.path, route.handler)
+
+    def add_rule(self, route: Route) -> None:
+        """Record a route whose aiohttp handler is registered elsewhere (not yet declared)."""
+        self._routes.setdefault((route.method, route.path), route)
 
     def rule_for(self, method: str, path: str) -> Route | None:
         return self._routes.get((method.upper(), path))

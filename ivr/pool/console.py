@@ -23,7 +23,8 @@ from ivr.db.models import Call, Official, Operator
 from ivr.db.session import Db
 from ivr.core.errors import IvrError, UnknownOperator
 from ivr.pool import service as pool_service
-from ivr.web.auth import add_rules, identity_of
+from ivr.web.compat import add_rules
+from ivr.http import identity_of
 from ivr.web.keys import CONTROLLER, DB_SESSIONMAKER
 from ivr.web.pages import csrf_field, esc, page, t
 

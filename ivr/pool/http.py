@@ -1,28 +1,40 @@
-"""REST routes that need the running controller (AMI): operators' queue state."""
+"""The operator pool's HTTP routes: an operator's queue state (needs the controller's AMI)."""
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 from aiohttp import web
+from pydantic import BaseModel, Field
 
-from ivr.core.errors import InvalidOperatorState
+from ivr.asterisk.ami import AmiClient
+from ivr.core.constants import API_PREFIX
+from ivr.core.errors import InvalidInput, InvalidOperatorState
+from ivr.directory.schemas import OperatorOut
+from ivr.http import DB, ROUTES, Routes
+from ivr.http.scopes import OPERATOR_PATH
 from ivr.pool import service as pool_service
-from ivr.web.api import PREFIX, _body, _field, operator_json
-from ivr.web.keys import CONTROLLER, DB_SESSIONMAKER
+
+AMI = web.AppKey("pool_ami", AmiClient)
+routes = Routes("pool")
 
 
-async def put_operator_state(request: web.Request) -> web.Response:
+class OperatorStateIn(BaseModel):
+    error: ClassVar[type[InvalidInput]] = InvalidOperatorState
+    state: Literal["logged_out", "ready", "paused"]
+    reason: str = Field("", max_length=200, description="why paused (printable, cut to 80)")
+
+
+@routes.put(f"{API_PREFIX}/operators/{{endpoint}}/state", roles=["admin", "operator"],
+            scope=OPERATOR_PATH, body=OperatorStateIn, response=OperatorOut, errors=[404])
+async def put_operator_state(request: web.Request, body: OperatorStateIn) -> OperatorOut:
     """Log an operator in (``ready``), pause them with a reason, or log them out."""
-    body = await _body(request)
-    state = _field(body, "state")
-    reason = body.get("reason", "")
-    if not isinstance(state, str) or not isinstance(reason, str):
-        raise InvalidOperatorState("state and reason must be text")
-    ctrl = request.config_dict.get(CONTROLLER)
-    ami = getattr(ctrl, "ami", None)
-    op = await pool_service.set_state(request.config_dict[DB_SESSIONMAKER], ami,
-                                      request.match_info["endpoint"], state, reason)
-    return web.json_response(operator_json(op))
+    op = await pool_service.set_state(request.config_dict[DB], request.config_dict.get(AMI),
+                                      request.match_info["endpoint"], body.state, body.reason)
+    return OperatorOut.of(op)
 
 
-def setup_pool_api(app: web.Application) -> None:
-    app.router.add_put(f"{PREFIX}/operators/{{endpoint}}/state", put_operator_state)
+def setup(app: web.Application, *, ami: AmiClient | None) -> None:
+    if ami is not None:
+        app[AMI] = ami
+    app[ROUTES].add(app, routes)

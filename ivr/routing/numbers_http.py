@@ -13,7 +13,7 @@ from ivr.routing.numbers_service import get_number, set_number
 from ivr.speech.audio import read_wav
 from ivr.followup.uploads import store_prompt
 from ivr.web.api import PREFIX, _actor, _body, _on_change
-from ivr.web.auth import add_rules
+from ivr.web.compat import add_rules
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER
 from ivr.web.openapi import register_paths
 

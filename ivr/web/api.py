@@ -19,28 +19,20 @@ from aiohttp import web
 
 from ivr.db.models import AuditEntry, Call, Official, Operator, Pool
 from ivr.directory import services as directory
-from ivr.core.errors import InvalidInput, IvrError
+from ivr.core.constants import PUBLIC, SYSTEM
+from ivr.core.errors import InvalidInput, MalformedJson
 from ivr.directory.importer import import_text
 from ivr.core.numbers import NumberError, dial_forms
 from ivr.routing import services as routing
-from ivr.web.auth import AUTHORIZE
+from ivr.http import identity_of
+from ivr.web.compat import add_rules
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE, OnChangeHook
-from ivr.web.openapi import PREFIX, document
+from ivr.web.openapi import PREFIX
 
 __all__ = ["setup_api", "official_json", "call_json", "audit_json", "pool_json", "operator_json"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC = {f"{PREFIX}/openapi.json"}
-
-
-class MalformedJson(InvalidInput):
-    error_id = "malformed-json"
-
-
-class Unauthorized(IvrError):
-    status = 401
-    error_id = "unauthorized"
 
 
 # --- serialisation -------------------------------------------------------------------------
@@ -126,8 +118,6 @@ def _actor(request: web.Request, body: dict[str, Any] | None = None) -> str:
     """Who makes the change, for the audit log. A signed-in account or an issued token is that
     account, whatever the request claims; only the deployment token (the CLI, automation) may
     name the actor."""
-    from ivr.web.auth import SYSTEM, identity_of
-
     who = identity_of(request)
     if who is not None and who.role != SYSTEM:
         return who.actor
@@ -176,52 +166,7 @@ def _field(body: dict[str, Any], name: str) -> Any:
     return body[name]
 
 
-# --- middleware ----------------------------------------------------------------------------
-
-def _authorized(request: web.Request) -> bool:
-    token = request.config_dict[CONFIG].api_token
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if not token or scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
-
-
-@web.middleware
-async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    path = request.path
-    if path != PREFIX and not path.startswith(PREFIX + "/"):
-        return await handler(request)
-    try:
-        authorize = request.config_dict.get(AUTHORIZE)  # accounts, tokens, roles (ivr.web.auth)
-        if authorize is not None:
-            request = await authorize(request)
-        elif path not in PUBLIC and not _authorized(request):
-            raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <api_token>)")
-        return await handler(request)
-    except IvrError as exc:
-        response = web.json_response(exc.to_json(), status=exc.status)
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="ivr"'
-        return response
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        error_id = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(
-            exc.status, "http-error")
-        return web.json_response({"error_id": error_id, "message": exc.reason, "details": {}},
-                                 status=exc.status)
-    except Exception:
-        log.exception("API %s %s failed", request.method, path)
-        return web.json_response({"error_id": "internal-error", "message": "internal error",
-                                  "details": {}}, status=500)
-
-
 # --- handlers ------------------------------------------------------------------------------
-
-async def get_openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
-
 
 async def list_officials(request: web.Request) -> web.Response:
     officials = await directory.list_officials(request.config_dict[DB_SESSIONMAKER])
@@ -360,10 +305,8 @@ async def post_import(request: web.Request) -> web.Response:
 
 
 def setup_api(app: web.Application) -> None:
-    """Register the /api/v1 routes and the API middleware (auth, JSON errors) on ``app``."""
-    app.middlewares.append(api_middleware)
+    """Register the /api/v1 routes on ``app``."""
     r = app.router
-    r.add_get(f"{PREFIX}/openapi.json", get_openapi)
     r.add_get(f"{PREFIX}/officials", list_officials)
     r.add_get(f"{PREFIX}/officials/{{slug}}", get_official)
     r.add_put(f"{PREFIX}/officials/{{slug}}/mode", _change_handler("mode", routing.set_mode))
@@ -389,3 +332,27 @@ def setup_api(app: web.Application) -> None:
     r.add_put(f"{PREFIX}/operators/{{endpoint}}", put_operator)
     r.add_delete(f"{PREFIX}/operators/{{endpoint}}", delete_operator)
     r.add_post(f"{PREFIX}/directory/import", post_import)
+
+
+_A, _O, _F, _S = "admin", "operator", "official", "supervisor"
+_P = PREFIX
+add_rules([
+    ("GET", f"{_P}/officials", [_A, _S, _O], None),
+    ("GET", f"{_P}/officials/{{slug}}", [_A, _S, _O, _F], "official_path"),
+    *[("PUT", f"{_P}/officials/{{slug}}/{what}", [_A], None)
+      for what in ("mode", "availability", "schedule", "chain", "ring-timeout", "deputy", "pool")],
+    ("GET", f"{_P}/calls", [_A, _S, _O, _F], "official_query"),
+    ("GET", f"{_P}/calls/{{id}}", [_A, _S, _O, _F], "official_call"),
+    ("GET", f"{_P}/audit", [_A, _S], None),
+    ("GET", f"{_P}/pools", [_A, _S, _O], None),
+    ("POST", f"{_P}/pools", [_A], None),
+    ("GET", f"{_P}/pools/{{name}}", [_A, _S, _O], None),
+    ("PUT", f"{_P}/pools/{{name}}", [_A], None),
+    ("DELETE", f"{_P}/pools/{{name}}", [_A], None),
+    ("GET", f"{_P}/operators", [_A, _S, _O], None),
+    ("POST", f"{_P}/operators", [_A], None),
+    ("GET", f"{_P}/operators/{{endpoint}}", [_A, _S, _O], None),
+    ("PUT", f"{_P}/operators/{{endpoint}}", [_A], None),
+    ("DELETE", f"{_P}/operators/{{endpoint}}", [_A], None),
+    ("POST", f"{_P}/directory/import", [_A], None),
+])

@@ -1,26 +1,15 @@
-"""Typed aiohttp application keys shared by the web parts (others may add keys here)."""
+"""TEMPORARY: the old key names, now the typed keys of ivr.http (deleted once features use them)."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
-
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.core.config import Config
+from ivr.http.keys import CONFIG, DB, ON_CHANGE, ON_DIRECTORY_CHANGE, OnChange
 
-OnChangeHook = Callable[[int], Awaitable[None]]
-
-# the session factory (ivr.db.session.make_sessionmaker)
-DB_SESSIONMAKER = web.AppKey[async_sessionmaker[AsyncSession]]("db_sessionmaker")
-# the deployment configuration (api_token, timezone, …)
-CONFIG = web.AppKey("config", Config)
-# awaited with an official's id after every committed routing change (mirror update); optional
-ON_CHANGE = web.AppKey[OnChangeHook]("on_change")
-
+DB_SESSIONMAKER = DB
+OnChangeHook = OnChange
+OnDirectoryChange = ON_DIRECTORY_CHANGE
 # the running controller (ivr.controller.Controller): AMI, FastAGI, recorder (set by ivr.app)
 CONTROLLER = web.AppKey("controller", object)
 
-# awaited after a committed change of phones, operators or pools (re-render and reload Asterisk)
-OnDirectoryChange = Callable[[], Awaitable[None]]
-ON_DIRECTORY_CHANGE = web.AppKey[OnDirectoryChange]("on_directory_change")
+__all__ = ["CONFIG", "CONTROLLER", "DB_SESSIONMAKER", "ON_CHANGE", "ON_DIRECTORY_CHANGE", "OnChangeHook"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ivr import __version__
+from ivr.web.compat import register_paths
 from ivr.core.constants import AVAILABILITY, MODES, OUTCOMES
 from ivr.core.constants import CHAIN_KINDS, QUEUE_STRATEGIES as STRATEGIES
 
@@ -128,8 +128,6 @@ def _change(summary: str, **props: Schema) -> dict[str, Any]:
 
 
 PATHS: dict[str, dict[str, Any]] = {
-    "/openapi.json": {"get": _op("This document (no authentication)", {"type": "object"},
-                                 security=[])},
     "/officials": {"get": _op("Officials with numbers, devices, policy and schedule",
                               _list_of("Official"))},
     "/officials/{slug}": {"get": _op("One official", _ref("Official"), 404, params=_SLUG)},
@@ -198,30 +196,4 @@ PATHS: dict[str, dict[str, Any]] = {
 }
 
 
-# Feature modules document their own routes: register_paths(paths, schemas) at import time.
-_EXTRA_PATHS: dict[str, dict[str, Any]] = {}
-_EXTRA_SCHEMAS: dict[str, Any] = {}
-
-
-def register_paths(paths: dict[str, dict[str, Any]], schemas: dict[str, Any] | None = None) -> None:
-    """Add a feature module's paths (relative to /api/v1) and schemas to the document."""
-    for path, ops in paths.items():
-        _EXTRA_PATHS.setdefault(path, {}).update(ops)
-    _EXTRA_SCHEMAS.update(schemas or {})
-
-
-def document() -> dict[str, Any]:
-    paths = {p: dict(ops) for p, ops in PATHS.items()}
-    for path, ops in _EXTRA_PATHS.items():
-        paths.setdefault(path, {}).update(ops)
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "ivr routing API", "version": __version__,
-                 "description": "Published-number routing: officials, routing modes, schedules, "
-                                "calls and audit. Errors are {error_id, message, details}."},
-        "servers": [{"url": PREFIX}],
-        "security": [{"bearer": []}],
-        "paths": paths,
-        "components": {"schemas": {**SCHEMAS, **_EXTRA_SCHEMAS},
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-    }
+register_paths(PATHS, SCHEMAS)

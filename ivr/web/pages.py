@@ -12,7 +12,9 @@ from typing import Any, Iterable
 
 from aiohttp import web
 
-from ivr.web.auth import Identity, identity_of
+from ivr.core.identity import Identity
+
+from ivr.http import identity_of
 
 LANG_COOKIE = "ivr_lang"
 LANGS = ("zh", "en")

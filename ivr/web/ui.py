@@ -20,13 +20,20 @@ from aiohttp import web
 
 from ivr.core.constants import MODES
 from ivr.directory import services as directory
-from ivr.core.errors import InvalidInput, IvrError
+from ivr.core.errors import InvalidAccount, InvalidInput, IvrError, LoginFailed
 from ivr.routing import services as routing
+from ivr.accounts import services as accounts
 from ivr.web import auth
-from ivr.web.auth import (ANY, AUTHORIZE, LOGIN_CSRF_COOKIE, PREFIX, PUBLIC, SESSION_COOKIE, NotSignedIn, add_rules, identity_of)
+from ivr.core.constants import ANY, PUBLIC
+from ivr.web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE
+from ivr.web.compat import PREFIX, add_rules
+from ivr.core.errors import NotSignedIn
+from ivr.core.identity import Identity
+from ivr.http import identity_of
 from ivr.core.constants import ROLES
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE
-from ivr.web.openapi import register_paths
+from ivr.web.compat import register_paths
+from ivr.web.middleware import ERROR_PAGE
 from ivr.web.pages import LANG_COOKIE, LANGS, csrf_field, esc, mode_label, page, t, table
 
 log = logging.getLogger(__name__)
@@ -46,27 +53,6 @@ def _bilingual(exc: IvrError) -> str:
     if any("\u4e00" <= c <= "\u9fff" for c in msg):
         return msg
     return f"输入无效 / Invalid input: {msg}"
-
-
-# --- middleware ----------------------------------------------------------------------------
-
-@web.middleware
-async def web_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Pages: authorize centrally; anonymous page views go to the sign-in page."""
-    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
-        return await handler(request)  # api_middleware has authorized it
-    try:
-        request = await auth.authorize(request)
-    except NotSignedIn:
-        if request.method == "GET" and request.match_info.route.resource is not None:
-            raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs)}")
-        return web.Response(status=401, text="请先登录 / please sign in")
-    except IvrError as exc:  # Forbidden, CsrfFailed
-        return page(request, "forbidden", "", status=exc.status, error=str(exc))
-    try:
-        return await handler(request)
-    except IvrError as exc:  # e.g. an unknown official in the path
-        return page(request, "error", "", status=exc.status, error=_bilingual(exc))
 
 
 # --- sign-in -------------------------------------------------------------------------------
@@ -108,11 +94,11 @@ async def post_login(request: web.Request) -> web.StreamResponse:
                            error="表单已过期，请重试 / the form expired: please try again")
     db = request.config_dict[DB_SESSIONMAKER]
     try:
-        user = await auth.authenticate(db, str(form.get("username", "")).strip(),
+        user = await accounts.authenticate(db, str(form.get("username", "")).strip(),
                                        str(form.get("password", "")))
-    except auth.LoginFailed as exc:
+    except LoginFailed as exc:
         return _login_form(request, secrets.token_urlsafe(24), error=str(exc), status=401)
-    key, _csrf = await auth.open_session(db, user.id)
+    key, _csrf = await accounts.open_session(db, user.id)
     target = _safe_next(str(form.get("next", ""))) or HOME.get(user.role, "/")
     resp = web.HTTPSeeOther(target)
     auth.set_session_cookie(resp, request, key)
@@ -123,7 +109,7 @@ async def post_login(request: web.Request) -> web.StreamResponse:
 async def post_logout(request: web.Request) -> web.StreamResponse:
     key = request.cookies.get(SESSION_COOKIE)
     if key:
-        await auth.close_session(request.config_dict[DB_SESSIONMAKER], key)
+        await accounts.close_session(request.config_dict[DB_SESSIONMAKER], key)
     resp = web.HTTPSeeOther("/login")
     resp.del_cookie(SESSION_COOKIE, path="/")
     raise resp
@@ -147,7 +133,7 @@ async def get_static(request: web.Request) -> web.StreamResponse:
 
 # --- admin: directory ----------------------------------------------------------------------
 
-def _ident(request: web.Request) -> auth.Identity:
+def _ident(request: web.Request) -> Identity:
     ident = identity_of(request)
     assert ident is not None  # authorize() ran
     return ident
@@ -349,7 +335,7 @@ async def admin_audit(request: web.Request) -> web.Response:
 async def admin_users(request: web.Request, *, error: str = "", flash: str = "", token: str = "",
                       status: int = 200) -> web.Response:
     db = request.config_dict[DB_SESSIONMAKER]
-    users, tokens = await auth.list_users(db), await auth.list_tokens(db)
+    users, tokens = await accounts.list_users(db), await accounts.list_tokens(db)
     urows = [[u.username, u.display_name, u.role, u.operator_endpoint or "",
               u.official.slug if u.official else ""] for u in users]
     trows = [[str(tk.id), tk.prefix + "…", tk.user.username, tk.label, tk.created_by,
@@ -387,7 +373,7 @@ async def get_users_page(request: web.Request) -> web.Response:
 async def post_user(request: web.Request) -> web.Response:
     form = await request.post()
     try:
-        await auth.create_user(request.config_dict[DB_SESSIONMAKER], str(form.get("username", "")).strip(),
+        await accounts.create_user(request.config_dict[DB_SESSIONMAKER], str(form.get("username", "")).strip(),
                                str(form.get("password", "")), str(form.get("role", "")),
                                display_name=str(form.get("display_name", "")).strip(),
                                operator=str(form.get("operator", "")).strip() or None,
@@ -400,7 +386,7 @@ async def post_user(request: web.Request) -> web.Response:
 async def post_token(request: web.Request) -> web.Response:
     form = await request.post()
     try:
-        token, _row = await auth.issue_token(request.config_dict[DB_SESSIONMAKER],
+        token, _row = await accounts.issue_token(request.config_dict[DB_SESSIONMAKER],
                                              str(form.get("username", "")), str(form.get("label", "")),
                                              _ident(request).username)
     except IvrError as exc:
@@ -413,7 +399,7 @@ async def post_revoke(request: web.Request) -> web.Response:
     try:
         if not raw.isdigit():
             raise FormError("令牌编号无效 / invalid token id")
-        await auth.revoke_token(request.config_dict[DB_SESSIONMAKER], int(raw))
+        await accounts.revoke_token(request.config_dict[DB_SESSIONMAKER], int(raw))
     except IvrError as exc:
         return await admin_users(request, error=_bilingual(exc), status=exc.status)
     raise web.HTTPSeeOther("/admin/users")
@@ -434,7 +420,7 @@ async def api_me(request: web.Request) -> web.Response:
 
 async def api_users(request: web.Request) -> web.Response:
     return web.json_response({"items": [_user_json(u) for u in
-                                        await auth.list_users(request.config_dict[DB_SESSIONMAKER])]})
+                                        await accounts.list_users(request.config_dict[DB_SESSIONMAKER])]})
 
 
 async def api_post_user(request: web.Request) -> web.Response:
@@ -444,12 +430,12 @@ async def api_post_user(request: web.Request) -> web.Response:
     values = {k: body.get(k) for k in ("display_name", "operator", "official")}
     for k, v in values.items():
         if v is not None and not isinstance(v, str):
-            raise auth.InvalidAccount(f"{k} must be text", {"field": k})
+            raise InvalidAccount(f"{k} must be text", {"field": k})
     db = request.config_dict[DB_SESSIONMAKER]
-    await auth.create_user(db, _field(body, "username"), _field(body, "password"), _field(body, "role"),
+    await accounts.create_user(db, _field(body, "username"), _field(body, "password"), _field(body, "role"),
                            display_name=values["display_name"] or "", operator=values["operator"],
                            official=values["official"])
-    user = next(u for u in await auth.list_users(db) if u.username == body["username"])
+    user = next(u for u in await accounts.list_users(db) if u.username == body["username"])
     return web.json_response(_user_json(user), status=201)
 
 
@@ -459,8 +445,8 @@ async def api_post_token(request: web.Request) -> web.Response:
     body = await _body(request)
     username, label = _field(body, "username"), body.get("label", "")
     if not isinstance(username, str):
-        raise auth.InvalidAccount("username must be text", {"field": "username"})
-    token, row = await auth.issue_token(request.config_dict[DB_SESSIONMAKER], username, label,
+        raise InvalidAccount("username must be text", {"field": "username"})
+    token, row = await accounts.issue_token(request.config_dict[DB_SESSIONMAKER], username, label,
                                         _ident(request).username)
     return web.json_response({"id": row.id, "token": token, "username": username, "label": label},
                              status=201)
@@ -470,7 +456,7 @@ async def api_delete_token(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not raw.isdigit():
         raise InvalidInput("token id must be a number", {"id": raw})
-    await auth.revoke_token(request.config_dict[DB_SESSIONMAKER], int(raw))
+    await accounts.revoke_token(request.config_dict[DB_SESSIONMAKER], int(raw))
     return web.Response(status=204)
 
 
@@ -503,7 +489,7 @@ register_paths({
                      "accounts their official", {"$ref": "#/components/schemas/User"}, 201,
                      body={"type": "object", "required": ["username", "password", "role"],
                            "properties": {"username": {"type": "string"},
-                                          "password": {"type": "string", "minLength": auth.MIN_PASSWORD},
+                                          "password": {"type": "string", "minLength": accounts.MIN_PASSWORD},
                                           "role": {"enum": list(ROLES)}, "display_name": {"type": "string"},
                                           "operator": {"type": "string"}, "official": {"type": "string"}}}),
     },
@@ -517,12 +503,18 @@ register_paths({
 }, {"User": _user_schema()})
 
 
+def error_page(request: web.Request, exc: IvrError) -> web.Response:
+    key = "forbidden" if exc.status == 403 else "error"
+    return page(request, key, "", status=exc.status, error=_bilingual(exc) if key == "error" else str(exc))
+
+
 # --- wiring --------------------------------------------------------------------------------
 
 _A, _O, _F, _S = "admin", "operator", "official", "supervisor"
 
 add_rules([
     ("GET", "/healthz", PUBLIC, None),
+    ("GET", f"{PREFIX}/openapi.json", PUBLIC, None),
     ("GET", "/", PUBLIC, None),
     ("GET", "/login", PUBLIC, None),
     ("POST", "/login", PUBLIC, None),
@@ -555,8 +547,7 @@ def setup_web(app: web.Application) -> None:
     from ivr.pool.console import setup_console
     from ivr.calls.stats import setup_stats
 
-    app[AUTHORIZE] = auth.authorize
-    app.middlewares.append(web_middleware)
+    app[ERROR_PAGE] = error_page
     r = app.router
     r.add_get("/", index)
     r.add_get("/login", get_login)

@@ -16,7 +16,7 @@ from ivr.db.models import Call, Official
 from ivr.followup import cases as case_service
 from ivr.db.followup_models import Case, CaseEvent
 from ivr.core.errors import InvalidCaseInput, UnknownCall
-from ivr.web import auth
+from ivr.accounts import services as auth
 from ivr.web.keys import DB_SESSIONMAKER
 from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)
 
@@ -50,7 +50,7 @@ async def _session(env: Env, username: str) -> tuple[dict[str, str], str]:  # no
     db = env.app[DB_SESSIONMAKER]
     user = next(u for u in await auth.list_users(db) if u.username == username)
     key, csrf = await auth.open_session(db, user.id)
-    return {auth.SESSION_COOKIE: key}, csrf
+    return {"ivr_session": key}, csrf
 
 
 # --- the service -----------------------------------------------------------------------------

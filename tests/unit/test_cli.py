@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 from ivr.cli import main, table
 from ivr.core.config import Config
 from ivr.db.session import create_engine, make_sessionmaker
-from ivr.web.api import setup_api
+from tests.unit.apps import real_app, unit_config
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,16 +89,9 @@ async def test_set_mode_and_import_via_api(db_cfg: Path) -> None:
     cfg = db_cfg
     assert (await asyncio.to_thread(run, cfg, "db", "upgrade"))[0] == 0
     config = Config.load(cfg)
-    engine = create_engine(config)
-    changes: list[int] = []
-
-    async def on_change(official_id: int) -> None:
-        changes.append(official_id)
-    app = web.Application()
-    app[DB_SESSIONMAKER] = make_sessionmaker(engine)
-    app[CONFIG] = config
-    app[ON_CHANGE] = on_change
-    setup_api(app)
+    changes: list[int | None] = []
+    app = real_app(unit_config(cfg.parent).replace(db_url=config.db_url, api_token=config.api_token),
+                   changes)
     async with TestServer(app) as server:
         base = str(server.make_url("/")).rstrip("/")
         code, out = await asyncio.to_thread(run, cfg, "--api", base, "import", str(EXAMPLE))
@@ -107,7 +100,6 @@ async def test_set_mode_and_import_via_api(db_cfg: Path) -> None:
         code, out = await asyncio.to_thread(run, cfg, "--api", base, "set-mode", "li-qiang", "voicemail",
                                             "--reason", "休假")
         assert code == 0 and "via API" in out and len(changes) == 1  # the mirror hook ran
-    await engine.dispose()
     code, out = await asyncio.to_thread(run, cfg, "show", "li-qiang")
     assert "mode voicemail" in out
 
@@ -115,9 +107,7 @@ async def test_set_mode_and_import_via_api(db_cfg: Path) -> None:
 async def test_api_wrong_token(cfg: Path, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
     config = Config.load(cfg)
-    app = web.Application()
-    app[CONFIG] = config
-    setup_api(app)
+    app = real_app(unit_config(cfg.parent).replace(db_url=config.db_url, api_token=config.api_token))
     monkeypatch.setenv("IVR_API_TOKEN", "wrong")
     async with TestServer(app) as server:
         code, _ = await asyncio.to_thread(run, cfg, "--api", str(server.make_url("/")), "set-mode",

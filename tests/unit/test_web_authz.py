@@ -19,7 +19,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from ivr.core.config import Config
 from ivr.lab import ports
 from ivr.web import auth
-from ivr.web.auth import ANY, PUBLIC, RULES
+from ivr.core.constants import ANY, PUBLIC
+from ivr.http import ROUTES
+from ivr.accounts import services as accounts
 from ivr.core.constants import ROLES
 from ivr.web.keys import DB_SESSIONMAKER
 
@@ -84,8 +86,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             kw["operator"] = "op-1"
         if role == "official":
             kw["official"] = "zhang-wei"
-        await auth.create_user(db, f"u-{role}", PASSWORD, role, **kw)
-        e.tokens[role], _ = await auth.issue_token(db, f"u-{role}", "test", "test")
+        await accounts.create_user(db, f"u-{role}", PASSWORD, role, **kw)
+        e.tokens[role], _ = await accounts.issue_token(db, f"u-{role}", "test", "test")
     e.sessions = {}
     yield e
     await client.close()
@@ -93,8 +95,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
 
 async def _session(e: Env, role: str) -> tuple[str, str]:
     db = e.app[DB_SESSIONMAKER]
-    user = next(u for u in await auth.list_users(db) if u.username == f"u-{role}")
-    return await auth.open_session(db, user.id)
+    user = next(u for u in await accounts.list_users(db) if u.username == f"u-{role}")
+    return await accounts.open_session(db, user.id)
 
 
 async def _request(e: Env, method: str, path: str, *, role: str | None, via: str) -> int:
@@ -115,9 +117,10 @@ async def _request(e: Env, method: str, path: str, *, role: str | None, via: str
 def test_every_route_has_a_rule() -> None:
     from ivr.app import create_app
 
-    routes = app_routes(create_app(Config(api_token=TOKEN)))
-    missing = [r for r in routes if r not in RULES]
-    assert not missing, f"routes without an authorization rule (add them with ivr.web.auth.add_rules): {missing}"
+    app = create_app(Config(api_token=TOKEN))
+    routes = app_routes(app)
+    missing = [r for r in routes if app[ROUTES].rule_for(*r) is None]
+    assert not missing, f"routes without a declaration (roles): {missing}"
     assert len(routes) > 40
 
 
@@ -125,8 +128,9 @@ async def test_route_table_times_roles(env: Env) -> None:
     """Every route × every role × (session, token) + anonymous: refused iff not allowed."""
     checked = 0
     for method, path in app_routes(env.app):
-        rule = RULES[(method, path)]
-        allowed = auth.allowed_roles(method, path)
+        rule = env.app[ROUTES].rule_for(method, path)
+        assert rule is not None, (method, path)
+        allowed = rule.allowed_roles()
         is_api = path.startswith("/api/v1")
         url = fill(path, {})
         anon = await _request(env, method, url, role=None, via="session")
@@ -173,10 +177,10 @@ async def test_deployment_token_is_system(env: Env) -> None:
 
 async def test_revoked_token_refused(env: Env) -> None:
     db = env.app[DB_SESSIONMAKER]
-    token, row = await auth.issue_token(db, "u-admin", "temp", "test")
+    token, row = await accounts.issue_token(db, "u-admin", "temp", "test")
     h = {"Authorization": f"Bearer {token}"}
     assert (await env.client.get("/api/v1/users", headers=h)).status == 200
-    await auth.revoke_token(db, row.id)
+    await accounts.revoke_token(db, row.id)
     assert (await env.client.get("/api/v1/users", headers=h)).status == 401
 
 
@@ -203,7 +207,7 @@ async def test_csrf_required_for_session_posts(env: Env) -> None:
 
 async def test_login_sets_safe_cookie_and_password_is_scrypt(env: Env) -> None:
     db = env.app[DB_SESSIONMAKER]
-    user = next(u for u in await auth.list_users(db) if u.username == "u-admin")
+    user = next(u for u in await accounts.list_users(db) if u.username == "u-admin")
     assert user.password_hash.startswith("scrypt$") and PASSWORD not in user.password_hash
     r = await env.client.get("/login")
     page = await r.text()
@@ -226,10 +230,12 @@ async def test_login_sets_safe_cookie_and_password_is_scrypt(env: Env) -> None:
 
 
 async def test_rules_reference_known_roles_only() -> None:
-    for (method, path), rule in RULES.items():
-        assert rule.roles <= set(ROLES) | {PUBLIC, ANY}, (method, path)
+    from ivr.app import create_app
+
+    for rule in create_app(Config(api_token=TOKEN))[ROUTES]:
+        assert rule.roles <= set(ROLES) | {PUBLIC, ANY}, (rule.method, rule.path)
         if rule.scope:
-            assert rule.scope in auth.SCOPES
+            assert rule.scope.roles <= set(ROLES), rule.scope.name
 
 
 async def test_audit_actor_is_the_account_not_what_the_request_claims(env: Env) -> None:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr.db.models import AuditEntry, Call, Official, Pool
-from ivr.web import auth
+from ivr.accounts import services as auth
 from ivr.db.account_models import User
 from ivr.web.keys import DB_SESSIONMAKER
 from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)
@@ -25,7 +25,7 @@ async def _admin(env: Env) -> tuple[dict[str, str], str]:  # noqa: F811
     db = env.app[DB_SESSIONMAKER]
     user = next(u for u in await auth.list_users(db) if u.username == "u-admin")
     key, csrf = await auth.open_session(db, user.id)
-    return {auth.SESSION_COOKIE: key}, csrf
+    return {"ivr_session": key}, csrf
 
 
 async def _snapshot(env: Env) -> tuple[Any, ...]:  # noqa: F811
@@ -83,10 +83,10 @@ async def test_operator_pause_needs_reason(env: Env) -> None:  # noqa: F811
     user = next(u for u in await auth.list_users(db) if u.username == "u-operator")
     key, csrf = await auth.open_session(db, user.id)
     r = await env.client.post("/console/state", data={"state": "paused", "reason": "", "csrf": csrf},
-                              cookies={auth.SESSION_COOKIE: key}, allow_redirects=False)
+                              cookies={"ivr_session": key}, allow_redirects=False)
     assert r.status == 400 and "a pause needs a reason" in _clear_error(await r.text())
     r = await env.client.post("/console/state", data={"state": "asleep", "csrf": csrf},
-                              cookies={auth.SESSION_COOKIE: key}, allow_redirects=False)
+                              cookies={"ivr_session": key}, allow_redirects=False)
     assert r.status == 400 and "invalid state" in _clear_error(await r.text())
     r = await env.client.get("/api/v1/operators/op-1", headers={"Authorization": f"Bearer {TOKEN}"})
     assert (await r.json())["state"] == "logged_out"
@@ -155,7 +155,7 @@ async def test_cases_inbox_official_sees_own_only(env: Env) -> None:  # noqa: F8
         s.add_all([mine, other])
     user = next(u for u in await auth.list_users(db) if u.username == "u-official")
     key, csrf = await auth.open_session(db, user.id)
-    cookies = {auth.SESSION_COOKIE: key}
+    cookies = {"ivr_session": key}
     text = await (await env.client.get("/cases", cookies=cookies)).text()
     assert "13900000001" in text and "13900000002" not in text
     r = await env.client.post(f"/cases/{other.id}/status", data={"status": "called_back", "csrf": csrf},
