@@ -5,7 +5,7 @@ from __future__ import annotations
 import array
 import asyncio
 import math
-import time
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -161,7 +161,7 @@ def test_modules_conf_names_exist(asterisk_root: Path) -> None:
 def test_start_boots_and_loads_every_module(asterisk_instance: Callable[..., AsteriskInstance]
                                             ) -> None:
     ast, sip_port, _ = start_lab(asterisk_instance)
-    assert ast.boot_seconds is not None and ast.boot_seconds < 10
+    assert ast.running and ast.boot_seconds is not None  # how fast it boots is bench/'s business
     assert set(BASE_MODULES) <= ast.loaded_modules()
     assert "phone-1" in ast.cli("pjsip show endpoints")
     assert f"127.0.0.1:{sip_port}" in ast.cli("pjsip show transports")
@@ -225,12 +225,21 @@ async def test_call_with_rtp_audio_and_far_end_bye(
                        keys={"answer_ms": 200, "hold_ms": 700}).start()
     uac = sipp("uac_call", remote=("127.0.0.1", sip_port), local_ip=CARRIER_IP, service="100",
                keys={"hold_ms": 10000, "play": 1, "audio": str(audio)}, timeout=20)
-    t0 = time.monotonic()
     res = await uac.run()
     assert res.ok, res.summary()
-    assert time.monotonic() - t0 < 8, "the phone's BYE should have ended the call"
-    assert len(res.received("BYE")) == 1  # the far end hung up; the UAC answered 200
+    # the phone's BYE ended the call: the UAC received one and never sent its own
+    assert len(res.received("BYE")) == 1 and not _sent(res, "BYE"), res.messages[-3000:]
     assert (await phone.wait()).ok
+
+
+def _sent(res: Any, first_line: str) -> list[str]:
+    """Messages sipp sent whose first line starts with ``first_line`` (cf. SippResult.received)."""
+    out = []
+    for block in re.split(r"(?m)^-{10,} [^\n]*\n", res.messages.replace("\r\n", "\n")):
+        head, _, body = block.partition("\n")
+        if "message sent" in head and body.lstrip("\n").startswith(first_line):
+            out.append(body.lstrip("\n"))
+    return out
 
 
 async def test_rtp_stream_reaches_asterisk(asterisk_instance: Callable[..., AsteriskInstance],

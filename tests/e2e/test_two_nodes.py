@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -85,25 +84,35 @@ async def astdb_is(lab: LabDeployment, key: str, value: str | None) -> bool:
     return await asyncio.to_thread(lab.astdb, key) == value
 
 
+async def journal_offsets(db_url: str) -> dict[str, Any]:
+    """Each node's saved CEL journal position (settings ``cel_journal_offset:<node>``)."""
+    engine = create_engine(Config(db_url=db_url))
+    try:
+        async with make_sessionmaker(engine)() as s:
+            rows = {n: await s.get(Setting, offset_key(n)) for n in ("node-a", "node-b")}
+            return {n: (None if row is None else row.value) for n, row in rows.items()}
+    finally:
+        await engine.dispose()
+
+
 async def test_change_through_a_reaches_b(nodes: list[LabDeployment], sipp: Any,
                                           shared_db: str) -> None:
     a, b = nodes
+    # what each controller saved when it replayed its journal at start
+    at_start = await journal_offsets(shared_db)
+    assert at_start["node-a"] is not None and at_start["node-b"] is not None, at_start
     p = a.extra["phones"]
     st, zhang = await a.arequest("GET", "/api/v1/officials/zhang-wei")
     assert st == 200, zhang
     oid = zhang["id"]
     assert a.astdb(f"o/{oid}/mode") == b.astdb(f"o/{oid}/mode") == "direct"
 
-    # 1. a mode switch through A: B's mirror follows within ~2 s (feed poll: 1 s)
-    t0 = time.monotonic()
+    # 1. a mode switch through A: B's mirror follows (feed poll: 1 s; how fast is bench/'s)
     st, body = await a.arequest("PUT", "/api/v1/officials/zhang-wei/mode",
                                 {"mode": "pool", "reason": "双节点", "actor": "admin"})
     assert st == 200, body
     assert a.astdb(f"o/{oid}/mode") == "pool"  # A: before the API answered
-    await eventually(lambda: astdb_is(b, f"o/{oid}/mode", "pool"), timeout=5, interval=0.05)
-    lag = time.monotonic() - t0
-    print(f"node B followed after {lag:.2f}s")
-    assert lag < 2.5, f"node B's mirror followed after {lag:.2f}s"
+    await eventually(lambda: astdb_is(b, f"o/{oid}/mode", "pool"), timeout=15, interval=0.05)
 
     # 2. a new operator and a new official imported through A; op-3 logged in through A
     st, result = await a.arequest("POST", "/api/v1/directory/import", text=ADDED.format(**p))
@@ -116,7 +125,7 @@ async def test_change_through_a_reaches_b(nodes: list[LabDeployment], sipp: Any,
         endpoint = await asyncio.to_thread(b.asterisk.cli, "pjsip show endpoint o-wu")
         return ("PJSIP/op-3" in queue and "Unable to find" not in endpoint
                 and await asyncio.to_thread(b.astdb, "num/05585556001") is not None)
-    await eventually(b_has_them, timeout=6, interval=0.1)
+    await eventually(b_has_them, timeout=15, interval=0.1)
 
     # 3. calls into B follow the new mode and reach the new phones; one call into A too
     op3 = await sipp("uas_answer", port=p["op3"], calls=1, keys={"hold_ms": 500}).start()
@@ -152,19 +161,19 @@ async def test_change_through_a_reaches_b(nodes: list[LabDeployment], sipp: Any,
     await b.wait_ready()
     engine = create_engine(Config(db_url=shared_db))
     try:
-        db = make_sessionmaker(engine)
-        async with db() as s:
-            offsets = {n: (await s.get(Setting, offset_key(n))) for n in ("node-a", "node-b")}
+        async with make_sessionmaker(engine)() as s:
             stored = (await s.scalars(select(Call))).all()
     finally:
         await engine.dispose()
     assert sorted((c.node, c.number_dialed) for c in stored) == sorted(by)
-    for lab in (a, b):
-        row = offsets[lab.config.node_name]
-        assert row is not None, lab.config.node_name
-        journal = os.stat(lab.config.cel_journal)
-        if row.value:  # A has replayed only at its start, before its journal had a line
-            assert row.value == {"inode": journal.st_ino, "offset": journal.st_size}, lab
-    assert offsets["node-b"].value["offset"] > 0
+    offsets = await journal_offsets(shared_db)
+    # B replayed its own journal to its end, from its own offset
+    journal_b = os.stat(b.config.cel_journal)
+    assert offsets["node-b"] == {"inode": journal_b.st_ino, "offset": journal_b.st_size}, offsets
+    assert offsets["node-b"]["offset"] > 0 and offsets["node-b"] != at_start["node-b"]
+    # A has not replayed since its start (it was not restarted): its position is untouched,
+    # though its journal has grown by the call it took
+    assert offsets["node-a"] == at_start["node-a"], offsets
+    assert os.stat(a.config.cel_journal).st_size > at_start["node-a"].get("offset", 0)
     hb = b.health()
     assert hb is not None and hb["node"] == "node-b"

@@ -24,6 +24,8 @@ from ivr.speech.audio import Audio, align, read_wav, telephone_channel, ulaw_enc
 from ivr.speech.transcribe import char_similarity, decode_audio
 from tests.e2e.routing_helpers import eventually, tone_ulaw
 
+SCAN_SETTLE_SECONDS = 3.0  # ivr.voicemail.ingest.unrecorded_files: a file younger is still being written
+
 pytestmark = pytest.mark.e2e
 
 DIRECTORY = """
@@ -233,7 +235,10 @@ async def test_controller_killed_before_ingest_and_during_transcription_loses_no
                         LEAD_SECONDS + source.duration + 1.0)
     files = list(lab.config.voicemail_dir.glob("*.wav"))
     assert len(files) == 1 and files[0].stat().st_size > 8000 * 2 * 5
-    await asyncio.sleep(3.5)  # the file has settled: the folder scan takes it
+    # the file has settled (unmodified for the scan's 3 s): the folder scan at start takes it
+    await eventually(lambda: asyncio.to_thread(
+        lambda: time.time() - files[0].stat().st_mtime > SCAN_SETTLE_SECONDS + 0.2), timeout=15,
+        interval=0.1)
 
     lab.start_controller()
     await lab.wait_ready()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
+from ivr.asterisk import ami as ami_module
 from ivr.asterisk.ami import (AmiClient, AmiDisconnected, AmiError, Message, format_action,
                               parse_message)
 
@@ -337,17 +339,21 @@ async def test_astdb_helpers(ami: AmiClient, fake: FakeAmi) -> None:
 async def test_disconnect_fails_pending_actions(ami: AmiClient, fake: FakeAmi) -> None:
     task = asyncio.create_task(ami.action("Hold", timeout=5))
     await wait_until(lambda: len(fake.held) == 1)
-    t = asyncio.get_running_loop().time()
     await fake.stop()
-    with pytest.raises(AmiDisconnected):
-        await task
-    assert asyncio.get_running_loop().time() - t < 1.0  # not the 5 s timeout
+    with pytest.raises(AmiDisconnected):  # failed by the drop: waiting out the timeout would
+        await task                        # raise asyncio.TimeoutError instead
     assert not ami.logged_in.is_set()
     with pytest.raises(AmiDisconnected):
         await ami.action("Ping")
 
 
-async def test_reconnect_and_on_login_again(unused_tcp_port: int) -> None:
+def _records(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == ami_module.__name__ and text in r.msg]
+
+
+async def test_reconnect_and_on_login_again(unused_tcp_port: int,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=ami_module.__name__)
     fake = FakeAmi(unused_tcp_port)
     await fake.start()
     logins: list[int] = []
@@ -362,7 +368,8 @@ async def test_reconnect_and_on_login_again(unused_tcp_port: int) -> None:
         await wait_until(lambda: logins == [1])
         await fake.stop()
         await wait_until(lambda: not c.logged_in.is_set())
-        await asyncio.sleep(0.4)  # a few failed attempts while Asterisk is down
+        # a few failed attempts while Asterisk is down
+        await wait_until(lambda: len(_records(caplog, "unreachable")) >= 2)
         fake2 = FakeAmi(unused_tcp_port)
         await fake2.start()
         try:
@@ -377,52 +384,77 @@ async def test_reconnect_and_on_login_again(unused_tcp_port: int) -> None:
         await fake.stop()
 
 
-async def test_backoff_grows_and_is_capped(unused_tcp_port: int) -> None:
+class _RecordedSleeps:
+    """The ``asyncio`` the AMI module sees, whose ``sleep`` records the delay asked for and
+    returns at once: the backoff is observed as the client's own schedule, not as wall time."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay: float, result: Any = None) -> Any:
+        self.delays.append(delay)
+        return await asyncio.sleep(0, result)
+
+
+async def test_backoff_grows_and_is_capped(unused_tcp_port: int,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # A server that accepts and answers nothing: each session fails (login times out), so the
     # client waits longer before each new attempt, up to backoff_max.
-    times: list[float] = []
-    loop = asyncio.get_running_loop()
+    sessions: list[int] = []
 
     async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        times.append(loop.time())
+        sessions.append(1)
         writer.write(b"Asterisk Call Manager/9.0.0\r\n")
         try:
             await reader.read()
         finally:
             writer.close()
 
+    clock = _RecordedSleeps()
+    monkeypatch.setattr(ami_module, "asyncio", clock)
     server = await asyncio.start_server(mute, "127.0.0.1", unused_tcp_port)
     c = client(unused_tcp_port, backoff_initial=0.05, backoff_max=0.3, action_timeout=0.05)
     c.start()
     try:
-        await wait_until(lambda: len(times) >= 6, timeout=5)
+        await wait_until(lambda: len(clock.delays) >= 6, timeout=10)
     finally:
         await c.close()
         server.close()
         await server.wait_closed()
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    # gap = login timeout (0.05) + delay × jitter(0.8..1.2); delays 0.05, 0.1, 0.2, 0.3, 0.3
-    assert gaps[0] < 0.2
-    assert gaps[3] > gaps[0] * 2
-    assert max(gaps) < 0.3 * 1.2 + 0.05 + 0.15
+    assert len(sessions) >= 6 and c.logins == 0  # every attempt reached the server and failed
+    # delay × jitter (0.8..1.2): 0.05, 0.1, 0.2, then capped at 0.3
+    for asked, base in zip(clock.delays, (0.05, 0.1, 0.2, 0.3, 0.3, 0.3)):
+        assert base * 0.8 - 1e-9 <= asked <= base * 1.2 + 1e-9, clock.delays
+
+
+def _live_ami_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("ami") and not t.done()]
 
 
 async def test_close_is_final(fake: FakeAmi) -> None:
     c = client(fake.port)
     c.start()
     await c.wait_logged_in(3)
-    await c.close()
+    assert {t.get_name() for t in _live_ami_tasks()} >= {"ami", "ami-read"}
     n = fake.connections
-    await asyncio.sleep(0.2)
+    await c.close()
+    # nothing of the client is left running (runner, reader, pinger): nothing can reconnect
+    await wait_until(lambda: not _live_ami_tasks())
     assert fake.connections == n and not c.logged_in.is_set()
 
 
-async def test_drop_during_login_reconnects_promptly(unused_tcp_port: int) -> None:
-    times: list[float] = []
-    loop = asyncio.get_running_loop()
+async def test_drop_during_login_reconnects_promptly(unused_tcp_port: int,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A connection dropped during login fails the login at once (AmiDisconnected), not after
+    the 1.5 s action timeout, and the client tries again."""
+    caplog.set_level(logging.INFO, logger=ami_module.__name__)
+    times: list[int] = []
 
     async def drop_on_login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        times.append(loop.time())
+        times.append(1)
         writer.write(b"Asterisk Call Manager/9.0.0\r\n")
         try:
             await reader.readuntil(b"\r\n\r\n")  # the Login
@@ -433,9 +465,10 @@ async def test_drop_during_login_reconnects_promptly(unused_tcp_port: int) -> No
     c = client(unused_tcp_port, backoff_initial=0.05, action_timeout=1.5)
     c.start()
     try:
-        await wait_until(lambda: len(times) >= 1)
-        await asyncio.sleep(0.6)
-        assert len(times) >= 2, "no new attempt within 0.6 s of the drop"
+        await wait_until(lambda: len(times) >= 2, timeout=10)
+        ended = _records(caplog, "session ended")
+        assert ended and all(isinstance(r.args[0], AmiDisconnected) for r in ended), [
+            r.getMessage() for r in ended]  # asyncio.TimeoutError: it waited out the timeout
     finally:
         await c.close()
         server.close()

@@ -9,6 +9,7 @@ import sys
 import tomllib
 import types
 from argparse import Namespace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -64,13 +65,44 @@ def test_workflow(db_cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "mode pool" in out and "dialled as 865585551001, 05585551001" in out
     code, out = run(cfg, "audit", "--official", "zhang-wei", "--limit", "1")
     assert code == 0 and "王主任" in out and "出差" in out
+    _add_calls(cfg)
     code, out = run(cfg, "calls", "--official", "zhang-wei")
-    assert code == 0 and out.startswith("id")
+    assert code == 0 and out.startswith("id"), out
+    assert "13900000001" in out and "direct:ANSWER" in out and "o-zhang" in out, out
+    assert "13900000002" not in out, out  # li-qiang's call is not zhang-wei's
+    code, out = run(cfg, "calls")
+    assert code == 0 and "13900000001" in out and "13900000002" in out, out
     capsys.readouterr()
     assert run(cfg, "set-mode", "nobody", "pool", "--reason", "x")[0] == 1
     assert "unknown-official" in capsys.readouterr().err
     assert run(cfg, "import", str(REPO / "pyproject.toml"))[0] == 1
     assert "invalid-directory" in capsys.readouterr().err
+
+
+def _add_calls(cfg: Path) -> None:
+    """One answered call to zhang-wei's number, one to li-qiang's."""
+    from sqlalchemy import select
+
+    from ivr.db.models import Call, CallStep, Official
+
+    async def add() -> None:
+        engine = create_engine(Config.load(cfg))
+        try:
+            async with make_sessionmaker(engine)() as s, s.begin():
+                t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+                for n, (slug, caller) in enumerate((("zhang-wei", "13900000001"),
+                                                    ("li-qiang", "13900000002"))):
+                    oid = await s.scalar(select(Official.id).where(Official.slug == slug))
+                    s.add(Call(linkedid=f"cli-{n}", official_id=oid, caller=caller,
+                               number_dialed="05585551001", route_source="agi", mode="direct",
+                               outcome="answered", answered_kind="direct", answered_by="o-zhang",
+                               started_at=t0, answered_at=t0, ended_at=t0 + timedelta(minutes=1),
+                               steps=[CallStep(seq=1, kind="direct", target="PJSIP/o-zhang",
+                                               result="ANSWER", answered_by="o-zhang",
+                                               started_at=t0)]))
+        finally:
+            await engine.dispose()
+    asyncio.run(add())
 
 
 def test_not_migrated_database(db_cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -115,28 +147,31 @@ async def test_api_wrong_token(cfg: Path, monkeypatch: pytest.MonkeyPatch,
     assert code == 1 and "unauthorized" in capsys.readouterr().err
 
 
-def test_render_and_serve_are_lazy(cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_and_serve_are_lazy(cfg: Path, monkeypatch: pytest.MonkeyPatch,
+                                   tmp_path: Path) -> None:
     probe = ("import sys, ivr.cli; ivr.cli.build_parser().parse_args(['serve']); "
              "assert 'ivr.app' not in sys.modules and 'ivr.asterisk.render' not in sys.modules")
     subprocess.run([sys.executable, "-c", probe], check=True, cwd=REPO)
-    seen: list[Namespace] = []
+    # the commands import their module only when run, then hand it the parsed arguments
+    seen: list[tuple[str, Namespace]] = []
 
     def cli_serve(args: Namespace) -> int:
-        seen.append(args)
+        seen.append(("serve", args))
         return 0
 
     def cli_render(args: Namespace) -> int:
-        seen.append(args)
-        return 3
+        seen.append(("render", args))
+        return 0
     fake_app = types.ModuleType("ivr.app")
     fake_app.cli_serve = cli_serve  # type: ignore[attr-defined]
     fake_render = types.ModuleType("ivr.asterisk.render")
     fake_render.cli_render = cli_render  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "ivr.app", fake_app)
     monkeypatch.setitem(sys.modules, "ivr.asterisk.render", fake_render)
-    assert run(cfg, "serve")[0] == 0
-    assert run(cfg, "render", "--out", "/tmp/x")[0] == 3
-    assert seen[0].config == str(cfg) and seen[1].out == "/tmp/x"
+    run(cfg, "serve")
+    run(cfg, "render", "--out", str(tmp_path / "out"))
+    assert [name for name, _ in seen] == ["serve", "render"]
+    assert seen[0][1].config == str(cfg) and seen[1][1].out == str(tmp_path / "out")
 
 
 def test_table_aligns_wide_characters() -> None:

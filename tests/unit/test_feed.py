@@ -108,7 +108,7 @@ async def test_run_loop_survives_errors_and_applies(db: Db) -> None:
     await bump(db, "routing")
     task = asyncio.create_task(feed.run())
     try:
-        for _ in range(200):
+        for _ in range(1000):  # until it applied (observable), at most ~10 s
             if apply.calls:
                 break
             await asyncio.sleep(0.01)
@@ -187,6 +187,21 @@ async def test_legacy_offset_is_the_start_of_a_node_without_its_own(db: Db, db_u
 
 
 # -- migrations at start: serialised on PostgreSQL ---------------------------------------------
+async def _waiting_for_migration_lock(url: str) -> bool:
+    """A session is blocked on pg_advisory_lock(MIGRATION_LOCK_KEY) (pg_locks, not granted)."""
+    key = db_session.MIGRATION_LOCK_KEY
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            waiting = (await conn.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND classid::bigint = :hi AND objid::bigint = :lo"),
+                {"hi": key >> 32, "lo": key & 0xFFFF_FFFF})).scalar_one()
+    finally:
+        await engine.dispose()
+    return bool(waiting)
+
+
 def test_upgrade_waits_for_the_migration_lock(pg_server: PgServer) -> None:
     name = pg_server.create_database()
     url = pg_server.url(name)
@@ -211,7 +226,12 @@ def test_upgrade_waits_for_the_migration_lock(pg_server: PgServer) -> None:
         done = threading.Event()
         upgrader = threading.Thread(target=lambda: (upgrade(url), done.set()))
         upgrader.start()
-        time.sleep(1.0)
+        # the upgrader's session is seen waiting for the lock in pg_locks, not just given time
+        deadline = time.monotonic() + 30
+        while not asyncio.run(_waiting_for_migration_lock(url)):
+            assert time.monotonic() < deadline and not done.is_set(), \
+                "upgrade never waited for the migration lock another process held"
+            time.sleep(0.05)
         assert not done.is_set(), "upgrade ran while another process held the migration lock"
         release.set()
         holder.join(30)

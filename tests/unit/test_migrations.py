@@ -43,9 +43,32 @@ def test_upgrade_creates_missing_folder_and_all_tables(tmp_path: Path) -> None:
     assert version == _head()
 
 
-def test_upgrade_is_idempotent(db_url: str) -> None:
+def _schema(conn: Connection) -> dict[str, list[tuple[str, str]]]:
+    insp = inspect(conn)
+    return {t: sorted((c["name"], str(c["type"])) for c in insp.get_columns(t))
+            for t in insp.get_table_names()}
+
+
+async def test_upgrade_is_idempotent(db_url: str) -> None:
+    """A second upgrade at head changes nothing: same version, same tables and columns, and
+    the rows written in between are still there."""
     upgrade(db_url)
-    upgrade(db_url)
+    engine = create_engine(Config(db_url=db_url))
+    try:
+        async with engine.begin() as conn:
+            first = await conn.run_sync(_schema)
+            await conn.execute(text("INSERT INTO settings (key, value) VALUES ('probe', '[1]')"))
+        upgrade(db_url)
+        async with engine.connect() as conn:
+            second = await conn.run_sync(_schema)
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+            probe = (await conn.execute(text("SELECT value FROM settings WHERE key = 'probe'"))).all()
+    finally:
+        await engine.dispose()
+    assert set(Base.metadata.tables) <= set(first)
+    assert second == first
+    assert [tuple(v) for v in version] == [(_head(),)]
+    assert len(probe) == 1 and probe[0][0] in ([1], "[1]")
 
 
 def _diff(conn: Connection) -> list[Any]:

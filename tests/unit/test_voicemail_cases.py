@@ -37,7 +37,13 @@ HOURS = cases.deadline_hours({})
                                      ("assigned", "called_back"), ("called_back", "resolved"),
                                      ("called_back", "assigned")])
 def test_allowed_transitions(old: str, new: str) -> None:
-    cases.check_transition(old, new)
+    case = cases.new_case("missed", created_at=T0, hours=HOURS)
+    case.status = old
+    cases.set_status(case, new, "tester", "note")
+    assert case.status == new
+    event = case.events[-1]
+    assert (event.actor, event.action, event.old_value, event.new_value, event.note) == (
+        "tester", "status", old, new, "note")
 
 
 @pytest.mark.parametrize("old,new", [("new", "resolved"), ("new", "new"), ("assigned", "new"),
@@ -47,6 +53,11 @@ def test_refused_transitions(old: str, new: str) -> None:
     with pytest.raises(InvalidTransition) as info:
         cases.check_transition(old, new)
     assert info.value.status == 409 and old in info.value.message and new in info.value.message
+    case = cases.new_case("missed", created_at=T0, hours=HOURS)
+    case.status = old
+    with pytest.raises(InvalidTransition):
+        cases.set_status(case, new, "tester")
+    assert case.status == old and [e.action for e in case.events] == ["created"]  # unchanged
 
 
 def test_unknown_status_is_bad_input() -> None:

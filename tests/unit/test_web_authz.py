@@ -125,7 +125,8 @@ def test_every_route_has_a_rule() -> None:
 
 
 async def test_route_table_times_roles(env: Env) -> None:
-    """Every route × every role × (session, token) + anonymous: refused iff not allowed."""
+    """Every route × every role × (session, token) + anonymous: refused iff not allowed, and
+    an allowed role never gets a 5xx."""
     checked = 0
     for method, path in app_routes(env.app):
         rule = env.app[ROUTES].rule_for(method, path)
@@ -137,6 +138,7 @@ async def test_route_table_times_roles(env: Env) -> None:
         if PUBLIC in rule.roles:
             # POST /login refuses a form without its double-submit cookie (CSRF), not the role
             assert anon not in (401, 403) or (method, path) == ("POST", "/login"), (method, path, anon)
+            assert anon < 500, (method, path, anon)
         else:
             assert anon in ((401,) if is_api or method != "GET" else (303,)), (method, path, anon)
         for role in ROLES:
@@ -147,7 +149,8 @@ async def test_route_table_times_roles(env: Env) -> None:
                 if (method, path) == ("POST", "/login"):
                     continue
                 if role in allowed or PUBLIC in rule.roles:
-                    assert status not in (401, 403), (method, path, role, via, status)
+                    # allowed: neither refused nor broken (a 500 is a bug, not a pass)
+                    assert status not in (401, 403) and status < 500, (method, path, role, via, status)
                 else:
                     assert status == 403, (method, path, role, via, status)
     assert checked > 100

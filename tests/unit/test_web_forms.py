@@ -49,10 +49,10 @@ BAD_FORMS = [
     ("/admin/officials/zhang-wei/mode", {"mode": "teleport", "reason": "x"}, "invalid mode"),
     ("/admin/officials/zhang-wei/mode", {"mode": "pool", "reason": "x" * 501}, "500"),
     ("/admin/officials/zhang-wei/schedule", {"windows": "mon-fri 18:00", "reason": "x"}, "expected 4"),
-    ("/admin/officials/zhang-wei/schedule", {"windows": "someday 18:00 08:00 pool", "reason": "x"}, ""),
-    ("/admin/officials/zhang-wei/schedule", {"windows": "mon 25:00 26:00 pool", "reason": "x"}, ""),
+    ("/admin/officials/zhang-wei/schedule", {"windows": "someday 18:00 08:00 pool", "reason": "x"}, "unknown day"),
+    ("/admin/officials/zhang-wei/schedule", {"windows": "mon 25:00 26:00 pool", "reason": "x"}, "hours go up to 23"),
     ("/admin/pools", {"name": "night", "max_wait": "soon"}, "whole seconds"),
-    ("/admin/pools", {"name": "main", "max_wait": "60"}, ""),
+    ("/admin/pools", {"name": "main", "max_wait": "60"}, "exists"),
     ("/admin/users", {"username": "Bad Name!", "password": PASSWORD, "role": "admin"}, "username"),
     ("/admin/users", {"username": "newop", "password": "short", "role": "admin"}, "password"),
     ("/admin/users", {"username": "newop", "password": PASSWORD, "role": "emperor"}, "role"),
@@ -61,6 +61,10 @@ BAD_FORMS = [
     ("/admin/users", {"username": "newoff", "password": PASSWORD, "role": "official"}, "official"),
     ("/admin/tokens", {"username": "nobody", "label": "x"}, "unknown user"),
 ]
+
+
+def test_every_bad_form_names_its_message() -> None:
+    assert all(expect.strip() for _, _, expect in BAD_FORMS)  # "" is in every message
 
 
 @pytest.mark.parametrize("path,data,expect", BAD_FORMS)
