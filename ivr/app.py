@@ -28,6 +28,7 @@ from ivr.http.openapi import document
 from ivr.web import compat
 from ivr.web.keys import CONFIG, CONTROLLER, ON_CHANGE, ON_DIRECTORY_CHANGE
 from ivr.web.middleware import middleware
+from ivr.web.templating import setup_templates
 
 log = logging.getLogger(__name__)
 CTRL = web.AppKey("ctrl", Controller)
@@ -108,6 +109,7 @@ def create_app(config: Config) -> web.Application:
     app[CONTROLLER] = ctrl
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
+    setup_templates(app, ["ivr.web"])
     app.cleanup_ctx.extend([_database, _controller, voicemail_context, _recorder,
                             voicemail_workers, _fastagi, _ami, _scheduler, _feed])
     app.router.add_get("/healthz", health)

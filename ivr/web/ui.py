@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ivr.core.constants import MODES
 from ivr.directory import services as directory
-from ivr.core.errors import InvalidAccount, InvalidInput, IvrError, LoginFailed
+from ivr.core.errors import InvalidAccount, InvalidForm, InvalidInput, IvrError, LoginFailed
 from ivr.routing import services as routing
 from ivr.accounts import services as accounts
 from ivr.web import auth
@@ -34,7 +34,8 @@ from ivr.core.constants import ROLES
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE
 from ivr.web.compat import register_paths
 from ivr.web.middleware import ERROR_PAGE
-from ivr.web.pages import LANG_COOKIE, LANGS, csrf_field, esc, mode_label, page, t, table
+from ivr.http.pages import MESSAGES, error_text, render
+from ivr.web.pages import LANG_COOKIE, LANGS, T, csrf_field, esc, mode_label, page, t, table
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -43,8 +44,6 @@ HOME = {"admin": "/admin", "operator": "/console", "official": "/dashboard",
         "supervisor": "/dashboard"}
 
 
-class FormError(InvalidInput):
-    error_id = "invalid-form"
 
 
 def _bilingual(exc: IvrError) -> str:
@@ -203,7 +202,7 @@ def _parse_windows(text: str) -> list[dict[str, str]]:
         if not parts:
             continue
         if len(parts) != 4:
-            raise FormError(f"第{n}行应有4项（日期 开始 结束 模式）/ line {n}: expected 4 items "
+            raise InvalidForm(f"第{n}行应有4项（日期 开始 结束 模式）/ line {n}: expected 4 items "
                             f"(days start end mode), got {len(parts)}")
         windows.append(dict(zip(("days", "start", "end", "mode"), parts)))
     return windows
@@ -398,7 +397,7 @@ async def post_revoke(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     try:
         if not raw.isdigit():
-            raise FormError("令牌编号无效 / invalid token id")
+            raise InvalidForm("令牌编号无效 / invalid token id")
         await accounts.revoke_token(request.config_dict[DB_SESSIONMAKER], int(raw))
     except IvrError as exc:
         return await admin_users(request, error=_bilingual(exc), status=exc.status)
@@ -504,8 +503,9 @@ register_paths({
 
 
 def error_page(request: web.Request, exc: IvrError) -> web.Response:
-    key = "forbidden" if exc.status == 403 else "error"
-    return page(request, key, "", status=exc.status, error=_bilingual(exc) if key == "error" else str(exc))
+    title = "forbidden" if exc.status == 403 else "error"
+    return render(request, "error.html", title=title, status=exc.status,
+                  error=error_text(request, exc))
 
 
 # --- wiring --------------------------------------------------------------------------------
@@ -548,6 +548,7 @@ def setup_web(app: web.Application) -> None:
     from ivr.calls.stats import setup_stats
 
     app[ERROR_PAGE] = error_page
+    app[MESSAGES].add(T)
     r = app.router
     r.add_get("/", index)
     r.add_get("/login", get_login)

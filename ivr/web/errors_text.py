@@ -1,0 +1,43 @@
+"""What each error_id says to a person, Mandarin first (``error.<id>`` messages): the web UI shows
+this text, then the service's English message naming the field or value."""
+
+from __future__ import annotations
+
+ERROR_TEXTS: dict[str, tuple[str, str]] = {
+    "error": ("错误", "Error"),
+    "error.internal-error": ("内部错误", "Internal error"),
+    "error.not-found": ("未找到", "Not found"),
+    "error.conflict": ("冲突", "Conflict"),
+    "error.unauthorized": ("请先登录", "Please sign in"),
+    "error.login-failed": ("用户名或密码错误", "Wrong user name or password"),
+    "error.forbidden": ("没有权限", "Forbidden"),
+    "error.csrf-failed": ("表单已过期或来源不明，请刷新页面重试",
+                          "The form has expired or came from elsewhere: reload and try again"),
+    "error.invalid-input": ("输入无效", "Invalid input"),
+    "error.malformed-json": ("请求内容不是有效的 JSON", "The request body is not valid JSON"),
+    "error.invalid-form": ("表单内容无效", "Invalid form"),
+    "error.invalid-account": ("账号信息无效", "Invalid account"),
+    "error.invalid-mode": ("模式无效", "Invalid mode"),
+    "error.invalid-availability": ("状态无效", "Invalid availability"),
+    "error.invalid-chain": ("转接顺序无效", "Invalid fallback chain"),
+    "error.invalid-ring-timeout": ("振铃时长无效", "Invalid ring timeout"),
+    "error.invalid-schedule": ("时间表无效", "Invalid schedule"),
+    "error.invalid-endpoint": ("分机无效", "Invalid endpoint"),
+    "error.invalid-directory": ("目录内容无效", "Invalid directory"),
+    "error.malformed-number": ("号码格式无效", "Malformed number"),
+    "error.invalid-operator-state": ("话务员状态无效", "Invalid operator state"),
+    "error.invalid-transition": ("工单状态不能这样变更", "This case status change is not allowed"),
+    "error.invalid-case-input": ("工单内容无效", "Invalid case"),
+    "error.invalid-audio": ("音频无效", "Invalid audio"),
+    "error.no-audio": ("没有录音", "No recording"),
+    "error.no-callback-number": ("没有可回拨的号码", "No number to call back"),
+    "error.callback-failed": ("回拨未能发起", "The callback could not be placed"),
+    "error.unknown-official": ("未知官员", "Unknown official"),
+    "error.unknown-call": ("未知来电", "Unknown call"),
+    "error.unknown-pool": ("未知话务组", "Unknown pool"),
+    "error.unknown-operator": ("未知话务员", "Unknown operator"),
+    "error.unknown-case": ("未知工单", "Unknown case"),
+    "error.unknown-endpoint": ("未知分机", "Unknown endpoint"),
+    "error.unknown-number": ("未知号码", "Unknown number"),
+    "error.unknown-prompt": ("未知提示音", "Unknown prompt"),
+}
