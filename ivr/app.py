@@ -13,6 +13,7 @@ from aiohttp import web
 from ivr.core.config import Config
 from ivr.controller import Controller
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
+from ivr.db.settings import seed_settings
 from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER, ON_CHANGE, ON_DIRECTORY_CHANGE
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,10 @@ CTRL = web.AppKey("ctrl", Controller)
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    await upgrade_async(config.db_url)
+    await upgrade_async(config.database.url)
     engine = create_engine(config)
     app[DB_SESSIONMAKER] = make_sessionmaker(engine)
+    await seed_settings(app[DB_SESSIONMAKER], config)  # a fresh database: the config's timezone
     yield
     await engine.dispose()
 
@@ -49,7 +51,7 @@ async def _recorder(app: web.Application) -> AsyncIterator[None]:
 
 async def _fastagi(app: web.Application) -> AsyncIterator[None]:
     ctrl, config = app[CTRL], app[CONFIG]
-    await ctrl.agi.start(config.agi_host, config.agi_port)
+    await ctrl.agi.start(config.agi.host, config.agi.port)
     yield
     await ctrl.agi.close()
 
@@ -79,7 +81,7 @@ async def health(request: web.Request) -> web.Response:
         "ami": ctrl.ami.logged_in.is_set(), "ami_logins": ctrl.ami.logins,
         "mirror_in_sync": ctrl.mirror.in_sync, "resyncs": ctrl.resyncs,
         "agi": ctrl.agi.stats, "events_ingested": ctrl.recorder.ingested,
-        "officials": len(ctrl.snapshot.routings), "node": ctrl.config.node_name,
+        "officials": len(ctrl.snapshot.routings), "node": ctrl.config.node.name,
         "feed": {"seen": ctrl.feed.seen, "polls": ctrl.feed.polls, "applied": ctrl.feed.applied}})
 
 
@@ -110,8 +112,8 @@ def cli_serve(args: argparse.Namespace) -> int:
     config = Config.load(getattr(args, "config", None))
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    web.run_app(create_app(config), host=config.http_host, port=config.http_port,
-                print=lambda *_: log.info("ivr serving on http://%s:%s", config.http_host, config.http_port))
+    web.run_app(create_app(config), host=config.http.host, port=config.http.port,
+                print=lambda *_: log.info("ivr serving on http://%s:%s", config.http.host, config.http.port))
     return 0
 
 

@@ -302,7 +302,7 @@ async def revoke_token(db: Db, token_id: int) -> None:
 
 
 async def _token_identity(request: web.Request, given: str) -> Identity | None:
-    config_token = request.config_dict[CONFIG].api_token
+    config_token = request.config_dict[CONFIG].http.api_token
     if config_token and hmac.compare_digest(given.encode(), config_token.encode()):
         return Identity(role=SYSTEM, username="api", via="deployment")
     async with request.config_dict[DB_SESSIONMAKER]() as session:

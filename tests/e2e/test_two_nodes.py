@@ -61,7 +61,8 @@ async def nodes(asterisk_root: Path, tmp_path: Path,
         # the directory is imported once, by the first node; the second renders from the DB
         for name, first in (("node-a", True), ("node-b", False)):
             lab = await create_lab(asterisk_root, tmp_path / name, directory, name=name,
-                                   import_directory=first, node_name=name, db_url=shared_db)
+                                   import_directory=first, node={"name": name},
+                                   database={"url": shared_db})
             labs.append(lab)
             lab.start_controller()
         for lab in labs:
@@ -72,7 +73,7 @@ async def nodes(asterisk_root: Path, tmp_path: Path,
     finally:
         for lab in labs:
             lab.close()
-            print(f"===== {lab.config.node_name}\n{lab.controller_log()[-2500:]}")
+            print(f"===== {lab.config.node.name}\n{lab.controller_log()[-2500:]}")
             lab.asterisk.remove()
 
 
@@ -150,7 +151,7 @@ async def test_change_through_a_reaches_b(nodes: list[LabDeployment], sipp: Any,
     b.stop_controller()
     b.start_controller()
     await b.wait_ready()
-    engine = create_engine(Config(db_url=shared_db))
+    engine = create_engine(Config.build(database={"url": shared_db}))
     try:
         db = make_sessionmaker(engine)
         async with db() as s:
@@ -160,8 +161,8 @@ async def test_change_through_a_reaches_b(nodes: list[LabDeployment], sipp: Any,
         await engine.dispose()
     assert sorted((c.node, c.number_dialed) for c in stored) == sorted(by)
     for lab in (a, b):
-        row = offsets[lab.config.node_name]
-        assert row is not None, lab.config.node_name
+        row = offsets[lab.config.node.name]
+        assert row is not None, lab.config.node.name
         journal = os.stat(lab.config.cel_journal)
         if row.value:  # A has replayed only at its start, before its journal had a line
             assert row.value == {"inode": journal.st_ino, "offset": journal.st_size}, lab

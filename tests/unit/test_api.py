@@ -53,7 +53,7 @@ def make_app(db: Db, config: Config, changes: list[int]) -> web.Application:
 async def env(db_url: str) -> AsyncIterator[Env]:
     url = db_url
     upgrade(url)
-    config = Config(db_url=url, api_token=TOKEN)
+    config = Config.build(database={"url": url}, http={"api_token": TOKEN})
     engine = create_engine(config)
     db = make_sessionmaker(engine)
     await import_file(db, EXAMPLE, "setup")
@@ -81,8 +81,8 @@ async def test_auth_required(env: Env) -> None:
 async def test_no_token_configured_refuses_everything(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     upgrade(url)
-    engine = create_engine(Config(db_url=url))
-    app = make_app(make_sessionmaker(engine), Config(db_url=url, api_token=""), [])
+    engine = create_engine(Config.build(database={"url": url}))
+    app = make_app(make_sessionmaker(engine), Config.build(database={"url": url}, http={"api_token": ""}), [])
     async with TestClient(TestServer(app)) as c:
         assert (await c.get(f"{PREFIX}/officials", headers={"Authorization": "Bearer "})).status == 401
     await engine.dispose()
@@ -248,7 +248,7 @@ def test_openapi_covers_every_route_and_nothing_else() -> None:
     """On the controller's real app (ivr.app.create_app: all /api/v1 routes, whoever adds them)."""
     from ivr.app import create_app
 
-    assert _registered(create_app(Config(api_token=TOKEN))) == _documented()
+    assert _registered(create_app(Config.build(http={"api_token": TOKEN}))) == _documented()
 
 
 def test_openapi_covers_setup_api() -> None:

@@ -171,15 +171,15 @@ def test_init_generates_secrets_per_deployment(tmp_path: Path, monkeypatch: pyte
     ca, cb = Config.load(a, env={}), Config.load(b, env={})
     assert a.stat().st_mode & 0o777 == 0o600
     for c in (ca, cb):
-        assert len(c.ami_secret) >= 40 and len(c.api_token) >= 40
-        assert c.ami_secret not in Config().to_toml() and c.ami_secret != c.api_token
-        assert c.ami_host == "127.0.0.1"  # AMI stays on loopback
-    assert ca.ami_secret != cb.ami_secret and ca.api_token != cb.api_token
-    assert (cb.db_url, cb.sip_port, cb.ami_port, cb.agi_port, cb.http_port) == (
+        assert len(c.ami.secret) >= 40 and len(c.http.api_token) >= 40
+        assert c.ami.secret not in Config().to_toml() and c.ami.secret != c.http.api_token
+        assert c.ami.host == "127.0.0.1"  # AMI stays on loopback
+    assert ca.ami.secret != cb.ami.secret and ca.http.api_token != cb.http.api_token
+    assert (cb.database.url, cb.sip.port, cb.ami.port, cb.agi.port, cb.http.port) == (
         "postgresql+asyncpg://ivr:p%40ss@db/ivr", 5070, 5039, 4574, 8081)
-    assert (cb.carrier_host, cb.carrier_match, cb.timezone) == (
+    assert (cb.carrier.host, cb.carrier.match, cb.database.timezone) == (
         "sip.carrier.example", "203.0.113.0/24", "Asia/Urumqi")
-    assert ca.db_url == Config().db_url and ca.sip_port == 5060
+    assert ca.database.url == Config().database.url and ca.sip.port == 5060
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,7 +189,7 @@ def test_init_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["init", "--out", str(path)], out=lambda _: None) == 1
     assert "--force" in capsys.readouterr().err and path.read_text(encoding="utf-8") == before
     assert main(["init", "--out", str(path), "--force"], out=lambda _: None) == 0
-    assert Config.load(path, env={}).ami_secret != tomllib.loads(before)["ami_secret"]
+    assert Config.load(path, env={}).ami.secret != tomllib.loads(before)["ami"]["secret"]
 
 
 @pytest.mark.parametrize("args, message", [

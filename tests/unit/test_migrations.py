@@ -59,7 +59,7 @@ def _diff(conn: Connection) -> list[Any]:
 async def test_migrations_match_models(db_url: str) -> None:
     """Autogenerate finds nothing to do: 0001 (and later revisions) cover the models."""
     await upgrade_async(db_url)
-    engine = create_engine(Config(db_url=db_url))
+    engine = create_engine(Config.build(database={"url": db_url}))
     try:
         async with engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
@@ -70,7 +70,7 @@ async def test_migrations_match_models(db_url: str) -> None:
 async def test_upgrade_inside_running_loop(db_url: str) -> None:
     upgrade(db_url)  # runs in a helper thread
     await upgrade_async(db_url)
-    engine = create_engine(Config(db_url=db_url))
+    engine = create_engine(Config.build(database={"url": db_url}))
     try:
         async with engine.connect() as conn:
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
@@ -82,7 +82,7 @@ async def test_upgrade_inside_running_loop(db_url: str) -> None:
 async def test_engine_sets_sqlite_pragmas(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
     upgrade(url)
-    engine = create_engine(Config(db_url=url))
+    engine = create_engine(Config.build(database={"url": url}))
     try:
         async with engine.connect() as conn:
             assert (await conn.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"

@@ -67,10 +67,11 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     from ivr.app import create_app
     from ivr.directory.importer import import_text
 
-    config = Config(db_url=f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}", api_token=TOKEN,
-                    agi_port=ports.free_port(), ami_port=ports.free_port(),
-                    asterisk_root=str(tmp_path), asterisk_instance="/inst", ami_secret="s",
-                    ami_backoff_initial=5.0, ami_backoff_max=5.0)
+    config = Config.build(database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"},
+                          http={"api_token": TOKEN}, agi={"port": ports.free_port()},
+                          asterisk={"root": str(tmp_path), "instance": "/inst"},
+                          ami={"port": ports.free_port(), "secret": "s", "backoff_initial": 5.0,
+                               "backoff_max": 5.0})
     app = create_app(config)
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -115,7 +116,7 @@ async def _request(e: Env, method: str, path: str, *, role: str | None, via: str
 def test_every_route_has_a_rule() -> None:
     from ivr.app import create_app
 
-    routes = app_routes(create_app(Config(api_token=TOKEN)))
+    routes = app_routes(create_app(Config.build(http={"api_token": TOKEN})))
     missing = [r for r in routes if r not in RULES]
     assert not missing, f"routes without an authorization rule (add them with ivr.web.auth.add_rules): {missing}"
     assert len(routes) > 40
