@@ -29,7 +29,7 @@ def _write_cfg(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Pat
     for var in ("IVR_API_URL", "IVR_API_TOKEN", "IVR_DB_URL", "IVR_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     path = tmp_path / "ivr.toml"
-    path.write_text(f'db_url = "{url}"\napi_token = "tok"\n', encoding="utf-8")
+    path.write_text(f'[database]\nurl = "{url}"\n[http]\napi_token = "tok"\n', encoding="utf-8")
     return path
 
 
