@@ -351,7 +351,7 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     probe_ms: list[float] = []
     probe = None
     if path == "controller" and args.probe > 0:
-        probe = asyncio.create_task(agi_probe(lab.config.agi_host, lab.config.agi_port, nums[0][0],
+        probe = asyncio.create_task(agi_probe(lab.config.agi.host, lab.config.agi.port, nums[0][0],
                                               stop, probe_ms, 1.0 / args.probe))
     m0 = machine_ticks()
     t0 = time.monotonic()

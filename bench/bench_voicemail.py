@@ -108,13 +108,12 @@ class Bench:
 async def main(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-vm-"))
     try:
-        config = Config.from_mapping({
-            "db_url": f"sqlite+aiosqlite:///{work / 'bench.db'}", "asterisk_root": str(work),
-            "asterisk_instance": "/inst", "default_language": "ko",
-            "voicemail_workers": args.workers, "voicemail_preload": True,
-            "voicemail_scan_seconds": 3600})
+        config = Config.build(
+            database={"url": f"sqlite+aiosqlite:///{work / 'bench.db'}"},
+            asterisk={"root": str(work), "instance": "/inst"}, routing={"default_language": "ko"},
+            voicemail={"workers": args.workers, "preload": True, "scan_seconds": 3600})
         config.voicemail_dir.mkdir(parents=True)
-        await upgrade_async(config.db_url)
+        await upgrade_async(config.database.url)
         engine = create_engine(config)
         db = make_sessionmaker(engine)
         audio = message(args.seconds, work)

@@ -29,6 +29,7 @@ from ivr.web import compat
 from ivr.web.keys import CONFIG, CONTROLLER, ON_CHANGE, ON_DIRECTORY_CHANGE
 from ivr.web.middleware import middleware
 from ivr.web.templating import setup_templates
+from ivr.db.settings import seed_settings
 
 log = logging.getLogger(__name__)
 CTRL = web.AppKey("ctrl", Controller)
@@ -36,7 +37,9 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    await upgrade_async(app[CONFIG].db_url)
+    config = app[CONFIG]
+    await upgrade_async(config.database.url)
+    await seed_settings(app[DB], config)  # a fresh database: the config's timezone
     yield
     await app[ENGINE].dispose()
 
@@ -58,7 +61,7 @@ async def _recorder(app: web.Application) -> AsyncIterator[None]:
 
 async def _fastagi(app: web.Application) -> AsyncIterator[None]:
     ctrl, config = app[CTRL], app[CONFIG]
-    await ctrl.agi.start(config.agi_host, config.agi_port)
+    await ctrl.agi.start(config.agi.host, config.agi.port)
     yield
     await ctrl.agi.close()
 
@@ -88,7 +91,7 @@ async def health(request: web.Request) -> web.Response:
         "ami": ctrl.ami.logged_in.is_set(), "ami_logins": ctrl.ami.logins,
         "mirror_in_sync": ctrl.mirror.in_sync, "resyncs": ctrl.resyncs,
         "agi": ctrl.agi.stats, "events_ingested": ctrl.recorder.ingested,
-        "officials": len(ctrl.snapshot.routings), "node": ctrl.config.node_name,
+        "officials": len(ctrl.snapshot.routings), "node": ctrl.config.node.name,
         "feed": {"seen": ctrl.feed.seen, "polls": ctrl.feed.polls, "applied": ctrl.feed.applied}})
 
 
@@ -128,8 +131,8 @@ def cli_serve(args: argparse.Namespace) -> int:
     config = Config.load(getattr(args, "config", None))
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    web.run_app(create_app(config), host=config.http_host, port=config.http_port,
-                print=lambda *_: log.info("ivr serving on http://%s:%s", config.http_host, config.http_port))
+    web.run_app(create_app(config), host=config.http.host, port=config.http.port,
+                print=lambda *_: log.info("ivr serving on http://%s:%s", config.http.host, config.http.port))
     return 0
 
 

@@ -74,7 +74,7 @@ async def _api_call(config: Config, base: str, method: str, path: str, *, data: 
                     params: dict[str, str] | None = None) -> dict[str, Any]:
     import aiohttp
 
-    token = os.environ.get("IVR_API_TOKEN") or config.api_token
+    token = os.environ.get("IVR_API_TOKEN") or config.http.api_token
     url = base.rstrip("/")
     if not url.endswith("/api/v1"):
         url += "/api/v1"
@@ -112,10 +112,6 @@ async def _with_db(config: Config, work: Callable[[Any], Awaitable[int]]) -> int
         await engine.dispose()
 
 
-def _toml_value(value: str | int) -> str:
-    return str(value) if isinstance(value, int) else json.dumps(value, ensure_ascii=False)
-
-
 def _check_init(args: argparse.Namespace) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -150,21 +146,19 @@ def cmd_init(args: argparse.Namespace, config: Config, out: Out) -> int:
     """Write a new deployment config with generated secrets (never a default)."""
     _check_init(args)
     path = Path(args.out)
-    values: dict[str, str | int] = {
-        "db_url": args.db_url, "timezone": args.timezone,
-        "http_host": args.http_host, "http_port": args.http_port,
-        "api_token": secrets.token_urlsafe(32),
-        "agi_port": args.agi_port,
-        "ami_host": "127.0.0.1", "ami_port": args.ami_port, "ami_user": "ivr",
-        "ami_secret": secrets.token_urlsafe(32),
-        "sip_host": args.sip_host, "sip_port": args.sip_port, "media_address": args.media_address,
-        "carrier_match": args.carrier_match, "carrier_host": args.carrier_host,
-        "carrier_port": args.carrier_port,
-    }
+    new = Config.build(
+        database={"url": args.db_url, "timezone": args.timezone},
+        http={"host": args.http_host, "port": args.http_port, "api_token": secrets.token_urlsafe(32)},
+        agi={"port": args.agi_port},
+        ami={"host": "127.0.0.1", "port": args.ami_port, "user": "ivr",
+             "secret": secrets.token_urlsafe(32)},
+        sip={"host": args.sip_host, "port": args.sip_port, "media_address": args.media_address},
+        carrier={"match": args.carrier_match, "host": args.carrier_host, "port": args.carrier_port})
     text = ("# ivr deployment config, written by `ivr init`. It holds this deployment's secrets\n"
-            "# (api_token, ami_secret): keep it private (mode 0600). IVR_* env vars override.\n"
-            + "".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items()))
-    Config.from_mapping(values)  # every value has the type Config expects
+            "# ([http] api_token, [ami] secret): keep it private (mode 0600). Every setting can be\n"
+            "# overridden from the environment as IVR_<SECTION>__<KEY>; see docs/config.md.\n"
+            "# [node] name is left out: each node defaults to its host name.\n\n"
+            + new.to_toml(exclude={"node.name"}))
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if args.force else os.O_EXCL)
     try:
@@ -183,8 +177,17 @@ def cmd_init(args: argparse.Namespace, config: Config, out: Out) -> int:
 def cmd_db(args: argparse.Namespace, config: Config, out: Out) -> int:
     from ivr.db.session import upgrade
 
-    upgrade(config.db_url)
-    out(f"database at head: {config.db_url}")
+    upgrade(config.database.url)
+    out(f"database at head: {config.database.url}")
+
+    async def seed(db: Any) -> int:
+        from ivr.db.settings import seed_settings
+
+        if await seed_settings(db, config):
+            out(f"city timezone set to {config.database.timezone} (change it in the directory's "
+                "settings)")
+        return 0
+    return asyncio.run(_with_db(config, seed))
     return 0
 
 
@@ -338,18 +341,18 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="replace an existing file")
     d = Config()
     for flag, kind, default, text in (
-            ("--db-url", str, d.db_url, "SQLite path or postgresql+asyncpg://USER:PASS@HOST/DB"),
-            ("--timezone", str, d.timezone, "IANA zone of the schedule windows"),
-            ("--http-host", str, d.http_host, "REST API bind address"),
-            ("--http-port", int, d.http_port, "REST API port"),
-            ("--agi-port", int, d.agi_port, "FastAGI port (loopback)"),
-            ("--ami-port", int, d.ami_port, "AMI port (Asterisk binds it on loopback only)"),
-            ("--sip-host", str, d.sip_host, "SIP bind address"),
-            ("--sip-port", int, d.sip_port, "SIP port"),
-            ("--media-address", str, d.media_address, "RTP address announced in SDP"),
-            ("--carrier-host", str, d.carrier_host, "carrier SIP host (outgoing calls)"),
-            ("--carrier-port", int, d.carrier_port, "carrier SIP port"),
-            ("--carrier-match", str, d.carrier_match,
+            ("--db-url", str, d.database.url, "SQLite path or postgresql+asyncpg://USER:PASS@HOST/DB"),
+            ("--timezone", str, d.database.timezone, "IANA zone of the schedule windows"),
+            ("--http-host", str, d.http.host, "REST API bind address"),
+            ("--http-port", int, d.http.port, "REST API port"),
+            ("--agi-port", int, d.agi.port, "FastAGI port (loopback)"),
+            ("--ami-port", int, d.ami.port, "AMI port (Asterisk binds it on loopback only)"),
+            ("--sip-host", str, d.sip.host, "SIP bind address"),
+            ("--sip-port", int, d.sip.port, "SIP port"),
+            ("--media-address", str, d.sip.media_address, "RTP address announced in SDP"),
+            ("--carrier-host", str, d.carrier.host, "carrier SIP host (outgoing calls)"),
+            ("--carrier-port", int, d.carrier.port, "carrier SIP port"),
+            ("--carrier-match", str, d.carrier.match,
              "carrier source address or subnet: calls from it land in ivr-citizens")):
         init.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
     init.set_defaults(run=cmd_init, needs_config=False)

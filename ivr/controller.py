@@ -31,13 +31,13 @@ def utcnow() -> datetime:
 class Controller:
     def __init__(self, config: Config, db: Db) -> None:
         self.config, self.db = config, db
-        self.snapshot = RoutingSnapshot(config.timezone)
-        self.ami = AmiClient(config.ami_host, config.ami_port, config.ami_user, config.ami_secret,
-                             backoff_initial=config.ami_backoff_initial,
-                             backoff_max=config.ami_backoff_max, on_login=self.on_ami_login)
+        self.snapshot = RoutingSnapshot(config.database.timezone)
+        self.ami = AmiClient(config.ami.host, config.ami.port, config.ami.user, config.ami.secret,
+                             backoff_initial=config.ami.backoff_initial,
+                             backoff_max=config.ami.backoff_max, on_login=self.on_ami_login)
         self.mirror = MirrorWriter(self.ami)
         self.recorder = CallRecorder(db, config)
-        self.agi = FastAgiServer({"route": self.route}, answer_timeout=config.route_answer_timeout)
+        self.agi = FastAgiServer({"route": self.route}, answer_timeout=config.agi.answer_timeout)
         self.ami.subscribe("CEL", self.recorder.on_ami_cel)
         self.resyncs = 0
         self._reload_lock = asyncio.Lock()
@@ -45,7 +45,7 @@ class Controller:
         self._reload_pending: set[str] = set()  # modules whose files changed while AMI was down
         self._schedule_wake = asyncio.Event()
         # changes committed through other controllers on the same database (ivr/db/feed.py)
-        self.feed = ChangeFeed(db, self.apply_feed, interval=config.feed_interval)
+        self.feed = ChangeFeed(db, self.apply_feed, interval=config.node.feed_interval)
 
     # -- routing ----------------------------------------------------------------------------
     async def route(self, headers: AgiHeaders) -> Mapping[str, str]:
@@ -55,7 +55,7 @@ class Controller:
             return {"IVR_INFO": "unknown"}
         r, plan = found
         menu, lang = self.snapshot.number_options.get(headers.get("agi_arg_1", ""), (False, None))
-        lang = lang or self.snapshot.languages.get(r.official_id, self.config.default_language)
+        lang = lang or self.snapshot.languages.get(r.official_id, self.config.routing.default_language)
         # two round trips; IVR_INFO last, so an answer cut short is never taken for a route
         return {"IVR_PLAN": plan.encode(),
                 "IVR_INFO": f"route^{r.official_id}^{plan.mode}^{lang}^{int(menu)}^{r.name}"}

@@ -334,14 +334,14 @@ async def main() -> int:
         lab.start_controller()
         await lab.wait_ready()
         await asyncio.to_thread(ensure_baseline, lab, args.phones)
-        values = {num: await agi_values(lab.config.agi_host, lab.config.agi_port, num)
+        values = {num: await agi_values(lab.config.agi.host, lab.config.agi.port, num)
                   for num, _ in numbers(args.phones)}
         (work / "values.json").write_text(json.dumps(values))
         triv_port, closed_port = ports.free_port(), ports.free_port()
         triv = await asyncio.create_subprocess_exec(sys.executable, str(HERE / "trivial_agi.py"),
                                                     str(triv_port), str(work / "values.json"))
         live = (inst.host_path(inst.etc_dir) / "extensions.conf").read_text()
-        ext_text = exp_extensions(live, variants, values, args.phones, lab.config.agi_port,
+        ext_text = exp_extensions(live, variants, values, args.phones, lab.config.agi.port,
                                   triv_port, closed_port)
         (work / "exp_extensions.conf").write_text(ext_text)
         await asyncio.to_thread(ensure_exp, lab, ext_text)

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Controller start: migrate, render Asterisk's config, install the default prompts once, serve.
-# Configuration comes from IVR_* environment variables (docker-compose.yml, secrets from .env).
+# Configuration comes from IVR_<SECTION>__<KEY> environment variables (docker-compose.yml,
+# secrets from .env; docs/config.md).
 set -eu
-: "${IVR_AMI_SECRET:?IVR_AMI_SECRET is not set}"
-: "${IVR_API_TOKEN:?IVR_API_TOKEN is not set}"
-inst="${IVR_ASTERISK_INSTANCE:-/var/lib/ivr-asterisk}"
+: "${IVR_AMI__SECRET:?IVR_AMI__SECRET is not set}"
+: "${IVR_HTTP__API_TOKEN:?IVR_HTTP__API_TOKEN is not set}"
+inst="${IVR_ASTERISK__INSTANCE:-/var/lib/ivr-asterisk}"
 ivr db upgrade
 ivr render --out /etc/asterisk-rendered
 if [ ! -f "$inst/sounds/ivr/zh/ivr-beep.wav" ]; then

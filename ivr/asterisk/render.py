@@ -59,6 +59,8 @@ class RenderInput:
     config: Config
     phones: tuple[Phone, ...] = ()
     queues: tuple[QueueDef, ...] = ()
+    # the city timezone (the database's setting); empty: the config's seed value
+    timezone: str = ""
 
 
 def published_patterns(target: str = "ivr-route") -> str:
@@ -102,28 +104,28 @@ def _queue_section(q: QueueDef) -> str:
 
 def template_values(inp: RenderInput) -> dict[str, str]:
     c = inp.config
-    if not c.ami_secret:
+    if not c.ami.secret:
         raise RenderError("ami_secret is empty: run `ivr init` or set IVR_AMI_SECRET (one per deployment)")
     names = [p.endpoint for p in inp.phones]
     dupes = {n for n in names if names.count(n) > 1} | ({"carrier"} & set(names))
     if dupes:
         raise RenderError(f"endpoint names used twice: {', '.join(sorted(dupes))}")
-    default_queue = f"pool-{c.default_pool}"
+    default_queue = f"pool-{c.routing.default_pool}"
     return {
         "generated": f"ivr {__version__}",  # no timestamp: unchanged input, unchanged file
-        "agi_host": c.agi_host, "agi_port": str(c.agi_port), "agi_limit": str(AGI_LIMIT),
+        "agi_host": c.agi.host, "agi_port": str(c.agi.port), "agi_limit": str(AGI_LIMIT),
         "default_plan": default_plan(default_queue),
-        "timezone": c.timezone, "default_language": c.default_language,
+        "timezone": inp.timezone or c.database.timezone, "default_language": c.routing.default_language,
         "voicemail_dir": c.voicemail_dir_inside, "prompts_dir": c.prompts_dir_inside,
         "published_patterns": published_patterns(), "outbound_patterns": outbound_patterns(),
-        "sip_host": c.sip_host, "sip_port": str(c.sip_port), "media_address": c.media_address,
-        "carrier_host": c.carrier_host, "carrier_port": str(c.carrier_port),
-        "carrier_match": c.carrier_match,
+        "sip_host": c.sip.host, "sip_port": str(c.sip.port), "media_address": c.sip.media_address,
+        "carrier_host": c.carrier.host, "carrier_port": str(c.carrier.port),
+        "carrier_match": c.carrier.match,
         "phone_endpoints": "\n".join(_phone_section(p) for p in inp.phones),
         "queues": "\n".join(_queue_section(q) for q in inp.queues),
-        "ami_host": c.ami_host, "ami_port": str(c.ami_port), "ami_user": c.ami_user,
-        "ami_secret": c.ami_secret,
-        "rtp_start": str(c.rtp_start), "rtp_end": str(c.rtp_end),
+        "ami_host": c.ami.host, "ami_port": str(c.ami.port), "ami_user": c.ami.user,
+        "ami_secret": c.ami.secret,
+        "rtp_start": str(c.sip.rtp_start), "rtp_end": str(c.sip.rtp_end),
     }
 
 
@@ -208,6 +210,7 @@ async def load_render_input(db: "Db", config: Config) -> RenderInput:
     from sqlalchemy import select
 
     from ivr.db.models import Device, Operator, Pool
+    from ivr.db.settings import current_timezone
 
     async with db() as session:
         devices = (await session.scalars(select(Device).where(Device.kind == "sip")
@@ -217,9 +220,9 @@ async def load_render_input(db: "Db", config: Config) -> RenderInput:
     phones = [Phone(d.endpoint, d.secret or "", d.static_contact) for d in devices if d.endpoint]
     phones += [Phone(o.endpoint, o.secret, o.static_contact) for o in operators]
     queues = [QueueDef(p.queue, p.strategy) for p in pools]
-    if not any(q.name == f"pool-{config.default_pool}" for q in queues):
-        queues.append(QueueDef(f"pool-{config.default_pool}"))
-    return RenderInput(config, tuple(phones), tuple(queues))
+    if not any(q.name == f"pool-{config.routing.default_pool}" for q in queues):
+        queues.append(QueueDef(f"pool-{config.routing.default_pool}"))
+    return RenderInput(config, tuple(phones), tuple(queues), await current_timezone(db))
 
 
 def cli_render(args: "argparse.Namespace") -> int:

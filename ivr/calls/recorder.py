@@ -112,7 +112,7 @@ class CallRecorder:
         """After a restart: calls whose events were stored but whose record is not written."""
         async with self.db() as session:
             # this node's calls only: another node's calls in progress are that node's to finish
-            mine = or_(CelEvent.node == self.config.node_name, CelEvent.node.is_(None))
+            mine = or_(CelEvent.node == self.config.node.name, CelEvent.node.is_(None))
             rows = (await session.scalars(select(CelEvent).where(CelEvent.folded.is_(False), mine)
                                           .order_by(CelEvent.eventtime, CelEvent.id))).all()
         for row in rows:
@@ -170,7 +170,7 @@ class CallRecorder:
             rows = [dict(key=r.key, linkedid=r.linkedid, uniqueid=r.uniqueid, eventtype=r.eventtype,
                          userdeftype=r.userdeftype, eventtime=r.eventtime, channel=r.channel[:120],
                          exten=r.exten[:80], context=r.context[:80], cid_num=r.cid_num[:80],
-                         extra=r.extra[:4000], folded=False, node=self.config.node_name)
+                         extra=r.extra[:4000], folded=False, node=self.config.node.name)
                     for r in fresh.values()]
             # one statement for any batch size (executemany): compiled once, then cached
             insert_ = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
@@ -207,7 +207,7 @@ class CallRecorder:
                 if view.official_id not in known:
                     view.official_id = None  # removed from the directory since, or a stale mirror
                 values = {a: getattr(view, a) for a in _CALL_FIELDS}
-                values["node"] = self.config.node_name
+                values["node"] = self.config.node.name
                 if view.linkedid in call_ids:  # written before: rewritten in place, same id
                     await session.execute(update(calls).where(calls.c.id == call_ids[view.linkedid])
                                           .values(values))
@@ -234,7 +234,7 @@ class CallRecorder:
     async def replay_journal(self) -> int:
         """Ingest what Asterisk wrote to its CEL journal since the last replay."""
         async with self._journal_lock:
-            key = offset_key(self.config.node_name)
+            key = offset_key(self.config.node.name)
             async with self.db() as session:
                 # the pre-0006 shared row as a start: a wrong inode there means "read it all"
                 saved = await session.get(Setting, key) or await session.get(Setting, OFFSET_KEY)

@@ -24,11 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ivr.db.models import Call, Official, Pool
+from ivr.db.settings import current_timezone
 from ivr.core.errors import InvalidInput
 from ivr.core.errors import Forbidden
 from ivr.web.compat import add_rules
 from ivr.http import identity_of
-from ivr.web.keys import CONFIG, DB_SESSIONMAKER
+from ivr.web.keys import DB_SESSIONMAKER
 from ivr.web.openapi import register_paths
 from ivr.web.pages import esc, page, t, table
 
@@ -97,8 +98,8 @@ async def figures(db: Any, tz: str, since: datetime, until: datetime,
             "calls_per_hour": hourly}
 
 
-def _period(request: web.Request) -> tuple[datetime, datetime]:
-    zone = ZoneInfo(request.config_dict[CONFIG].timezone)
+def _period(request: web.Request, tz: str) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(tz)
     today = datetime.now(zone).date()
 
     def parse(name: str, default: datetime) -> datetime:
@@ -142,8 +143,9 @@ async def request_figures(request: web.Request) -> dict[str, Any]:
     ident = identity_of(request)
     if ident is not None and ident.role == "official" and ident.official_id is None:
         raise Forbidden("账号未关联官员 / this account is not linked to an official")
-    since, until = _period(request)
-    return await figures(request.config_dict[DB_SESSIONMAKER], request.config_dict[CONFIG].timezone,
+    tz = await current_timezone(request.config_dict[DB_SESSIONMAKER])
+    since, until = _period(request, tz)
+    return await figures(request.config_dict[DB_SESSIONMAKER], tz,
                          since, until, await _official_filter(request),
                          request.config_dict.get(OVERDUE_CASES))
 

@@ -72,8 +72,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(config: Config, **kwargs: Any) -> AsyncEngine:
-    """The async engine for ``config.db_url`` (extra keyword arguments go to SQLAlchemy)."""
-    url = database_url(config.db_url)
+    """The async engine for ``config.database.url`` (extra keyword arguments go to SQLAlchemy)."""
+    url = database_url(config.database.url)
     if _is_sqlite(url):
         ensure_sqlite_dir(url)
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 5)

@@ -6,7 +6,7 @@ category, summary, assign to the official — in a few keystrokes").
   the recorder writes the record — the live view the recorder folded from its events. The case
   (kind ``call``) gets the category the operator chose (one of the triage rules' categories),
   their summary, the call's caller and dialed number, and is assigned at once to the official
-  whose number was dialed; deadline by urgency (``case_deadline_hours``). Bad input: 400/404,
+  whose number was dialed; deadline by urgency (``[cases] deadline_hours``). Bad input: 400/404,
   nothing written.
 - The console's quick form (``console.CASE_FORM`` hook): category select, summary (focused when a
   call connects; Enter submits, Shift+Enter a new line), urgency; posts to the route above with
@@ -46,7 +46,7 @@ def _rules(request: web.Request) -> Rules:
     if rules is not None:
         return rules
     try:
-        return load_rules(request.config_dict[CONFIG].extra.get("triage_rules"))
+        return load_rules(request.config_dict[CONFIG].cases.triage_rules or None)
     except RulesError:
         return load_rules()
 
@@ -63,7 +63,7 @@ def categories(request: web.Request) -> list[tuple[str, str]]:
 def _hours(request: web.Request) -> dict[str, float]:
     pipeline = request.config_dict.get(PIPELINE)
     hours = getattr(pipeline, "hours", None)
-    return dict(hours) if hours else case_service.deadline_hours(request.config_dict[CONFIG].extra)
+    return dict(hours) if hours else case_service.deadline_hours(request.config_dict[CONFIG].cases.deadline_hours)
 
 
 def _live_call(request: web.Request, linkedid: str) -> CallRef | None:

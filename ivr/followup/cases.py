@@ -4,7 +4,7 @@ Workflow: ``new → assigned → called_back → resolved``. A case may also be 
 from ``new`` (whoever picks it up calls at once) and re-assigned while ``assigned`` or after an
 unsuccessful call (``called_back → assigned``). ``resolved`` is final. Every change is kept in
 ``case_events`` with who and when. Deadline: ``created_at`` + hours by urgency (urgent 2 h,
-normal 24 h by default; ``case_deadline_hours`` in the config overrides, e.g.
+normal 24 h by default; ``[cases] deadline_hours`` in the config overrides, e.g.
 ``{urgent = 1, normal = 48}``). A case is overdue when its deadline passed and nobody has
 called the citizen back yet (status ``new`` or ``assigned``).
 """
@@ -56,16 +56,16 @@ def check_transition(old: str, new: str) -> None:
                                 {"from": old, "to": new})
 
 
-def deadline_hours(extra: Mapping[str, Any] | None) -> dict[str, float]:
-    """Hours per urgency: the defaults, overridden by ``case_deadline_hours`` in the config."""
+def deadline_hours(given: Mapping[str, Any] | None) -> dict[str, float]:
+    """Hours per urgency: the defaults, overridden by ``[cases] deadline_hours`` in the config."""
     hours = dict(DEFAULT_DEADLINE_HOURS)
-    given = (extra or {}).get("case_deadline_hours") or {}
+    given = given or {}
     if not isinstance(given, Mapping):
-        raise InvalidCaseInput("case_deadline_hours must be a mapping urgency -> hours")
+        raise InvalidCaseInput("[cases] deadline_hours must be a mapping urgency -> hours")
     for key, value in given.items():
         if key not in URGENCIES or isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not 0 < value <= 24 * 365:
-            raise InvalidCaseInput(f"case_deadline_hours.{key}: {value!r} is not valid")
+            raise InvalidCaseInput(f"[cases] deadline_hours.{key}: {value!r} is not valid")
         hours[key] = float(value)
     return hours
 

@@ -91,7 +91,7 @@ async def ensure_voicemail(db: Db, config: Config, hours: Mapping[str, float], *
                            official_id=oid, number_dialed=number,
                            caller=call.caller if call else "", duration=duration,
                            language=await language_for(session, number, oid,
-                                                       config.default_language),
+                                                       config.routing.default_language),
                            received_at=received_at, source=source)
             session.add(vm)
             await session.flush()
@@ -100,7 +100,7 @@ async def ensure_voicemail(db: Db, config: Config, hours: Mapping[str, float], *
             vm.official_id = vm.official_id or call.official_id
             # the dialed number decides the language (the file name only names the official)
             vm.language = await language_for(session, vm.number_dialed, vm.official_id,
-                                             config.default_language)
+                                             config.routing.default_language)
         case = await session.scalar(select(Case).where(Case.voicemail_id == vm.id))
         if case is None and vm.call_id is not None:
             case = await session.scalar(select(Case).where(Case.call_id == vm.call_id))

@@ -2,12 +2,12 @@
 
 - Every call the recorder finishes goes through :func:`ingest.ingest_call` (voicemail → message,
   case and job; unanswered without a message → a missed case).
-- On start and every ``voicemail_scan_seconds`` (config, default 30) the recording folder is
+- On start and every ``[voicemail] scan_seconds`` (config, default 30) the recording folder is
   scanned for files nothing recorded (the controller was down): zero messages lost.
-- ``voicemail_workers`` job workers (default: one per core) claim jobs from the database queue
+- ``[voicemail] workers`` job workers (default: one per core) claim jobs from the database queue
   and run Vosk in the Transcriber's worker processes (never on the event loop); the models are
-  loaded once per worker process when the first job arrives (``voicemail_preload = true``: at
-  start). Then the transcript is stored and triaged (rules: ``triage_rules`` path in the config,
+  loaded once per worker process when the first job arrives (``[voicemail] preload = true``: at
+  start). Then the transcript is stored and triaged (rules: ``[cases] triage_rules`` path in the config,
   else the shipped file), repeat callers are found in the calls table, and the case gets its
   category, urgency and deadline.
 - On start, jobs left ``running`` by a crash go back to ``pending``.
@@ -49,15 +49,15 @@ def _default_factory(languages: list[str], workers: int) -> Transcriber:
 class VoicemailPipeline:
     def __init__(self, config: Config, db: Db, *, transcriber_factory: TranscriberFactory | None = None
                  ) -> None:
-        extra = config.extra
+        vm = config.voicemail
         self.config, self.db = config, db
-        self.hours = deadline_hours(extra)
-        self.workers = max(1, int(extra.get("voicemail_workers") or os.cpu_count() or 1))
-        self.scan_interval = float(extra.get("voicemail_scan_seconds", 30.0))
-        self.poll_interval = float(extra.get("voicemail_poll_seconds", 5.0))
-        self.preload = bool(extra.get("voicemail_preload", False))
-        self.max_attempts = int(extra.get("voicemail_max_attempts", jobs.MAX_ATTEMPTS))
-        self.rules = self._rules(extra.get("triage_rules"))
+        self.hours = deadline_hours(config.cases.deadline_hours)
+        self.workers = max(1, vm.workers or os.cpu_count() or 1)
+        self.scan_interval = vm.scan_seconds
+        self.poll_interval = vm.poll_seconds
+        self.preload = vm.preload
+        self.max_attempts = vm.max_attempts
+        self.rules = self._rules(config.cases.triage_rules or None)
         self._factory = transcriber_factory or _default_factory
         self._transcriber: Transcriber | None = None
         self._transcriber_lock = asyncio.Lock()

@@ -46,7 +46,7 @@ async def start_phones(lab: LabDeployment, phones: dict[str, int], workdir: Path
                           keys={"answer_ms": 1500}, timeout=day).start()
                for ep, port in phones.items()]
     started.append(await Sipp("uas_answer", workdir=workdir / "carrier", local_ip="127.0.0.2",
-                              port=lab.config.carrier_port, calls=100000,
+                              port=lab.config.carrier.port, calls=100000,
                               keys={"answer_ms": 2500}, timeout=day).start())
     return started
 
@@ -55,7 +55,7 @@ def banner(lab: LabDeployment, officials: list[dict[str, Any]]) -> str:
     host, port = lab.sip
     lines = ["", "ivr demo is running — 演示已启动", "",
              f"  Asterisk SIP   {host}:{port} (citizens come from the carrier address 127.0.0.2)",
-             f"  REST API       {lab.api}/api/v1   token: {lab.config.api_token}",
+             f"  REST API       {lab.api}/api/v1   token: {lab.config.http.api_token}",
              f"  OpenAPI        {lab.api}/api/v1/openapi.json",
              f"  config         {lab.workdir / 'ivr.toml'}", "",
              "  published numbers / 公开电话:"]
@@ -66,9 +66,9 @@ def banner(lab: LabDeployment, officials: list[dict[str, Any]]) -> str:
     lines += ["", "  dial one as a citizen (another terminal):",
               f"    sipp -sn uac -s {first} {host}:{port} -i 127.0.0.2 -p 0 -m 1 -d 4000",
               "  then see the call record:",
-              f"    curl -s -H 'Authorization: Bearer {lab.config.api_token}' {lab.api}/api/v1/calls",
+              f"    curl -s -H 'Authorization: Bearer {lab.config.http.api_token}' {lab.api}/api/v1/calls",
               "  switch a mode:",
-              f"    curl -s -X PUT -H 'Authorization: Bearer {lab.config.api_token}' "
+              f"    curl -s -X PUT -H 'Authorization: Bearer {lab.config.http.api_token}' "
               f"-H 'Content-Type: application/json' -d '{{\"mode\":\"pool\",\"reason\":\"demo\"}}' "
               f"{lab.api}/api/v1/officials/{officials[0]['slug']}/mode", ""]
     return "\n".join(lines)

@@ -19,11 +19,12 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ivr.asterisk.render import load_render_input, render_all
 from ivr.core.config import Config
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
+from ivr.db.settings import seed_settings
 from ivr.directory.importer import import_text
 from ivr.lab import ports
 from ivr.lab.asterisk import AsteriskInstance, _set_pdeathsig
@@ -54,11 +55,11 @@ class LabDeployment:
 
     @property
     def api(self) -> str:
-        return f"http://{self.config.http_host}:{self.config.http_port}"
+        return f"http://{self.config.http.host}:{self.config.http.port}"
 
     @property
     def sip(self) -> tuple[str, int]:
-        return (self.config.sip_host, self.config.sip_port)
+        return (self.config.sip.host, self.config.sip.port)
 
     # -- controller ---------------------------------------------------------------------------
     def start_controller(self) -> subprocess.Popen[bytes]:
@@ -123,7 +124,7 @@ class LabDeployment:
             data, content_type = (None if body is None else json.dumps(body).encode(),
                                   "application/json")
         req = urllib.request.Request(f"{self.api}{path}", data=data, method=method, headers={
-            "Authorization": f"Bearer {self.config.api_token}", "Content-Type": content_type})
+            "Authorization": f"Bearer {self.config.http.api_token}", "Content-Type": content_type})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 return r.status, json.loads(r.read() or b"null")
@@ -145,30 +146,36 @@ class LabDeployment:
 async def create_lab(root: Path, workdir: Path, directory_yaml: str, *, name: str = "ivr",
                      carrier_port: int | None = None, start_asterisk: bool = True,
                      import_directory: bool = True,
-                     **config_overrides: Any) -> LabDeployment:
+                     **config_sections: Mapping[str, Any]) -> LabDeployment:
     """Import ``directory_yaml`` into a fresh SQLite database, render and start Asterisk.
 
-    Several nodes on one database: pass the same ``db_url`` and a ``node_name`` each (it is
-    also the Asterisk ``systemname``), and ``import_directory=False`` for all but the first."""
+    ``config_sections`` override settings by section, e.g. ``voicemail={"workers": 1}``.
+    Several nodes on one database: pass the same ``database={"url": …}`` and a
+    ``node={"name": …}`` each (it is also the Asterisk ``systemname``), and
+    ``import_directory=False`` for all but the first."""
     workdir.mkdir(parents=True, exist_ok=True)
     sip_port, ami_port, agi_port, http_port = ports.free_ports(4)
     rtp = ports.rtp_range(200)
-    inst = AsteriskInstance(root, name, {}, rtp=rtp, systemname=config_overrides.get("node_name"))
-    values: dict[str, Any] = dict(
-        db_url=f"sqlite+aiosqlite:///{workdir / 'ivr.db'}",
-        api_token=secrets.token_urlsafe(24), ami_secret=secrets.token_urlsafe(24),
-        ami_user="ivr", ami_port=ami_port, agi_port=agi_port, http_port=http_port,
-        sip_port=sip_port, rtp_start=rtp.start, rtp_end=rtp.end,
-        carrier_host="127.0.0.2", carrier_match="127.0.0.2",
-        carrier_port=carrier_port or ports.free_port("127.0.0.2"),
-        asterisk_root=str(root), asterisk_instance=str(inst.instance_dir))
-    values.update(config_overrides)
+    inst = AsteriskInstance(root, name, {}, rtp=rtp,
+                            systemname=config_sections.get("node", {}).get("name"))
+    values: dict[str, dict[str, Any]] = {
+        "database": {"url": f"sqlite+aiosqlite:///{workdir / 'ivr.db'}"},
+        "http": {"api_token": secrets.token_urlsafe(24), "port": http_port},
+        "ami": {"secret": secrets.token_urlsafe(24), "user": "ivr", "port": ami_port},
+        "agi": {"port": agi_port},
+        "sip": {"port": sip_port, "rtp_start": rtp.start, "rtp_end": rtp.end},
+        "carrier": {"host": "127.0.0.2", "match": "127.0.0.2",
+                    "port": carrier_port or ports.free_port("127.0.0.2")},
+        "asterisk": {"root": str(root), "instance": str(inst.instance_dir)}}
+    for section, settings in config_sections.items():
+        values[section] = {**values.get(section, {}), **settings}
     config = Config.from_mapping(values)
     (workdir / "ivr.toml").write_text(config.to_toml())
-    await upgrade_async(config.db_url)
+    await upgrade_async(config.database.url)
     engine = create_engine(config)
     try:
         db = make_sessionmaker(engine)
+        await seed_settings(db, config)
         if import_directory:
             await import_text(db, directory_yaml, "yaml", "lab")
         files = render_all(await load_render_input(db, config))

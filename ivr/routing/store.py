@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ivr.core.config import Config
+from ivr.core.config import DEFAULT_TIMEZONE, Config
 from ivr.db.models import Official, Pool, RoutingPolicy, Setting
 from ivr.db.session import Db
 from ivr.core.numbers import dial_forms
@@ -71,9 +71,9 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
             selectinload(Official.windows)))).all()
         pools = {p.name: p for p in (await session.scalars(select(Pool))).all()}
         settings = {s.key: s.value for s in (await session.scalars(select(Setting))).all()}
-    tz_name = str(settings.get("timezone") or config.timezone)
+    tz_name = str(settings.get("timezone") or DEFAULT_TIMEZONE)  # the config only seeds it
     default_chain = tuple(settings.get("default_chain") or DEFAULT_CHAIN)
-    default_pool = pools.get(config.default_pool)
+    default_pool = pools.get(config.routing.default_pool)
     by_id = {o.id: o for o in officials}
     routings: dict[int, OfficialRouting] = {}
     dial_keys: dict[str, int] = {}
@@ -95,7 +95,7 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
             ring_timeout=ring, availability=o.availability,
             direct_dial=dial_string((d.kind, d.endpoint, d.number) for d in o.devices),
             deputy_dial=deputy_dial, deputy_ring_timeout=ring,
-            pool_queue=pool.queue if pool is not None else f"pool-{config.default_pool}",
+            pool_queue=pool.queue if pool is not None else f"pool-{config.routing.default_pool}",
             pool_max_wait=pool.max_wait if pool is not None else 60,
             intervals=week_intervals(windows))
         languages[o.id] = o.language

@@ -1,6 +1,6 @@
 """JSON REST API under ``/api/v1`` (documented in ivr/web/openapi.py).
 
-Auth: ``Authorization: Bearer <config.api_token>`` on everything except the OpenAPI document;
+Auth: ``Authorization: Bearer <config.http.api_token>`` on everything except the OpenAPI document;
 with no token configured the API refuses every request. Errors are
 ``{"error_id", "message", "details"}`` with the error class's HTTP status.
 The app must hold DB_SESSIONMAKER and CONFIG; ON_CHANGE (the mirror hook) is optional.
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ivr.db.models import AuditEntry, Call, Official, Operator, Pool
+from ivr.db.settings import current_timezone
 from ivr.directory import services as directory
 from ivr.core.constants import PUBLIC, SYSTEM
 from ivr.core.errors import InvalidInput, MalformedJson
@@ -137,7 +138,7 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
         raise InvalidInput(f"query parameter {name} must be a whole number", {name: raw}) from None
 
 
-def _time_param(request: web.Request, name: str) -> datetime | None:
+async def _time_param(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return None
@@ -146,7 +147,7 @@ def _time_param(request: web.Request, name: str) -> datetime | None:
     except ValueError:
         raise InvalidInput(f"query parameter {name} must be an ISO 8601 time", {name: raw}) from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(request.config_dict[CONFIG].timezone))
+        value = value.replace(tzinfo=ZoneInfo(await current_timezone(request.config_dict[DB_SESSIONMAKER])))
     return value
 
 
@@ -195,7 +196,7 @@ def _change_handler(field: str, call: Callable[..., Awaitable[Official]],
 async def list_calls(request: web.Request) -> web.Response:
     calls = await routing.list_calls(
         request.config_dict[DB_SESSIONMAKER], official=request.query.get("official") or None,
-        since=_time_param(request, "since"), until=_time_param(request, "until"),
+        since=await _time_param(request, "since"), until=await _time_param(request, "until"),
         outcome=request.query.get("outcome") or None, limit=_int_param(request, "limit", 100),
         offset=_int_param(request, "offset", 0))
     return web.json_response({"items": [call_json(c) for c in calls]})
@@ -212,8 +213,8 @@ async def get_call(request: web.Request) -> web.Response:
 async def get_audit(request: web.Request) -> web.Response:
     entries = await routing.audit_log(
         request.config_dict[DB_SESSIONMAKER], official=request.query.get("official") or None,
-        field=request.query.get("field") or None, since=_time_param(request, "since"),
-        until=_time_param(request, "until"), limit=_int_param(request, "limit", 100),
+        field=request.query.get("field") or None, since=await _time_param(request, "since"),
+        until=await _time_param(request, "until"), limit=_int_param(request, "limit", 100),
         offset=_int_param(request, "offset", 0))
     return web.json_response({"items": [audit_json(a) for a in entries]})
 

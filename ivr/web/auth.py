@@ -45,7 +45,7 @@ def set_session_cookie(response: web.StreamResponse, request: web.Request, key: 
 
 
 async def _token_identity(request: web.Request, given: str) -> Identity | None:
-    config_token = request.config_dict[CONFIG].api_token
+    config_token = request.config_dict[CONFIG].http.api_token
     if config_token and hmac.compare_digest(given.encode(), config_token.encode()):
         return Identity(role=SYSTEM, username="api", via="deployment")
     return await accounts.token_identity(request.config_dict[DB], given)

@@ -148,7 +148,7 @@ async def test_pool_with_rrordered_strategy_is_loaded_by_asterisk(lab: Any) -> N
 
 
 async def test_official_reached_on_mobile_through_carrier(lab: Any, sipp: Any) -> None:
-    carrier = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier_port,
+    carrier = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier.port,
                          keys={"hold_ms": 800}).start()
     r = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="05585553001",
                    keys={"hold_ms": 5000}).run()

@@ -56,7 +56,7 @@ def _secret(lab: Any, endpoint: str) -> str:
 async def test_citizens_reach_published_numbers_only(lab: Any, sipp: Any) -> None:
     p = lab.extra["phones"]
     # Everything that could answer listens: the trunk (outside numbers) and every phone.
-    listeners = [await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier_port,
+    listeners = [await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier.port,
                             calls=50).start()]
     listeners += [await sipp("uas_answer", port=p[k], calls=50).start() for k in PHONES]
     for dialed in ATTEMPTS:
@@ -110,7 +110,7 @@ async def test_phones_register_with_generated_credentials(lab: Any, sipp: Any) -
 async def test_officials_phone_cannot_dial_out(lab: Any, sipp: Any) -> None:
     """An authenticated phone may call published numbers only: never an outside number."""
     secret = _secret(lab, "o-zhang")
-    carrier = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier_port,
+    carrier = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier.port,
                          calls=5).start()
     for dialed in ("13800001111", "00118005551234", "op-1"):
         r = await sipp(SCENARIOS / "uac_auth_expect_fail.xml", remote=lab.sip,
@@ -126,10 +126,10 @@ async def test_officials_phone_cannot_dial_out(lab: Any, sipp: Any) -> None:
 async def test_ami_account_has_least_privilege(lab: Any) -> None:
     c = lab.config
     settings = await asyncio.to_thread(lab.asterisk.cli, "manager show settings")
-    assert f"TCP Bindaddress:           127.0.0.1:{c.ami_port}" in settings, settings
-    user = await asyncio.to_thread(lab.asterisk.cli, f"manager show user {c.ami_user}")
+    assert f"TCP Bindaddress:           127.0.0.1:{c.ami.port}" in settings, settings
+    user = await asyncio.to_thread(lab.asterisk.cli, f"manager show user {c.ami.user}")
     assert "read perm: call,agent" in user and "command" not in user, user
-    ami = AmiClient(c.ami_host, c.ami_port, c.ami_user, c.ami_secret)
+    ami = AmiClient(c.ami.host, c.ami.port, c.ami.user, c.ami.secret)
     ami.start()
     try:
         await ami.wait_logged_in(5)
@@ -139,7 +139,7 @@ async def test_ami_account_has_least_privilege(lab: Any) -> None:
         await ami.db_del("ivr", "probe/x")
     finally:
         await ami.close()
-    wrong = AmiClient(c.ami_host, c.ami_port, c.ami_user, "not-the-secret",
+    wrong = AmiClient(c.ami.host, c.ami.port, c.ami.user, "not-the-secret",
                       backoff_initial=5)
     wrong.start()
     try:

@@ -60,7 +60,8 @@ async def nodes(asterisk_root: Path, tmp_path: Path,
         # the directory is imported once, by the first node; the second renders from the DB
         for name, first in (("node-a", True), ("node-b", False)):
             lab = await create_lab(asterisk_root, tmp_path / name, directory, name=name,
-                                   import_directory=first, node_name=name, db_url=shared_db)
+                                   import_directory=first, node={"name": name},
+                                   database={"url": shared_db})
             labs.append(lab)
             lab.start_controller()
         for lab in labs:
@@ -71,7 +72,7 @@ async def nodes(asterisk_root: Path, tmp_path: Path,
     finally:
         for lab in labs:
             lab.close()
-            print(f"===== {lab.config.node_name}\n{lab.controller_log()[-2500:]}")
+            print(f"===== {lab.config.node.name}\n{lab.controller_log()[-2500:]}")
             lab.asterisk.remove()
 
 
@@ -86,7 +87,7 @@ async def astdb_is(lab: LabDeployment, key: str, value: str | None) -> bool:
 
 async def journal_offsets(db_url: str) -> dict[str, Any]:
     """Each node's saved CEL journal position (settings ``cel_journal_offset:<node>``)."""
-    engine = create_engine(Config(db_url=db_url))
+    engine = create_engine(Config.build(database={"url": db_url}))
     try:
         async with make_sessionmaker(engine)() as s:
             rows = {n: await s.get(Setting, offset_key(n)) for n in ("node-a", "node-b")}
@@ -159,7 +160,7 @@ async def test_change_through_a_reaches_b(nodes: list[LabDeployment], sipp: Any,
     b.stop_controller()
     b.start_controller()
     await b.wait_ready()
-    engine = create_engine(Config(db_url=shared_db))
+    engine = create_engine(Config.build(database={"url": shared_db}))
     try:
         async with make_sessionmaker(engine)() as s:
             stored = (await s.scalars(select(Call))).all()

@@ -104,11 +104,10 @@ def vosk_model() -> Any:
 async def lab(asterisk_root: Path, tmp_path: Path,
               request: pytest.FixtureRequest) -> AsyncIterator[LabDeployment]:
     phones = dict(zip(("op1", "kim", "wang"), ports.free_ports(3)))
-    deployment = await create_lab(asterisk_root, tmp_path / "lab", DIRECTORY.format(**phones))
-    deployment.extra["phones"] = phones
     # one recognition worker: this machine has two cores and Asterisk and sipp need one
-    with open(deployment.workdir / "ivr.toml", "a", encoding="utf-8") as fh:
-        fh.write("voicemail_workers = 1\nvoicemail_scan_seconds = 2\n")
+    deployment = await create_lab(asterisk_root, tmp_path / "lab", DIRECTORY.format(**phones),
+                                  voicemail={"workers": 1, "scan_seconds": 2})
+    deployment.extra["phones"] = phones
     with sqlite3.connect(deployment.workdir / "ivr.db") as con:  # the Korean test number
         con.execute("UPDATE published_numbers SET language = 'ko' WHERE number = '+865585557001'")
     deployment.start_controller()
@@ -221,7 +220,7 @@ async def test_spoken_message_recorded_transcribed_and_matches_source(
     # the audio is served as recorded
     import urllib.request
     req = urllib.request.Request(f"{lab.api}/api/v1/cases/{case['id']}/audio",
-                                 headers={"Authorization": f"Bearer {lab.config.api_token}"})
+                                 headers={"Authorization": f"Bearer {lab.config.http.api_token}"})
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.headers["Content-Type"] == "audio/wav"
         assert r.read() == recorded_path.read_bytes()
@@ -309,7 +308,7 @@ async def test_callback_missing_model_and_bad_input(lab: LabDeployment, sipp: An
     assert (status, body["status"], body["assigned_to"]) == (200, "assigned", "王芳"), body
     phones = lab.extra["phones"]
     operator = await sipp("uas_answer", port=phones["op1"], keys={"hold_ms": 20000}).start()
-    citizen = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier_port,
+    citizen = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier.port,
                          keys={"hold_ms": 1500}).start()
     status, cb = await api("POST", f"/api/v1/cases/{cid}/callback",
                            {"endpoint": "op-1", "actor": "王芳"})

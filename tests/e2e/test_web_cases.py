@@ -62,10 +62,9 @@ ACCOUNTS = ({"username": "wangfang", "role": "operator", "operator": "op-1", "di
 async def lab(asterisk_root: Path, tmp_path: Path,
               request: pytest.FixtureRequest) -> AsyncIterator[LabDeployment]:
     phones = dict(zip(("op1", "zhang", "li"), ports.free_ports(3)))
-    deployment = await create_lab(asterisk_root, tmp_path / "lab", DIRECTORY.format(**phones))
+    deployment = await create_lab(asterisk_root, tmp_path / "lab", DIRECTORY.format(**phones),
+                                  voicemail={"workers": 1})
     deployment.extra["phones"] = phones
-    with open(deployment.workdir / "ivr.toml", "a", encoding="utf-8") as fh:
-        fh.write("voicemail_workers = 1\n")
     deployment.start_controller()
     await deployment.wait_ready()
     for body in ACCOUNTS:
@@ -215,7 +214,7 @@ async def test_official_plays_voicemail_and_calls_back(
     # click-to-call-back: 李强's phone rings first, then the citizen through the carrier
     li_phone = await sipp("uas_answer", port=lab.extra["phones"]["li"],
                           keys={"hold_ms": 15000}).start()
-    citizen = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier_port,
+    citizen = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier.port,
                          keys={"hold_ms": 1500}).start()
     await page.click(f"#callback-{case['id']}")
     out = page.locator(f"#cb-result-{case['id']}")

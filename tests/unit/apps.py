@@ -12,11 +12,12 @@ from ivr.http import ON_CHANGE
 from ivr.lab import ports
 
 
-def unit_config(tmp_path: Path, **overrides: object) -> Config:
-    base = Config(agi_port=ports.free_port(), ami_port=ports.free_port(),
-                  asterisk_root=str(tmp_path), asterisk_instance="/inst", ami_secret="s",
-                  ami_backoff_initial=5.0, ami_backoff_max=5.0)
-    return base.replace(**overrides)
+def unit_config(tmp_path: Path, **sections: dict[str, object]) -> Config:
+    base = Config.build(agi={"port": ports.free_port()},
+                        ami={"port": ports.free_port(), "secret": "s", "backoff_initial": 5.0,
+                             "backoff_max": 5.0},
+                        asterisk={"root": str(tmp_path), "instance": "/inst"})
+    return base.replace(**sections)
 
 
 def real_app(config: Config, changes: list[int | None] | None = None) -> web.Application:

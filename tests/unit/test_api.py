@@ -39,7 +39,7 @@ class Env:
 async def env(db_url: str, tmp_path: Path) -> AsyncIterator[Env]:
     url = db_url
     upgrade(url)
-    config = unit_config(tmp_path, db_url=url, api_token=TOKEN)
+    config = unit_config(tmp_path, database={"url": url}, http={"api_token": TOKEN})
     engine = create_engine(config)
     db = make_sessionmaker(engine)
     await import_file(db, EXAMPLE, "setup")
@@ -67,7 +67,7 @@ async def test_auth_required(env: Env) -> None:
 async def test_no_token_configured_refuses_everything(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     upgrade(url)
-    app = real_app(unit_config(tmp_path, db_url=url, api_token=""))
+    app = real_app(unit_config(tmp_path, database={"url": url}, http={"api_token": ""}))
     async with TestClient(TestServer(app)) as c:
         assert (await c.get(f"{PREFIX}/officials", headers={"Authorization": "Bearer "})).status == 401
 

@@ -30,7 +30,7 @@ def _write_cfg(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Pat
     for var in ("IVR_API_URL", "IVR_API_TOKEN", "IVR_DB_URL", "IVR_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     path = tmp_path / "ivr.toml"
-    path.write_text(f'db_url = "{url}"\napi_token = "tok"\n', encoding="utf-8")
+    path.write_text(f'[database]\nurl = "{url}"\n[http]\napi_token = "tok"\n', encoding="utf-8")
     return path
 
 
@@ -122,7 +122,7 @@ async def test_set_mode_and_import_via_api(db_cfg: Path) -> None:
     assert (await asyncio.to_thread(run, cfg, "db", "upgrade"))[0] == 0
     config = Config.load(cfg)
     changes: list[int | None] = []
-    app = real_app(unit_config(cfg.parent).replace(db_url=config.db_url, api_token=config.api_token),
+    app = real_app(unit_config(cfg.parent, database={"url": config.database.url}, http={"api_token": config.http.api_token}),
                    changes)
     async with TestServer(app) as server:
         base = str(server.make_url("/")).rstrip("/")
@@ -139,7 +139,7 @@ async def test_set_mode_and_import_via_api(db_cfg: Path) -> None:
 async def test_api_wrong_token(cfg: Path, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
     config = Config.load(cfg)
-    app = real_app(unit_config(cfg.parent).replace(db_url=config.db_url, api_token=config.api_token))
+    app = real_app(unit_config(cfg.parent, database={"url": config.database.url}, http={"api_token": config.http.api_token}))
     monkeypatch.setenv("IVR_API_TOKEN", "wrong")
     async with TestServer(app) as server:
         code, _ = await asyncio.to_thread(run, cfg, "--api", str(server.make_url("/")), "set-mode",
@@ -196,15 +196,15 @@ def test_init_generates_secrets_per_deployment(tmp_path: Path, monkeypatch: pyte
     ca, cb = Config.load(a, env={}), Config.load(b, env={})
     assert a.stat().st_mode & 0o777 == 0o600
     for c in (ca, cb):
-        assert len(c.ami_secret) >= 40 and len(c.api_token) >= 40
-        assert c.ami_secret not in Config().to_toml() and c.ami_secret != c.api_token
-        assert c.ami_host == "127.0.0.1"  # AMI stays on loopback
-    assert ca.ami_secret != cb.ami_secret and ca.api_token != cb.api_token
-    assert (cb.db_url, cb.sip_port, cb.ami_port, cb.agi_port, cb.http_port) == (
+        assert len(c.ami.secret) >= 40 and len(c.http.api_token) >= 40
+        assert c.ami.secret not in Config().to_toml() and c.ami.secret != c.http.api_token
+        assert c.ami.host == "127.0.0.1"  # AMI stays on loopback
+    assert ca.ami.secret != cb.ami.secret and ca.http.api_token != cb.http.api_token
+    assert (cb.database.url, cb.sip.port, cb.ami.port, cb.agi.port, cb.http.port) == (
         "postgresql+asyncpg://ivr:p%40ss@db/ivr", 5070, 5039, 4574, 8081)
-    assert (cb.carrier_host, cb.carrier_match, cb.timezone) == (
+    assert (cb.carrier.host, cb.carrier.match, cb.database.timezone) == (
         "sip.carrier.example", "203.0.113.0/24", "Asia/Urumqi")
-    assert ca.db_url == Config().db_url and ca.sip_port == 5060
+    assert ca.database.url == Config().database.url and ca.sip.port == 5060
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -214,7 +214,7 @@ def test_init_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["init", "--out", str(path)], out=lambda _: None) == 1
     assert "--force" in capsys.readouterr().err and path.read_text(encoding="utf-8") == before
     assert main(["init", "--out", str(path), "--force"], out=lambda _: None) == 0
-    assert Config.load(path, env={}).ami_secret != tomllib.loads(before)["ami_secret"]
+    assert Config.load(path, env={}).ami.secret != tomllib.loads(before)["ami"]["secret"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ivr.core.config import Config
+
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED = {
     "IVR_AMI_SECRET": "ami-secret-for-test", "IVR_API_TOKEN": "api-token-for-test",
@@ -45,8 +47,13 @@ def test_compose_config_is_valid_with_secrets(tmp_path: Path) -> None:
     assert set(services) == {"asterisk", "controller", "postgres"}
     assert all(s.get("network_mode") == "host" and "ports" not in s for s in services.values())
     env = services["controller"]["environment"]
-    assert env["IVR_AMI_SECRET"] == REQUIRED["IVR_AMI_SECRET"]
-    assert env["IVR_DB_URL"].startswith("postgresql+asyncpg://ivr:db-password-for-test@127.0.0.1:")
+    assert env["IVR_AMI__SECRET"] == REQUIRED["IVR_AMI_SECRET"]
+    assert env["IVR_DATABASE__URL"].startswith("postgresql+asyncpg://ivr:db-password-for-test@127.0.0.1:")
+    # the controller's environment is a valid config: every IVR_X__Y names a setting
+    (tmp_path / "empty.toml").write_text("", encoding="utf-8")
+    config = Config.load(tmp_path / "empty.toml", env={k: str(v) for k, v in env.items()})
+    assert (config.sip.media_address, config.carrier.match, config.http.api_token) == (
+        REQUIRED["IVR_MEDIA_ADDRESS"], REQUIRED["IVR_CARRIER_MATCH"], REQUIRED["IVR_API_TOKEN"])
     assert "healthcheck" in services["postgres"]
     assert services["controller"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     mounts = {m.split(":")[1]: m for m in services["controller"]["volumes"]}

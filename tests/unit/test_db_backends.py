@@ -45,7 +45,7 @@ CALL = [_line("IVR_CALL", T0, "dialed=05585551001"),
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Db]:
     await upgrade_async(db_url)
-    engine = create_engine(Config(db_url=db_url))
+    engine = create_engine(Config.build(database={"url": db_url}))
     sm = make_sessionmaker(engine)
     await import_text(sm, DIRECTORY, "yaml", "setup")  # official 1, whom the calls reach
     yield sm
@@ -60,7 +60,7 @@ async def _counts(db: Db) -> tuple[int, int, int]:
 
 
 async def test_recorder_dedupes_live_and_replayed_events(db: Db, tmp_path: Path) -> None:
-    config = Config(asterisk_root=str(tmp_path), asterisk_instance="/inst")
+    config = Config.build(asterisk={"root": str(tmp_path), "instance": "/inst"})
     config.cel_journal.parent.mkdir(parents=True)
     config.cel_journal.write_text("\n".join(CALL[:4]) + "\n", encoding="utf-8")
     recorder = CallRecorder(db, config)
@@ -81,7 +81,7 @@ async def test_recorder_dedupes_live_and_replayed_events(db: Db, tmp_path: Path)
     assert await _counts(db) == (7, 1, 2)
     async with db() as s:
         call = (await s.scalars(select(Call))).one()
-        offset = (await s.get(Setting, offset_key(config.node_name)))
+        offset = (await s.get(Setting, offset_key(config.node.name)))
     assert call.caller == "13900001111" and call.outcome is not None
     started = call.started_at
     assert started is not None

@@ -37,7 +37,7 @@ officials:
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Db]:
     upgrade(db_url)
-    engine = create_engine(Config(db_url=db_url))
+    engine = create_engine(Config.build(database={"url": db_url}))
     sm = make_sessionmaker(engine)
     await import_text(sm, DIRECTORY, "yaml", "setup")
     yield sm
@@ -126,8 +126,8 @@ async def test_change_through_one_controller_reaches_another(db: Db, db_url: str
                                                              tmp_path: Path) -> None:
     """Two controllers on one database, no Asterisk: A's change bumps the revision and A does
     not reload twice; B's next poll reloads B's snapshot once."""
-    config = Config(db_url=db_url, asterisk_root=str(tmp_path), asterisk_instance="/ast")
-    a, b = Controller(config, db), Controller(config.replace(node_name="b"), db)
+    config = Config.build(database={"url": db_url}, asterisk={"root": str(tmp_path), "instance": "/ast"})
+    a, b = Controller(config, db), Controller(config.replace(node={"name": "b"}), db)
     for ctrl in (a, b):
         await ctrl.feed.prime()
         await ctrl.reload()
@@ -154,8 +154,8 @@ def _journal(path: Path, uniqueids: list[str]) -> None:
 
 
 async def test_journal_offset_per_node(db: Db, db_url: str, tmp_path: Path) -> None:
-    configs = {n: Config(db_url=db_url, node_name=n, asterisk_root=str(tmp_path / n),
-                         asterisk_instance="/ast") for n in ("node-a", "node-b")}
+    configs = {n: Config.build(database={"url": db_url}, node={"name": n},
+                               asterisk={"root": str(tmp_path / n), "instance": "/ast"}) for n in ("node-a", "node-b")}
     _journal(configs["node-a"].cel_journal, ["node-a-1.1", "node-a-1.2"])
     _journal(configs["node-b"].cel_journal, ["node-b-1.1"])
     ra, rb = (CallRecorder(db, configs[n]) for n in ("node-a", "node-b"))
@@ -176,8 +176,8 @@ async def test_journal_offset_per_node(db: Db, db_url: str, tmp_path: Path) -> N
 
 async def test_legacy_offset_is_the_start_of_a_node_without_its_own(db: Db, db_url: str,
                                                                     tmp_path: Path) -> None:
-    config = Config(db_url=db_url, node_name="solo", asterisk_root=str(tmp_path),
-                    asterisk_instance="/ast")
+    config = Config.build(database={"url": db_url}, node={"name": "solo"},
+                          asterisk={"root": str(tmp_path), "instance": "/ast"})
     _journal(config.cel_journal, ["solo-1.1", "solo-1.2"])
     st = config.cel_journal.stat()
     async with db() as s, s.begin():  # written by a controller before migration 0006
@@ -261,7 +261,7 @@ def test_concurrent_upgrades_on_postgresql(pg_server: PgServer) -> None:
         assert errors == [] and not any(t.is_alive() for t in threads)
 
         async def head() -> tuple[str, dict[str, int]]:
-            engine = create_engine(Config(db_url=url))
+            engine = create_engine(Config.build(database={"url": url}))
             try:
                 async with engine.connect() as conn:
                     version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()

@@ -41,7 +41,7 @@ officials:
 async def db(db_url: str) -> AsyncIterator[Db]:
     url = db_url
     upgrade(url)
-    engine = create_engine(Config(db_url=url))
+    engine = create_engine(Config.build(database={"url": url}))
     yield make_sessionmaker(engine)
     await engine.dispose()
 

@@ -53,7 +53,7 @@ async def test_upgrade_is_idempotent(db_url: str) -> None:
     """A second upgrade at head changes nothing: same version, same tables and columns, and
     the rows written in between are still there."""
     upgrade(db_url)
-    engine = create_engine(Config(db_url=db_url))
+    engine = create_engine(Config.build(database={"url": db_url}))
     try:
         async with engine.begin() as conn:
             first = await conn.run_sync(_schema)
@@ -82,7 +82,7 @@ def _diff(conn: Connection) -> list[Any]:
 async def test_migrations_match_models(db_url: str) -> None:
     """Autogenerate finds nothing to do: 0001 (and later revisions) cover the models."""
     await upgrade_async(db_url)
-    engine = create_engine(Config(db_url=db_url))
+    engine = create_engine(Config.build(database={"url": db_url}))
     try:
         async with engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
@@ -93,7 +93,7 @@ async def test_migrations_match_models(db_url: str) -> None:
 async def test_upgrade_inside_running_loop(db_url: str) -> None:
     upgrade(db_url)  # runs in a helper thread
     await upgrade_async(db_url)
-    engine = create_engine(Config(db_url=db_url))
+    engine = create_engine(Config.build(database={"url": db_url}))
     try:
         async with engine.connect() as conn:
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
@@ -105,7 +105,7 @@ async def test_upgrade_inside_running_loop(db_url: str) -> None:
 async def test_engine_sets_sqlite_pragmas(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
     upgrade(url)
-    engine = create_engine(Config(db_url=url))
+    engine = create_engine(Config.build(database={"url": url}))
     try:
         async with engine.connect() as conn:
             assert (await conn.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"

@@ -26,8 +26,8 @@ INSTANCE = "/var/lib/ivr-asterisk"
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config(db_url=f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}",
-                  asterisk_root=str(tmp_path / "root"), asterisk_instance=INSTANCE)
+    return Config.build(database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"},
+                        asterisk={"root": str(tmp_path / "root"), "instance": INSTANCE})
 
 
 @pytest.fixture
@@ -310,7 +310,7 @@ def wanted(lines: list[str]) -> int:
 
 async def saved_offset(db: Db) -> dict[str, int]:
     async with db() as session:
-        row = await session.get(Setting, offset_key(Config().node_name))  # fixture: host name
+        row = await session.get(Setting, offset_key(Config().node.name))  # fixture: host name
         return dict(row.value) if row is not None else {}
 
 

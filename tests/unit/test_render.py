@@ -14,8 +14,8 @@ from ivr.asterisk.render import (TEMPLATE_DIR, Phone, QueueDef, RenderError, Ren
 from ivr.core.config import Config
 from ivr.core.constants import QUEUE_STRATEGIES as STRATEGIES
 
-CONFIG = Config(ami_secret="a" * 32, agi_port=4999, ami_port=5999, timezone="Asia/Shanghai",
-                default_pool="main")
+CONFIG = Config.build(ami={"secret": "a" * 32, "port": 5999}, agi={"port": 4999},
+                      database={"timezone": "Asia/Shanghai"}, routing={"default_pool": "main"})
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
@@ -109,7 +109,7 @@ def test_unknown_placeholder() -> None:
 
 def test_missing_ami_secret() -> None:
     with pytest.raises(RenderError, match="ami_secret"):
-        template_values(RenderInput(Config(ami_secret="")))
+        template_values(RenderInput(Config.build(ami={"secret": ""})))
     with pytest.raises(RenderError):
         render_all(RenderInput(Config()))
 
@@ -203,7 +203,7 @@ async def test_contact_accepted_by_import_renders(tmp_path: Path, contact: str) 
     from ivr.db.session import create_engine, make_sessionmaker
     from ivr.directory.importer import import_text
 
-    config = Config(db_url=f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}", ami_secret="a" * 32)
+    config = Config.build(database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"}, ami={"secret": "a" * 32})
     engine = create_engine(config)
     try:
         async with engine.begin() as conn:
@@ -232,7 +232,7 @@ async def test_pool_created_with_rrordered_renders(tmp_path: Path) -> None:
     from ivr.directory.importer import import_text
     from ivr.directory.services import create_pool
 
-    config = Config(db_url=f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}", ami_secret="a" * 32)
+    config = Config.build(database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"}, ami={"secret": "a" * 32})
     engine = create_engine(config)
     try:
         async with engine.begin() as conn:

@@ -31,7 +31,7 @@ officials:
 async def db(db_url: str) -> AsyncIterator[Db]:
     url = db_url
     upgrade(url)
-    engine = create_engine(Config(db_url=url))
+    engine = create_engine(Config.build(database={"url": url}))
     sm = make_sessionmaker(engine)
     await import_text(sm, DIRECTORY, "yaml", "setup")
     yield sm

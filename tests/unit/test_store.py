@@ -20,6 +20,7 @@ from ivr.core.plan import Step, decode_steps
 from ivr.core.constants import MODES
 from ivr.core.policy import OfficialRouting, plan_for_mode
 from ivr.core.schedule import DAY, WEEK, encode_intervals
+from ivr.db.settings import seed_settings
 from ivr.routing.store import RoutingSnapshot, load_snapshot
 
 H = 3600
@@ -77,7 +78,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Db]:
     # the schema from the models (not the migrations, which have their own tests): fast, and
     # independent of migration work in progress
     url = f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"
-    engine = create_engine(Config(db_url=url))
+    engine = create_engine(Config.build(database={"url": url}))
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     yield make_sessionmaker(engine)
@@ -136,11 +137,15 @@ async def test_default_pool_missing_from_db(db: Db) -> None:
 officials:
   - {slug: solo, name: 单人, numbers: ["0558-5551009"], devices: [{sip: o-solo}]}
 """, "yaml", "tester")
-    snap = await load_snapshot(db, Config(default_pool="main", timezone="Europe/Berlin"))
+    config = Config.build(routing={"default_pool": "main"}, database={"timezone": "Europe/Berlin"})
+    snap = await load_snapshot(db, config)
     (r,) = snap.routings.values()
     assert (r.pool_queue, r.pool_max_wait) == ("pool-main", 60)
     assert r.chain == ("deputy", "pool", "voicemail")
-    assert snap.tz_name == "Europe/Berlin"  # no timezone setting: the config's
+    # one source: the database's setting; the config's value only seeds a database without one
+    assert snap.tz_name == "Asia/Shanghai"  # unseeded: the default, not the config's Berlin
+    assert await seed_settings(db, config)
+    assert (await load_snapshot(db, config)).tz_name == "Europe/Berlin"
 
 
 async def test_deputy_unavailable_is_not_dialled(snap: RoutingSnapshot) -> None:

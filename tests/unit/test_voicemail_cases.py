@@ -68,11 +68,11 @@ def test_unknown_status_is_bad_input() -> None:
 def test_deadlines() -> None:
     assert cases.deadline_for(T0, "urgent", HOURS) == T0 + timedelta(hours=2)
     assert cases.deadline_for(T0, "normal", HOURS) == T0 + timedelta(hours=24)
-    hours = cases.deadline_hours({"case_deadline_hours": {"urgent": 1, "normal": 48}})
+    hours = cases.deadline_hours({"urgent": 1, "normal": 48})
     assert cases.deadline_for(T0.replace(tzinfo=None), "urgent", hours) == T0 + timedelta(hours=1)
     for bad in ({"urgent": 0}, {"later": 5}, {"normal": True}, "2h"):
         with pytest.raises(InvalidCaseInput):
-            cases.deadline_hours({"case_deadline_hours": bad})
+            cases.deadline_hours(bad)  # type: ignore[arg-type]
 
 
 def test_overdue_only_while_nobody_called_back() -> None:
@@ -103,14 +103,13 @@ def test_recording_file_names() -> None:
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Db]:
     await upgrade_async(db_url)
-    engine = create_engine(Config(db_url=db_url))
+    engine = create_engine(Config.build(database={"url": db_url}))
     yield make_sessionmaker(engine)
     await engine.dispose()
 
 
-def _config(tmp_path: Path, **extra: Any) -> Config:
-    return Config.from_mapping({"asterisk_root": str(tmp_path), "asterisk_instance": "/inst",
-                                **extra})
+def _config(tmp_path: Path) -> Config:
+    return Config.build(asterisk={"root": str(tmp_path), "instance": "/inst"})
 
 
 async def _message(db: Db, config: Config, name: str = "1763800000.1-o0.wav") -> int | None:

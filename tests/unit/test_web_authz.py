@@ -69,10 +69,11 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     from ivr.app import create_app
     from ivr.directory.importer import import_text
 
-    config = Config(db_url=f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}", api_token=TOKEN,
-                    agi_port=ports.free_port(), ami_port=ports.free_port(),
-                    asterisk_root=str(tmp_path), asterisk_instance="/inst", ami_secret="s",
-                    ami_backoff_initial=5.0, ami_backoff_max=5.0)
+    config = Config.build(database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"},
+                          http={"api_token": TOKEN}, agi={"port": ports.free_port()},
+                          asterisk={"root": str(tmp_path), "instance": "/inst"},
+                          ami={"port": ports.free_port(), "secret": "s", "backoff_initial": 5.0,
+                               "backoff_max": 5.0})
     app = create_app(config)
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -117,7 +118,7 @@ async def _request(e: Env, method: str, path: str, *, role: str | None, via: str
 def test_every_route_has_a_rule() -> None:
     from ivr.app import create_app
 
-    app = create_app(Config(api_token=TOKEN))
+    app = create_app(Config.build(http={"api_token": TOKEN}))
     routes = app_routes(app)
     missing = [r for r in routes if app[ROUTES].rule_for(*r) is None]
     assert not missing, f"routes without a declaration (roles): {missing}"
@@ -235,7 +236,7 @@ async def test_login_sets_safe_cookie_and_password_is_scrypt(env: Env) -> None:
 async def test_rules_reference_known_roles_only() -> None:
     from ivr.app import create_app
 
-    for rule in create_app(Config(api_token=TOKEN))[ROUTES]:
+    for rule in create_app(Config.build(http={"api_token": TOKEN}))[ROUTES]:
         assert rule.roles <= set(ROLES) | {PUBLIC, ANY}, (rule.method, rule.path)
         if rule.scope:
             assert rule.scope.roles <= set(ROLES), rule.scope.name

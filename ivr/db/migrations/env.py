@@ -27,7 +27,7 @@ def _db_url() -> str:
         return ini_url
     from ivr.core.config import Config
 
-    return Config.load().db_url
+    return Config.load().database.url
 
 
 def _configure(**kwargs: object) -> None:
