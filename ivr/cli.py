@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="render the Asterisk configuration")
     render.add_argument("--out", metavar="DIR", required=True)
-    render.set_defaults(run=_lazy("ivr.asterisk.render", "cli_render"))
+    render.set_defaults(run=_lazy("ivr.directory.asterisk_input", "cli_render"))
 
     sub.add_parser("serve", help="run the controller").set_defaults(run=_lazy("ivr.app", "cli_serve"))
 

@@ -13,7 +13,8 @@ from typing import Mapping
 from ivr.asterisk.agi import AgiHeaders, FastAgiServer
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.asterisk.astdb import MirrorWriter
-from ivr.asterisk.render import RELOADABLE, load_render_input, render_all, write_all
+from ivr.asterisk.render import RELOADABLE, render_all, write_all
+from ivr.directory.asterisk_input import load_render_input
 from ivr.calls.recorder import CallRecorder
 from ivr.core.config import Config
 from ivr.db.session import Db
@@ -40,6 +41,7 @@ class Controller:
         self.agi = FastAgiServer({"route": self.route}, answer_timeout=config.agi.answer_timeout)
         self.ami.subscribe("CEL", self.recorder.on_ami_cel)
         self.resyncs = 0
+        self.resync_failures: dict[str, int] = {}  # step -> failures since start (/healthz)
         self._reload_lock = asyncio.Lock()
         self._directory_lock = asyncio.Lock()
         self._reload_pending: set[str] = set()  # modules whose files changed while AMI was down
@@ -116,14 +118,24 @@ class Controller:
             return changed
 
     async def on_ami_login(self, ami: AmiClient) -> None:
-        """After every (re)connect: config, mirror, queue members, missed events, in order."""
-        await self.sync_asterisk_config()
+        """After every (re)connect: the mirror first (calls route by it while we are away), then
+        the rendered config, queue members and missed events — each step on its own, so one
+        that fails (a render error, a module not loaded yet) is logged and leaves the others
+        done."""
+        for name, step in (("mirror", self._resync_mirror), ("config", self.sync_asterisk_config),
+                           ("queue members", lambda: pool_service.reconcile(self.db, ami)),
+                           ("journal", self.recorder.replay_journal)):
+            try:
+                await step()
+            except Exception:
+                self.resync_failures[name] = self.resync_failures.get(name, 0) + 1
+                log.exception("resync after AMI login: the %s step failed", name)
+        self.resyncs += 1
+
+    async def _resync_mirror(self) -> None:
         async with self._reload_lock:
             self.snapshot = await load_snapshot(self.db, self.config)
             await self.mirror.full_sync(self.snapshot.mirror(utcnow()))
-        await pool_service.reconcile(self.db, ami)
-        await self.recorder.replay_journal()
-        self.resyncs += 1
 
     async def schedule_loop(self) -> None:
         """At each schedule-window boundary, write the modes now in force into the mirror."""

@@ -5,7 +5,8 @@ Every ``ivr/asterisk/templates/*.conf.tmpl`` becomes one file (package data, rea
 use ``{{ name }}`` placeholders (Asterisk's own ``${…}`` passes through untouched); a line
 ``{{ include extensions/menu.tmpl }}`` is replaced by that fragment (one level, each fragment
 once), which is how the dialplan is kept as one fragment per feature. Everything the templates
-need is plain data in :class:`RenderInput`, built from the database by :func:`load_render_input`,
+need is plain data in :class:`RenderInput`, built from the database by
+:func:`ivr.directory.asterisk_input.load_render_input`,
 so rendering itself is pure and testable.
 """
 
@@ -16,18 +17,14 @@ from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 from ivr import __version__
 from ivr.core.config import Config
 from ivr.core.constants import QUEUE_STRATEGIES
+from ivr.core.errors import UnrenderableConfig
 from ivr.core.policy import default_plan
 from ivr.core.names import CONTACT_RE, ENDPOINT_RE
-
-if TYPE_CHECKING:
-    import argparse
-
-    from ivr.db.session import Db
 
 TEMPLATE_DIR: Traversable = files("ivr.asterisk") / "templates"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -35,8 +32,9 @@ _INCLUDE = re.compile(r"^\{\{\s*include\s+([a-z0-9_-]+(?:/[a-z0-9_-]+)*\.tmpl)\s
 AGI_LIMIT = 1.5  # seconds a call may wait for the controller before the mirror takes over
 
 
-class RenderError(ValueError):
-    """The deployment cannot be rendered into a valid Asterisk configuration."""
+class RenderError(UnrenderableConfig):
+    """The deployment cannot be rendered into a valid Asterisk configuration (a 400 where a
+    request caused it; logged where a resync met it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,44 +201,3 @@ def write_all(files: Mapping[str, str], dest: Path, only: "set[str] | None" = No
         tmp.replace(target)
         changed.append(name)
     return changed
-
-
-async def load_render_input(db: "Db", config: Config) -> RenderInput:
-    """The deployment's phones and pools, from the database."""
-    from sqlalchemy import select
-
-    from ivr.db.models import Device, Operator, Pool
-    from ivr.db.settings import current_timezone
-
-    async with db() as session:
-        devices = (await session.scalars(select(Device).where(Device.kind == "sip")
-                                         .order_by(Device.id))).all()
-        operators = (await session.scalars(select(Operator).order_by(Operator.id))).all()
-        pools = (await session.scalars(select(Pool).order_by(Pool.id))).all()
-    phones = [Phone(d.endpoint, d.secret or "", d.static_contact) for d in devices if d.endpoint]
-    phones += [Phone(o.endpoint, o.secret, o.static_contact) for o in operators]
-    queues = [QueueDef(p.queue, p.strategy) for p in pools]
-    if not any(q.name == f"pool-{config.routing.default_pool}" for q in queues):
-        queues.append(QueueDef(f"pool-{config.routing.default_pool}"))
-    return RenderInput(config, tuple(phones), tuple(queues), await current_timezone(db))
-
-
-def cli_render(args: "argparse.Namespace") -> int:
-    """``ivr render --out DIR``: write the deployment's Asterisk configuration."""
-    import asyncio
-
-    from ivr.db.session import create_engine, make_sessionmaker
-
-    config = Config.load(getattr(args, "config", None))
-
-    async def go() -> dict[str, str]:
-        engine = create_engine(config)
-        try:
-            return render_all(await load_render_input(make_sessionmaker(engine), config))
-        finally:
-            await engine.dispose()
-
-    files = asyncio.run(go())
-    write_all(files, Path(args.out))
-    print(f"wrote {len(files)} files to {args.out}")
-    return 0

@@ -177,6 +177,11 @@ class CallbackFailed(IvrError):
     error_id = "callback-failed"
 
 
+class UnrenderableConfig(InvalidInput):
+    """The directory holds something Asterisk's configuration cannot express."""
+    error_id = "unrenderable-config"
+
+
 def all_errors() -> list[type[IvrError]]:
     """Every error class (the UI's message catalogue and a test check one class per id)."""
     seen: list[type[IvrError]] = []

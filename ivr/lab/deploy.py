@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ivr.asterisk.render import load_render_input, render_all
+from ivr.asterisk.render import render_all
+from ivr.directory.asterisk_input import load_render_input
 from ivr.core.config import Config
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.db.settings import seed_settings

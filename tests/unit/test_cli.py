@@ -164,10 +164,10 @@ def test_render_and_serve_are_lazy(cfg: Path, monkeypatch: pytest.MonkeyPatch,
         return 0
     fake_app = types.ModuleType("ivr.app")
     fake_app.cli_serve = cli_serve  # type: ignore[attr-defined]
-    fake_render = types.ModuleType("ivr.asterisk.render")
+    fake_render = types.ModuleType("ivr.directory.asterisk_input")
     fake_render.cli_render = cli_render  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "ivr.app", fake_app)
-    monkeypatch.setitem(sys.modules, "ivr.asterisk.render", fake_render)
+    monkeypatch.setitem(sys.modules, "ivr.directory.asterisk_input", fake_render)
     run(cfg, "serve")
     run(cfg, "render", "--out", str(tmp_path / "out"))
     assert [name for name, _ in seen] == ["serve", "render"]

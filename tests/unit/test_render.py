@@ -198,7 +198,7 @@ def test_write_all_writes_only_changed(tmp_path: Path) -> None:
 @pytest.mark.parametrize("contact", ["sips:op-1@127.0.0.1:5061", "sip:op-1@[::1]:5060",
                                      "sip:+8613800001111@127.0.0.1"])
 async def test_contact_accepted_by_import_renders(tmp_path: Path, contact: str) -> None:
-    from ivr.asterisk.render import load_render_input
+    from ivr.directory.asterisk_input import load_render_input
     from ivr.db.models import Base
     from ivr.db.session import create_engine, make_sessionmaker
     from ivr.directory.importer import import_text
@@ -226,7 +226,7 @@ def test_every_strategy_the_directory_accepts_renders(strategy: str) -> None:
 
 async def test_pool_created_with_rrordered_renders(tmp_path: Path) -> None:
     """A pool the services accept renders (it used to be committed, then fail every render)."""
-    from ivr.asterisk.render import load_render_input
+    from ivr.directory.asterisk_input import load_render_input
     from ivr.db.models import Base
     from ivr.db.session import create_engine, make_sessionmaker
     from ivr.directory.importer import import_text
