@@ -28,31 +28,18 @@ import ipaddress
 import os
 import secrets
 import sys
-import unicodedata
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from ivr.core.config import Config, ConfigError
 from ivr.core.constants import MODES
 from ivr.core.errors import IvrError
+from ivr.core.texttable import table
+from ivr.db.session import with_db as _with_db
 
 __all__ = ["main", "build_parser"]
 
 Out = Callable[[str], None]
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table that lines up CJK text (wide characters count twice)."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip()
-             for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _clip(value: str | None, width: int = 60) -> str:
@@ -97,20 +84,6 @@ async def _api_call(config: Config, base: str, method: str, path: str, *, data: 
 
 
 # --- commands ------------------------------------------------------------------------------
-
-async def _with_db(config: Config, work: Callable[[Any], Awaitable[int]]) -> int:
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from ivr.db.session import create_engine, make_sessionmaker
-
-    engine = create_engine(config)
-    try:
-        return await work(make_sessionmaker(engine))
-    except (OperationalError, ProgrammingError) as exc:  # missing tables: SQLite / PostgreSQL
-        raise IvrError(f"database error ({exc.orig}); has `ivr db upgrade` been run?") from None
-    finally:
-        await engine.dispose()
-
 
 def _check_init(args: argparse.Namespace) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

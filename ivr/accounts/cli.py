@@ -11,7 +11,10 @@ import sys
 from typing import Any, Callable
 
 from ivr.core.config import Config
+from ivr.accounts import services as auth
 from ivr.core.constants import ROLES
+from ivr.core.texttable import table
+from ivr.db.session import Db, with_db
 
 Out = Callable[[str], None]
 
@@ -26,10 +29,7 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def cmd_user(args: argparse.Namespace, config: Config, out: Out) -> int:
-    from ivr.cli import _with_db, table
-    from ivr.accounts import services as auth
-
-    async def work(db: Any) -> int:
+    async def work(db: Db) -> int:
         if args.user_command == "create":
             user = await auth.create_user(db, args.username, _password(args), args.role,
                                           display_name=args.display_name or "",
@@ -43,14 +43,11 @@ def cmd_user(args: argparse.Namespace, config: Config, out: Out) -> int:
                       [[u.username, u.display_name, u.role, u.operator_endpoint or "",
                         u.official.slug if u.official else ""] for u in await auth.list_users(db)]))
         return 0
-    return asyncio.run(_with_db(config, work))
+    return asyncio.run(with_db(config, work))
 
 
 def cmd_token(args: argparse.Namespace, config: Config, out: Out) -> int:
-    from ivr.cli import _with_db, table
-    from ivr.accounts import services as auth
-
-    async def work(db: Any) -> int:
+    async def work(db: Db) -> int:
         if args.token_command == "issue":
             token, row = await auth.issue_token(db, args.username, args.label, "cli")
             out(f"token {row.id} for {args.username} (shown once): {token}")
@@ -62,7 +59,7 @@ def cmd_token(args: argparse.Namespace, config: Config, out: Out) -> int:
                       [[t.id, t.prefix, t.user.username, t.label, t.created_by, t.revoked]
                        for t in await auth.list_tokens(db)]))
         return 0
-    return asyncio.run(_with_db(config, work))
+    return asyncio.run(with_db(config, work))
 
 
 def add_commands(sub: Any) -> None:

@@ -14,14 +14,16 @@ import importlib.util
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 from sqlalchemy import event, pool, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ivr.core.config import Config, ConfigError
+from ivr.core.errors import IvrError
 
 __all__ = ["Db", "create_engine", "make_sessionmaker", "upgrade", "upgrade_async", "MIGRATIONS_DIR",
            "database_url"]
@@ -169,3 +171,14 @@ def upgrade(db_url: str, revision: str = "head") -> None:
 
 async def upgrade_async(db_url: str, revision: str = "head") -> None:
     await asyncio.to_thread(_upgrade_here, db_url, revision)
+
+
+async def with_db(config: Config, work: Callable[[Db], Awaitable[int]]) -> int:
+    """Run ``work`` with a session factory on the deployment's database (command-line tools)."""
+    engine = create_engine(config)
+    try:
+        return await work(make_sessionmaker(engine))
+    except (OperationalError, ProgrammingError) as exc:  # missing tables: SQLite / PostgreSQL
+        raise IvrError(f"database error ({exc.orig}); has `ivr db upgrade` been run?") from None
+    finally:
+        await engine.dispose()
