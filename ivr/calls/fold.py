@@ -27,7 +27,7 @@ def answerer(channel: str, target: str) -> str:
     if name == "carrier":
         mobiles = _MOBILE.findall(target)
         if len(mobiles) == 1:
-            return mobiles[0]
+            return str(mobiles[0])
     return name
 
 

@@ -173,7 +173,8 @@ class CallRecorder:
                          extra=r.extra[:4000], folded=False, node=self.config.node.name)
                     for r in fresh.values()]
             # one statement for any batch size (executemany): compiled once, then cached
-            insert_ = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+            dialect = session.get_bind().dialect.name
+            insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
             await session.execute(insert_(ev).on_conflict_do_nothing(index_elements=["key"]), rows)
         return list(fresh.values())
 

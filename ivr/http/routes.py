@@ -48,7 +48,7 @@ def identity_of(request: web.Request) -> Identity | None:
 
 
 def require_identity(request: web.Request) -> Identity:
-    identity = request.get(IDENTITY)
+    identity: Identity | None = request.get(IDENTITY)
     if identity is None:
         raise NotSignedIn("please sign in (or send Authorization: Bearer <token>)")
     return identity

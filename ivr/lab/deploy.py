@@ -96,7 +96,8 @@ class LabDeployment:
     def health(self) -> dict[str, Any] | None:
         try:
             with urllib.request.urlopen(f"{self.api}/healthz", timeout=2) as r:
-                return json.loads(r.read())
+                health: dict[str, Any] = json.loads(r.read())
+                return health
         except OSError:
             return None
 

@@ -198,7 +198,8 @@ def ulaw_encode(samples: np.ndarray) -> np.ndarray:
     mag = np.minimum(np.abs(x), _ULAW_CLIP >> 2) + (_ULAW_BIAS >> 2)
     exponent = np.clip(np.floor(np.log2(mag)).astype(np.int32) - 5, 0, 7)
     mantissa = (mag >> (exponent + 1)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    out: np.ndarray = (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    return out
 
 
 def ulaw_decode(codes: np.ndarray) -> np.ndarray:

@@ -24,9 +24,19 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Callable, Literal, Protocol
 
 Progress = Callable[[int, int | None], None]          # (bytes so far, total or None)
+
+class Download(Protocol):
+    """What ``download`` reads from an opened model URL (urllib's response)."""
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def read(self, amt: int, /) -> bytes: ...
+
 REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 _BASE_URL = "https://alphacephei.com/vosk/models/"
 
@@ -185,7 +195,7 @@ def catalogue_entry(name: str) -> CatalogueEntry:
 
 def download(name: str, dest: Path | None = None, progress: Progress | None = None, *,
              url: str | None = None, sha256: str | None = None,
-             opener: Callable[[str], object] | None = None, chunk_size: int = 1 << 16) -> Path:
+             opener: Callable[[str], AbstractContextManager[Download]] | None = None, chunk_size: int = 1 << 16) -> Path:
     """Download and unpack a catalogue model into ``dest/<name>`` and return that folder.
 
     Streams to a temporary file with ``progress(done, total)`` calls, then verifies: the byte
@@ -200,13 +210,14 @@ def download(name: str, dest: Path | None = None, progress: Progress | None = No
         return target
     dest.mkdir(parents=True, exist_ok=True)
     expected_sha = (sha256 or entry.sha256 or "").lower() or None
-    open_url = opener or (lambda u: urllib.request.urlopen(u, timeout=60))  # noqa: S310
+    open_url: Callable[[str], AbstractContextManager[Download]] = (
+        opener or (lambda u: urllib.request.urlopen(u, timeout=60)))
     with tempfile.TemporaryDirectory(dir=dest, prefix=f".{name}-") as tmp:
         archive = Path(tmp) / f"{name}.zip"
         digest, done = hashlib.sha256(), 0
         try:
             response = open_url(url or entry.url)
-            with response as resp, archive.open("wb") as out:  # type: ignore[attr-defined]
+            with response as resp, archive.open("wb") as out:
                 length = resp.headers.get("Content-Length")
                 total = int(length) if length else None
                 limit = entry.approx_mb * 1024 * 1024 * 3

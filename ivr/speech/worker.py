@@ -9,11 +9,14 @@ loads the models as :mod:`ivr.speech.transcribe` does.
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import signal
 import sys
+from concurrent.futures import ProcessPoolExecutor
 
 from ivr.speech import transcribe
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -28,8 +31,8 @@ def _init(spec: dict[str, tuple[str, str]], parent: int) -> None:
 class OrphanSafeTranscriber(transcribe.Transcriber):
     """A Transcriber whose worker processes end when the controller process ends."""
 
-    def _new_pool(self) -> "transcribe.ProcessPoolExecutor":
-        return transcribe.ProcessPoolExecutor(
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=transcribe.multiprocessing.get_context("spawn"),
+            mp_context=multiprocessing.get_context("spawn"),
             initializer=_init, initargs=(self._spec, os.getpid()))
