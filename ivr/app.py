@@ -19,10 +19,12 @@ from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.followup.app import voicemail_context, voicemail_workers
 from ivr.followup.http import setup_cases_api
 from ivr.followup.prompts_http import setup_prompts_api
+from ivr.calls import http as calls_http
+from ivr.directory import http as directory_http
 from ivr.http import DB, ROUTES, RouteRegistry
 from ivr.pool import http as pool_http
+from ivr.routing import http as routing_http
 from ivr.routing.numbers_http import setup_numbers_api
-from ivr.web.api import setup_api
 from ivr.web.ui import setup_web
 from ivr.http.openapi import document
 from ivr.web import compat
@@ -118,7 +120,9 @@ def create_app(config: Config) -> web.Application:
                             voicemail_workers, _fastagi, _ami, _scheduler, _feed])
     app.router.add_get("/healthz", health)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
-    setup_api(app)
+    directory_http.setup(app)
+    routing_http.setup(app)
+    calls_http.setup(app)
     pool_http.setup(app, ami=ctrl.ami)
     setup_numbers_api(app)
     setup_prompts_api(app)

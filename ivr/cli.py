@@ -31,11 +31,14 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ivr.calls.schemas import CallOut
 from ivr.core.config import Config, ConfigError
 from ivr.core.constants import MODES
 from ivr.core.errors import IvrError
 from ivr.core.texttable import table
 from ivr.db.session import with_db as _with_db
+from ivr.directory.schemas import OfficialOut
+from ivr.routing.schemas import AuditOut
 
 __all__ = ["main", "build_parser"]
 
@@ -219,9 +222,8 @@ def cmd_officials(args: argparse.Namespace, config: Config, out: Out) -> int:
 def cmd_show(args: argparse.Namespace, config: Config, out: Out) -> int:
     async def work(db: Any) -> int:
         from ivr.directory.services import get_official
-        from ivr.web.api import official_json
 
-        o = official_json(await get_official(db, args.slug))
+        o = OfficialOut.of(await get_official(db, args.slug)).model_dump(mode="json")
         if args.json:
             out(json.dumps(o, ensure_ascii=False, indent=2))
             return 0
@@ -266,10 +268,10 @@ def cmd_set_mode(args: argparse.Namespace, config: Config, out: Out) -> int:
 def cmd_calls(args: argparse.Namespace, config: Config, out: Out) -> int:
     async def work(db: Any) -> int:
         from ivr.routing.services import list_calls
-        from ivr.web.api import call_json
 
         rows = []
-        for c in (call_json(c) for c in await list_calls(db, official=args.official, limit=args.limit)):
+        calls = await list_calls(db, official=args.official, limit=args.limit)
+        for c in (CallOut.of(c).model_dump(mode="json") for c in calls):
             steps = " > ".join(f"{s['kind']}:{s['result'] or '…'}" for s in c["steps"])
             rows.append([c["id"], (c["started_at"] or "")[:19], c["caller"], c["number_dialed"],
                          c["official_id"] or "", c["mode"], c["outcome"] or "in progress",
@@ -283,12 +285,11 @@ def cmd_calls(args: argparse.Namespace, config: Config, out: Out) -> int:
 def cmd_audit(args: argparse.Namespace, config: Config, out: Out) -> int:
     async def work(db: Any) -> int:
         from ivr.routing.services import audit_log
-        from ivr.web.api import audit_json
 
+        entries = await audit_log(db, official=args.official, limit=args.limit)
         rows = [[a["at"][:19] if a["at"] else "", a["actor"], a["official_id"] or "", a["field"],
                  _clip(a["old_value"]), _clip(a["new_value"]), a["reason"]]
-                for a in (audit_json(e) for e in await audit_log(db, official=args.official,
-                                                                 limit=args.limit))]
+                for a in (AuditOut.of(e).model_dump(mode="json") for e in entries)]
         out(table(["at (UTC)", "actor", "official", "field", "old", "new", "reason"], rows))
         return 0
     return asyncio.run(_with_db(config, work))

@@ -30,7 +30,7 @@ from ivr.core.errors import Forbidden
 from ivr.web.compat import add_rules
 from ivr.http import identity_of
 from ivr.web.keys import DB_SESSIONMAKER
-from ivr.web.openapi import register_paths
+from ivr.web.compat import register_paths
 from ivr.web.pages import esc, page, t, table
 
 SERVICE_LEVEL_SECONDS = 20

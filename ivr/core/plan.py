@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from ivr.core.constants import MODES, STEP_KINDS
+from ivr.core.constants import STEP_KINDS
 
 StepKind = Literal["direct", "deputy", "pool", "voicemail", "message"]
 

@@ -1,12 +1,124 @@
 """Request and response shapes of the directory's HTTP routes (pydantic; one declaration feeds
-validation, serialisation and the OpenAPI document)."""
+validation, serialisation and the OpenAPI document).
+
+Request bodies keep most fields loosely typed (``loose``): the directory services validate the
+values and raise their own errors (``invalid-endpoint``, ``invalid-directory``, …); the models
+check that required fields are present and document the shapes."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any
 
-from ivr.db.models import Operator, Pool
+from pydantic import BaseModel, BeforeValidator, Field
 
+from ivr.core.constants import AVAILABILITY, CHAIN_KINDS, MODES, QUEUE_STRATEGIES
+from ivr.core.numbers import NumberError, dial_forms
+from ivr.db.models import (
+    Device,
+    Official,
+    Operator,
+    Pool,
+    PublishedNumber,
+    RoutingPolicy,
+    ScheduleWindow,
+)
+from ivr.http.inputs import Actor, loose
+from ivr.http.schemas import Time, iso_time
+
+_NAME: dict[str, Any] = {"type": "string"}
+_NULLABLE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
+_STRATEGY: dict[str, Any] = {"enum": list(QUEUE_STRATEGIES)}
+
+
+# --- officials ------------------------------------------------------------------------------
+
+def _forms(number: str) -> list[str]:
+    try:
+        return dial_forms(number)
+    except NumberError:
+        return []
+
+
+class NumberOut(BaseModel):
+    number: str
+    dial_forms: list[str]
+
+    @classmethod
+    def of(cls, n: PublishedNumber) -> NumberOut:
+        return cls(number=n.number, dial_forms=_forms(n.number))
+
+
+class DeviceOut(BaseModel):
+    kind: str = Field(json_schema_extra={"enum": ["sip", "mobile"]})
+    endpoint: str | None
+    number: str | None
+    static_contact: str | None
+    priority: int
+
+    @classmethod
+    def of(cls, d: Device) -> DeviceOut:
+        return cls(kind=d.kind, endpoint=d.endpoint, number=d.number,
+                   static_contact=d.static_contact, priority=d.priority)
+
+
+class PolicyOut(BaseModel):
+    mode: str = Field(json_schema_extra={"enum": list(MODES)})
+    chain: list[str] | None = Field(description="null: the city default chain",
+                                    json_schema_extra={"items": {"enum": list(CHAIN_KINDS)}})
+    ring_timeout: int
+    pool: str | None = Field(description="null: the default pool")
+    version: int
+    updated_at: Time
+
+    @classmethod
+    def of(cls, p: RoutingPolicy | None) -> PolicyOut:
+        if p is None:
+            return cls(mode="direct", chain=None, ring_timeout=20, pool=None, version=0,
+                       updated_at=None)
+        return cls(mode=p.mode, chain=p.chain, ring_timeout=p.ring_timeout,
+                   pool=p.pool.name if p.pool else None, version=p.version,
+                   updated_at=iso_time(p.updated_at))
+
+
+class WindowOut(BaseModel):
+    days: str = Field(examples=["mon-fri", "sat,sun", "daily"])
+    start: str = Field(examples=["18:00"])
+    end: str = Field(examples=["08:30", "24:00"])
+    mode: str = Field(json_schema_extra={"enum": list(MODES)})
+
+    @classmethod
+    def of(cls, w: ScheduleWindow) -> WindowOut:
+        return cls(days=w.days, start=w.start, end=w.end, mode=w.mode)
+
+
+class OfficialOut(BaseModel):
+    id: int
+    slug: str
+    name: str
+    title: str
+    department: str
+    display_name: str
+    language: str
+    availability: str = Field(json_schema_extra={"enum": list(AVAILABILITY)})
+    availability_note: str
+    deputy: str | None = Field(description="the deputy's slug")
+    numbers: list[NumberOut]
+    devices: list[DeviceOut]
+    policy: PolicyOut
+    schedule: list[WindowOut] = Field(description="weekly windows; the last listed wins")
+
+    @classmethod
+    def of(cls, o: Official) -> OfficialOut:
+        return cls(
+            id=o.id, slug=o.slug, name=o.name, title=o.title, department=o.department,
+            display_name=o.display_name, language=o.language, availability=o.availability,
+            availability_note=o.availability_note, deputy=o.deputy.slug if o.deputy else None,
+            numbers=[NumberOut.of(n) for n in sorted(o.numbers, key=lambda n: n.number)],
+            devices=[DeviceOut.of(d) for d in o.devices], policy=PolicyOut.of(o.policy),
+            schedule=[WindowOut.of(w) for w in sorted(o.windows, key=lambda w: w.id or 0)])
+
+
+# --- operators and pools --------------------------------------------------------------------
 
 class OperatorOut(BaseModel):
     name: str
@@ -33,7 +145,7 @@ class OperatorCreated(OperatorOut):
 class PoolOut(BaseModel):
     name: str
     queue: str
-    strategy: str
+    strategy: str = Field(json_schema_extra=_STRATEGY)
     max_wait: int
     operators: list[str]
 
@@ -41,3 +153,62 @@ class PoolOut(BaseModel):
     def of(cls, p: Pool) -> PoolOut:
         return cls(name=p.name, queue=p.queue, strategy=p.strategy, max_wait=p.max_wait,
                    operators=sorted(o.endpoint for o in p.operators))
+
+
+class PoolIn(BaseModel):
+    name: Any = loose(_NAME)
+    strategy: Any = loose(_STRATEGY, "leastrecent")
+    max_wait: Any = loose({"type": "integer", "minimum": 5, "maximum": 3600}, 60,
+                          description="seconds a caller waits in the queue")
+    actor: Actor = None
+
+
+class PoolChange(BaseModel):
+    strategy: Any = loose(_STRATEGY, None)
+    max_wait: Any = loose({"type": "integer", "minimum": 5, "maximum": 3600}, None)
+    actor: Actor = None
+
+
+class OperatorIn(BaseModel):
+    name: Any = loose(_NAME)
+    endpoint: Any = loose(_NAME, description="PJSIP endpoint name")
+    pool: Any = loose(_NAME)
+    static_contact: Any = loose(_NULLABLE_TEXT, None, description="sip:user@host:port")
+    actor: Actor = None
+
+
+class OperatorChange(BaseModel):
+    name: Any = loose(_NAME, None)
+    pool: Any = loose(_NAME, None)
+    static_contact: Any = loose(_NULLABLE_TEXT, None, description="null clears it")
+    actor: Actor = None
+
+
+# --- import and audit -----------------------------------------------------------------------
+
+def _yes(value: Any) -> bool:
+    return str(value).lower() in ("1", "true", "yes")
+
+
+class ImportQuery(BaseModel):
+    actor: Actor = None
+    dry_run: Annotated[bool, BeforeValidator(_yes)] = Field(
+        False, description="validate against the database, change nothing (1, true or yes)")
+
+
+class ImportCounts(BaseModel):
+    pools: int
+    operators: int
+    officials: int
+
+
+class ImportResultOut(BaseModel):
+    created: ImportCounts
+    updated: ImportCounts
+    changed_officials: list[int]
+    new_endpoints: list[str]
+    dry_run: bool
+
+
+class ImportResultCommitted(ImportResultOut):
+    new_credentials: dict[str, str] = Field(description="endpoint → generated secret")

@@ -23,11 +23,11 @@ from ivr.followup import cases as case_service
 from ivr.followup.cases import CallRef
 from ivr.db.followup_models import URGENCIES
 from ivr.followup.triage import Rules, RulesError, load_rules
-from ivr.web.api import _actor, _body
+from ivr.http.inputs import actor_of as _actor, read_json_object as _body
 from ivr.web.compat import add_rules
 from ivr.followup.http import PIPELINE, case_json
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER
-from ivr.web.openapi import PREFIX, register_paths
+from ivr.web.compat import PREFIX, register_paths
 from ivr.web.pages import T, esc, lang_of, t
 
 T.update({

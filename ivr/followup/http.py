@@ -18,9 +18,10 @@ from ivr.followup.callback import callback_json, place_callback
 from ivr.db.followup_models import (CASE_KINDS, CASE_STATES, URGENCIES, Case, Transcript,
                               TranscriptionJob, Voicemail)
 from ivr.core.errors import NoAudio
-from ivr.web.api import _actor, _body, _field, _int_param
+from ivr.http.inputs import (actor_of as _actor, int_query as _int_param,
+                             read_json_object as _body, require_field as _field)
 from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER
-from ivr.web.openapi import PREFIX, register_paths
+from ivr.web.compat import PREFIX, register_paths
 from ivr.followup.uploads import store_prompt
 
 # the running VoicemailPipeline (set by ivr.app), to wake the workers after a retry

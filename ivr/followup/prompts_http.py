@@ -15,11 +15,11 @@ from aiohttp import web
 from ivr.core.errors import InvalidInput, UnknownPrompt
 from ivr.core.constants import LANGUAGES
 from ivr.speech.audio import AudioError, read_wav
-from ivr.web.api import PREFIX
+from ivr.web.compat import PREFIX
 from ivr.web.compat import add_rules
 from ivr.followup.uploads import store_prompt
 from ivr.web.keys import CONFIG
-from ivr.web.openapi import register_paths
+from ivr.web.compat import register_paths
 
 # the prompts the dialplan plays: the voicemail greeting, "nobody can take your call", the
 # DTMF menu, the beep before recording

@@ -23,3 +23,15 @@ ROUTES = web.AppKey("routes", RouteRegistry)
 ON_CHANGE = web.AppKey[OnChange]("on_change")
 # awaited after a committed change of phones, operators or pools (render and reload Asterisk)
 ON_DIRECTORY_CHANGE = web.AppKey[OnDirectoryChange]("on_directory_change")
+
+
+def on_change_of(request: web.Request) -> OnChange | None:
+    """The routing-change hook to pass to a routing service (None: no controller running)."""
+    return request.config_dict.get(ON_CHANGE)
+
+
+async def directory_changed(request: web.Request) -> None:
+    """Await the directory-change hook after a committed change of phones, operators or pools."""
+    hook = request.config_dict.get(ON_DIRECTORY_CHANGE)
+    if hook is not None:
+        await hook()

@@ -423,7 +423,7 @@ async def api_users(request: web.Request) -> web.Response:
 
 
 async def api_post_user(request: web.Request) -> web.Response:
-    from ivr.web.api import _body, _field
+    from ivr.http.inputs import read_json_object as _body, require_field as _field
 
     body = await _body(request)
     values = {k: body.get(k) for k in ("display_name", "operator", "official")}
@@ -439,7 +439,7 @@ async def api_post_user(request: web.Request) -> web.Response:
 
 
 async def api_post_token(request: web.Request) -> web.Response:
-    from ivr.web.api import _body, _field
+    from ivr.http.inputs import read_json_object as _body, require_field as _field
 
     body = await _body(request)
     username, label = _field(body, "username"), body.get("label", "")

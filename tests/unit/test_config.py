@@ -21,7 +21,7 @@ from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async
 from ivr.db.settings import current_timezone, seed_settings
 from ivr.directory.importer import import_text
 from ivr.routing.store import load_snapshot
-from ivr.web.api import setup_api
+from tests.unit.apps import real_app, unit_config
 from ivr.web.keys import CONFIG, DB_SESSIONMAKER
 
 REPO = Path(__file__).resolve().parents[2]
@@ -204,16 +204,15 @@ def test_db_upgrade_seeds_the_timezone(tmp_path: Path, monkeypatch: pytest.Monke
     assert asyncio.run(zone()) == "Asia/Urumqi"
 
 
-async def test_api_local_times_follow_the_database_timezone(db: Db) -> None:
+async def test_api_local_times_follow_the_database_timezone(db: Db, tmp_path: Path) -> None:
     """A time without an offset (``since``) is read in the database's zone, not the config's."""
     async with db() as s:  # 00:30 UTC = 08:30 in Shanghai = 19:30 the day before in New York
         s.add(Call(linkedid="tz.1", started_at=datetime(2025, 1, 1, 0, 30, tzinfo=timezone.utc)))
         await s.commit()
-    config = Config.build(http={"api_token": "t"}, database={"timezone": "Asia/Shanghai"})
-    app = web.Application()
-    app[DB_SESSIONMAKER], app[CONFIG] = db, config
-    setup_api(app)
-    async with TestClient(TestServer(app)) as client:
+    config = unit_config(tmp_path, http={"api_token": "t"},
+                         database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}",
+                                   "timezone": "Asia/Shanghai"})
+    async with TestClient(TestServer(real_app(config))) as client:
         async def listed() -> list[str]:
             r = await client.get("/api/v1/calls", params={"since": "2025-01-01T01:00"},
                                  headers={"Authorization": "Bearer t"})

@@ -1,0 +1,67 @@
+"""Request and response shapes of the call-record routes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from ivr.core.constants import OUTCOMES
+from ivr.db.models import Call, CallStep
+from ivr.http.inputs import QueryText, QueryTime
+from ivr.http.schemas import Time, iso_time
+
+
+class CallStepOut(BaseModel):
+    seq: int
+    kind: str
+    target: str
+    result: str | None
+    answered_by: str | None
+    started_at: Time
+    ended_at: Time
+
+    @classmethod
+    def of(cls, s: CallStep) -> CallStepOut:
+        return cls(seq=s.seq, kind=s.kind, target=s.target, result=s.result,
+                   answered_by=s.answered_by, started_at=iso_time(s.started_at),
+                   ended_at=iso_time(s.ended_at))
+
+
+class CallOut(BaseModel):
+    id: int
+    linkedid: str
+    number_dialed: str
+    caller: str
+    official_id: int | None
+    route_source: str = Field(description="agi, mirror or default")
+    mode: str
+    outcome: str | None = Field(description="null while the call is in progress")
+    answered_by: str | None
+    answered_kind: str | None
+    started_at: Time
+    answered_at: Time
+    ended_at: Time
+    voicemail_file: str | None
+    voicemail_secs: float | None
+    node: str | None = Field(description="the Asterisk node that took the call")
+    steps: list[CallStepOut]
+
+    @classmethod
+    def of(cls, c: Call) -> CallOut:
+        return cls(
+            id=c.id, linkedid=c.linkedid, number_dialed=c.number_dialed, caller=c.caller,
+            official_id=c.official_id, route_source=c.route_source, mode=c.mode,
+            outcome=c.outcome, answered_by=c.answered_by, answered_kind=c.answered_kind,
+            started_at=iso_time(c.started_at), answered_at=iso_time(c.answered_at),
+            ended_at=iso_time(c.ended_at), voicemail_file=c.voicemail_file,
+            voicemail_secs=c.voicemail_secs, node=c.node,
+            steps=[CallStepOut.of(s) for s in c.steps])
+
+
+class CallsQuery(BaseModel):
+    official: QueryText = Field(None, description="slug or id")
+    outcome: QueryText = Field(None, json_schema_extra={"enum": [*OUTCOMES, "in-progress"]})
+    since: QueryTime = Field(None, description="inclusive; ISO 8601, without offset in the "
+                                               "deployment timezone")
+    until: QueryTime = Field(None, description="exclusive")
+    limit: int = Field(100, ge=1, le=1000, description="page size")
+    offset: int = Field(0, ge=0, description="skip this many")

@@ -1,0 +1,130 @@
+"""The routing routes: an official's audited routing changes (mode, availability, schedule,
+fallback chain, ring timeout, deputy, pool), a published number's menu and language, and the
+audit log. Every change awaits the routing hook (snapshot, mirror, change feed)."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from aiohttp import web
+
+from ivr.core.constants import API_PREFIX
+from ivr.directory.schemas import OfficialOut
+from ivr.http import DB, ROUTES, OnChange, Routes
+from ivr.http.inputs import actor_of, local_time
+from ivr.http.keys import on_change_of
+from ivr.http.schemas import Items
+from ivr.routing import services as routing
+from ivr.routing.numbers_service import set_number
+from ivr.routing.schemas import (
+    AuditOut,
+    AuditQuery,
+    AvailabilityIn,
+    ChainIn,
+    ChangeIn,
+    DeputyIn,
+    ModeIn,
+    NumberIn,
+    NumberOut,
+    PoolChoiceIn,
+    RingTimeoutIn,
+    ScheduleIn,
+)
+
+routes = Routes("routing")
+P = API_PREFIX
+OFFICIAL = f"{P}/officials/{{slug}}"
+ADMIN = ["admin"]
+
+
+class _Who(TypedDict):
+    actor: str
+    reason: Any
+    on_change: OnChange | None
+
+
+def _who(request: web.Request, body: ChangeIn) -> _Who:
+    """The arguments every routing change takes besides its value."""
+    return {"actor": actor_of(request, body), "reason": body.reason,
+            "on_change": on_change_of(request)}
+
+
+@routes.put(f"{OFFICIAL}/mode", roles=ADMIN, body=ModeIn, response=OfficialOut)
+async def put_mode(request: web.Request, body: ModeIn) -> OfficialOut:
+    """Switch the base mode (audited)."""
+    return OfficialOut.of(await routing.set_mode(
+        request.config_dict[DB], request.match_info["slug"], body.mode, **_who(request, body)))
+
+
+@routes.put(f"{OFFICIAL}/availability", roles=ADMIN, body=AvailabilityIn, response=OfficialOut)
+async def put_availability(request: web.Request, body: AvailabilityIn) -> OfficialOut:
+    """Set availability (meeting, dnd and leave skip the direct step; audited)."""
+    return OfficialOut.of(await routing.set_availability(
+        request.config_dict[DB], request.match_info["slug"], body.availability, note=body.note,
+        **_who(request, body)))
+
+
+@routes.put(f"{OFFICIAL}/schedule", roles=ADMIN, body=ScheduleIn, response=OfficialOut)
+async def put_schedule(request: web.Request, body: ScheduleIn) -> OfficialOut:
+    """Replace the schedule windows (the last listed wins; audited)."""
+    return OfficialOut.of(await routing.set_schedule(
+        request.config_dict[DB], request.match_info["slug"], body.windows,
+        **_who(request, body)))
+
+
+@routes.put(f"{OFFICIAL}/chain", roles=ADMIN, body=ChainIn, response=OfficialOut)
+async def put_chain(request: web.Request, body: ChainIn) -> OfficialOut:
+    """Set the fallback chain (null: the city default; audited)."""
+    return OfficialOut.of(await routing.set_chain(
+        request.config_dict[DB], request.match_info["slug"], body.chain, **_who(request, body)))
+
+
+@routes.put(f"{OFFICIAL}/ring-timeout", roles=ADMIN, body=RingTimeoutIn, response=OfficialOut)
+async def put_ring_timeout(request: web.Request, body: RingTimeoutIn) -> OfficialOut:
+    """Set the ring timeout in seconds (audited)."""
+    return OfficialOut.of(await routing.set_ring_timeout(
+        request.config_dict[DB], request.match_info["slug"], body.ring_timeout,
+        **_who(request, body)))
+
+
+@routes.put(f"{OFFICIAL}/deputy", roles=ADMIN, body=DeputyIn, response=OfficialOut)
+async def put_deputy(request: web.Request, body: DeputyIn) -> OfficialOut:
+    """Set the deputy (slug, or null; audited)."""
+    return OfficialOut.of(await routing.set_deputy(
+        request.config_dict[DB], request.match_info["slug"], body.deputy, **_who(request, body)))
+
+
+@routes.put(f"{OFFICIAL}/pool", roles=ADMIN, body=PoolChoiceIn, response=OfficialOut)
+async def put_pool(request: web.Request, body: PoolChoiceIn) -> OfficialOut:
+    """Set the operator pool (name, or null for the default; audited)."""
+    return OfficialOut.of(await routing.set_pool(
+        request.config_dict[DB], request.match_info["slug"], body.pool, **_who(request, body)))
+
+
+@routes.put(f"{P}/numbers/{{number}}", roles=ADMIN, body=NumberIn, response=NumberOut)
+async def put_number(request: web.Request, body: NumberIn) -> NumberOut:
+    """Set a published number's DTMF menu and language (audited).
+
+    The menu: 1 message, 0 operator, 9 repeat; the language: zh, en, or null for the
+    official's. The number in national or E.164 form."""
+    row = await set_number(request.config_dict[DB], request.match_info["number"],
+                           actor_of(request, body), menu=body.menu,
+                           language=body.language if "language" in body.model_fields_set else ...,
+                           reason=body.reason if isinstance(body.reason, str) else "",
+                           on_change=on_change_of(request))
+    return NumberOut.of(row)
+
+
+@routes.get(f"{P}/audit", roles=["admin", "supervisor"], query=AuditQuery,
+            response=Items[AuditOut], errors=[404])
+async def get_audit(request: web.Request, query: AuditQuery) -> Items[AuditOut]:
+    """Audit log, newest first."""
+    entries = await routing.audit_log(
+        request.config_dict[DB], official=query.official, field=query.field,
+        since=await local_time(request, query.since), until=await local_time(request, query.until),
+        limit=query.limit, offset=query.offset)
+    return Items[AuditOut](items=[AuditOut.of(a) for a in entries])
+
+
+def setup(app: web.Application) -> None:
+    app[ROUTES].add(app, routes)

@@ -1,0 +1,110 @@
+"""Request and response shapes of the routing routes: an official's audited routing changes,
+a published number's menu and language, and the audit log.
+
+The changed value is loosely typed (``loose``): the routing services validate it and raise
+their specific error (``invalid-mode``, ``invalid-schedule``, …); a missing field is
+``invalid-input``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ivr.core.constants import (
+    AVAILABILITY,
+    CHAIN_KINDS,
+    LANGUAGES,
+    MODES,
+    RING_TIMEOUT_RANGE,
+)
+from ivr.db.models import AuditEntry, PublishedNumber
+from ivr.directory.schemas import WindowOut
+from ivr.http.inputs import Actor, QueryText, QueryTime, loose
+from ivr.http.schemas import Time, iso_time
+
+_REASON: dict[str, Any] = {"type": "string", "maxLength": 500, "description": "why (kept in the audit log)"}
+_NULLABLE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
+
+
+class ChangeIn(BaseModel):
+    reason: Any = loose(_REASON, "")
+    actor: Actor = None
+
+
+class ModeIn(ChangeIn):
+    mode: Any = loose({"enum": list(MODES)})
+
+
+class AvailabilityIn(ChangeIn):
+    availability: Any = loose({"enum": list(AVAILABILITY)})
+    note: Any = loose({"type": "string", "maxLength": 200}, None)
+
+
+class ScheduleIn(ChangeIn):
+    windows: Any = loose({"type": "array", "items": WindowOut.model_json_schema()})
+
+
+class ChainIn(ChangeIn):
+    chain: Any = loose({"type": ["array", "null"], "items": {"enum": list(CHAIN_KINDS)},
+                        "description": "null: the city default chain"})
+
+
+class RingTimeoutIn(ChangeIn):
+    ring_timeout: Any = loose({"type": "integer", "minimum": RING_TIMEOUT_RANGE[0],
+                               "maximum": RING_TIMEOUT_RANGE[1]})
+
+
+class DeputyIn(ChangeIn):
+    deputy: Any = loose({**_NULLABLE_TEXT, "description": "slug, or null"})
+
+
+class PoolChoiceIn(ChangeIn):
+    pool: Any = loose({**_NULLABLE_TEXT, "description": "pool name, or null for the default"})
+
+
+class NumberIn(BaseModel):
+    menu: Any = loose({"type": "boolean"}, None,
+                      description="a DTMF menu: 1 message, 0 operator, 9 repeat")
+    language: Any = loose({"enum": [*LANGUAGES, None]}, None,
+                          description="null: the official's language; absent: unchanged")
+    reason: Any = loose(_REASON, "")
+    actor: Actor = None
+
+
+class NumberOut(BaseModel):
+    number: str
+    official_id: int
+    menu: bool
+    language: str | None
+
+    @classmethod
+    def of(cls, row: PublishedNumber) -> NumberOut:
+        return cls(number=row.number, official_id=row.official_id, menu=row.menu,
+                   language=row.language)
+
+
+class AuditQuery(BaseModel):
+    official: QueryText = Field(None, description="slug or id")
+    field: QueryText = Field(None, description="e.g. mode")
+    since: QueryTime = Field(None, description="inclusive; ISO 8601, without offset in the "
+                                               "deployment timezone")
+    until: QueryTime = Field(None, description="exclusive")
+    limit: int = Field(100, ge=1, le=1000, description="page size")
+    offset: int = Field(0, ge=0, description="skip this many")
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: Time
+    actor: str
+    official_id: int | None
+    field: str
+    old_value: str | None
+    new_value: str | None
+    reason: str
+
+    @classmethod
+    def of(cls, a: AuditEntry) -> AuditOut:
+        return cls(id=a.id, at=iso_time(a.at), actor=a.actor, official_id=a.official_id,
+                   field=a.field, old_value=a.old_value, new_value=a.new_value, reason=a.reason)
