@@ -6,15 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.core.errors import InvalidInput
-from ivr.core.constants import LANGUAGES
-from ivr.core.numbers import dial_forms
-from ivr.routing.numbers_service import get_number, set_number
-from ivr.speech.audio import read_wav
-from ivr.followup.uploads import store_prompt
+from ivr.routing.numbers_service import set_number
 from ivr.web.api import PREFIX, _actor, _body, _on_change
 from ivr.web.compat import add_rules
-from ivr.web.keys import CONFIG, DB_SESSIONMAKER
+from ivr.web.keys import DB_SESSIONMAKER
 from ivr.web.openapi import register_paths
 
 
@@ -35,41 +30,11 @@ def number_json(row: Any) -> dict[str, Any]:
             "language": row.language}
 
 
-async def put_number_greeting(request: web.Request) -> web.Response:
-    """This number's own voicemail greeting (WAV body), played instead of the official's."""
-    db, config = request.config_dict[DB_SESSIONMAKER], request.config_dict[CONFIG]
-    row = await get_number(db, request.match_info["number"])
-    language = request.query.get("language") or row.language or row.official.language
-    if language not in LANGUAGES:
-        raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}", {"language": language})
-    folder = config.host_path(config.prompts_dir_inside) / language
-    # one file per form a caller may dial: the dialplan looks the greeting up by the digits dialed
-    paths = [folder / f"ivr-greeting-n{digits}.wav" for digits in dial_forms(row.number)]
-    wav = await store_prompt(request, paths, "unusable greeting")
-    return web.json_response({**number_json(row), "greeting_language": language,
-                              "seconds": round(read_wav(wav).duration, 3)})
-
-
 def setup_numbers_api(app: web.Application) -> None:
     app.router.add_put(f"{PREFIX}/numbers/{{number}}", put_number)
-    app.router.add_put(f"{PREFIX}/numbers/{{number}}/greeting", put_number_greeting)
 
 
-add_rules([("PUT", f"{PREFIX}/numbers/{{number}}", ["admin"], None),
-           ("PUT", f"{PREFIX}/numbers/{{number}}/greeting", ["admin"], None)])
-register_paths({"/numbers/{number}/greeting": {"put": {
-    "summary": "Upload this number's voicemail greeting (WAV; validated, converted to 8 kHz "
-               "mono); without one the official's greeting plays",
-    "parameters": [{"name": "number", "in": "path", "required": True,
-                    "schema": {"type": "string"}},
-                   {"name": "language", "in": "query", "required": False,
-                    "schema": {"type": "string", "enum": ["zh", "en"]}}],
-    "requestBody": {"required": True, "content": {"audio/wav": {"schema": {
-        "type": "string", "format": "binary"}}}},
-    "responses": {"200": {"description": "the number's settings and the greeting's length"},
-                  "400": {"description": "malformed number, language or unusable audio"},
-                  "401": {"description": "unauthorized"},
-                  "404": {"description": "not a published number"}}}}})
+add_rules([("PUT", f"{PREFIX}/numbers/{{number}}", ["admin"], None)])
 register_paths({"/numbers/{number}": {"put": {
     "summary": "Set a published number's DTMF menu (1 message, 0 operator, 9 repeat) and its "
                "language (zh, en, or null for the official's); audited",
