@@ -16,15 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.core.config import Config
 from ivr.controller import Controller
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
-from ivr.followup.app import voicemail_context, voicemail_workers
-from ivr.followup.http import setup_cases_api
-from ivr.followup.prompts_http import setup_prompts_api
 from ivr.calls import http as calls_http
 from ivr.directory import http as directory_http
+from ivr.followup import app as followup
 from ivr.http import DB, ROUTES, RouteRegistry
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
-from ivr.routing.numbers_http import setup_numbers_api
 from ivr.web.ui import setup_web
 from ivr.http.openapi import document
 from ivr.web import compat
@@ -116,17 +113,15 @@ def create_app(config: Config) -> web.Application:
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web"])
-    app.cleanup_ctx.extend([_database, _controller, voicemail_context, _recorder,
-                            voicemail_workers, _fastagi, _ami, _scheduler, _feed])
+    app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
+                            followup.voicemail_workers, _fastagi, _ami, _scheduler, _feed])
     app.router.add_get("/healthz", health)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
     directory_http.setup(app)
     routing_http.setup(app)
     calls_http.setup(app)
     pool_http.setup(app, ami=ctrl.ami)
-    setup_numbers_api(app)
-    setup_prompts_api(app)
-    setup_cases_api(app)
+    followup.setup(app, config=config, db=db, recorder=ctrl.recorder, ami=ctrl.ami)
     setup_web(app)  # pages, accounts, central authorization of every route (ivr.web.auth)
     compat.install(app)
     return app

@@ -1,4 +1,6 @@
-"""Cleanup contexts of the voicemail pipeline and callback tracker (wired in ivr.app).
+"""The follow-up feature's wiring: ``setup`` builds the voicemail pipeline and the callback
+tracker, hooks them to the call recorder and registers the routes; ``ivr.app`` runs the two
+cleanup contexts below in the order the recorder needs.
 
 ``voicemail_context`` runs after the controller context and before the recorder's: the
 listeners are in place before the CEL journal replay (calls that ended while the controller was
@@ -10,27 +12,37 @@ job workers start with complete data.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 from aiohttp import web
 
+from ivr.asterisk.ami import AmiClient
+from ivr.calls.recorder import CallRecorder
+from ivr.core.config import Config
+from ivr.db.session import Db
+from ivr.followup import call_cases, http, prompts_http
 from ivr.followup.callback import CallbackTracker
+from ivr.followup.keys import AMI, PIPELINE, RECORDER, TRACKER
 from ivr.followup.pipeline import VoicemailPipeline
-from ivr.followup.http import PIPELINE
-from ivr.web.keys import CONFIG, CONTROLLER, DB_SESSIONMAKER
+from ivr.http import ROUTES
 
-TRACKER = web.AppKey("callback_tracker", CallbackTracker)
+
+def setup(app: web.Application, *, config: Config, db: Db, recorder: CallRecorder,
+          ami: AmiClient) -> None:
+    pipeline = VoicemailPipeline(config, db)
+    tracker = CallbackTracker(db)
+    recorder.listeners.append(pipeline.on_call)
+    recorder.record_listeners.append(tracker)
+    app[PIPELINE] = pipeline
+    app[TRACKER] = tracker
+    app[RECORDER] = recorder
+    app[AMI] = ami
+    for routes in (http.routes, call_cases.routes, prompts_http.routes):
+        app[ROUTES].add(app, routes)
 
 
 async def voicemail_context(app: web.Application) -> AsyncIterator[None]:
-    ctrl: Any = app[CONTROLLER]
-    db = app[DB_SESSIONMAKER]
-    pipeline = VoicemailPipeline(app[CONFIG], db)
-    tracker = CallbackTracker(db)
-    ctrl.recorder.listeners.append(pipeline.on_call)
-    ctrl.recorder.record_listeners.append(tracker)
-    app[PIPELINE] = pipeline
-    app[TRACKER] = tracker
+    pipeline, tracker = app[PIPELINE], app[TRACKER]
     tracker.start()
     await pipeline.prepare()
     yield
@@ -39,6 +51,5 @@ async def voicemail_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def voicemail_workers(app: web.Application) -> AsyncIterator[None]:
-    pipeline: Any = app[PIPELINE]
-    await pipeline.run()
+    await app[PIPELINE].run()
     yield

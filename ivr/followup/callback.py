@@ -167,13 +167,4 @@ class CallbackTracker:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
-def callback_json(cb: Callback) -> dict[str, Any]:
-    def t(v: datetime | None) -> str | None:
-        return None if v is None else (v if v.tzinfo else v.replace(tzinfo=timezone.utc)).isoformat()
-    return {"id": cb.id, "case_id": cb.case_id, "placed_by": cb.placed_by, "endpoint": cb.endpoint,
-            "number": cb.number, "linkedid": cb.linkedid, "state": cb.state, "result": cb.result,
-            "created_at": t(cb.created_at), "answered_at": t(cb.answered_at),
-            "ended_at": t(cb.ended_at)}
-
-
-__all__ = ["place_callback", "on_record", "CallbackTracker", "callback_json", "Case"]
+__all__ = ["place_callback", "on_record", "CallbackTracker", "Case"]

@@ -19,10 +19,10 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.db.models import Official
+from ivr.db.models import Call, Official
 from ivr.db.session import Db
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, CaseEvent
-from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCase
+from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCall, UnknownCase
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"assigned", "called_back"}),
@@ -174,7 +174,7 @@ async def list_cases(db: Db, f: CaseFilter, now: datetime | None = None) -> Sequ
         raise InvalidCaseInput("limit must be 1..1000 and offset >= 0")
     now = now or utcnow()
     async with db() as session:
-        stmt: Select[tuple[Case]] = select(Case)
+        stmt: Select[Case] = select(Case)
         if f.official:
             stmt = stmt.where(Case.official_id == await _official_id(session, f.official))
         for column, value in ((Case.category, f.category), (Case.urgency, f.urgency),
@@ -206,9 +206,6 @@ class CallRef:
 async def find_call(db: Db, *, linkedid: str | None = None, call_id: int | None = None,
                     live: CallRef | None = None) -> CallRef:
     """The stored call (by id or linkedid), else the live one the caller passes; UnknownCall."""
-    from ivr.db.models import Call
-    from ivr.core.errors import UnknownCall
-
     async with db() as session:
         clause = Call.id == call_id if call_id is not None else Call.linkedid == (linkedid or "")
         call = await session.scalar(select(Call).where(clause))

@@ -1,6 +1,5 @@
-"""Authorization rules for the cases API (ivr.followup.http, issue 3) and the cases inbox page:
-officials see and act on their own officials' cases only; operators and admins on all.
-"""
+"""The cases inbox page (officials see and act on their own officials' cases only; operators
+and admins on all) and the console's quick form that opens a case from a call."""
 
 from __future__ import annotations
 
@@ -11,44 +10,18 @@ from sqlalchemy import select
 
 from ivr.core.errors import Forbidden
 
-from ivr.core.identity import Identity
-
 from ivr.web.compat import add_rules, add_scope
 from ivr.web.keys import DB_SESSIONMAKER
+from ivr.web.pages import T, esc, lang_of, t
+from ivr.db.followup_models import URGENCIES
+from ivr.followup import cases as case_service
+from ivr.followup.keys import PIPELINE
+from ivr.followup.scopes import OFFICIAL_CASE
+from ivr.pool.console import CASE_FORM
 
-PREFIX = "/api/v1"
-
-
-async def _case_owner(request: web.Request, case_id: int) -> tuple[bool, int | None]:
-    from ivr.db.followup_models import Case
-
-    async with request.config_dict[DB_SESSIONMAKER]() as session:
-        row = (await session.execute(select(Case.id, Case.official_id).where(Case.id == case_id))).first()
-    return (row is not None, row[1] if row else None)
-
-
-async def _scope_official_case(request: web.Request, identity: Identity) -> web.Request:
-    raw = request.match_info.get("id", "")
-    if raw.isdigit() and len(raw) <= 12:
-        exists, owner = await _case_owner(request, int(raw))
-        if exists and owner != identity.official_id:
-            raise Forbidden("只能查看本人的工单 / you may only see your own cases")
-    return request
-
-
-add_scope("official_case", ["official"], _scope_official_case)
+add_scope(OFFICIAL_CASE.name, OFFICIAL_CASE.roles, OFFICIAL_CASE.check)
 
 _A, _O, _F, _S = "admin", "operator", "official", "supervisor"
-add_rules([
-    ("GET", f"{PREFIX}/cases", [_A, _S, _O, _F], "official_query"),
-    ("GET", f"{PREFIX}/cases/{{id}}", [_A, _S, _O, _F], "official_case"),
-    ("GET", f"{PREFIX}/cases/{{id}}/audio", [_A, _S, _O, _F], "official_case"),
-    ("PUT", f"{PREFIX}/cases/{{id}}/status", [_A, _O, _F], "official_case"),
-    ("PUT", f"{PREFIX}/cases/{{id}}/assignee", [_A, _O, _S], None),
-    ("POST", f"{PREFIX}/cases/{{id}}/callback", [_A, _O, _F], "official_case"),
-    ("POST", f"{PREFIX}/cases/{{id}}/transcription", [_A], None),
-    ("PUT", f"{PREFIX}/officials/{{slug}}/greeting", [_A], None),
-])
 
 
 # --- the inbox page ---------------------------------------------------------------------------
@@ -192,6 +165,43 @@ def setup_cases_ui(app: web.Application) -> Any:
             NAV[role].append(("/cases", "cases"))
     app.router.add_get("/cases", inbox)
     app.router.add_post("/cases/{id}/status", post_case_status)
-    from ivr.followup.call_cases import setup_call_cases
+    app[CASE_FORM] = case_form  # the console's form: POST /api/v1/cases (ivr.followup.call_cases)
 
-    setup_call_cases(app)  # cases opened from a call: POST /api/v1/cases, the console's form
+
+# --- the console's quick form (posts to POST /api/v1/cases) ---------------------------------
+
+T.update({
+    "case_category": ("类别", "Category"), "case_summary": ("摘要", "Summary"),
+    "case_urgency": ("紧急程度", "Urgency"), "urgent": ("紧急", "urgent"), "normal": ("一般", "normal"),
+    "case_submit": ("创建工单 (Enter)", "Open case (Enter)"), "choose": ("请选择", "choose"),
+    "case_opened": ("已创建工单", "Case opened"), "call_back": ("回拨", "Call back"),
+    "callback_placed": ("正在回拨", "Calling back"), "summary_hint": (
+        "来电事由，回车提交", "What the citizen called about; Enter submits"),
+})
+
+
+def categories(request: web.Request) -> list[tuple[str, str]]:
+    """(key, label in the page's language) of every category a case may have."""
+    rules, en = request.config_dict[PIPELINE].rules, lang_of(request) == "en"
+    out = [(c.key, c.label_en if en else c.label_zh) for c in rules.categories]
+    if rules.default_category not in {k for k, _ in out}:
+        out.append((rules.default_category, rules.default_category if en else "其他"))
+    return out
+
+
+def case_form(request: web.Request) -> str:
+    cats = "".join(f'<option value="{esc(k)}">{esc(label)}</option>' for k, label in categories(request))
+    urg = "".join(f'<option value="{u}"{" selected" if u == "normal" else ""}>{esc(t(request, u))}</option>'
+                  for u in reversed(URGENCIES))
+    return f"""<form id="case-form" class="case-form" autocomplete="off">
+<h3>{esc(t(request, "open_case"))}</h3>
+<input type="hidden" name="linkedid" id="case-linkedid" value="">
+<label>{esc(t(request, "case_category"))}<select name="category" id="case-category" required>
+<option value="">— {esc(t(request, "choose"))} —</option>{cats}</select></label>
+<label class="wide">{esc(t(request, "case_summary"))}<textarea name="summary" id="case-summary" rows="2"
+ maxlength="{case_service.SUMMARY_MAX}" placeholder="{esc(t(request, "summary_hint"))}"></textarea></label>
+<label>{esc(t(request, "case_urgency"))}<select name="urgency" id="case-urgency">{urg}</select></label>
+<button type="submit" id="case-submit">{esc(t(request, "case_submit"))}</button>
+<p id="case-result" role="status" class="flash" hidden></p>
+<p id="case-error" role="alert" class="error" hidden></p>
+<span id="case-i18n" hidden data-opened="{esc(t(request, "case_opened"))}"></span></form>"""

@@ -110,6 +110,10 @@ class VoicemailPipeline:
             await self._transcriber.close()
             self._transcriber = None
 
+    def wake(self) -> None:
+        """A job was queued from outside (a retry): the workers claim it now."""
+        self._wake.set()
+
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)

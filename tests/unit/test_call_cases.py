@@ -5,13 +5,15 @@ the official's inbox (own cases only) and its click-to-call-back button."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from ivr.calls.fold import CallView
+from ivr.app import CTRL
+from ivr.calls.events import CelRecord
 from ivr.db.models import Call, Official
 from ivr.followup import cases as case_service
 from ivr.db.followup_models import Case, CaseEvent
@@ -122,11 +124,17 @@ async def test_unknown_call(env: Env) -> None:  # noqa: F811
 
 async def test_route_operator_opens_case_from_live_call_official_sees_it(env: Env) -> None:  # noqa: F811
     """While the call is going on (no stored record), the recorder's live view makes it exist."""
-    from ivr.pool.console import HUB
-
     zhang = (await _ids(env))["zhang-wei"]
-    env.app[HUB].views["live.7"] = CallView("live.7", number_dialed="05585551001",
-                                            caller="13800000007", official_id=zhang)
+    now = time.time()
+    # the call's first events, as Asterisk sends them: the recorder holds them, no record yet
+    await env.app[CTRL].recorder.ingest([
+        CelRecord("USER_DEFINED", "IVR_CALL", now, "live.7", "live.7", cid_num="13800000007",
+                  extra="dialed=05585551001", fields={"dialed": "05585551001"}),
+        CelRecord("USER_DEFINED", "IVR_ROUTE", now + 0.01, "live.7", "live.7",
+                  extra=f"official={zhang};src=agi;mode=pool",
+                  fields={"official": str(zhang), "src": "agi", "mode": "pool"})])
+    async with env.app[DB_SESSIONMAKER]() as s:
+        assert await s.scalar(select(func.count()).select_from(Call)) == 0
     cookies, csrf = await _session(env, "u-operator")
     body = {"linkedid": "live.7", "category": "housing", "summary": "楼道漏水", "urgency": "normal"}
     r = await env.client.post("/api/v1/cases", json=body, cookies=cookies)

@@ -1,0 +1,19 @@
+"""Typed application keys of the follow-up feature (set by ``ivr.followup.app.setup``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ivr.asterisk.ami import AmiClient
+from ivr.calls.recorder import CallRecorder
+from ivr.followup.callback import CallbackTracker
+from ivr.followup.pipeline import VoicemailPipeline
+
+# the voicemail pipeline: ingest, scan, transcription workers, triage rules and deadlines
+PIPELINE = web.AppKey("followup_pipeline", VoicemailPipeline)
+# moves callbacks along from their CEL events
+TRACKER = web.AppKey("followup_callback_tracker", CallbackTracker)
+# places callbacks (AMI Originate)
+AMI = web.AppKey("followup_ami", AmiClient)
+# the live view of calls still going on (a case may be opened from one)
+RECORDER = web.AppKey("followup_recorder", CallRecorder)
