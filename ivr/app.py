@@ -19,11 +19,21 @@ from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.followup.app import voicemail_context, voicemail_workers
 from ivr.followup.http import setup_cases_api
 from ivr.followup.prompts_http import setup_prompts_api
-from ivr.http import DB, ROUTES, RouteRegistry
+from ivr.accounts import http as accounts_http
+from ivr.accounts import pages as accounts_pages
+from ivr.calls.stats import setup_stats
+from ivr.core.constants import API_PREFIX, PUBLIC
+from ivr.directory import pages as directory_pages
+from ivr.followup import admin_pages as followup_admin_pages
+from ivr.followup.pages import setup_cases_ui
+from ivr.http import DB, ROUTES, RouteRegistry, Routes
 from ivr.pool import http as pool_http
+from ivr.pool.console import setup_console
+from ivr.routing import pages as routing_pages
 from ivr.routing.numbers_http import setup_numbers_api
 from ivr.web.api import setup_api
-from ivr.web.ui import setup_web
+from ivr.web import shell
+from ivr.web.pages import install_legacy
 from ivr.http.openapi import document
 from ivr.web import compat
 from ivr.web.keys import CONFIG, CONTROLLER, ON_CHANGE, ON_DIRECTORY_CHANGE
@@ -34,6 +44,7 @@ from ivr.db.settings import seed_settings
 log = logging.getLogger(__name__)
 CTRL = web.AppKey("ctrl", Controller)
 ENGINE = web.AppKey("engine", AsyncEngine)
+routes = Routes("meta")
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -85,7 +96,9 @@ async def _feed(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
 
 
+@routes.get("/healthz", roles=PUBLIC)
 async def health(request: web.Request) -> web.Response:
+    """The controller's health: AMI, mirror, FastAGI, recorder, change feed."""
     ctrl = request.app[CTRL]
     return web.json_response({
         "ami": ctrl.ami.logged_in.is_set(), "ami_logins": ctrl.ami.logins,
@@ -96,7 +109,9 @@ async def health(request: web.Request) -> web.Response:
         "feed": {"seen": ctrl.feed.seen, "polls": ctrl.feed.polls, "applied": ctrl.feed.applied}})
 
 
+@routes.get(f"{API_PREFIX}/openapi.json", roles=PUBLIC)
 async def get_openapi(request: web.Request) -> web.Response:
+    """This document."""
     return web.json_response(compat.extend_document(document(request.app[ROUTES])))
 
 
@@ -113,17 +128,25 @@ def create_app(config: Config) -> web.Application:
     app[CONTROLLER] = ctrl
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
-    setup_templates(app, ["ivr.web"])
+    setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts"])
     app.cleanup_ctx.extend([_database, _controller, voicemail_context, _recorder,
                             voicemail_workers, _fastagi, _ami, _scheduler, _feed])
-    app.router.add_get("/healthz", health)
-    app.router.add_get("/api/v1/openapi.json", get_openapi)
+    app[ROUTES].add(app, routes)
+    shell.setup(app)  # sign-in, language, static files, the error page
     setup_api(app)
     pool_http.setup(app, ami=ctrl.ami)
     setup_numbers_api(app)
     setup_prompts_api(app)
     setup_cases_api(app)
-    setup_web(app)  # pages, accounts, central authorization of every route (ivr.web.auth)
+    accounts_http.setup(app)
+    routing_pages.setup(app)
+    directory_pages.setup(app)
+    accounts_pages.setup(app)
+    followup_admin_pages.setup(app, schedule_page=routing_pages.schedule_page)
+    setup_console(app)
+    setup_stats(app)
+    setup_cases_ui(app)
+    install_legacy(app)  # TEMPORARY: the old pages' texts and nav (ivr.web.pages)
     compat.install(app)
     return app
 
