@@ -16,13 +16,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.core.config import Config
 from ivr.controller import Controller
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
+from ivr.accounts import http as accounts_http
+from ivr.accounts import pages as accounts_pages
 from ivr.calls import http as calls_http
+from ivr.calls.stats import setup_stats
+from ivr.core.constants import API_PREFIX, PUBLIC
 from ivr.directory import http as directory_http
+from ivr.directory import pages as directory_pages
+from ivr.followup import admin_pages as followup_admin_pages
 from ivr.followup import app as followup
-from ivr.http import DB, ROUTES, RouteRegistry
+from ivr.followup.pages import setup_cases_ui
+from ivr.http import DB, ROUTES, RouteRegistry, Routes
 from ivr.pool import http as pool_http
+from ivr.pool.console import setup_console
 from ivr.routing import http as routing_http
-from ivr.web.ui import setup_web
+from ivr.routing import pages as routing_pages
+from ivr.web import shell
+from ivr.web.pages import install_legacy
 from ivr.http.openapi import document
 from ivr.web import compat
 from ivr.web.keys import CONFIG, CONTROLLER, ON_CHANGE, ON_DIRECTORY_CHANGE
@@ -33,6 +43,7 @@ from ivr.db.settings import seed_settings
 log = logging.getLogger(__name__)
 CTRL = web.AppKey("ctrl", Controller)
 ENGINE = web.AppKey("engine", AsyncEngine)
+routes = Routes("meta")
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -84,7 +95,9 @@ async def _feed(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
 
 
+@routes.get("/healthz", roles=PUBLIC)
 async def health(request: web.Request) -> web.Response:
+    """The controller's health: AMI, mirror, FastAGI, recorder, change feed."""
     ctrl = request.app[CTRL]
     return web.json_response({
         "ami": ctrl.ami.logged_in.is_set(), "ami_logins": ctrl.ami.logins,
@@ -95,7 +108,9 @@ async def health(request: web.Request) -> web.Response:
         "feed": {"seen": ctrl.feed.seen, "polls": ctrl.feed.polls, "applied": ctrl.feed.applied}})
 
 
+@routes.get(f"{API_PREFIX}/openapi.json", roles=PUBLIC)
 async def get_openapi(request: web.Request) -> web.Response:
+    """This document."""
     return web.json_response(compat.extend_document(document(request.app[ROUTES])))
 
 
@@ -112,17 +127,25 @@ def create_app(config: Config) -> web.Application:
     app[CONTROLLER] = ctrl
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
-    setup_templates(app, ["ivr.web"])
+    setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, _fastagi, _ami, _scheduler, _feed])
-    app.router.add_get("/healthz", health)
-    app.router.add_get("/api/v1/openapi.json", get_openapi)
+    app[ROUTES].add(app, routes)
+    shell.setup(app)  # sign-in, language, static files, the error page
     directory_http.setup(app)
     routing_http.setup(app)
     calls_http.setup(app)
     pool_http.setup(app, ami=ctrl.ami)
     followup.setup(app, config=config, db=db, recorder=ctrl.recorder, ami=ctrl.ami)
-    setup_web(app)  # pages, accounts, central authorization of every route (ivr.web.auth)
+    accounts_http.setup(app)
+    routing_pages.setup(app)
+    directory_pages.setup(app)
+    accounts_pages.setup(app)
+    followup_admin_pages.setup(app, schedule_page=routing_pages.schedule_page)
+    setup_console(app)
+    setup_stats(app)
+    setup_cases_ui(app)
+    install_legacy(app)  # TEMPORARY: the old pages' texts and nav (ivr.web.pages)
     compat.install(app)
     return app
 

@@ -80,32 +80,30 @@ async def create_user(db: Db, username: str, password: str, role: str, *, displa
                       operator: str | None = None, official: str | None = None) -> User:
     """Validate and store a new account; operator/official accounts name what they map to."""
     if not isinstance(username, str) or not _USERNAME.match(username):
-        raise InvalidAccount("用户名须为2–40个小写字母、数字或 . _ - / username: 2-40 lowercase "
-                             "letters, digits, '.', '_' or '-'", {"field": "username"})
+        raise InvalidAccount("username: 2-40 lowercase letters, digits, '.', '_' or '-'", {"field": "username"})
     if role not in ROLES:
-        raise InvalidAccount(f"角色无效 / invalid role {role!r}: one of {', '.join(ROLES)}",
+        raise InvalidAccount(f"invalid role {role!r}: one of {', '.join(ROLES)}",
                              {"field": "role"})
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise InvalidAccount(f"密码至少{MIN_PASSWORD}个字符 / the password needs at least "
-                             f"{MIN_PASSWORD} characters", {"field": "password"})
+        raise InvalidAccount(f"the password needs at least {MIN_PASSWORD} characters", {"field": "password"})
     if not isinstance(display_name, str) or len(display_name) > 80:
-        raise InvalidAccount("显示名称过长 / display name: at most 80 characters",
+        raise InvalidAccount("display name: at most 80 characters",
                              {"field": "display_name"})
     async with db() as session, session.begin():
         if await session.scalar(select(User.id).where(User.username == username)):
-            raise InvalidAccount(f"用户名已存在 / username {username!r} is taken",
+            raise InvalidAccount(f"username {username!r} is taken",
                                  {"field": "username"})
         user = User(username=username, role=role, display_name=display_name,
                     password_hash=hash_password(password))
         if role == "operator":
             if not operator or not await session.scalar(
                     select(Operator.id).where(Operator.endpoint == operator)):
-                raise InvalidAccount(f"话务员账号须对应已有的分机 / an operator account needs an "
-                                     f"existing operator endpoint (got {operator!r})",
+                raise InvalidAccount(f"an operator account needs an existing operator endpoint "
+                                     f"(got {operator!r})",
                                      {"field": "operator"})
             user.operator_endpoint = operator
         elif operator:
-            raise InvalidAccount("只有话务员账号有分机 / only operator accounts have an endpoint",
+            raise InvalidAccount("only operator accounts have an endpoint",
                                  {"field": "operator"})
         if role == "official":
             o = None
@@ -114,11 +112,11 @@ async def create_user(db: Db, username: str, password: str, role: str, *, displa
                     Official.slug == official
                 o = await session.scalar(select(Official).where(clause))
             if o is None:
-                raise InvalidAccount(f"官员账号须对应已有的官员 / an official account needs an "
-                                     f"existing official (got {official!r})", {"field": "official"})
+                raise InvalidAccount(f"an official account needs an existing official "
+                                     f"(got {official!r})", {"field": "official"})
             user.official_id = o.id
         elif official:
-            raise InvalidAccount("只有官员账号对应官员 / only official accounts map to an official",
+            raise InvalidAccount("only official accounts map to an official",
                                  {"field": "official"})
         session.add(user)
     return user
@@ -132,12 +130,11 @@ async def list_users(db: Db) -> list[User]:
 
 async def set_password(db: Db, username: str, password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise InvalidAccount(f"密码至少{MIN_PASSWORD}个字符 / the password needs at least "
-                             f"{MIN_PASSWORD} characters", {"field": "password"})
+        raise InvalidAccount(f"the password needs at least {MIN_PASSWORD} characters", {"field": "password"})
     async with db() as session, session.begin():
         user = await session.scalar(select(User).where(User.username == username))
         if user is None:
-            raise InvalidAccount(f"未知用户 / unknown user {username!r}", {"field": "username"})
+            raise InvalidAccount(f"unknown user {username!r}", {"field": "username"})
         user.password_hash = hash_password(password)
         await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
 
@@ -148,9 +145,9 @@ async def authenticate(db: Db, username: str, password: str) -> User:
                                     .options(selectinload(User.official)))
     if user is None or not user.active:
         verify_password(password, _DUMMY_HASH)
-        raise LoginFailed("用户名或密码错误 / wrong user name or password")
+        raise LoginFailed("wrong user name or password")
     if not verify_password(password, user.password_hash):
-        raise LoginFailed("用户名或密码错误 / wrong user name or password")
+        raise LoginFailed("wrong user name or password")
     return user
 
 
@@ -191,12 +188,12 @@ async def session_identity(db: Db, key: str) -> Identity | None:
 async def issue_token(db: Db, username: str, label: str, created_by: str) -> tuple[str, ApiToken]:
     """A new API token for ``username``; the clear token is returned once and never stored."""
     if not isinstance(label, str) or len(label) > 80:
-        raise InvalidAccount("标签最多80个字符 / label: at most 80 characters", {"field": "label"})
+        raise InvalidAccount("label: at most 80 characters", {"field": "label"})
     token = "ivr_" + secrets.token_urlsafe(32)
     async with db() as session, session.begin():
         user = await session.scalar(select(User).where(User.username == username))
         if user is None:
-            raise InvalidAccount(f"未知用户 / unknown user {username!r}", {"field": "username"})
+            raise InvalidAccount(f"unknown user {username!r}", {"field": "username"})
         row = ApiToken(token_hash=_sha(token), prefix=token[:12], user_id=user.id, label=label,
                        created_by=created_by[:40])
         session.add(row)
@@ -213,7 +210,7 @@ async def revoke_token(db: Db, token_id: int) -> None:
     async with db() as session, session.begin():
         row = await session.get(ApiToken, token_id)
         if row is None:
-            raise InvalidAccount(f"未知令牌 / unknown token {token_id}", {"field": "id"})
+            raise InvalidAccount(f"unknown token {token_id}", {"field": "id"})
         row.revoked = True
 
 

@@ -191,3 +191,8 @@ def all_errors() -> list[type[IvrError]]:
         seen.append(cls)
         todo.extend(cls.__subclasses__())
     return seen
+
+
+class ReasonRequired(InvalidForm):
+    """A form that changes routing was sent without the reason the audit log needs."""
+    error_id = "reason-required"

@@ -15,28 +15,26 @@ from aiohttp import web
 from ivr.core.identity import Identity
 
 from ivr.http import identity_of
+from ivr.http.pages import MESSAGES, NAV as APP_NAV
 
 LANG_COOKIE = "ivr_lang"
 LANGS = ("zh", "en")
 
 T: dict[str, tuple[str, str]] = {
     "app": ("政务热线路由", "Officials' hotline routing"),
-    "login": ("登录", "Sign in"), "logout": ("退出", "Sign out"),
-    "username": ("用户名", "User name"), "password": ("密码", "Password"),
+    "logout": ("退出", "Sign out"),
     "directory": ("官员目录", "Directory"), "audit": ("审计日志", "Audit log"),
     "operators": ("话务员与话务组", "Operators and pools"), "users": ("账号与令牌", "Accounts and tokens"),
     "console": ("话务台", "Operator console"), "dashboard": ("监督统计", "Supervision dashboard"),
     "cases": ("工单", "Cases"),
-    "official": ("官员", "Official"), "numbers": ("公布号码", "Published numbers"),
-    "mode": ("当前模式", "Current mode"), "switch": ("切换", "Switch"), "reason": ("原因", "Reason"),
-    "schedule": ("时间表", "Schedule"), "save": ("保存", "Save"), "availability": ("状态", "Availability"),
-    "direct": ("直接接听", "direct"), "pool": ("话务组", "pool"), "deputy": ("副职代接", "deputy"),
+    "official": ("官员", "Official"), "reason": ("原因", "Reason"),
+    "save": ("保存", "Save"), "direct": ("直接接听", "direct"), "pool": ("话务组", "pool"),
+    "deputy": ("副职代接", "deputy"),
     "voicemail": ("留言", "voicemail"), "message": ("提示音", "message"),
     "at": ("时间", "At"), "actor": ("操作人", "Actor"), "field": ("项目", "Field"),
-    "old": ("原值", "Old"), "new": ("新值", "New"),
+    "new": ("新值", "New"),
     "name": ("姓名", "Name"), "endpoint": ("分机", "Endpoint"), "state": ("状态", "State"),
-    "queue": ("队列", "Queue"), "strategy": ("策略", "Strategy"), "max_wait": ("最长等待(秒)", "Max wait (s)"),
-    "ready": ("已登录·就绪", "logged in, ready"), "paused": ("暂停", "paused"),
+    "queue": ("队列", "Queue"), "ready": ("已登录·就绪", "logged in, ready"), "paused": ("暂停", "paused"),
     "logged_out": ("已退出", "logged out"),
     "my_state": ("我的状态", "My state"), "set_state": ("设置", "Set"),
     "live_call": ("当前来电", "Live call"), "no_call": ("暂无来电", "No call"),
@@ -51,16 +49,8 @@ T: dict[str, tuple[str, str]] = {
     "service_level": ("20秒内接通率", "Service level (20 s)"), "overdue": ("逾期工单", "Overdue cases"),
     "per_hour": ("每小时来电", "Calls per hour"), "export_csv": ("导出 CSV", "Export CSV"),
     "per_official": ("按官员", "Per official"), "per_pool": ("按话务组", "Per pool"),
-    "total": ("合计", "Total"), "role": ("角色", "Role"), "display_name": ("显示名称", "Display name"),
-    "create": ("创建", "Create"), "issue_token": ("签发令牌", "Issue token"), "label": ("标签", "Label"),
-    "revoke": ("吊销", "Revoke"), "token_once": ("请立即复制此令牌，它不会再显示：",
-                                                 "Copy this token now, it is not shown again:"),
-    "saved": ("已保存", "Saved"), "error": ("错误", "Error"), "forbidden": ("没有权限", "Forbidden"),
-    "days": ("日期", "Days"), "start": ("开始", "Start"), "end": ("结束", "End"),
-    "add_row": ("每行一个时段：日期 开始 结束 模式，例如 mon-fri 18:00 08:30 voicemail",
-                "One window per line: days start end mode, e.g. mon-fri 18:00 08:30 voicemail"),
-    "greeting": ("上传问候语 (WAV)", "Upload greeting (WAV)"), "upload": ("上传", "Upload"),
-    "open_case": ("从来电创建工单", "Open a case from this call"),
+    "total": ("合计", "Total"), "display_name": ("显示名称", "Display name"),
+    "error": ("错误", "Error"), "open_case": ("从来电创建工单", "Open a case from this call"),
     "no_cases": ("工单功能尚未启用", "Cases are not available yet"),
     "pause_reason": ("暂停原因", "Pause reason"), "operator_of": ("分机", "Endpoint"),
     "in_progress": ("进行中", "in progress"), "since": ("自", "since"),
@@ -146,3 +136,14 @@ def table(headers: list[str], rows: Iterable[Iterable[str]], *, id: str = "", ra
 
 def mode_label(request: web.Request, mode: str | None) -> str:
     return t(request, mode) if mode else ""
+
+
+def install_legacy(app: web.Application) -> None:
+    """TEMPORARY (deleted with this module): the texts of ``T`` in the app's Messages, and the
+    nav links of the pages not yet converted in the app's Nav (after the features' own)."""
+    app[MESSAGES].add(T)
+    have = {(role, href) for role, links in app[APP_NAV].links.items() for href, _key in links}
+    for role in NAV:
+        for href, key in NAV[role] + EXTRA_NAV.get(role, []):
+            if (role, href) not in have:
+                app[APP_NAV].add([role], href, key)

@@ -1,0 +1,110 @@
+"""The admin's accounts page: web accounts, and API tokens issued (shown once) and revoked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ivr.accounts import services as accounts
+from ivr.core.constants import ROLES
+from ivr.core.errors import InvalidForm, IvrError
+from ivr.db.account_models import ApiToken
+from ivr.http import DB, ROUTES, Routes, require_identity
+from ivr.http.pages import MESSAGES, NAV, error_text, render
+
+ADMIN = ["admin"]
+TEXTS: dict[str, tuple[str, str]] = {
+    "accounts.users": ("账号与令牌", "Accounts and tokens"),
+    "accounts.username": ("用户名", "User name"),
+    "accounts.password": ("密码", "Password"),
+    "accounts.display_name": ("显示名称", "Display name"),
+    "accounts.role": ("角色", "Role"),
+    "accounts.endpoint": ("分机", "Endpoint"),
+    "accounts.official": ("官员", "Official"),
+    "accounts.create": ("创建", "Create"),
+    "accounts.label": ("标签", "Label"),
+    "accounts.issue_token": ("签发令牌", "Issue token"),
+    "accounts.revoke": ("吊销", "Revoke"),
+    "accounts.token_once": ("请立即复制此令牌，它不会再显示：",
+                            "Copy this token now, it is not shown again:"),
+}
+routes = Routes("accounts")
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    id: int
+    prefix: str
+    username: str
+    label: str
+    created_by: str
+    revoked: bool
+
+    @classmethod
+    def of(cls, tk: ApiToken) -> TokenRow:
+        return cls(id=tk.id, prefix=tk.prefix, username=tk.user.username, label=tk.label,
+                   created_by=tk.created_by, revoked=tk.revoked)
+
+
+async def users_page(request: web.Request, *, error: str = "", token: str = "",
+                     status: int = 200) -> web.Response:
+    db = request.config_dict[DB]
+    users, tokens = await accounts.list_users(db), await accounts.list_tokens(db)
+    user_rows = [[u.username, u.display_name, u.role, u.operator_endpoint or "",
+                  u.official.slug if u.official else ""] for u in users]
+    return render(request, "accounts/users.html",
+                  {"users": user_rows, "tokens": [TokenRow.of(tk) for tk in tokens],
+                   "roles": ROLES, "token": token},
+                  title="accounts.users", error=error, status=status)
+
+
+@routes.get("/admin/users", roles=ADMIN)
+async def get_users(request: web.Request) -> web.Response:
+    return await users_page(request)
+
+
+@routes.post("/admin/users", roles=ADMIN)
+async def post_user(request: web.Request) -> web.Response:
+    """Create a web account."""
+    form = await request.post()
+    try:
+        await accounts.create_user(request.config_dict[DB], str(form.get("username", "")).strip(),
+                                   str(form.get("password", "")), str(form.get("role", "")),
+                                   display_name=str(form.get("display_name", "")).strip(),
+                                   operator=str(form.get("operator", "")).strip() or None,
+                                   official=str(form.get("official", "")).strip() or None)
+    except IvrError as exc:
+        return await users_page(request, error=error_text(request, exc), status=exc.status)
+    raise web.HTTPSeeOther("/admin/users")
+
+
+@routes.post("/admin/tokens", roles=ADMIN)
+async def post_token(request: web.Request) -> web.Response:
+    """Issue an API token; the page shows it once."""
+    form = await request.post()
+    try:
+        token, _row = await accounts.issue_token(request.config_dict[DB], str(form.get("username", "")),
+                                                 str(form.get("label", "")),
+                                                 require_identity(request).username)
+    except IvrError as exc:
+        return await users_page(request, error=error_text(request, exc), status=exc.status)
+    return await users_page(request, token=token)
+
+
+@routes.post("/admin/tokens/{id}/revoke", roles=ADMIN)
+async def post_revoke(request: web.Request) -> web.Response:
+    raw = request.match_info["id"]
+    try:
+        if not raw.isdigit():
+            raise InvalidForm("invalid token id", {"id": raw})
+        await accounts.revoke_token(request.config_dict[DB], int(raw))
+    except IvrError as exc:
+        return await users_page(request, error=error_text(request, exc), status=exc.status)
+    raise web.HTTPSeeOther("/admin/users")
+
+
+def setup(app: web.Application) -> None:
+    app[MESSAGES].add(TEXTS)
+    app[NAV].add(ADMIN, "/admin/users", "accounts.users")
+    app[ROUTES].add(app, routes)

@@ -1,0 +1,69 @@
+"""The admin's directory pages: pools and operators with their queue state, and a new pool."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ivr.core.errors import InvalidForm, IvrError
+from ivr.directory import services as directory
+from ivr.http import DB, ON_DIRECTORY_CHANGE, ROUTES, Routes, require_identity
+from ivr.http.pages import MESSAGES, NAV, error_text, render, t
+
+ADMIN = ["admin"]
+TEXTS: dict[str, tuple[str, str]] = {
+    "directory.pool": ("话务组", "pool"),
+    "directory.operators": ("话务员与话务组", "Operators and pools"),
+    "directory.name": ("姓名", "Name"),
+    "directory.queue": ("队列", "Queue"),
+    "directory.strategy": ("策略", "Strategy"),
+    "directory.max_wait": ("最长等待(秒)", "Max wait (s)"),
+    "directory.create": ("创建", "Create"),
+    "directory.endpoint": ("分机", "Endpoint"),
+    "directory.state": ("状态", "State"),
+    "directory.pause_reason": ("暂停原因", "Pause reason"),
+    "directory.state.ready": ("已登录·就绪", "logged in, ready"),
+    "directory.state.paused": ("暂停", "paused"),
+    "directory.state.logged_out": ("已退出", "logged out"),
+}
+routes = Routes("directory")
+
+
+async def operators_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+    db = request.config_dict[DB]
+    pools, ops = await directory.list_pools(db), await directory.list_operators(db)
+    pool_rows = [[p.name, p.queue, p.strategy, str(p.max_wait),
+                  " ".join(sorted(o.endpoint for o in p.operators))] for p in pools]
+    operator_rows = [[o.name, o.endpoint, o.pool.name if o.pool else "",
+                      t(request, f"directory.state.{o.state}"), o.paused_reason] for o in ops]
+    return render(request, "directory/operators.html",
+                  {"pools": pool_rows, "operators": operator_rows},
+                  title="directory.operators", error=error, status=status)
+
+
+@routes.get("/admin/operators", roles=ADMIN)
+async def admin_operators(request: web.Request) -> web.Response:
+    return await operators_page(request)
+
+
+@routes.post("/admin/pools", roles=ADMIN)
+async def post_pool(request: web.Request) -> web.Response:
+    """Create an operator pool (Asterisk's queues are rendered and reloaded)."""
+    form = await request.post()
+    raw_wait = str(form.get("max_wait", "60")).strip()
+    try:
+        if not raw_wait.isdigit():
+            raise InvalidForm("max wait must be whole seconds", {"field": "max_wait"})
+        await directory.create_pool(request.config_dict[DB], str(form.get("name", "")).strip(),
+                                    require_identity(request).actor, max_wait=int(raw_wait))
+    except IvrError as exc:
+        return await operators_page(request, error=error_text(request, exc), status=exc.status)
+    hook = request.config_dict.get(ON_DIRECTORY_CHANGE)
+    if hook is not None:
+        await hook()
+    raise web.HTTPSeeOther("/admin/operators")
+
+
+def setup(app: web.Application) -> None:
+    app[MESSAGES].add(TEXTS)
+    app[NAV].add(ADMIN, "/admin/operators", "directory.operators")
+    app[ROUTES].add(app, routes)

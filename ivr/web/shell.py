@@ -1,0 +1,120 @@
+"""The shared pages: home (a redirect by role), sign-in and sign-out, the language switch, the
+static files and the error page. Feature pages live in their packages (``ivr/<feature>/pages.py``)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+
+from aiohttp import web
+
+from ivr.accounts import services as accounts
+from ivr.core.constants import ANY, PUBLIC
+from ivr.core.errors import CsrfFailed, IvrError, LoginFailed
+from ivr.http import DB, ROUTES, Routes, identity_of
+from ivr.http.pages import LANG_COOKIE, LANGS, MESSAGES, error_text, render
+from ivr.web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, set_session_cookie
+from ivr.web.middleware import ERROR_PAGE
+
+STATIC = Path(__file__).resolve().parent / "static"
+HOME = {"admin": "/admin", "operator": "/console", "official": "/dashboard",
+        "supervisor": "/dashboard"}
+TEXTS: dict[str, tuple[str, str]] = {
+    "app": ("政务热线路由", "Officials' hotline routing"),
+    "logout": ("退出", "Sign out"),
+    "login": ("登录", "Sign in"),
+    "login.username": ("用户名", "User name"),
+    "login.password": ("密码", "Password"),
+}
+routes = Routes("web")
+
+
+def _safe_next(value: str | None) -> str | None:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return None
+
+
+@routes.get("/", roles=PUBLIC)
+async def index(request: web.Request) -> web.StreamResponse:
+    """Home: the signed-in role's first page, else the sign-in page."""
+    ident = identity_of(request)
+    raise web.HTTPSeeOther(HOME.get(ident.role, "/login") if ident else "/login")
+
+
+def _login_form(request: web.Request, next_url: str, *, error: str = "",
+                status: int = 200) -> web.Response:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", {"login_csrf": token, "next": next_url},
+                      title="login", error=error, status=status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict",
+                        path="/login", secure=request.secure)
+    return response
+
+
+@routes.get("/login", roles=PUBLIC)
+async def get_login(request: web.Request) -> web.Response:
+    return _login_form(request, _safe_next(request.query.get("next")) or "")
+
+
+@routes.post("/login", roles=PUBLIC)
+async def post_login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    next_url = _safe_next(str(form.get("next", ""))) or ""
+    cookie, given = request.cookies.get(LOGIN_CSRF_COOKIE, ""), str(form.get("csrf", ""))
+    if not cookie or not hmac.compare_digest(cookie.encode(), given.encode()):
+        exc: IvrError = CsrfFailed("the sign-in form expired: please try again")
+        return _login_form(request, next_url, error=error_text(request, exc), status=exc.status)
+    db = request.config_dict[DB]
+    try:
+        user = await accounts.authenticate(db, str(form.get("username", "")).strip(),
+                                           str(form.get("password", "")))
+    except LoginFailed as exc:
+        return _login_form(request, next_url, error=error_text(request, exc), status=exc.status)
+    key, _csrf = await accounts.open_session(db, user.id)
+    response = web.HTTPSeeOther(next_url or HOME.get(user.role, "/"))
+    set_session_cookie(response, request, key)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    raise response
+
+
+@routes.post("/logout", roles=ANY)
+async def post_logout(request: web.Request) -> web.StreamResponse:
+    key = request.cookies.get(SESSION_COOKIE)
+    if key:
+        await accounts.close_session(request.config_dict[DB], key)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+@routes.get("/lang/{code}", roles=PUBLIC)
+async def get_lang(request: web.Request) -> web.StreamResponse:
+    """Switch the pages' language (Mandarin or English) and go back."""
+    lang = request.match_info["code"]
+    response = web.HTTPSeeOther(_safe_next(request.query.get("next")) or "/")
+    if lang in LANGS:
+        response.set_cookie(LANG_COOKIE, lang, samesite="Lax", path="/", max_age=365 * 86400)
+    raise response
+
+
+@routes.get("/static/{name}", roles=PUBLIC)
+async def get_static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    path = STATIC / name
+    if "/" in name or name.startswith(".") or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Cache-Control": "max-age=300"})
+
+
+def error_page(request: web.Request, exc: IvrError) -> web.Response:
+    title = "error.forbidden" if exc.status == 403 else "error"
+    return render(request, "error.html", title=title, status=exc.status,
+                  error=error_text(request, exc))
+
+
+def setup(app: web.Application) -> None:
+    app[ERROR_PAGE] = error_page
+    app[MESSAGES].add(TEXTS)
+    app[ROUTES].add(app, routes)
