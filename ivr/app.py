@@ -16,10 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.core.config import Config
 from ivr.controller import Controller
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
+from ivr.calls import stats_http
+from ivr.followup import api_rules as followup_api_rules
+from ivr.followup import pages as followup_pages
+from ivr.followup import reports as followup_reports
 from ivr.followup.app import voicemail_context, voicemail_workers
+from ivr.followup.call_cases import setup_call_cases
 from ivr.followup.http import setup_cases_api
 from ivr.followup.prompts_http import setup_prompts_api
 from ivr.http import DB, ROUTES, RouteRegistry
+from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing.numbers_http import setup_numbers_api
 from ivr.web.api import setup_api
@@ -112,7 +118,7 @@ def create_app(config: Config) -> web.Application:
     app[CONTROLLER] = ctrl
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
-    setup_templates(app, ["ivr.web"])
+    setup_templates(app, ["ivr.web", "ivr.pool", "ivr.calls", "ivr.followup"])
     app.cleanup_ctx.extend([_database, _controller, voicemail_context, _recorder,
                             voicemail_workers, _fastagi, _ami, _scheduler, _feed])
     app.router.add_get("/healthz", health)
@@ -123,6 +129,11 @@ def create_app(config: Config) -> web.Application:
     setup_prompts_api(app)
     setup_cases_api(app)
     setup_web(app)  # pages, accounts, central authorization of every route (ivr.web.auth)
+    pool_console.setup(app, ami=ctrl.ami, recorder=ctrl.recorder)
+    stats_http.setup(app, overdue=followup_reports.overdue_by_official)
+    setup_call_cases(app)  # POST /api/v1/cases
+    followup_pages.setup(app)  # after setup_call_cases: the console's case form is a template
+    followup_api_rules.install(app)
     compat.install(app)
     return app
 

@@ -1,6 +1,6 @@
 """The web UI: sign-in, admin pages (directory, one-click mode switch, schedule, operators and
 pools, greeting upload, audit, accounts and tokens) and the accounts API; ``setup_web(app)``
-wires the pages of ivr.pool.console and ivr.calls.stats too.
+(the console, dashboard and cases pages are set up by their features, from ivr.app).
 
 Authorization is central (ivr.web.auth.authorize, via ``web_middleware`` for pages and via
 ``api_middleware`` for /api/v1); handlers only narrow what they show to the identity.
@@ -543,10 +543,6 @@ add_rules([
 
 def setup_web(app: web.Application) -> None:
     """The pages, the accounts API and central authorization; call after setup_api."""
-    from ivr.followup.pages import setup_cases_ui
-    from ivr.pool.console import setup_console
-    from ivr.calls.stats import setup_stats
-
     app[ERROR_PAGE] = error_page
     app[MESSAGES].add(T)
     r = app.router
@@ -573,6 +569,3 @@ def setup_web(app: web.Application) -> None:
     r.add_post(f"{PREFIX}/users", api_post_user)
     r.add_post(f"{PREFIX}/tokens", api_post_token)
     r.add_delete(f"{PREFIX}/tokens/{{id}}", api_delete_token)
-    setup_console(app)
-    setup_stats(app)
-    setup_cases_ui(app)
