@@ -19,16 +19,17 @@ from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.accounts import http as accounts_http
 from ivr.accounts import pages as accounts_pages
 from ivr.calls import http as calls_http
-from ivr.calls.stats import setup_stats
+from ivr.calls import stats_http
 from ivr.core.constants import API_PREFIX, PUBLIC
 from ivr.directory import http as directory_http
 from ivr.directory import pages as directory_pages
 from ivr.followup import admin_pages as followup_admin_pages
 from ivr.followup import app as followup
-from ivr.followup.pages import setup_cases_ui
+from ivr.followup import pages as followup_pages
+from ivr.followup import reports as followup_reports
 from ivr.http import DB, ROUTES, RouteRegistry, Routes
+from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
-from ivr.pool.console import setup_console
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
 from ivr.web import shell
@@ -127,7 +128,8 @@ def create_app(config: Config) -> web.Application:
     app[CONTROLLER] = ctrl
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
-    setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts"])
+    setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
+                          "ivr.calls", "ivr.followup"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, _fastagi, _ami, _scheduler, _feed])
     app[ROUTES].add(app, routes)
@@ -142,9 +144,9 @@ def create_app(config: Config) -> web.Application:
     directory_pages.setup(app)
     accounts_pages.setup(app)
     followup_admin_pages.setup(app, schedule_page=routing_pages.schedule_page)
-    setup_console(app)
-    setup_stats(app)
-    setup_cases_ui(app)
+    pool_console.setup(app, ami=ctrl.ami, recorder=ctrl.recorder)
+    stats_http.setup(app, overdue=followup_reports.overdue_by_official)
+    followup_pages.setup(app)
     install_legacy(app)  # TEMPORARY: the old pages' texts and nav (ivr.web.pages)
     compat.install(app)
     return app

@@ -30,6 +30,10 @@ T: dict[str, tuple[str, str]] = {
     "official": ("官员", "Official"), "reason": ("原因", "Reason"),
     "save": ("保存", "Save"), "direct": ("直接接听", "direct"), "pool": ("话务组", "pool"),
     "deputy": ("副职代接", "deputy"),
+    "official": ("官员", "Official"), "numbers": ("公布号码", "Published numbers"),
+    "mode": ("当前模式", "Current mode"), "switch": ("切换", "Switch"), "reason": ("原因", "Reason"),
+    "schedule": ("时间表", "Schedule"), "save": ("保存", "Save"), "availability": ("状态", "Availability"),
+    "direct": ("直接接听", "direct"), "pool": ("话务组", "pool"), "deputy": ("副职代接", "deputy"),
     "voicemail": ("留言", "voicemail"), "message": ("提示音", "message"),
     "at": ("时间", "At"), "actor": ("操作人", "Actor"), "field": ("项目", "Field"),
     "new": ("新值", "New"),
@@ -56,6 +60,17 @@ T: dict[str, tuple[str, str]] = {
     "in_progress": ("进行中", "in progress"), "since": ("自", "since"),
     "connected": ("通话中", "connected"), "ringing": ("振铃中", "ringing"), "ended": ("已结束", "ended"),
     "department": ("部门", "Department"),
+    "role": ("角色", "Role"), "display_name": ("显示名称", "Display name"),
+    "create": ("创建", "Create"), "issue_token": ("签发令牌", "Issue token"), "label": ("标签", "Label"),
+    "revoke": ("吊销", "Revoke"), "token_once": ("请立即复制此令牌，它不会再显示：",
+                                                 "Copy this token now, it is not shown again:"),
+    "saved": ("已保存", "Saved"), "error": ("错误", "Error"), "forbidden": ("没有权限", "Forbidden"),
+    "days": ("日期", "Days"), "start": ("开始", "Start"), "end": ("结束", "End"),
+    "add_row": ("每行一个时段：日期 开始 结束 模式，例如 mon-fri 18:00 08:30 voicemail",
+                "One window per line: days start end mode, e.g. mon-fri 18:00 08:30 voicemail"),
+    "greeting": ("上传问候语 (WAV)", "Upload greeting (WAV)"), "upload": ("上传", "Upload"),
+    "open_case": ("从来电创建工单", "Open a case from this call"),
+    "pause_reason": ("暂停原因", "Pause reason"),
 }
 
 

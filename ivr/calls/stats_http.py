@@ -1,0 +1,121 @@
+"""The supervision figures over HTTP: ``GET /api/v1/stats`` (JSON), the dashboard page and its
+CSV export — the same figures (``ivr.calls.reports.figures``) for the same query."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from ivr.calls import reports
+from ivr.calls.reports import OverdueCounter
+from ivr.calls.stats_schemas import StatsOut, StatsQuery
+from ivr.core.constants import API_PREFIX
+from ivr.core.errors import Forbidden, InvalidInput
+from ivr.db.settings import current_timezone
+from ivr.http import DB, ROUTES, Routes, require_identity
+from ivr.http.pages import MESSAGES, NAV, error_text, render
+from ivr.http.scopes import OFFICIAL_QUERY
+
+routes = Routes("stats")
+READERS = ("admin", "supervisor", "official")
+# the overdue-case counter another feature provides (set by setup; absent: not counted)
+OVERDUE_CASES = web.AppKey[OverdueCounter]("overdue_cases")
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "dashboard.title": ("监督统计", "Supervision dashboard"),
+    "dashboard.from": ("开始", "From"), "dashboard.to": ("结束", "To"),
+    "dashboard.show": ("查看", "Show"), "dashboard.export_csv": ("导出 CSV", "Export CSV"),
+    "dashboard.per_official": ("按官员", "Per official"),
+    "dashboard.per_pool": ("按话务组", "Per pool"),
+    "dashboard.per_hour": ("每小时来电", "Calls per hour"),
+    "dashboard.official": ("官员", "Official"), "dashboard.pool": ("话务组", "pool"),
+    "dashboard.total": ("合计", "Total"),
+    "dashboard.calls": ("来电", "Calls"), "dashboard.answered_pct": ("接通率", "Answered %"),
+    "dashboard.by_self": ("本人接听", "Answered by the official"),
+    "dashboard.by_others": ("他人接听", "Answered by others"),
+    "dashboard.abandoned_pct": ("放弃率", "Abandoned %"),
+    "dashboard.asa": ("平均应答(秒)", "Avg. speed of answer (s)"),
+    "dashboard.service_level": ("20秒内接通率", "Service level (20 s)"),
+    "dashboard.overdue": ("逾期工单", "Overdue cases"),
+}
+# the table's columns: figure, heading's message id
+COLUMNS = (("calls", "dashboard.calls"), ("answered_pct", "dashboard.answered_pct"),
+           ("answered_by_official", "dashboard.by_self"),
+           ("answered_by_others", "dashboard.by_others"),
+           ("abandoned_pct", "dashboard.abandoned_pct"), ("asa_seconds", "dashboard.asa"),
+           ("service_level_pct", "dashboard.service_level"),
+           ("overdue_cases", "dashboard.overdue"))
+
+
+async def request_figures(request: web.Request, query: StatsQuery) -> StatsOut:
+    """The figures ``query`` asks for; an official gets their own official's only (the route's
+    scope has already refused asking for another)."""
+    identity = require_identity(request)
+    db = request.config_dict[DB]
+    if identity.role == "official":
+        if identity.official_id is None:
+            raise Forbidden("this account is not linked to an official")
+        official_id: int | None = identity.official_id
+    else:
+        official_id = await reports.official_ref(db, query.official)
+    tz = await current_timezone(db)
+    since, until = reports.period(query.since, query.until, tz)
+    return await reports.figures(db, tz, since, until, official_id,
+                                 request.config_dict.get(OVERDUE_CASES))
+
+
+@routes.get(f"{API_PREFIX}/stats", roles=READERS, scope=OFFICIAL_QUERY, query=StatsQuery,
+            response=StatsOut,
+            summary="Supervisor figures per official and per pool over a period (computed from "
+                    "the call records; officials get only their own)")
+async def api_stats(request: web.Request, query: StatsQuery) -> StatsOut:
+    return await request_figures(request, query)
+
+
+@routes.get("/dashboard.csv", roles=READERS, query=StatsQuery)
+async def stats_csv(request: web.Request, query: StatsQuery) -> web.Response:
+    """The dashboard's figures as CSV (UTF-8 with a BOM, for spreadsheets)."""
+    text = reports.to_csv(await request_figures(request, query))
+    return web.Response(body=("\ufeff" + text).encode(), content_type="text/csv",
+                        charset="utf-8", headers={
+                            "Content-Disposition": 'attachment; filename="ivr-dashboard.csv"'})
+
+
+def _qs(query: StatsQuery, **override: str) -> str:
+    q = {k: v for k, v in query.model_dump().items() if v}
+    q.update(override)
+    return urlencode(q)
+
+
+def _cell(value: object) -> str:
+    return "–" if value is None else str(value)
+
+
+@routes.get("/dashboard", roles=READERS, query=StatsQuery)
+async def dashboard(request: web.Request, query: StatsQuery) -> web.Response:
+    """The supervision dashboard: per official, per pool, calls per hour (inline SVG)."""
+    context: dict[str, object] = {"query": query}
+    try:
+        f = await request_figures(request, query)
+    except InvalidInput as exc:
+        return render(request, "calls/dashboard.html", {**context, "figures": None},
+                      title="dashboard.title", error=error_text(request, exc), status=exc.status)
+    names = [c for c, _ in COLUMNS]
+    total = f.total.model_dump()
+    context.update(
+        figures=f, headings=[key for _, key in COLUMNS], csv_query=_qs(query),
+        officials=[(o.name, _qs(query, official=o.slug),
+                    [_cell(v) for v in map(o.model_dump().get, names)]) for o in f.officials],
+        pools=[(p.pool, [_cell(v) for v in map(p.model_dump().get, names)]) for p in f.pools],
+        total=[_cell(total.get(c)) for c in names], chart=reports.hour_chart(f.calls_per_hour))
+    return render(request, "calls/dashboard.html", context, title="dashboard.title")
+
+
+def setup(app: web.Application, *, overdue: OverdueCounter | None = None) -> None:
+    """The figures' routes; ``overdue`` counts each official's overdue cases (the follow-up's)."""
+    if overdue is not None:
+        app[OVERDUE_CASES] = overdue
+    app[MESSAGES].add(TEXTS)
+    app[NAV].add(["admin", "supervisor", "official"], "/dashboard", "dashboard.title")
+    app[ROUTES].add(app, routes)
