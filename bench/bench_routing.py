@@ -201,11 +201,11 @@ async def agi_probe(host: str, port: int, number: str, stop: asyncio.Event, out:
                     writer.write(b"200 result=1\n")
             out.append((time.perf_counter() - t0) * 1000)
             writer.close()
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             out.append(float("inf"))
         try:
             await asyncio.wait_for(stop.wait(), interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -217,7 +217,7 @@ async def meter_loop(meters: list[TreeMeter], stop: asyncio.Event, interval: flo
         n += 1
         try:
             await asyncio.wait_for(stop.wait(), interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -244,7 +244,7 @@ def last_stat_row(path: Path) -> dict[str, str]:
         rows = [r.split(";") for r in path.read_text(errors="replace").splitlines() if r.strip()]
     except OSError:
         return {}
-    return dict(zip(rows[0], rows[-1])) if len(rows) >= 2 else {}
+    return dict(zip(rows[0], rows[-1], strict=False)) if len(rows) >= 2 else {}
 
 
 @dataclass
@@ -361,7 +361,7 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     out.close()
     try:
         code = await asyncio.wait_for(proc.wait(), global_timeout + 30)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.send_signal(signal.SIGKILL)
         code = await proc.wait()
     duration = time.monotonic() - t0
@@ -447,8 +447,8 @@ def spread(vals: list[float]) -> tuple[float, float, float]:
 def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     L: list[str] = []
     L.append("")
-    L.append(f"Per run (set-up time = INVITE sent -> 200 OK received, ms; CPU = % of one core "
-             f"over the run; RSS = max MiB)")
+    L.append("Per run (set-up time = INVITE sent -> 200 OK received, ms; CPU = % of one core "
+             "over the run; RSS = max MiB)")
     hdr = (f"{'run':<14}{'att':>6}{'ok':>6}{'fail':>5}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}"
            f"{'secs':>7}{'ctl%':>7}{'ctlMB':>7}{'ast%':>7}{'astMB':>7}{'agi ok/to/err':>15}"
            f"{'drain s':>9}{'host%':>7}{'probe p50/p99/max':>20}")
@@ -501,9 +501,9 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
             "p99_pooled": c["pooled_p99"] - b["pooled_p99"],
             # pairwise: each controller run against the baseline run just before it
             "p50_pairs": [cr.p50 - br.p50 for br, cr in zip(
-                [r for r in results if r.path == "baseline"], [r for r in results if r.path == "controller"])],
+                [r for r in results if r.path == "baseline"], [r for r in results if r.path == "controller"], strict=False)],
             "p99_pairs": [cr.p99 - br.p99 for br, cr in zip(
-                [r for r in results if r.path == "baseline"], [r for r in results if r.path == "controller"])],
+                [r for r in results if r.path == "baseline"], [r for r in results if r.path == "controller"], strict=False)],
         }
         summary["added_ms"] = added
         L.append("")
@@ -661,7 +661,7 @@ async def main() -> int:
                 p.send_signal(signal.SIGTERM)
                 try:
                     await asyncio.wait_for(p.wait(), 5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     p.kill()
                     await p.wait()
         await asyncio.to_thread(lab.close)

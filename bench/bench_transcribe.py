@@ -122,7 +122,7 @@ def main() -> None:
                 per_min = [60.0 / (r * duration) for r in rtfs]
                 print(f"  {label:13} RTF {spread(rtfs)}")
                 print(f"  {'':13} msgs/min/worker {spread(per_min)}")
-            extra = [(w - d) * duration * 1000 for w, d in zip(pooled[clip], worker[clip])]
+            extra = [(w - d) * duration * 1000 for w, d in zip(pooled[clip], worker[clip], strict=False)]
             print(f"  pool overhead (await wall time - decode time in the worker): "
                   f"{spread(extra)} ms per message")
 

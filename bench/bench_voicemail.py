@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ivr.calls.fold import CallView  # noqa: E402
 from ivr.core.config import Config  # noqa: E402
+from ivr.db.followup_models import Case, Transcript, TranscriptionJob  # noqa: E402
 from ivr.db.models import Call  # noqa: E402
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async  # noqa: E402
-from ivr.speech.audio import Audio, read_wav, telephone_channel, write_wav  # noqa: E402
-from ivr.db.followup_models import Case, Transcript, TranscriptionJob  # noqa: E402
 from ivr.followup.pipeline import VoicemailPipeline  # noqa: E402
+from ivr.speech.audio import Audio, read_wav, telephone_channel, write_wav  # noqa: E402
 
 TEXTS = ("우리 동네 도로에 큰 구멍이 생겨서 차가 다니기 위험합니다. 빨리 고쳐 주시기 바랍니다.",
          "오늘 날씨가 아주 맑고 따뜻합니다. 공원에서 아이들이 축구를 하고 있습니다.",
@@ -77,7 +77,7 @@ class Bench:
         linkedid = f"{int(time.time())}.{self.n}"
         name = f"{linkedid}-o0.wav"
         write_wav(self.audio, self.config.voicemail_dir / name)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         inside = f"{self.config.voicemail_dir_inside}/{name}"
         async with self.db() as s, s.begin():
             s.add(Call(linkedid=linkedid, caller=f"139{self.n:08d}", number_dialed="",
@@ -136,7 +136,7 @@ async def main(args: argparse.Namespace) -> None:
             async with db() as s:
                 tr = (await s.scalars(select(Transcript).order_by(Transcript.id.desc()).limit(1))).one()
             decodes.append(tr.rtf * tr.duration)
-        over = [a - b for a, b in zip(latencies, decodes)]
+        over = [a - b for a, b in zip(latencies, decodes, strict=False)]
         print(f"\nidle queue, {args.messages} messages of {audio.duration:.0f} s:")
         print(f"  hang-up → triaged  p50 {pct(latencies, .5):6.2f} s   p95 {pct(latencies, .95):6.2f} s"
               f"   max {max(latencies):6.2f} s")

@@ -8,38 +8,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.core.config import Config
-from ivr.controller import Controller
-from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.accounts import http as accounts_http
 from ivr.accounts import pages as accounts_pages
 from ivr.calls import http as calls_http
 from ivr.calls import stats_http
+from ivr.controller import Controller
+from ivr.core.config import Config
 from ivr.core.constants import API_PREFIX, PUBLIC
+from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
+from ivr.db.settings import seed_settings
 from ivr.directory import http as directory_http
 from ivr.directory import pages as directory_pages
 from ivr.followup import admin_pages as followup_admin_pages
 from ivr.followup import app as followup
 from ivr.followup import pages as followup_pages
 from ivr.followup import reports as followup_reports
-from ivr.http import DB, ROUTES, RouteRegistry, Routes
+from ivr.http import CONFIG, DB, ON_CHANGE, ON_DIRECTORY_CHANGE, ROUTES, RouteRegistry, Routes
+from ivr.http.openapi import document
 from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
 from ivr.web import shell
-from ivr.web.pages import install_legacy
-from ivr.http.openapi import document
-from ivr.web import compat
-from ivr.web.keys import CONFIG, CONTROLLER, ON_CHANGE, ON_DIRECTORY_CHANGE
 from ivr.web.middleware import middleware
 from ivr.web.templating import setup_templates
-from ivr.db.settings import seed_settings
 
 log = logging.getLogger(__name__)
 CTRL = web.AppKey("ctrl", Controller)
@@ -112,7 +109,7 @@ async def health(request: web.Request) -> web.Response:
 @routes.get(f"{API_PREFIX}/openapi.json", roles=PUBLIC)
 async def get_openapi(request: web.Request) -> web.Response:
     """This document."""
-    return web.json_response(compat.extend_document(document(request.app[ROUTES])))
+    return web.json_response(document(request.app[ROUTES]))
 
 
 def create_app(config: Config) -> web.Application:
@@ -125,7 +122,6 @@ def create_app(config: Config) -> web.Application:
     app[DB] = db
     app[ROUTES] = RouteRegistry()
     app[CTRL] = ctrl
-    app[CONTROLLER] = ctrl
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
@@ -147,8 +143,7 @@ def create_app(config: Config) -> web.Application:
     pool_console.setup(app, ami=ctrl.ami, recorder=ctrl.recorder)
     stats_http.setup(app, overdue=followup_reports.overdue_by_official)
     followup_pages.setup(app)
-    install_legacy(app)  # TEMPORARY: the old pages' texts and nav (ivr.web.pages)
-    compat.install(app)
+
     return app
 
 

@@ -23,13 +23,14 @@ import argparse
 import asyncio
 import getpass
 import importlib
-import json
 import ipaddress
+import json
 import os
 import secrets
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ivr.calls.schemas import CallOut
 from ivr.core.config import Config, ConfigError
@@ -252,9 +253,8 @@ def cmd_set_mode(args: argparse.Namespace, config: Config, out: Out) -> int:
         return 0
 
     async def work(db: Any) -> int:
-        from ivr.routing.services import set_mode
-
         from ivr.db.feed import bump
+        from ivr.routing.services import set_mode
 
         o = await set_mode(db, args.slug, args.mode, args.actor, args.reason)
         await bump(db, "routing")  # running controllers follow within feed_interval

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 from ivr.asterisk.agi import AgiHeaders, FastAgiServer
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.asterisk.astdb import MirrorWriter
 from ivr.asterisk.render import RELOADABLE, render_all, write_all
-from ivr.directory.asterisk_input import load_render_input
 from ivr.calls.recorder import CallRecorder
 from ivr.core.config import Config
-from ivr.db.session import Db
 from ivr.db.feed import ChangeFeed, bump
+from ivr.db.session import Db
+from ivr.directory.asterisk_input import load_render_input
 from ivr.pool import service as pool_service
 from ivr.routing.store import RoutingSnapshot, load_snapshot
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Controller:
@@ -109,7 +109,7 @@ class Controller:
             for module in sorted(self._reload_pending):
                 try:
                     await self.ami.action("ModuleLoad", Module=module, LoadType="reload")
-                except (AmiDisconnected, AmiError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, AmiDisconnected, AmiError) as exc:
                     # the file is written; the resync after the next AMI login reloads it
                     log.warning("could not reload %s yet: %s", module, exc)
                     continue
@@ -147,7 +147,7 @@ class Controller:
             try:
                 await asyncio.wait_for(self._schedule_wake.wait(), min(wait, 300.0))
                 continue  # the snapshot changed: recompute the next boundary
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if boundary is not None and utcnow() >= boundary - timedelta(milliseconds=1):
                 await self.mirror.apply(self.snapshot.mirror(utcnow()))

@@ -8,10 +8,11 @@ import argparse
 import asyncio
 import getpass
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ivr.core.config import Config
 from ivr.accounts import services as auth
+from ivr.core.config import Config
 from ivr.core.constants import ROLES
 from ivr.core.texttable import table
 from ivr.db.session import Db, with_db

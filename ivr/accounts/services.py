@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import selectinload
@@ -154,13 +154,13 @@ async def authenticate(db: Db, username: str, password: str) -> User:
 # --- sessions ------------------------------------------------------------------------------
 
 def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def open_session(db: Db, user_id: int) -> tuple[str, str]:
     """A new session for ``user_id``: (cookie value, csrf token)."""
     key, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with db() as session, session.begin():
         await session.execute(delete(WebSession).where(WebSession.expires_at < now))
         session.add(WebSession(key_hash=_sha(key), user_id=user_id, csrf=csrf,
@@ -178,7 +178,7 @@ async def session_identity(db: Db, key: str) -> Identity | None:
         row = await session.scalar(
             select(WebSession).where(WebSession.key_hash == _sha(key))
             .options(selectinload(WebSession.user).selectinload(User.official)))
-    if row is None or _utc(row.expires_at) < datetime.now(timezone.utc) or not row.user.active:
+    if row is None or _utc(row.expires_at) < datetime.now(UTC) or not row.user.active:
         return None
     return identity_for(row.user, "session", row.csrf)
 

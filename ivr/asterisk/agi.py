@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class FastAgiServer:
         try:
             await asyncio.wait_for(self._serve(reader, writer), self.answer_timeout)
             self.stats["answered"] += 1
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.stats["timeouts"] += 1
             log.warning("FastAGI answer took longer than %.2fs: the dialplan uses the mirror",
                         self.answer_timeout)
@@ -71,7 +71,7 @@ class FastAgiServer:
         # One command at a time: Asterisk reads commands with stdio behind poll(), so a second
         # pipelined command could sit in its buffer unseen.
         for name, value in variables.items():
-            writer.write(f"SET VARIABLE {name} {quote(value)}\n".encode("utf-8"))
+            writer.write(f"SET VARIABLE {name} {quote(value)}\n".encode())
             line = await reader.readline()
             if not line.startswith(b"200"):
                 raise ConnectionError(f"Asterisk refused SET VARIABLE {name}: {line!r}")

@@ -15,7 +15,8 @@ import itertools
 import logging
 import random
 from collections import defaultdict
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class AmiClient:
     def __init__(self, host: str, port: int, username: str, secret: str, *,
                  backoff_initial: float = 0.2, backoff_max: float = 10.0,
                  action_timeout: float = 5.0, ping_interval: float = 10.0,
-                 on_login: Callable[["AmiClient"], Awaitable[None]] | None = None) -> None:
+                 on_login: Callable[[AmiClient], Awaitable[None]] | None = None) -> None:
         self.host, self.port, self.username, self.secret = host, port, username, secret
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.action_timeout, self.ping_interval = action_timeout, ping_interval
@@ -135,7 +136,7 @@ class AmiClient:
             try:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(self.host, self.port), 5)
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 log.info("AMI %s:%s unreachable (%s); retry in %.1fs", self.host, self.port, exc, delay)
             else:
                 if await self._session(reader, writer):
@@ -162,8 +163,7 @@ class AmiClient:
                 self._spawn(self._safe_on_login())
             pinging = asyncio.create_task(self._ping_loop(), name="ami-ping")
             await reading
-        except (OSError, asyncio.TimeoutError, AmiError, AmiDisconnected,
-                asyncio.IncompleteReadError) as exc:
+        except (TimeoutError, OSError, AmiError, AmiDisconnected, asyncio.IncompleteReadError) as exc:
             log.warning("AMI session ended: %s", exc)
         finally:
             self.logged_in.clear()
@@ -187,7 +187,7 @@ class AmiClient:
             await asyncio.sleep(self.ping_interval)
             try:
                 await self.action("Ping")
-            except (AmiDisconnected, asyncio.TimeoutError):
+            except (TimeoutError, AmiDisconnected):
                 log.warning("AMI ping unanswered: dropping the connection")
                 if self._writer is not None:
                     self._writer.close()

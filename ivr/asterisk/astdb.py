@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.core.mirror import FAMILY
@@ -50,7 +50,7 @@ class MirrorWriter:
                 return False
             try:
                 await self._write(entries, self.written)
-            except (AmiDisconnected, AmiError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, AmiDisconnected, AmiError) as exc:
                 log.warning("mirror update failed (%s); full resync on next login", exc)
                 self.in_sync = False
                 return False

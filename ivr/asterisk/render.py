@@ -13,18 +13,18 @@ so rendering itself is pure and testable.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Mapping
 
 from ivr import __version__
 from ivr.core.config import Config
 from ivr.core.constants import QUEUE_STRATEGIES
 from ivr.core.errors import UnrenderableConfig
-from ivr.core.policy import default_plan
 from ivr.core.names import CONTACT_RE, ENDPOINT_RE
+from ivr.core.policy import default_plan
 
 TEMPLATE_DIR: Traversable = files("ivr.asterisk") / "templates"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -186,7 +186,7 @@ def render_all(inp: RenderInput, template_dir: Traversable | Path = TEMPLATE_DIR
 RELOADABLE = {"pjsip.conf": "res_pjsip.so", "queues.conf": "app_queue.so"}
 
 
-def write_all(files: Mapping[str, str], dest: Path, only: "set[str] | None" = None) -> list[str]:
+def write_all(files: Mapping[str, str], dest: Path, only: set[str] | None = None) -> list[str]:
     """Write the files whose content changed (atomically); return their names."""
     dest.mkdir(parents=True, exist_ok=True)
     changed = []

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 WANTED = {"ANSWER", "HANGUP", "LINKEDID_END", "USER_DEFINED"}
 

@@ -10,9 +10,9 @@ busy / did not answer; *refused* — not a published number.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import UTC, datetime
 
 from ivr.calls.events import CelRecord
 from ivr.core.numbers import sanitize_caller_id
@@ -63,7 +63,7 @@ class CallView:
 
 
 def _ts(t: float) -> datetime:
-    return datetime.fromtimestamp(t, timezone.utc)
+    return datetime.fromtimestamp(t, UTC)
 
 
 def _int(text: str) -> int | None:

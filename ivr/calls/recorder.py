@@ -12,10 +12,11 @@ import logging
 import os
 import wave
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -154,14 +155,14 @@ class CallRecorder:
                 # their events stay stored unfolded: written again after the next restart
                 log.exception("could not write the records of %d calls", len(finished))
         for view in views:
-            for listener in self.listeners:
-                listener(view)
+            for on_view in self.listeners:
+                on_view(view)
         return views
 
     async def _insert_events(self, session: AsyncSession,
                              records: list[CelRecord]) -> list[CelRecord]:
         """Store the events not stored yet; return those (in order, once each)."""
-        ev = CelEvent.__table__
+        ev = cast(Table, CelEvent.__table__)
         fresh = {r.key: r for r in records}
         seen = (await session.scalars(select(ev.c.key).where(ev.c.key.in_(fresh)))).all()
         for key in seen:
@@ -183,7 +184,8 @@ class CallRecorder:
         transaction; mark their events folded."""
         for linkedid in linkedids:
             self.live.pop(linkedid, None)
-        ev, calls, steps = CelEvent.__table__, Call.__table__, CallStep.__table__
+        ev = cast(Table, CelEvent.__table__)
+        calls, steps = cast(Table, Call.__table__), cast(Table, CallStep.__table__)
         async with self.db() as session, session.begin():
             rows = (await session.execute(select(ev).where(ev.c.linkedid.in_(linkedids))
                                           .order_by(ev.c.eventtime, ev.c.id))).all()

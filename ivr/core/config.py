@@ -17,9 +17,10 @@ import os
 import re
 import socket
 import tomllib
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Collection, Iterator, Mapping, get_type_hints
+from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 log = logging.getLogger(__name__)
@@ -300,7 +301,7 @@ class Config:
     # -- building -----------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None,
-             env: Mapping[str, str] | None = None) -> "Config":
+             env: Mapping[str, str] | None = None) -> Config:
         """The file (``path``, ``$IVR_CONFIG`` or ./ivr.toml if present), then the environment."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -334,22 +335,22 @@ class Config:
         return cls._build(nested, from_env)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "Config":
+    def from_mapping(cls, values: Mapping[str, Any]) -> Config:
         """From a parsed TOML document: ``{section: {key: value}}`` (old flat keys accepted)."""
         return cls._build(_nest(values, source="config"), {})
 
     @classmethod
-    def build(cls, **sections: Mapping[str, Any]) -> "Config":
+    def build(cls, **sections: Mapping[str, Any]) -> Config:
         """``Config.build(http={"port": 8081}, database={"url": url})``: defaults elsewhere."""
         return cls._build(_nest(sections, source="config"), {})
 
     @classmethod
     def _build(cls, nested: Mapping[str, Mapping[str, Any]],
-               from_env: Mapping[str, Collection[str]]) -> "Config":
+               from_env: Mapping[str, Collection[str]]) -> Config:
         return cls(**{name: _section(name, SECTIONS[name], nested.get(name, {}),
                                      from_env.get(name, ())) for name in SECTIONS})
 
-    def replace(self, **sections: Any) -> "Config":
+    def replace(self, **sections: Any) -> Config:
         """A copy with some settings changed: ``config.replace(node={"name": "b"})``."""
         changes: dict[str, Any] = {}
         for name, value in sections.items():

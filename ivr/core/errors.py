@@ -8,7 +8,8 @@ shows its own Mandarin text per ``error_id`` (``ivr.web.i18n``) and the English 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class IvrError(Exception):

@@ -6,8 +6,8 @@ writes ``meta/synced`` last, so a half-written mirror is never taken for a compl
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from ivr.core.constants import MODES

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from ivr.core.plan import RoutePlan, Step
 from ivr.core.constants import MODES
+from ivr.core.plan import RoutePlan, Step
 from ivr.core.schedule import Interval, mode_at, week_second
 
 DEFAULT_CHAIN: tuple[str, ...] = ("deputy", "pool", "voicemail")

@@ -12,8 +12,9 @@ planner gets plain numbers from :func:`window_parts`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ivr.core.constants import MODES
 

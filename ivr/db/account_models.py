@@ -13,8 +13,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ivr.db.models import Base, Official, utcnow
 
-from ivr.core.constants import ROLES
-
 
 class User(Base):
     __tablename__ = "users"

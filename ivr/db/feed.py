@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.db.models import Revision
@@ -37,7 +38,7 @@ Apply = Callable[[frozenset[str]], Awaitable[None]]
 
 async def bump_in(session: AsyncSession, kind: str) -> int:
     """Increment revision ``kind`` inside the caller's transaction; the new value."""
-    rev = Revision.__table__
+    rev = cast(Table, Revision.__table__)
     value = await session.scalar(update(rev).where(rev.c.name == kind)
                                  .values(value=rev.c.value + 1).returning(rev.c.value))
     if value is None:  # the migration seeds every kind; a row deleted by hand comes back
@@ -53,7 +54,7 @@ async def bump(db: Db, kind: str) -> int:
 
 
 async def read_revisions(db: Db) -> dict[str, int]:
-    rev = Revision.__table__
+    rev = cast(Table, Revision.__table__)
     async with db() as session:
         return {name: int(value) for name, value in
                 (await session.execute(select(rev.c.name, rev.c.value))).all()}

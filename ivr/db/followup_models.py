@@ -100,9 +100,9 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     deadline: Mapped[datetime] = mapped_column(index=True)
-    events: Mapped[list["CaseEvent"]] = relationship(cascade="all, delete-orphan",
+    events: Mapped[list[CaseEvent]] = relationship(cascade="all, delete-orphan",
                                                      order_by="CaseEvent.id")
-    callbacks: Mapped[list["Callback"]] = relationship(cascade="all, delete-orphan",
+    callbacks: Mapped[list[Callback]] = relationship(cascade="all, delete-orphan",
                                                        order_by="Callback.id")
 
 

@@ -6,18 +6,27 @@ schedule windows and for display.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String,
-                        Text, UniqueConstraint, false)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
-
-
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # Named constraints, so that later migrations (SQLite batch mode, PostgreSQL) can address them.
@@ -48,17 +57,17 @@ class Official(Base):
     language: Mapped[str] = mapped_column(String(8), default="zh")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    numbers: Mapped[list["PublishedNumber"]] = relationship(back_populates="official",
+    numbers: Mapped[list[PublishedNumber]] = relationship(back_populates="official",
                                                             cascade="all, delete-orphan")
-    devices: Mapped[list["Device"]] = relationship(back_populates="official",
+    devices: Mapped[list[Device]] = relationship(back_populates="official",
                                                    cascade="all, delete-orphan",
                                                    order_by="Device.priority")
-    policy: Mapped["RoutingPolicy | None"] = relationship(back_populates="official",
+    policy: Mapped[RoutingPolicy | None] = relationship(back_populates="official",
                                                           cascade="all, delete-orphan")
-    windows: Mapped[list["ScheduleWindow"]] = relationship(back_populates="official",
+    windows: Mapped[list[ScheduleWindow]] = relationship(back_populates="official",
                                                            cascade="all, delete-orphan",
                                                            order_by="ScheduleWindow.id")
-    deputy: Mapped["Official | None"] = relationship(remote_side="Official.id")
+    deputy: Mapped[Official | None] = relationship(remote_side="Official.id")
 
     @property
     def display_name(self) -> str:
@@ -96,7 +105,7 @@ class Pool(Base):
     name: Mapped[str] = mapped_column(String(40), unique=True)  # queue is "pool-<name>"
     strategy: Mapped[str] = mapped_column(String(16), default="leastrecent")
     max_wait: Mapped[int] = mapped_column(Integer, default=60)
-    operators: Mapped[list["Operator"]] = relationship(back_populates="pool")
+    operators: Mapped[list[Operator]] = relationship(back_populates="pool")
 
     @property
     def queue(self) -> str:
@@ -189,7 +198,7 @@ class Call(Base):
     voicemail_file: Mapped[str | None] = mapped_column(String(255))
     voicemail_secs: Mapped[float | None] = mapped_column(Float)
     node: Mapped[str | None] = mapped_column(String(64))  # the Asterisk node that took it
-    steps: Mapped[list["CallStep"]] = relationship(back_populates="call", cascade="all, delete-orphan",
+    steps: Mapped[list[CallStep]] = relationship(back_populates="call", cascade="all, delete-orphan",
                                                    order_by="CallStep.seq")
 
 

@@ -13,14 +13,14 @@ import contextlib
 import importlib.util
 import logging
 import threading
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 from sqlalchemy import event, pool, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from ivr.core.config import Config, ConfigError
 from ivr.core.errors import IvrError

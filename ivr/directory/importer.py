@@ -12,19 +12,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.db.models import Device, Official, Operator, Pool, PublishedNumber, RoutingPolicy, \
-    ScheduleWindow, Setting
-from ivr.db.session import Db
 from ivr.core.errors import Conflict, InvalidDirectory
+from ivr.db.models import Device, Official, Operator, Pool, PublishedNumber, RoutingPolicy, ScheduleWindow, Setting
+from ivr.db.session import Db
 from ivr.directory.services import audit, clean_actor, new_secret
 from ivr.directory.spec import DirectorySpec, OfficialSpec, load_file, parse_directory
 

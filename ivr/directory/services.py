@@ -16,12 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Select
 
+from ivr.core.errors import Conflict, InvalidInput, UnknownOfficial, UnknownOperator, UnknownPool
 from ivr.db.models import AuditEntry, Device, Official, Operator, Pool, RoutingPolicy, Setting
 from ivr.db.session import Db
-from ivr.core.errors import (Conflict, InvalidDirectory, InvalidInput, UnknownOfficial,
-                                      UnknownOperator, UnknownPool)
-from ivr.directory.validate import (NAME_FORBIDDEN, check_contact, check_strategy, check_endpoint,
-                                    check_pool_name, int_field, text_field)
+from ivr.directory.validate import (
+    NAME_FORBIDDEN,
+    check_contact,
+    check_endpoint,
+    check_pool_name,
+    check_strategy,
+    int_field,
+    text_field,
+)
 
 __all__ = ["official_query", "list_officials", "get_official", "load_official", "audit",
            "clean_actor", "new_secret", "get_settings", "list_pools", "get_pool", "create_pool",

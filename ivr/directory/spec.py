@@ -8,23 +8,37 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-from ivr.core.errors import InvalidChain, InvalidDirectory, InvalidEndpoint, IvrError, \
-    MalformedNumber
 from ivr.core.constants import LANGUAGES
+from ivr.core.errors import InvalidChain, InvalidDirectory, InvalidEndpoint, IvrError, MalformedNumber
 from ivr.core.names import SLUG_RE
-from ivr.directory.validate import (CSV_COLUMNS, NAME_FORBIDDEN,
-                                    check_availability, check_bool, check_chain, check_strategy,
-                                    check_contact,
-                                    check_endpoint, check_mode, check_number, check_pool_name,
-                                    check_ring_timeout, check_timezone, check_windows, int_field,
-                                    pattern_field, text_field)
 from ivr.core.windows import WindowInput
+from ivr.directory.validate import (
+    CSV_COLUMNS,
+    NAME_FORBIDDEN,
+    check_availability,
+    check_bool,
+    check_chain,
+    check_contact,
+    check_endpoint,
+    check_mode,
+    check_number,
+    check_pool_name,
+    check_ring_timeout,
+    check_strategy,
+    check_timezone,
+    check_windows,
+    int_field,
+    pattern_field,
+    text_field,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class PoolSpec:

@@ -9,13 +9,20 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.core.errors import (InvalidAvailability, InvalidChain, InvalidDirectory,
-                                      InvalidEndpoint, InvalidMode, InvalidRingTimeout,
-                                      InvalidSchedule, IvrError, MalformedNumber)
+from ivr.core.constants import AVAILABILITY, CHAIN_KINDS, MODES, QUEUE_STRATEGIES, RING_TIMEOUT_RANGE
+from ivr.core.errors import (
+    InvalidAvailability,
+    InvalidChain,
+    InvalidDirectory,
+    InvalidEndpoint,
+    InvalidMode,
+    InvalidRingTimeout,
+    InvalidSchedule,
+    IvrError,
+    MalformedNumber,
+)
+from ivr.core.names import CONTACT_RE, CONTROL_CHARS, ENDPOINT_RE, POOL_RE
 from ivr.core.numbers import NumberError, normalize
-from ivr.core.constants import (AVAILABILITY, CHAIN_KINDS, LANGUAGES, MODES, QUEUE_STRATEGIES,
-                                RING_TIMEOUT_RANGE)
-from ivr.core.names import CONTACT_RE, CONTROL_CHARS, ENDPOINT_RE, POOL_RE, SLUG_RE
 from ivr.core.windows import WindowError, WindowInput, parse_windows
 
 CSV_COLUMNS = ("slug", "name", "title", "department", "numbers", "sip", "mobile", "deputy", "mode")

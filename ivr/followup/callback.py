@@ -17,19 +17,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.calls.events import CelRecord
+from ivr.core.errors import CallbackFailed, InvalidCaseInput, InvalidTransition, NoCallbackNumber, UnknownEndpoint
+from ivr.db.followup_models import Callback, Case
 from ivr.db.models import Device, Operator
 from ivr.db.session import Db
 from ivr.followup.cases import TRANSITIONS, add_event, callback_number, load_case
-from ivr.db.followup_models import Callback, Case
-from ivr.core.errors import (CallbackFailed, InvalidCaseInput, InvalidTransition,
-                                      NoCallbackNumber, UnknownEndpoint)
 
 log = logging.getLogger(__name__)
 PREFIX = "ivrcb-"
@@ -40,7 +39,7 @@ RING_SECONDS = 30
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 async def _check_endpoint(session: Any, endpoint: Any) -> str:
@@ -80,7 +79,7 @@ async def place_callback(db: Db, ami: AmiClient | None, case_id: int, endpoint: 
                          Exten=number, Priority="1", Variable=f"IVR_CASE={case_id}",
                          ChannelId=cb.linkedid, CallerID=f'"callback {case_id}" <{number}>',
                          Timeout=str(RING_SECONDS * 1000), Async="true")
-    except (AmiDisconnected, AmiError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, AmiDisconnected, AmiError) as exc:
         await _update(db, cb.linkedid, "failed", result="AMI", note=str(exc))
         raise CallbackFailed(f"Asterisk did not accept the callback: {exc}",
                              {"callback_id": cb.id}) from None
@@ -119,7 +118,7 @@ async def on_record(db: Db, rec: CelRecord) -> None:
     """Apply one CEL event to its callback (idempotent; events may come twice or late)."""
     if not rec.linkedid.startswith(PREFIX) or rec.name not in CEL_NAMES:
         return
-    when = datetime.fromtimestamp(rec.eventtime, timezone.utc)
+    when = datetime.fromtimestamp(rec.eventtime, UTC)
     if rec.name == "IVR_CALLBACK":
         await _update(db, rec.linkedid, "dialing", when=when)
     elif rec.name == "IVR_CALLBACK_ANSWERED":

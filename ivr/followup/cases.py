@@ -11,18 +11,19 @@ called the citizen back yet (status ``new`` or ``assigned``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCall, UnknownCase
+from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, CaseEvent
 from ivr.db.models import Call, Official
 from ivr.db.session import Db
-from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, CaseEvent
-from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCall, UnknownCase
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"assigned", "called_back"}),
@@ -35,12 +36,12 @@ DEFAULT_DEADLINE_HOURS: dict[str, float] = {"urgent": 2.0, "normal": 24.0}
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def aware(value: datetime) -> datetime:
     """SQLite gives naive UTC datetimes back."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- pure rules

@@ -13,9 +13,21 @@ from ivr.followup import cases as case_service
 from ivr.followup import jobs
 from ivr.followup.callback import place_callback
 from ivr.followup.keys import AMI, PIPELINE
-from ivr.followup.schemas import (AssigneeIn, CallbackIn, CallbackOut, CaseDetail, CaseEventOut,
-                                  CaseList, CaseOut, CaseQuery, Queued, StatusIn,
-                                  TranscriptionOut, TranscriptOut, VoicemailOut)
+from ivr.followup.schemas import (
+    AssigneeIn,
+    CallbackIn,
+    CallbackOut,
+    CaseDetail,
+    CaseEventOut,
+    CaseList,
+    CaseOut,
+    CaseQuery,
+    Queued,
+    StatusIn,
+    TranscriptionOut,
+    TranscriptOut,
+    VoicemailOut,
+)
 from ivr.followup.scopes import OFFICIAL_CASE
 from ivr.http import CONFIG, DB, Routes
 from ivr.http.inputs import actor_of

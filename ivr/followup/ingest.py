@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ivr.calls.fold import CallView
 from ivr.calls.recorder import wav_seconds
 from ivr.core.config import Config
+from ivr.core.numbers import NumberError, normalize
+from ivr.db.followup_models import Case, TranscriptionJob, Voicemail
 from ivr.db.models import Call, Official, PublishedNumber
 from ivr.db.session import Db
-from ivr.core.numbers import NumberError, normalize
 from ivr.followup.cases import new_case
-from ivr.db.followup_models import Case, TranscriptionJob, Voicemail
 
 MISSED_OUTCOMES = frozenset({"busy", "no-answer", "abandoned"})
 MIN_MESSAGE_SECONDS = 0.5  # the same bound as the call fold: shorter is no message
@@ -130,7 +130,7 @@ async def ingest_call(db: Db, config: Config, hours: Mapping[str, float],
     """A finished call. Returns a new job id when a message was queued."""
     if view.outcome == "voicemail" and view.voicemail_file:
         secs = await asyncio.to_thread(wav_seconds, config.host_path(view.voicemail_file)) or 0.0
-        when = view.ended_at or view.started_at or datetime.now(timezone.utc)
+        when = view.ended_at or view.started_at or datetime.now(UTC)
         return await ensure_voicemail(db, config, hours, path=view.voicemail_file,
                                       linkedid=view.linkedid, official_id=view.official_id,
                                       duration=secs, received_at=when, source="event")
@@ -160,7 +160,7 @@ def unrecorded_files(config: Config, known: set[str], settle_seconds: float = 3.
         entries = list(os.scandir(directory))
     except FileNotFoundError:
         return []
-    now = now if now is not None else datetime.now(timezone.utc).timestamp()
+    now = now if now is not None else datetime.now(UTC).timestamp()
     for entry in sorted(entries, key=lambda e: e.name):
         parsed = parse_filename(entry.name)
         path = inside_path(config, entry.name)
@@ -172,7 +172,7 @@ def unrecorded_files(config: Config, known: set[str], settle_seconds: float = 3.
         secs = wav_seconds(Path(entry.path))
         if secs is None or secs <= MIN_MESSAGE_SECONDS:
             continue  # no message (the call itself is followed up as a missed case)
-        found.append((path, parsed, secs, datetime.fromtimestamp(mtime, timezone.utc)))
+        found.append((path, parsed, secs, datetime.fromtimestamp(mtime, UTC)))
     return found
 
 

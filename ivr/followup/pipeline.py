@@ -18,25 +18,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from ivr.calls.fold import CallView
 from ivr.core.config import Config
+from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
 from ivr.db.models import Call
 from ivr.db.session import Db
 from ivr.followup import jobs
-from ivr.speech.audio import AudioError
 from ivr.followup.cases import add_event, deadline_for, deadline_hours, load_case
-from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
 from ivr.followup.ingest import ensure_voicemail, ingest_call, known_paths, unrecorded_files
+from ivr.followup.triage import Rules, RulesError, is_repeat, load_rules, triage
+from ivr.speech.audio import AudioError
 from ivr.speech.models import ModelMissing, installed, normalise_language, resolve
-from ivr.speech.transcribe import Transcriber, TranscribeError
+from ivr.speech.transcribe import TranscribeError, Transcriber
 from ivr.speech.transcribe import Transcript as TranscriptResult
 from ivr.speech.worker import OrphanSafeTranscriber
-from ivr.followup.triage import Rules, RulesError, is_repeat, load_rules, triage
 
 log = logging.getLogger(__name__)
 TranscriberFactory = Callable[[list[str], int], Transcriber]
@@ -186,7 +187,7 @@ class VoicemailPipeline:
             if job is None:
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             await self.process(job)
@@ -271,7 +272,7 @@ class VoicemailPipeline:
                 case.needs_listening = result.needs_listening
                 case.listen_reasons = list(result.listen_reasons)
                 case.repeat_caller = repeat
-                case.triaged_at = datetime.now(timezone.utc)
+                case.triaged_at = datetime.now(UTC)
                 case.deadline = deadline_for(case.created_at, result.urgency, self.hours)
                 add_event(case, "system", "triaged", None, f"{result.category}/{result.urgency}",
                           note=",".join(result.matched_keywords + result.urgent_keywords))
@@ -284,13 +285,13 @@ class VoicemailPipeline:
         """Same caller ``repeat.calls`` times within ``repeat.days`` days (the calls table)."""
         if not vm.caller:
             return False
-        now = vm.received_at if vm.received_at.tzinfo else vm.received_at.replace(tzinfo=timezone.utc)
+        now = vm.received_at if vm.received_at.tzinfo else vm.received_at.replace(tzinfo=UTC)
         since = now - timedelta(days=self.rules.repeat_days)
         stmt = select(Call.started_at).where(Call.caller == vm.caller, Call.started_at >= since,
                                              Call.outcome != "refused")
         if vm.call_id is not None:
             stmt = stmt.where(Call.id != vm.call_id)
-        earlier = [t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        earlier = [t if t.tzinfo else t.replace(tzinfo=UTC)
                    for t in (await session.scalars(stmt)).all()]
         return is_repeat(vm.caller, earlier, now, self.rules.repeat_calls, self.rules.repeat_days)
 

@@ -20,8 +20,7 @@ from ivr.core.constants import API_PREFIX, LANGUAGES
 from ivr.core.errors import InvalidInput, UnknownPrompt
 from ivr.core.numbers import dial_forms
 from ivr.directory import services as directory
-from ivr.followup.schemas import (GreetingOut, LanguageQuery, NumberGreetingOut, PromptList,
-                                  PromptOut)
+from ivr.followup.schemas import GreetingOut, LanguageQuery, NumberGreetingOut, PromptList, PromptOut
 from ivr.followup.uploads import store_prompt
 from ivr.http import CONFIG, DB, Routes
 from ivr.routing.numbers_service import get_number

@@ -14,8 +14,18 @@ from typing import Annotated
 from pydantic import BaseModel, Field, JsonValue, StrictInt, WithJsonSchema, field_validator
 
 from ivr.core.constants import API_PREFIX
-from ivr.db.followup_models import (CALLBACK_STATES, CASE_KINDS, CASE_STATES, URGENCIES, Callback,
-                                    Case, CaseEvent, Transcript, TranscriptionJob, Voicemail)
+from ivr.db.followup_models import (
+    CALLBACK_STATES,
+    CASE_KINDS,
+    CASE_STATES,
+    URGENCIES,
+    Callback,
+    Case,
+    CaseEvent,
+    Transcript,
+    TranscriptionJob,
+    Voicemail,
+)
 from ivr.followup.cases import SUMMARY_MAX, aware, is_overdue, utcnow
 
 Time = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]

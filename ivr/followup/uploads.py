@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from aiohttp import web
 
-from ivr.speech.audio import AudioError
 from ivr.core.errors import InvalidAudio
 from ivr.followup.prompts import validate_upload
+from ivr.speech.audio import AudioError
 
 UPLOAD_LIMIT = 20 * 1024 * 1024
 

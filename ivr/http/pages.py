@@ -12,8 +12,9 @@ Nav links are added per role with ``app[NAV].add(role, href, message_id)``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -91,7 +92,8 @@ def render(request: web.Request, template: str, context: Mapping[str, Any] | Non
     lang = lang_of(request)
     nav = request.config_dict[NAV].links.get(identity.role, []) if identity else []
     messages = request.config_dict[MESSAGES]
-    full = {"t": lambda key: messages.text(key, lang), "title": title, "flash": flash, "error": error, "scripts": list(scripts),
+    full = {"t": lambda key: messages.text(key, lang), "title": title, "flash": flash,
+            "error": error, "scripts": list(scripts),
             "identity": identity, "csrf": identity.csrf if identity else "", "lang": lang,
             "nav": nav, "here": request.path_qs, **(context or {})}
     response = aiohttp_jinja2.render_template(template, request, full, status=status)

@@ -15,7 +15,8 @@ and its ``setup(app, …)`` hands them to the app's ``RouteRegistry``. From that
 
 Handlers receive the validated inputs as keyword arguments ``body=`` and ``query=`` when the
 route declares them (a model may name the error class its validation failures raise, as a
-``ClassVar`` ``error``, to keep a specific error_id), and return a ``web.StreamResponse`` (sent as is) or a value the response
+``ClassVar`` ``error``, to keep a specific error_id), and return a ``web.StreamResponse``
+(sent as is) or a value the response
 schema serialises (sent as JSON with the route's status).
 """
 
@@ -23,8 +24,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError

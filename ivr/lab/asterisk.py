@@ -99,8 +99,8 @@ def provision() -> Path:
     """Run scripts/provision-asterisk.sh (builds or unpacks the chroot when needed); return the root."""
     if not PROVISION_SCRIPT.exists():
         raise AsteriskError(f"{PROVISION_SCRIPT} is missing")
-    res = subprocess.run(["bash", str(PROVISION_SCRIPT)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, timeout=1800)
+    res = subprocess.run(["bash", str(PROVISION_SCRIPT)], capture_output=True,
+                         text=True, timeout=1800)
     lines = res.stdout.strip().splitlines()
     if res.returncode != 0 or not lines:
         raise AsteriskError(f"provision-asterisk.sh failed (exit {res.returncode}):\n"

@@ -17,19 +17,20 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ivr.asterisk.render import render_all
-from ivr.directory.asterisk_input import load_render_input
 from ivr.core.config import Config
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.db.settings import seed_settings
+from ivr.directory.asterisk_input import load_render_input
 from ivr.directory.importer import import_text
+from ivr.followup.prompts import generate_default_prompts
 from ivr.lab import ports
 from ivr.lab.asterisk import AsteriskInstance, _set_pdeathsig
-from ivr.followup.prompts import generate_default_prompts
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -220,7 +220,7 @@ class Sipp:
         limit = timeout if timeout is not None else self.timeout + 15
         try:
             await asyncio.wait_for(self.proc.wait(), limit)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.stop()
         self._result = self._collect()
         return self._result
@@ -240,7 +240,7 @@ class Sipp:
             try:
                 await asyncio.wait_for(p.wait(), grace)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
 
     def _collect(self) -> SippResult:
@@ -286,7 +286,7 @@ def _last_stat_row(text: str) -> dict[str, str]:
     rows = [r for r in rows if r]
     if len(rows) < 2:
         return {}
-    return dict(zip(rows[0], rows[-1]))
+    return dict(zip(rows[0], rows[-1], strict=False))
 
 
 def _count(stats: Mapping[str, str], column: str, screen: str, label: str) -> int:

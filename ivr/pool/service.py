@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ivr.asterisk.ami import AmiClient, AmiError
-from ivr.db.models import Operator
-from ivr.db.session import Db
 from ivr.core.constants import OPERATOR_STATES
 from ivr.core.errors import InvalidOperatorState, UnknownOperator
 from ivr.db.feed import bump_in
+from ivr.db.models import Operator
+from ivr.db.session import Db
 
 log = logging.getLogger(__name__)
 STATES = OPERATOR_STATES

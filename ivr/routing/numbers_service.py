@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from ivr.core.constants import LANGUAGES
+from ivr.core.errors import InvalidInput, MalformedNumber, UnknownNumber
+from ivr.core.numbers import NumberError, normalize
 from ivr.db.models import PublishedNumber
 from ivr.db.session import Db
-from ivr.core.errors import InvalidInput, MalformedNumber, UnknownNumber
 from ivr.directory.services import audit, clean_actor
-from ivr.core.constants import LANGUAGES
-from ivr.core.numbers import NumberError, normalize
-
 
 
 async def get_number(db: Db, raw_number: str) -> PublishedNumber:

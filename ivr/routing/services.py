@@ -14,20 +14,20 @@ All functions take the session factory (``ivr.db.session.Db``) and the official 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.db.models import AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
 from ivr.core.constants import OUTCOMES
-from ivr.db.session import Db
 from ivr.core.errors import InvalidInput, UnknownCall, UnknownOfficial, UnknownPool
+from ivr.db.models import AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
+from ivr.db.session import Db
 from ivr.directory.services import audit, clean_actor, get_official, load_official
-from ivr.directory.validate import (check_availability, check_chain, check_mode, check_ring_timeout,
-                                    check_windows)
+from ivr.directory.validate import check_availability, check_chain, check_mode, check_ring_timeout, check_windows
 
 __all__ = ["OnChange", "noop_on_change", "set_mode", "set_availability", "set_schedule", "set_chain",
            "set_ring_timeout", "set_deputy", "set_pool", "list_calls", "get_call", "audit_log",
@@ -71,7 +71,7 @@ async def _change(db: Db, ref: str | int, actor: str, reason: str | None, on_cha
                 if official.policy is None:
                     official.policy = RoutingPolicy(mode="direct", ring_timeout=20, version=0)
                 official.policy.version = (official.policy.version or 0) + 1
-                official.policy.updated_at = datetime.now(timezone.utc)
+                official.policy.updated_at = datetime.now(UTC)
                 for field, old, new in changes:
                     audit(session, actor, official.id, field, old, new, why)
         official_id = official.id
@@ -212,8 +212,8 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _limit(limit: int, offset: int) -> tuple[int, int]:

@@ -14,14 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ivr.core.config import DEFAULT_TIMEZONE, Config
-from ivr.db.models import Official, Pool, RoutingPolicy, Setting
-from ivr.db.session import Db
-from ivr.core.numbers import dial_forms
 from ivr.core.mirror import mirror_entries
-from ivr.core.policy import DEFAULT_CHAIN, OfficialRouting, dial_string, plan_route
+from ivr.core.numbers import dial_forms
 from ivr.core.plan import RoutePlan
+from ivr.core.policy import DEFAULT_CHAIN, OfficialRouting, dial_string, plan_route
 from ivr.core.schedule import Window, next_boundary, week_intervals
 from ivr.core.windows import window_parts
+from ivr.db.models import Official, Pool, RoutingPolicy, Setting
+from ivr.db.session import Db
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TextIO
 
 from ivr.speech import models
+
+
 def _progress(out: TextIO) -> models.Progress:
     state = {"last": -1}
 
@@ -64,7 +66,7 @@ def cli_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 2
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Optional helper for whoever wires the CLI: adds ``models`` with its arguments."""
     p = subparsers.add_parser("models", help="list or download offline speech models")
     p.add_argument("action", nargs="?", default="list", choices=("list", "download"))

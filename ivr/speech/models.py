@@ -22,11 +22,11 @@ import shutil
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
-from typing import Callable, Literal, Protocol
+from typing import Literal, Protocol
 
 Progress = Callable[[int, int | None], None]          # (bytes so far, total or None)
 
@@ -195,7 +195,8 @@ def catalogue_entry(name: str) -> CatalogueEntry:
 
 def download(name: str, dest: Path | None = None, progress: Progress | None = None, *,
              url: str | None = None, sha256: str | None = None,
-             opener: Callable[[str], AbstractContextManager[Download]] | None = None, chunk_size: int = 1 << 16) -> Path:
+             opener: Callable[[str], AbstractContextManager[Download]] | None = None,
+             chunk_size: int = 1 << 16) -> Path:
     """Download and unpack a catalogue model into ``dest/<name>`` and return that folder.
 
     Streams to a temporary file with ``progress(done, total)`` calls, then verifies: the byte

@@ -24,11 +24,12 @@ import json
 import multiprocessing
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from ivr.speech.audio import MAX_SECONDS, Audio, AudioError, read_wav, to_rate
 from ivr.speech.models import InstalledModel, ModelMissing, normalise_language, resolve
@@ -254,7 +255,7 @@ class Transcriber:
             await asyncio.get_running_loop().run_in_executor(
                 None, lambda: pool.shutdown(wait=True, cancel_futures=True))
 
-    async def __aenter__(self) -> "Transcriber":
+    async def __aenter__(self) -> Transcriber:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -5,7 +5,7 @@ elsewhere. No error reaches a client as a stack trace; an unexpected one is logg
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from aiohttp import web

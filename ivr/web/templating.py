@@ -4,7 +4,7 @@ autoescape on for every template, undefined names an error; ``ivr.http.pages.ren
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import aiohttp_jinja2
 import jinja2

@@ -143,7 +143,7 @@ def test_ports_do_not_collide_across_processes() -> None:
         singles = [p for ps, _ in results for p in ps]
         assert len(singles) == len(set(singles)) == 80
         ranges = sorted(r for _, r in results)
-        assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
+        assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False))
         assert all(r[1] - r[0] == 199 and r[0] % 2 == 0 for r in ranges)
         mine = ports.free_ports(50)  # leases of live processes are respected
         assert not set(mine) & set(singles)
@@ -256,7 +256,7 @@ async def test_rtp_stream_reaches_asterisk(asterisk_instance: Callable[..., Aste
     assert len(samples) > 4000, len(samples)  # > 0.5 s recorded
     loud = samples[800:]  # skip the first 100 ms
     assert max(abs(x) for x in loud) > 5000  # the caller's tone, not silence
-    crossings = sum(1 for a, b in zip(loud, loud[1:]) if (a < 0) != (b < 0))
+    crossings = sum(1 for a, b in zip(loud, loud[1:], strict=False) if (a < 0) != (b < 0))
     hz = crossings / 2 / (len(loud) / 8000)
     assert 400 < hz < 480, hz
 

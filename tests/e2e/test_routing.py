@@ -10,15 +10,14 @@ from typing import Any
 import pytest
 
 from ivr.lab import ports
-from tests.e2e.routing_helpers import (PHONES, call_record, eventually, login_operators, make_lab,
-                                       tone_ulaw)
+from tests.e2e.routing_helpers import PHONES, call_record, eventually, login_operators, make_lab, tone_ulaw
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 async def lab(asterisk_root: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES))))
+    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES)), strict=False))
     deployment = await make_lab(asterisk_root, tmp_path / "lab", phone_ports)
     deployment.extra["phones"] = phone_ports
     yield deployment

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -53,7 +54,7 @@ def shared_db(pg_server: PgServer) -> Iterator[str]:  # noqa: F811
 @pytest.fixture
 async def nodes(asterisk_root: Path, tmp_path: Path,
                 shared_db: str) -> Any:
-    phones = dict(zip(NEW, ports.free_ports(len(NEW))))
+    phones = dict(zip(NEW, ports.free_ports(len(NEW)), strict=False))
     directory = DIRECTORY.format(**phones)
     labs: list[LabDeployment] = []
     try:

@@ -12,8 +12,9 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -103,7 +104,7 @@ def vosk_model() -> Any:
 @pytest.fixture
 async def lab(asterisk_root: Path, tmp_path: Path,
               request: pytest.FixtureRequest) -> AsyncIterator[LabDeployment]:
-    phones = dict(zip(("op1", "kim", "wang"), ports.free_ports(3)))
+    phones = dict(zip(("op1", "kim", "wang"), ports.free_ports(3), strict=False))
     # one recognition worker: this machine has two cores and Asterisk and sipp need one
     deployment = await create_lab(asterisk_root, tmp_path / "lab", DIRECTORY.format(**phones),
                                   voicemail={"workers": 1, "scan_seconds": 2})

@@ -31,7 +31,7 @@ PASSWORD = "ivr-web-e2e-pass"
 
 @pytest.fixture
 async def lab(asterisk_root: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES))))
+    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES)), strict=False))
     deployment = await make_lab(asterisk_root, tmp_path / "lab", phone_ports)
     deployment.extra["phones"] = phone_ports
     yield deployment

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ ACCOUNTS = ({"username": "wangfang", "role": "operator", "operator": "op-1", "di
 @pytest.fixture
 async def lab(asterisk_root: Path, tmp_path: Path,
               request: pytest.FixtureRequest) -> AsyncIterator[LabDeployment]:
-    phones = dict(zip(("op1", "zhang", "li"), ports.free_ports(3)))
+    phones = dict(zip(("op1", "zhang", "li"), ports.free_ports(3), strict=False))
     deployment = await create_lab(asterisk_root, tmp_path / "lab", DIRECTORY.format(**phones),
                                   voicemail={"workers": 1})
     deployment.extra["phones"] = phones

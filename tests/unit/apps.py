@@ -4,6 +4,7 @@ in the background, FastAGI on a free port), with the routing-change hook recorde
 from __future__ import annotations
 
 from pathlib import Path
+
 from aiohttp import web
 
 from ivr.app import create_app

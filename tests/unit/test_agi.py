@@ -59,7 +59,7 @@ class FakeAsterisk:
                 # nothing else may arrive before we answer (one command at a time)
                 try:
                     extra = await asyncio.wait_for(reader.read(1), 0.03)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     extra = b""
                 if extra:
                     got.append("PIPELINED:" + extra.decode("utf-8", "replace"))

@@ -10,16 +10,14 @@ from typing import Any
 import pytest
 
 from ivr.asterisk import ami as ami_module
-from ivr.asterisk.ami import (AmiClient, AmiDisconnected, AmiError, Message, format_action,
-                              parse_message)
-
+from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError, Message, format_action, parse_message
 
 # -- framing ---------------------------------------------------------------------------------
 
 def test_parse_message() -> None:
     raw = ("Response: Success\r\nActionID: ivr-1\r\nMessage: Authentication accepted\r\n"
            "Key: /ivr/o/1/name\r\nVal: 张三: 局长\r\nEmpty:\r\nNoSpace:x\r\nno colon here\r\n"
-           "Key: second value ignored").encode("utf-8")
+           "Key: second value ignored").encode()
     assert parse_message(raw) == {"Response": "Success", "ActionID": "ivr-1",
                                   "Message": "Authentication accepted", "Key": "/ivr/o/1/name",
                                   "Val": "张三: 局长", "Empty": "", "NoSpace": "x"}
@@ -31,7 +29,7 @@ def test_format_action() -> None:
     data = format_action({"Action": "DBPut", "ActionID": "ivr-7", "Family": "ivr",
                           "Key": "o/1/name", "Val": "张三 局长", "Timeout": 5})
     assert data == ("Action: DBPut\r\nActionID: ivr-7\r\nFamily: ivr\r\nKey: o/1/name\r\n"
-                    "Val: 张三 局长\r\nTimeout: 5\r\n\r\n").encode("utf-8")
+                    "Val: 张三 局长\r\nTimeout: 5\r\n\r\n").encode()
     multi = format_action({"Action": "Originate", "Variable": ["A=1", "B=2"]})
     assert multi == b"Action: Originate\r\nVariable: A=1\r\nVariable: B=2\r\n\r\n"
     assert parse_message(data[:-4]) == {"Action": "DBPut", "ActionID": "ivr-7", "Family": "ivr",
@@ -426,7 +424,7 @@ async def test_backoff_grows_and_is_capped(unused_tcp_port: int,
         await server.wait_closed()
     assert len(sessions) >= 6 and c.logins == 0  # every attempt reached the server and failed
     # delay × jitter (0.8..1.2): 0.05, 0.1, 0.2, then capped at 0.3
-    for asked, base in zip(clock.delays, (0.05, 0.1, 0.2, 0.3, 0.3, 0.3)):
+    for asked, base in zip(clock.delays, (0.05, 0.1, 0.2, 0.3, 0.3, 0.3), strict=False):
         assert base * 0.8 - 1e-9 <= asked <= base * 1.2 + 1e-9, clock.delays
 
 

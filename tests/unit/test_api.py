@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +12,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
-from ivr.core.config import Config
+from ivr.core.constants import API_PREFIX as PREFIX
 from ivr.db.models import Base, Call, CallStep
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_file
-from ivr.core.constants import API_PREFIX as PREFIX
 from tests.unit.apps import real_app, unit_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "directory.yaml"
@@ -188,7 +187,7 @@ async def test_pools_and_operators(env: Env) -> None:
 
 
 async def test_calls(env: Env) -> None:
-    started = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+    started = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
     async with env.db() as session, session.begin():
         call = Call(linkedid="1700000000.1", caller="13900000000", number_dialed="05585551001",
                     official_id=1, outcome="answered", answered_by="o-zhang-wei", started_at=started,

@@ -10,11 +10,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr.speech.audio import (
-    Audio, AudioError, align, alaw_decode, read_wav, resample, telephone_channel, to_rate,
-    ulaw_decode, ulaw_encode, write_wav,
-)
 from ivr.followup.prompts import VOICES, synthesize, validate_upload
+from ivr.speech.audio import (
+    Audio,
+    AudioError,
+    alaw_decode,
+    align,
+    read_wav,
+    resample,
+    telephone_channel,
+    to_rate,
+    ulaw_decode,
+    ulaw_encode,
+    write_wav,
+)
 
 # SHA-256 of the whole G.711 tables, taken from CPython 3.11's audioop (lin2ulaw over every int16
 # value, ulaw2lin over every code), which is deprecated and gone in 3.13: our numpy code must stay

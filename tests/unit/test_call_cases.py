@@ -6,20 +6,20 @@ the official's inbox (own cases only) and its click-to-call-back button."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from ivr.accounts import services as auth
 from ivr.app import CTRL
 from ivr.calls.events import CelRecord
+from ivr.core.errors import InvalidCaseInput, UnknownCall
+from ivr.db.followup_models import Case, CaseEvent
 from ivr.db.models import Call, Official
 from ivr.followup import cases as case_service
-from ivr.db.followup_models import Case, CaseEvent
-from ivr.core.errors import InvalidCaseInput, UnknownCall
-from ivr.accounts import services as auth
-from ivr.web.keys import DB_SESSIONMAKER
+from ivr.http.keys import DB
 from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)
 
 HOURS = {"urgent": 2.0, "normal": 24.0}
@@ -27,29 +27,29 @@ CATS = ["transport", "housing", "other"]
 
 
 async def _ids(env: Env) -> dict[str, int]:  # noqa: F811
-    async with env.app[DB_SESSIONMAKER]() as s:
+    async with env.app[DB]() as s:
         return dict((await s.execute(select(Official.slug, Official.id))).all())
 
 
 async def _stored_call(env: Env, linkedid: str = "1700000000.1",  # noqa: F811
                        slug: str = "zhang-wei") -> int:
     oid = (await _ids(env))[slug]
-    async with env.app[DB_SESSIONMAKER]() as s, s.begin():
+    async with env.app[DB]() as s, s.begin():
         call = Call(linkedid=linkedid, official_id=oid, number_dialed="05585551001",
                     caller="13912345678", outcome="answered", answered_kind="pool",
-                    answered_by="op-1", started_at=datetime.now(timezone.utc) - timedelta(minutes=3))
+                    answered_by="op-1", started_at=datetime.now(UTC) - timedelta(minutes=3))
         s.add(call)
     return call.id
 
 
 async def _counts(env: Env) -> tuple[int, int]:  # noqa: F811
-    async with env.app[DB_SESSIONMAKER]() as s:
+    async with env.app[DB]() as s:
         return (await s.scalar(select(func.count()).select_from(Case)),
                 await s.scalar(select(func.count()).select_from(CaseEvent)))
 
 
 async def _session(env: Env, username: str) -> tuple[dict[str, str], str]:  # noqa: F811
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     user = next(u for u in await auth.list_users(db) if u.username == username)
     key, csrf = await auth.open_session(db, user.id)
     return {"ivr_session": key}, csrf
@@ -58,10 +58,10 @@ async def _session(env: Env, username: str) -> tuple[dict[str, str], str]:  # no
 # --- the service -----------------------------------------------------------------------------
 
 async def test_open_call_case_assigns_the_dialed_official_with_deadline_by_urgency(env: Env) -> None:  # noqa: F811
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     await _stored_call(env)
     call = await case_service.find_call(db, linkedid="1700000000.1")
-    now = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     case = await case_service.open_call_case(
         db, call, category="transport", summary="  路灯坏了  ", urgency="urgent", actor="web:op",
         categories=CATS, hours=HOURS, now=now)
@@ -96,7 +96,7 @@ async def test_open_call_case_assigns_the_dialed_official_with_deadline_by_urgen
     ("transport", "x", "soon", "urgency")])
 async def test_bad_input_raises_and_writes_nothing(env: Env, category: Any, summary: Any,  # noqa: F811
                                                    urgency: Any, what: str) -> None:
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     await _stored_call(env)
     call = await case_service.find_call(db, linkedid="1700000000.1")
     before = await _counts(env)
@@ -108,7 +108,7 @@ async def test_bad_input_raises_and_writes_nothing(env: Env, category: Any, summ
 
 
 async def test_unknown_call(env: Env) -> None:  # noqa: F811
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     with pytest.raises(UnknownCall) as err:
         await case_service.find_call(db, linkedid="no-such-call")
     assert err.value.status == 404
@@ -133,7 +133,7 @@ async def test_route_operator_opens_case_from_live_call_official_sees_it(env: En
         CelRecord("USER_DEFINED", "IVR_ROUTE", now + 0.01, "live.7", "live.7",
                   extra=f"official={zhang};src=agi;mode=pool",
                   fields={"official": str(zhang), "src": "agi", "mode": "pool"})])
-    async with env.app[DB_SESSIONMAKER]() as s:
+    async with env.app[DB]() as s:
         assert await s.scalar(select(func.count()).select_from(Call)) == 0
     cookies, csrf = await _session(env, "u-operator")
     body = {"linkedid": "live.7", "category": "housing", "summary": "楼道漏水", "urgency": "normal"}
@@ -155,7 +155,7 @@ async def test_route_operator_opens_case_from_live_call_official_sees_it(env: En
     page = await (await env.client.get("/cases", cookies=off_cookies)).text()
     assert "楼道漏水" in page and f'id="case-{case["id"]}"' in page
     # ... another official does not, and cannot open it
-    await auth.create_user(env.app[DB_SESSIONMAKER], "liqiang", PASSWORD, "official",
+    await auth.create_user(env.app[DB], "liqiang", PASSWORD, "official",
                            official="li-qiang")
     other, _ = await _session(env, "liqiang")
     page = await (await env.client.get("/cases", cookies=other)).text()

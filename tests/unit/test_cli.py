@@ -9,18 +9,16 @@ import sys
 import tomllib
 import types
 from argparse import Namespace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from ivr.cli import main, table
 from ivr.core.config import Config
 from ivr.db.session import create_engine, make_sessionmaker
 from tests.unit.apps import real_app, unit_config
-from ivr.web.keys import CONFIG, DB_SESSIONMAKER, ON_CHANGE
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "directory.yaml"
@@ -89,7 +87,7 @@ def _add_calls(cfg: Path) -> None:
         engine = create_engine(Config.load(cfg))
         try:
             async with make_sessionmaker(engine)() as s, s.begin():
-                t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+                t0 = datetime.now(UTC) - timedelta(hours=1)
                 for n, (slug, caller) in enumerate((("zhang-wei", "13900000001"),
                                                     ("li-qiang", "13900000002"))):
                     oid = await s.scalar(select(Official.id).where(Official.slug == slug))
@@ -122,7 +120,8 @@ async def test_set_mode_and_import_via_api(db_cfg: Path) -> None:
     assert (await asyncio.to_thread(run, cfg, "db", "upgrade"))[0] == 0
     config = Config.load(cfg)
     changes: list[int | None] = []
-    app = real_app(unit_config(cfg.parent, database={"url": config.database.url}, http={"api_token": config.http.api_token}),
+    app = real_app(unit_config(cfg.parent, database={"url": config.database.url},
+                               http={"api_token": config.http.api_token}),
                    changes)
     async with TestServer(app) as server:
         base = str(server.make_url("/")).rstrip("/")
@@ -139,7 +138,8 @@ async def test_set_mode_and_import_via_api(db_cfg: Path) -> None:
 async def test_api_wrong_token(cfg: Path, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
     config = Config.load(cfg)
-    app = real_app(unit_config(cfg.parent, database={"url": config.database.url}, http={"api_token": config.http.api_token}))
+    app = real_app(unit_config(cfg.parent, database={"url": config.database.url},
+                               http={"api_token": config.http.api_token}))
     monkeypatch.setenv("IVR_API_TOKEN", "wrong")
     async with TestServer(app) as server:
         code, _ = await asyncio.to_thread(run, cfg, "--api", str(server.make_url("/")), "set-mode",

@@ -6,23 +6,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import tomllib
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.cli import main
-from ivr.core.config import Config, ConfigError, LEGACY_KEYS, env_name, settings
+from ivr.core.config import LEGACY_KEYS, Config, ConfigError, env_name, settings
 from ivr.db.models import Call
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async
 from ivr.db.settings import current_timezone, seed_settings
 from ivr.directory.importer import import_text
 from ivr.routing.store import load_snapshot
 from tests.unit.apps import real_app, unit_config
-from ivr.web.keys import CONFIG, DB_SESSIONMAKER
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -207,7 +205,7 @@ def test_db_upgrade_seeds_the_timezone(tmp_path: Path, monkeypatch: pytest.Monke
 async def test_api_local_times_follow_the_database_timezone(db: Db, tmp_path: Path) -> None:
     """A time without an offset (``since``) is read in the database's zone, not the config's."""
     async with db() as s:  # 00:30 UTC = 08:30 in Shanghai = 19:30 the day before in New York
-        s.add(Call(linkedid="tz.1", started_at=datetime(2025, 1, 1, 0, 30, tzinfo=timezone.utc)))
+        s.add(Call(linkedid="tz.1", started_at=datetime(2025, 1, 1, 0, 30, tzinfo=UTC)))
         await s.commit()
     config = unit_config(tmp_path, http={"api_token": "t"},
                          database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}",

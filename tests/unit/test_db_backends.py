@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -86,7 +86,7 @@ async def test_recorder_dedupes_live_and_replayed_events(db: Db, tmp_path: Path)
     started = call.started_at
     assert started is not None
     if started.tzinfo is None:  # SQLite keeps no zone: naive UTC (PostgreSQL: timestamptz)
-        started = started.replace(tzinfo=timezone.utc)
+        started = started.replace(tzinfo=UTC)
     assert abs(started.timestamp() - T0) < 1e-3
     assert offset is not None and offset.value["offset"] == config.cel_journal.stat().st_size
 

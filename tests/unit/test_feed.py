@@ -11,18 +11,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from conftest_pg import PgServer
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest_pg import PgServer
 from ivr.calls.recorder import OFFSET_KEY, CallRecorder, offset_key
-from ivr.core.config import Config
 from ivr.controller import Controller
+from ivr.core.config import Config
 from ivr.db import session as db_session
+from ivr.db.feed import ChangeFeed, bump, read_revisions
 from ivr.db.models import Setting
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_text
-from ivr.db.feed import ChangeFeed, bump, read_revisions
 from ivr.pool import service as pool_service
 from ivr.routing import services as rs
 

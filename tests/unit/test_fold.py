@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -21,7 +21,7 @@ CALLEE2 = "1795366780.18"
 
 
 def at(dt: float) -> datetime:
-    return datetime.fromtimestamp(T0 + dt, timezone.utc)
+    return datetime.fromtimestamp(T0 + dt, UTC)
 
 
 def user(name: str, dt: float, text: str, uniqueid: str = LID, channel: str = "PJSIP/carrier-00000010",

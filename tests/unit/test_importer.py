@@ -10,10 +10,17 @@ import pytest
 from sqlalchemy import select, text
 
 from ivr.core.config import Config
+from ivr.core.errors import (
+    Conflict,
+    InvalidDirectory,
+    InvalidEndpoint,
+    InvalidMode,
+    InvalidSchedule,
+    IvrError,
+    MalformedNumber,
+)
 from ivr.db.models import AuditEntry, Base, Device, Operator
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
-from ivr.core.errors import (Conflict, InvalidDirectory, InvalidEndpoint, InvalidMode,
-                                      InvalidSchedule, IvrError, MalformedNumber)
 from ivr.directory.importer import import_directory, import_file, import_text
 from ivr.directory.services import get_official, list_officials, list_operators
 from ivr.directory.spec import parse_csv, parse_yaml

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine as create_sync_engine, inspect, text
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from ivr.core.config import Config

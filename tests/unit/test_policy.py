@@ -8,10 +8,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.core.plan import Step, decode_steps
 from ivr.core.constants import MODES
-from ivr.core.policy import (DEFAULT_CHAIN, UNAVAILABLE_PROMPT, OfficialRouting, default_plan,
-                                dial_string, effective_mode, plan_for_mode, plan_route)
+from ivr.core.plan import Step, decode_steps
+from ivr.core.policy import (
+    DEFAULT_CHAIN,
+    UNAVAILABLE_PROMPT,
+    OfficialRouting,
+    default_plan,
+    dial_string,
+    effective_mode,
+    plan_for_mode,
+    plan_route,
+)
 from ivr.core.schedule import DAY, Window, week_intervals
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -50,18 +50,18 @@ class Call_:
         self.linkedid, self.t0 = linkedid, t0
         self.events: list[dict[str, Any]] = []
 
-    def user(self, name: str, dt: float, text: str, uniqueid: str | None = None) -> "Call_":
+    def user(self, name: str, dt: float, text: str, uniqueid: str | None = None) -> Call_:
         self.events.append(_fields(name, self.t0 + dt, json.dumps({"extra": text}, separators=(",", ":")),
                                    uniqueid or self.linkedid, self.linkedid) | {"kind": "user"})
         return self
 
-    def answer(self, dt: float, uniqueid: str, channel: str) -> "Call_":
+    def answer(self, dt: float, uniqueid: str, channel: str) -> Call_:
         """Asterisk's own CEL ANSWER of a callee channel."""
         self.events.append(_fields("ANSWER", self.t0 + dt, "", uniqueid, self.linkedid)
                            | {"kind": "ANSWER", "channel": channel})
         return self
 
-    def hangup(self, dt: float, dialstatus: str = "") -> "Call_":
+    def hangup(self, dt: float, dialstatus: str = "") -> Call_:
         extra = json.dumps({"hangupcause": 16, "hangupsource": "PJSIP/carrier-00000010",
                             "dialstatus": dialstatus}, separators=(",", ":"))
         self.events.append(_fields("HANGUP", self.t0 + dt, extra, self.linkedid, self.linkedid)
@@ -179,7 +179,7 @@ async def test_same_events_from_ami_and_journal_stored_once(db: Db, config: Conf
 async def test_duplicates_within_one_batch(db: Db, config: Config) -> None:
     c = answered_call("1795366780.16")
     amis = [r for m in c.ami() if (r := from_ami(m)) is not None]
-    batch = [r for pair in zip(amis, c.records()) for r in pair]
+    batch = [r for pair in zip(amis, c.records(), strict=False) for r in pair]
     await CallRecorder(db, config).ingest(batch)  # type: ignore[arg-type]
     assert await count(db, CelEvent) == len(c.records())
     assert (await calls(db))[0].outcome == "answered"
@@ -356,7 +356,7 @@ async def test_replay_partly_written_last_line(db: Db, config: Config) -> None:
 
 async def test_replay_partial_utf8_line(db: Db, config: Config) -> None:
     line = answered_call("1795366780.16").lines()[0].replace('"citizen"', '"张三李四"').encode("utf-8")
-    cut = line.index("李".encode("utf-8")) + 1  # in the middle of a multi-byte character
+    cut = line.index("李".encode()) + 1  # in the middle of a multi-byte character
     path = config.cel_journal
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(line[:cut])

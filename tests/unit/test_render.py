@@ -8,9 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk.render import (TEMPLATE_DIR, Phone, QueueDef, RenderError, RenderInput,
-                                 expand_includes, outbound_patterns, published_patterns, render_all,
-                                 render_text, template_names, template_values, write_all)
+from ivr.asterisk.render import (
+    TEMPLATE_DIR,
+    Phone,
+    QueueDef,
+    RenderError,
+    RenderInput,
+    expand_includes,
+    outbound_patterns,
+    published_patterns,
+    render_all,
+    render_text,
+    template_names,
+    template_values,
+    write_all,
+)
 from ivr.core.config import Config
 from ivr.core.constants import QUEUE_STRATEGIES as STRATEGIES
 
@@ -198,9 +210,9 @@ def test_write_all_writes_only_changed(tmp_path: Path) -> None:
 @pytest.mark.parametrize("contact", ["sips:op-1@127.0.0.1:5061", "sip:op-1@[::1]:5060",
                                      "sip:+8613800001111@127.0.0.1"])
 async def test_contact_accepted_by_import_renders(tmp_path: Path, contact: str) -> None:
-    from ivr.directory.asterisk_input import load_render_input
     from ivr.db.models import Base
     from ivr.db.session import create_engine, make_sessionmaker
+    from ivr.directory.asterisk_input import load_render_input
     from ivr.directory.importer import import_text
 
     config = Config.build(database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"}, ami={"secret": "a" * 32})
@@ -226,9 +238,9 @@ def test_every_strategy_the_directory_accepts_renders(strategy: str) -> None:
 
 async def test_pool_created_with_rrordered_renders(tmp_path: Path) -> None:
     """A pool the services accept renders (it used to be committed, then fail every render)."""
-    from ivr.directory.asterisk_input import load_render_input
     from ivr.db.models import Base
     from ivr.db.session import create_engine, make_sessionmaker
+    from ivr.directory.asterisk_input import load_render_input
     from ivr.directory.importer import import_text
     from ivr.directory.services import create_pool
 

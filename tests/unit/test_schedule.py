@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-
-from ivr.core.schedule import (DAY, WEEK, Window, encode_intervals, mode_at, next_boundary,
-                                  week_intervals, week_second)
+from ivr.core.schedule import DAY, WEEK, Window, encode_intervals, mode_at, next_boundary, week_intervals, week_second
 
 H = 3600
 SH = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = timezone.utc
+UTC = UTC
 
 
 def W(days: set[int], start: int, end: int, mode: str = "pool") -> Window:

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
 from ivr.core.config import Config
+from ivr.core.errors import (
+    InvalidAvailability,
+    InvalidChain,
+    InvalidInput,
+    InvalidMode,
+    InvalidRingTimeout,
+    InvalidSchedule,
+    IvrError,
+    UnknownOfficial,
+    UnknownPool,
+)
+from ivr.core.windows import WindowError, format_days, parse_days, parse_time, window_parts
 from ivr.db.models import AuditEntry, Base, Call, CallStep
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
-from ivr.core.errors import (InvalidAvailability, InvalidChain, InvalidInput, InvalidMode,
-                                      InvalidRingTimeout, InvalidSchedule, IvrError, UnknownOfficial,
-                                      UnknownPool)
 from ivr.directory.importer import import_text
 from ivr.routing import services as rs
-from ivr.core.windows import WindowError, format_days, parse_days, parse_time, window_parts
 
 DIRECTORY = """
 pools: [{name: main}, {name: night}]
@@ -141,7 +149,7 @@ async def test_failing_hook_keeps_the_change(db: Db, caplog: pytest.LogCaptureFi
 
 
 async def _add_calls(db: Db) -> datetime:
-    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     zhang = (await rs.audit_log(db, official="zhang-wei"))[0].official_id
     async with db() as session, session.begin():
         for i, outcome in enumerate(["answered", "voicemail", None, "answered"]):

@@ -12,15 +12,15 @@ import pytest
 from sqlalchemy import update
 
 from ivr.core.config import Config
-from ivr.db.models import Base, Official
-from ivr.db.session import Db, create_engine, make_sessionmaker
-from ivr.directory.importer import import_text
+from ivr.core.constants import MODES
 from ivr.core.mirror import FAMILY, mirror_entries, number_entries, official_entries
 from ivr.core.plan import Step, decode_steps
-from ivr.core.constants import MODES
 from ivr.core.policy import OfficialRouting, plan_for_mode
 from ivr.core.schedule import DAY, WEEK, encode_intervals
+from ivr.db.models import Base, Official
+from ivr.db.session import Db, create_engine, make_sessionmaker
 from ivr.db.settings import seed_settings
+from ivr.directory.importer import import_text
 from ivr.routing.store import RoutingSnapshot, load_snapshot
 
 H = 3600

@@ -22,8 +22,8 @@ import os
 import signal
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -108,7 +108,7 @@ def test_deterministic(rules: Rules) -> None:
 
 
 def test_repeat_caller() -> None:
-    now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     day = timedelta(days=1)
     two_recent = [now - 1 * day, now - 6 * day]
     assert is_repeat("+8613800001111", two_recent, now, n=3, days=7)

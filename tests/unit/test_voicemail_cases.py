@@ -5,29 +5,29 @@ pipeline's job handling with a stand-in transcriber (the real engine runs in tes
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from ivr.calls.fold import CallView
 from ivr.core.config import Config
+from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCase
+from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
 from ivr.db.models import Call
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async
-from ivr.followup import cases
-from ivr.followup import jobs
-from ivr.speech.audio import Audio, write_wav
-from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
-from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCase
-from ivr.followup.ingest import (FileName, ensure_voicemail, ingest_call, parse_filename,
-                                  unrecorded_files)
-from ivr.speech.models import ModelMissing
+from ivr.followup import cases, jobs
+from ivr.followup.ingest import FileName, ensure_voicemail, ingest_call, parse_filename, unrecorded_files
 from ivr.followup.pipeline import VoicemailPipeline
-from ivr.speech.transcribe import Transcript as TResult, Word, WorkerCrashed
+from ivr.speech.audio import Audio, write_wav
+from ivr.speech.models import ModelMissing
+from ivr.speech.transcribe import Transcript as TResult
+from ivr.speech.transcribe import Word, WorkerCrashed
 
-T0 = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 HOURS = cases.deadline_hours({})
 
 
@@ -146,7 +146,7 @@ async def test_missed_call_becomes_one_case(db: Db, tmp_path: Path) -> None:
     for _ in range(2):
         await ingest_call(db, config, HOURS, view)
     found = await cases.list_cases(db, cases.CaseFilter(kind="missed"), now=T0)
-    assert [(c.kind, c.caller, c.deadline.replace(tzinfo=timezone.utc)) for c in found] == [
+    assert [(c.kind, c.caller, c.deadline.replace(tzinfo=UTC)) for c in found] == [
         ("missed", "13700000001", T0 + timedelta(hours=24))]
     overdue = await cases.list_cases(db, cases.CaseFilter(overdue=True), now=T0 + timedelta(days=2))
     assert [c.id for c in overdue] == [found[0].id]
@@ -254,7 +254,7 @@ async def test_pipeline_retries_a_crash_then_triages(db: Db, tmp_path: Path,
         job_row = (await s.scalars(select(TranscriptionJob))).one()
     assert (job_row.status, job_row.attempts) == ("done", 2)
     assert (case.category, case.urgency) == ("housing", "urgent")
-    assert case.deadline.replace(tzinfo=timezone.utc) == T0 + timedelta(hours=2)
+    assert case.deadline.replace(tzinfo=UTC) == T0 + timedelta(hours=2)
     assert tr.words == [{"word": "紧急 小区 漏水 物业 不管", "start": 0.0, "end": 1.0, "conf": 0.9}]
 
 

@@ -9,21 +9,21 @@ unsafe methods; scopes keep officials to their own data and operators to their o
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from ivr.accounts import services as accounts
 from ivr.core.config import Config
+from ivr.core.constants import ANY, PUBLIC, ROLES
+from ivr.http import ROUTES
+from ivr.http.keys import DB
 from ivr.lab import ports
 from ivr.web import auth
-from ivr.core.constants import ANY, PUBLIC
-from ivr.http import ROUTES
-from ivr.accounts import services as accounts
-from ivr.core.constants import ROLES
-from ivr.web.keys import DB_SESSIONMAKER
 
 TOKEN = "deployment-token-for-tests"
 DIRECTORY = """
@@ -77,7 +77,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     app = create_app(config)
     client = TestClient(TestServer(app))
     await client.start_server()
-    db = app[DB_SESSIONMAKER]
+    db = app[DB]
     await import_text(db, DIRECTORY, "yaml", "test")
     e = Env()
     e.client, e.app, e.sessions, e.tokens = client, app, {}, {}
@@ -95,7 +95,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
 
 
 async def _session(e: Env, role: str) -> tuple[str, str]:
-    db = e.app[DB_SESSIONMAKER]
+    db = e.app[DB]
     user = next(u for u in await accounts.list_users(db) if u.username == f"u-{role}")
     return await accounts.open_session(db, user.id)
 
@@ -180,7 +180,7 @@ async def test_deployment_token_is_system(env: Env) -> None:
 
 
 async def test_revoked_token_refused(env: Env) -> None:
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     token, row = await accounts.issue_token(db, "u-admin", "temp", "test")
     h = {"Authorization": f"Bearer {token}"}
     assert (await env.client.get("/api/v1/users", headers=h)).status == 200
@@ -210,7 +210,7 @@ async def test_csrf_required_for_session_posts(env: Env) -> None:
 
 
 async def test_login_sets_safe_cookie_and_password_is_scrypt(env: Env) -> None:
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     user = next(u for u in await accounts.list_users(db) if u.username == "u-admin")
     assert user.password_hash.startswith("scrypt$") and PASSWORD not in user.password_hash
     r = await env.client.get("/login")

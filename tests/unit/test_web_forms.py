@@ -6,30 +6,30 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from ivr.db.models import AuditEntry, Call, Official, Pool
 from ivr.accounts import services as auth
 from ivr.db.account_models import User
-from ivr.web.keys import DB_SESSIONMAKER
+from ivr.db.models import AuditEntry, Call, Official, Pool
+from ivr.http.keys import DB
 from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 async def _admin(env: Env) -> tuple[dict[str, str], str]:  # noqa: F811
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     user = next(u for u in await auth.list_users(db) if u.username == "u-admin")
     key, csrf = await auth.open_session(db, user.id)
     return {"ivr_session": key}, csrf
 
 
 async def _snapshot(env: Env) -> tuple[Any, ...]:  # noqa: F811
-    async with env.app[DB_SESSIONMAKER]() as s:
+    async with env.app[DB]() as s:
         return (await s.scalar(select(func.count()).select_from(AuditEntry)),
                 await s.scalar(select(func.count()).select_from(User)),
                 await s.scalar(select(func.count()).select_from(Pool)),
@@ -83,7 +83,7 @@ async def test_bad_form_input_is_refused_and_changes_nothing(env: Env, path: str
 
 
 async def test_operator_pause_needs_reason(env: Env) -> None:  # noqa: F811
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     user = next(u for u in await auth.list_users(db) if u.username == "u-operator")
     key, csrf = await auth.open_session(db, user.id)
     r = await env.client.post("/console/state", data={"state": "paused", "reason": "", "csrf": csrf},
@@ -98,11 +98,11 @@ async def test_operator_pause_needs_reason(env: Env) -> None:  # noqa: F811
 
 async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F811
     """Known calls in: page, CSV and API agree, and equal the figures worked out by hand."""
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     async with db() as s:
         zhang = await s.scalar(select(Official.id).where(Official.slug == "zhang-wei"))
         li = await s.scalar(select(Official.id).where(Official.slug == "li-qiang"))
-    t0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=2)
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     calls = [  # (official, outcome, answered_kind, seconds to answer)
         (zhang, "answered", "direct", 5), (zhang, "answered", "pool", 30),
         (zhang, "abandoned", None, None), (zhang, "voicemail", None, None),
@@ -147,11 +147,11 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
 async def test_cases_inbox_official_sees_own_only(env: Env) -> None:  # noqa: F811
     from ivr.followup.cases import new_case
 
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     async with db() as s, s.begin():
         ids = {slug: await s.scalar(select(Official.id).where(Official.slug == slug))
                for slug in ("zhang-wei", "li-qiang")}
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         mine = new_case("missed", created_at=now, hours={"urgent": 1, "normal": 24},
                         official_id=ids["zhang-wei"], caller="13900000001")
         other = new_case("missed", created_at=now, hours={"urgent": 1, "normal": 24},
@@ -180,12 +180,12 @@ async def test_cases_inbox_official_sees_own_only(env: Env) -> None:  # noqa: F8
 async def test_dashboard_counts_overdue_cases(env: Env) -> None:  # noqa: F811
     from ivr.followup.cases import new_case
 
-    db = env.app[DB_SESSIONMAKER]
+    db = env.app[DB]
     async with db() as s, s.begin():
         zhang = await s.scalar(select(Official.id).where(Official.slug == "zhang-wei"))
-        past = datetime.now(timezone.utc) - timedelta(hours=30)
+        past = datetime.now(UTC) - timedelta(hours=30)
         s.add(new_case("missed", created_at=past, hours={"urgent": 1, "normal": 24}, official_id=zhang))
-        s.add(new_case("missed", created_at=datetime.now(timezone.utc), hours={"urgent": 1, "normal": 24},
+        s.add(new_case("missed", created_at=datetime.now(UTC), hours={"urgent": 1, "normal": 24},
                        official_id=zhang))
     api = await (await env.client.get("/api/v1/stats", headers={"Authorization": f"Bearer {TOKEN}"})).json()
     assert next(r for r in api["officials"] if r["slug"] == "zhang-wei")["overdue_cases"] == 1

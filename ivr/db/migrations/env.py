@@ -10,9 +10,9 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ivr.db.models import Base
 import ivr.db.account_models  # noqa: F401,E402  (web accounts tables)
 import ivr.db.followup_models  # noqa: F401,E402  (voicemail tables on the same metadata)
+from ivr.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

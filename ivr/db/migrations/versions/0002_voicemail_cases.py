@@ -7,11 +7,10 @@ Create Date: 2026-11-22 17:19:36.210952
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision: str = '0002'
 down_revision: str | None = '0001'
