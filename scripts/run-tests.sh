@@ -2,7 +2,9 @@
 # THE test command: ./scripts/run-tests.sh [pytest args...]
 #
 # 1-3. scripts/setup.sh: system packages, the venv .venv, Asterisk (cached Debian sid chroot);
-# 4. runs pytest -q with the given arguments. The exit code is pytest's; "no tests collected"
+# 4. the gates: ruff, mypy --strict ivr, import contracts (lint-imports), all configured in
+#    pyproject.toml; any failure stops here;
+# 5. runs pytest -q with the given arguments. The exit code is pytest's; "no tests collected"
 #    (exit 5) is a failure too.
 # Environment: IVR_CACHE (chroot cache, default ~/.cache/ivr), IVR_SKIP_APT=1 (never run apt),
 # IVR_EXTRA_PACKAGES (more Debian packages to install when missing).
@@ -15,7 +17,13 @@ t0=$(date +%s)
 
 bash scripts/setup.sh
 
-# --- 4. tests --------------------------------------------------------------------------------
+# --- 4. gates ---------------------------------------------------------------------------------
+say "gates: ruff, mypy --strict, import contracts"
+.venv/bin/ruff check ivr tests bench || { say "FAILED: ruff"; exit 1; }
+.venv/bin/mypy || { say "FAILED: mypy --strict ivr"; exit 1; }
+.venv/bin/lint-imports --no-cache >/dev/null || { .venv/bin/lint-imports --no-cache; say "FAILED: import contracts"; exit 1; }
+
+# --- 5. tests --------------------------------------------------------------------------------
 mkdir -p artifacts
 set +e
 .venv/bin/python -m pytest -q "$@"

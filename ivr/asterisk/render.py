@@ -32,9 +32,9 @@ _INCLUDE = re.compile(r"^\{\{\s*include\s+([a-z0-9_-]+(?:/[a-z0-9_-]+)*\.tmpl)\s
 AGI_LIMIT = 1.5  # seconds a call may wait for the controller before the mirror takes over
 
 
-class RenderError(UnrenderableConfig):
-    """The deployment cannot be rendered into a valid Asterisk configuration (a 400 where a
-    request caused it; logged where a resync met it)."""
+# The deployment cannot be rendered into a valid Asterisk configuration: a 400 where a request
+# caused it, logged where a resync met it (one class per error_id: this is that class).
+RenderError = UnrenderableConfig
 
 
 @dataclass(frozen=True, slots=True)
