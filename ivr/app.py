@@ -100,7 +100,7 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({
         "ami": ctrl.ami.logged_in.is_set(), "ami_logins": ctrl.ami.logins,
         "mirror_in_sync": ctrl.mirror.in_sync, "resyncs": ctrl.resyncs,
-        "resync_failures": ctrl.resync_failures,
+        "resync_failures": ctrl.resync_failures, "resync_pending": sorted(ctrl.resync_pending),
         "agi": ctrl.agi.stats, "events_ingested": ctrl.recorder.ingested,
         "officials": len(ctrl.snapshot.routings), "node": ctrl.config.node.name,
         "feed": {"seen": ctrl.feed.seen, "polls": ctrl.feed.polls, "applied": ctrl.feed.applied}})

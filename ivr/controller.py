@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from ivr.asterisk.agi import AgiHeaders, FastAgiServer
@@ -16,6 +16,7 @@ from ivr.asterisk.astdb import MirrorWriter
 from ivr.asterisk.render import RELOADABLE, render_all, write_all
 from ivr.calls.recorder import CallRecorder
 from ivr.core.config import Config
+from ivr.core.errors import UnrenderableConfig
 from ivr.db.feed import ChangeFeed, bump
 from ivr.db.session import Db
 from ivr.directory.asterisk_input import load_render_input
@@ -23,6 +24,8 @@ from ivr.pool import service as pool_service
 from ivr.routing.store import RoutingSnapshot, load_snapshot
 
 log = logging.getLogger(__name__)
+RESYNC_RETRY_INITIAL = 0.2  # seconds before a failed resync step is tried again, doubling
+RESYNC_RETRY_MAX = 10.0
 
 
 def utcnow() -> datetime:
@@ -42,6 +45,7 @@ class Controller:
         self.ami.subscribe("CEL", self.recorder.on_ami_cel)
         self.resyncs = 0
         self.resync_failures: dict[str, int] = {}  # step -> failures since start (/healthz)
+        self.resync_pending: set[str] = set()  # resync steps not done since the last login
         self._reload_lock = asyncio.Lock()
         self._directory_lock = asyncio.Lock()
         self._reload_pending: set[str] = set()  # modules whose files changed while AMI was down
@@ -119,18 +123,49 @@ class Controller:
 
     async def on_ami_login(self, ami: AmiClient) -> None:
         """After every (re)connect: the mirror first (calls route by it while we are away), then
-        the rendered config, queue members and missed events — each step on its own, so one
-        that fails (a render error, a module not loaded yet) is logged and leaves the others
-        done."""
-        for name, step in (("mirror", self._resync_mirror), ("config", self.sync_asterisk_config),
-                           ("queue members", lambda: pool_service.reconcile(self.db, ami)),
-                           ("journal", self.recorder.replay_journal)):
-            try:
-                await step()
-            except Exception:
-                self.resync_failures[name] = self.resync_failures.get(name, 0) + 1
-                log.exception("resync after AMI login: the %s step failed", name)
-        self.resyncs += 1
+        the rendered config, queue members and missed events. Asterisk may still be loading its
+        modules (app_queue) right after a restart: we wait until it is fully booted, and a step
+        that fails is retried with backoff while this AMI session lasts, on its own — one
+        failing step never keeps the others from running. A render error is a data problem,
+        not a transient one: logged, counted, not retried (the next directory change renders
+        again). ``resync_pending`` (in /healthz) names the steps not done yet."""
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("mirror", self._resync_mirror), ("config", self.sync_asterisk_config),
+            ("queue members", lambda: pool_service.reconcile(self.db, ami)),
+            ("journal", self.recorder.replay_journal)]
+        self.resync_pending = {name for name, _ in steps}
+        await self._wait_fully_booted(ami)
+        retry: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+        for name, step in steps:
+            if not await self._resync_step(name, step):
+                retry.append((name, step))
+        delay = RESYNC_RETRY_INITIAL
+        while retry and ami.logged_in.is_set():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESYNC_RETRY_MAX)
+            retry = [(name, step) for name, step in retry if not await self._resync_step(name, step)]
+        if not retry:
+            self.resyncs += 1
+
+    async def _resync_step(self, name: str, step: Callable[[], Awaitable[object]]) -> bool:
+        """True when the step is done (or cannot be helped by retrying)."""
+        try:
+            await step()
+        except UnrenderableConfig:
+            self.resync_failures[name] = self.resync_failures.get(name, 0) + 1
+            log.exception("resync after AMI login: the %s step cannot render; not retried", name)
+        except Exception as exc:
+            self.resync_failures[name] = self.resync_failures.get(name, 0) + 1
+            log.warning("resync after AMI login: the %s step failed (%s); retrying", name, exc)
+            return False
+        self.resync_pending.discard(name)
+        return True
+
+    async def _wait_fully_booted(self, ami: AmiClient) -> None:
+        try:
+            await ami.action("Command", timeout=30, Command="core waitfullybooted")
+        except (AmiDisconnected, AmiError, asyncio.TimeoutError) as exc:
+            log.warning("could not wait for Asterisk to be fully booted: %s", exc)
 
     async def _resync_mirror(self) -> None:
         async with self._reload_lock:

@@ -222,17 +222,17 @@ def check_call_case(category: Any, summary: Any, urgency: Any,
                     categories: Sequence[str]) -> tuple[str, str, str]:
     """Validated (category, summary, urgency) of a case opened from a call."""
     if not isinstance(category, str) or category not in categories:
-        raise InvalidCaseInput(f"类别无效 / category must be one of {', '.join(categories)}",
+        raise InvalidCaseInput(f"category must be one of {', '.join(categories)}",
                                {"field": "category", "category": category})
     if not isinstance(summary, str) or not summary.strip():
-        raise InvalidCaseInput("请填写摘要 / a summary is required", {"field": "summary"})
+        raise InvalidCaseInput("a summary is required", {"field": "summary"})
     if len(summary) > SUMMARY_MAX:
-        raise InvalidCaseInput(f"摘要最多{SUMMARY_MAX}个字符 / the summary may have at most "
+        raise InvalidCaseInput(f"the summary may have at most "
                                f"{SUMMARY_MAX} characters", {"field": "summary"})
     if urgency is None or urgency == "":
         urgency = "normal"
     if urgency not in URGENCIES:
-        raise InvalidCaseInput(f"紧急程度无效 / urgency must be one of {', '.join(URGENCIES)}",
+        raise InvalidCaseInput(f"urgency must be one of {', '.join(URGENCIES)}",
                                {"field": "urgency", "urgency": urgency})
     return category, summary.strip(), urgency
 

@@ -92,8 +92,10 @@ def render(request: web.Request, template: str, context: Mapping[str, Any] | Non
     lang = lang_of(request)
     nav = request.config_dict[NAV].links.get(identity.role, []) if identity else []
     messages = request.config_dict[MESSAGES]
+    errors = {key[len("error."):]: messages.text(key, lang)  # for scripts: texts by error_id
+              for key in messages.texts if key.startswith("error.")}
     full = {"t": lambda key: messages.text(key, lang), "title": title, "flash": flash,
-            "error": error, "scripts": list(scripts),
+            "error": error, "scripts": list(scripts), "error_texts": errors,
             "identity": identity, "csrf": identity.csrf if identity else "", "lang": lang,
             "nav": nav, "here": request.path_qs, **(context or {})}
     response = aiohttp_jinja2.render_template(template, request, full, status=status)

@@ -30,13 +30,13 @@ def interface(op: Operator) -> str:
 
 async def set_state(db: Db, ami: AmiClient | None, endpoint: str, state: str, reason: str = "") -> Operator:
     if state not in STATES:
-        raise InvalidOperatorState(f"状态无效 / invalid state {state!r}: one of {', '.join(STATES)}")
+        raise InvalidOperatorState(f"invalid state {state!r}: one of {', '.join(STATES)}")
     reason = "".join(c for c in reason if c.isprintable())[:80]
     async with db() as session, session.begin():
         op = await session.scalar(select(Operator).where(Operator.endpoint == endpoint)
                                   .options(selectinload(Operator.pool)))
         if op is None:
-            raise UnknownOperator(f"未知话务员 / unknown operator {endpoint!r}")
+            raise UnknownOperator(f"unknown operator {endpoint!r}")
         op.state, op.paused_reason = state, reason if state == "paused" else ""
         await bump_in(session, "operators")  # every node's queues follow (ivr/db/feed.py)
     if ami is not None and ami.logged_in.is_set():

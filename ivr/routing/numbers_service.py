@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ivr.core.constants import LANGUAGES
 from ivr.core.errors import InvalidInput, MalformedNumber, UnknownNumber
 from ivr.core.numbers import NumberError, normalize
 from ivr.db.models import PublishedNumber
 from ivr.db.session import Db
 from ivr.directory.services import audit, clean_actor
+from ivr.speech import models as speech_models
 
 
 async def get_number(db: Db, raw_number: str) -> PublishedNumber:
@@ -32,15 +32,17 @@ async def get_number(db: Db, raw_number: str) -> PublishedNumber:
 async def set_number(db: Db, raw_number: str, actor: str, *, menu: Any = None,
                      language: Any = ..., reason: str = "",
                      on_change: Callable[[int], Awaitable[None]] | None = None) -> PublishedNumber:
-    """Change ``menu`` (true/false) and/or ``language`` (zh, en, or None: the official's)."""
+    """Change ``menu`` (true/false) and/or ``language`` (zh, en, a language of an installed speech
+    model, or None: the official's)."""
     try:
         number = normalize(raw_number)
     except NumberError as exc:
         raise MalformedNumber(str(exc)) from None
     if menu is not None and not isinstance(menu, bool):
         raise InvalidInput("menu must be true or false", {"menu": menu})
-    if language is not ... and language is not None and language not in LANGUAGES:
-        raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)} or null",
+    allowed = speech_models.languages()
+    if language is not ... and language is not None and language not in allowed:
+        raise InvalidInput(f"language must be one of {', '.join(allowed)} or null",
                            {"language": language})
     async with db() as session, session.begin():
         row = await session.scalar(select(PublishedNumber).where(PublishedNumber.number == number))

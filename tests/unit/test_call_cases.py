@@ -186,7 +186,9 @@ async def test_route_roles_validation_and_nothing_changed(env: Env) -> None:  # 
         assert out["message"]
     assert await _counts(env) == (0, 0)
     r = await env.client.post("/api/v1/cases", json={**good, "category": "teleport"}, headers=h)
-    assert "类别" in (await r.json())["message"]  # Mandarin and English
+    out = await r.json()  # English detail; the UI shows its error_id and field in Mandarin
+    assert out["error_id"] == "invalid-case-input" and out["details"]["field"] == "category"
+    assert "category must be one of" in out["message"]
     # by the stored call's id too; the admin may open one
     r = await env.client.post("/api/v1/cases", json={"call_id": call_id, "category": "other",
                                                      "summary": "咨询"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,15 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "directory.yaml"
 
 
 class FakeAmi:
-    """Records AstDB writes; every other action fails as an Asterisk without app_queue would."""
+    """Records AstDB writes; queue actions fail ``queue_failures`` times, as an Asterisk still
+    loading app_queue right after a restart answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, queue_failures: int = 0) -> None:
         self.puts: dict[str, str] = {}
+        self.queue_failures = queue_failures
+        self.commands: list[str] = []
+        self.logged_in = asyncio.Event()
+        self.logged_in.set()
 
     async def db_tree(self, family: str) -> dict[str, str]:
         return {}
@@ -32,10 +38,14 @@ class FakeAmi:
         self.puts.pop(key, None)
 
     async def action(self, name: str, timeout: float | None = None, **fields: Any) -> Any:
-        raise RuntimeError(f"{name}: no such command")
+        self.commands.append(fields.get("Command", name))
+        return {}
 
     async def action_list(self, name: str, timeout: float | None = None, **fields: Any) -> Any:
-        raise RuntimeError(f"{name}: no such command")
+        if self.queue_failures:
+            self.queue_failures -= 1
+            raise RuntimeError(f"{name}: Invalid/unknown command")
+        return []
 
 
 @pytest.fixture
@@ -53,12 +63,26 @@ async def test_render_error_never_blocks_the_mirror(db: Db, tmp_path: Path) -> N
     # no AMI secret: rendering manager.conf refuses (RenderError), the mirror must still follow
     config = Config.build(asterisk={"root": str(tmp_path), "instance": "/ast"}, ami={"secret": ""})
     ctrl = Controller(config, db)
-    fake = FakeAmi()
+    fake = FakeAmi(queue_failures=2)
     ctrl.mirror.ami = fake  # type: ignore[assignment]
     await ctrl.on_ami_login(fake)  # type: ignore[arg-type]
+    assert fake.commands[0] == "core waitfullybooted"  # before any resync step
     assert ctrl.mirror.in_sync and "meta/synced" in fake.puts
     assert any(key.startswith("num/") for key in fake.puts)
-    assert ctrl.resync_failures.get("config") == 1
-    assert ctrl.resync_failures.get("queue members") == 1
+    assert ctrl.resync_failures.get("config") == 1  # a render error: logged, not retried
+    assert ctrl.resync_failures.get("queue members") == 2  # not loaded yet: retried until done
     assert "mirror" not in ctrl.resync_failures and "journal" not in ctrl.resync_failures
-    assert ctrl.resyncs == 1
+    assert ctrl.resync_pending == set() and ctrl.resyncs == 1
+
+
+async def test_retries_stop_when_the_session_ends(db: Db, tmp_path: Path) -> None:
+    config = Config.build(asterisk={"root": str(tmp_path), "instance": "/ast"}, ami={"secret": "s"})
+    ctrl = Controller(config, db)
+    fake = FakeAmi(queue_failures=10 ** 6)
+    ctrl.mirror.ami = fake  # type: ignore[assignment]
+    task = asyncio.create_task(ctrl.on_ami_login(fake))  # type: ignore[arg-type]
+    while ctrl.resync_failures.get("queue members", 0) < 2:
+        await asyncio.sleep(0.01)
+    fake.logged_in.clear()  # AMI went away: the next login resyncs from the start
+    await asyncio.wait_for(task, 30)
+    assert ctrl.resync_pending == {"queue members"} and ctrl.resyncs == 0

@@ -16,6 +16,18 @@
     return { ok: r.ok, status: r.status, data: data || {} };
   }
   function show(el, text) { el.textContent = text; el.hidden = !text; }
+  // An API error as a person reads it: the page language's text for its error_id, the label of
+  // the form field it names, then the service's (English) message.
+  const errorTexts = JSON.parse(document.body.dataset.errors || "{}");
+  function explain(r, form) {
+    const data = r.data || {};
+    const head = errorTexts[data.error_id] || "";
+    const field = data.details && data.details.field;
+    const input = form && field ? form.querySelector(`[name="${CSS.escape(String(field))}"]`) : null;
+    const label = input && input.closest("label") ? input.closest("label").firstChild.textContent.trim() : "";
+    return [head + (label ? `（${label}）` : ""), data.message || `HTTP ${r.status}`]
+      .filter(Boolean).join(": ");
+  }
 
   // --- console: open a case from the call shown -------------------------------------------
   const form = document.getElementById("case-form");
@@ -57,7 +69,7 @@
           show(result, `${opened} #${r.data.id}` + (r.data.assigned_to ? ` → ${r.data.assigned_to}` : ""));
           summary.value = "";
         } else {
-          show(error, r.data.message || `HTTP ${r.status}`);
+          show(error, explain(r, form));
         }
       } catch (e) {
         show(error, String(e));
@@ -84,7 +96,7 @@
           out.textContent = (en ? "Calling back " : "正在回拨 ") + `${r.data.number} (${r.data.endpoint}, ${r.data.state})`;
         } else {
           out.classList.add("error");
-          out.textContent = r.data.message || `HTTP ${r.status}`;
+          out.textContent = explain(r, null);
         }
       } catch (e) {
         out.classList.add("error"); out.textContent = String(e);
