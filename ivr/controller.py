@@ -164,7 +164,7 @@ class Controller:
     async def _wait_fully_booted(self, ami: AmiClient) -> None:
         try:
             await ami.action("Command", timeout=30, Command="core waitfullybooted")
-        except (AmiDisconnected, AmiError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, AmiDisconnected, AmiError) as exc:
             log.warning("could not wait for Asterisk to be fully booted: %s", exc)
 
     async def _resync_mirror(self) -> None:
