@@ -1,10 +1,14 @@
 """Fold the CEL events of one call (one linkedid) into a call record: a pure function.
 
-Definitions (issue: call records): *answered* — someone's device answered (step kind says
-whose: the official's own device for ``direct``); *voicemail* — a message was recorded;
-*abandoned* — the caller hung up before anyone answered and left no message; *busy* /
-*no-answer* — the route ran to its end (a message was played) after the official's phone was
-busy / did not answer; *refused* — not a published number.
+The outcome model (docs/architecture.md, "Call outcomes"): *answered* — someone's device
+answered (``answered_role`` official / deputy / operator, ``answered_by`` the device);
+*voicemail* — a message of at least :data:`MIN_MESSAGE_SECONDS` was recorded; *missed* — the
+route reached its final step (the closing message or the voicemail greeting had started, whether
+the caller heard it out or not) and nobody answered; *abandoned* — the caller hung up before
+that (while ringing, queued, in the menu or before the first step), ``waited_secs`` after
+arriving; *refused* — not a published number. *interrupted* (the PBX or node failed during the
+call) is part of the model but not produced here: a call only gets an outcome once Asterisk
+reports its hang-up.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ivr.calls.events import CelRecord
+from ivr.core.constants import MIN_MESSAGE_SECONDS
 from ivr.core.numbers import sanitize_caller_id
 
 ANSWERABLE = {"direct", "deputy", "pool"}
+FINAL_KINDS = {"message", "voicemail"}  # reaching one of these is reaching the route's end
+ROLES = {"direct": "official", "deputy": "deputy", "pool": "operator"}
+WAITING = {"direct": "ringing", "deputy": "ringing", "pool": "queued", "menu": "menu"}
+CALLBACK_PREFIX = "ivrcb-"  # linkedid of a callback's legs (ivr/followup/callback.py)
 _MOBILE = re.compile(r"PJSIP/(\+?[0-9]{3,20})@carrier")
 
 
@@ -40,6 +49,7 @@ class StepView:
     answered_by: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    cut: bool = False  # ended by the caller's hang-up, not by its own end
 
 
 @dataclass
@@ -50,13 +60,19 @@ class CallView:
     official_id: int | None = None
     route_source: str = ""
     mode: str = ""
+    kind: str = "citizen"  # citizen | callback | survey | test | queued-callback
     outcome: str | None = None
     answered_by: str | None = None
     answered_kind: str | None = None
+    answered_role: str | None = None  # official | deputy | operator
+    confirmed: bool | None = None  # answered by a person (the confirmation issue fills this)
+    waited_secs: float | None = None  # arrival → answer, or → the caller's hang-up (abandoned)
+    abandoned_during: str | None = None  # ringing | queued | menu | routing
     started_at: datetime | None = None
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     voicemail_file: str | None = None
+    voicemail_secs: float | None = None
     steps: dict[int, StepView] = field(default_factory=dict)
     complete: bool = False
     call_id: int | None = None  # set once the record is written
@@ -80,7 +96,8 @@ def _step(call: CallView, n: str) -> StepView | None:
 
 def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | None = None) -> CallView:
     """``voicemail_secs``: the duration of the recorded file, if one exists (measured by I/O)."""
-    call = CallView(linkedid)
+    call = CallView(linkedid, kind="callback" if linkedid.startswith(CALLBACK_PREFIX) else "citizen")
+    call.voicemail_secs = voicemail_secs
     refused = False
     for ev in sorted(events, key=lambda e: e.eventtime):
         f = ev.fields
@@ -111,6 +128,7 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
                 step.answered_by = step.answered_by or by
                 if call.answered_at is None:
                     call.answered_at, call.answered_by, call.answered_kind = when, by, step.kind
+                    call.answered_role = ROLES[step.kind]
         elif name == "IVR_STEP_END":
             step = _step(call, f.get("n", ""))
             if step is not None:
@@ -118,9 +136,9 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
         elif name == "IVR_VOICEMAIL":
             call.voicemail_file = f.get("file", "")[:255] or None
             for step in call.steps.values():
-                if step.kind == "voicemail" and step.result in (None, "CANCEL"):
+                if step.kind == "voicemail" and step.result in (None, "CANCEL", "CUT"):
                     # hanging up after speaking is how most messages end
-                    step.result, step.ended_at = "RECORDED", step.ended_at or when
+                    step.result, step.ended_at, step.cut = "RECORDED", step.ended_at or when, False
         elif name == "IVR_REFUSED":
             refused = True
             call.number_dialed = call.number_dialed or sanitize_caller_id(f.get("dialed", ""))
@@ -128,9 +146,11 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
             call.ended_at = when
             for step in call.steps.values():
                 if step.ended_at is None:  # the step was cut short by the hangup
-                    step.ended_at = when
+                    step.ended_at, step.cut = when, True
+                    # its own result, never the channel's last DIALSTATUS (another step's)
                     step.result = step.result or (
-                        "ANSWER" if step.answered_by else (f.get("dialstatus") or "CANCEL"))
+                        "ANSWER" if step.answered_by
+                        else "CUT" if step.kind in ("message", "voicemail", "menu") else "CANCEL")
         elif ev.eventtype == "LINKEDID_END":
             call.complete = True
             call.ended_at = call.ended_at or when
@@ -143,13 +163,22 @@ def _outcome(call: CallView, refused: bool, voicemail_secs: float | None) -> str
     if refused:
         return "refused"
     if call.answered_at is not None:
+        call.waited_secs = _secs(call.started_at, call.answered_at)
         return "answered"
-    if call.voicemail_file and (voicemail_secs or 0) > 0.5:
-        return "voicemail"
     steps = [call.steps[k] for k in sorted(call.steps)]
-    if not steps or not any(s.kind == "message" and s.result == "PLAYED" for s in steps):
-        return "abandoned"  # the caller left before anyone answered or the route ended
+    message = (voicemail_secs or 0) >= MIN_MESSAGE_SECONDS
     for s in steps:
-        if s.kind in ("direct", "deputy"):
-            return "busy" if s.result == "BUSY" else "no-answer"
-    return "no-answer"
+        if s.kind == "voicemail" and s.result == "RECORDED" and not message:
+            s.result = "EMPTY"  # the beep played, nothing worth a message was said
+    if call.voicemail_file and message:
+        return "voicemail"
+    if any(s.kind in FINAL_KINDS for s in steps):
+        return "missed"  # every plan ends with one of these: the route reached its end
+    call.waited_secs = _secs(call.started_at, call.ended_at)
+    last = steps[-1] if steps else None
+    call.abandoned_during = WAITING.get(last.kind, "routing") if last and last.cut else "routing"
+    return "abandoned"
+
+
+def _secs(start: datetime | None, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 1) if start and end else None

@@ -36,9 +36,10 @@ def offset_key(node: str) -> str:
     """The settings key of a node's journal position (each node replays only its own journal)."""
     return f"{OFFSET_KEY}:{node}"
 
-_CALL_FIELDS = ("linkedid", "number_dialed", "caller", "official_id", "route_source", "mode",
-                "outcome", "answered_by", "answered_kind", "started_at", "answered_at", "ended_at",
-                "voicemail_file")
+_CALL_FIELDS = ("linkedid", "kind", "number_dialed", "caller", "official_id", "route_source",
+                "mode", "outcome", "answered_by", "answered_kind", "answered_role", "confirmed",
+                "waited_secs", "abandoned_during", "started_at", "answered_at", "ended_at",
+                "voicemail_file", "voicemail_secs")
 
 
 def wav_seconds(path: Path) -> float | None:
@@ -198,7 +199,7 @@ class CallRecorder:
                 if view.voicemail_file:
                     secs = await asyncio.to_thread(wav_seconds,
                                                    self.config.host_path(view.voicemail_file))
-                    view = fold(linkedid, events, secs)
+                    view = fold(linkedid, events, round(secs, 2) if secs is not None else None)
                 views.append(view)
             wanted = {v.official_id for v in views if v.official_id is not None}
             known = set((await session.scalars(select(Official.id).where(Official.id.in_(wanted)))).all()) \

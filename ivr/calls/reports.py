@@ -2,11 +2,16 @@
 
 Definitions (one function, :func:`figures`, feeds the dashboard page, its CSV and
 ``GET /api/v1/stats``):
-- *calls*: calls to a published number that have ended (outcome set), refused dial strings
-  excluded; a call counts for its official, and for every pool whose queue it entered;
+- *calls*: citizens' calls (kind ``citizen``) to a published number that have ended with an
+  outcome of the model (docs/architecture.md, "Call outcomes"), ``refused`` and
+  ``interrupted`` excluded; every percentage is over these. A call counts for its official,
+  and for every pool whose queue it entered; *interrupted*: counted apart (the PBX or node
+  failed during the call), never in a percentage;
 - *answered %*: answered / calls; *by official*: answered on the official's own device
   (``answered_kind == direct``); *by others*: answered by the deputy or an operator;
-- *abandoned %*: the caller hung up before anyone answered and left no message;
+- *abandoned %*: the caller hung up before the route's final step (while ringing, queued or in
+  the menu); *missed %*: the route reached its final step (closing message or voicemail
+  greeting) and nobody answered; *voicemail*: a message was left;
 - *ASA*: mean seconds from the call's arrival to its answer, over answered calls;
 - *service level*: calls answered within 20 s of their arrival / calls;
 - *calls per hour*: calls by local hour of arrival (the deployment's timezone);
@@ -36,7 +41,10 @@ MAX_DAYS = 366
 # (db, since, until) -> {official id: cases created in the period and overdue now}
 OverdueCounter = Callable[[Db, datetime, datetime], Awaitable[dict[int, int]]]
 CSV_COLUMNS = ("calls", "answered_pct", "answered_by_official", "answered_by_others",
-               "abandoned_pct", "asa_seconds", "service_level_pct", "overdue_cases")
+               "abandoned_pct", "asa_seconds", "service_level_pct", "overdue_cases",
+               "missed_pct", "voicemail", "interrupted")  # new columns appended: old readers keep
+# the calls the figures are over; interrupted ones are only counted
+COUNTED_KINDS = ("citizen",)
 
 
 def _utc(value: datetime) -> datetime:
@@ -47,18 +55,22 @@ def _pct(k: int, n: int) -> float | None:
     return round(100.0 * k / n, 1) if n else None
 
 
-def row(calls: Sequence[Call]) -> StatsRow:
+def row(every: Sequence[Call]) -> StatsRow:
+    interrupted = sum(1 for c in every if c.outcome == "interrupted")
+    calls = [c for c in every if c.outcome != "interrupted"]
     n = len(calls)
     answered = [c for c in calls if c.outcome == "answered"]
     waits = [(_utc(c.answered_at) - _utc(c.started_at)).total_seconds() for c in answered
              if c.answered_at and c.started_at]
     within = sum(1 for w in waits if w <= SERVICE_LEVEL_SECONDS)
     abandoned = sum(1 for c in calls if c.outcome == "abandoned")
+    missed = sum(1 for c in calls if c.outcome == "missed")
     return StatsRow(
         calls=n, answered=len(answered), answered_pct=_pct(len(answered), n),
         answered_by_official=sum(1 for c in answered if c.answered_kind == "direct"),
         answered_by_others=sum(1 for c in answered if c.answered_kind != "direct"),
         abandoned=abandoned, abandoned_pct=_pct(abandoned, n),
+        missed=missed, missed_pct=_pct(missed, n), interrupted=interrupted,
         voicemail=sum(1 for c in calls if c.outcome == "voicemail"),
         asa_seconds=round(sum(waits) / len(waits), 1) if waits else None,
         answered_within_20s=within, service_level_pct=_pct(within, n))
@@ -71,7 +83,8 @@ async def figures(db: Db, tz: str, since: datetime, until: datetime,
     async with db() as session:
         q = (select(Call).where(Call.started_at >= since.astimezone(UTC),
                                 Call.started_at < until.astimezone(UTC),
-                                Call.outcome.is_not(None), Call.outcome != "refused")
+                                Call.outcome.is_not(None), Call.outcome != "refused",
+                                Call.kind.in_(COUNTED_KINDS))
              .options(selectinload(Call.steps)).order_by(Call.started_at))
         if official_id is not None:
             q = q.where(Call.official_id == official_id)

@@ -14,7 +14,11 @@ class CallStepOut(BaseModel):
     seq: int
     kind: str
     target: str
-    result: str | None
+    result: str | None = Field(description="the step's own result: a dial status (ANSWER, BUSY, "
+                               "NOANSWER, CHANUNAVAIL, CONGESTION, CANCEL: the caller hung up); "
+                               "the pool's QUEUESTATUS (TIMEOUT, JOINEMPTY, LEAVEEMPTY, …) or "
+                               "ANSWER/CANCEL; message PLAYED or CUT; voicemail RECORDED, EMPTY "
+                               "(under 1 s) or CUT; the menu's key, NONE or CUT")
     answered_by: str | None
     started_at: Time
     ended_at: Time
@@ -34,9 +38,16 @@ class CallOut(BaseModel):
     official_id: int | None
     route_source: str = Field(description="agi, mirror or default")
     mode: str
-    outcome: str | None = Field(description="null while the call is in progress")
-    answered_by: str | None
-    answered_kind: str | None
+    kind: str = Field(description="citizen, callback, survey, test or queued-callback")
+    outcome: str | None = Field(description="null while the call is in progress; answered, "
+                                "voicemail, missed, abandoned, refused or interrupted")
+    answered_by: str | None = Field(description="the device that answered")
+    answered_kind: str | None = Field(description="the step that answered: direct, deputy, pool")
+    answered_role: str | None = Field(description="official, deputy or operator")
+    confirmed: bool | None = Field(description="answered by a person (null: not checked)")
+    waited_secs: float | None = Field(description="seconds from arrival to the answer, or to "
+                                      "the caller's hang-up when abandoned")
+    abandoned_during: str | None = Field(description="ringing, queued, menu or routing")
     started_at: Time
     answered_at: Time
     ended_at: Time
@@ -50,7 +61,9 @@ class CallOut(BaseModel):
         return cls(
             id=c.id, linkedid=c.linkedid, number_dialed=c.number_dialed, caller=c.caller,
             official_id=c.official_id, route_source=c.route_source, mode=c.mode,
-            outcome=c.outcome, answered_by=c.answered_by, answered_kind=c.answered_kind,
+            kind=c.kind, outcome=c.outcome, answered_by=c.answered_by,
+            answered_kind=c.answered_kind, answered_role=c.answered_role, confirmed=c.confirmed,
+            waited_secs=c.waited_secs, abandoned_during=c.abandoned_during,
             started_at=iso_time(c.started_at), answered_at=iso_time(c.answered_at),
             ended_at=iso_time(c.ended_at), voicemail_file=c.voicemail_file,
             voicemail_secs=c.voicemail_secs, node=c.node,

@@ -35,6 +35,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dashboard.by_self": ("本人接听", "Answered by the official"),
     "dashboard.by_others": ("他人接听", "Answered by others"),
     "dashboard.abandoned_pct": ("放弃率", "Abandoned %"),
+    "dashboard.missed_pct": ("未接率", "Missed %"),
+    "dashboard.voicemail": ("留言", "Messages"),
+    "dashboard.interrupted": ("中断", "Interrupted"),
     "dashboard.asa": ("平均应答(秒)", "Avg. speed of answer (s)"),
     "dashboard.service_level": ("20秒内接通率", "Service level (20 s)"),
     "dashboard.overdue": ("逾期工单", "Overdue cases"),
@@ -45,7 +48,8 @@ COLUMNS = (("calls", "dashboard.calls"), ("answered_pct", "dashboard.answered_pc
            ("answered_by_others", "dashboard.by_others"),
            ("abandoned_pct", "dashboard.abandoned_pct"), ("asa_seconds", "dashboard.asa"),
            ("service_level_pct", "dashboard.service_level"),
-           ("overdue_cases", "dashboard.overdue"))
+           ("overdue_cases", "dashboard.overdue"), ("missed_pct", "dashboard.missed_pct"),
+           ("voicemail", "dashboard.voicemail"), ("interrupted", "dashboard.interrupted"))
 
 
 async def request_figures(request: web.Request, query: StatsQuery) -> StatsOut:

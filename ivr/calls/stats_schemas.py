@@ -21,8 +21,11 @@ class StatsRow(BaseModel):
     answered_by_official: int
     answered_by_others: int
     abandoned: int
-    abandoned_pct: float | None
+    abandoned_pct: float | None = Field(description="hung up before the route's final step")
+    missed: int
+    missed_pct: float | None = Field(description="the final step was reached, nobody answered")
     voicemail: int
+    interrupted: int = Field(description="the PBX or node failed during the call; not in calls")
     asa_seconds: float | None
     answered_within_20s: int
     service_level_pct: float | None

@@ -17,7 +17,12 @@ LANGUAGES: Final = ("zh", "en")
 RING_TIMEOUT_RANGE: Final = (5, 120)
 
 # --- call records ----------------------------------------------------------------------------
-OUTCOMES: Final = ("answered", "busy", "no-answer", "abandoned", "voicemail", "refused", "failed")
+# the outcome model: docs/architecture.md, "Call outcomes" (interrupted: not produced yet)
+OUTCOMES: Final = ("answered", "voicemail", "missed", "abandoned", "refused", "interrupted")
+CALL_KINDS: Final = ("citizen", "callback", "survey", "test", "queued-callback")
+# the follow-up's "missed call" case is opened for these (both: nobody answered)
+UNANSWERED_OUTCOMES: Final = ("missed", "abandoned")
+MIN_MESSAGE_SECONDS: Final = 1.0  # a recording shorter than this is not a message
 
 # --- operators and pools ---------------------------------------------------------------------
 OPERATOR_STATES: Final = ("logged_out", "ready", "paused")

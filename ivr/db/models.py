@@ -189,9 +189,16 @@ class Call(Base):
                                                     index=True)
     route_source: Mapped[str] = mapped_column(String(16), default="")  # agi | mirror | default
     mode: Mapped[str] = mapped_column(String(16), default="")
-    outcome: Mapped[str | None] = mapped_column(String(16), index=True)  # None while in progress
-    answered_by: Mapped[str | None] = mapped_column(String(80))
+    # CALL_KINDS; OUTCOMES, None while in progress (docs/architecture.md, "Call outcomes")
+    kind: Mapped[str] = mapped_column(String(24), default="citizen", server_default="citizen",
+                                      index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), index=True)
+    answered_by: Mapped[str | None] = mapped_column(String(80))  # the device
     answered_kind: Mapped[str | None] = mapped_column(String(16))  # direct|deputy|pool
+    answered_role: Mapped[str | None] = mapped_column(String(16))  # official|deputy|operator
+    confirmed: Mapped[bool | None] = mapped_column(Boolean)  # by a person (confirmation issue)
+    waited_secs: Mapped[float | None] = mapped_column(Float)  # to the answer, or to abandoning
+    abandoned_during: Mapped[str | None] = mapped_column(String(16))  # ringing|queued|menu|routing
     started_at: Mapped[datetime] = mapped_column(index=True)
     answered_at: Mapped[datetime | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()

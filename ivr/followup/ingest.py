@@ -3,7 +3,7 @@
 Two ways in, both idempotent (keys: the file path, the call, the voicemail), so a message seen
 live, replayed from the CEL journal and found by the directory scan is stored once:
 - :func:`ingest_call`: a finished call (CallView from the recorder). ``voicemail`` → voicemail +
-  case + job; ``busy``/``no-answer``/``abandoned`` → a ``missed`` case.
+  case + job; ``missed``/``abandoned`` (citizen calls) → a ``missed`` case.
 - :func:`ingest_file`: a file in the recording folder nothing has recorded yet (the controller
   was down while the caller spoke). Asterisk names it ``<linkedid>-o<official id>.wav``.
 """
@@ -24,14 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ivr.calls.fold import CallView
 from ivr.calls.recorder import wav_seconds
 from ivr.core.config import Config
+from ivr.core.constants import MIN_MESSAGE_SECONDS, UNANSWERED_OUTCOMES
 from ivr.core.numbers import NumberError, normalize
 from ivr.db.followup_models import Case, TranscriptionJob, Voicemail
 from ivr.db.models import Call, Official, PublishedNumber
 from ivr.db.session import Db
 from ivr.followup.cases import new_case
 
-MISSED_OUTCOMES = frozenset({"busy", "no-answer", "abandoned"})
-MIN_MESSAGE_SECONDS = 0.5  # the same bound as the call fold: shorter is no message
+MISSED_OUTCOMES = frozenset(UNANSWERED_OUTCOMES)
 _NAME = re.compile(r"^(?P<linkedid>[A-Za-z0-9._-]{1,64})-o(?P<official>\d{1,9})\.wav$")
 
 
@@ -134,7 +134,7 @@ async def ingest_call(db: Db, config: Config, hours: Mapping[str, float],
         return await ensure_voicemail(db, config, hours, path=view.voicemail_file,
                                       linkedid=view.linkedid, official_id=view.official_id,
                                       duration=secs, received_at=when, source="event")
-    if view.outcome in MISSED_OUTCOMES:
+    if view.outcome in MISSED_OUTCOMES and view.kind == "citizen":
         async with db() as session, session.begin():
             call = await session.scalar(select(Call).where(Call.linkedid == view.linkedid))
             if call is None:
@@ -170,7 +170,7 @@ def unrecorded_files(config: Config, known: set[str], settle_seconds: float = 3.
         if now - mtime < settle_seconds:
             continue  # still being recorded: the next scan takes it
         secs = wav_seconds(Path(entry.path))
-        if secs is None or secs <= MIN_MESSAGE_SECONDS:
+        if secs is None or secs < MIN_MESSAGE_SECONDS:
             continue  # no message (the call itself is followed up as a missed case)
         found.append((path, parsed, secs, datetime.fromtimestamp(mtime, UTC)))
     return found

@@ -128,7 +128,7 @@ async def test_pool_spreads_calls_over_two_operators(lab: Any, sipp: Any, tmp_pa
     assert got["vm"]["outcome"] == "voicemail"
     assert lab.config.host_path(got["vm"]["voicemail_file"]).stat().st_size > 8000
     assert [(s["kind"], s["result"]) for s in got["msg"]["steps"]][-1] == ("message", "PLAYED")
-    assert got["msg"]["outcome"] == "no-answer"
+    assert got["msg"]["outcome"] == "missed"
 
 
 async def test_pool_with_rrordered_strategy_is_loaded_by_asterisk(lab: Any) -> None:

@@ -101,8 +101,9 @@ def by_deputy() -> list[CelRecord]:
 
 def test_answered_direct() -> None:
     c = fold(LID, answered_direct())
-    assert c.outcome == "answered"
-    assert (c.answered_kind, c.answered_by) == ("direct", "o-12")
+    assert c.outcome == "answered" and c.kind == "citizen" and c.confirmed is None
+    assert (c.answered_kind, c.answered_role, c.answered_by) == ("direct", "official", "o-12")
+    assert c.waited_secs == 3.0
     assert at(2.99) <= c.answered_at <= at(3.0)
     assert (c.number_dialed, c.caller, c.official_id, c.route_source, c.mode) == (
         "05585551001", "13800000000", 12, "agi", "direct")
@@ -115,7 +116,7 @@ def test_answered_direct() -> None:
 def test_answered_by_deputy() -> None:
     c = fold(LID, by_deputy())
     assert c.outcome == "answered"
-    assert (c.answered_kind, c.answered_by) == ("deputy", "o-13")
+    assert (c.answered_kind, c.answered_role, c.answered_by) == ("deputy", "deputy", "o-13")
     assert c.answered_at is not None and at(24.99) <= c.answered_at <= at(25.0)
     assert [(s.seq, s.kind, s.result, s.answered_by) for s in c.steps.values()] == [
         (1, "direct", "NOANSWER", None), (2, "deputy", "ANSWER", "o-13")]
@@ -126,6 +127,11 @@ def test_answered_by_operator() -> None:
                               step_end(1, "pool", "ANSWER", 30.0), *end(30.1)]
     c = fold(LID, events)
     assert (c.outcome, c.answered_kind, c.answered_by, c.mode) == ("answered", "pool", "op-1", "pool")
+    assert c.answered_role == "operator"
+
+
+def test_callback_leg_has_kind_callback() -> None:
+    assert fold("ivrcb-7-abc", []).kind == "callback"
 
 
 def test_answered_mobile_through_carrier() -> None:
@@ -144,28 +150,31 @@ def _ran_out(first_result: str) -> list[CelRecord]:
                       step_end(3, "message", "PLAYED", 66.0), *end(66.1, first_result)]
 
 
-def test_busy() -> None:
+def test_busy_then_pool_timeout_then_message_played_out_is_missed() -> None:
     c = fold(LID, _ran_out("BUSY"))
-    assert c.outcome == "busy" and c.answered_at is None
+    assert c.outcome == "missed" and c.answered_at is None and c.waited_secs is None
     assert [s.result for s in c.steps.values()] == ["BUSY", "TIMEOUT", "PLAYED"]
 
 
 @pytest.mark.parametrize("result", ["NOANSWER", "CHANUNAVAIL", "CONGESTION"])
-def test_no_answer(result: str) -> None:
-    assert fold(LID, _ran_out(result)).outcome == "no-answer"
+def test_missed_keeps_each_steps_result(result: str) -> None:
+    c = fold(LID, _ran_out(result))
+    assert c.outcome == "missed"
+    assert [s.result for s in c.steps.values()] == [result, "TIMEOUT", "PLAYED"]
 
 
 def test_no_answer_pool_only() -> None:
     events = start("pool") + [step(1, "pool", "pool-main", 0.2), step_end(1, "pool", "TIMEOUT", 60.0),
                               step(2, "message", "ivr-unavailable", 60.1),
                               step_end(2, "message", "PLAYED", 63.0), *end(63.1)]
-    assert fold(LID, events).outcome == "no-answer"
+    assert fold(LID, events).outcome == "missed"
 
 
 def test_abandoned_while_ringing() -> None:
     events = start() + [step(1, "direct", "PJSIP/o-12", 0.2), *end(6.0, "CANCEL")]
     c = fold(LID, events)
     assert c.outcome == "abandoned"
+    assert (c.abandoned_during, c.waited_secs) == ("ringing", 6.0)
     assert c.steps[1].result == "CANCEL" and c.steps[1].ended_at == at(6.0)
     assert c.ended_at == at(6.0)
 
@@ -180,13 +189,40 @@ def test_abandoned_while_queued() -> None:
                         step(2, "pool", "pool-main", 20.3), *end(35.0, "NOANSWER")]
     c = fold(LID, events)
     assert c.outcome == "abandoned"
+    assert (c.abandoned_during, c.waited_secs) == ("queued", 35.0)
     assert c.steps[1].result == "NOANSWER" and c.steps[1].ended_at == at(20.2)
-    assert c.steps[2].ended_at == at(35.0) and c.steps[2].result is not None
+    # its own result, not the deputy's dial status carried by the hang-up
+    assert c.steps[2].ended_at == at(35.0) and c.steps[2].result == "CANCEL"
 
 
-def test_abandoned_during_message() -> None:
-    events = start() + [step(1, "message", "ivr-unavailable", 0.2), *end(1.0)]
-    assert fold(LID, events).outcome == "abandoned"
+def test_abandoned_in_the_menu() -> None:
+    events = start("pool") + [step(0, "menu", "1-voicemail.0-pool.9-repeat", 0.2), *end(3.0)]
+    c = fold(LID, events)
+    assert (c.outcome, c.abandoned_during, c.waited_secs) == ("abandoned", "menu", 3.0)
+    assert c.steps[0].result == "CUT"
+
+
+def test_abandoned_before_any_step() -> None:
+    c = fold(LID, start() + end(0.5))
+    assert (c.outcome, c.abandoned_during) == ("abandoned", "routing")
+
+
+def test_hangup_during_the_closing_message_is_missed_and_the_message_cut() -> None:
+    events = start() + [step(1, "direct", "PJSIP/o-12", 0.2), step_end(1, "direct", "BUSY", 1.0),
+                        step(2, "pool", "pool-main", 1.1), step_end(2, "pool", "TIMEOUT", 9.1),
+                        step(3, "message", "ivr-unavailable", 9.2), *end(10.0, "BUSY")]
+    c = fold(LID, events)
+    assert c.outcome == "missed" and c.abandoned_during is None and c.waited_secs is None
+    # never message:BUSY (the channel's last DIALSTATUS)
+    assert [s.result for s in c.steps.values()] == ["BUSY", "TIMEOUT", "CUT"]
+
+
+def test_hangup_during_the_greeting_is_missed() -> None:
+    events = start() + [step(1, "direct", "PJSIP/o-12", 0.2), step_end(1, "direct", "NOANSWER", 5.2),
+                        step(2, "voicemail", "12", 5.3), *end(8.0, "NOANSWER")]
+    c = fold(LID, events)
+    assert c.outcome == "missed" and c.voicemail_file is None
+    assert [s.result for s in c.steps.values()] == ["NOANSWER", "CUT"]
 
 
 def _voicemail(status: str = "RECORDED", with_end: bool = True) -> list[CelRecord]:
@@ -200,15 +236,23 @@ def _voicemail(status: str = "RECORDED", with_end: bool = True) -> list[CelRecor
 
 def test_voicemail_with_audio() -> None:
     c = fold(LID, _voicemail(), voicemail_secs=12.3)
-    assert c.outcome == "voicemail"
+    assert c.outcome == "voicemail" and c.voicemail_secs == 12.3
     assert c.voicemail_file == f"/var/lib/ivr-asterisk/spool/ivr-voicemail/{LID}-o12.wav"
     assert c.steps[1].result == "RECORDED" and c.steps[1].ended_at == at(20.0)
 
 
-@pytest.mark.parametrize("secs", [None, 0.0, 0.4])
-def test_voicemail_without_audio_is_abandoned(secs: float | None) -> None:
-    c = fold(LID, _voicemail(), voicemail_secs=secs)
-    assert c.outcome == "abandoned" and c.voicemail_file is not None
+@pytest.mark.parametrize("secs", [None, 0.0, 0.4, 0.99])
+def test_recording_under_a_second_is_no_message_but_missed(secs: float | None) -> None:
+    # the greeting had started (and the beep played): the final step was reached
+    for status, with_end in (("SILENCE", True), ("HANGUP", False)):
+        c = fold(LID, _voicemail(status=status, with_end=with_end), voicemail_secs=secs)
+        assert c.outcome == "missed" and c.voicemail_file is not None
+        assert c.steps[1].result == "EMPTY"
+
+
+def test_recording_of_a_second_is_a_message() -> None:
+    c = fold(LID, _voicemail(status="HANGUP", with_end=False), voicemail_secs=1.0)
+    assert c.outcome == "voicemail" and c.steps[1].result == "RECORDED"
 
 
 def test_voicemail_ended_by_caller_hangup() -> None:
@@ -258,7 +302,7 @@ def test_linkedid_end_alone_completes() -> None:
                         step(2, "message", "ivr-unavailable", 2.1),
                         step_end(2, "message", "PLAYED", 5.0), linkedid_end(5.5)]
     c = fold(LID, events)
-    assert c.complete and c.ended_at == at(5.5) and c.outcome == "no-answer"
+    assert c.complete and c.ended_at == at(5.5) and c.outcome == "missed"
 
 
 @pytest.mark.parametrize("make", [answered_direct, by_deputy, lambda: _ran_out("BUSY"),

@@ -264,7 +264,7 @@ async def test_voicemail_missing_or_empty_file(db: Db, config: Config) -> None:
     lid1, lid2 = "1795366780.31", "1795366780.32"
     write_wav(config.host_path(f"{INSTANCE}/spool/ivr-voicemail/{lid2}-o12.wav"), 0.1)
     await CallRecorder(db, config).ingest(voicemail_call(lid1).records() + voicemail_call(lid2).records())
-    assert [c.outcome for c in await calls(db)] == ["abandoned", "abandoned"]
+    assert [c.outcome for c in await calls(db)] == ["missed", "missed"]  # greeting reached, no message
 
 
 def test_wav_seconds(tmp_path: Path) -> None:

@@ -141,8 +141,8 @@ async def test_missed_call_becomes_one_case(db: Db, tmp_path: Path) -> None:
     config = _config(tmp_path)
     async with db() as s, s.begin():
         s.add(Call(linkedid="L2", caller="13700000001", started_at=T0, ended_at=T0,
-                   outcome="no-answer"))
-    view = CallView("L2", outcome="no-answer", ended_at=T0)
+                   outcome="missed"))
+    view = CallView("L2", outcome="missed", ended_at=T0)
     for _ in range(2):
         await ingest_call(db, config, HOURS, view)
     found = await cases.list_cases(db, cases.CaseFilter(kind="missed"), now=T0)

@@ -106,6 +106,7 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
     calls = [  # (official, outcome, answered_kind, seconds to answer)
         (zhang, "answered", "direct", 5), (zhang, "answered", "pool", 30),
         (zhang, "abandoned", None, None), (zhang, "voicemail", None, None),
+        (zhang, "missed", None, None), (zhang, "interrupted", None, None),
         (li, "answered", "deputy", 12), (li, "refused", None, None)]
     async with db() as s, s.begin():
         for n, (oid, outcome, kind, wait) in enumerate(calls):
@@ -116,28 +117,35 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
                        answered_at=start + timedelta(seconds=wait) if wait is not None else None))
         s.add(Call(linkedid="old", official_id=zhang, outcome="answered", answered_kind="direct",
                    started_at=t0 - timedelta(days=30), answered_at=t0 - timedelta(days=30)))
+        s.add(Call(linkedid="probe", kind="test", official_id=zhang, outcome="missed",
+                   started_at=t0))  # a test call: never in the figures
     h = {"Authorization": f"Bearer {TOKEN}"}
     api = await (await env.client.get("/api/v1/stats", headers=h)).json()
     z = next(r for r in api["officials"] if r["slug"] == "zhang-wei")
-    assert (z["calls"], z["answered"], z["answered_by_official"], z["answered_by_others"]) == (4, 2, 1, 1)
+    # over citizen calls, refused, interrupted and test calls excluded; interrupted counted apart
+    assert (z["calls"], z["answered"], z["answered_by_official"], z["answered_by_others"]) == (5, 2, 1, 1)
     assert (z["answered_pct"], z["abandoned_pct"], z["asa_seconds"], z["service_level_pct"]) == (
-        50.0, 25.0, 17.5, 25.0)
+        40.0, 20.0, 17.5, 20.0)
+    assert (z["missed"], z["missed_pct"], z["voicemail"], z["interrupted"]) == (1, 20.0, 1, 1)
     li_row = next(r for r in api["officials"] if r["slug"] == "li-qiang")
     assert (li_row["calls"], li_row["answered_by_others"], li_row["service_level_pct"]) == (1, 1, 100.0)
-    assert api["total"]["calls"] == 5 and sum(api["calls_per_hour"]) == 5
+    assert api["total"]["calls"] == 6 and api["total"]["interrupted"] == 1
+    assert sum(api["calls_per_hour"]) == 7  # interrupted calls arrived too
 
     # the CSV is the same figures
     body = await (await env.client.get("/dashboard.csv", cookies=(await _admin(env))[0])).text()
     rows = {r[1]: r for r in csv.reader(io.StringIO(body.lstrip("\ufeff"))) if r and r[0] == "official"}
-    assert rows["zhang-wei"][3:10] == ["4", "50.0", "1", "1", "25.0", "17.5", "25.0"]
+    assert rows["zhang-wei"][3:14] == ["5", "40.0", "1", "1", "20.0", "17.5", "20.0", "0", "20.0",
+                                       "1", "1"]
     # the page too
     page = await (await env.client.get("/dashboard", cookies=(await _admin(env))[0])).text()
-    assert re.search(r"张伟 局长</a></td><td>4</td><td>50.0</td><td>1</td><td>1</td><td>25.0</td>"
-                     r"<td>17.5</td><td>25.0</td>", page), page
+    assert re.search(r"张伟 局长</a></td><td>5</td><td>40.0</td><td>1</td><td>1</td><td>20.0</td>"
+                     r"<td>17.5</td><td>20.0</td><td>[^<]*</td><td>20.0</td><td>1</td><td>1</td>",
+                     page), page
     # an official sees only their own row; asking for another official is refused
     tok = {"Authorization": f"Bearer {env.tokens['official']}"}
     mine = await (await env.client.get("/api/v1/stats", headers=tok)).json()
-    assert [r["slug"] for r in mine["officials"]] == ["zhang-wei"] and mine["total"]["calls"] == 4
+    assert [r["slug"] for r in mine["officials"]] == ["zhang-wei"] and mine["total"]["calls"] == 5
     assert (await env.client.get("/api/v1/stats?official=li-qiang", headers=tok)).status == 403
     # a bad period is refused clearly
     r = await env.client.get("/api/v1/stats?since=yesterday", headers=h)
