@@ -25,7 +25,7 @@ async def list_calls(request: web.Request, query: CallsQuery) -> Items[CallOut]:
     calls = await routing.list_calls(
         request.config_dict[DB], official=query.official, outcome=query.outcome,
         since=await local_time(request, query.since), until=await local_time(request, query.until),
-        limit=query.limit, offset=query.offset)
+        limit=query.limit, offset=query.offset, kind=query.kind)
     return Items[CallOut](items=[CallOut.of(c) for c in calls])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from ivr.core.constants import OUTCOMES
+from ivr.core.constants import CALL_KINDS, OUTCOMES
 from ivr.db.models import Call, CallStep
 from ivr.http.inputs import QueryText, QueryTime
 from ivr.http.schemas import Time, iso_time
@@ -73,6 +73,7 @@ class CallOut(BaseModel):
 class CallsQuery(BaseModel):
     official: QueryText = Field(None, description="slug or id")
     outcome: QueryText = Field(None, json_schema_extra={"enum": [*OUTCOMES, "in-progress"]})
+    kind: QueryText = Field(None, json_schema_extra={"enum": list(CALL_KINDS)})
     since: QueryTime = Field(None, description="inclusive; ISO 8601, without offset in the "
                                                "deployment timezone")
     until: QueryTime = Field(None, description="exclusive")

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.core.constants import OUTCOMES
+from ivr.core.constants import CALL_KINDS, OUTCOMES
 from ivr.core.errors import InvalidInput, UnknownCall, UnknownOfficial, UnknownPool
 from ivr.db.models import AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
 from ivr.db.session import Db
@@ -235,10 +235,12 @@ async def _official_id(session: AsyncSession, ref: str | int) -> int:
 
 async def list_calls(db: Db, official: str | int | None = None, since: datetime | None = None,
                      until: datetime | None = None, outcome: str | None = None, limit: int = 100,
-                     offset: int = 0) -> list[Call]:
+                     offset: int = 0, kind: str | None = None) -> list[Call]:
     """Calls, newest first, with their steps; ``since`` inclusive, ``until`` exclusive.
-    ``outcome`` is one of OUTCOMES or ``in-progress``."""
+    ``outcome`` is one of OUTCOMES or ``in-progress``; ``kind`` one of CALL_KINDS."""
     limit, offset = _limit(limit, offset)
+    if kind is not None and kind not in CALL_KINDS:
+        raise InvalidInput(f"kind {kind!r}: expected one of {', '.join(CALL_KINDS)}", {"kind": kind})
     if outcome is not None and outcome not in OUTCOMES and outcome != "in-progress":
         raise InvalidInput(f"outcome {outcome!r}: expected one of {', '.join(OUTCOMES)} or in-progress",
                            {"outcome": outcome})
@@ -250,6 +252,8 @@ async def list_calls(db: Db, official: str | int | None = None, since: datetime 
             query = query.where(Call.started_at >= _utc(since))
         if until is not None:
             query = query.where(Call.started_at < _utc(until))
+        if kind is not None:
+            query = query.where(Call.kind == kind)
         if outcome == "in-progress":
             query = query.where(Call.outcome.is_(None))
         elif outcome is not None:

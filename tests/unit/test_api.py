@@ -200,14 +200,20 @@ async def test_calls(env: Env) -> None:
                                                             "since": "2026-03-02T09:00:00"})  # Shanghai
     [item] = (await r.json())["items"]
     assert item["started_at"] == "2026-03-02T01:00:00+00:00" and item["steps"][0]["result"] == "ANSWER"
+    assert (item["kind"], item["answered_role"], item["confirmed"]) == ("citizen", None, None)
     r = await c.get(f"{PREFIX}/calls", headers=AUTH, params={"since": "2026-03-02T09:00:01"})
     assert (await r.json())["items"] == []
+    for kind, n in (("citizen", 1), ("callback", 0)):
+        r = await c.get(f"{PREFIX}/calls", headers=AUTH, params={"kind": kind})
+        assert len((await r.json())["items"]) == n
     assert (await (await c.get(f"{PREFIX}/calls/{item['id']}", headers=AUTH)).json())["linkedid"] == "1700000000.1"
     for path, status, error_id in ((f"/calls/{item['id'] + 1}", 404, "unknown-call"),
                                    ("/calls/abc", 400, "invalid-input"),
                                    ("/calls?limit=x", 400, "invalid-input"),
                                    ("/calls?since=yesterday", 400, "invalid-input"),
                                    ("/calls?outcome=great", 400, "invalid-input"),
+                                   ("/calls?outcome=busy", 400, "invalid-input"),
+                                   ("/calls?kind=robot", 400, "invalid-input"),
                                    ("/nothing-here", 404, "not-found")):
         r = await c.get(PREFIX + path, headers=AUTH)
         assert (r.status, (await r.json())["error_id"]) == (status, error_id)
