@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from ivr.asterisk.agi import AgiHeaders, FastAgiServer
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
@@ -17,6 +17,7 @@ from ivr.asterisk.render import RELOADABLE, render_all, write_all
 from ivr.calls.recorder import CallRecorder
 from ivr.core.config import Config
 from ivr.core.errors import UnrenderableConfig
+from ivr.core.timeutil import utcnow
 from ivr.db.feed import ChangeFeed, bump
 from ivr.db.session import Db
 from ivr.directory.asterisk_input import load_render_input
@@ -28,8 +29,7 @@ RESYNC_RETRY_INITIAL = 0.2  # seconds before a failed resync step is tried again
 RESYNC_RETRY_MAX = 10.0
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+
 
 
 class Controller:

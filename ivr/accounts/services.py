@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from ivr.core.constants import ROLES
 from ivr.core.errors import InvalidAccount, LoginFailed
 from ivr.core.identity import Identity
+from ivr.core.timeutil import as_utc
 from ivr.db.account_models import ApiToken, User, WebSession
 from ivr.db.models import Official, Operator
 from ivr.db.session import Db
@@ -153,10 +154,6 @@ async def authenticate(db: Db, username: str, password: str) -> User:
 
 # --- sessions ------------------------------------------------------------------------------
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 async def open_session(db: Db, user_id: int) -> tuple[str, str]:
     """A new session for ``user_id``: (cookie value, csrf token)."""
     key, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
@@ -178,7 +175,7 @@ async def session_identity(db: Db, key: str) -> Identity | None:
         row = await session.scalar(
             select(WebSession).where(WebSession.key_hash == _sha(key))
             .options(selectinload(WebSession.user).selectinload(User.official)))
-    if row is None or _utc(row.expires_at) < datetime.now(UTC) or not row.user.active:
+    if row is None or as_utc(row.expires_at) < datetime.now(UTC) or not row.user.active:
         return None
     return identity_for(row.user, "session", row.csrf)
 

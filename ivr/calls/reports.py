@@ -33,6 +33,7 @@ from sqlalchemy.orm import selectinload
 
 from ivr.calls.stats_schemas import OfficialStats, PoolStats, StatsOut, StatsRow
 from ivr.core.errors import InvalidInput
+from ivr.core.timeutil import as_utc
 from ivr.db.models import Call, Official, Pool
 from ivr.db.session import Db
 
@@ -47,10 +48,6 @@ CSV_COLUMNS = ("calls", "answered_pct", "answered_by_official", "answered_by_oth
 COUNTED_KINDS = ("citizen",)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _pct(k: int, n: int) -> float | None:
     return round(100.0 * k / n, 1) if n else None
 
@@ -60,7 +57,7 @@ def row(every: Sequence[Call]) -> StatsRow:
     calls = [c for c in every if c.outcome != "interrupted"]
     n = len(calls)
     answered = [c for c in calls if c.outcome == "answered"]
-    waits = [(_utc(c.answered_at) - _utc(c.started_at)).total_seconds() for c in answered
+    waits = [(as_utc(c.answered_at) - as_utc(c.started_at)).total_seconds() for c in answered
              if c.answered_at and c.started_at]
     within = sum(1 for w in waits if w <= SERVICE_LEVEL_SECONDS)
     abandoned = sum(1 for c in calls if c.outcome == "abandoned")
@@ -104,7 +101,7 @@ async def figures(db: Db, tz: str, since: datetime, until: datetime,
                                   answered_in_pool=sum(1 for c in mine if c.answered_kind == "pool")))
     hourly = [0] * 24
     for c in calls:
-        hourly[_utc(c.started_at).astimezone(zone).hour] += 1
+        hourly[as_utc(c.started_at).astimezone(zone).hour] += 1
     return StatsOut(since=since.isoformat(), until=until.isoformat(), timezone=tz,
                     official=official_id, service_level_seconds=SERVICE_LEVEL_SECONDS,
                     total=row(calls), officials=per_official, pools=per_pool,

@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ivr.db.models import Base, Official, utcnow
+from ivr.core.timeutil import utcnow
+from ivr.db.models import Base, Official
 
 
 class User(Base):

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ivr.db.models import Base, utcnow
+from ivr.core.timeutil import utcnow
+from ivr.db.models import Base
 
 JOB_STATES = ("pending", "running", "done", "failed")
 CASE_KINDS = ("voicemail", "missed", "call")  # call: opened by an operator from a call

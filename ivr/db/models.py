@@ -6,7 +6,7 @@ schedule windows and for display.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -24,10 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
+from ivr.core.timeutil import utcnow
 
 # Named constraints, so that later migrations (SQLite batch mode, PostgreSQL) can address them.
 NAMING_CONVENTION = {

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.calls.events import CelRecord
 from ivr.core.errors import CallbackFailed, InvalidCaseInput, InvalidTransition, NoCallbackNumber, UnknownEndpoint
+from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import Callback, Case
 from ivr.db.models import Device, Operator
 from ivr.db.session import Db
@@ -38,8 +39,7 @@ _RANK = {"originating": 0, "dialing": 1, "answered": 2, "ended": 3, "failed": 3}
 RING_SECONDS = 30
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+
 
 
 async def _check_endpoint(session: Any, endpoint: Any) -> str:

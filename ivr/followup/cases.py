@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCall, UnknownCase
+from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, CaseEvent
 from ivr.db.models import Call, Official
 from ivr.db.session import Db
@@ -35,13 +36,6 @@ OPEN_STATES = ("new", "assigned")  # nobody has reached the citizen yet
 DEFAULT_DEADLINE_HOURS: dict[str, float] = {"urgent": 2.0, "normal": 24.0}
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite gives naive UTC datetimes back."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- pure rules
@@ -72,11 +66,11 @@ def deadline_hours(given: Mapping[str, Any] | None) -> dict[str, float]:
 
 
 def deadline_for(created_at: datetime, urgency: str, hours: Mapping[str, float]) -> datetime:
-    return aware(created_at) + timedelta(hours=hours.get(urgency, hours["normal"]))
+    return as_utc(created_at) + timedelta(hours=hours.get(urgency, hours["normal"]))
 
 
 def is_overdue(status: str, deadline: datetime, now: datetime) -> bool:
-    return status in OPEN_STATES and aware(deadline) < now
+    return status in OPEN_STATES and as_utc(deadline) < now
 
 
 def callback_number(caller: str | None) -> str | None:

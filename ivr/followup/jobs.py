@@ -10,18 +10,16 @@ that crashes the recogniser must not crash it forever). No job stays ``running``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import select, update
 
+from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import TranscriptionJob
 from ivr.db.session import Db
 
 MAX_ATTEMPTS = 3
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+
 
 
 async def claim_next(db: Db) -> TranscriptionJob | None:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from ivr.core.errors import Forbidden, IvrError
 from ivr.core.identity import Identity
+from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, Transcript
 from ivr.db.models import Device
 from ivr.followup import cases as case_service
@@ -101,7 +102,7 @@ async def _inbox(request: web.Request, status: str, *, error: str = "",
         official=official, status=status or None, limit=200)))
     texts = await _transcripts(request, items)
     phone = await _callback_phone(request, identity)
-    now = case_service.utcnow()
+    now = utcnow()
     rows = [Row(id=c.id, kind=c.kind, status=c.status, caller=c.caller or "",
                 number_dialed=c.number_dialed or "", urgency=c.urgency, category=c.category or "",
                 transcript=texts.get(c.voicemail_id, "") if c.voicemail_id else "",

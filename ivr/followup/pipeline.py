@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from ivr.calls.fold import CallView
 from ivr.core.config import Config
+from ivr.core.timeutil import as_utc
 from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
 from ivr.db.models import Call
 from ivr.db.session import Db
@@ -285,14 +286,13 @@ class VoicemailPipeline:
         """Same caller ``repeat.calls`` times within ``repeat.days`` days (the calls table)."""
         if not vm.caller:
             return False
-        now = vm.received_at if vm.received_at.tzinfo else vm.received_at.replace(tzinfo=UTC)
+        now = as_utc(vm.received_at)
         since = now - timedelta(days=self.rules.repeat_days)
         stmt = select(Call.started_at).where(Call.caller == vm.caller, Call.started_at >= since,
                                              Call.outcome != "refused")
         if vm.call_id is not None:
             stmt = stmt.where(Call.id != vm.call_id)
-        earlier = [t if t.tzinfo else t.replace(tzinfo=UTC)
-                   for t in (await session.scalars(stmt)).all()]
+        earlier = [as_utc(t) for t in (await session.scalars(stmt)).all()]
         return is_repeat(vm.caller, earlier, now, self.rules.repeat_calls, self.rules.repeat_days)
 
 

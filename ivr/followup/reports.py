@@ -6,9 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import Case
 from ivr.db.session import Db
-from ivr.followup.cases import OPEN_STATES, utcnow
+from ivr.followup.cases import OPEN_STATES
 
 
 async def overdue_by_official(db: Db, since: datetime, until: datetime) -> dict[int, int]:

@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, JsonValue, StrictInt, WithJsonSchema, field_validator
 
 from ivr.core.constants import API_PREFIX
+from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import (
     CALLBACK_STATES,
     CASE_KINDS,
@@ -26,7 +27,7 @@ from ivr.db.followup_models import (
     TranscriptionJob,
     Voicemail,
 )
-from ivr.followup.cases import SUMMARY_MAX, aware, is_overdue, utcnow
+from ivr.followup.cases import SUMMARY_MAX, is_overdue
 
 Time = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
 Actor = Annotated[str | None, Field(None, description="who (only the deployment token may name "
@@ -39,7 +40,7 @@ def _enum(values: tuple[str, ...] | list[str], nullable: bool = False) -> WithJs
 
 
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else aware(value).isoformat()
+    return None if value is None else as_utc(value).isoformat()
 
 
 # ---------------------------------------------------------------- responses

@@ -3,10 +3,12 @@ text with their offset (``2026-03-02T01:00:00+00:00``; SQLite's naive values are
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, WithJsonSchema
+
+from ivr.core.timeutil import as_utc
 
 __all__ = ["Items", "Time", "iso_time"]
 
@@ -19,9 +21,7 @@ Time = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format
 def iso_time(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:  # SQLite returns naive UTC
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
+    return as_utc(value).isoformat() if value.tzinfo is None else value.isoformat()
 
 
 class Items(BaseModel, Generic[T]):

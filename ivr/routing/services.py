@@ -24,6 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from ivr.core.constants import CALL_KINDS, OUTCOMES
 from ivr.core.errors import InvalidInput, UnknownCall, UnknownOfficial, UnknownPool
+from ivr.core.timeutil import as_utc
 from ivr.db.models import AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
 from ivr.db.session import Db
 from ivr.directory.services import audit, clean_actor, get_official, load_official
@@ -208,12 +209,7 @@ async def set_pool(db: Db, official: str | int, pool: str | None, actor: str,
 # --- queries -------------------------------------------------------------------------------
 
 def _utc(value: datetime | None) -> datetime | None:
-    """Aware → UTC; naive is taken as UTC (how SQLite hands stored times back)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return None if value is None else as_utc(value)
 
 
 def _limit(limit: int, offset: int) -> tuple[int, int]:

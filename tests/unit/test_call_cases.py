@@ -16,6 +16,7 @@ from ivr.accounts import services as auth
 from ivr.app import CTRL
 from ivr.calls.events import CelRecord
 from ivr.core.errors import InvalidCaseInput, UnknownCall
+from ivr.core.timeutil import as_utc
 from ivr.db.followup_models import Case, CaseEvent
 from ivr.db.models import Call, Official
 from ivr.followup import cases as case_service
@@ -71,7 +72,7 @@ async def test_open_call_case_assigns_the_dialed_official_with_deadline_by_urgen
     assert case.summary == "路灯坏了" and case.assigned_to == "张伟 局长"
     assert (case.caller, case.number_dialed, case.linkedid) == ("13912345678", "05585551001",
                                                                  "1700000000.1")
-    assert case_service.aware(case.deadline) == now + timedelta(hours=2)
+    assert as_utc(case.deadline) == now + timedelta(hours=2)
     # call_id stays free for the call's own voicemail/missed case (unique per call)
     assert case.call_id is None
     async with db() as s:
@@ -83,7 +84,7 @@ async def test_open_call_case_assigns_the_dialed_official_with_deadline_by_urgen
         db, call, category="other", summary="咨询", urgency=None, actor="web:op",
         categories=CATS, hours=HOURS, now=now)
     assert normal.urgency == "normal"
-    assert case_service.aware(normal.deadline) == now + timedelta(hours=24)
+    assert as_utc(normal.deadline) == now + timedelta(hours=24)
     # the workflow continues from assigned as for any case
     done = await case_service.change_status(db, case.id, "called_back", "web:zhangwei")
     assert done.status == "called_back"
