@@ -38,7 +38,7 @@ def offset_key(node: str) -> str:
 
 _CALL_FIELDS = ("linkedid", "number_dialed", "caller", "official_id", "route_source", "mode",
                 "outcome", "answered_by", "answered_kind", "started_at", "answered_at", "ended_at",
-                "voicemail_file")
+                "voicemail_file", "caller_raw", "caller_altered")
 
 
 def wav_seconds(path: Path) -> float | None:
