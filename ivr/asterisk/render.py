@@ -67,7 +67,8 @@ class RenderInput:
 # only as caller_raw= in IVR_CALL), then overwrite every caller field with a safe form, before
 # any CEL event, AGI or Dial (docs/architecture.md, "Call events").
 CALLER_PROLOGUE = (
-    "Set(IVR_CALLER_RAW=${URIENCODE(${CALLERID(num):0:100})})",
+    "Set(IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})",  # PJSIP keeps at most 79 characters
+    "Set(IVR_CALLER_RAW=${IVR_CALLER_RAW:0:240})",
     "Set(IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})})",
     "Set(IVR_CALLER=${IVR_CALLER:0:20})",
     "Set(CALLERID(all)=\"${IVR_CALLER}\" <${IVR_CALLER}>)",
