@@ -99,6 +99,7 @@ async def health(request: web.Request) -> web.Response:
     ctrl = request.app[CTRL]
     return web.json_response({
         "ami": ctrl.ami.logged_in.is_set(), "ami_logins": ctrl.ami.logins,
+        "ami_refused": ctrl.ami.refused,
         "mirror_in_sync": ctrl.mirror.in_sync, "resyncs": ctrl.resyncs,
         "resync_failures": ctrl.resync_failures, "resync_pending": sorted(ctrl.resync_pending),
         "agi": ctrl.agi.stats, "events_ingested": ctrl.recorder.ingested,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ AgiHeaders = dict[str, str]
 AgiHandler = Callable[[AgiHeaders], Awaitable[Mapping[str, str]]]
 
 MAX_HEADER_BYTES = 16384
+_AGI_KEY = re.compile(r"agi_[a-z0-9_]+")
 
 
 def quote(value: str) -> str:
@@ -90,6 +92,10 @@ async def read_headers(reader: asyncio.StreamReader) -> AgiHeaders:
         text = line.decode("utf-8", "replace").rstrip("\r\n")
         if not text:
             return headers
+        # Every line Asterisk sends is "agi_<name>: value", each name once. Anything else is a
+        # value's CR/LF (the caller ID is the caller's; the dialplan cleans it before AGI, this
+        # is the second guard): refuse the request rather than read variables from a value.
         key, sep, value = text.partition(": ")
-        if sep:
-            headers[key] = value
+        if not sep or not _AGI_KEY.fullmatch(key) or key in headers:
+            raise ValueError(f"malformed AGI header line {text[:80]!r}")
+        headers[key] = value

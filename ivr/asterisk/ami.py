@@ -36,13 +36,42 @@ class AmiDisconnected(ConnectionError):
     """The action could not complete: the AMI connection is down or dropped."""
 
 
+# Headers Asterisk sends at most once per message (compared without case). A caller ID holding
+# CR LF (the SIP From user is the caller's to write) puts header lines of the caller's choosing
+# into any event that shows it; the caller ID precedes UniqueID, LinkedID and Extra, so a reader
+# that kept the first copy would take the caller's. Asterisk itself repeats some headers
+# legitimately (a UserEvent's Exten, a Command's Output, ChanVariable): those are not listed.
+UNIQUE_HEADERS = frozenset(h.lower() for h in (
+    "Event", "Response", "ActionID", "EventName", "Privilege", "UniqueID", "LinkedID", "Extra",
+    "EventExtra", "UserDefType", "CallerIDnum", "CallerIDname", "Timestamp", "Channel", "Peer",
+    "Context", "EventList"))
+
+
 def parse_message(raw: bytes) -> Message:
+    """The headers of one message; of a repeated header, the first copy (see :func:`check_message`)."""
     msg: Message = {}
     for line in raw.decode("utf-8", "replace").split("\r\n"):
         key, sep, value = line.partition(":")
         if sep and key and key not in msg:
             msg[key] = value.lstrip(" ")
     return msg
+
+
+def check_message(raw: bytes) -> str:
+    """Why a message must be refused, or ``""``: a header that must be unique repeated, or no
+    ``Event``/``Response`` (the rest of a message that a blank line in a value cut short)."""
+    seen: set[str] = set()
+    for line in raw.decode("utf-8", "replace").split("\r\n"):
+        key, sep, _ = line.partition(":")
+        name = key.lower()
+        if not sep or not key:
+            continue
+        if name in seen and name in UNIQUE_HEADERS:
+            return f"header {key} repeated"
+        seen.add(name)
+    if "event" not in seen and "response" not in seen:
+        return "no Event or Response header"
+    return ""
 
 
 def format_action(fields: dict[str, Any]) -> bytes:
@@ -79,6 +108,7 @@ class AmiClient:
         self.on_login = on_login
         self.logged_in = asyncio.Event()
         self.logins = 0  # how many times a login succeeded (1 + reconnects)
+        self.refused = 0  # messages refused by check_message (/healthz ami_refused)
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._pending: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
@@ -202,6 +232,12 @@ class AmiClient:
                 return
             except asyncio.LimitOverrunError as exc:
                 await reader.readexactly(exc.consumed)  # absurd message: skip it
+                continue
+            problem = check_message(raw[:-4])
+            if problem:
+                self.refused += 1
+                log.warning("AMI message refused (%s; %d so far): %r", problem, self.refused,
+                            raw[:300])
                 continue
             self._handle(parse_message(raw[:-4]))
 

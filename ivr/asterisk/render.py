@@ -61,17 +61,38 @@ class RenderInput:
     timezone: str = ""
 
 
-def published_patterns(target: str = "ivr-route") -> str:
-    """One extension pattern per length 3..20 where every character is ``+`` or a digit."""
+# The caller ID is the caller's (the SIP From user, the Diversion header): it may hold anything,
+# CR LF included, and Asterisk copies it unescaped into every AMI event and the FastAGI request.
+# So the first priorities of a call entering the route keep the original URI-encoded (carried
+# only as caller_raw= in IVR_CALL), then overwrite every caller field with a safe form, before
+# any CEL event, AGI or Dial (docs/architecture.md, "Call events").
+CALLER_PROLOGUE = (
+    "Set(IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})",  # PJSIP keeps at most 79 characters
+    "Set(IVR_CALLER_RAW=${IVR_CALLER_RAW:0:240})",
+    "Set(IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})})",
+    "Set(IVR_CALLER=${IVR_CALLER:0:20})",
+    "Set(CALLERID(all)=\"${IVR_CALLER}\" <${IVR_CALLER}>)",
+    "Set(CALLERID(ani-all)=\"${IVR_CALLER}\" <${IVR_CALLER}>)",
+    "Set(CALLERID(rdnis)=)",
+)
+
+
+def published_patterns(target: str = "ivr-route", sanitize: bool = True) -> str:
+    """One extension pattern per length 3..20 where every character is ``+`` or a digit.
+
+    ``sanitize``: the caller's ID is captured and made safe first (:data:`CALLER_PROLOGUE`)."""
+    first = ("1," + CALLER_PROLOGUE[0],) + tuple(f"n,{app}" for app in CALLER_PROLOGUE[1:]) \
+        if sanitize else ()
     lines = []
     for n in range(3, 21):
         pat = "_[+0-9]" + "X" * (n - 1)
-        lines.append(f"exten => {pat},1,Set(IVR_DIALED=${{EXTEN}})\n same => n,Goto({target},s,1)")
+        body = [*first, f"{'n' if first else '1'},Set(IVR_DIALED=${{EXTEN}})", f"n,Goto({target},s,1)"]
+        lines.append(f"exten => {pat},{body[0]}\n" + "\n".join(f" same => {b}" for b in body[1:]))
     return "\n".join(lines)
 
 
 def outbound_patterns() -> str:
-    return published_patterns("ivr-callback-run")
+    return published_patterns("ivr-callback-run", sanitize=False)
 
 
 def _phone_section(p: Phone) -> str:

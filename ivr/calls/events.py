@@ -1,7 +1,8 @@
 """Asterisk CEL events as plain records, from AMI (live) or the JSON journal (replay).
 
 Both sources must give the same record (and the same dedupe key) for the same event, so a
-replay after an outage never counts an event twice.
+replay after an outage never counts an event twice. Neither source's caller fields are read
+(Asterisk writes them unescaped): the caller is in ``IVR_CALL``'s extra (ivr/calls/callerid.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class CelRecord:
     channel: str = ""
     exten: str = ""
     context: str = ""
-    cid_num: str = ""
+    cid_num: str = ""  # only in events stored before 0007; the caller is IVR_CALL's caller_raw=
     extra: str = ""  # the raw extra text (user events: "k=v;k=v")
     fields: Mapping[str, str] = field(default_factory=dict)  # parsed k=v or hangup JSON
 
@@ -65,7 +66,7 @@ def parse_extra(raw: str) -> tuple[str, dict[str, str]]:
 
 def _make(eventtype: str, userdef: str, etime: str, src: Mapping[str, Any], names: tuple[str, ...]
           ) -> CelRecord | None:
-    uniqueid, linkedid, channel, exten, context, cid, extra = (str(src.get(n, "") or "") for n in names)
+    uniqueid, linkedid, channel, exten, context, extra = (str(src.get(n, "") or "") for n in names)
     if eventtype not in WANTED or not linkedid:
         return None
     if eventtype == "USER_DEFINED" and not userdef.startswith("IVR_"):
@@ -76,7 +77,7 @@ def _make(eventtype: str, userdef: str, etime: str, src: Mapping[str, Any], name
         return None
     text, fields = parse_extra(extra)
     return CelRecord(eventtype, userdef if eventtype == "USER_DEFINED" else "", t, uniqueid,
-                     linkedid, channel, exten, context, cid, text, fields)
+                     linkedid, channel, exten, context, "", text, fields)
 
 
 def from_journal_line(line: str) -> CelRecord | None:
@@ -92,7 +93,7 @@ def from_journal_line(line: str) -> CelRecord | None:
     if userdef and etype == userdef:
         etype = "USER_DEFINED"
     return _make(etype, userdef, str(d.get("eventtime", "")), d,
-                 ("uniqueid", "linkedid", "channame", "exten", "context", "num", "eventextra"))
+                 ("uniqueid", "linkedid", "channame", "exten", "context", "eventextra"))
 
 
 def from_ami(msg: Mapping[str, str]) -> CelRecord | None:
@@ -106,4 +107,4 @@ def from_ami(msg: Mapping[str, str]) -> CelRecord | None:
         userdef = userdef or ""
     # manager.conf timestampevents=yes: µs epoch; cel_manager's own EventTime is whole seconds
     return _make(etype, userdef, msg.get("Timestamp", ""), msg,
-                 ("UniqueID", "LinkedID", "Channel", "Exten", "Context", "CallerIDnum", "Extra"))
+                 ("UniqueID", "LinkedID", "Channel", "Exten", "Context", "Extra"))

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ivr.calls.callerid import caller_id
 from ivr.calls.events import CelRecord
 from ivr.core.constants import MIN_MESSAGE_SECONDS
 from ivr.core.numbers import sanitize_caller_id
@@ -57,6 +58,8 @@ class CallView:
     linkedid: str
     number_dialed: str = ""
     caller: str = ""
+    caller_raw: str = ""  # the caller ID as received, escaped (ivr/calls/callerid.py)
+    caller_altered: bool = False
     official_id: int | None = None
     route_source: str = ""
     mode: str = ""
@@ -107,7 +110,8 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
         name = ev.name
         if name == "IVR_CALL":
             call.number_dialed = sanitize_caller_id(f.get("dialed", ""))[:40]
-            call.caller = sanitize_caller_id(ev.cid_num)
+            cid = caller_id(dict(f), fallback=sanitize_caller_id(ev.cid_num))
+            call.caller, call.caller_raw, call.caller_altered = cid.caller, cid.raw, cid.altered
             call.started_at = min(call.started_at, when)
         elif name == "IVR_ROUTE":
             oid = _int(f.get("official", ""))

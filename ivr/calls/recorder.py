@@ -36,10 +36,10 @@ def offset_key(node: str) -> str:
     """The settings key of a node's journal position (each node replays only its own journal)."""
     return f"{OFFSET_KEY}:{node}"
 
-_CALL_FIELDS = ("linkedid", "kind", "number_dialed", "caller", "official_id", "route_source",
-                "mode", "outcome", "answered_by", "answered_kind", "answered_role", "confirmed",
-                "waited_secs", "abandoned_during", "started_at", "answered_at", "ended_at",
-                "voicemail_file", "voicemail_secs")
+_CALL_FIELDS = ("linkedid", "kind", "number_dialed", "caller", "caller_raw", "caller_altered",
+                "official_id", "route_source", "mode", "outcome", "answered_by", "answered_kind",
+                "answered_role", "confirmed", "waited_secs", "abandoned_during", "started_at",
+                "answered_at", "ended_at", "voicemail_file", "voicemail_secs")
 
 
 def wav_seconds(path: Path) -> float | None:

@@ -34,7 +34,10 @@ class CallOut(BaseModel):
     id: int
     linkedid: str
     number_dialed: str
-    caller: str
+    caller: str = Field(description="the caller ID's digits and a leading +, full-width digits "
+                                    "folded")
+    caller_raw: str = Field(description="the caller ID as received, escaped (\\r, \\n, \\xNN)")
+    caller_altered: bool = Field(description="caller differs from the caller ID as received")
     official_id: int | None
     route_source: str = Field(description="agi, mirror or default")
     mode: str
@@ -60,6 +63,7 @@ class CallOut(BaseModel):
     def of(cls, c: Call) -> CallOut:
         return cls(
             id=c.id, linkedid=c.linkedid, number_dialed=c.number_dialed, caller=c.caller,
+            caller_raw=c.caller_raw, caller_altered=c.caller_altered,
             official_id=c.official_id, route_source=c.route_source, mode=c.mode,
             kind=c.kind, outcome=c.outcome, answered_by=c.answered_by,
             answered_kind=c.answered_kind, answered_role=c.answered_role, confirmed=c.confirmed,

@@ -182,6 +182,9 @@ class Call(Base):
     linkedid: Mapped[str] = mapped_column(String(64), unique=True)
     number_dialed: Mapped[str] = mapped_column(String(40), default="")
     caller: Mapped[str] = mapped_column(String(40), default="")
+    # the caller ID as received, escaped (\r \n \xNN), and whether caller differs from it
+    caller_raw: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    caller_altered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"),
                                                     index=True)
     route_source: Mapped[str] = mapped_column(String(16), default="")  # agi | mirror | default

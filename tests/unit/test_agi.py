@@ -120,7 +120,7 @@ async def test_route_sets_variables_one_at_a_time(served: tuple[FastAgiServer, F
 async def test_headers_parsed(served: tuple[FastAgiServer, FakeAsterisk, list[AgiHeaders]]) -> None:
     _, ast, seen = served
     raw = (b"agi_network: yes\r\nagi_network_script: route\r\nagi_arg_1: +865585551001\r\n"
-           b"agi_calleridname: \xe5\xbc\xa0\xe4\xb8\x89\r\nno separator line\r\nagi_empty: \r\n\r\n")
+           b"agi_calleridname: \xe5\xbc\xa0\xe4\xb8\x89\r\nagi_empty: \r\n\r\n")
     await ast.session(raw)
     assert seen == [{"agi_network": "yes", "agi_network_script": "route",
                      "agi_arg_1": "+865585551001", "agi_calleridname": "张三", "agi_empty": ""}]
@@ -219,3 +219,17 @@ async def test_close_stops_listening(unused_tcp_port: int) -> None:
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", unused_tcp_port)
     await server.close()  # idempotent
+
+
+@pytest.mark.parametrize("value", [
+    "1380000\r\nagi_arg_1: 05585559999",  # a variable injected: agi_arg_1 twice
+    "1380000\nLinkedID: 1.1",  # a line that is not an AGI variable
+    "1380000\nagi_network_script: slow",
+])
+async def test_line_break_in_a_value_refused(served: tuple[FastAgiServer, FakeAsterisk, list[AgiHeaders]],
+                                             value: str) -> None:
+    server, ast, seen = served
+    raw = (b"agi_network: yes\nagi_network_script: route\nagi_arg_1: 05585551001\n"
+           b"agi_callerid: " + value.encode() + b"\n\n")
+    assert await ast.session(raw) == [] and seen == []
+    assert server.stats["errors"] == 1

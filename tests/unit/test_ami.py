@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from ivr.asterisk import ami as ami_module
-from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError, Message, format_action, parse_message
+from ivr.asterisk.ami import (
+    AmiClient,
+    AmiDisconnected,
+    AmiError,
+    Message,
+    check_message,
+    format_action,
+    parse_message,
+)
 
 # -- framing ---------------------------------------------------------------------------------
 
@@ -471,3 +479,60 @@ async def test_drop_during_login_reconnects_promptly(unused_tcp_port: int,
         await c.close()
         server.close()
         await server.wait_closed()
+
+
+# -- refused messages: a caller ID with CR LF must not pick headers -------------------------
+
+# An AMI CEL event as Asterisk 22 (cel_manager) writes it, the caller ID carrying CR LF lines.
+def _cel(cid: str) -> bytes:
+    return ("Event: CEL\r\nPrivilege: call,all\r\nTimestamp: 1795366780.100000\r\n"
+            "EventName: USER_DEFINED\r\nAccountCode: \r\n"
+            f"CallerIDnum: {cid}\r\nCallerIDname: citizen\r\nCallerIDani: 1\r\n"
+            "CallerIDrdnis: \r\nCallerIDdnid: \r\nExten: s\r\nContext: ivr-route\r\n"
+            "Channel: PJSIP/carrier-00000010\r\nApplication: CELGenUserEvent\r\n"
+            "AppData: IVR_CALL,dialed=05585551001\r\nEventTime: 2026-11-19 10:19:40\r\n"
+            "AMAFlags: DOCUMENTATION\r\nUniqueID: 1795366780.16\r\nLinkedID: 1795366780.16\r\n"
+            "Userfield: \r\nPeer: \r\nPeerAccount: \r\nUserDefType: IVR_CALL\r\n"
+            'Extra: {"extra":"dialed=05585551001"}').encode()
+
+
+@pytest.mark.parametrize("cid,problem", [
+    ("13800000000", ""),
+    ("1\r\nLinkedID: 1795366780.1\r\nUniqueID: 1795366780.1", "header UniqueID repeated"),
+    ("1\r\nextra: forged", "header Extra repeated"),  # case does not matter
+    ("1\r\nUserDefType: IVR_STEP_END", "header UserDefType repeated"),
+    ("1\r\nTimestamp: 1", "header Timestamp repeated"),
+    ("1\r\nEvent: CEL", "header Event repeated"),
+])
+def test_check_message_refuses_repeated_unique_headers(cid: str, problem: str) -> None:
+    assert check_message(_cel(cid)) == problem
+
+
+def test_check_message_allows_what_asterisk_repeats() -> None:
+    # real captures: a UserEvent's Exten twice (the channel's and the event's), Command's Output
+    user_event = (b"Event: UserEvent\r\nPrivilege: user,all\r\nChannel: PJSIP/o-1-00000002\r\n"
+                  b"Exten: s\r\nUniqueid: 1.2\r\nLinkedid: 1.1\r\nUserEvent: IVR_AMI\r\n"
+                  b"Exten: 05585551001\r\nOfficial: 3")
+    command = b"Response: Success\r\nActionID: ivr-9\r\nOutput: line 1\r\nOutput: line 2"
+    assert check_message(user_event) == "" and check_message(command) == ""
+
+
+def test_check_message_refuses_a_fragment() -> None:
+    # a blank line in the caller ID cuts the message: its rest has no Event
+    head, _, tail = _cel("1\r\nLinkedID: 1.1\r\n\r\nX-Forged: 1").partition(b"\r\n\r\n")
+    assert check_message(tail) == "no Event or Response header"
+    assert check_message(head) == ""  # nothing repeated: manager.conf must keep such events away
+    assert check_message(b"") == "no Event or Response header"
+
+
+async def test_refused_messages_are_counted_not_dispatched(ami: AmiClient, fake: FakeAmi) -> None:
+    cel: list[Message] = []
+    ami.subscribe("CEL", cel.append)
+    for w in fake.writers:
+        w.write(_cel("1\r\nLinkedID: 9.9\r\nUniqueID: 9.9\r\nExtra: x") + b"\r\n\r\n")
+        w.write(_cel("1\r\nLinkedID: 9.9\r\n\r\nUniqueID: 9.9") + b"\r\n\r\n")  # head + fragment
+        w.write(_cel("13800000000") + b"\r\n\r\n")
+    await wait_until(lambda: len(cel) == 2)
+    assert ami.refused == 2
+    assert [m["LinkedID"] for m in cel] == ["9.9", "1795366780.16"]  # the head: see manager.conf
+    assert await ami.action("Ping")  # the session goes on

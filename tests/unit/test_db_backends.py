@@ -30,10 +30,11 @@ def _line(etype: str, t: float, extra: str = "", uniqueid: str = "1.1") -> str:
     return json.dumps({"eventtype": etype, "userdeftype": etype if etype.startswith("IVR_") else "",
                        "eventtime": f"{t:.6f}", "uniqueid": uniqueid, "linkedid": "1.1",
                        "channame": "PJSIP/carrier-00000001", "exten": "05585551001",
-                       "context": "ivr-citizens", "num": "13900001111", "eventextra": extra})
+                       "context": "ivr-citizens", "eventextra": extra})
 
 
-CALL = [_line("IVR_CALL", T0, "dialed=05585551001"),
+CALL = [_line("IVR_CALL", T0, "dialed=05585551001;caller=13900001111;caller_raw=%EF%BC%91"
+                         "3900001111"),
         _line("IVR_ROUTE", T0 + 0.1, "official=1;src=agi;mode=direct"),
         _line("IVR_STEP", T0 + 0.2, "n=1;kind=direct;target=PJSIP/o-zw"),
         _line("IVR_STEP_END", T0 + 20.2, "n=1;kind=direct;result=NOANSWER"),
@@ -83,6 +84,7 @@ async def test_recorder_dedupes_live_and_replayed_events(db: Db, tmp_path: Path)
         call = (await s.scalars(select(Call))).one()
         offset = (await s.get(Setting, offset_key(config.node.name)))
     assert call.caller == "13900001111" and call.outcome is not None
+    assert (call.caller_raw, call.caller_altered) == ("１3900001111", True)  # full-width 1
     started = call.started_at
     assert started is not None
     if started.tzinfo is None:  # SQLite keeps no zone: naive UTC (PostgreSQL: timestamptz)

@@ -143,14 +143,15 @@ def test_drift_is_caught_both_ways(tmp_path: Path) -> None:
     with (root / "extensions" / "callbacks.tmpl").open("a", encoding="utf-8") as f:
         f.write("\n[ivr-new]\nexten => s,1,CELGenUserEvent(IVR_NEW,a=${X}\\;b=${IF($[1]?y:n)})\n"
                 " same => n,UserEvent(IVR_AMI,Official: ${IVR_OFFICIAL},Step: 1)\n"
-                " same => n,CELGenUserEvent(IVR_CALL,dialed=${EXTEN}\\;caller=${X})\n")
+                " same => n,CELGenUserEvent(IVR_CALL,dialed=${EXTEN}\\;origin=${X})\n")
     assert template_events(root)["IVR_NEW"] == {"a", "b"}
     assert drift(doc_contexts(doc), template_contexts(root), "context") == [
         "context ivr-new is in the templates, not in docs/architecture.md"]
     assert drift(doc_events(doc), template_events(root), "event") == [
         "event IVR_AMI is in the templates, not in docs/architecture.md",
         "event IVR_NEW is in the templates, not in docs/architecture.md",
-        "event IVR_CALL: docs say ['dialed'], templates have ['caller', 'dialed']"]
+        "event IVR_CALL: docs say ['caller', 'caller_raw', 'dialed'], templates have "
+        "['caller', 'caller_raw', 'dialed', 'origin']"]
 
 
 @pytest.mark.parametrize("heading", ["Dialplan contexts", "Call events"])

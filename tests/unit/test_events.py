@@ -60,7 +60,7 @@ def same_but_time(a: CelRecord, b: CelRecord) -> None:
 
 
 @pytest.mark.parametrize("name,text", [
-    ("IVR_CALL", "dialed=05585551001"),
+    ("IVR_CALL", "dialed=05585551001;caller=13800000000;caller_raw=138%2000%0D%0AUniqueID%3A%201"),
     ("IVR_ROUTE", "official=12;src=agi;mode=direct"),
     ("IVR_STEP", "n=1;kind=direct;target=PJSIP/o-12&PJSIP/+8613800001001@carrier"),
     ("IVR_STEP_END", "n=1;kind=direct;result=NOANSWER"),
@@ -80,8 +80,9 @@ def test_user_event_same_from_both_sources(name: str, text: str) -> None:
 def test_user_event_fields_parsed() -> None:
     a, _ = user_pair("IVR_STEP", "n=2;kind=deputy;target=PJSIP/o-13")
     assert dict(a.fields) == {"n": "2", "kind": "deputy", "target": "PJSIP/o-13"}
+    # Asterisk's caller fields are never read (they carry what the caller sent, unescaped)
     assert (a.uniqueid, a.linkedid, a.channel, a.exten, a.context, a.cid_num) == (
-        LID, LID, "PJSIP/carrier-00000010", "run", "ivr-route", "13800000000")
+        LID, LID, "PJSIP/carrier-00000010", "run", "ivr-route", "")
 
 
 def test_answered_on_callee_channel() -> None:

@@ -57,7 +57,7 @@ def linkedid_end(dt: float) -> CelRecord:
 
 
 def start(mode: str = "direct", src: str = "agi") -> list[CelRecord]:
-    return [user("IVR_CALL", 0.0, "dialed=05585551001"),
+    return [user("IVR_CALL", 0.0, "dialed=05585551001;caller=13800000000;caller_raw=13800000000"),
             user("IVR_ROUTE", 0.1, f"official=12;src={src};mode={mode}")]
 
 

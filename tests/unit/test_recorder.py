@@ -96,7 +96,7 @@ class Call_:
 
 
 def answered_call(linkedid: str, official: int = 0, t0: float = T0) -> Call_:
-    return (Call_(linkedid, t0).user("IVR_CALL", 0, "dialed=05585551001")
+    return (Call_(linkedid, t0).user("IVR_CALL", 0, "dialed=05585551001;caller=13800000000;caller_raw=13800000000")
             .user("IVR_ROUTE", 0.1, f"official={official};src=agi;mode=direct")
             .user("IVR_STEP", 0.2, "n=1;kind=direct;target=PJSIP/o-zhang")
             .user("IVR_STEP_END", 20.2, "n=1;kind=direct;result=NOANSWER")
@@ -244,7 +244,7 @@ def write_wav(path: Path, seconds: float, rate: int = 8000) -> None:
 
 
 def voicemail_call(linkedid: str) -> Call_:
-    return (Call_(linkedid).user("IVR_CALL", 0, "dialed=05585551001")
+    return (Call_(linkedid).user("IVR_CALL", 0, "dialed=05585551001;caller=13800000000;caller_raw=13800000000")
             .user("IVR_ROUTE", 0.1, "official=0;src=mirror;mode=voicemail")
             .user("IVR_STEP", 0.2, "n=1;kind=voicemail;target=12")
             .user("IVR_VOICEMAIL", 20.0, f"file={INSTANCE}/spool/ivr-voicemail/{linkedid}-o12.wav;status=HANGUP")
