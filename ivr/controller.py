@@ -29,6 +29,17 @@ RESYNC_RETRY_INITIAL = 0.2  # seconds before a failed resync step is tried again
 RESYNC_RETRY_MAX = 10.0
 
 
+async def asterisk_boot(ami: AmiClient) -> str | None:
+    """The running Asterisk's boot, as its start-up date and time (``CoreStatus``: the AMI
+    user may not run CLI commands); None when it does not say."""
+    reply = await ami.action("CoreStatus", timeout=10)
+    date, time = reply.get("CoreStartupDate", ""), reply.get("CoreStartupTime", "")
+    if not date or not time:
+        log.warning("Asterisk did not give its start-up time: %s", reply)
+        return None
+    return f"{date} {time}"
+
+
 
 
 
@@ -132,8 +143,13 @@ class Controller:
         steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("mirror", self._resync_mirror), ("config", self.sync_asterisk_config),
             ("queue members", lambda: pool_service.reconcile(self.db, ami)),
-            ("journal", self.recorder.replay_journal)]
+            ("journal", lambda: self._catch_up(ami, open_before))]
         self.resync_pending = {name for name, _ in steps}
+        try:  # before any event of this boot: calls of an earlier boot, if it restarted
+            open_before = await self.recorder.open_calls()
+        except Exception as exc:
+            log.warning("could not list the calls in progress: %s", exc)
+            open_before = set()
         await self._wait_fully_booted(ami)
         retry: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         for name, step in steps:
@@ -160,6 +176,19 @@ class Controller:
             return False
         self.resync_pending.discard(name)
         return True
+
+    async def _catch_up(self, ami: AmiClient, open_before: set[str]) -> None:
+        """The journal since the last replay; then, when Asterisk has restarted since the
+        previous login (another start-up time), the calls that were open before this login
+        and did not end in the journal are recorded ``interrupted``."""
+        await self.recorder.replay_journal()
+        boot = await asterisk_boot(ami)
+        if boot is None:
+            return
+        seen = await self.recorder.boot_seen()
+        if seen is not None and seen != boot:
+            await self.recorder.close_interrupted(open_before)
+        await self.recorder.note_boot(boot)  # after: a failed close is retried with the step
 
     async def _wait_fully_booted(self, ami: AmiClient) -> None:
         try:

@@ -6,9 +6,9 @@ answered (``answered_role`` official / deputy / operator, ``answered_by`` the de
 route reached its final step (the closing message or the voicemail greeting had started, whether
 the caller heard it out or not) and nobody answered; *abandoned* — the caller hung up before
 that (while ringing, queued, in the menu or before the first step), ``waited_secs`` after
-arriving; *refused* — not a published number. *interrupted* (the PBX or node failed during the
-call) is part of the model but not produced here: a call only gets an outcome once Asterisk
-reports its hang-up.
+arriving; *refused* — not a published number. *interrupted* — the PBX failed during the call:
+given by the recorder (``interrupted_at``) to a call its Asterisk left open before a restart;
+otherwise a call only gets an outcome once Asterisk reports its hang-up.
 """
 
 from __future__ import annotations
@@ -97,8 +97,12 @@ def _step(call: CallView, n: str) -> StepView | None:
     return None if seq is None else call.steps.get(seq)  # step 0 (the menu) is a step too
 
 
-def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | None = None) -> CallView:
-    """``voicemail_secs``: the duration of the recorded file, if one exists (measured by I/O)."""
+def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | None = None,
+         interrupted_at: datetime | None = None) -> CallView:
+    """``voicemail_secs``: the duration of the recorded file, if one exists (measured by I/O).
+    ``interrupted_at``: the call was left open by a previous boot of its Asterisk (it will never
+    report the hang-up): unless its events say it ended, it is ``interrupted`` then, with what is
+    known (steps so far, who answered); steps still running keep no result."""
     call = CallView(linkedid, kind="callback" if linkedid.startswith(CALLBACK_PREFIX) else "citizen")
     call.voicemail_secs = voicemail_secs
     refused = False
@@ -160,6 +164,12 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
             call.ended_at = call.ended_at or when
     if call.complete or call.ended_at is not None:
         call.outcome = _outcome(call, refused, voicemail_secs)
+    elif interrupted_at is not None:
+        call.ended_at, call.outcome = interrupted_at, "interrupted"
+        for step in call.steps.values():
+            step.ended_at = step.ended_at or interrupted_at
+        if call.answered_at is not None:
+            call.waited_secs = _secs(call.started_at, call.answered_at)
     return call
 
 

@@ -13,6 +13,7 @@ import os
 import wave
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,6 +31,11 @@ from ivr.db.session import Db
 
 log = logging.getLogger(__name__)
 OFFSET_KEY = "cel_journal_offset"  # before 0006: one row for all nodes; now per node:
+
+
+def boot_key(node: str) -> str:
+    """The settings key of the boot of a node's Asterisk last seen at an AMI login."""
+    return f"asterisk_boot:{node}"
 
 
 def offset_key(node: str) -> str:
@@ -180,9 +186,57 @@ class CallRecorder:
             await session.execute(insert_(ev).on_conflict_do_nothing(index_elements=["key"]), rows)
         return list(fresh.values())
 
-    async def _finish(self, linkedids: list[str]) -> list[CallView]:
+    async def open_calls(self) -> set[str]:
+        """This node's calls whose events are known and whose end is not (loads the stored
+        ones after a restart)."""
+        if not self._loaded:
+            await self._load_unfinished()
+        return {lid for lid, events in self.live.items()
+                if not any(e.eventtype == "LINKEDID_END" for e in events)}
+
+    async def boot_seen(self) -> str | None:
+        """The boot of this node's Asterisk noted at the last AMI login (its start-up date and
+        time), None before the first."""
+        async with self.db() as session:
+            row = await session.get(Setting, boot_key(self.config.node.name))
+        return row.value.get("boot") if row is not None and isinstance(row.value, dict) else None
+
+    async def note_boot(self, boot: str) -> None:
+        async with self.db() as session, session.begin():
+            row = await session.get(Setting, boot_key(self.config.node.name))
+            if row is None:
+                session.add(Setting(key=boot_key(self.config.node.name), value={"boot": boot}))
+            else:
+                row.value = {"boot": boot}
+
+    async def close_interrupted(self, linkedids: Iterable[str]) -> list[CallView]:
+        """Calls left open by a previous boot of this node's Asterisk (``linkedids``: the calls
+        open when the controller logged in to the new boot; the journal is replayed first, so a
+        call that did end is not closed here). Asterisk will never report their hang-up: their
+        records are written now, outcome ``interrupted``, with what is known (steps so far,
+        who answered), ended at their last event."""
+        stale: dict[str, datetime] = {}
+        for lid in linkedids:
+            events = self.live.get(lid)
+            if events and any(e.name == "IVR_CALL" for e in events) \
+                    and not any(e.eventtype == "LINKEDID_END" for e in events):
+                stale[lid] = datetime.fromtimestamp(max(e.eventtime for e in events), UTC)
+        if not stale:
+            return []
+        views = await self._finish(list(stale), interrupted=stale)
+        log.warning("%d calls left open by the previous Asterisk boot recorded as interrupted",
+                    len(views))
+        for view in views:
+            for on_view in self.listeners:
+                on_view(view)
+        return views
+
+    async def _finish(self, linkedids: list[str],
+                      interrupted: dict[str, datetime] | None = None) -> list[CallView]:
         """Write the records of calls that are over, from all their stored events, in one
-        transaction; mark their events folded."""
+        transaction; mark their events folded. ``interrupted``: calls Asterisk left open
+        (linkedid → the time of their last event)."""
+        interrupted = interrupted or {}
         for linkedid in linkedids:
             self.live.pop(linkedid, None)
         ev = cast(Table, CelEvent.__table__)
@@ -195,11 +249,13 @@ class CallRecorder:
                 by_call[row.linkedid].append(_row_to_record(row))
             views = []
             for linkedid, events in by_call.items():
-                view = fold(linkedid, events)
+                cut = interrupted.get(linkedid)
+                view = fold(linkedid, events, interrupted_at=cut)
                 if view.voicemail_file:
                     secs = await asyncio.to_thread(wav_seconds,
                                                    self.config.host_path(view.voicemail_file))
-                    view = fold(linkedid, events, round(secs, 2) if secs is not None else None)
+                    view = fold(linkedid, events, round(secs, 2) if secs is not None else None,
+                                interrupted_at=cut)
                 views.append(view)
             wanted = {v.official_id for v in views if v.official_id is not None}
             known = set((await session.scalars(select(Official.id).where(Official.id.in_(wanted)))).all()) \

@@ -330,3 +330,48 @@ async def test_asterisk_restart_controller_reconnects_and_resyncs(lab: Any, sipp
     r = await citizen(sipp, lab, "05585551001", 5000).run()
     assert r.ok, r.summary()
     assert (await phone.wait(5)).received("INVITE")  # the mirrored direct route, not the pool
+
+
+async def _journal_has(lab: Any, *parts: str) -> bool:
+    path = lab.config.cel_journal
+    text = await asyncio.to_thread(lambda: path.read_text(errors="replace") if path.exists() else "")
+    return any(all(p in line for p in parts) for line in text.splitlines())
+
+
+async def test_asterisk_killed_with_a_call_up_records_it_interrupted(lab: Any, sipp: Any) -> None:
+    """Asterisk is SIGKILLed while an answered call is up and restarted as systemd would: the
+    controller closes that call, once, as ``interrupted``, keeping who answered."""
+    p = lab.extra["phones"]
+    phone = await sipp("uas_answer", port=p["zhang"], calls=1, keys={"hold_ms": 60000}).start()
+    call = await citizen(sipp, lab, "05585551001", 60000).start()
+    await eventually(lambda: _channel_in(lab, "PJSIP/o-zhang-", "Up"), timeout=10, interval=0.05)
+    # Asterisk has written the answer (what the controller will know of the call)
+    await eventually(lambda: _journal_has(lab, '"ANSWER"', "o-zhang"), timeout=10, interval=0.1)
+    assert await call_record(lab, "05585551001", outcome=False) is None  # still open: no record
+    before = await asyncio.to_thread(lab.health)
+    assert before is not None
+
+    await asyncio.to_thread(lab.asterisk.kill)  # SIGKILL: no hang-up, no LINKEDID_END ever
+    await eventually(lambda: asyncio.to_thread(lambda: (lab.health() or {}).get("ami") is False),
+                     timeout=15, interval=0.1)
+    await asyncio.to_thread(lab.asterisk.start)
+    await lab.wait_ready(min_resyncs=before["resyncs"] + 1)
+
+    rec = await eventually(lambda: call_record(lab, "05585551001"), timeout=30)
+    assert rec["outcome"] == "interrupted", rec
+    assert (rec["answered_by"], rec["answered_kind"]) == ("o-zhang", "direct"), rec
+    assert rec["answered_at"] and rec["ended_at"] >= rec["answered_at"], rec
+    assert [s["kind"] for s in rec["steps"]][:1] == ["direct"], rec
+    st, calls = await lab.arequest("GET", "/api/v1/calls?limit=50")
+    assert st == 200, calls
+    mine = [c for c in calls["items"] if c["number_dialed"] == "05585551001"]
+    assert len(mine) == 1, mine
+    # a new call on the restarted Asterisk is recorded as usual, not taken for an old one
+    await call.stop()
+    await phone.stop()
+    phone2 = await sipp("uas_answer", port=p["zhang"], calls=1, keys={"hold_ms": 500}).start()
+    r = await citizen(sipp, lab, "+865585551011", 3000).run()
+    assert r.ok, r.summary()
+    assert (await phone2.wait(5)).received("INVITE")
+    new = await eventually(lambda: call_record(lab, "+865585551011"), timeout=20)
+    assert (new["outcome"], new["answered_by"]) == ("answered", "o-zhang"), new

@@ -349,3 +349,21 @@ def test_route_fields_defaults_and_sanitising() -> None:
 def test_no_events() -> None:
     c = fold(LID, [])
     assert c.linkedid == LID and c.outcome is None and c.started_at is None and c.steps == {}
+
+
+def test_interrupted_keeps_what_is_known() -> None:
+    """Left open by a restarted Asterisk: interrupted at the given time, the answer and the
+    steps so far kept; a running step ends then with no result of its own."""
+    events = start() + [step(1, "direct", "PJSIP/o-12", 0.2), *answered(1, "o-12", 3.0)]
+    assert fold(LID, events).outcome is None  # without interrupted_at: still in progress
+    c = fold(LID, events, interrupted_at=at(3.0))
+    assert c.outcome == "interrupted" and not c.complete
+    assert (c.answered_kind, c.answered_role, c.answered_by) == ("direct", "official", "o-12")
+    assert c.waited_secs == 3.0 and c.ended_at == at(3.0) and c.abandoned_during is None
+    s = c.steps[1]
+    assert (s.kind, s.answered_by, s.result, s.ended_at) == ("direct", "o-12", None, at(3.0))
+
+
+def test_interrupted_at_is_ignored_once_the_call_ended() -> None:
+    c = fold(LID, answered_direct(), interrupted_at=at(50.0))
+    assert c.outcome == "answered" and c.ended_at == at(40.2)
