@@ -107,6 +107,19 @@ def set_status(case: Case, status: str, actor: str, note: str = "") -> None:
     add_event(case, actor, "status", old, status, note)
 
 
+async def flag_no_transcript(session: AsyncSession, voicemail_id: int, reason: str) -> Case | None:
+    """The message's transcription was given up: a person must listen to it (the case's listen
+    flag, the reason among its listen reasons, an event). None when the message has no case."""
+    case_id = await session.scalar(select(Case.id).where(Case.voicemail_id == voicemail_id))
+    if case_id is None:
+        return None
+    case = await load_case(session, case_id)
+    case.needs_listening = True
+    case.listen_reasons = [*case.listen_reasons, f"no transcript: {reason}"[:300]]
+    add_event(case, "system", "transcription_failed", note=reason[:1000])
+    return case
+
+
 async def load_case(session: AsyncSession, case_id: int, *, lock: bool = False) -> Case:
     stmt = select(Case).where(Case.id == case_id).options(selectinload(Case.events),
                                                           selectinload(Case.callbacks))

@@ -5,7 +5,8 @@ UPDATE (``WHERE status = 'pending'``), so two workers (or two processes) never r
 A retriable failure (a recognition worker died) puts the job back to ``pending`` until
 ``max_attempts``; anything else fails it with the reason. On start, :func:`recover` returns jobs
 left ``running`` by a crash to ``pending`` (or fails them once they used every attempt: a message
-that crashes the recogniser must not crash it forever). No job stays ``running``.
+that crashes the recogniser must not crash it forever; its case is then flagged for listening,
+like any job given up). No job stays ``running``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select, update
 from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import TranscriptionJob
 from ivr.db.session import Db
+from ivr.followup.cases import flag_no_transcript
 
 MAX_ATTEMPTS = 3
 
@@ -81,6 +83,8 @@ async def recover(db: Db, max_attempts: int = MAX_ATTEMPTS) -> int:
             if job.attempts >= max_attempts:
                 job.status, job.finished_at = "failed", now
                 job.last_error = f"gave up after {job.attempts} interrupted attempts"
+                # nobody will transcribe it: someone must listen (same transaction)
+                await flag_no_transcript(session, job.voicemail_id, job.last_error)
             else:
                 job.status, job.last_error = "pending", reason
         return len(jobs)

@@ -31,7 +31,7 @@ from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
 from ivr.db.models import Call
 from ivr.db.session import Db
 from ivr.followup import jobs
-from ivr.followup.cases import add_event, deadline_for, deadline_hours, load_case
+from ivr.followup.cases import add_event, deadline_for, deadline_hours, flag_no_transcript, load_case
 from ivr.followup.ingest import ensure_voicemail, ingest_call, known_paths, unrecorded_files
 from ivr.followup.triage import Rules, RulesError, is_repeat, load_rules, triage
 from ivr.speech.audio import AudioError
@@ -233,14 +233,7 @@ class VoicemailPipeline:
         final = not retriable or job.attempts >= self.max_attempts
         if final:  # first the case (a person listens instead), so a failed job never lacks it
             async with self.db() as session, session.begin():
-                case = await session.scalar(select(Case)
-                                            .where(Case.voicemail_id == job.voicemail_id))
-                if case is not None:  # the message and its case are kept
-                    case = await load_case(session, case.id)
-                    case.needs_listening = True
-                    case.listen_reasons = [*case.listen_reasons,
-                                           f"no transcript: {reason}"[:300]]
-                    add_event(case, "system", "transcription_failed", note=reason[:1000])
+                await flag_no_transcript(session, job.voicemail_id, reason)  # the message is kept
         status = await jobs.fail(self.db, job.id, reason, retriable=retriable,
                                  max_attempts=self.max_attempts)
         if status == "pending":

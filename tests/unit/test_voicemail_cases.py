@@ -200,7 +200,13 @@ async def test_recovery_gives_up_on_a_message_that_keeps_crashing(db: Db, tmp_pa
         await jobs.recover(db, max_attempts=3)
     async with db() as s:
         job = (await s.scalars(select(TranscriptionJob))).one()
+        case = await cases.load_case(s, (await s.scalars(select(Case.id))).one())
     assert job.status == "failed" and "3 interrupted" in (job.last_error or "")
+    # given up: someone must listen, and the case says why (once, not at every start)
+    assert case.needs_listening
+    assert case.listen_reasons == ["no transcript: gave up after 3 interrupted attempts"]
+    assert [e.action for e in case.events].count("transcription_failed") == 1
+    assert await jobs.recover(db, max_attempts=3) == 0
 
 
 def test_scan_skips_files_still_recording_and_empty_ones(tmp_path: Path) -> None:
