@@ -4,6 +4,8 @@ Two ways in, both idempotent (keys: the file path, the call, the voicemail), so 
 live, replayed from the CEL journal and found by the directory scan is stored once:
 - :func:`ingest_call`: a finished call (CallView from the recorder). ``voicemail`` → voicemail +
   case + job; ``missed``/``abandoned`` (citizen calls) → a ``missed`` case.
+- :func:`sweep_calls`: finished calls that lack their follow-up (the listener is in memory: a
+  controller killed between a record and its case); run at start and with every folder scan.
 - :func:`ingest_file`: a file in the recording folder nothing has recorded yet (the controller
   was down while the caller spoke). Asterisk names it ``<linkedid>-o<official id>.wav``.
 """
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.calls.fold import CallView
@@ -135,15 +138,62 @@ async def ingest_call(db: Db, config: Config, hours: Mapping[str, float],
                                       linkedid=view.linkedid, official_id=view.official_id,
                                       duration=secs, received_at=when, source="event")
     if view.outcome in MISSED_OUTCOMES and view.kind == "citizen":
-        async with db() as session, session.begin():
-            call = await session.scalar(select(Call).where(Call.linkedid == view.linkedid))
-            if call is None:
-                return None
-            if await session.scalar(select(Case.id).where(Case.call_id == call.id)) is None:
-                session.add(new_case("missed", created_at=call.ended_at or call.started_at,
-                                     hours=hours, call_id=call.id, official_id=call.official_id,
-                                     caller=call.caller, number_dialed=call.number_dialed))
+        await _missed_case(db, hours, view.linkedid)
     return None
+
+
+async def _missed_case(db: Db, hours: Mapping[str, float], linkedid: str) -> int:
+    """Open the call's missed case unless it has a case; 1 when opened."""
+    try:
+        async with db() as session, session.begin():
+            call = await session.scalar(select(Call).where(Call.linkedid == linkedid))
+            if call is None or await session.scalar(select(Case.id)
+                                                    .where(Case.call_id == call.id)) is not None:
+                return 0
+            session.add(new_case("missed", created_at=call.ended_at or call.started_at,
+                                 hours=hours, call_id=call.id, official_id=call.official_id,
+                                 caller=call.caller, number_dialed=call.number_dialed))
+    except IntegrityError:
+        return 0  # opened meanwhile by another pass (cases.call_id is unique)
+    return 1
+
+
+async def sweep_calls(db: Db, config: Config, hours: Mapping[str, float],
+                      limit: int = 200) -> tuple[int, int]:
+    """The idempotent sweep: this node's finished calls that lack their follow-up get it — a
+    ``missed``/``abandoned`` citizen call its missed case, a ``voicemail`` call its message,
+    case and job (the listener that does it at once is in memory: a controller killed between
+    the record and the case leaves it undone). Other kinds and outcomes need none. Safe to run
+    beside the listener: each insert re-checks in its own transaction and ``cases.call_id`` is
+    unique. Returns (cases opened, messages queued); at most ``limit`` calls each pass."""
+    mine = Call.node == config.node.name
+    async with db() as session:
+        missed = (await session.scalars(
+            select(Call.linkedid).where(
+                mine, Call.kind == "citizen", Call.outcome.in_(sorted(MISSED_OUTCOMES)),
+                ~select(Case.id).where(Case.call_id == Call.id).exists())
+            .order_by(Call.id).limit(limit))).all()
+        voicemail = (await session.execute(
+            select(Call.linkedid, Call.voicemail_file, Call.official_id, Call.ended_at,
+                   Call.started_at).where(
+                mine, Call.kind == "citizen", Call.outcome == "voicemail",
+                Call.voicemail_file.is_not(None),
+                ~select(Voicemail.id).where(Voicemail.call_id == Call.id).exists())
+            .order_by(Call.id).limit(limit))).all()
+    opened = 0
+    for linkedid in missed:
+        opened += await _missed_case(db, hours, linkedid)
+    queued = 0
+    for linkedid, path, official_id, ended_at, started_at in voicemail:
+        if not path:
+            continue
+        secs = await asyncio.to_thread(wav_seconds, config.host_path(path)) or 0.0
+        job = await ensure_voicemail(db, config, hours, path=path, linkedid=linkedid,
+                                     official_id=official_id, duration=secs,
+                                     received_at=ended_at or started_at or datetime.now(UTC),
+                                     source="sweep")
+        queued += job is not None
+    return opened, queued
 
 
 def inside_path(config: Config, name: str) -> str:

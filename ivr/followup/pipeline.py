@@ -3,7 +3,9 @@
 - Every call the recorder finishes goes through :func:`ingest.ingest_call` (voicemail → message,
   case and job; unanswered without a message → a missed case).
 - On start and every ``[voicemail] scan_seconds`` (config, default 30) the recording folder is
-  scanned for files nothing recorded (the controller was down): zero messages lost.
+  scanned for files nothing recorded (the controller was down): zero messages lost; and the
+  calls table is swept for finished calls lacking their follow-up (:func:`ingest.sweep_calls`:
+  the controller was killed between a record and its case).
 - ``[voicemail] workers`` job workers (default: one per core) claim jobs from the database queue
   and run Vosk in the Transcriber's worker processes (never on the event loop); the models are
   loaded once per worker process when the first job arrives (``[voicemail] preload = true``: at
@@ -32,7 +34,13 @@ from ivr.db.models import Call
 from ivr.db.session import Db
 from ivr.followup import jobs
 from ivr.followup.cases import add_event, deadline_for, deadline_hours, flag_no_transcript, load_case
-from ivr.followup.ingest import ensure_voicemail, ingest_call, known_paths, unrecorded_files
+from ivr.followup.ingest import (
+    ensure_voicemail,
+    ingest_call,
+    known_paths,
+    sweep_calls,
+    unrecorded_files,
+)
 from ivr.followup.triage import Rules, RulesError, is_repeat, load_rules, triage
 from ivr.speech.audio import AudioError
 from ivr.speech.models import ModelMissing, installed, normalise_language, resolve
@@ -67,7 +75,8 @@ class VoicemailPipeline:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.stats: dict[str, int] = {"ingested_calls": 0, "scanned_files": 0, "jobs_done": 0,
-                                      "jobs_failed": 0, "jobs_retried": 0, "recovered": 0}
+                                      "jobs_failed": 0, "jobs_retried": 0, "recovered": 0,
+                                      "swept": 0}
 
     @staticmethod
     def _rules(path: Any) -> Rules:
@@ -96,6 +105,10 @@ class VoicemailPipeline:
         the periodic scan and the job workers."""
         pending = [t for t in self._tasks if t.get_name().startswith("voicemail-ingest")]
         await asyncio.gather(*pending, return_exceptions=True)  # what the replay handed us
+        try:  # calls recorded before a stop whose follow-up the stop left undone
+            await self.sweep()
+        except Exception:
+            log.exception("follow-up sweep failed; the next scan retries it")
         if self.preload:
             await self.transcriber()
         self._spawn(self._scan_loop(), "voicemail-scan")
@@ -154,6 +167,18 @@ class VoicemailPipeline:
             self._wake.set()
         return len(found)
 
+    async def sweep(self) -> tuple[int, int]:
+        """Finished calls lacking their follow-up (missed case, message and job) get it."""
+        async with self._ingest_lock:
+            opened, queued = await sweep_calls(self.db, self.config, self.hours)
+        if opened or queued:
+            log.warning("follow-up sweep: %d missed cases opened, %d messages queued "
+                        "(their calls were recorded before a stop)", opened, queued)
+        if queued:
+            self._wake.set()
+        self.stats["swept"] += opened + queued
+        return opened, queued
+
     async def _scan_loop(self) -> None:
         while True:
             await asyncio.sleep(self.scan_interval)
@@ -161,6 +186,10 @@ class VoicemailPipeline:
                 await self.scan()
             except Exception:
                 log.exception("voicemail folder scan failed")
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("follow-up sweep failed")
 
     # -- transcription ----------------------------------------------------------------------
     async def transcriber(self) -> Transcriber:

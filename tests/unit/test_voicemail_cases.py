@@ -19,7 +19,7 @@ from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCase
 from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
 from ivr.db.models import Call
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async
-from ivr.followup import cases, jobs
+from ivr.followup import cases, ingest, jobs
 from ivr.followup.ingest import FileName, ensure_voicemail, ingest_call, parse_filename, unrecorded_files
 from ivr.followup.pipeline import VoicemailPipeline
 from ivr.speech.audio import Audio, write_wav
@@ -280,3 +280,47 @@ async def test_pipeline_missing_model_fails_job_keeps_case(db: Db, tmp_path: Pat
         assert await s.scalar(select(func.count()).select_from(Voicemail)) == 1
     assert job_row.status == "failed" and "ModelMissing" in (job_row.last_error or "")
     assert case.needs_listening and case.status == "new"
+
+
+async def test_sweep_gives_calls_their_missing_follow_up_once(db: Db, tmp_path: Path) -> None:
+    """The controller was killed between the records and their follow-up (no listener ran):
+    the sweep opens the missed cases and queues the message, once, and leaves alone other
+    kinds, outcomes that need no case, another node's calls and calls that have their case."""
+    config = _config(tmp_path)
+    node = config.node.name
+    vm = "/inst/spool/ivr-voicemail/L-vm-o0.wav"
+    rows = [("L-missed", "citizen", "missed", node, None), ("L-aband", "citizen", "abandoned", node, None),
+            ("L-answered", "citizen", "answered", node, None), ("L-refused", "citizen", "refused", node, None),
+            ("L-interrupted", "citizen", "interrupted", node, None),
+            ("L-callback", "callback", "missed", node, None), ("L-other", "citizen", "missed", "b", None),
+            ("L-had", "citizen", "missed", node, None), ("L-vm", "citizen", "voicemail", node, vm)]
+    async with db() as s, s.begin():
+        for lid, kind, outcome, n, file in rows:
+            s.add(Call(linkedid=lid, kind=kind, outcome=outcome, node=n, caller="13700000001",
+                       started_at=T0, ended_at=T0, voicemail_file=file))
+    await ingest_call(db, config, HOURS, CallView("L-had", outcome="missed", ended_at=T0))
+    assert await ingest.sweep_calls(db, config, HOURS) == (2, 1)
+    assert await ingest.sweep_calls(db, config, HOURS) == (0, 0)  # idempotent
+    async with db() as s:
+        got = sorted((lid, k) for lid, k in (await s.execute(
+            select(Call.linkedid, Case.kind).join(Case, Case.call_id == Call.id))).all())
+        jobs_n = await s.scalar(select(func.count()).select_from(TranscriptionJob))
+    assert got == [("L-aband", "missed"), ("L-had", "missed"),
+                                            ("L-missed", "missed"), ("L-vm", "voicemail")]
+    assert jobs_n == 1
+
+
+async def test_pipeline_sweeps_at_start(db: Db, tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    async with db() as s, s.begin():
+        s.add(Call(linkedid="L9", kind="citizen", outcome="missed", node=config.node.name,
+                   started_at=T0, ended_at=T0))
+    pipeline = VoicemailPipeline(config, db)
+    pipeline.preload, pipeline.workers = False, 1
+    await pipeline.run()
+    try:
+        assert pipeline.stats["swept"] == 1
+        async with db() as s:
+            assert (await s.scalars(select(Case.kind))).all() == ["missed"]
+    finally:
+        await pipeline.close()
