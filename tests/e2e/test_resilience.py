@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -375,3 +376,41 @@ async def test_asterisk_killed_with_a_call_up_records_it_interrupted(lab: Any, s
     assert (await phone2.wait(5)).received("INVITE")
     new = await eventually(lambda: call_record(lab, "+865585551011"), timeout=20)
     assert (new["outcome"], new["answered_by"]) == ("answered", "o-zhang"), new
+
+
+def _db(lab: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(lab.workdir / "ivr.db", timeout=5) as con:
+        con.execute("PRAGMA foreign_keys=ON")
+        return con.execute(sql, args).fetchall()
+
+
+async def test_controller_killed_between_a_record_and_its_case(lab: Any, sipp: Any) -> None:
+    """A missed case is not left to an in-memory listener: the controller is SIGKILLed with an
+    abandoned call recorded and its case not written (the case row is removed while the
+    controller is dead: the state a kill between the two transactions leaves); after the
+    restart a supervisor would do, the call has its case, exactly one."""
+    p = lab.extra["phones"]
+    phone = await sipp("uas_noanswer", port=p["zhang"], timeout=20).start()
+    r = await sipp("uac_abandon", remote=lab.sip, local_ip="127.0.0.2", service="05585551001",
+                   keys={"ring_ms": 2000}, timeout=20).run()
+    assert r.ok, r.summary()
+    assert (await phone.wait(10)).received("CANCEL")
+    rec = await eventually(lambda: call_record(lab, "05585551001"), timeout=20)
+    assert (rec["outcome"], rec["kind"]) == ("abandoned", "citizen"), rec
+
+    async def cases() -> list[tuple[Any, ...]]:
+        return await asyncio.to_thread(_db, lab, "SELECT kind FROM cases WHERE call_id = ?",
+                                       rec["id"])
+    assert await eventually(cases, timeout=10) == [("missed",)]  # the listener, as usual
+
+    lab.signal_controller(signal.SIGKILL)
+    assert lab.controller is not None and lab.controller.wait(10) == -signal.SIGKILL
+    await asyncio.to_thread(_db, lab, "DELETE FROM cases WHERE call_id = ?", rec["id"])
+    assert await cases() == []
+    lab.start_controller()
+    await lab.wait_ready()
+    assert await eventually(cases, timeout=30) == [("missed",)]
+    assert "follow-up sweep: 1 missed cases opened" in lab.controller_log()
+    st, listing = await lab.arequest("GET", "/api/v1/cases?kind=missed")
+    assert st == 200, listing
+    assert [c["call_id"] for c in listing["items"]].count(rec["id"]) == 1, listing
