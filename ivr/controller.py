@@ -135,11 +135,12 @@ class Controller:
     async def on_ami_login(self, ami: AmiClient) -> None:
         """After every (re)connect: the mirror first (calls route by it while we are away), then
         the rendered config, queue members and missed events. Asterisk may still be loading its
-        modules (app_queue) right after a restart: we wait until it is fully booted, and a step
-        that fails is retried with backoff while this AMI session lasts, on its own — one
-        failing step never keeps the others from running. A render error is a data problem,
-        not a transient one: logged, counted, not retried (the next directory change renders
-        again). ``resync_pending`` (in /healthz) names the steps not done yet."""
+        modules (app_queue) right after a restart, so a step that fails is retried with backoff
+        while this AMI session lasts, on its own — one failing step never keeps the others
+        from running. (Waiting for FullyBooted would need the AMI account's ``system`` read or
+        ``command`` write privilege, which it does not have: see manager.conf.tmpl.) A render
+        error is a data problem, not a transient one: logged, counted, not retried (the next
+        directory change renders again). ``resync_pending`` (in /healthz) names the steps not done yet."""
         steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("mirror", self._resync_mirror), ("config", self.sync_asterisk_config),
             ("queue members", lambda: pool_service.reconcile(self.db, ami)),
@@ -150,7 +151,6 @@ class Controller:
         except Exception as exc:
             log.warning("could not list the calls in progress: %s", exc)
             open_before = set()
-        await self._wait_fully_booted(ami)
         retry: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         for name, step in steps:
             if not await self._resync_step(name, step):
@@ -189,12 +189,6 @@ class Controller:
         if seen is not None and seen != boot:
             await self.recorder.close_interrupted(open_before)
         await self.recorder.note_boot(boot)  # after: a failed close is retried with the step
-
-    async def _wait_fully_booted(self, ami: AmiClient) -> None:
-        try:
-            await ami.action("Command", timeout=30, Command="core waitfullybooted")
-        except (TimeoutError, AmiDisconnected, AmiError) as exc:
-            log.warning("could not wait for Asterisk to be fully booted: %s", exc)
 
     async def _resync_mirror(self) -> None:
         async with self._reload_lock:

@@ -66,7 +66,6 @@ async def test_render_error_never_blocks_the_mirror(db: Db, tmp_path: Path) -> N
     fake = FakeAmi(queue_failures=2)
     ctrl.mirror.ami = fake  # type: ignore[assignment]
     await ctrl.on_ami_login(fake)  # type: ignore[arg-type]
-    assert fake.commands[0] == "core waitfullybooted"  # before any resync step
     assert ctrl.mirror.in_sync and "meta/synced" in fake.puts
     assert any(key.startswith("num/") for key in fake.puts)
     assert ctrl.resync_failures.get("config") == 1  # a render error: logged, not retried
