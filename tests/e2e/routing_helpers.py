@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ivr.lab import ports
 from ivr.lab.deploy import LabDeployment, create_lab
 
 # Officials of a test city. {name} placeholders are the sipp phones' ports.
@@ -93,6 +94,20 @@ async def make_lab(root: Path, workdir: Path, phone_ports: dict[str, int], **kw:
         lab.asterisk.remove()
         raise
     return lab
+
+
+async def routing_lab(root: Path, workdir: Path) -> AsyncIterator[LabDeployment]:
+    """The routing directory's deployment with its sipp phones' ports in ``extra["phones"]``,
+    for a test module's ``lab`` fixture. Its logs are printed at teardown: pytest shows them
+    when the test failed."""
+    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES)), strict=True))
+    deployment = await make_lab(root, workdir, phone_ports)
+    deployment.extra["phones"] = phone_ports
+    yield deployment
+    deployment.close()
+    print(deployment.controller_log()[-4000:])
+    print(deployment.asterisk.log_tail(150))
+    deployment.asterisk.remove()
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -12,8 +13,8 @@ from urllib.parse import unquote
 import pytest
 
 from ivr.calls.callerid import escape
-from ivr.lab import ports
-from tests.e2e.routing_helpers import PHONES, eventually, make_lab
+from ivr.lab.deploy import LabDeployment
+from tests.e2e.routing_helpers import eventually, routing_lab
 
 pytestmark = pytest.mark.e2e
 
@@ -28,14 +29,9 @@ def attack(linkedid: str) -> str:
 
 
 @pytest.fixture
-async def lab(asterisk_root: Path, tmp_path: Path) -> Any:
-    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES)), strict=False))
-    deployment = await make_lab(asterisk_root, tmp_path / "lab", phone_ports)
-    deployment.extra["phones"] = phone_ports
-    yield deployment
-    deployment.close()
-    print(deployment.controller_log()[-3000:])
-    deployment.asterisk.remove()
+async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
+    async for deployment in routing_lab(asterisk_root, tmp_path / "lab"):
+        yield deployment
 
 
 def citizen(sipp: Any, lab: Any, number: str, caller: str, hold_ms: int = 1500) -> Any:

@@ -6,6 +6,7 @@ import asyncio
 import re
 import signal
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,20 +15,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ivr.lab import ports
-from tests.e2e.routing_helpers import PHONES, call_record, eventually, login_operators, make_lab
+from ivr.lab.deploy import LabDeployment
+from tests.e2e.routing_helpers import call_record, eventually, login_operators, routing_lab
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def lab(asterisk_root: Path, tmp_path: Path) -> Any:
-    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES)), strict=False))
-    deployment = await make_lab(asterisk_root, tmp_path / "lab", phone_ports)
-    deployment.extra["phones"] = phone_ports
-    yield deployment
-    deployment.close()
-    print(deployment.controller_log()[-3000:])
-    deployment.asterisk.remove()
+async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
+    async for deployment in routing_lab(asterisk_root, tmp_path / "lab"):
+        yield deployment
 
 
 def citizen(sipp: Any, lab: Any, number: str, hold_ms: int, **kw: Any) -> Any:

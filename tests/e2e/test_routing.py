@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ivr.lab import ports
-from tests.e2e.routing_helpers import PHONES, call_record, eventually, login_operators, make_lab, tone_ulaw
+from ivr.lab.deploy import LabDeployment
+from tests.e2e.routing_helpers import call_record, eventually, login_operators, routing_lab, tone_ulaw
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def lab(asterisk_root: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES)), strict=False))
-    deployment = await make_lab(asterisk_root, tmp_path / "lab", phone_ports)
-    deployment.extra["phones"] = phone_ports
-    yield deployment
-    deployment.close()
-    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
-        print(deployment.controller_log()[-4000:])
-        print(deployment.asterisk.log_tail(150))
-    deployment.asterisk.remove()
+async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
+    async for deployment in routing_lab(asterisk_root, tmp_path / "lab"):
+        yield deployment
 
 
 async def test_direct_official_answers(lab: Any, sipp: Any) -> None:

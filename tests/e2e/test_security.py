@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ivr.asterisk.ami import AmiClient, AmiError
-from ivr.lab import ports
-from tests.e2e.routing_helpers import PHONES, eventually, make_lab
+from ivr.lab.deploy import LabDeployment
+from tests.e2e.routing_helpers import PHONES, eventually, routing_lab
 
 pytestmark = pytest.mark.e2e
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -36,13 +37,9 @@ ATTEMPTS = [
 
 
 @pytest.fixture
-async def lab(asterisk_root: Path, tmp_path: Path) -> Any:
-    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES)), strict=False))
-    deployment = await make_lab(asterisk_root, tmp_path / "lab", phone_ports)
-    deployment.extra["phones"] = phone_ports
-    yield deployment
-    deployment.close()
-    deployment.asterisk.remove()
+async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
+    async for deployment in routing_lab(asterisk_root, tmp_path / "lab"):
+        yield deployment
 
 
 def _secret(lab: Any, endpoint: str) -> str:
