@@ -60,11 +60,11 @@ async def _controller(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _recorder(app: web.Application) -> AsyncIterator[None]:
+    """The journal's recorder, in its own thread: FastAGI never waits for it, at start or after."""
     ctrl = app[CTRL]
-    await ctrl.recorder.replay_journal()  # calls that happened while we were away
-    task = asyncio.create_task(ctrl.recorder.run(), name="recorder")
+    ctrl.recorder.start()
     yield
-    task.cancel()
+    await ctrl.recorder.stop()
 
 
 async def _fastagi(app: web.Application) -> AsyncIterator[None]:
@@ -102,7 +102,7 @@ async def health(request: web.Request) -> web.Response:
         "ami_refused": ctrl.ami.refused,
         "mirror_in_sync": ctrl.mirror.in_sync, "resyncs": ctrl.resyncs,
         "resync_failures": ctrl.resync_failures, "resync_pending": sorted(ctrl.resync_pending),
-        "agi": ctrl.agi.stats, "events_ingested": ctrl.recorder.ingested,
+        "agi": ctrl.agi.stats, "recorder": ctrl.recorder.stats(),
         "officials": len(ctrl.snapshot.routings), "node": ctrl.config.node.name,
         "feed": {"seen": ctrl.feed.seen, "polls": ctrl.feed.polls, "applied": ctrl.feed.applied}})
 
@@ -135,13 +135,14 @@ def create_app(config: Config) -> web.Application:
     routing_http.setup(app)
     calls_http.setup(app)
     pool_http.setup(app, ami=ctrl.ami)
-    followup.setup(app, config=config, db=db, recorder=ctrl.recorder, ami=ctrl.ami)
+    followup.setup(app, config=config, db=db, calls=ctrl.calls, recorder=ctrl.recorder,
+                   ami=ctrl.ami)
     accounts_http.setup(app)
     routing_pages.setup(app)
     directory_pages.setup(app)
     accounts_pages.setup(app)
     followup_admin_pages.setup(app, schedule_page=routing_pages.schedule_page)
-    pool_console.setup(app, ami=ctrl.ami, recorder=ctrl.recorder)
+    pool_console.setup(app, ami=ctrl.ami, calls=ctrl.calls)
     stats_http.setup(app, overdue=followup_reports.overdue_by_official)
     followup_pages.setup(app)
 

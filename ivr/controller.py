@@ -14,7 +14,8 @@ from ivr.asterisk.agi import AgiHeaders, FastAgiServer
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.asterisk.astdb import MirrorWriter
 from ivr.asterisk.render import RELOADABLE, render_all, write_all
-from ivr.calls.recorder import CallRecorder
+from ivr.calls.consumer import JournalConsumer
+from ivr.calls.live import LiveCalls
 from ivr.core.config import Config
 from ivr.core.errors import UnrenderableConfig
 from ivr.core.timeutil import utcnow
@@ -27,20 +28,13 @@ from ivr.routing.store import RoutingSnapshot, load_snapshot
 log = logging.getLogger(__name__)
 RESYNC_RETRY_INITIAL = 0.2  # seconds before a failed resync step is tried again, doubling
 RESYNC_RETRY_MAX = 10.0
+CEL_GRACE_S = 1.0  # a hang-up reaches the journal through CEL's queue a moment after the channel goes
 
 
-async def asterisk_boot(ami: AmiClient) -> str | None:
-    """The running Asterisk's boot, as its start-up date and time (``CoreStatus``: the AMI
-    user may not run CLI commands); None when it does not say."""
-    reply = await ami.action("CoreStatus", timeout=10)
-    date, time = reply.get("CoreStartupDate", ""), reply.get("CoreStartupTime", "")
-    if not date or not time:
-        log.warning("Asterisk did not give its start-up time: %s", reply)
-        return None
-    return f"{date} {time}"
-
-
-
+async def channels_up(ami: AmiClient) -> set[str]:
+    """The linkedids of the channels Asterisk has now (``CoreShowChannels``)."""
+    events = await ami.action_list("CoreShowChannels", timeout=10)
+    return {m["Linkedid"] for m in events if m.get("Linkedid")}
 
 
 class Controller:
@@ -51,9 +45,10 @@ class Controller:
                              backoff_initial=config.ami.backoff_initial,
                              backoff_max=config.ami.backoff_max, on_login=self.on_ami_login)
         self.mirror = MirrorWriter(self.ami)
-        self.recorder = CallRecorder(db, config)
+        self.calls = LiveCalls()  # live views from AMI; records from the journal:
+        self.recorder = JournalConsumer(config, self.calls.on_recorded)
         self.agi = FastAgiServer({"route": self.route}, answer_timeout=config.agi.answer_timeout)
-        self.ami.subscribe("CEL", self.recorder.on_ami_cel)
+        self.ami.subscribe("CEL", self.calls.on_ami_cel)
         self.resyncs = 0
         self.resync_failures: dict[str, int] = {}  # step -> failures since start (/healthz)
         self.resync_pending: set[str] = set()  # resync steps not done since the last login
@@ -134,23 +129,20 @@ class Controller:
 
     async def on_ami_login(self, ami: AmiClient) -> None:
         """After every (re)connect: the mirror first (calls route by it while we are away), then
-        the rendered config, queue members and missed events. Asterisk may still be loading its
-        modules (app_queue) right after a restart, so a step that fails is retried with backoff
-        while this AMI session lasts, on its own — one failing step never keeps the others
-        from running. (Waiting for FullyBooted would need the AMI account's ``system`` read or
-        ``command`` write privilege, which it does not have: see manager.conf.tmpl.) A render
-        error is a data problem, not a transient one: logged, counted, not retried (the next
-        directory change renders again). ``resync_pending`` (in /healthz) names the steps not done yet."""
+        the rendered config, queue members and calls Asterisk lost. Asterisk may still be
+        loading its modules (app_queue) right after a restart, so a step that fails is retried
+        with backoff while this AMI session lasts, on its own — one failing step never keeps the
+        others from running. (Waiting for FullyBooted would need the AMI account's ``system``
+        read or ``command`` write privilege, which it does not have: see manager.conf.tmpl.) A
+        render error is a data problem, not a transient one: logged, counted, not retried (the
+        next directory change renders again). ``resync_pending`` (in /healthz) names the steps
+        not done yet. Records themselves never wait for a login: the recorder follows the
+        journal all along."""
         steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("mirror", self._resync_mirror), ("config", self.sync_asterisk_config),
             ("queue members", lambda: pool_service.reconcile(self.db, ami)),
-            ("journal", lambda: self._catch_up(ami, open_before))]
+            ("journal", lambda: self._close_lost(ami))]
         self.resync_pending = {name for name, _ in steps}
-        try:  # before any event of this boot: calls of an earlier boot, if it restarted
-            open_before = await self.recorder.open_calls()
-        except Exception as exc:
-            log.warning("could not list the calls in progress: %s", exc)
-            open_before = set()
         retry: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         for name, step in steps:
             if not await self._resync_step(name, step):
@@ -177,18 +169,22 @@ class Controller:
         self.resync_pending.discard(name)
         return True
 
-    async def _catch_up(self, ami: AmiClient, open_before: set[str]) -> None:
-        """The journal since the last replay; then, when Asterisk has restarted since the
-        previous login (another start-up time), the calls that were open before this login
-        and did not end in the journal are recorded ``interrupted``."""
-        await self.recorder.replay_journal()
-        boot = await asterisk_boot(ami)
-        if boot is None:
+    async def _close_lost(self, ami: AmiClient) -> None:
+        """Calls this node recorded as in progress whose channels Asterisk no longer has (it
+        restarted, killed with calls up, while we were away or not) never get their end in the
+        journal: recorded ``interrupted``. In order: the journal recorded up to now; the calls
+        still open; the channels Asterisk has; the journal again (a call that ended meanwhile
+        is closed by its own end) — what is left open and has no channel is lost."""
+        await self.recorder.caught_up()
+        open_calls = await self.recorder.call(lambda r: r.open_calls())
+        if not open_calls:
             return
-        seen = await self.recorder.boot_seen()
-        if seen is not None and seen != boot:
-            await self.recorder.close_interrupted(open_before)
-        await self.recorder.note_boot(boot)  # after: a failed close is retried with the step
+        up = await channels_up(ami)
+        await asyncio.sleep(CEL_GRACE_S)
+        await self.recorder.caught_up()
+        lost = open_calls - up
+        if lost:
+            await self.recorder.call(lambda r: r.close_interrupted(lost))
 
     async def _resync_mirror(self) -> None:
         async with self._reload_lock:

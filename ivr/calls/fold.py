@@ -147,6 +147,15 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
                 if step.kind == "voicemail" and step.result in (None, "CANCEL", "CUT"):
                     # hanging up after speaking is how most messages end
                     step.result, step.ended_at, step.cut = "RECORDED", step.ended_at or when, False
+        elif name == "IVR_CALLBACK":  # a callback's phone answered: the citizen is dialled
+            call.number_dialed = sanitize_caller_id(f.get("number", ""))[:40]
+            call.steps[1] = StepView(1, "callback", call.number_dialed, started_at=when)
+        elif name == "IVR_CALLBACK_ANSWERED":
+            call.answered_at, call.answered_by, call.answered_kind = when, call.number_dialed, "callback"
+            if 1 in call.steps:
+                call.steps[1].answered_by = call.number_dialed
+        elif name == "IVR_CALLBACK_END" and 1 in call.steps:
+            call.steps[1].result, call.steps[1].ended_at = f.get("result", "")[:24] or None, when
         elif name == "IVR_REFUSED":
             refused = True
             call.number_dialed = call.number_dialed or sanitize_caller_id(f.get("dialed", ""))
@@ -186,6 +195,8 @@ def _outcome(call: CallView, refused: bool, voicemail_secs: float | None) -> str
             s.result = "EMPTY"  # the beep played, nothing worth a message was said
     if call.voicemail_file and message:
         return "voicemail"
+    if call.kind == "callback":  # the citizen did not answer; no step: the phone did not
+        return "missed" if steps else "abandoned"
     if any(s.kind in FINAL_KINDS for s in steps):
         return "missed"  # every plan ends with one of these: the route reached its end
     call.waited_secs = _secs(call.started_at, call.ended_at)

@@ -132,6 +132,16 @@ class VoicemailConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordsConfig:
+    poll_seconds: float = _doc(0.2, "seconds between looks at the CEL journal when it has "
+                                    "nothing new (records follow a call's end by about this much)")
+    chunk_bytes: int = _doc(262144, "journal bytes recorded per transaction (bounds memory and "
+                                    "the length of a write)")
+    keep_raw_days: float = _doc(30.0, "days raw CEL events are kept once their call is "
+                                      "recorded; 0: kept for ever")
+
+
+@dataclass(frozen=True, slots=True)
 class CasesConfig:
     triage_rules: str = _doc("", "path of the triage rules YAML; empty: the shipped "
                                  "ivr/followup/triage_rules.yaml")
@@ -143,7 +153,7 @@ SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseConfig, "http": HttpConfig, "agi": AgiConfig, "ami": AmiConfig,
     "asterisk": AsteriskConfig, "sip": SipConfig, "carrier": CarrierConfig,
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
-    "cases": CasesConfig,
+    "cases": CasesConfig, "records": RecordsConfig,
 }
 
 # flat keys of the single-table format (``ivr init`` before sections, ``extra`` keys) -> new home
@@ -271,6 +281,7 @@ class Config:
     node: NodeConfig = field(default_factory=NodeConfig)
     voicemail: VoicemailConfig = field(default_factory=VoicemailConfig)
     cases: CasesConfig = field(default_factory=CasesConfig)
+    records: RecordsConfig = field(default_factory=RecordsConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -241,3 +242,5 @@ class CelEvent(Base):
     extra: Mapped[str] = mapped_column(Text, default="")
     folded: Mapped[bool] = mapped_column(Boolean, default=False)
     node: Mapped[str | None] = mapped_column(String(64))  # the controller's node that stored it
+    # the recorder's start (this node's unfolded events) and prune (folded, older than …)
+    __table_args__ = (Index("ix_cel_events_node_folded_time", "node", "folded", "eventtime"),)

@@ -1,40 +1,47 @@
 """The follow-up feature's wiring: ``setup`` builds the voicemail pipeline and the callback
-tracker, hooks them to the call recorder and registers the routes; ``ivr.app`` runs the two
+tracker, hooks them to the calls' listeners and registers the routes; ``ivr.app`` runs the two
 cleanup contexts below in the order the recorder needs.
 
 ``voicemail_context`` runs after the controller context and before the recorder's: the
-listeners are in place before the CEL journal replay (calls that ended while the controller was
-away become messages and cases too), interrupted jobs are back in the queue and the recording
-folder has been scanned. ``voicemail_workers`` runs after the recorder's: by then the replay has
-linked messages found by the scan to their calls (caller, dialed number, hence language), so the
-job workers start with complete data.
+listeners are in place before the recorder reads the journal (calls that ended while the
+controller was away become messages and cases too), interrupted jobs are back in the queue and
+the recording folder has been scanned. ``voicemail_workers`` starts the workers once the
+recorder has caught up with the journal — in the background, so FastAGI does not wait for it:
+by then messages found by the scan are linked to their calls (caller, dialed number, hence
+language), so the job workers start with complete data.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from ivr.asterisk.ami import AmiClient
-from ivr.calls.recorder import CallRecorder
+from ivr.calls.consumer import JournalConsumer
+from ivr.calls.live import LiveCalls
 from ivr.core.config import Config
 from ivr.db.session import Db
 from ivr.followup import call_cases, http, prompts_http
 from ivr.followup.callback import CallbackTracker
-from ivr.followup.keys import AMI, PIPELINE, RECORDER, TRACKER
+from ivr.followup.keys import AMI, LIVE, PIPELINE, RECORDER, TRACKER
 from ivr.followup.pipeline import VoicemailPipeline
 from ivr.http import ROUTES
 
+log = logging.getLogger(__name__)
 
-def setup(app: web.Application, *, config: Config, db: Db, recorder: CallRecorder,
-          ami: AmiClient) -> None:
+
+def setup(app: web.Application, *, config: Config, db: Db, calls: LiveCalls,
+          recorder: JournalConsumer, ami: AmiClient) -> None:
     pipeline = VoicemailPipeline(config, db)
     tracker = CallbackTracker(db)
-    recorder.listeners.append(pipeline.on_call)
-    recorder.record_listeners.append(tracker)
+    calls.listeners.append(pipeline.on_call)
+    calls.record_listeners.append(tracker)
     app[PIPELINE] = pipeline
     app[TRACKER] = tracker
+    app[LIVE] = calls
     app[RECORDER] = recorder
     app[AMI] = ami
     for routes in (http.routes, call_cases.routes, prompts_http.routes):
@@ -51,5 +58,15 @@ async def voicemail_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def voicemail_workers(app: web.Application) -> AsyncIterator[None]:
-    await app[PIPELINE].run()
+    pipeline, recorder = app[PIPELINE], app[RECORDER]
+
+    async def start() -> None:
+        try:
+            await recorder.caught_up(timeout=600)
+        except TimeoutError:
+            log.warning("the recorder has not caught up with the journal: workers start anyway")
+        await pipeline.run()
+    task = asyncio.create_task(start(), name="voicemail-start")
     yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

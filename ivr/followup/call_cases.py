@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.calls.fold import fold
-from ivr.calls.recorder import CallRecorder
+from ivr.calls.live import LiveCalls
 from ivr.core.constants import API_PREFIX
 from ivr.core.errors import InvalidInput
 from ivr.followup import cases as case_service
 from ivr.followup.cases import CallRef
-from ivr.followup.keys import PIPELINE, RECORDER
+from ivr.followup.keys import LIVE, PIPELINE
 from ivr.followup.schemas import CaseFromCallIn, CaseOut
 from ivr.followup.triage import Rules
 from ivr.http import DB, Routes
@@ -36,12 +35,11 @@ def category_keys(rules: Rules) -> list[str]:
     return keys if rules.default_category in keys else [*keys, rules.default_category]
 
 
-def live_call(recorder: CallRecorder | None, linkedid: str) -> CallRef | None:
-    """The call as the recorder sees it while it is going on (no stored record yet)."""
-    events = recorder.live.get(linkedid) if recorder is not None else None
-    if not events or not any(e.name == "IVR_CALL" for e in events):
+def live_call(calls: LiveCalls | None, linkedid: str) -> CallRef | None:
+    """The call as AMI shows it while it is going on (no stored record yet)."""
+    view = calls.view(linkedid) if calls is not None else None
+    if view is None:
         return None
-    view = fold(linkedid, events)
     return CallRef(view.linkedid, view.number_dialed or "", view.caller or "", view.official_id)
 
 
@@ -62,7 +60,7 @@ async def post_case(request: web.Request, body: CaseFromCallIn) -> CaseOut:
     db = request.config_dict[DB]
     call = await case_service.find_call(
         db, linkedid=linkedid or None, call_id=body.call_id,
-        live=live_call(request.config_dict.get(RECORDER), linkedid) if linkedid else None)
+        live=live_call(request.config_dict.get(LIVE), linkedid) if linkedid else None)
     case = await case_service.open_call_case(
         db, call, category=body.category, summary=body.summary, urgency=body.urgency,
         actor=actor_of(request, body), categories=keys, hours=pipeline.hours)

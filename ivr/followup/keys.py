@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ivr.asterisk.ami import AmiClient
-from ivr.calls.recorder import CallRecorder
+from ivr.calls.consumer import JournalConsumer
+from ivr.calls.live import LiveCalls
 from ivr.followup.callback import CallbackTracker
 from ivr.followup.pipeline import VoicemailPipeline
 
@@ -16,4 +17,6 @@ TRACKER = web.AppKey("followup_callback_tracker", CallbackTracker)
 # places callbacks (AMI Originate)
 AMI = web.AppKey("followup_ami", AmiClient)
 # the live view of calls still going on (a case may be opened from one)
-RECORDER = web.AppKey("followup_recorder", CallRecorder)
+LIVE = web.AppKey("followup_live_calls", LiveCalls)
+# the journal's recorder (the workers start once it has caught up)
+RECORDER = web.AppKey("followup_recorder", JournalConsumer)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ivr.asterisk.ami import AmiClient
-from ivr.calls.recorder import CallRecorder
+from ivr.calls.live import LiveCalls
 from ivr.core.errors import InvalidOperatorState, IvrError, UnknownOperator
 from ivr.db.models import Operator
 from ivr.http import DB, ROUTES, Routes, require_identity
@@ -152,11 +152,11 @@ async def _close_hub(app: web.Application) -> None:
     app[HUB].close()  # ends every open event stream, so shutdown does not wait for them
 
 
-def setup(app: web.Application, *, ami: AmiClient, recorder: CallRecorder) -> None:
+def setup(app: web.Application, *, ami: AmiClient, calls: LiveCalls) -> None:
     """The console pages and the live hub fed by ``ami`` (queue and agent events) and
-    ``recorder`` (the calls folded from their events)."""
+    ``calls`` (the calls folded from their events: live, then as recorded)."""
     hub = LiveHub(app[DB], ami)
-    hub.attach(ami, recorder)
+    hub.attach(ami, calls)
     app[HUB] = hub
     app.on_shutdown.append(_close_hub)
     app[MESSAGES].add(TEXTS)

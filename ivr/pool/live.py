@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from ivr.asterisk.ami import AmiClient, AmiError, Message
 from ivr.calls.fold import CallView
-from ivr.calls.recorder import CallRecorder
+from ivr.calls.live import LiveCalls
 from ivr.db.models import Call, Official
 from ivr.db.session import Db
 
@@ -53,12 +53,12 @@ class LiveHub:
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inputs -----------------------------------------------------------------------------
-    def attach(self, ami: AmiClient, recorder: CallRecorder) -> None:
+    def attach(self, ami: AmiClient, calls: LiveCalls) -> None:
         for name in QUEUE_EVENTS:
             ami.subscribe(name, self.on_queue_event)
         for name in AGENT_EVENTS:
             ami.subscribe(name, self.on_agent_event)
-        recorder.listeners.append(self.on_view)
+        calls.listeners.append(self.on_view)
 
     def on_queue_event(self, msg: Message) -> None:
         queue, uid = msg.get("Queue", ""), msg.get("Uniqueid", "")

@@ -104,14 +104,15 @@ async def test_forged_caller_id_forges_nothing(lab: Any, sipp: Any) -> None:
     assert (victim["outcome"], victim["answered_by"]) == ("answered", "o-li"), victim
     _, before = await lab.arequest("GET", "/healthz")
 
-    # live: AMI (events carrying the raw caller ID are refused) and the recorder
+    # AMI refuses the events that carry the raw caller ID; the records come from the journal
     recs = await round_of_calls(lab, sipp, victim["linkedid"], 3)
     check(recs, victim, 1)
     _, after = await lab.arequest("GET", "/healthz")
     assert after["ami_refused"] > before["ami_refused"], (before, after)
     lines = journal_lines(lab)
 
-    # the controller is killed: the next round's records come from the journal replay only
+    # the controller is killed: the next round's records are read from the journal after the
+    # restart, from the saved position
     lab.signal_controller(signal.SIGKILL)
     r_bad = await citizen(sipp, lab, "05585551001", attack(victim["linkedid"])).start()
     r_good = await citizen(sipp, lab, "05585551002", "13900002222").start()

@@ -5,6 +5,7 @@ the official's inbox (own cases only) and its click-to-call-back button."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +15,6 @@ from sqlalchemy import func, select
 
 from ivr.accounts import services as auth
 from ivr.app import CTRL
-from ivr.calls.events import CelRecord
 from ivr.core.errors import InvalidCaseInput, UnknownCall
 from ivr.core.timeutil import as_utc
 from ivr.db.followup_models import Case, CaseEvent
@@ -127,13 +127,12 @@ async def test_route_operator_opens_case_from_live_call_official_sees_it(env: En
     """While the call is going on (no stored record), the recorder's live view makes it exist."""
     zhang = (await _ids(env))["zhang-wei"]
     now = time.time()
-    # the call's first events, as Asterisk sends them: the recorder holds them, no record yet
-    await env.app[CTRL].recorder.ingest([
-        CelRecord("USER_DEFINED", "IVR_CALL", now, "live.7", "live.7", cid_num="13800000007",
-                  extra="dialed=05585551001", fields={"dialed": "05585551001"}),
-        CelRecord("USER_DEFINED", "IVR_ROUTE", now + 0.01, "live.7", "live.7",
-                  extra=f"official={zhang};src=agi;mode=pool",
-                  fields={"official": str(zhang), "src": "agi", "mode": "pool"})])
+    # the call's first events, as AMI sends them: the live view holds them, no record yet
+    for name, extra in (("IVR_CALL", "dialed=05585551001;caller=13800000007;caller_raw=13800000007"),
+                        ("IVR_ROUTE", f"official={zhang};src=agi;mode=pool")):
+        env.app[CTRL].calls.on_ami_cel({
+            "Event": "CEL", "EventName": name, "UserDefType": name, "Timestamp": f"{now:.6f}",
+            "UniqueID": "live.7", "LinkedID": "live.7", "Extra": json.dumps({"extra": extra})})
     async with env.app[DB]() as s:
         assert await s.scalar(select(func.count()).select_from(Call)) == 0
     cookies, csrf = await _session(env, "u-operator")

@@ -61,11 +61,16 @@ async def db(tmp_path: Path) -> AsyncIterator[Db]:
 
 async def test_render_error_never_blocks_the_mirror(db: Db, tmp_path: Path) -> None:
     # no AMI secret: rendering manager.conf refuses (RenderError), the mirror must still follow
-    config = Config.build(asterisk={"root": str(tmp_path), "instance": "/ast"}, ami={"secret": ""})
+    config = Config.build(asterisk={"root": str(tmp_path), "instance": "/ast"}, ami={"secret": ""},
+                          database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"})
     ctrl = Controller(config, db)
     fake = FakeAmi(queue_failures=2)
     ctrl.mirror.ami = fake  # type: ignore[assignment]
-    await ctrl.on_ami_login(fake)  # type: ignore[arg-type]
+    ctrl.recorder.start()  # the journal step asks the recorder (no journal here: nothing open)
+    try:
+        await ctrl.on_ami_login(fake)  # type: ignore[arg-type]
+    finally:
+        await ctrl.recorder.stop()
     assert ctrl.mirror.in_sync and "meta/synced" in fake.puts
     assert any(key.startswith("num/") for key in fake.puts)
     assert ctrl.resync_failures.get("config") == 1  # a render error: logged, not retried
@@ -75,13 +80,18 @@ async def test_render_error_never_blocks_the_mirror(db: Db, tmp_path: Path) -> N
 
 
 async def test_retries_stop_when_the_session_ends(db: Db, tmp_path: Path) -> None:
-    config = Config.build(asterisk={"root": str(tmp_path), "instance": "/ast"}, ami={"secret": "s"})
+    config = Config.build(asterisk={"root": str(tmp_path), "instance": "/ast"}, ami={"secret": "s"},
+                          database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"})
     ctrl = Controller(config, db)
     fake = FakeAmi(queue_failures=10 ** 6)
     ctrl.mirror.ami = fake  # type: ignore[assignment]
-    task = asyncio.create_task(ctrl.on_ami_login(fake))  # type: ignore[arg-type]
-    while ctrl.resync_failures.get("queue members", 0) < 2:
-        await asyncio.sleep(0.01)
-    fake.logged_in.clear()  # AMI went away: the next login resyncs from the start
-    await asyncio.wait_for(task, 30)
+    ctrl.recorder.start()
+    try:
+        task = asyncio.create_task(ctrl.on_ami_login(fake))  # type: ignore[arg-type]
+        while ctrl.resync_failures.get("queue members", 0) < 2:
+            await asyncio.sleep(0.01)
+        fake.logged_in.clear()  # AMI went away: the next login resyncs from the start
+        await asyncio.wait_for(task, 30)
+    finally:
+        await ctrl.recorder.stop()
     assert ctrl.resync_pending == {"queue members"} and ctrl.resyncs == 0

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr.calls.events import from_journal_line
-from ivr.calls.recorder import CallRecorder, offset_key
+from ivr.calls.journal import offset_key
+from ivr.calls.recorder import CallRecorder
 from ivr.core.config import Config, ConfigError
 from ivr.db.models import Call, CallStep, CelEvent, Setting
 from ivr.db.session import Db, create_engine, database_url, make_sessionmaker, upgrade_async
@@ -60,25 +61,26 @@ async def _counts(db: Db) -> tuple[int, int, int]:
     return n[0], n[1], n[2]
 
 
-async def test_recorder_dedupes_live_and_replayed_events(db: Db, tmp_path: Path) -> None:
+async def test_recorder_dedupes_repeated_events(db: Db, tmp_path: Path) -> None:
     config = Config.build(asterisk={"root": str(tmp_path), "instance": "/inst"})
     config.cel_journal.parent.mkdir(parents=True)
     config.cel_journal.write_text("\n".join(CALL[:4]) + "\n", encoding="utf-8")
     recorder = CallRecorder(db, config)
-    assert await recorder.replay_journal() == 4
-    assert (await _counts(db))[0] == 4  # the events are stored (the record may wait for the end)
-    # the same events again, live from AMI: nothing new is stored
+    assert await recorder.drain() == 4
+    assert (await _counts(db))[0] == 4  # the events are stored (the record waits for the end)
+    # the same events again (a chunk read twice): nothing new is stored
     records = [r for line in CALL if (r := from_journal_line(line)) is not None]
-    await recorder.ingest(records[:4])
+    await recorder.record(records[:4])
     assert (await _counts(db))[0] == 4
     # a restart: a new recorder picks up the unfinished call from the stored events
     recorder = CallRecorder(db, config)
-    await recorder.ingest(records[4:])
+    await recorder.load()
+    await recorder.record(records[4:])
     assert await _counts(db) == (7, 1, 2)
-    # the journal grows: the replay reads only what is new, and dedupes it against AMI's copy
+    # the journal grows: only what is new is read, and deduped against what is stored
     with config.cel_journal.open("a", encoding="utf-8") as fh:
         fh.write("\n".join(CALL[4:]) + "\n")
-    assert await recorder.replay_journal() == 3
+    assert await recorder.drain() == 3
     assert await _counts(db) == (7, 1, 2)
     async with db() as s:
         call = (await s.scalars(select(Call))).one()

@@ -15,7 +15,8 @@ from conftest_pg import PgServer
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ivr.calls.recorder import OFFSET_KEY, CallRecorder, offset_key
+from ivr.calls.journal import OFFSET_KEY, offset_key
+from ivr.calls.recorder import CallRecorder
 from ivr.controller import Controller
 from ivr.core.config import Config
 from ivr.db import session as db_session
@@ -159,10 +160,10 @@ async def test_journal_offset_per_node(db: Db, db_url: str, tmp_path: Path) -> N
     _journal(configs["node-a"].cel_journal, ["node-a-1.1", "node-a-1.2"])
     _journal(configs["node-b"].cel_journal, ["node-b-1.1"])
     ra, rb = (CallRecorder(db, configs[n]) for n in ("node-a", "node-b"))
-    assert (await ra.replay_journal(), await rb.replay_journal()) == (2, 1)
-    assert (await ra.replay_journal(), await rb.replay_journal()) == (0, 0)  # own offsets kept
+    assert (await ra.drain(), await rb.drain()) == (2, 1)
+    assert (await ra.drain(), await rb.drain()) == (0, 0)  # own offsets kept
     _journal(configs["node-b"].cel_journal, ["node-b-1.2"])
-    assert (await ra.replay_journal(), await rb.replay_journal()) == (0, 1)
+    assert (await ra.drain(), await rb.drain()) == (0, 1)
     async with db() as s:
         rows = {r.key: r.value for r in (await s.scalars(select(Setting))).all()}
         nodes = dict((await s.execute(text("SELECT uniqueid, node FROM cel_events"))).all())
@@ -183,7 +184,7 @@ async def test_legacy_offset_is_the_start_of_a_node_without_its_own(db: Db, db_u
     async with db() as s, s.begin():  # written by a controller before migration 0006
         s.add(Setting(key=OFFSET_KEY, value={"inode": st.st_ino, "offset": st.st_size}))
     _journal(config.cel_journal, ["solo-1.3"])
-    assert await CallRecorder(db, config).replay_journal() == 1  # only what is new
+    assert await CallRecorder(db, config).drain() == 1  # only what is new
 
 
 # -- migrations at start: serialised on PostgreSQL ---------------------------------------------

@@ -1,0 +1,99 @@
+"""The recorder's thread (ivr/calls/consumer.py) on a real SQLite database and journal file:
+it follows the journal as it grows, hands what it wrote to the main loop, and when the database
+refuses writes (locked) it tries the same chunk again until it goes through — no restart."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ivr.calls.consumer import JournalConsumer
+from ivr.calls.recorder import Recorded
+from ivr.core.config import Config
+from ivr.db.models import Base
+from ivr.db.session import create_engine
+from tests.unit.test_recorder import INSTANCE, T0, answered_call, write_journal
+
+
+@pytest.fixture
+async def config(tmp_path: Path) -> AsyncIterator[Config]:
+    cfg = Config.build(database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"},
+                       asterisk={"root": str(tmp_path / "root"), "instance": INSTANCE},
+                       records={"poll_seconds": 0.05})
+    engine = create_engine(cfg)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    await engine.dispose()
+    yield cfg
+
+
+class Outputs:
+    def __init__(self) -> None:
+        self.views: list[tuple[str, str | None]] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, out: Recorded) -> None:
+        assert asyncio.get_running_loop()  # delivered on the main loop
+        self.views += [(v.linkedid, v.outcome) for v in out.views]
+        self.changed.set()
+
+    async def until(self, n: int) -> None:
+        while len(self.views) < n:
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), 30)
+
+
+async def test_follows_the_journal_as_it_grows(config: Config) -> None:
+    out = Outputs()
+    consumer = JournalConsumer(config, out)
+    consumer.start()
+    try:
+        await consumer.caught_up()  # no journal yet: nothing to wait for
+        write_journal(config, answered_call("1795366780.1").lines())
+        await out.until(1)
+        write_journal(config, answered_call("1795366800.2", t0=T0 + 20).lines(), mode="a")
+        await out.until(2)
+        await consumer.caught_up()
+        assert out.views == [("1795366780.1", "answered"), ("1795366800.2", "answered")]
+        assert consumer.stats()["records"] == 2 and consumer.stats()["failures"] == 0
+    finally:
+        await consumer.stop()
+
+
+async def test_database_locked_then_catches_up_by_itself(config: Config, tmp_path: Path) -> None:
+    out = Outputs()
+    consumer = JournalConsumer(config, out)
+    consumer.start()
+    try:
+        write_journal(config, answered_call("1795366780.1").lines())
+        await out.until(1)
+        # another process holds the write lock: every write fails after the busy timeout
+        lock = sqlite3.connect(tmp_path / "ivr.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        write_journal(config, answered_call("1795366800.2", t0=T0 + 20).lines(), mode="a")
+        while consumer.failures == 0:
+            await asyncio.sleep(0.05)  # polling observable state: the failure counter
+        assert out.views == [("1795366780.1", "answered")]
+        assert "locked" in consumer.stats()["last_error"]
+        lock.execute("ROLLBACK")
+        lock.close()
+        await out.until(2)
+        assert out.views[1] == ("1795366800.2", "answered")
+        assert consumer.stats()["failing_for"] == 0
+    finally:
+        await consumer.stop()
+
+
+async def test_call_runs_on_the_recorders_loop(config: Config) -> None:
+    consumer = JournalConsumer(config, Outputs())
+    consumer.start()
+    try:
+        write_journal(config, answered_call("1795366780.1").lines()[:3])
+        await consumer.caught_up()
+        assert await consumer.call(lambda r: r.open_calls()) == {"1795366780.1"}
+    finally:
+        await consumer.stop()
