@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.core.outbound import OutboundConfig
+
 log = logging.getLogger(__name__)
 ENV_PREFIX = "IVR_"
 # the city timezone of a database nobody seeded (the directory setting is the source)
@@ -143,7 +145,7 @@ SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseConfig, "http": HttpConfig, "agi": AgiConfig, "ami": AmiConfig,
     "asterisk": AsteriskConfig, "sip": SipConfig, "carrier": CarrierConfig,
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
-    "cases": CasesConfig,
+    "cases": CasesConfig, "outbound": OutboundConfig,
 }
 
 # flat keys of the single-table format (``ivr init`` before sections, ``extra`` keys) -> new home
@@ -255,7 +257,10 @@ def _section(name: str, cls: type[Any], values: Mapping[str, Any], from_env: Col
         kind = hints[key]
         kind = kind if kind in (bool, int, float, str) else Mapping
         kwargs[key] = _coerce(name, key, kind, value, key in from_env)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a section's own check (e.g. [outbound])
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +276,7 @@ class Config:
     node: NodeConfig = field(default_factory=NodeConfig)
     voicemail: VoicemailConfig = field(default_factory=VoicemailConfig)
     cases: CasesConfig = field(default_factory=CasesConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

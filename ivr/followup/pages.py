@@ -14,8 +14,8 @@ from ivr.core.errors import Forbidden, IvrError
 from ivr.core.identity import Identity
 from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, Transcript
-from ivr.db.models import Device
 from ivr.followup import cases as case_service
+from ivr.followup.callback_guard import own_phones
 from ivr.followup.keys import PIPELINE
 from ivr.followup.scopes import OFFICIAL_CASE
 from ivr.http import DB, ROUTES, Routes, require_identity
@@ -75,19 +75,11 @@ async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, str
 
 
 async def _callback_phone(request: web.Request, identity: Identity) -> str | None:
-    """The phone rung first by a click-to-call-back: the operator's own, the official's SIP
-    phone; "" for an admin (who types it); None for who may not call back (supervisor)."""
-    if identity.role == _S:
-        return None
-    if identity.role == _O:
-        return identity.operator_endpoint or None
-    if identity.role == _F:
-        async with request.config_dict[DB]() as session:
-            return await session.scalar(
-                select(Device.endpoint).where(Device.official_id == identity.official_id,
-                                              Device.kind == "sip").order_by(Device.priority)
-                .limit(1)) or None
-    return ""
+    """The phone rung first by a click-to-call-back: the operator's own, the official's first
+    SIP phone; None for who has no phone (admins and supervisors assign the case instead)."""
+    async with request.config_dict[DB]() as session:
+        own = await own_phones(session, identity)
+    return own[0] if own else None
 
 
 async def _inbox(request: web.Request, status: str, *, error: str = "",
