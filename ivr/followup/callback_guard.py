@@ -21,7 +21,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.core.constants import SYSTEM
@@ -139,6 +139,11 @@ async def presented_number(session: AsyncSession, case: Case) -> str:
 
 async def check_limits(session: AsyncSession, case_id: int, config: OutboundConfig,
                        node: str) -> None:
+    # take the write lock before counting (a no-op write): on SQLite the transaction begins at
+    # the first write, so without it two clicks count the same rows and both pass; on
+    # PostgreSQL the case row is already locked (load_case(lock=True))
+    await session.execute(update(Case).where(Case.id == case_id)
+                          .values(updated_at=Case.updated_at))
     now = utcnow()
     per_case = await session.scalar(select(func.count(Callback.id)).where(
         Callback.case_id == case_id, Callback.created_at >= now - timedelta(days=1)))
