@@ -185,6 +185,13 @@ async def test_callback_guard(lab: LabDeployment, sipp: Any) -> None:
         return c if c["callbacks"] and c["callbacks"][-1]["state"] == "ended" else None
     final = await eventually(ended, timeout=20)
     assert final["status"] == "called_back" and final["callbacks"][-1]["result"] == "ANSWER"
+    # it was the limit that ended it: the dialplan's T extension (TIMEOUT(absolute)) ran
+    ends = [json.loads(line) for line in lab.config.cel_journal.read_text().splitlines()
+            if "IVR_CALLBACK_END" in line]
+    assert [e["eventtype"] for e in ends if e["linkedid"] == cb["linkedid"]] == [
+        "IVR_CALLBACK_END"], ends
+    assert [f"case={national['id']};result=TIMELIMIT" in e["eventextra"] for e in ends
+            if e["linkedid"] == cb["linkedid"]] == [True], ends
 
     # an admin approves calling back the altered caller ID (audited, in the case's history)
     status, out = await as_user(lab, "zhangwei", "POST",
