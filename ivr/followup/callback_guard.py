@@ -18,6 +18,7 @@ too (``callback_approval``) and written in the case's history.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -39,7 +40,7 @@ from ivr.core.errors import (
 from ivr.core.identity import Identity
 from ivr.core.outbound import OutboundConfig, dialable
 from ivr.core.timeutil import utcnow
-from ivr.db.followup_models import Callback, Case
+from ivr.db.followup_models import Callback, Case, CaseEvent
 from ivr.db.models import AuditEntry, Call, Device, Operator
 from ivr.db.session import Db
 from ivr.followup.cases import add_event, load_case
@@ -112,6 +113,21 @@ async def _call_of(session: AsyncSession, case: Case) -> Call | None:
     if not conditions:
         return None
     return await session.scalar(select(Call).where(or_(*conditions)).limit(1))
+
+
+async def awaiting_approval(session: AsyncSession, items: Sequence[Case]) -> set[int]:
+    """Ids of the cases whose caller ID was altered and that no admin approved yet (inbox)."""
+    call_ids = {c.call_id for c in items if c.call_id is not None}
+    linkedids = {c.linkedid for c in items if c.linkedid}
+    if not call_ids and not linkedids:
+        return set()
+    altered = (await session.execute(select(Call.id, Call.linkedid).where(
+        Call.caller_altered, or_(Call.id.in_(call_ids), Call.linkedid.in_(linkedids))))).all()
+    ids, lids = {r.id for r in altered}, {r.linkedid for r in altered}
+    found = {c.id for c in items if c.call_id in ids or (c.linkedid and c.linkedid in lids)}
+    approved = set(await session.scalars(select(CaseEvent.case_id).where(
+        CaseEvent.action == APPROVED, CaseEvent.case_id.in_(found)))) if found else set()
+    return found - approved
 
 
 async def check_caller(session: AsyncSession, case: Case) -> None:

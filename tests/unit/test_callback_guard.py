@@ -26,13 +26,16 @@ from ivr.core.errors import (
 from ivr.core.identity import Identity
 from ivr.core.outbound import OutboundConfig
 from ivr.db.followup_models import Callback, Case
-from ivr.db.models import AuditEntry, Call
+from ivr.db.models import AuditEntry, Call, Official
 from ivr.db.session import Db
 from ivr.followup import cases
 from ivr.followup.callback import place_callback
 from ivr.followup.callback_guard import approve
 from ivr.followup.ingest import ingest_call
+from ivr.http.keys import DB
+from ivr.web.auth import SESSION_COOKIE
 from tests.unit.test_voicemail_cases import db  # noqa: F401  (fixture)
+from tests.unit.test_web_authz import Env, _session, env  # noqa: F401  (fixture)
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 OPERATOR = Identity(role="operator", username="wangfang", operator_endpoint="op-1")
@@ -137,3 +140,46 @@ async def test_an_altered_caller_id_needs_an_admins_approval(db: Db) -> None:  #
     async with db() as s:
         fields = [a.field for a in (await s.scalars(select(AuditEntry).order_by(AuditEntry.id)))]
     assert fields == ["callback_refused", "callback_approval"]
+
+
+async def test_inbox_marks_altered_callers_and_lets_an_admin_approve(env: Env) -> None:  # noqa: F811
+    sessions = env.app[DB]
+    async with sessions() as s:
+        oid = await s.scalar(select(Official.id).where(Official.slug == "zhang-wei"))
+    case_ids = {}
+    for linkedid, altered in (("L-alt", True), ("L-ok", False)):
+        case_ids[linkedid] = await _case(sessions, linkedid, "13912345678", altered=altered)
+    async with sessions() as s, s.begin():
+        for case in (await s.scalars(select(Case))).all():
+            case.official_id = oid
+    admin = {"Authorization": f"Bearer {env.tokens['admin']}"}
+    official = {"Authorization": f"Bearer {env.tokens['official']}"}
+    alt, ok = case_ids["L-alt"], case_ids["L-ok"]
+
+    key, _ = await _session(env, "admin")
+    page = await (await env.client.get("/cases", cookies={SESSION_COOKIE: key})).text()
+    assert f'id="altered-{alt}"' in page and f'id="approve-{alt}"' in page
+    assert f'id="altered-{ok}"' not in page and f'id="approve-{ok}"' not in page
+    assert f'id="callback-{alt}"' not in page  # admins have no phone: no call-back button
+    key, _ = await _session(env, "official")
+    page = await (await env.client.get("/cases", cookies={SESSION_COOKIE: key})).text()
+    assert f'id="altered-{alt}"' in page and f'id="approve-{alt}"' not in page
+
+    r = await env.client.post(f"/api/v1/cases/{alt}/callback-approval", json={"reason": "ok"},
+                              headers=official)
+    assert (r.status, (await r.json())["error_id"]) == (403, "forbidden")
+    r = await env.client.post(f"/api/v1/cases/{alt}/callback-approval", json={"reason": 5},
+                              headers=admin)
+    assert (r.status, (await r.json())["error_id"]) == (400, "invalid-input")
+    r = await env.client.post(f"/api/v1/cases/{alt}/callback-approval",
+                              json={"reason": "核实过"}, headers=admin)
+    assert r.status == 200, await r.text()
+    key, _ = await _session(env, "admin")
+    page = await (await env.client.get("/cases", cookies={SESSION_COOKIE: key})).text()
+    assert f'id="altered-{alt}"' not in page and f'id="approve-{alt}"' not in page
+    # the route's roles: admins and supervisors may not call back at all
+    for role in ("admin", "supervisor"):
+        r = await env.client.post(f"/api/v1/cases/{ok}/callback", json={},
+                                  headers={"Authorization": f"Bearer {env.tokens[role]}"})
+        assert (r.status, (await r.json())["error_id"]) == (403, "forbidden")
+
