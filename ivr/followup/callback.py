@@ -1,8 +1,11 @@
 """Callbacks: the controller rings an operator's (or official's) phone, then the citizen.
 
-AMI ``Originate`` to ``PJSIP/<endpoint>`` with ``IVR_CASE=<case id>``; once that phone answers,
-it runs ``ivr-callback`` with the citizen's number as extension, which dials the carrier and
-emits CEL ``IVR_CALLBACK``, ``IVR_CALLBACK_ANSWERED`` and ``IVR_CALLBACK_END result=<DIALSTATUS>``.
+Checked first by ``ivr.followup.callback_guard`` (own phone, dialling plan, altered caller IDs,
+limits). AMI ``Originate`` to ``PJSIP/<endpoint>`` with ``IVR_CASE=<case id>`` and
+``IVR_PRESENT=<the published number the citizen dialled>``; once that phone answers, it runs
+``ivr-callback`` with the citizen's number as extension, which dials the carrier (presenting
+``IVR_PRESENT``, ending both legs at ``[outbound] callback_max_seconds``) and emits CEL
+``IVR_CALLBACK``, ``IVR_CALLBACK_ANSWERED`` and ``IVR_CALLBACK_END result=<DIALSTATUS>``.
 The originated channel gets ``ChannelId = ivrcb-<case>-<token>``: that is the linkedid of every
 event of the callback, which is how events find their callback row (live or replayed from the
 journal; the handler is idempotent and only moves a callback forward).
