@@ -137,6 +137,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "timezone": inp.timezone or c.database.timezone, "default_language": c.routing.default_language,
         "voicemail_dir": c.voicemail_dir_inside, "prompts_dir": c.prompts_dir_inside,
         "published_patterns": published_patterns(), "outbound_patterns": outbound_patterns(),
+        "callback_max_seconds": str(c.outbound.callback_max_seconds),
         "sip_host": c.sip.host, "sip_port": str(c.sip.port), "media_address": c.sip.media_address,
         "carrier_host": c.carrier.host, "carrier_port": str(c.carrier.port),
         "carrier_match": c.carrier.match,

@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.core.outbound import OutboundConfig
+from ivr.core.sections import CasesConfig, RecordsConfig, VoicemailConfig, doc_field
+
 log = logging.getLogger(__name__)
 ENV_PREFIX = "IVR_"
 # the city timezone of a database nobody seeded (the directory setting is the source)
@@ -38,8 +41,7 @@ def node_slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name.strip())[:63] or "node"
 
 
-def _doc(default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"doc": doc})
+_doc = doc_field
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,38 +124,11 @@ class NodeConfig:
         object.__setattr__(self, "name", node_slug(self.name or socket.gethostname()))
 
 
-@dataclass(frozen=True, slots=True)
-class VoicemailConfig:
-    workers: int = _doc(0, "transcription worker processes; 0: one per CPU core")
-    scan_seconds: float = _doc(30.0, "seconds between scans of the recording folder")
-    poll_seconds: float = _doc(5.0, "seconds between polls of the transcription job queue")
-    preload: bool = _doc(False, "load the speech models at start instead of at the first job")
-    max_attempts: int = _doc(3, "transcription attempts per message before the job fails")
-
-
-@dataclass(frozen=True, slots=True)
-class RecordsConfig:
-    poll_seconds: float = _doc(0.2, "seconds between looks at the CEL journal when it has "
-                                    "nothing new (records follow a call's end by about this much)")
-    chunk_bytes: int = _doc(262144, "journal bytes recorded per transaction (bounds memory and "
-                                    "the length of a write)")
-    keep_raw_days: float = _doc(30.0, "days raw CEL events are kept once their call is "
-                                      "recorded; 0: kept for ever")
-
-
-@dataclass(frozen=True, slots=True)
-class CasesConfig:
-    triage_rules: str = _doc("", "path of the triage rules YAML; empty: the shipped "
-                                 "ivr/followup/triage_rules.yaml")
-    deadline_hours: Mapping[str, float] = field(default_factory=dict, metadata={"doc": (
-        "hours to call back per urgency, e.g. {urgent = 1, normal = 48} (env: JSON); unset "
-        "urgencies keep the defaults (urgent 2, normal 24)")})
-
 SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseConfig, "http": HttpConfig, "agi": AgiConfig, "ami": AmiConfig,
     "asterisk": AsteriskConfig, "sip": SipConfig, "carrier": CarrierConfig,
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
-    "cases": CasesConfig, "records": RecordsConfig,
+    "cases": CasesConfig, "records": RecordsConfig, "outbound": OutboundConfig,
 }
 
 # flat keys of the single-table format (``ivr init`` before sections, ``extra`` keys) -> new home
@@ -265,7 +240,10 @@ def _section(name: str, cls: type[Any], values: Mapping[str, Any], from_env: Col
         kind = hints[key]
         kind = kind if kind in (bool, int, float, str) else Mapping
         kwargs[key] = _coerce(name, key, kind, value, key in from_env)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a section's own check (e.g. [outbound])
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +260,7 @@ class Config:
     voicemail: VoicemailConfig = field(default_factory=VoicemailConfig)
     cases: CasesConfig = field(default_factory=CasesConfig)
     records: RecordsConfig = field(default_factory=RecordsConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

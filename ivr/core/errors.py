@@ -178,6 +178,36 @@ class CallbackFailed(IvrError):
     error_id = "callback-failed"
 
 
+# the callback guard (issue 9): refused before anything is dialled, each refusal audited
+
+class CallbackNumberRefused(Forbidden):
+    """The number is outside the national dialling plan and no allow-listed prefix names it."""
+    error_id = "callback-number-refused"
+
+
+class CallbackNotOwnPhone(Forbidden):
+    error_id = "callback-not-own-phone"
+
+
+class CallbackCallerAltered(Conflict):
+    """The caller ID was altered on the way in: an admin must approve calling it back."""
+    error_id = "callback-caller-altered"
+
+
+class NoPublishedNumber(Conflict):
+    error_id = "no-published-number"
+
+
+class TooManyCallbacks(IvrError):
+    status = 429
+    error_id = "callback-case-limit"
+
+
+class TooManyOriginated(IvrError):
+    status = 429
+    error_id = "callback-node-limit"
+
+
 class UnrenderableConfig(InvalidInput):
     """The directory holds something Asterisk's configuration cannot express."""
     error_id = "unrenderable-config"

@@ -1,8 +1,11 @@
 """Callbacks: the controller rings an operator's (or official's) phone, then the citizen.
 
-AMI ``Originate`` to ``PJSIP/<endpoint>`` with ``IVR_CASE=<case id>``; once that phone answers,
-it runs ``ivr-callback`` with the citizen's number as extension, which dials the carrier and
-emits CEL ``IVR_CALLBACK``, ``IVR_CALLBACK_ANSWERED`` and ``IVR_CALLBACK_END result=<DIALSTATUS>``.
+Checked first by ``ivr.followup.callback_guard`` (own phone, dialling plan, altered caller IDs,
+limits). AMI ``Originate`` to ``PJSIP/<endpoint>`` with ``IVR_CASE=<case id>`` and
+``IVR_PRESENT=<the published number the citizen dialled>``; once that phone answers, it runs
+``ivr-callback`` with the citizen's number as extension, which dials the carrier (presenting
+``IVR_PRESENT``, ending both legs at ``[outbound] callback_max_seconds``) and emits CEL
+``IVR_CALLBACK``, ``IVR_CALLBACK_ANSWERED`` and ``IVR_CALLBACK_END result=<DIALSTATUS>``.
 The originated channel gets ``ChannelId = ivrcb-<case>-<token>``: that is the linkedid of every
 event of the callback, which is how events find their callback row (live or replayed from the
 journal; the handler is idempotent and only moves a callback forward).
@@ -24,11 +27,13 @@ from sqlalchemy import select
 
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.calls.events import CelRecord
-from ivr.core.errors import CallbackFailed, InvalidCaseInput, InvalidTransition, NoCallbackNumber, UnknownEndpoint
+from ivr.core.errors import CallbackFailed, InvalidTransition, IvrError, NoCallbackNumber
+from ivr.core.identity import Identity
+from ivr.core.outbound import OutboundConfig
 from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import Callback, Case
-from ivr.db.models import Device, Operator
 from ivr.db.session import Db
+from ivr.followup import callback_guard as guard
 from ivr.followup.cases import TRANSITIONS, add_event, callback_number, load_case
 
 log = logging.getLogger(__name__)
@@ -39,44 +44,50 @@ _RANK = {"originating": 0, "dialing": 1, "answered": 2, "ended": 3, "failed": 3}
 RING_SECONDS = 30
 
 
-
-
-
-async def _check_endpoint(session: Any, endpoint: Any) -> str:
-    if not isinstance(endpoint, str) or not endpoint or len(endpoint) > 40:
-        raise InvalidCaseInput("endpoint must be the name of an operator's or official's phone",
-                               {"endpoint": endpoint})
-    found = await session.scalar(select(Operator.id).where(Operator.endpoint == endpoint))
-    if found is None:
-        found = await session.scalar(select(Device.id).where(Device.endpoint == endpoint,
-                                                             Device.kind == "sip"))
-    if found is None:
-        raise UnknownEndpoint(f"no operator or official phone {endpoint!r}", {"endpoint": endpoint})
-    return endpoint
-
-
 async def place_callback(db: Db, ami: AmiClient | None, case_id: int, endpoint: Any,
-                         actor: str) -> Callback:
-    """Record the callback on the case, then ask Asterisk to place it."""
+                         actor: str, *, who: Identity | None = None,
+                         outbound: OutboundConfig | None = None, node: str = "") -> Callback:
+    """Check the callback (``ivr.followup.callback_guard``), record it on the case, then ask
+    Asterisk to place it. ``who``: the asker (None or the system identity: any phone, named)."""
+    outbound = outbound or OutboundConfig()
+    refused: IvrError | None = None
+    number = ""
     async with db() as session, session.begin():
-        endpoint = await _check_endpoint(session, endpoint)
         case = await load_case(session, case_id, lock=True)
-        if case.status == "resolved":
-            raise InvalidTransition(f"case {case_id} is resolved: no callback",
-                                    {"status": case.status})
-        number = callback_number(case.caller)
-        if number is None:
-            raise NoCallbackNumber(f"case {case_id} has no caller number to call back",
-                                   {"caller": case.caller})
-        cb = Callback(case_id=case.id, placed_by=actor[:80], endpoint=endpoint, number=number,
-                      linkedid=f"{PREFIX}{case.id}-{secrets.token_hex(6)}", state="originating")
-        case.callbacks.append(cb)
-        add_event(case, actor, "callback", None, endpoint, note=f"calling {number} via {endpoint}")
+        caller = case.caller
+        try:
+            endpoint = await guard.phone_for(session, who, endpoint)
+            if case.status == "resolved":
+                raise InvalidTransition(f"case {case_id} is resolved: no callback",
+                                        {"status": case.status})
+            number = callback_number(case.caller) or ""
+            if not number:
+                raise NoCallbackNumber(f"case {case_id} has no caller number to call back",
+                                       {"caller": case.caller})
+            number = guard.check_number(number, outbound)
+            await guard.check_caller(session, case)
+            present = await guard.presented_number(session, case)
+            await guard.check_limits(session, case.id, outbound, node)
+        except guard.AUDITED as exc:
+            refused = exc
+        else:
+            cb = Callback(case_id=case.id, placed_by=actor[:80], endpoint=endpoint,
+                          number=number, node=node,
+                          linkedid=f"{PREFIX}{case.id}-{secrets.token_hex(6)}",
+                          state="originating")
+            case.callbacks.append(cb)
+            add_event(case, actor, "callback", None, endpoint,
+                      note=f"calling {number} via {endpoint}, caller ID {present}")
+    if refused is not None:
+        await guard.audit_refusal(db, actor, case_id, refused, number=number or caller,
+                                  endpoint=endpoint if isinstance(endpoint, str) else None)
+        raise refused
     try:
         if ami is None:
             raise AmiDisconnected("no AMI connection")
         await ami.action("Originate", Channel=f"PJSIP/{endpoint}", Context="ivr-callback",
-                         Exten=number, Priority="1", Variable=f"IVR_CASE={case_id}",
+                         Exten=number, Priority="1",
+                         Variable=f"IVR_CASE={case_id},IVR_PRESENT={present}",
                          ChannelId=cb.linkedid, CallerID=f'"callback {case_id}" <{number}>',
                          Timeout=str(RING_SECONDS * 1000), Async="true")
     except (TimeoutError, AmiDisconnected, AmiError) as exc:

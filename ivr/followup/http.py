@@ -12,9 +12,11 @@ from ivr.db.followup_models import Transcript, TranscriptionJob, Voicemail
 from ivr.followup import cases as case_service
 from ivr.followup import jobs
 from ivr.followup.callback import place_callback
+from ivr.followup.callback_guard import approve
 from ivr.followup.keys import AMI, PIPELINE
 from ivr.followup.schemas import (
     AssigneeIn,
+    CallbackApprovalIn,
     CallbackIn,
     CallbackOut,
     CaseDetail,
@@ -29,7 +31,7 @@ from ivr.followup.schemas import (
     VoicemailOut,
 )
 from ivr.followup.scopes import OFFICIAL_CASE
-from ivr.http import CONFIG, DB, Routes
+from ivr.http import CONFIG, DB, Routes, identity_of
 from ivr.http.inputs import actor_of
 from ivr.http.scopes import OFFICIAL_QUERY
 
@@ -110,13 +112,27 @@ async def put_assignee(request: web.Request, body: AssigneeIn) -> CaseOut:
     return CaseOut.of(case)
 
 
-@routes.post(f"{CASES}/{{id}}/callback", roles=[_A, _O, _F], scope=OFFICIAL_CASE,
-             body=CallbackIn, response=CallbackOut, status=201, errors=[409, 503])
+@routes.post(f"{CASES}/{{id}}/callback", roles=[_O, _F], scope=OFFICIAL_CASE,
+             body=CallbackIn, response=CallbackOut, status=201, errors=[400, 403, 409, 429, 503])
 async def post_callback(request: web.Request, body: CallbackIn) -> CallbackOut:
-    """Call the citizen back: ring this phone first, then the citizen through the carrier."""
+    """Call the citizen back: ring your own phone first, then the citizen through the carrier,
+    presenting the published number they dialled (national numbers only unless allow-listed,
+    limited in time and number; admins and supervisors assign the case instead)."""
+    config = request.config_dict[CONFIG]
     cb = await place_callback(request.config_dict[DB], request.config_dict.get(AMI),
-                              _case_id(request), body.endpoint, actor_of(request, body))
+                              _case_id(request), body.endpoint, actor_of(request, body),
+                              who=identity_of(request), outbound=config.outbound,
+                              node=config.node.name)
     return CallbackOut.of(cb)
+
+
+@routes.post(f"{CASES}/{{id}}/callback-approval", roles=[_A], body=CallbackApprovalIn,
+             response=CaseOut, errors=[400])
+async def post_callback_approval(request: web.Request, body: CallbackApprovalIn) -> CaseOut:
+    """Allow calling back a caller ID that was altered on the way in (audited)."""
+    case = await approve(request.config_dict[DB], _case_id(request), actor_of(request, body),
+                         body.reason)
+    return CaseOut.of(case)
 
 
 @routes.post(f"{CASES}/{{id}}/transcription", roles=[_A], response=Queued, errors=[400])

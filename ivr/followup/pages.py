@@ -14,8 +14,8 @@ from ivr.core.errors import Forbidden, IvrError
 from ivr.core.identity import Identity
 from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, Transcript
-from ivr.db.models import Device
 from ivr.followup import cases as case_service
+from ivr.followup.callback_guard import awaiting_approval, own_phones
 from ivr.followup.keys import PIPELINE
 from ivr.followup.scopes import OFFICIAL_CASE
 from ivr.http import DB, ROUTES, Routes, require_identity
@@ -30,7 +30,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cases.caller": ("来电号码", "Caller"), "cases.urgency": ("紧急程度", "Urgency"),
     "cases.transcript": ("留言内容", "Transcript"), "cases.status": ("状态", "Status"),
     "cases.deadline": ("期限", "Deadline"), "cases.save": ("保存", "Save"),
-    "cases.endpoint": ("分机", "Endpoint"), "cases.call_back": ("回拨", "Call back"),
+    "cases.call_back": ("回拨", "Call back"),
+    "cases.altered": ("来电号码经过改写，回拨须管理员批准",
+                      "Caller ID altered: an admin must approve a callback"),
+    "cases.approve": ("批准回拨", "Approve callback"),
+    "cases.approve_reason": ("批准理由", "Reason"),
+    "cases.approved": ("已批准回拨", "Callback approved"),
     # the console's quick form
     "cases.open_case": ("从来电创建工单", "Open a case from this call"),
     "cases.category": ("类别", "Category"), "cases.choose": ("请选择", "choose"),
@@ -62,6 +67,8 @@ class Row:
     overdue: bool
     deadline: str
     callback: bool
+    altered: bool  # the caller ID was altered on the way in and no admin approved a callback
+    approve: bool  # the asker (an admin) may approve calling it back
 
 
 async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, str]:
@@ -75,19 +82,11 @@ async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, str
 
 
 async def _callback_phone(request: web.Request, identity: Identity) -> str | None:
-    """The phone rung first by a click-to-call-back: the operator's own, the official's SIP
-    phone; "" for an admin (who types it); None for who may not call back (supervisor)."""
-    if identity.role == _S:
-        return None
-    if identity.role == _O:
-        return identity.operator_endpoint or None
-    if identity.role == _F:
-        async with request.config_dict[DB]() as session:
-            return await session.scalar(
-                select(Device.endpoint).where(Device.official_id == identity.official_id,
-                                              Device.kind == "sip").order_by(Device.priority)
-                .limit(1)) or None
-    return ""
+    """The phone rung first by a click-to-call-back: the operator's own, the official's first
+    SIP phone; None for who has no phone (admins and supervisors assign the case instead)."""
+    async with request.config_dict[DB]() as session:
+        own = await own_phones(session, identity)
+    return own[0] if own else None
 
 
 async def _inbox(request: web.Request, status: str, *, error: str = "",
@@ -102,6 +101,8 @@ async def _inbox(request: web.Request, status: str, *, error: str = "",
         official=official, status=status or None, limit=200)))
     texts = await _transcripts(request, items)
     phone = await _callback_phone(request, identity)
+    async with request.config_dict[DB]() as session:
+        altered = await awaiting_approval(session, items)
     now = utcnow()
     rows = [Row(id=c.id, kind=c.kind, status=c.status, caller=c.caller or "",
                 number_dialed=c.number_dialed or "", urgency=c.urgency, category=c.category or "",
@@ -109,7 +110,9 @@ async def _inbox(request: web.Request, status: str, *, error: str = "",
                 summary=c.summary or "", audio=bool(c.voicemail_id),
                 overdue=case_service.is_overdue(c.status, c.deadline, now),
                 deadline=c.deadline.isoformat(timespec="minutes") if c.deadline else "",
-                callback=phone is not None and c.status != "resolved" and bool(c.caller))
+                callback=phone is not None and c.status != "resolved" and bool(c.caller),
+                altered=c.id in altered,
+                approve=c.id in altered and identity.role == _A and c.status != "resolved")
             for c in items]
     return render(request, "followup/cases.html",
                   {"rows": rows, "states": CASE_STATES, "phone": phone or ""},

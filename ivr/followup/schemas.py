@@ -249,7 +249,14 @@ class AssigneeIn(BaseModel):
 
 
 class CallbackIn(BaseModel):
-    endpoint: str = Field(description="the operator's or official's phone, rung first")
+    endpoint: str | None = Field(None, description="your own phone, rung first (default: your "
+                                                   "first phone); only the deployment token may "
+                                                   "name another")
+    actor: Actor
+
+
+class CallbackApprovalIn(BaseModel):
+    reason: str = Field(description="why this (altered) caller ID may be called back")
     actor: Actor
 
 

@@ -73,8 +73,8 @@ def test_every_setting_can_be_set_from_the_environment(tmp_path: Path) -> None:
     # every declared setting has its variable, and it reaches the setting
     for section, key, default, kind, _ in settings():
         value = {"str": "x-1", "int": "7", "float": "7.5", "bool": "1"}.get(kind, '{"normal": 3}')
-        if (section, key) == ("database", "timezone"):
-            value = "Europe/Berlin"
+        value = {("database", "timezone"): "Europe/Berlin", ("outbound", "country_code"): "852",
+                 ("outbound", "allow_prefixes"): "+852"}.get((section, key), value)
         got = getattr(getattr(load(tmp_path, "", {env_name(section, key): value}), section), key)
         assert got != default, (section, key)
 
@@ -87,7 +87,11 @@ def test_type_errors_name_the_setting(tmp_path: Path) -> None:
             ('[cases]\ndeadline_hours = {urgent = "soon"}\n', {}, r"deadline_hours.urgent: 'soon'"),
             ("", {"IVR_AGI__ANSWER_TIMEOUT": "soon"}, r"\[agi\] answer_timeout: 'soon' is not a number"),
             ("", {"IVR_CASES__DEADLINE_HOURS": "urgent=1"}, r"deadline_hours: 'urgent=1' is not a JSON"),
-            ('[database]\ntimezone = "Mars/Olympus"\n', {}, r"\[database\] timezone: unknown IANA zone")]:
+            ('[database]\ntimezone = "Mars/Olympus"\n', {}, r"\[database\] timezone: unknown IANA zone"),
+            ('[outbound]\nnational_pattern = "1[3-9"\n', {}, r"\[outbound\] national_pattern"),
+            ('[outbound]\ncountry_code = "+86"\n', {}, r"\[outbound\] country_code"),
+            ('[outbound]\nallow_prefixes = "+852, 9x"\n', {}, r"allow_prefixes: '9x'"),
+            ("", {"IVR_OUTBOUND__CALLBACK_MAX_SECONDS": "0"}, r"callback_max_seconds: must be")]:
         with pytest.raises(ConfigError, match=message):
             load(tmp_path, text, env)
 

@@ -84,8 +84,7 @@
     btn.addEventListener("click", async () => {
       const id = btn.dataset.case;
       const out = document.getElementById(`cb-result-${id}`);
-      const typed = btn.parentElement.querySelector(".cb-endpoint");
-      const endpoint = btn.dataset.endpoint || (typed ? typed.value.trim() : "");
+      const endpoint = btn.dataset.endpoint;
       out.className = "cb-result"; out.textContent = "…";
       btn.disabled = true;
       try {
@@ -102,6 +101,28 @@
         out.classList.add("error"); out.textContent = String(e);
       } finally {
         btn.disabled = false;
+      }
+    });
+  }
+
+  // --- inbox: an admin approves calling back an altered caller ID (audited) -----------------
+  for (const btn of document.querySelectorAll("button.cb-approve")) {
+    btn.addEventListener("click", async () => {
+      const id = btn.dataset.case;
+      const out = document.getElementById(`approve-result-${id}`);
+      const reason = document.getElementById(`approve-reason-${id}`).value.trim();
+      out.className = "cb-result"; out.textContent = "…";
+      btn.disabled = true;
+      try {
+        const r = await post(`/api/v1/cases/${id}/callback-approval`, { reason });
+        if (r.ok) {
+          out.classList.add("ok"); out.textContent = btn.dataset.done;
+        } else {
+          out.classList.add("error"); out.textContent = explain(r, null);
+          btn.disabled = false;
+        }
+      } catch (e) {
+        out.classList.add("error"); out.textContent = String(e); btn.disabled = false;
       }
     });
   }
