@@ -1,5 +1,6 @@
-"""Records survive database faults while calls flow: real Asterisk, real SIP calls (sipp), and
-nothing restarted — the recorder catches up by itself once the database is back.
+"""Records survive faults while calls flow: real Asterisk, real SIP calls (sipp). Database
+faults restart nothing — the recorder catches up by itself once the database is back; a killed
+controller is started again as systemd would, and nothing else is done.
 
 The database lives on a small tmpfs of its own (the CEL journal stays on Asterisk's disk, as in
 a deployment). Each fault lasts as long as a stream of calls (~15 s): first another process holds
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import signal
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +88,18 @@ async def recorder_failing(lab: LabDeployment, before: int) -> dict[str, Any] | 
     return rec if rec.get("failures", 0) > before else None
 
 
-async def calls_during(lab: LabDeployment, sipp: Any, number: str, phone: str) -> int:
-    """CALLS calls to ``number``, answered by the sipp phone ``phone``; how many it answered."""
+async def calls_during(lab: LabDeployment, sipp: Any, number: str, phone: str,
+                       meanwhile: Callable[[], Awaitable[None]] | None = None) -> int:
+    """CALLS calls to ``number``, answered by the sipp phone ``phone``; how many it answered.
+    ``meanwhile`` runs while they flow."""
     uas = await sipp("uas_answer", port=lab.extra["phones"][phone], calls=CALLS,
                      keys={"hold_ms": 300}, timeout=60).start()
     uac = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service=number,
-                     calls=CALLS, rate=RATE, keys={"hold_ms": 1000}, timeout=60).run()
-    assert uac.ok and uac.successful == CALLS, uac.summary()
+                     calls=CALLS, rate=RATE, keys={"hold_ms": 1000}, timeout=60).start()
+    if meanwhile is not None:
+        await meanwhile()
+    result = await uac.wait(60)
+    assert result.ok and result.successful == CALLS, result.summary()
     got = await uas.wait(10)
     return len(got.received("INVITE"))
 
@@ -143,3 +150,21 @@ async def test_records_catch_up_after_a_locked_then_full_database(lab: LabDeploy
     rec = (await asyncio.to_thread(lab.health) or {})["recorder"]
     assert rec["failing_for"] == 0 and rec["open_calls"] == 0, rec
     assert "could not record the journal" in lab.controller_log()
+
+
+async def test_controller_killed_while_calls_flow(lab: LabDeployment, sipp: Any) -> None:
+    """SIGKILL in the middle of a stream of calls, started again at once (as systemd would):
+    every call has exactly one record, those that ended while it was down included."""
+    async def kill_midway() -> None:
+        async def some() -> list[dict[str, Any]] | None:
+            done = await answered_by(lab, "o-zhang")
+            return done if len(done) >= 2 else None
+        await eventually(some, timeout=30)  # a few calls recorded, more on their way
+        lab.signal_controller(signal.SIGKILL)
+        lab.start_controller()
+        await lab.wait_ready()
+    assert await calls_during(lab, sipp, "05585551001", "zhang", kill_midway) == CALLS
+    calls = await all_recorded(lab, "o-zhang")
+    assert all((c["outcome"], c["number_dialed"]) == ("answered", "05585551001") for c in calls)
+    st, body = await lab.arequest("GET", "/api/v1/calls?limit=200")
+    assert st == 200 and len(body["items"]) == CALLS, body

@@ -96,11 +96,15 @@ class PgServer:
         t0 = time.monotonic()
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", USER, "-A", "trust",
                   "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+        self.launch()
+        self.started_in = time.monotonic() - t0
+
+    def launch(self) -> None:
+        """Start the server on its existing data folder (after :meth:`stop`: a restart)."""
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
                   "-o", options, "-w", "-t", "60", "start")
-        self.started_in = time.monotonic() - t0
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
