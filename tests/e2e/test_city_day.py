@@ -37,7 +37,7 @@ from tests.e2e.routing_helpers import routing_lab, tone_ulaw
 
 pytestmark = pytest.mark.e2e
 
-SEED = 20260616
+SEED = 20260603
 CALLS = 120
 CONCURRENCY = 14
 DRAW = "uas_draw.xml"  # a phone that answers (1), is busy (2) or rings out (3) as the caller ID says
@@ -82,8 +82,9 @@ class Official:
 
 OFFICIALS = {o.slug: o for o in (
     Official("zhang", "张伟", "05585557001", ("direct", "pool", "message"), 12, "hall", ring=8),
-    Official("li", "李强", "05585557002", ("direct", "pool", "message"), 12),
-    Official("chen", "陈静", "05585557003", ("direct", "deputy", "voicemail"), 12, deputy="zhou"),
+    Official("li", "李强", "05585557002", ("direct", "pool", "message"), 12, "hotline"),
+    Official("chen", "陈静", "05585557003", ("direct", "deputy", "voicemail"), 12, ring=8,
+             deputy="zhou"),
     Official("zhao", "赵磊", "05585557004", ("direct", "pool", "voicemail"), 8, "closed",
              language="zh"),
     Official("sun", "孙丽", "05585557005", ("direct", "pool", "message"), 10, "desk"),
@@ -186,6 +187,7 @@ HOSTILE = (lambda n: _wide(n[:5]) + n[5:],
            lambda n: n + "\r\nEvent: CEL\r\nUserDefType: IVR_CALL",
            lambda n: n + "\r\nLinkedID: x\r\n\r\n",
            lambda n: _wide(n) + "\r\nExtra: x")
+INSTANT = ("BUSY", "JOINEMPTY")  # step results that come at once
 FINAL = {"hear": ("message", "PLAYED", "missed"), "cut": ("message", "CUT", "missed"),
          "leave": ("voicemail", "RECORDED", "voicemail"),
          "greeting": ("voicemail", "CUT", "missed")}
@@ -206,7 +208,7 @@ class CityCall:
         ip = {"remote": lab.sip, "local_ip": "127.0.0.2", "service": self.plan.number}
         if self.does == "refused":
             return sipp("uac_expect_fail", keys={"caller": self.sent}, **ip)
-        if self.does == "abandon":  # 3.5 s after the ringing started (the first step's start)
+        if self.does == "abandon":  # 3.5 s after the last 180 Ringing (see city_day)
             return sipp("uac_abandon", keys={"caller": self.sent, "ring_ms": 3500}, **ip)
         keys: dict[str, object] = {"caller": self.sent, "hold_ms": {
             "talk": 2000, "hear": 40000, "cut": 3000, "greeting": 4000}.get(self.does, 0)}
@@ -238,9 +240,11 @@ def city_day(seed: int = SEED) -> list[CityCall]:
                                   "refused", sent, passed))
             continue
         w = walk(o, passed)
-        first_wait = o.ring if o.route[0] in ("direct", "deputy") else POOLS[o.pool].max_wait
-        can_abandon = w.steps[:1] in ([(o.route[0], "NOANSWER")], [("pool", "TIMEOUT")]) \
-            and first_wait >= 8
+        # the caller may hang up 3.5 s into the first step that rings or queues (only busy
+        # phones and closed pools before it: they end at once) when it lasts 8 s or more
+        k = next((j for j, (_, result) in enumerate(w.steps) if result not in INSTANT), None)
+        can_abandon = k is not None and w.steps[k][1] in ("NOANSWER", "TIMEOUT") and (
+            o.ring if w.steps[k][0] != "pool" else POOLS[o.pool].max_wait) >= 8
         options = {"abandon": 4} if can_abandon else {}
         if w.answered != (None, None):
             options["talk"] = 6
@@ -253,12 +257,14 @@ def city_day(seed: int = SEED) -> list[CityCall]:
             plan = Planned(o.number, outcome="answered", steps=w.steps, answered=w.answered,
                            **who)
             calls.append(CityCall(plan, does, rings=tuple(w.rings), lock=w.lock, **common))
-        elif does == "abandon":  # while its first step rings or queues
-            kind = w.steps[0][0]
-            plan = Planned(o.number, outcome="abandoned", steps=[(kind, "CANCEL")],
+        elif does == "abandon":
+            assert k is not None
+            kind, steps = w.steps[k][0], [*w.steps[:k], (w.steps[k][0], "CANCEL")]
+            plan = Planned(o.number, outcome="abandoned", steps=steps,
                            abandoned_during="queued" if kind == "pool" else "ringing", **who)
-            calls.append(CityCall(plan, does, rings=tuple(w.rings[:1]) if kind != "pool" else (),
-                                  waits_in=w.waits_in, **common))
+            rang = sum(s in ("direct", "deputy") for s, _ in steps)  # the phones it rang
+            calls.append(CityCall(plan, does, rings=tuple(w.rings[:rang]),
+                                  waits_in=w.waits_in if kind == "pool" else None, **common))
         else:
             kind, result, outcome = FINAL[does]
             assert kind == w.final, (o.slug, does)
@@ -280,6 +286,8 @@ def check_mix(plan: list[CityCall]) -> None:
                                               "refused"}
     assert {c.plan.answered[0] for c in plan} == {None, "official", "deputy", "operator"}
     assert {c.plan.abandoned_during for c in plan} == {None, "ringing", "queued"}
+    assert {c.plan.abandoned_during for c in plan if len(c.plan.steps) > 1} == {
+        None, "ringing", "queued"}  # after a busy phone too
     assert sum(c.plan.altered for c in plan) == 4
 
 
