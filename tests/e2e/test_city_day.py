@@ -128,8 +128,6 @@ def directory() -> str:
     return "\n".join(lines) + "\n"
 
 
-
-
 def phone_does(o: Official, passed: str) -> str:
     """What ``o``'s phone does (uas_draw.xml) with the caller ID Asterisk passes on: the draw
     digit after "139"; without one (a caller ID that is not 139…), it answers."""
