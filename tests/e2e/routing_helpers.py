@@ -84,8 +84,11 @@ officials:
 PHONES = ("op1", "op2", "zhang", "li", "chen", "zhao")
 
 
-async def make_lab(root: Path, workdir: Path, phone_ports: dict[str, int], **kw: Any) -> LabDeployment:
-    lab = await create_lab(root, workdir, DIRECTORY.format(**phone_ports), **kw)
+async def make_lab(root: Path, workdir: Path, phone_ports: dict[str, int],
+                   directory: str = DIRECTORY, **kw: Any) -> LabDeployment:
+    """A started deployment of ``directory`` (its ``{phone}`` placeholders: the ports);
+    ``kw``: config sections for :func:`create_lab`."""
+    lab = await create_lab(root, workdir, directory.format(**phone_ports), **kw)
     try:
         lab.start_controller()
         await lab.wait_ready()
@@ -96,12 +99,13 @@ async def make_lab(root: Path, workdir: Path, phone_ports: dict[str, int], **kw:
     return lab
 
 
-async def routing_lab(root: Path, workdir: Path) -> AsyncIterator[LabDeployment]:
-    """The routing directory's deployment with its sipp phones' ports in ``extra["phones"]``,
-    for a test module's ``lab`` fixture. Its logs are printed at teardown: pytest shows them
-    when the test failed."""
-    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES)), strict=True))
-    deployment = await make_lab(root, workdir, phone_ports)
+async def routing_lab(root: Path, workdir: Path, directory: str = DIRECTORY,
+                      phones: tuple[str, ...] = PHONES, **kw: Any) -> AsyncIterator[LabDeployment]:
+    """The deployment of ``directory`` (default: the routing directory) with its sipp phones'
+    ports in ``extra["phones"]``, for a test module's ``lab`` fixture. Its logs are printed at
+    teardown: pytest shows them when the test failed."""
+    phone_ports = dict(zip(phones, ports.free_ports(len(phones)), strict=True))
+    deployment = await make_lab(root, workdir, phone_ports, directory, **kw)
     deployment.extra["phones"] = phone_ports
     yield deployment
     deployment.close()

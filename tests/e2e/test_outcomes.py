@@ -7,15 +7,15 @@ and with what the callees' sipp phones saw. Ground truth never comes from the AP
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ivr.lab import ports
-from ivr.lab.deploy import create_lab
-from tests.e2e.routing_helpers import eventually, tone_ulaw
+from ivr.lab.deploy import LabDeployment
+from tests.e2e.outcome_helpers import Planned, finished_records, ready_operators, seen
+from tests.e2e.routing_helpers import routing_lab, tone_ulaw
 
 pytestmark = pytest.mark.e2e
 
@@ -47,16 +47,6 @@ officials:
 PHONES = ("op1", "op2", "op3", "ans", "b1", "b2")
 
 
-@dataclass(frozen=True)
-class Planned:
-    number: str
-    caller: str
-    outcome: str
-    steps: list[tuple[str, str]]
-    answered: tuple[str | None, str | None] = (None, None)  # (role, device)
-    abandoned_during: str | None = None
-
-
 PLAN = [
     Planned("05585556001", "13900000001", "answered", [("direct", "ANSWER")], ("official", "o-ans")),
     # busy, the pool rings its operator for max_wait, the closing message is heard out
@@ -76,38 +66,14 @@ PLAN = [
 
 
 @pytest.fixture
-async def lab(asterisk_root: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES)), strict=True))
-    deployment = await create_lab(asterisk_root, tmp_path / "lab", DIRECTORY.format(**phone_ports))
-    deployment.extra["phones"] = phone_ports
-    try:
-        deployment.start_controller()
-        await deployment.wait_ready()
-    except BaseException:
-        deployment.close()
-        deployment.asterisk.remove()
-        raise
-    yield deployment
-    deployment.close()
-    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
-        print(deployment.controller_log()[-4000:])
-        print(deployment.asterisk.log_tail(150))
-    deployment.asterisk.remove()
-
-
-async def _ready(lab: Any, endpoint: str, queue: str) -> None:
-    status, body = await lab.arequest("PUT", f"/api/v1/operators/{endpoint}/state", {"state": "ready"})
-    assert status == 200, body
-
-    async def member() -> bool:
-        return f"PJSIP/{endpoint}" in await asyncio.to_thread(lab.asterisk.cli, f"queue show {queue}")
-    await eventually(member, timeout=10)
+async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
+    async for deployment in routing_lab(asterisk_root, tmp_path / "lab", DIRECTORY, PHONES):
+        yield deployment
 
 
 async def test_outcomes_of_a_seeded_mix(lab: Any, sipp: Any, tmp_path: Path) -> None:
     p = lab.extra["phones"]
-    for ep, queue in (("op-1", "pool-p1"), ("op-2", "pool-p2"), ("op-3", "pool-p3")):
-        await _ready(lab, ep, queue)
+    await ready_operators(lab, {"op-1": "pool-p1", "op-2": "pool-p2", "op-3": "pool-p3"})
     answering = await sipp("uas_answer", port=p["ans"], keys={"hold_ms": 2000}).start()
     busy = [await sipp("uas_busy", port=p[k]).start() for k in ("b1", "b2")]
     ringing = {k: await sipp("uas_noanswer", port=p[k]).start() for k in ("op1", "op2", "op3")}
@@ -138,21 +104,13 @@ async def test_outcomes_of_a_seeded_mix(lab: Any, sipp: Any, tmp_path: Path) -> 
         got = await ringing[k].wait(15)
         assert got.received("INVITE") and got.received("CANCEL"), got.summary()
 
-    async def records() -> dict[str, dict[str, Any]] | None:
-        status, body = await lab.arequest("GET", "/api/v1/calls?limit=50")
-        assert status == 200, body
-        done = {c["caller"]: c for c in body["items"] if c["outcome"]}
-        return done if len(done) >= len(PLAN) else None
-    got = await eventually(records, timeout=20)
-    assert len(got) == len(PLAN), sorted(got)
+    records = await finished_records(lab, len(PLAN), timeout=20)
+    assert len(records) == len(PLAN), sorted(records)
+    got = {}
     for plan in PLAN:
-        rec = got[plan.caller]
-        seen = {"outcome": rec["outcome"], "steps": [(s["kind"], s["result"]) for s in rec["steps"]],
-                "answered": (rec["answered_role"], rec["answered_by"]),
-                "abandoned_during": rec["abandoned_during"], "kind": rec["kind"]}
-        want = {"outcome": plan.outcome, "steps": plan.steps, "answered": plan.answered,
-                "abandoned_during": plan.abandoned_during, "kind": "citizen"}
-        assert seen == want, (plan.number, rec)
+        assert len(records[plan.caller]) == 1, records[plan.caller]
+        got[plan.caller] = records[plan.caller][0]
+        assert seen(got[plan.caller]) == plan.want(), (plan.number, got[plan.caller])
     # seconds: waited before abandoning (3 s of ringing in the queue), the message's real length
     assert 2.5 <= got[c.caller]["waited_secs"] <= 5.0, got[c.caller]
     assert got[a.caller]["waited_secs"] is not None and got[a.caller]["waited_secs"] < 3
