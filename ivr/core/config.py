@@ -137,13 +137,46 @@ class CasesConfig:
                                  "ivr/followup/triage_rules.yaml")
     deadline_hours: Mapping[str, float] = field(default_factory=dict, metadata={"doc": (
         "hours to call back per urgency, e.g. {urgent = 1, normal = 48} (env: JSON); unset "
-        "urgencies keep the defaults (urgent 2, normal 24)")})
+        "urgencies keep the defaults (urgent 2, normal 24); superseded by [deadlines] contact "
+        "(these hours count as working hours)")})
+
+
+def _durations(doc: str) -> Any:
+    return field(default_factory=dict, metadata={"doc": doc})
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlinesConfig:
+    """Case deadlines in working time (docs/followup.md); durations "2h", "30m", "1d"."""
+    contact: Mapping[str, str] = _durations(
+        "contact the citizen within, per urgency or kind.urgency, e.g. {urgent = \"2h\", "
+        "normal = \"1d\", \"missed.normal\" = \"2d\"} (env: JSON); default urgent 2h, normal 1d")
+    resolve: Mapping[str, str] = _durations(
+        "resolve the case within, same keys; default 3d")
+    escalated: Mapping[str, str] = _durations(
+        "the second deadline of an escalated case, same keys; default urgent 2h, normal 1d")
+    max_levels: int = _doc(2, "escalation levels at most (official → superior → their superior)")
+    near_minutes: float = _doc(60.0, "a deadline-near notification this many minutes before")
+    sweep_seconds: float = _doc(60.0, "seconds between sweeps for near and passed deadlines")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    """The notification hook (docs/followup.md): events POSTed as signed JSON."""
+    urls: Mapping[str, str] = _durations(
+        "targets by name, e.g. {wecom = \"https://bridge.example/ivr\"} (env: JSON); empty: none")
+    secret: str = _doc("", "shared secret of the HMAC-SHA256 signature (X-IVR-Signature)")
+    max_attempts: int = _doc(10, "delivery attempts per event and target before giving up")
+    backoff_initial: float = _doc(5.0, "seconds before the first retry (doubles each time)")
+    backoff_max: float = _doc(900.0, "longest wait between two attempts (seconds)")
+    timeout: float = _doc(10.0, "seconds a target has to answer one delivery")
+    poll_seconds: float = _doc(5.0, "seconds between looks at the outbox (new events wake it)")
 
 SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseConfig, "http": HttpConfig, "agi": AgiConfig, "ami": AmiConfig,
     "asterisk": AsteriskConfig, "sip": SipConfig, "carrier": CarrierConfig,
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
-    "cases": CasesConfig,
+    "cases": CasesConfig, "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig,
 }
 
 # flat keys of the single-table format (``ivr init`` before sections, ``extra`` keys) -> new home
@@ -228,7 +261,7 @@ def _coerce(section: str, key: str, kind: Any, value: Any, from_env: bool) -> An
         if isinstance(value, str):
             return value
         raise bad("a string")
-    # Mapping[str, float]
+    # Mapping[str, float] or Mapping[str, str]
     if from_env and isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else {}
@@ -236,6 +269,10 @@ def _coerce(section: str, key: str, kind: Any, value: Any, from_env: bool) -> An
             raise bad("a JSON object") from None
     if not isinstance(value, Mapping):
         raise bad("a table")
+    if kind == Mapping[str, str]:
+        if not all(isinstance(v, str) for v in value.values()):
+            raise bad("a table of strings")
+        return {str(k): v for k, v in value.items()}
     out: dict[str, float] = {}
     for k, v in value.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -253,7 +290,7 @@ def _section(name: str, cls: type[Any], values: Mapping[str, Any], from_env: Col
             raise ConfigError(f"unknown setting {key!r} in [{name}] "
                               f"(known: {', '.join(sorted(known))})")
         kind = hints[key]
-        kind = kind if kind in (bool, int, float, str) else Mapping
+        kind = kind if kind in (bool, int, float, str, Mapping[str, str]) else Mapping
         kwargs[key] = _coerce(name, key, kind, value, key in from_env)
     return cls(**kwargs)
 
@@ -271,6 +308,8 @@ class Config:
     node: NodeConfig = field(default_factory=NodeConfig)
     voicemail: VoicemailConfig = field(default_factory=VoicemailConfig)
     cases: CasesConfig = field(default_factory=CasesConfig)
+    deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""
