@@ -20,10 +20,12 @@ from ivr.asterisk.ami import AmiClient
 from ivr.calls.recorder import CallRecorder
 from ivr.core.config import Config
 from ivr.db.session import Db
-from ivr.followup import call_cases, http, prompts_http
+from ivr.followup import calendar_http, call_cases, http, prompts_http
 from ivr.followup.callback import CallbackTracker
-from ivr.followup.keys import AMI, PIPELINE, RECORDER, TRACKER
+from ivr.followup.escalation import Sweeper
+from ivr.followup.keys import AMI, NOTIFIER, PIPELINE, RECORDER, SWEEPER, TRACKER
 from ivr.followup.pipeline import VoicemailPipeline
+from ivr.followup.webhooks import Notifier
 from ivr.http import ROUTES
 
 
@@ -37,12 +39,18 @@ def setup(app: web.Application, *, config: Config, db: Db, recorder: CallRecorde
     app[TRACKER] = tracker
     app[RECORDER] = recorder
     app[AMI] = ami
-    for routes in (http.routes, call_cases.routes, prompts_http.routes):
+    d = config.deadlines
+    app[SWEEPER] = Sweeper(db, pipeline.deadlines, max_levels=d.max_levels,
+                           near_minutes=d.near_minutes, interval=d.sweep_seconds)
+    app[NOTIFIER] = Notifier(db, config.webhooks)
+    for routes in (http.routes, call_cases.routes, prompts_http.routes, calendar_http.routes):
         app[ROUTES].add(app, routes)
+    calendar_http.setup(app)
 
 
 async def voicemail_context(app: web.Application) -> AsyncIterator[None]:
     pipeline, tracker = app[PIPELINE], app[TRACKER]
+    await pipeline.deadlines.refresh(pipeline.db)  # the working calendar, before any case
     tracker.start()
     await pipeline.prepare()
     yield
@@ -53,3 +61,13 @@ async def voicemail_context(app: web.Application) -> AsyncIterator[None]:
 async def voicemail_workers(app: web.Application) -> AsyncIterator[None]:
     await app[PIPELINE].run()
     yield
+
+
+async def deadline_context(app: web.Application) -> AsyncIterator[None]:
+    """Escalation sweeps and the notification hook (outbox → webhooks), issue 11."""
+    sweeper, notifier = app[SWEEPER], app[NOTIFIER]
+    sweeper.start()
+    notifier.start()
+    yield
+    await sweeper.close()
+    await notifier.close()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -143,6 +143,7 @@ class CaseFilter:
     status: str | None = None
     kind: str | None = None
     overdue: bool | None = None
+    escalated: bool | None = None
     limit: int = 100
     offset: int = 0
 
@@ -164,8 +165,12 @@ async def list_cases(db: Db, f: CaseFilter, now: datetime | None = None) -> Sequ
     now = now or utcnow()
     async with db() as session:
         stmt: Select[Case] = select(Case)
-        if f.official:
-            stmt = stmt.where(Case.official_id == await _official_id(session, f.official))
+        if f.official:  # the official's cases, and those escalated to them (their superior)
+            oid = await _official_id(session, f.official)
+            stmt = stmt.where(or_(Case.official_id == oid, Case.escalated_to == oid))
+        if f.escalated is not None:
+            stmt = stmt.where(Case.escalation_level > 0 if f.escalated
+                              else Case.escalation_level == 0)
         for column, value in ((Case.category, f.category), (Case.urgency, f.urgency),
                               (Case.status, f.status), (Case.kind, f.kind)):
             if value is not None:
@@ -175,7 +180,8 @@ async def list_cases(db: Db, f: CaseFilter, now: datetime | None = None) -> Sequ
         elif f.overdue is False:
             stmt = stmt.where(~(Case.status.in_(OPEN_STATES) & (Case.deadline < now)))
         stmt = stmt.order_by(Case.deadline, Case.id).limit(f.limit).offset(f.offset)
-        return (await session.scalars(stmt.options(selectinload(Case.callbacks)))).all()
+        return (await session.scalars(stmt.options(selectinload(Case.callbacks),
+                                                   selectinload(Case.events)))).all()
 
 
 # ---------------------------------------------------------------- cases opened from a call

@@ -7,7 +7,9 @@ from aiohttp import web
 from ivr.asterisk.ami import AmiClient
 from ivr.calls.recorder import CallRecorder
 from ivr.followup.callback import CallbackTracker
+from ivr.followup.escalation import Sweeper
 from ivr.followup.pipeline import VoicemailPipeline
+from ivr.followup.webhooks import Notifier
 
 # the voicemail pipeline: ingest, scan, transcription workers, triage rules and deadlines
 PIPELINE = web.AppKey("followup_pipeline", VoicemailPipeline)
@@ -17,3 +19,7 @@ TRACKER = web.AppKey("followup_callback_tracker", CallbackTracker)
 AMI = web.AppKey("followup_ami", AmiClient)
 # the live view of calls still going on (a case may be opened from one)
 RECORDER = web.AppKey("followup_recorder", CallRecorder)
+# escalation of cases past a deadline, deadline-near alerts (issue 11)
+SWEEPER = web.AppKey("followup_sweeper", Sweeper)
+# the notification hook: case events → outbox → webhooks
+NOTIFIER = web.AppKey("followup_notifier", Notifier)

@@ -5,6 +5,7 @@ see and act on their own officials' cases only (``ivr.followup.scopes.OFFICIAL_C
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -14,7 +15,7 @@ from ivr.core.errors import Forbidden, IvrError
 from ivr.core.identity import Identity
 from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, Transcript
-from ivr.db.models import Device
+from ivr.db.models import Device, Official
 from ivr.followup import cases as case_service
 from ivr.followup.keys import PIPELINE
 from ivr.followup.scopes import OFFICIAL_CASE
@@ -30,6 +31,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cases.caller": ("来电号码", "Caller"), "cases.urgency": ("紧急程度", "Urgency"),
     "cases.transcript": ("留言内容", "Transcript"), "cases.status": ("状态", "Status"),
     "cases.deadline": ("期限", "Deadline"), "cases.save": ("保存", "Save"),
+    "cases.contact_by": ("联系期限", "Contact by"), "cases.resolve_by": ("办结期限", "Resolve by"),
+    "cases.escalated": ("已升级", "Escalated"), "cases.history": ("处理记录", "History"),
     "cases.endpoint": ("分机", "Endpoint"), "cases.call_back": ("回拨", "Call back"),
     # the console's quick form
     "cases.open_case": ("从来电创建工单", "Open a case from this call"),
@@ -62,6 +65,9 @@ class Row:
     overdue: bool
     deadline: str
     callback: bool
+    resolve_deadline: str = ""
+    escalated: str = ""  # "level 1 → slug", empty when not escalated
+    history: tuple[str, ...] = ()
 
 
 async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, str]:
@@ -72,6 +78,32 @@ async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, str
         found = (await session.scalars(select(Transcript).where(
             Transcript.voicemail_id.in_(vm_ids)))).all()
     return {tr.voicemail_id: tr.text for tr in found}
+
+
+def _minutes(value: datetime | None) -> str:
+    return value.isoformat(timespec="minutes") if value is not None else ""
+
+
+async def _names(request: web.Request, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    async with request.config_dict[DB]() as session:
+        rows = (await session.execute(select(Official.id, Official.name)
+                                      .where(Official.id.in_(ids)))).all()
+    return {oid: name for oid, name in rows}
+
+
+def _escalation(c: Case, names: dict[int, str]) -> str:
+    if not c.escalation_level:
+        return ""
+    to = names.get(c.escalated_to or -1, "")
+    return f"{c.escalation_level} → {to}".strip(" →") + \
+        (f" ({_minutes(c.escalation_deadline)})" if c.escalation_deadline else "")
+
+
+def _history(c: Case) -> list[str]:
+    return [f"{_minutes(e.at)} {e.actor} {e.action} {e.new_value or ''} {e.note}".strip()
+            for e in c.events]
 
 
 async def _callback_phone(request: web.Request, identity: Identity) -> str | None:
@@ -101,6 +133,7 @@ async def _inbox(request: web.Request, status: str, *, error: str = "",
     items = list(await case_service.list_cases(request.config_dict[DB], case_service.CaseFilter(
         official=official, status=status or None, limit=200)))
     texts = await _transcripts(request, items)
+    names = await _names(request, {c.escalated_to for c in items if c.escalated_to})
     phone = await _callback_phone(request, identity)
     now = utcnow()
     rows = [Row(id=c.id, kind=c.kind, status=c.status, caller=c.caller or "",
@@ -109,7 +142,9 @@ async def _inbox(request: web.Request, status: str, *, error: str = "",
                 summary=c.summary or "", audio=bool(c.voicemail_id),
                 overdue=case_service.is_overdue(c.status, c.deadline, now),
                 deadline=c.deadline.isoformat(timespec="minutes") if c.deadline else "",
-                callback=phone is not None and c.status != "resolved" and bool(c.caller))
+                callback=phone is not None and c.status != "resolved" and bool(c.caller),
+                resolve_deadline=_minutes(c.resolve_deadline),
+                escalated=_escalation(c, names), history=tuple(_history(c)))
             for c in items]
     return render(request, "followup/cases.html",
                   {"rows": rows, "states": CASE_STATES, "phone": phone or ""},
