@@ -144,8 +144,8 @@ async def test_overdue_case_escalated_to_superior_and_supervisor(env: Env) -> No
     assert (await sweep(db, DEADLINES, max_levels=2, near=timedelta(hours=1),
                         now=later + timedelta(days=1, minutes=1)))["escalated"] == 1
     async with db() as s:
-        row = await s.get(Case, case.id)
+        stored = await s.get(Case, case.id)
     zhang = await _id(db, "zhang-wei")
-    assert row is not None and (row.escalation_level, row.escalated_to) == (2, zhang)
+    assert stored is not None and (stored.escalation_level, stored.escalated_to) == (2, zhang)
     assert (await sweep(db, DEADLINES, max_levels=2, near=timedelta(hours=1),
                         now=later + timedelta(days=9)))["escalated"] == 0  # max_levels
