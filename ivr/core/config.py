@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.core.config_followup import DeadlinesConfig, WebhooksConfig
+
 log = logging.getLogger(__name__)
 ENV_PREFIX = "IVR_"
 # the city timezone of a database nobody seeded (the directory setting is the source)
@@ -140,37 +142,6 @@ class CasesConfig:
         "urgencies keep the defaults (urgent 2, normal 24); superseded by [deadlines] contact "
         "(these hours count as working hours)")})
 
-
-def _durations(doc: str) -> Any:
-    return field(default_factory=dict, metadata={"doc": doc})
-
-
-@dataclass(frozen=True, slots=True)
-class DeadlinesConfig:
-    """Case deadlines in working time (docs/followup.md); durations "2h", "30m", "1d"."""
-    contact: Mapping[str, str] = _durations(
-        "contact the citizen within, per urgency or kind.urgency, e.g. {urgent = \"2h\", "
-        "normal = \"1d\", \"missed.normal\" = \"2d\"} (env: JSON); default urgent 2h, normal 1d")
-    resolve: Mapping[str, str] = _durations(
-        "resolve the case within, same keys; default 3d")
-    escalated: Mapping[str, str] = _durations(
-        "the second deadline of an escalated case, same keys; default urgent 2h, normal 1d")
-    max_levels: int = _doc(2, "escalation levels at most (official → superior → their superior)")
-    near_minutes: float = _doc(60.0, "a deadline-near notification this many minutes before")
-    sweep_seconds: float = _doc(60.0, "seconds between sweeps for near and passed deadlines")
-
-
-@dataclass(frozen=True, slots=True)
-class WebhooksConfig:
-    """The notification hook (docs/followup.md): events POSTed as signed JSON."""
-    urls: Mapping[str, str] = _durations(
-        "targets by name, e.g. {wecom = \"https://bridge.example/ivr\"} (env: JSON); empty: none")
-    secret: str = _doc("", "shared secret of the HMAC-SHA256 signature (X-IVR-Signature)")
-    max_attempts: int = _doc(10, "delivery attempts per event and target before giving up")
-    backoff_initial: float = _doc(5.0, "seconds before the first retry (doubles each time)")
-    backoff_max: float = _doc(900.0, "longest wait between two attempts (seconds)")
-    timeout: float = _doc(10.0, "seconds a target has to answer one delivery")
-    poll_seconds: float = _doc(5.0, "seconds between looks at the outbox (new events wake it)")
 
 SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseConfig, "http": HttpConfig, "agi": AgiConfig, "ami": AmiConfig,

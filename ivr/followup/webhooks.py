@@ -36,7 +36,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.core.config import WebhooksConfig
+from ivr.core.config_followup import WebhooksConfig
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import Case, CaseEvent, WebhookDelivery
 from ivr.db.models import Official, Setting

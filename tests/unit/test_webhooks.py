@@ -19,7 +19,8 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from ivr.core.config import Config, WebhooksConfig
+from ivr.core.config import Config
+from ivr.core.config_followup import WebhooksConfig
 from ivr.db.followup_models import WebhookDelivery
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async
 from ivr.followup.cases import add_event, load_case, new_case
