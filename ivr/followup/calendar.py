@@ -78,7 +78,7 @@ def _name(value: Any, where: str) -> str:
 def parse_yaml(text: str) -> CalendarSpec:
     try:
         doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date such as 2030-02-30
         raise InvalidCalendar(f"not valid YAML: {exc}") from None
     if not isinstance(doc, Mapping):
         raise InvalidCalendar("expected a mapping with year, holidays, workdays")
