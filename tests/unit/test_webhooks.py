@@ -200,3 +200,28 @@ def test_backoff_doubles_up_to_max() -> None:
     config = WebhooksConfig(backoff_initial=5.0, backoff_max=60.0)
     assert [backoff(config, n).total_seconds() for n in (1, 2, 3, 4, 5, 9)] == [
         5.0, 10.0, 20.0, 40.0, 60.0, 60.0]
+
+
+async def test_every_notified_event_and_its_key(db: Db) -> None:
+    from datetime import timedelta
+
+    from ivr.followup.escalation import sweep
+
+    await collect(db, ["a", "b"])
+    case_id = await _open_case(db)
+    async with db() as s, s.begin():
+        add_event(await load_case(s, case_id), "system", "callback_failed", None, "BUSY")
+    deadlines = round_the_clock()
+    later = datetime.now(UTC) + timedelta(days=1, minutes=1)
+    await sweep(db, deadlines, max_levels=2, near=timedelta(hours=1), now=later - timedelta(minutes=9))
+    await sweep(db, deadlines, max_levels=2, near=timedelta(hours=1), now=later)
+    await sweep(db, deadlines, max_levels=2, near=timedelta(hours=1), now=later)  # nothing new
+    assert await collect(db, ["a", "b"]) == 10  # five notified events, two targets
+    rows = [r for r in await _rows(db) if r.target == "a"]
+    assert [(r.event, r.idempotency_key.removeprefix(f"case-{case_id}-")) for r in rows] == [
+        ("case.created", "created"), ("callback.unreachable", rows[1].idempotency_key.removeprefix(
+            f"case-{case_id}-")), ("case.deadline_near", "near-contact-0"),
+        ("case.overdue", "overdue-1"), ("case.escalated", "escalated-1")]
+    assert rows[1].idempotency_key.startswith(f"case-{case_id}-event-")
+    assert rows[4].payload["case"]["escalation_level"] == 1
+    assert rows[4].payload["detail"]["new"] == "supervisors"  # no superior in this directory
