@@ -1,9 +1,9 @@
 """``ivr calendar import FILE [--allow-example]`` and ``ivr calendar show [--year Y]``.
 
 With ``--api URL`` (or ``$IVR_API_URL``) the import goes through the controller's REST API;
-without, it writes the database directly (running controllers reload the calendar at their next
-deadline sweep, ``[deadlines] sweep_seconds``). Either way the deadlines of open cases are
-recomputed."""
+without, it writes the database directly (running controllers reload routing through the change
+feed, and the deadlines' calendar at their next sweep, ``[deadlines] sweep_seconds``). Either
+way the deadlines of open cases are recomputed."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ivr.core.config import Config
 from ivr.core.errors import InvalidCalendar
+from ivr.db.feed import bump
 from ivr.db.session import Db, with_db
 from ivr.followup import calendar as cal
 from ivr.followup.deadlines import Deadlines
@@ -64,6 +65,7 @@ def cli_calendar(args: argparse.Namespace) -> int:
         async def work(db: Db) -> int:
             r = await cal.import_calendar(db, spec, Deadlines.of(config), args.actor,
                                           allow_example=args.allow_example)
+            await bump(db, "routing")  # running controllers reload (holiday windows)
             print(f"imported {', '.join(map(str, r.years)) or 'no year'}: {r.holidays} holidays, "
                   f"{r.workdays} make-up working days"
                   f"{', weekly hours replaced' if r.week else ''}; deadlines of {r.recomputed} "

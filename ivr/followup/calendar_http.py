@@ -1,6 +1,7 @@
 """The working calendar over HTTP: ``GET /api/v1/calendar``, ``POST /api/v1/calendar/import``
 (YAML, or CSV with Content-Type text/csv) and the admin page ``/admin/calendar`` (the year's
-holidays and make-up days, the weekly hours, an upload form). See ``ivr.followup.calendar``."""
+holidays and make-up days, the weekly hours, an upload form). See ``ivr.followup.calendar``.
+An import reloads routing (holiday schedule windows) like any routing change."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ivr.followup import calendar as cal
 from ivr.followup.keys import PIPELINE
 from ivr.http import DB, Routes, require_identity
 from ivr.http.inputs import actor_of
+from ivr.http.keys import on_change_of
 from ivr.http.pages import MESSAGES, NAV, error_text, render
 
 routes = Routes("calendar")
@@ -85,6 +87,9 @@ async def _import(request: web.Request, text: str, fmt: str, allow_example: bool
     result = await cal.import_calendar(request.config_dict[DB], spec,
                                        request.config_dict[PIPELINE].deadlines, actor,
                                        allow_example=allow_example)
+    hook = on_change_of(request)  # holiday windows: the routing snapshot and the AstDB mirror
+    if hook is not None:
+        await hook(None)
     return CalendarImportOut(years=result.years, holidays=result.holidays,
                              workdays=result.workdays, week=result.week,
                              recomputed=result.recomputed)
