@@ -225,7 +225,9 @@ class Notifier:
         return await deliver_due(self.db, self.config, self._http)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="webhook-notifier")
+        """Run in the background; without targets nothing runs (nothing is written)."""
+        if self.targets:
+            self._task = asyncio.create_task(self._run(), name="webhook-notifier")
 
     async def _run(self) -> None:
         while True:
