@@ -5,7 +5,7 @@
   ``webhook_cursor``) and writes one ``webhook_deliveries`` row per notifiable event and target,
   with the cursor, in one transaction: an event recorded is delivered even if the controller
   stops right after (nothing is held in memory). The first run starts at the newest event (no
-  flood of history); without targets the cursor still moves on.
+  flood of history); without targets the notifier does not run.
 - **Events**: ``case.created``, ``case.deadline_near``, ``case.overdue``, ``case.escalated``,
   ``callback.unreachable`` (from the case events ``created``, ``deadline_near``, ``overdue``,
   ``escalated``, ``callback_failed``).
