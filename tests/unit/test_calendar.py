@@ -5,6 +5,7 @@ from the sample."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,3 +178,29 @@ async def test_admin_page_upload(env: Env) -> None:  # noqa: F811
     form.add_field("file", CSV.encode(), filename="2031.csv")
     r = await env.client.post("/admin/calendar", data=form, cookies={"ivr_session": key})
     assert r.status == 200 and 'id="imported"' in (text := await r.text()) and "2031-01-04" in text
+
+
+async def test_cli_import_via_api_reloads_routing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from aiohttp.test_utils import TestServer
+
+    from tests.unit.apps import real_app, unit_config
+
+    for var in ("IVR_API_URL", "IVR_API_TOKEN", "IVR_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    url = f"sqlite+aiosqlite:///{tmp_path}/ivr.db"
+    cfg = tmp_path / "ivr.toml"
+    cfg.write_text(f'[database]\nurl = "{url}"\n[http]\napi_token = "tok"\n', encoding="utf-8")
+    changes: list[int | None] = []
+    app = real_app(unit_config(tmp_path, database={"url": url}, http={"api_token": "tok"}),
+                   changes)
+    async with TestServer(app) as server:
+        base = str(server.make_url("/")).rstrip("/")
+        code = await asyncio.to_thread(main, ["--config", str(cfg), "--api", base, "calendar",
+                                              "import", str(FIXTURE)])
+        assert code == 0 and changes == [None]  # the routing hook ran (holiday windows)
+        code = await asyncio.to_thread(main, ["--config", str(cfg), "--api", base, "calendar",
+                                              "import", str(SAMPLE)])
+        assert code == 1 and changes == [None]
+    out = capsys.readouterr()
+    assert '"holidays": 7' in out.out and "status: example" in out.err
