@@ -128,7 +128,7 @@ def create_app(config: Config) -> web.Application:
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
                           "ivr.calls", "ivr.followup"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
-                            followup.voicemail_workers, _fastagi, _ami, _scheduler, _feed])
+                            followup.voicemail_workers, followup.deadline_context, _fastagi, _ami, _scheduler, _feed])
     app[ROUTES].add(app, routes)
     shell.setup(app)  # sign-in, language, static files, the error page
     directory_http.setup(app)

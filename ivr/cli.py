@@ -346,6 +346,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print the generated SIP secrets of new endpoints")
     imp.set_defaults(run=cmd_import)
 
+    calendar = sub.add_parser("calendar", help="working calendar: import a year (.yaml/.csv), show")
+    calendar.add_argument("action", choices=("import", "show"))
+    calendar.add_argument("file", nargs="?", help="the year's holidays and make-up days")
+    calendar.add_argument("--year", type=int, help="show: only this year")
+    calendar.add_argument("--allow-example", action="store_true",
+                          help="import a file marked status: example (dates checked)")
+    calendar.add_argument("--actor", default=_default_actor())
+    calendar.set_defaults(run=_lazy("ivr.followup.calendar_cli", "cli_calendar"), needs_config=False)
+
     sub.add_parser("officials", help="list officials").set_defaults(run=cmd_officials)
 
     show = sub.add_parser("show", help="show one official")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.core.config_followup import DeadlinesConfig, WebhooksConfig
 from ivr.core.outbound import OutboundConfig
 from ivr.core.sections import CasesConfig, RecordsConfig, VoicemailConfig, doc_field
 
@@ -129,6 +130,7 @@ SECTIONS: dict[str, type[Any]] = {
     "asterisk": AsteriskConfig, "sip": SipConfig, "carrier": CarrierConfig,
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
     "cases": CasesConfig, "records": RecordsConfig, "outbound": OutboundConfig,
+    "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig,
 }
 
 # flat keys of the single-table format (``ivr init`` before sections, ``extra`` keys) -> new home
@@ -213,7 +215,7 @@ def _coerce(section: str, key: str, kind: Any, value: Any, from_env: bool) -> An
         if isinstance(value, str):
             return value
         raise bad("a string")
-    # Mapping[str, float]
+    # Mapping[str, float] or Mapping[str, str]
     if from_env and isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else {}
@@ -221,6 +223,10 @@ def _coerce(section: str, key: str, kind: Any, value: Any, from_env: bool) -> An
             raise bad("a JSON object") from None
     if not isinstance(value, Mapping):
         raise bad("a table")
+    if kind == Mapping[str, str]:
+        if not all(isinstance(v, str) for v in value.values()):
+            raise bad("a table of strings")
+        return {str(k): v for k, v in value.items()}
     out: dict[str, float] = {}
     for k, v in value.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -238,7 +244,7 @@ def _section(name: str, cls: type[Any], values: Mapping[str, Any], from_env: Col
             raise ConfigError(f"unknown setting {key!r} in [{name}] "
                               f"(known: {', '.join(sorted(known))})")
         kind = hints[key]
-        kind = kind if kind in (bool, int, float, str) else Mapping
+        kind = kind if kind in (bool, int, float, str, Mapping[str, str]) else Mapping
         kwargs[key] = _coerce(name, key, kind, value, key in from_env)
     try:
         return cls(**kwargs)
@@ -261,6 +267,8 @@ class Config:
     cases: CasesConfig = field(default_factory=CasesConfig)
     records: RecordsConfig = field(default_factory=RecordsConfig)
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

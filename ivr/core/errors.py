@@ -208,6 +208,16 @@ class TooManyOriginated(IvrError):
     error_id = "callback-node-limit"
 
 
+class InvalidCalendar(InvalidInput):
+    """A working calendar file or week that cannot be used (issue 11)."""
+    error_id = "invalid-calendar"
+
+
+class InvalidSuperior(InvalidInput):
+    """An official's superior is unknown, themselves, or closes a cycle of superiors."""
+    error_id = "invalid-superior"
+
+
 class UnrenderableConfig(InvalidInput):
     """The directory holds something Asterisk's configuration cannot express."""
     error_id = "unrenderable-config"

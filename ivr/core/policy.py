@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from ivr.core.constants import MODES
 from ivr.core.plan import RoutePlan, Step
-from ivr.core.schedule import Interval, mode_at, week_second
+from ivr.core.schedule import Interval, mode_on
 
 DEFAULT_CHAIN: tuple[str, ...] = ("deputy", "pool", "voicemail")
 UNAVAILABLE_PROMPT = "ivr-unavailable"
@@ -32,6 +32,7 @@ class OfficialRouting:
     pool_max_wait: int = 60
     voicemail_secs: int = 120
     intervals: tuple[Interval, ...] = field(default=())
+    holiday_intervals: tuple[Interval, ...] = field(default=())  # seconds of a holiday
 
 
 def dial_string(devices: Iterable[tuple[str, str | None, str | None]],
@@ -71,12 +72,14 @@ def plan_for_mode(r: OfficialRouting, mode: str) -> RoutePlan:
     return RoutePlan(r.official_id, r.name, mode, tuple(steps))
 
 
-def effective_mode(r: OfficialRouting, now: datetime, tz: ZoneInfo) -> str:
-    return mode_at(r.mode, r.intervals, week_second(now, tz))
+def effective_mode(r: OfficialRouting, now: datetime, tz: ZoneInfo,
+                   holidays: Collection[date] = ()) -> str:
+    return mode_on(r.mode, r.intervals, r.holiday_intervals, now, tz, holidays)
 
 
-def plan_route(r: OfficialRouting, now: datetime, tz: ZoneInfo) -> RoutePlan:
-    return plan_for_mode(r, effective_mode(r, now, tz))
+def plan_route(r: OfficialRouting, now: datetime, tz: ZoneInfo,
+               holidays: Collection[date] = ()) -> RoutePlan:
+    return plan_for_mode(r, effective_mode(r, now, tz, holidays))
 
 
 def default_plan(pool_queue: str = "pool-main", max_wait: int = 60) -> str:

@@ -42,4 +42,5 @@ class CasesConfig:
                                  "ivr/followup/triage_rules.yaml")
     deadline_hours: Mapping[str, float] = field(default_factory=dict, metadata={"doc": (
         "hours to call back per urgency, e.g. {urgent = 1, normal = 48} (env: JSON); unset "
-        "urgencies keep the defaults (urgent 2, normal 24)")})
+        "urgencies keep the defaults (urgent 2, normal 24); superseded by [deadlines] contact "
+        "(these hours count as working hours)")})

@@ -4,6 +4,8 @@ Days: ``daily``, one day (``mon``), a range (``mon-fri``), or a comma-separated 
 ranges (``sat,sun``, ``mon-wed,fri``). Ranges do not wrap around the week end (write ``fri,sat,sun,mon``
 or ``mon,fri-sun``). Times: ``HH:MM`` or ``HH:MM:SS`` (24-hour); ``24:00`` is allowed as an end.
 An end earlier than the start crosses midnight: ``days`` names the day the window starts.
+``holiday`` (alone) is a window on the working calendar's public holidays (issue 11), whatever
+the weekday; it wins over the weekly windows and does not cross midnight (the end is capped).
 
 Stored forms are canonical (``mon-fri``, ``sat,sun``, ``daily``, ``08:30``, ``18:00:30``); the
 planner gets plain numbers from :func:`window_parts`.
@@ -19,6 +21,8 @@ from typing import Any
 from ivr.core.constants import MODES
 
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOLIDAY = 7  # the "day" of a holiday window
+HOLIDAY_NAMES = ("holiday", "holidays")
 DAY_SECONDS = 86400
 MAX_WINDOWS = 50
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
@@ -55,8 +59,13 @@ def parse_days(text: str) -> frozenset[int]:
     norm = text.strip().lower().replace(" ", "")
     if norm in ("daily", "all", "everyday"):
         return frozenset(range(7))
+    if norm in HOLIDAY_NAMES:
+        return frozenset({HOLIDAY})
     days: set[int] = set()
     for item in norm.split(","):
+        if item in HOLIDAY_NAMES:
+            raise WindowError(f"days {text!r}: a holiday window names no weekday (write a "
+                              "separate window with days: holiday)")
         if not item:
             raise WindowError(f"days {text!r}: empty item")
         if "-" in item:
@@ -76,6 +85,8 @@ def format_days(days: Iterable[int]) -> str:
     ds = sorted(set(days))
     if not ds:
         raise WindowError("days: empty")
+    if ds == [HOLIDAY]:
+        return "holiday"
     if ds == list(range(7)):
         return "daily"
     parts: list[str] = []

@@ -7,19 +7,19 @@ voicemail. Times are timezone-aware UTC.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ivr.core.deadline_rules import CASE_KINDS as CASE_KINDS  # call: opened from a call
+from ivr.core.deadline_rules import URGENCIES as URGENCIES
 from ivr.core.timeutil import utcnow
 from ivr.db.models import Base
 
 JOB_STATES = ("pending", "running", "done", "failed")
-CASE_KINDS = ("voicemail", "missed", "call")  # call: opened by an operator from a call
 CASE_STATES = ("new", "assigned", "called_back", "resolved")
-URGENCIES = ("urgent", "normal")
 CALLBACK_STATES = ("originating", "ringing", "dialing", "answered", "ended", "failed")
 
 
@@ -100,7 +100,15 @@ class Case(Base):
     assigned_to: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    deadline: Mapped[datetime] = mapped_column(index=True)
+    deadline: Mapped[datetime] = mapped_column(index=True)  # contact the citizen by (issue 11)
+    # issue 11 (migration 0009): resolve deadline, escalation, alerts already sent
+    resolve_deadline: Mapped[datetime | None] = mapped_column(index=True)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    escalation_reason: Mapped[str | None] = mapped_column(String(8))  # contact | resolve
+    escalation_deadline: Mapped[datetime | None] = mapped_column()
+    escalated_to: Mapped[int | None] = mapped_column(
+        ForeignKey("officials.id", ondelete="SET NULL"), index=True)
+    alerts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")  # "near:contact"
     events: Mapped[list[CaseEvent]] = relationship(cascade="all, delete-orphan",
                                                      order_by="CaseEvent.id")
     callbacks: Mapped[list[Callback]] = relationship(cascade="all, delete-orphan",
@@ -135,3 +143,31 @@ class Callback(Base):
     ended_at: Mapped[datetime | None] = mapped_column()
     # the node (controller + Asterisk) that originated it: the per-node hourly limit (0009)
     node: Mapped[str] = mapped_column(String(63), default="", server_default="", index=True)
+
+
+class CalendarDay(Base):
+    """A dated exception of the working calendar (issue 11): a public holiday, or a make-up
+    working day (调休). Imported per year; the weekly hours are the setting ``work_week``."""
+    __tablename__ = "calendar_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # holiday | workday
+    name: Mapped[str] = mapped_column(String(80), default="")
+    year: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class WebhookDelivery(Base):
+    """The durable outbox of the notification hook: one row per event and target, written in
+    the transaction that records the event; delivered (retried with backoff) by the sender."""
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    __table_args__ = (UniqueConstraint("target", "idempotency_key"),)

@@ -50,6 +50,8 @@ class Official(Base):
     title: Mapped[str] = mapped_column(String(80), default="")
     department: Mapped[str] = mapped_column(String(120), default="")
     deputy_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"))
+    # escalation goes to the superior (issue 11; cycles refused by the directory import)
+    superior_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"))
     availability: Mapped[str] = mapped_column(String(16), default="available")
     availability_note: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(8), default="zh")
@@ -65,7 +67,10 @@ class Official(Base):
     windows: Mapped[list[ScheduleWindow]] = relationship(back_populates="official",
                                                            cascade="all, delete-orphan",
                                                            order_by="ScheduleWindow.id")
-    deputy: Mapped[Official | None] = relationship(remote_side="Official.id")
+    deputy: Mapped[Official | None] = relationship(remote_side="Official.id",
+                                                     foreign_keys=[deputy_id])
+    superior: Mapped[Official | None] = relationship(remote_side="Official.id",
+                                                       foreign_keys=[superior_id])
 
     @property
     def display_name(self) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.core.errors import Conflict, InvalidDirectory
+from ivr.core.errors import Conflict, InvalidDirectory, InvalidSuperior
 from ivr.db.models import Device, Official, Operator, Pool, PublishedNumber, RoutingPolicy, ScheduleWindow, Setting
 from ivr.db.session import Db
 from ivr.directory.services import audit, clean_actor, new_secret
@@ -169,6 +169,7 @@ class _Importer:
         await self._devices()
         for spec in self.spec.officials:
             await self._policy(spec, self.officials[spec.slug], spec.slug not in existing)
+        await self._superiors()
         for spec in self.spec.officials:
             if spec.slug in self.touched and spec.slug in existing:
                 self.result.updated["officials"] += 1
@@ -286,6 +287,38 @@ class _Importer:
         if deputy is None:
             raise InvalidDirectory(f"unknown deputy {spec.deputy!r}", where=f"{spec.where}.deputy")
         return deputy
+
+    async def _superiors(self) -> None:
+        """``superior`` of the file's officials (audited); a cycle of superiors is refused."""
+        specs = [o for o in self.spec.officials if "superior" in o.given]
+        if not specs:
+            return
+        rows = (await self.s.execute(select(Official.id, Official.slug,
+                                            Official.superior_id))).all()
+        ids = {slug: oid for oid, slug, _ in rows}
+        above = {oid: sup for oid, _, sup in rows}
+        slugs = {oid: slug for oid, slug, _ in rows}
+        for spec in specs:
+            if spec.superior is not None and spec.superior not in ids:
+                raise InvalidSuperior(f"unknown superior {spec.superior!r}",
+                                      where=f"{spec.where}.superior")
+            above[ids[spec.slug]] = ids[spec.superior] if spec.superior else None
+        for spec in specs:
+            chain, cur = [spec.slug], above.get(ids[spec.slug])
+            while cur is not None and len(chain) <= len(above):
+                chain.append(slugs[cur])
+                if cur == ids[spec.slug]:
+                    raise InvalidSuperior(f"superiors form a cycle: {' → '.join(chain)}",
+                                          where=f"{spec.where}.superior")
+                cur = above.get(cur)
+        for spec in specs:
+            official = self.officials[spec.slug]
+            new = above[ids[spec.slug]]
+            if official.superior_id != new:
+                audit(self.s, self.actor, official.id, "superior",
+                      slugs.get(official.superior_id or -1), spec.superior, IMPORT_REASON)
+                official.superior_id = new
+                self.touched.add(spec.slug)
 
     async def _policy(self, spec: OfficialSpec, official: Official, created: bool) -> None:
         deputy = await self._deputy(spec) if "deputy" in spec.given else None

@@ -102,6 +102,8 @@ class OfficialOut(BaseModel):
     availability: str = Field(json_schema_extra={"enum": list(AVAILABILITY)})
     availability_note: str
     deputy: str | None = Field(description="the deputy's slug")
+    superior: str | None = Field(None, description="the superior's slug: overdue cases are "
+                                                   "escalated to them")
     numbers: list[NumberOut]
     devices: list[DeviceOut]
     policy: PolicyOut
@@ -113,6 +115,7 @@ class OfficialOut(BaseModel):
             id=o.id, slug=o.slug, name=o.name, title=o.title, department=o.department,
             display_name=o.display_name, language=o.language, availability=o.availability,
             availability_note=o.availability_note, deputy=o.deputy.slug if o.deputy else None,
+            superior=o.superior.slug if o.superior else None,
             numbers=[NumberOut.of(n) for n in sorted(o.numbers, key=lambda n: n.number)],
             devices=[DeviceOut.of(d) for d in o.devices], policy=PolicyOut.of(o.policy),
             schedule=[WindowOut.of(w) for w in sorted(o.windows, key=lambda w: w.id or 0)])

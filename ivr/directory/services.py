@@ -68,12 +68,13 @@ def audit(session: AsyncSession, actor: str, official_id: int | None, field: str
 # --- officials -----------------------------------------------------------------------------
 
 def official_query() -> Select[Official]:
-    """Officials with numbers, devices, policy (and its pool), windows and deputy loaded."""
+    """Officials with numbers, devices, policy (and its pool), windows, deputy and superior."""
     return select(Official).options(
         selectinload(Official.numbers), selectinload(Official.devices),
         selectinload(Official.policy).selectinload(RoutingPolicy.pool),
         selectinload(Official.windows),
-        selectinload(Official.deputy).selectinload(Official.devices))
+        selectinload(Official.deputy).selectinload(Official.devices),
+        selectinload(Official.superior))
 
 
 def _ref_clause(ref: str | int) -> Any:

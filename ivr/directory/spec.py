@@ -16,7 +16,14 @@ from typing import Any
 import yaml
 
 from ivr.core.constants import LANGUAGES
-from ivr.core.errors import InvalidChain, InvalidDirectory, InvalidEndpoint, IvrError, MalformedNumber
+from ivr.core.errors import (
+    InvalidChain,
+    InvalidDirectory,
+    InvalidEndpoint,
+    InvalidSuperior,
+    IvrError,
+    MalformedNumber,
+)
 from ivr.core.names import SLUG_RE
 from ivr.core.windows import WindowInput
 from ivr.directory.validate import (
@@ -75,6 +82,7 @@ class OfficialSpec:
     numbers: list[str] = field(default_factory=list)
     devices: list[DeviceSpec] = field(default_factory=list)
     deputy: str | None = None
+    superior: str | None = None  # escalation goes there (issue 11)
     mode: str = "direct"
     chain: list[str] | None = None
     ring_timeout: int = 20
@@ -130,7 +138,7 @@ _Loader.yaml_implicit_resolvers = {
 _POOL_KEYS = {"name", "strategy", "max_wait"}
 _OPERATOR_KEYS = {"name", "endpoint", "pool", "static_contact"}
 _OFFICIAL_KEYS = {"slug", "name", "title", "department", "language", "numbers", "devices", "deputy",
-                  "mode", "chain", "ring_timeout", "pool", "schedule", "availability", "menu"}
+                  "superior", "mode", "chain", "ring_timeout", "pool", "schedule", "availability", "menu"}
 _SETTINGS_KEYS = {"default_chain", "timezone"}
 
 
@@ -186,6 +194,11 @@ def _official(raw: Any, where: str) -> OfficialSpec:
         o.deputy = pattern_field(m["deputy"], f"{where}.deputy", SLUG_RE, "slug")
         if o.deputy == slug:
             raise InvalidDirectory("an official cannot be their own deputy", where=f"{where}.deputy")
+    if m.get("superior") is not None:
+        o.superior = pattern_field(m["superior"], f"{where}.superior", SLUG_RE, "slug")
+        if o.superior == slug:
+            raise InvalidSuperior("an official cannot be their own superior",
+                                  where=f"{where}.superior")
     if "mode" in m:
         o.mode = check_mode(m["mode"], f"{where}.mode")
     o.chain = check_chain(m.get("chain"), f"{where}.chain")
@@ -234,10 +247,10 @@ def _split(cell: str) -> list[str]:
 
 
 def parse_csv(text: str) -> DirectorySpec:
-    """One official per row: slug,name,title,department,numbers,sip,mobile,deputy,mode.
+    """One official per row: slug,name,title,department,numbers,sip,mobile,deputy,mode,superior.
 
     ``numbers`` and ``mobile`` may hold several values separated by ``;``. An empty cell leaves
-    the current value alone (numbers, devices, deputy, mode)."""
+    the current value alone (numbers, devices, deputy, mode, superior)."""
     text = text.lstrip("\ufeff")  # spreadsheet exports start with a BOM
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
@@ -264,7 +277,7 @@ def parse_csv(text: str) -> DirectorySpec:
         devices += [{"mobile": n} for n in _split(cells.get("mobile", ""))]
         if devices:
             raw["devices"] = devices
-        for key in ("deputy", "mode"):
+        for key in ("deputy", "superior", "mode"):
             if cells.get(key):
                 raw[key] = cells[key]
         spec.officials.append(_csv_official(raw, where))

@@ -25,7 +25,8 @@ from ivr.core.names import CONTACT_RE, CONTROL_CHARS, ENDPOINT_RE, POOL_RE
 from ivr.core.numbers import NumberError, normalize
 from ivr.core.windows import WindowError, WindowInput, parse_windows
 
-CSV_COLUMNS = ("slug", "name", "title", "department", "numbers", "sip", "mobile", "deputy", "mode")
+CSV_COLUMNS = ("slug", "name", "title", "department", "numbers", "sip", "mobile", "deputy", "mode",
+               "superior")
 NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\"';|^,\\<>]")
 
 

@@ -24,10 +24,12 @@ from ivr.calls.consumer import JournalConsumer
 from ivr.calls.live import LiveCalls
 from ivr.core.config import Config
 from ivr.db.session import Db
-from ivr.followup import call_cases, http, prompts_http
+from ivr.followup import calendar_http, call_cases, http, prompts_http
 from ivr.followup.callback import CallbackTracker
-from ivr.followup.keys import AMI, LIVE, PIPELINE, RECORDER, TRACKER
+from ivr.followup.escalation import Sweeper
+from ivr.followup.keys import AMI, LIVE, NOTIFIER, PIPELINE, RECORDER, SWEEPER, TRACKER
 from ivr.followup.pipeline import VoicemailPipeline
+from ivr.followup.webhooks import Notifier
 from ivr.http import ROUTES
 
 log = logging.getLogger(__name__)
@@ -44,12 +46,18 @@ def setup(app: web.Application, *, config: Config, db: Db, calls: LiveCalls,
     app[LIVE] = calls
     app[RECORDER] = recorder
     app[AMI] = ami
-    for routes in (http.routes, call_cases.routes, prompts_http.routes):
+    d = config.deadlines
+    app[SWEEPER] = Sweeper(db, pipeline.deadlines, max_levels=d.max_levels,
+                           near_minutes=d.near_minutes, interval=d.sweep_seconds)
+    app[NOTIFIER] = Notifier(db, config.webhooks)
+    for routes in (http.routes, call_cases.routes, prompts_http.routes, calendar_http.routes):
         app[ROUTES].add(app, routes)
+    calendar_http.setup(app)
 
 
 async def voicemail_context(app: web.Application) -> AsyncIterator[None]:
     pipeline, tracker = app[PIPELINE], app[TRACKER]
+    await pipeline.deadlines.refresh(pipeline.db)  # the working calendar, before any case
     tracker.start()
     await pipeline.prepare()
     yield
@@ -70,3 +78,13 @@ async def voicemail_workers(app: web.Application) -> AsyncIterator[None]:
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def deadline_context(app: web.Application) -> AsyncIterator[None]:
+    """Escalation sweeps and the notification hook (outbox → webhooks), issue 11."""
+    sweeper, notifier = app[SWEEPER], app[NOTIFIER]
+    sweeper.start()
+    notifier.start()
+    yield
+    await sweeper.close()
+    await notifier.close()

@@ -6,7 +6,7 @@ The call must exist: its stored record, or — while it is still going on, befor
 writes the record — the live view folded from the recorder's events. The case (kind ``call``)
 gets the category the operator chose (one of the triage rules' categories), their summary, the
 call's caller and dialed number, and is assigned at once to the official whose number was
-dialed; deadline by urgency (``case_deadline_hours``). Bad input: 400/404, nothing written.
+dialed; deadlines by kind and urgency in working time (``[deadlines]``). Bad input: 400/404, nothing written.
 
 The console's quick form that posts here is a page (``ivr.followup.pages.case_form``).
 """
@@ -63,5 +63,5 @@ async def post_case(request: web.Request, body: CaseFromCallIn) -> CaseOut:
         live=live_call(request.config_dict.get(LIVE), linkedid) if linkedid else None)
     case = await case_service.open_call_case(
         db, call, category=body.category, summary=body.summary, urgency=body.urgency,
-        actor=actor_of(request, body), categories=keys, hours=pipeline.hours)
+        actor=actor_of(request, body), categories=keys, deadlines=pipeline.deadlines)
     return CaseOut.of(case)

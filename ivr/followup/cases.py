@@ -3,20 +3,20 @@
 Workflow: ``new → assigned → called_back → resolved``. A case may also be called back straight
 from ``new`` (whoever picks it up calls at once) and re-assigned while ``assigned`` or after an
 unsuccessful call (``called_back → assigned``). ``resolved`` is final. Every change is kept in
-``case_events`` with who and when. Deadline: ``created_at`` + hours by urgency (urgent 2 h,
-normal 24 h by default; ``[cases] deadline_hours`` in the config overrides, e.g.
-``{urgent = 1, normal = 48}``). A case is overdue when its deadline passed and nobody has
-called the citizen back yet (status ``new`` or ``assigned``).
+``case_events`` with who and when. Two deadlines in working time (``ivr.followup.deadlines``,
+docs/followup.md): ``deadline`` to contact the citizen and ``resolve_deadline``. A case is
+overdue when its contact deadline passed and nobody has called the citizen back yet (status
+``new`` or ``assigned``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -25,6 +25,7 @@ from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, CaseEvent
 from ivr.db.models import Call, Official
 from ivr.db.session import Db
+from ivr.followup.deadlines import Deadlines
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"assigned", "called_back"}),
@@ -33,9 +34,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "resolved": frozenset(),
 }
 OPEN_STATES = ("new", "assigned")  # nobody has reached the citizen yet
-DEFAULT_DEADLINE_HOURS: dict[str, float] = {"urgent": 2.0, "normal": 24.0}
-
-
 
 
 # ---------------------------------------------------------------- pure rules
@@ -49,24 +47,6 @@ def check_transition(old: str, new: str) -> None:
         allowed = ", ".join(sorted(TRANSITIONS.get(old, ()))) or "none (final)"
         raise InvalidTransition(f"a case cannot go from {old} to {new}; from {old}: {allowed}",
                                 {"from": old, "to": new})
-
-
-def deadline_hours(given: Mapping[str, Any] | None) -> dict[str, float]:
-    """Hours per urgency: the defaults, overridden by ``[cases] deadline_hours`` in the config."""
-    hours = dict(DEFAULT_DEADLINE_HOURS)
-    given = given or {}
-    if not isinstance(given, Mapping):
-        raise InvalidCaseInput("[cases] deadline_hours must be a mapping urgency -> hours")
-    for key, value in given.items():
-        if key not in URGENCIES or isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not 0 < value <= 24 * 365:
-            raise InvalidCaseInput(f"[cases] deadline_hours.{key}: {value!r} is not valid")
-        hours[key] = float(value)
-    return hours
-
-
-def deadline_for(created_at: datetime, urgency: str, hours: Mapping[str, float]) -> datetime:
-    return as_utc(created_at) + timedelta(hours=hours.get(urgency, hours["normal"]))
 
 
 def is_overdue(status: str, deadline: datetime, now: datetime) -> bool:
@@ -92,11 +72,12 @@ def add_event(case: Case, actor: str, action: str, old: str | None = None,
     case.updated_at = at or utcnow()
 
 
-def new_case(kind: str, *, created_at: datetime, hours: Mapping[str, float], actor: str = "system",
+def new_case(kind: str, *, created_at: datetime, deadlines: Deadlines, actor: str = "system",
              **fields: Any) -> Case:
     case = Case(kind=kind, status="new", urgency="normal", created_at=created_at,
-                updated_at=created_at, deadline=deadline_for(created_at, "normal", hours),
-                matched_keywords=[], listen_reasons=[], events=[], callbacks=[], **fields)
+                updated_at=created_at, matched_keywords=[], listen_reasons=[], events=[],
+                callbacks=[], alerts=[], escalation_level=0, **fields)
+    deadlines.apply(case)
     add_event(case, actor, "created", None, "new", note=kind, at=created_at)
     return case
 
@@ -162,6 +143,7 @@ class CaseFilter:
     status: str | None = None
     kind: str | None = None
     overdue: bool | None = None
+    escalated: bool | None = None
     limit: int = 100
     offset: int = 0
 
@@ -183,8 +165,12 @@ async def list_cases(db: Db, f: CaseFilter, now: datetime | None = None) -> Sequ
     now = now or utcnow()
     async with db() as session:
         stmt: Select[Case] = select(Case)
-        if f.official:
-            stmt = stmt.where(Case.official_id == await _official_id(session, f.official))
+        if f.official:  # the official's cases, and those escalated to them (their superior)
+            oid = await _official_id(session, f.official)
+            stmt = stmt.where(or_(Case.official_id == oid, Case.escalated_to == oid))
+        if f.escalated is not None:
+            stmt = stmt.where(Case.escalation_level > 0 if f.escalated
+                              else Case.escalation_level == 0)
         for column, value in ((Case.category, f.category), (Case.urgency, f.urgency),
                               (Case.status, f.status), (Case.kind, f.kind)):
             if value is not None:
@@ -194,7 +180,8 @@ async def list_cases(db: Db, f: CaseFilter, now: datetime | None = None) -> Sequ
         elif f.overdue is False:
             stmt = stmt.where(~(Case.status.in_(OPEN_STATES) & (Case.deadline < now)))
         stmt = stmt.order_by(Case.deadline, Case.id).limit(f.limit).offset(f.offset)
-        return (await session.scalars(stmt.options(selectinload(Case.callbacks)))).all()
+        return (await session.scalars(stmt.options(selectinload(Case.callbacks),
+                                                   selectinload(Case.events)))).all()
 
 
 # ---------------------------------------------------------------- cases opened from a call
@@ -245,7 +232,7 @@ def check_call_case(category: Any, summary: Any, urgency: Any,
 
 
 async def open_call_case(db: Db, call: CallRef, *, category: Any, summary: Any, urgency: Any,
-                         actor: str, categories: Sequence[str], hours: Mapping[str, float],
+                         actor: str, categories: Sequence[str], deadlines: Deadlines,
                          now: datetime | None = None) -> Case:
     """A case of kind ``call`` opened by an operator from a live or just-ended call: the category
     they chose, their summary, assigned at once to the official whose number was dialed (status
@@ -255,12 +242,13 @@ async def open_call_case(db: Db, call: CallRef, *, category: Any, summary: Any, 
     async with db() as session, session.begin():
         official = (await session.get(Official, call.official_id)
                     if call.official_id is not None else None)
-        case = new_case("call", created_at=now, hours=hours, actor=actor, linkedid=call.linkedid,
+        case = new_case("call", created_at=now, deadlines=deadlines, actor=actor,
+                        linkedid=call.linkedid,
                         official_id=official.id if official else None, caller=call.caller[:40],
                         number_dialed=call.number_dialed[:40], category=category,
                         summary=summary)
         case.urgency = urgency
-        case.deadline = deadline_for(now, urgency, hours)
+        deadlines.apply(case)
         case.triaged_at = now
         add_event(case, actor, "triaged", None, f"{category}/{urgency}", note="by the operator",
                   at=now)

@@ -53,7 +53,8 @@ async def list_cases(request: web.Request, query: CaseQuery) -> CaseList:
     """Cases (every unanswered call, and those opened from a call), by deadline."""
     f = case_service.CaseFilter(official=query.official, category=query.category,
                                 urgency=query.urgency, status=query.status, kind=query.kind,
-                                overdue=query.overdue, limit=query.limit, offset=query.offset)
+                                overdue=query.overdue, escalated=query.escalated,
+                                limit=query.limit, offset=query.offset)
     items = await case_service.list_cases(request.config_dict[DB], f)
     return CaseList(items=[CaseOut.of(c) for c in items])
 

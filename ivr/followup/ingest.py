@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from ivr.db.followup_models import Case, TranscriptionJob, Voicemail
 from ivr.db.models import Call, Official, PublishedNumber
 from ivr.db.session import Db
 from ivr.followup.cases import new_case
+from ivr.followup.deadlines import Deadlines
 
 MISSED_OUTCOMES = frozenset(UNANSWERED_OUTCOMES)
 _NAME = re.compile(r"^(?P<linkedid>[A-Za-z0-9._-]{1,64})-o(?P<official>\d{1,9})\.wav$")
@@ -80,7 +80,7 @@ async def _official_exists(session: AsyncSession, official_id: int | None) -> in
     return await session.scalar(select(Official.id).where(Official.id == official_id))
 
 
-async def ensure_voicemail(db: Db, config: Config, hours: Mapping[str, float], *, path: str,
+async def ensure_voicemail(db: Db, config: Config, deadlines: Deadlines, *, path: str,
                            linkedid: str, official_id: int | None, duration: float,
                            received_at: datetime, source: str) -> int | None:
     """Store a message with its case and job. Returns the new job's id (None: already queued)."""
@@ -110,7 +110,7 @@ async def ensure_voicemail(db: Db, config: Config, hours: Mapping[str, float], *
             if case is not None:  # a missed case whose message appeared later
                 case.kind, case.voicemail_id = "voicemail", vm.id
         if case is None:
-            session.add(new_case("voicemail", created_at=received_at, hours=hours,
+            session.add(new_case("voicemail", created_at=received_at, deadlines=deadlines,
                                  call_id=vm.call_id, voicemail_id=vm.id,
                                  official_id=vm.official_id, caller=vm.caller,
                                  number_dialed=vm.number_dialed))
@@ -128,21 +128,21 @@ async def ensure_voicemail(db: Db, config: Config, hours: Mapping[str, float], *
         return job.id
 
 
-async def ingest_call(db: Db, config: Config, hours: Mapping[str, float],
+async def ingest_call(db: Db, config: Config, deadlines: Deadlines,
                       view: CallView) -> int | None:
     """A finished call. Returns a new job id when a message was queued."""
     if view.outcome == "voicemail" and view.voicemail_file:
         secs = await asyncio.to_thread(wav_seconds, config.host_path(view.voicemail_file)) or 0.0
         when = view.ended_at or view.started_at or datetime.now(UTC)
-        return await ensure_voicemail(db, config, hours, path=view.voicemail_file,
+        return await ensure_voicemail(db, config, deadlines, path=view.voicemail_file,
                                       linkedid=view.linkedid, official_id=view.official_id,
                                       duration=secs, received_at=when, source="event")
     if view.outcome in MISSED_OUTCOMES and view.kind == "citizen":
-        await _missed_case(db, hours, view.linkedid)
+        await _missed_case(db, deadlines, view.linkedid)
     return None
 
 
-async def _missed_case(db: Db, hours: Mapping[str, float], linkedid: str) -> int:
+async def _missed_case(db: Db, deadlines: Deadlines, linkedid: str) -> int:
     """Open the call's missed case unless it has a case; 1 when opened."""
     try:
         async with db() as session, session.begin():
@@ -151,14 +151,14 @@ async def _missed_case(db: Db, hours: Mapping[str, float], linkedid: str) -> int
                                                     .where(Case.call_id == call.id)) is not None:
                 return 0
             session.add(new_case("missed", created_at=call.ended_at or call.started_at,
-                                 hours=hours, call_id=call.id, official_id=call.official_id,
+                                 deadlines=deadlines, call_id=call.id, official_id=call.official_id,
                                  caller=call.caller, number_dialed=call.number_dialed))
     except IntegrityError:
         return 0  # opened meanwhile by another pass (cases.call_id is unique)
     return 1
 
 
-async def sweep_calls(db: Db, config: Config, hours: Mapping[str, float],
+async def sweep_calls(db: Db, config: Config, deadlines: Deadlines,
                       limit: int = 200) -> tuple[int, int]:
     """The idempotent sweep: this node's finished calls that lack their follow-up get it — a
     ``missed``/``abandoned`` citizen call its missed case, a ``voicemail`` call its message,
@@ -182,13 +182,13 @@ async def sweep_calls(db: Db, config: Config, hours: Mapping[str, float],
             .order_by(Call.id).limit(limit))).all()
     opened = 0
     for linkedid in missed:
-        opened += await _missed_case(db, hours, linkedid)
+        opened += await _missed_case(db, deadlines, linkedid)
     queued = 0
     for linkedid, path, official_id, ended_at, started_at in voicemail:
         if not path:
             continue
         secs = await asyncio.to_thread(wav_seconds, config.host_path(path)) or 0.0
-        job = await ensure_voicemail(db, config, hours, path=path, linkedid=linkedid,
+        job = await ensure_voicemail(db, config, deadlines, path=path, linkedid=linkedid,
                                      official_id=official_id, duration=secs,
                                      received_at=ended_at or started_at or datetime.now(UTC),
                                      source="sweep")

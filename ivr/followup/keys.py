@@ -8,7 +8,9 @@ from ivr.asterisk.ami import AmiClient
 from ivr.calls.consumer import JournalConsumer
 from ivr.calls.live import LiveCalls
 from ivr.followup.callback import CallbackTracker
+from ivr.followup.escalation import Sweeper
 from ivr.followup.pipeline import VoicemailPipeline
+from ivr.followup.webhooks import Notifier
 
 # the voicemail pipeline: ingest, scan, transcription workers, triage rules and deadlines
 PIPELINE = web.AppKey("followup_pipeline", VoicemailPipeline)
@@ -20,3 +22,7 @@ AMI = web.AppKey("followup_ami", AmiClient)
 LIVE = web.AppKey("followup_live_calls", LiveCalls)
 # the journal's recorder (the workers start once it has caught up)
 RECORDER = web.AppKey("followup_recorder", JournalConsumer)
+# escalation of cases past a deadline, deadline-near alerts (issue 11)
+SWEEPER = web.AppKey("followup_sweeper", Sweeper)
+# the notification hook: case events → outbox → webhooks
+NOTIFIER = web.AppKey("followup_notifier", Notifier)

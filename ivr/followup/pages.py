@@ -5,6 +5,7 @@ see and act on their own officials' cases only (``ivr.followup.scopes.OFFICIAL_C
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -14,6 +15,7 @@ from ivr.core.errors import Forbidden, IvrError
 from ivr.core.identity import Identity
 from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, Transcript
+from ivr.db.models import Official
 from ivr.followup import cases as case_service
 from ivr.followup.callback_guard import awaiting_approval, own_phones
 from ivr.followup.keys import PIPELINE
@@ -36,6 +38,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cases.approve": ("批准回拨", "Approve callback"),
     "cases.approve_reason": ("批准理由", "Reason"),
     "cases.approved": ("已批准回拨", "Callback approved"),
+    "cases.contact_by": ("联系期限", "Contact by"), "cases.resolve_by": ("办结期限", "Resolve by"),
+    "cases.escalated": ("已升级", "Escalated"), "cases.history": ("处理记录", "History"),
+    "cases.endpoint": ("分机", "Endpoint"),
     # the console's quick form
     "cases.open_case": ("从来电创建工单", "Open a case from this call"),
     "cases.category": ("类别", "Category"), "cases.choose": ("请选择", "choose"),
@@ -69,6 +74,9 @@ class Row:
     callback: bool
     altered: bool  # the caller ID was altered on the way in and no admin approved a callback
     approve: bool  # the asker (an admin) may approve calling it back
+    resolve_deadline: str = ""
+    escalated: str = ""  # "level 1 → slug", empty when not escalated
+    history: tuple[str, ...] = ()
 
 
 async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, str]:
@@ -79,6 +87,32 @@ async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, str
         found = (await session.scalars(select(Transcript).where(
             Transcript.voicemail_id.in_(vm_ids)))).all()
     return {tr.voicemail_id: tr.text for tr in found}
+
+
+def _minutes(value: datetime | None) -> str:
+    return value.isoformat(timespec="minutes") if value is not None else ""
+
+
+async def _names(request: web.Request, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    async with request.config_dict[DB]() as session:
+        rows = (await session.execute(select(Official.id, Official.name)
+                                      .where(Official.id.in_(ids)))).all()
+    return {oid: name for oid, name in rows}
+
+
+def _escalation(c: Case, names: dict[int, str]) -> str:
+    if not c.escalation_level:
+        return ""
+    to = names.get(c.escalated_to or -1, "")
+    return f"{c.escalation_level} → {to}".strip(" →") + \
+        (f" ({_minutes(c.escalation_deadline)})" if c.escalation_deadline else "")
+
+
+def _history(c: Case) -> list[str]:
+    return [f"{_minutes(e.at)} {e.actor} {e.action} {e.new_value or ''} {e.note}".strip()
+            for e in c.events]
 
 
 async def _callback_phone(request: web.Request, identity: Identity) -> str | None:
@@ -100,6 +134,7 @@ async def _inbox(request: web.Request, status: str, *, error: str = "",
     items = list(await case_service.list_cases(request.config_dict[DB], case_service.CaseFilter(
         official=official, status=status or None, limit=200)))
     texts = await _transcripts(request, items)
+    names = await _names(request, {c.escalated_to for c in items if c.escalated_to})
     phone = await _callback_phone(request, identity)
     async with request.config_dict[DB]() as session:
         altered = await awaiting_approval(session, items)
@@ -112,7 +147,9 @@ async def _inbox(request: web.Request, status: str, *, error: str = "",
                 deadline=c.deadline.isoformat(timespec="minutes") if c.deadline else "",
                 callback=phone is not None and c.status != "resolved" and bool(c.caller),
                 altered=c.id in altered,
-                approve=c.id in altered and identity.role == _A and c.status != "resolved")
+                approve=c.id in altered and identity.role == _A and c.status != "resolved",
+                resolve_deadline=_minutes(c.resolve_deadline),
+                escalated=_escalation(c, names), history=tuple(_history(c)))
             for c in items]
     return render(request, "followup/cases.html",
                   {"rows": rows, "states": CASE_STATES, "phone": phone or ""},

@@ -33,7 +33,8 @@ from ivr.db.followup_models import Case, Transcript, TranscriptionJob, Voicemail
 from ivr.db.models import Call
 from ivr.db.session import Db
 from ivr.followup import jobs
-from ivr.followup.cases import add_event, deadline_for, deadline_hours, flag_no_transcript, load_case
+from ivr.followup.cases import add_event, flag_no_transcript, load_case
+from ivr.followup.deadlines import Deadlines
 from ivr.followup.ingest import (
     ensure_voicemail,
     ingest_call,
@@ -61,7 +62,7 @@ class VoicemailPipeline:
                  ) -> None:
         vm = config.voicemail
         self.config, self.db = config, db
-        self.hours = deadline_hours(config.cases.deadline_hours)
+        self.deadlines = Deadlines.of(config)
         self.workers = max(1, vm.workers or os.cpu_count() or 1)
         self.scan_interval = vm.scan_seconds
         self.poll_interval = vm.poll_seconds
@@ -144,7 +145,7 @@ class VoicemailPipeline:
     async def _ingest(self, view: CallView) -> None:
         try:
             async with self._ingest_lock:
-                job = await ingest_call(self.db, self.config, self.hours, view)
+                job = await ingest_call(self.db, self.config, self.deadlines, view)
             self.stats["ingested_calls"] += 1
             if job is not None:
                 self._wake.set()
@@ -158,7 +159,7 @@ class VoicemailPipeline:
             known = await known_paths(self.db)
             found = await asyncio.to_thread(unrecorded_files, self.config, known)
             for path, name, secs, mtime in found:
-                await ensure_voicemail(self.db, self.config, self.hours, path=path,
+                await ensure_voicemail(self.db, self.config, self.deadlines, path=path,
                                        linkedid=name.linkedid, official_id=name.official_id,
                                        duration=secs, received_at=mtime, source="scan")
                 log.warning("voicemail %s found by the folder scan (recorded while away)", path)
@@ -170,7 +171,7 @@ class VoicemailPipeline:
     async def sweep(self) -> tuple[int, int]:
         """Finished calls lacking their follow-up (missed case, message and job) get it."""
         async with self._ingest_lock:
-            opened, queued = await sweep_calls(self.db, self.config, self.hours)
+            opened, queued = await sweep_calls(self.db, self.config, self.deadlines)
         if opened or queued:
             log.warning("follow-up sweep: %d missed cases opened, %d messages queued "
                         "(their calls were recorded before a stop)", opened, queued)
@@ -296,7 +297,7 @@ class VoicemailPipeline:
                 case.listen_reasons = list(result.listen_reasons)
                 case.repeat_caller = repeat
                 case.triaged_at = datetime.now(UTC)
-                case.deadline = deadline_for(case.created_at, result.urgency, self.hours)
+                self.deadlines.apply(case)
                 add_event(case, "system", "triaged", None, f"{result.category}/{result.urgency}",
                           note=",".join(result.matched_keywords + result.urgent_keywords))
         await jobs.finish(self.db, job.id)

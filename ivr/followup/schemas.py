@@ -86,7 +86,12 @@ class CaseOut(BaseModel):
     updated_at: Time
     triaged_at: Time
     deadline: Time
-    overdue: bool = Field(description="the deadline passed and nobody called the citizen back")
+    overdue: bool = Field(description="the contact deadline passed and nobody called the "
+                                      "citizen back")
+    resolve_deadline: Time = Field(None, description="resolve the case by (working time)")
+    escalation_level: int = Field(0, description="0: not escalated; 1: to the superior; …")
+    escalated_to: int | None = Field(None, description="the official it was escalated to")
+    escalation_deadline: Time = Field(None, description="the second deadline once escalated")
     callbacks: list[CallbackOut]
     summary: str = Field(description="kind call: the operator's summary")
     linkedid: str | None = Field(description="kind call: the call's linkedid")
@@ -103,6 +108,8 @@ class CaseOut(BaseModel):
             created_at=iso(c.created_at), updated_at=iso(c.updated_at),
             triaged_at=iso(c.triaged_at), deadline=iso(c.deadline),
             overdue=is_overdue(c.status, c.deadline, now or utcnow()),
+            resolve_deadline=iso(c.resolve_deadline), escalation_level=c.escalation_level or 0,
+            escalated_to=c.escalated_to, escalation_deadline=iso(c.escalation_deadline),
             callbacks=[CallbackOut.of(cb) for cb in c.callbacks],
             summary=c.summary or "", linkedid=c.linkedid)
 
@@ -218,20 +225,22 @@ class PromptList(BaseModel):
 
 class CaseQuery(BaseModel):
     """Filters of GET /cases (an empty parameter is no filter)."""
-    official: str | None = Field(None, description="slug or id")
+    official: str | None = Field(None, description="slug or id: the official's cases and those "
+                                                  "escalated to them")
     category: str | None = Field(None, description="triage category")
     urgency: Annotated[str | None, _enum(URGENCIES, nullable=True)] = None
     status: Annotated[str | None, _enum(CASE_STATES, nullable=True)] = None
     kind: Annotated[str | None, _enum(CASE_KINDS, nullable=True)] = Field(
         None, description="voicemail, missed or call")
     overdue: bool | None = Field(None, description="deadline passed and not called back")
+    escalated: bool | None = Field(None, description="escalated (past a deadline) or not")
     # ranges checked by the service (InvalidCaseInput), documented here
     limit: int = Field(100, description="page size", json_schema_extra={"minimum": 1,
                                                                         "maximum": 1000})
     offset: int = Field(0, description="skip this many", json_schema_extra={"minimum": 0})
 
     @field_validator("official", "category", "urgency", "status", "kind", "overdue",
-                     mode="before")
+                     "escalated", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -1,4 +1,5 @@
-"""The follow-up's scope: an official sees and acts on their own officials' cases only."""
+"""The follow-up's scope: an official sees and acts on their own officials' cases only, and on
+the cases escalated to them (they are the superior)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ async def _official_case(request: web.Request, identity: Identity) -> web.Reques
     raw = request.match_info.get("id", "")
     if raw.isdigit() and len(raw) <= 12:
         async with request.config_dict[DB]() as session:
-            row = (await session.execute(select(Case.id, Case.official_id)
+            row = (await session.execute(select(Case.id, Case.official_id, Case.escalated_to)
                                          .where(Case.id == int(raw)))).first()
-        if row is not None and row.official_id != identity.official_id:
+        if row is not None and identity.official_id not in (row.official_id, row.escalated_to):
             raise Forbidden("you may only see your own cases")
     return request
 

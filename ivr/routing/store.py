@@ -7,7 +7,7 @@ rebuilt from the database after every change and pushed to the AstDB mirror.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -18,8 +18,15 @@ from ivr.core.mirror import mirror_entries
 from ivr.core.numbers import dial_forms
 from ivr.core.plan import RoutePlan
 from ivr.core.policy import DEFAULT_CHAIN, OfficialRouting, dial_string, plan_route
-from ivr.core.schedule import Window, next_boundary, week_intervals
+from ivr.core.schedule import (
+    Window,
+    holiday_boundary,
+    holiday_intervals,
+    next_boundary,
+    week_intervals,
+)
 from ivr.core.windows import window_parts
+from ivr.db.followup_models import CalendarDay
 from ivr.db.models import Official, Pool, RoutingPolicy, Setting
 from ivr.db.session import Db
 
@@ -32,6 +39,7 @@ class RoutingSnapshot:
     languages: dict[int, str] = field(default_factory=dict)
     # dialed digits → (DTMF menu on, the number's own language or None)
     number_options: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
+    holidays: frozenset[date] = frozenset()  # the working calendar's public holidays
 
     @property
     def tz(self) -> ZoneInfo:
@@ -42,11 +50,11 @@ class RoutingSnapshot:
         if oid is None:
             return None
         r = self.routings[oid]
-        return r, plan_route(r, now, self.tz)
+        return r, plan_route(r, now, self.tz, self.holidays)
 
     def mirror(self, now: datetime) -> dict[str, str]:
         entries = mirror_entries(self.routings.values(), self.dial_keys, self.tz_name, now,
-                                 self.number_options)
+                                 self.number_options, self.holidays)
         for oid, lang in self.languages.items():
             entries[f"o/{oid}/lang"] = lang
         return entries
@@ -54,6 +62,8 @@ class RoutingSnapshot:
     def next_boundary(self, now: datetime) -> datetime | None:
         edges = [b for r in self.routings.values()
                  if (b := next_boundary(r.intervals, now, self.tz)) is not None]
+        edges += [b for r in self.routings.values() if (b := holiday_boundary(
+            r.holiday_intervals, now, self.tz, self.holidays)) is not None]
         return min(edges, default=None)
 
 
@@ -71,6 +81,8 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
             selectinload(Official.windows)))).all()
         pools = {p.name: p for p in (await session.scalars(select(Pool))).all()}
         settings = {s.key: s.value for s in (await session.scalars(select(Setting))).all()}
+        holidays = frozenset((await session.scalars(
+            select(CalendarDay.day).where(CalendarDay.kind == "holiday"))).all())
     tz_name = str(settings.get("timezone") or DEFAULT_TIMEZONE)  # the config only seeds it
     default_chain = tuple(settings.get("default_chain") or DEFAULT_CHAIN)
     default_pool = pools.get(config.routing.default_pool)
@@ -97,10 +109,10 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
             deputy_dial=deputy_dial, deputy_ring_timeout=ring,
             pool_queue=pool.queue if pool is not None else f"pool-{config.routing.default_pool}",
             pool_max_wait=pool.max_wait if pool is not None else 60,
-            intervals=week_intervals(windows))
+            intervals=week_intervals(windows), holiday_intervals=holiday_intervals(windows))
         languages[o.id] = o.language
         for n in o.numbers:
             for key in dial_forms(n.number):
                 dial_keys[key] = o.id
                 number_options[key] = (n.menu, n.language)
-    return RoutingSnapshot(tz_name, routings, dial_keys, languages, number_options)
+    return RoutingSnapshot(tz_name, routings, dial_keys, languages, number_options, holidays)

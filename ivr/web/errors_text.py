@@ -28,6 +28,8 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "error.invalid-operator-state": ("话务员状态无效", "Invalid operator state"),
     "error.invalid-transition": ("工单状态不能这样变更", "This case status change is not allowed"),
     "error.invalid-case-input": ("工单内容无效", "Invalid case"),
+    "error.invalid-calendar": ("工作日历无效", "Invalid working calendar"),
+    "error.invalid-superior": ("上级设置无效", "Invalid superior"),
     "error.invalid-audio": ("音频无效", "Invalid audio"),
     "error.no-audio": ("没有录音", "No recording"),
     "error.no-callback-number": ("没有可回拨的号码", "No number to call back"),

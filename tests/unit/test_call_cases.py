@@ -21,9 +21,10 @@ from ivr.db.followup_models import Case, CaseEvent
 from ivr.db.models import Call, Official
 from ivr.followup import cases as case_service
 from ivr.http.keys import DB
+from tests.unit.deadline_helpers import round_the_clock
 from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)
 
-HOURS = {"urgent": 2.0, "normal": 24.0}
+HOURS = round_the_clock()
 CATS = ["transport", "housing", "other"]
 
 
@@ -65,7 +66,7 @@ async def test_open_call_case_assigns_the_dialed_official_with_deadline_by_urgen
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     case = await case_service.open_call_case(
         db, call, category="transport", summary="  路灯坏了  ", urgency="urgent", actor="web:op",
-        categories=CATS, hours=HOURS, now=now)
+        categories=CATS, deadlines=HOURS, now=now)
     zhang = (await _ids(env))["zhang-wei"]
     assert (case.kind, case.status, case.official_id, case.category, case.urgency) == (
         "call", "assigned", zhang, "transport", "urgent")
@@ -82,7 +83,7 @@ async def test_open_call_case_assigns_the_dialed_official_with_deadline_by_urgen
             ("status", "assigned", "web:op"), ("assigned", "张伟 局长", "web:op")]
     normal = await case_service.open_call_case(
         db, call, category="other", summary="咨询", urgency=None, actor="web:op",
-        categories=CATS, hours=HOURS, now=now)
+        categories=CATS, deadlines=HOURS, now=now)
     assert normal.urgency == "normal"
     assert as_utc(normal.deadline) == now + timedelta(hours=24)
     # the workflow continues from assigned as for any case
@@ -103,7 +104,7 @@ async def test_bad_input_raises_and_writes_nothing(env: Env, category: Any, summ
     before = await _counts(env)
     with pytest.raises(InvalidCaseInput) as err:
         await case_service.open_call_case(db, call, category=category, summary=summary,
-                                          urgency=urgency, actor="x", categories=CATS, hours=HOURS)
+                                          urgency=urgency, actor="x", categories=CATS, deadlines=HOURS)
     assert what in str(err.value) and err.value.status == 400
     assert await _counts(env) == before
 

@@ -28,12 +28,12 @@ from ivr.core.outbound import OutboundConfig
 from ivr.db.followup_models import Callback, Case
 from ivr.db.models import AuditEntry, Call, Official
 from ivr.db.session import Db
-from ivr.followup import cases
 from ivr.followup.callback import place_callback
 from ivr.followup.callback_guard import approve
 from ivr.followup.ingest import ingest_call
 from ivr.http.keys import DB
 from ivr.web.auth import SESSION_COOKIE
+from tests.unit.deadline_helpers import round_the_clock
 from tests.unit.test_voicemail_cases import db  # noqa: F401  (fixture)
 from tests.unit.test_web_authz import Env, _session, env  # noqa: F401  (fixture)
 
@@ -57,7 +57,7 @@ async def _case(db: Db, linkedid: str, caller: str, altered: bool = False) -> in
         s.add(Call(linkedid=linkedid, caller=caller, caller_raw=caller + ("x" if altered else ""),
                    caller_altered=altered, number_dialed=PUBLISHED, started_at=T0, ended_at=T0,
                    outcome="missed"))
-    await ingest_call(db, Config.build(), cases.deadline_hours({}),
+    await ingest_call(db, Config.build(), round_the_clock(),
                       CallView(linkedid, outcome="missed", ended_at=T0))
     async with db() as s:
         case_id = await s.scalar(select(Case.id).join(Call, Case.call_id == Call.id)

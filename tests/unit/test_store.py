@@ -222,8 +222,8 @@ async def test_snapshot_mirror(snap: RoutingSnapshot) -> None:
     assert sum(k.startswith("num/") for k in m) == 12
     assert "meta/synced" not in m
     assert all(not k.startswith("/") and not k.startswith(FAMILY) for k in m)
-    # one official's keys: name, mode, win, effective, lang, 4 plans
-    assert sum(k.startswith(f"{p}/") for k in m) == 9
+    # one official's keys: name, mode, win, hwin (holiday windows), effective, lang, 4 plans
+    assert sum(k.startswith(f"{p}/") for k in m) == 10
 
 
 def test_mirror_entries_pure() -> None:
@@ -231,7 +231,8 @@ def test_mirror_entries_pure() -> None:
     now = datetime(2026, 11, 2, 12, 0, tzinfo=SH)
     entries = official_entries(r, now, SH)
     assert entries == {
-        "o/3/name": "甲", "o/3/mode": "pool", "o/3/win": "", "o/3/effective": "pool",
+        "o/3/name": "甲", "o/3/mode": "pool", "o/3/win": "", "o/3/hwin": "",
+        "o/3/effective": "pool",
         "o/3/plan/direct": "direct^PJSIP/o-3^20|pool^pool-main^60|voicemail^3^120",
         "o/3/plan/pool": "pool^pool-main^60|voicemail^3^120",
         "o/3/plan/deputy": "pool^pool-main^60|voicemail^3^120",
@@ -240,7 +241,8 @@ def test_mirror_entries_pure() -> None:
     assert number_entries({"05585551001": 3, "865585551001": 3}) == {
         "num/05585551001": "3^0^", "num/865585551001": "3^0^"}
     full = mirror_entries([r], {"05585551001": 3}, "Asia/Shanghai", now)
-    assert full == {"meta/tz": "Asia/Shanghai", **entries, "num/05585551001": "3^0^"}
+    assert full == {"meta/tz": "Asia/Shanghai", "meta/hol": "", **entries,
+                    "num/05585551001": "3^0^"}
 
 
 async def test_display_name_with_title(db: Db) -> None:
@@ -271,4 +273,5 @@ async def test_empty_directory(db: Db) -> None:
     snap = await load_snapshot(db, Config())
     assert snap.routings == {} and snap.dial_keys == {}
     assert snap.route("05585551001", datetime(2026, 11, 2, tzinfo=SH)) is None
-    assert snap.mirror(datetime(2026, 11, 2, tzinfo=SH)) == {"meta/tz": "Asia/Shanghai"}
+    assert snap.mirror(datetime(2026, 11, 2, tzinfo=SH)) == {"meta/tz": "Asia/Shanghai",
+                                                             "meta/hol": ""}

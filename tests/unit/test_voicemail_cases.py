@@ -26,9 +26,10 @@ from ivr.speech.audio import Audio, write_wav
 from ivr.speech.models import ModelMissing
 from ivr.speech.transcribe import Transcript as TResult
 from ivr.speech.transcribe import Word, WorkerCrashed
+from tests.unit.deadline_helpers import round_the_clock
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
-HOURS = cases.deadline_hours({})
+HOURS = round_the_clock()
 
 
 # ---------------------------------------------------------------- pure
@@ -37,7 +38,7 @@ HOURS = cases.deadline_hours({})
                                      ("assigned", "called_back"), ("called_back", "resolved"),
                                      ("called_back", "assigned")])
 def test_allowed_transitions(old: str, new: str) -> None:
-    case = cases.new_case("missed", created_at=T0, hours=HOURS)
+    case = cases.new_case("missed", created_at=T0, deadlines=HOURS)
     case.status = old
     cases.set_status(case, new, "tester", "note")
     assert case.status == new
@@ -53,7 +54,7 @@ def test_refused_transitions(old: str, new: str) -> None:
     with pytest.raises(InvalidTransition) as info:
         cases.check_transition(old, new)
     assert info.value.status == 409 and old in info.value.message and new in info.value.message
-    case = cases.new_case("missed", created_at=T0, hours=HOURS)
+    case = cases.new_case("missed", created_at=T0, deadlines=HOURS)
     case.status = old
     with pytest.raises(InvalidTransition):
         cases.set_status(case, new, "tester")
@@ -66,13 +67,11 @@ def test_unknown_status_is_bad_input() -> None:
 
 
 def test_deadlines() -> None:
-    assert cases.deadline_for(T0, "urgent", HOURS) == T0 + timedelta(hours=2)
-    assert cases.deadline_for(T0, "normal", HOURS) == T0 + timedelta(hours=24)
-    hours = cases.deadline_hours({"urgent": 1, "normal": 48})
-    assert cases.deadline_for(T0.replace(tzinfo=None), "urgent", hours) == T0 + timedelta(hours=1)
-    for bad in ({"urgent": 0}, {"later": 5}, {"normal": True}, "2h"):
-        with pytest.raises(InvalidCaseInput):
-            cases.deadline_hours(bad)  # type: ignore[arg-type]
+    case = cases.new_case("missed", created_at=T0, deadlines=HOURS)
+    assert (case.deadline, case.resolve_deadline) == (T0 + timedelta(hours=24), T0 + timedelta(days=3))
+    case.urgency = "urgent"
+    assert HOURS.apply(case) and case.deadline == T0 + timedelta(hours=2)
+    assert not HOURS.apply(case)  # unchanged
 
 
 def test_overdue_only_while_nobody_called_back() -> None:
@@ -249,6 +248,7 @@ async def test_pipeline_retries_a_crash_then_triages(db: Db, tmp_path: Path,
     monkeypatch.setattr("ivr.followup.pipeline.resolve", lambda lang: None)
     fake = FakeTranscriber([WorkerCrashed("boom"), "紧急 小区 漏水 物业 不管"])
     p = VoicemailPipeline(_config(tmp_path), db, transcriber_factory=lambda langs, n: fake)  # type: ignore[arg-type,return-value]
+    p.deadlines = HOURS
     await _message(db, p.config)
     for _ in range(2):
         job = await jobs.claim_next(db)

@@ -154,15 +154,16 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
 
 async def test_cases_inbox_official_sees_own_only(env: Env) -> None:  # noqa: F811
     from ivr.followup.cases import new_case
+    from tests.unit.deadline_helpers import round_the_clock
 
     db = env.app[DB]
     async with db() as s, s.begin():
         ids = {slug: await s.scalar(select(Official.id).where(Official.slug == slug))
                for slug in ("zhang-wei", "li-qiang")}
         now = datetime.now(UTC)
-        mine = new_case("missed", created_at=now, hours={"urgent": 1, "normal": 24},
+        mine = new_case("missed", created_at=now, deadlines=round_the_clock(),
                         official_id=ids["zhang-wei"], caller="13900000001")
-        other = new_case("missed", created_at=now, hours={"urgent": 1, "normal": 24},
+        other = new_case("missed", created_at=now, deadlines=round_the_clock(),
                          official_id=ids["li-qiang"], caller="13900000002")
         s.add_all([mine, other])
     user = next(u for u in await auth.list_users(db) if u.username == "u-official")
@@ -187,13 +188,14 @@ async def test_cases_inbox_official_sees_own_only(env: Env) -> None:  # noqa: F8
 
 async def test_dashboard_counts_overdue_cases(env: Env) -> None:  # noqa: F811
     from ivr.followup.cases import new_case
+    from tests.unit.deadline_helpers import round_the_clock
 
     db = env.app[DB]
     async with db() as s, s.begin():
         zhang = await s.scalar(select(Official.id).where(Official.slug == "zhang-wei"))
         past = datetime.now(UTC) - timedelta(hours=30)
-        s.add(new_case("missed", created_at=past, hours={"urgent": 1, "normal": 24}, official_id=zhang))
-        s.add(new_case("missed", created_at=datetime.now(UTC), hours={"urgent": 1, "normal": 24},
+        s.add(new_case("missed", created_at=past, deadlines=round_the_clock(), official_id=zhang))
+        s.add(new_case("missed", created_at=datetime.now(UTC), deadlines=round_the_clock(),
                        official_id=zhang))
     api = await (await env.client.get("/api/v1/stats", headers={"Authorization": f"Bearer {TOKEN}"})).json()
     assert next(r for r in api["officials"] if r["slug"] == "zhang-wei")["overdue_cases"] == 1
