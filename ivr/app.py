@@ -34,6 +34,7 @@ from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
+from ivr.speech import http as speech_http
 from ivr.web import shell
 from ivr.web.middleware import middleware
 from ivr.web.templating import setup_templates
@@ -137,6 +138,7 @@ def create_app(config: Config) -> web.Application:
     pool_http.setup(app, ami=ctrl.ami)
     followup.setup(app, config=config, db=db, recorder=ctrl.recorder, ami=ctrl.ami)
     accounts_http.setup(app)
+    speech_http.setup(app)
     routing_pages.setup(app)
     directory_pages.setup(app)
     accounts_pages.setup(app)
