@@ -69,6 +69,15 @@ class Transcript(Base):
     duration: Mapped[float] = mapped_column(Float, default=0.0)
     rtf: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # migration 0009: the case owner's correction (``text`` stays what was recognised; every
+    # correction is also a case event); triage runs on the corrected text
+    corrected_text: Mapped[str | None] = mapped_column(Text)
+    corrected_by: Mapped[str | None] = mapped_column(String(80))
+    corrected_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def current_text(self) -> str:
+        return self.text if self.corrected_text is None else self.corrected_text
 
 
 class Case(Base):

@@ -20,7 +20,7 @@ from ivr.asterisk.ami import AmiClient
 from ivr.calls.recorder import CallRecorder
 from ivr.core.config import Config
 from ivr.db.session import Db
-from ivr.followup import call_cases, http, prompts_http
+from ivr.followup import call_cases, correction, http, prompts_http
 from ivr.followup.callback import CallbackTracker
 from ivr.followup.keys import AMI, PIPELINE, RECORDER, TRACKER
 from ivr.followup.pipeline import VoicemailPipeline
@@ -37,7 +37,7 @@ def setup(app: web.Application, *, config: Config, db: Db, recorder: CallRecorde
     app[TRACKER] = tracker
     app[RECORDER] = recorder
     app[AMI] = ami
-    for routes in (http.routes, call_cases.routes, prompts_http.routes):
+    for routes in (http.routes, call_cases.routes, prompts_http.routes, correction.routes):
         app[ROUTES].add(app, routes)
 
 

@@ -1,0 +1,114 @@
+"""A transcript corrected by the case owner: the recognised text kept, the correction audited,
+the case triaged again on it, a deadline brought forward but never extended."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ivr.core.errors import InvalidTranscript, NoAudio
+from ivr.db.followup_models import Case, Transcript
+from ivr.db.session import Db
+from ivr.followup import jobs
+from ivr.followup.cases import load_case, new_case
+from ivr.followup.correction import correct_transcript
+from ivr.followup.pipeline import VoicemailPipeline
+from tests.unit.test_voicemail_cases import (
+    HOURS,
+    T0,
+    FakeTranscriber,
+    _config,
+    _message,
+    db,
+    message_without_model,
+)
+
+__all__ = ["db"]   # the fixture, shared with test_voicemail_cases
+
+
+async def _transcribed(db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                       heard: str) -> VoicemailPipeline:
+    monkeypatch.setattr("ivr.followup.pipeline.resolve", lambda lang: None)
+    fake = FakeTranscriber([heard])
+    p = VoicemailPipeline(_config(tmp_path), db, transcriber_factory=lambda langs, n: fake)  # type: ignore[arg-type,return-value]
+    await _message(db, p.config)
+    job = await jobs.claim_next(db)
+    assert job is not None
+    await p.process(job)
+    return p
+
+
+async def _state(db: Db) -> tuple[Case, Transcript]:
+    async with db() as s:
+        case_id = (await s.scalars(select(Case.id))).one()
+        case = await load_case(s, case_id)
+        tr = (await s.scalars(select(Transcript))).one()
+    return case, tr
+
+
+async def test_correction_audited_and_retriaged_deadline_never_extended(
+        db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = await _transcribed(db, tmp_path, monkeypatch, "路灯 不 亮")
+    case, tr = await _state(db)
+    assert (case.category, case.urgency) == ("transport", "normal")
+    assert case.deadline.replace(tzinfo=UTC) == T0 + timedelta(hours=24)
+
+    # the official hears an emergency the model missed: urgent now, deadline brought forward
+    await correct_transcript(db, case.id, " 紧急！小区煤气泄漏，物业不管。 ", "王华", p.rules, p.hours)
+    case, tr = await _state(db)
+    assert (tr.text, tr.corrected_text, tr.corrected_by) == (
+        "路灯 不 亮", "紧急！小区煤气泄漏，物业不管。", "王华")     # recognised text kept
+    assert tr.corrected_at is not None
+    assert (case.category, case.urgency) == ("housing", "urgent")
+    assert case.deadline.replace(tzinfo=UTC) == T0 + timedelta(hours=2)
+    assert not case.needs_listening and case.listen_reasons == []
+    corrected, triaged = case.events[-2], case.events[-1]
+    assert (corrected.actor, corrected.action, corrected.note) == (
+        "王华", "transcript_corrected", "紧急！小区煤气泄漏，物业不管。")
+    assert (triaged.action, triaged.old_value, triaged.new_value) == (
+        "triaged", "transport/normal", "housing/urgent")
+    assert "brought forward" in triaged.note
+
+    # corrected again to something not urgent: re-triaged, but the promise stands (2 h)
+    await correct_transcript(db, case.id, "路灯坏了", "admin", p.rules, p.hours)
+    case, tr = await _state(db)
+    assert (case.category, case.urgency) == ("transport", "normal")
+    assert case.deadline.replace(tzinfo=UTC) == T0 + timedelta(hours=2)
+    assert "deadline kept" in case.events[-1].note
+    assert [e.note for e in case.events if e.action == "transcript_corrected"] == [
+        "紧急！小区煤气泄漏，物业不管。", "路灯坏了"]                    # every correction kept
+    assert tr.text == "路灯 不 亮"
+
+    # bad input changes nothing
+    events = len(case.events)
+    for bad in ("", "   ", 5, None, "x" * 5001, "a\x00b"):
+        with pytest.raises(InvalidTranscript):
+            await correct_transcript(db, case.id, bad, "admin", p.rules, p.hours)
+    case, tr = await _state(db)
+    assert len(case.events) == events and tr.corrected_text == "路灯坏了"
+
+
+async def test_a_message_nobody_could_transcribe_can_be_typed_in(
+        db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = await message_without_model(db, tmp_path, monkeypatch)
+    async with db() as s:
+        case = (await s.scalars(select(Case))).one()
+        assert await s.scalar(select(Transcript.id)) is None
+    assert case.needs_listening and "no speech model" in case.listen_reasons[0]
+
+    await correct_transcript(db, case.id, "拖欠工资三个月了", "admin", p.rules, p.hours)
+    case, tr = await _state(db)
+    assert (tr.text, tr.corrected_text, tr.model) == ("", "拖欠工资三个月了", "")
+    assert case.urgency == "urgent" and not case.needs_listening   # someone listened
+
+
+async def test_a_case_without_a_message_has_no_transcript(db: Db, tmp_path: Path) -> None:
+    async with db() as s, s.begin():
+        missed = new_case("missed", created_at=T0, hours=HOURS)
+        s.add(missed)
+    p = VoicemailPipeline(_config(tmp_path), db)
+    with pytest.raises(NoAudio):
+        await correct_transcript(db, missed.id, "你好", "admin", p.rules, p.hours)
