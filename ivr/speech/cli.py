@@ -77,7 +77,7 @@ def _list(out: TextIO, dest: Path, check: bool) -> int:
             line += f" {v.size / 1e6:8.1f} MB  {v.status}"
             line += "".join(f"\n      {p}" for p in v.problems[:10])
         elif check:
-            line += "          (package: verified by pip's wheel hashes)"
+            line += "          (a pip package: no ivr manifest; pip installed it)"
         out.write(f"{line}  {m.path}\n")
     if not have:
         out.write("  (none)\n")

@@ -43,10 +43,11 @@ from tests.e2e.test_voicemail import (
     ulaw_file,
     upload,
 )
+from tests.e2e.test_web_cases import PASSWORD
+from tests.e2e.test_web_cases import _login as sign_in
 
 pytestmark = pytest.mark.e2e
 NAME = "vosk-model-test-ko"
-PASSWORD = "ivr-speech-e2e-pass"
 # a high word-confidence threshold for this lab's triage rules, so the synthetic speech's
 # transcript surely has words below it (the inbox marks exactly those)
 MIN_CONFIDENCE = 0.95
@@ -142,7 +143,7 @@ async def test_installed_model_language_via_api_then_model_removed(
     assert 0 < transcript["confidence"] <= 1
     assert transcript["words"] and all(0 <= w["conf"] <= 1 for w in transcript["words"])
     first = case["id"]
-    page = await _login(await browser(), lab, "kimmin")
+    page = await sign_in(await browser(), lab, "kimmin")
     await _uncertain_words_marked_and_correction(lab, page, case, artifacts)
 
     # the model is removed: the next message is kept, its case says why and asks for listening
@@ -167,16 +168,6 @@ async def test_installed_model_language_via_api_then_model_removed(
     assert "请听录音" in text and "未安装该语言的语音模型" in text, text
     assert "no speech model installed for language 'ko'" in text, text
     await page.screenshot(path=str(artifacts / "speech-02-missing-model.png"), full_page=True)
-
-
-async def _login(ctx: Any, lab: LabDeployment, username: str) -> Any:
-    page = ctx.pages[0] if ctx.pages else await ctx.new_page()
-    await page.goto(f"{lab.api}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
-    return page
 
 
 async def _uncertain_words_marked_and_correction(lab: LabDeployment, page: Any,
