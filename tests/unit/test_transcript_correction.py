@@ -10,12 +10,14 @@ import pytest
 from sqlalchemy import select
 
 from ivr.core.errors import InvalidTranscript, NoAudio
-from ivr.db.followup_models import Case, Transcript
+from ivr.db.followup_models import Case, Transcript, Voicemail
+from ivr.db.models import Official
 from ivr.db.session import Db
 from ivr.followup import jobs
 from ivr.followup.cases import load_case, new_case
 from ivr.followup.correction import correct_transcript
 from ivr.followup.pipeline import VoicemailPipeline
+from ivr.http.keys import DB
 from tests.unit.test_voicemail_cases import (
     HOURS,
     T0,
@@ -25,8 +27,9 @@ from tests.unit.test_voicemail_cases import (
     db,
     message_without_model,
 )
+from tests.unit.test_web_authz import TOKEN, Env, _session, env
 
-__all__ = ["db"]   # the fixture, shared with test_voicemail_cases
+__all__ = ["db", "env"]   # the fixtures, shared with test_voicemail_cases and test_web_authz
 
 
 async def _transcribed(db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -112,3 +115,70 @@ async def test_a_case_without_a_message_has_no_transcript(db: Db, tmp_path: Path
     p = VoicemailPipeline(_config(tmp_path), db)
     with pytest.raises(NoAudio):
         await correct_transcript(db, missed.id, "你好", "admin", p.rules, p.hours)
+
+
+# ------------------------------------------------------------------ through the real app
+
+async def _voicemail_case(env: Env, slug: str, words: list[tuple[str, float]] | None,  # noqa: F811
+                          reasons: tuple[str, ...] = ()) -> int:
+    async with env.app[DB]() as s, s.begin():
+        oid = await s.scalar(select(Official.id).where(Official.slug == slug))
+        vm = Voicemail(path=f"/inst/vm/{slug}-{len(reasons)}.wav", linkedid=f"1.{slug}",
+                       official_id=oid, caller="13912345678", language="zh", received_at=T0)
+        s.add(vm)
+        await s.flush()
+        case = new_case("voicemail", created_at=T0, hours=HOURS, voicemail_id=vm.id,
+                        official_id=oid, caller="13912345678")
+        case.needs_listening, case.listen_reasons = bool(reasons), list(reasons)
+        s.add(case)
+        if words is not None:
+            s.add(Transcript(voicemail_id=vm.id, text="".join(w for w, _ in words),
+                             words=[{"word": w, "start": 0.0, "end": 0.5, "conf": c}
+                                    for w, c in words],
+                             confidence=sum(c for _, c in words) / len(words), model="fake",
+                             language="zh"))
+    return case.id
+
+
+async def test_inbox_marks_uncertain_words_and_the_owner_corrects(env: Env) -> None:  # noqa: F811
+    own = await _voicemail_case(env, "zhang-wei", [("路灯", 0.98), ("坏", 0.31), ("了", 0.9)])
+    other = await _voicemail_case(env, "li-qiang", [("你好", 0.9)])
+    silent = await _voicemail_case(env, "zhang-wei", None, (
+        "no transcript: ModelMissing: no speech model installed for language 'zh'",))
+    official = {"Authorization": f"Bearer {env.tokens['official']}"}
+
+    key, _ = await _session(env, "official")
+    browser = {"ivr_session": key}
+    page = await (await env.client.get("/cases", cookies=browser)).text()
+    assert '<mark class="uncertain" title="置信度 0.31" data-conf="0.31">坏</mark>' in page
+    assert '<span class="word" title="置信度 0.98">路灯</span>' in page
+    assert 'data-reason="listen.no_model">未安装该语言的语音模型' in page
+    assert "no speech model installed for language &#39;zh&#39;" in page
+    assert f'action="/cases/{own}/transcript"' in page
+
+    url = f"/api/v1/cases/{own}/transcript"
+    r = await env.client.put(url, json={"text": "紧急！路灯倒了，有人受伤"}, headers=official)
+    body = await r.json()
+    assert (r.status, body["urgency"]) == (200, "urgent"), body
+    detail = await (await env.client.get(f"/api/v1/cases/{own}", headers=official)).json()
+    assert detail["transcript"]["text"] == "路灯坏了"
+    assert detail["transcript"]["corrected_by"] == "web:u-official"
+    assert [h["action"] for h in detail["history"]][-2:] == ["transcript_corrected", "triaged"]
+
+    # not the owner: another official's case, an operator, a supervisor; bad text; no message
+    r = await env.client.put(f"/api/v1/cases/{other}/transcript", json={"text": "x"},
+                             headers=official)
+    assert r.status == 403
+    for role in ("operator", "supervisor"):
+        r = await env.client.put(url, json={"text": "x"},
+                                 headers={"Authorization": f"Bearer {env.tokens[role]}"})
+        assert r.status == 403, role
+    r = await env.client.put(url, json={"text": "  "}, headers=official)
+    assert (r.status, (await r.json())["error_id"]) == (400, "invalid-transcript")
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    r = await env.client.put(f"/api/v1/cases/{silent}/transcript", json={"text": "拖欠工资"},
+                             headers=admin)
+    assert (r.status, (await r.json())["urgency"]) == (200, "urgent")
+    page = await (await env.client.get("/cases", cookies=browser)).text()
+    assert f'id="corrected-{own}">紧急！路灯倒了，有人受伤' in page
+    assert f'id="listen-{silent}"' not in page                 # someone listened and typed it
