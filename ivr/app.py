@@ -34,6 +34,7 @@ from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
+from ivr.speech import http as speech_http
 from ivr.web import shell
 from ivr.web.middleware import middleware
 from ivr.web.templating import setup_templates
@@ -126,7 +127,7 @@ def create_app(config: Config) -> web.Application:
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
-                          "ivr.calls", "ivr.followup"])
+                          "ivr.calls", "ivr.followup", "ivr.speech"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, followup.deadline_context, _fastagi, _ami, _scheduler, _feed])
     app[ROUTES].add(app, routes)
@@ -138,6 +139,7 @@ def create_app(config: Config) -> web.Application:
     followup.setup(app, config=config, db=db, calls=ctrl.calls, recorder=ctrl.recorder,
                    ami=ctrl.ami)
     accounts_http.setup(app)
+    speech_http.setup(app)
     routing_pages.setup(app)
     directory_pages.setup(app)
     accounts_pages.setup(app)

@@ -40,6 +40,7 @@ from ivr.core.texttable import table
 from ivr.db.session import with_db as _with_db
 from ivr.directory.schemas import OfficialOut
 from ivr.routing.schemas import AuditOut
+from ivr.speech.cli import add_arguments as add_model_arguments
 
 __all__ = ["main", "build_parser"]
 
@@ -385,10 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("serve", help="run the controller").set_defaults(run=_lazy("ivr.app", "cli_serve"))
 
-    models = sub.add_parser("models", help="list installed speech models, or download one")
-    models.add_argument("action", nargs="?", default="list", choices=("list", "download"))
-    models.add_argument("name", nargs="?", help="catalogue model to download")
-    models.add_argument("--dest", help="models folder (default: models/ or $IVR_MODELS_DIR)")
+    models = sub.add_parser("models", help="speech models: list [--verify], download NAME, "
+                                            "install FILE.zip (offline), evaluate DIR")
+    add_model_arguments(models)
     models.set_defaults(run=_lazy("ivr.speech.cli", "cli_models"), needs_config=False)
     return p
 

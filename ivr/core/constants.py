@@ -13,7 +13,9 @@ MODES: Final = ("direct", "pool", "deputy", "voicemail")
 STEP_KINDS: Final = ("direct", "deputy", "pool", "voicemail", "message")
 CHAIN_KINDS: Final = ("direct", "deputy", "pool", "voicemail")
 AVAILABILITY: Final = ("available", "meeting", "dnd", "leave")
-LANGUAGES: Final = ("zh", "en")
+# the languages prompts are synthesised in (ivr.followup.prompts); one is selectable for a number
+# or an official when a speech model for it is installed or catalogued (ivr.speech.languages)
+LANGUAGES: Final = ("zh", "en", "ko")
 RING_TIMEOUT_RANGE: Final = (5, 120)
 
 # --- call records ----------------------------------------------------------------------------

@@ -59,6 +59,14 @@ class InvalidMode(InvalidInput):
     error_id = "invalid-mode"
 
 
+class UnsupportedLanguage(InvalidInput):
+    error_id = "unsupported-language"
+
+
+class InvalidTranscript(InvalidInput):
+    error_id = "invalid-transcript"
+
+
 class InvalidAvailability(InvalidInput):
     error_id = "invalid-availability"
 

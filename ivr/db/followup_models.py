@@ -69,6 +69,15 @@ class Transcript(Base):
     duration: Mapped[float] = mapped_column(Float, default=0.0)
     rtf: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # migration 0012: the case owner's correction (``text`` stays what was recognised; every
+    # correction is also a case event); triage runs on the corrected text
+    corrected_text: Mapped[str | None] = mapped_column(Text)
+    corrected_by: Mapped[str | None] = mapped_column(String(80))
+    corrected_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def current_text(self) -> str:
+        return self.text if self.corrected_text is None else self.corrected_text
 
 
 class Case(Base):
@@ -101,7 +110,7 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     deadline: Mapped[datetime] = mapped_column(index=True)  # contact the citizen by (issue 11)
-    # issue 11 (migration 0009): resolve deadline, escalation, alerts already sent
+    # issue 11 (migration 0011): resolve deadline, escalation, alerts already sent
     resolve_deadline: Mapped[datetime | None] = mapped_column(index=True)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     escalation_reason: Mapped[str | None] = mapped_column(String(8))  # contact | resolve

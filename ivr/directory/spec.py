@@ -45,6 +45,7 @@ from ivr.directory.validate import (
     pattern_field,
     text_field,
 )
+from ivr.speech import languages as speech_languages
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +304,14 @@ def _csv_official(raw: dict[str, Any], where: str) -> OfficialSpec:
 # --- cross checks --------------------------------------------------------------------------
 
 def check_consistency(spec: DirectorySpec) -> None:
-    """Duplicates within the file (slugs, numbers, endpoints, pools)."""
+    """Duplicates within the file (slugs, numbers, endpoints, pools); every language given is
+    selectable (prompts and a speech model, see ``ivr.speech.languages``; once per language)."""
+    given: dict[str, str] = {}
+    for o in spec.officials:
+        if "language" in o.given:
+            given.setdefault(o.language, f"{o.where}.language")
+    for language, where in given.items():
+        speech_languages.check(language, where=where)
     seen_pool: set[str] = set()
     for i, p in enumerate(spec.pools):
         if p.name in seen_pool:

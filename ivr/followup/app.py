@@ -24,7 +24,7 @@ from ivr.calls.consumer import JournalConsumer
 from ivr.calls.live import LiveCalls
 from ivr.core.config import Config
 from ivr.db.session import Db
-from ivr.followup import calendar_http, call_cases, http, prompts_http
+from ivr.followup import calendar_http, call_cases, correction, http, prompts_http
 from ivr.followup.callback import CallbackTracker
 from ivr.followup.escalation import Sweeper
 from ivr.followup.keys import AMI, LIVE, NOTIFIER, PIPELINE, RECORDER, SWEEPER, TRACKER
@@ -50,7 +50,8 @@ def setup(app: web.Application, *, config: Config, db: Db, calls: LiveCalls,
     app[SWEEPER] = Sweeper(db, pipeline.deadlines, max_levels=d.max_levels,
                            near_minutes=d.near_minutes, interval=d.sweep_seconds)
     app[NOTIFIER] = Notifier(db, config.webhooks)
-    for routes in (http.routes, call_cases.routes, prompts_http.routes, calendar_http.routes):
+    for routes in (http.routes, call_cases.routes, prompts_http.routes, calendar_http.routes,
+                   correction.routes):
         app[ROUTES].add(app, routes)
     calendar_http.setup(app)
 

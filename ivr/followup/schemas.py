@@ -9,7 +9,7 @@ SQLite's naive values are UTC), exactly as before the models: serialised here, n
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, JsonValue, StrictInt, WithJsonSchema, field_validator
 
@@ -28,6 +28,7 @@ from ivr.db.followup_models import (
     Voicemail,
 )
 from ivr.followup.cases import SUMMARY_MAX, is_overdue
+from ivr.http.inputs import loose
 
 Time = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
 Actor = Annotated[str | None, Field(None, description="who (only the deployment token may name "
@@ -162,12 +163,17 @@ class TranscriptOut(BaseModel):
     duration: float
     rtf: float
     created_at: Time
+    corrected_text: str | None = Field(None, description="the case owner's correction (triage "
+                                                         "uses it); text stays as recognised")
+    corrected_by: str | None = None
+    corrected_at: Time = None
 
     @classmethod
     def of(cls, tr: Transcript) -> TranscriptOut:
         return cls(text=tr.text, words=tr.words, confidence=tr.confidence, model=tr.model,
                    language=tr.language, duration=tr.duration, rtf=tr.rtf,
-                   created_at=iso(tr.created_at))
+                   created_at=iso(tr.created_at), corrected_text=tr.corrected_text,
+                   corrected_by=tr.corrected_by, corrected_at=iso(tr.corrected_at))
 
 
 class TranscriptionOut(BaseModel):
@@ -249,6 +255,12 @@ class CaseQuery(BaseModel):
 class StatusIn(BaseModel):
     status: Annotated[str, _enum(CASE_STATES)]
     note: str = ""
+    actor: Actor
+
+
+class TranscriptIn(BaseModel):
+    text: Any = loose({"type": "string", "maxLength": 5000},
+                      description="the corrected transcript (the recognised one is kept)")
     actor: Actor
 
 

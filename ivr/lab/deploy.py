@@ -35,8 +35,8 @@ from ivr.lab.asterisk import AsteriskInstance, _set_pdeathsig
 REPO = Path(__file__).resolve().parents[2]
 
 def install_prompts(dest: Path) -> None:
-    """The default Mandarin and English prompts (espeak-ng), synthesised once and cached."""
-    cache = Path(os.environ.get("IVR_CACHE", Path.home() / ".cache" / "ivr")) / "prompts-v1"
+    """The default prompts in every prompt language (espeak-ng), synthesised once and cached."""
+    cache = Path(os.environ.get("IVR_CACHE", Path.home() / ".cache" / "ivr")) / "prompts-v2"
     if not (cache / "zh" / "ivr-beep.wav").exists():
         tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)

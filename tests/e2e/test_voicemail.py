@@ -115,8 +115,10 @@ async def lab(asterisk_root: Path, tmp_path: Path,
     # installed (zh and en models cannot be had here)
     status, body = deployment.request("PUT", "/api/v1/numbers/+865585557001", {"language": "ko"})
     assert status == 200 and body["language"] == "ko", (status, body)
-    for slug in ("kim-min", "wang-hua"):
-        status, body = await upload(deployment, slug, greeting_wav(tmp_path / f"{slug}.wav"))
+    # the short greeting in the language the caller hears (Korean prompts exist: the default
+    # Korean greeting would last longer than the test's lead-in)
+    for slug, lang in (("kim-min", "ko"), ("wang-hua", None)):
+        status, body = await upload(deployment, slug, greeting_wav(tmp_path / f"{slug}.wav"), lang)
         assert status == 200, body
     yield deployment
     deployment.close()
@@ -126,8 +128,10 @@ async def lab(asterisk_root: Path, tmp_path: Path,
     deployment.asterisk.remove()
 
 
-async def upload(lab: LabDeployment, slug: str, data: bytes) -> tuple[int, Any]:
-    return await lab.arequest("PUT", f"/api/v1/officials/{slug}/greeting", text=data,
+async def upload(lab: LabDeployment, slug: str, data: bytes,
+                 language: str | None = None) -> tuple[int, Any]:
+    query = f"?language={language}" if language else ""
+    return await lab.arequest("PUT", f"/api/v1/officials/{slug}/greeting{query}", text=data,
                               content_type="audio/wav")
 
 

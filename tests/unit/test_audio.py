@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr.followup.prompts import VOICES, synthesize, validate_upload
+from ivr.core.constants import LANGUAGES
+from ivr.followup.prompts import DEFAULT_PROMPTS, VOICES, synthesize, validate_upload
 from ivr.speech.audio import (
     Audio,
     AudioError,
@@ -183,6 +184,18 @@ def test_synthesized_prompt_is_telephone_wav(tmp_path: Path) -> None:
     audio = read_wav(out)
     assert audio.rate == 8000 and 0.5 < audio.duration < 10
     assert np.max(np.abs(audio.samples)) > 10000   # normalised to -3 dBFS
+
+
+def test_every_default_prompt_has_a_text_in_every_prompt_language(tmp_path: Path) -> None:
+    for prompt in DEFAULT_PROMPTS:
+        for lang in LANGUAGES:
+            assert prompt.text(lang).strip(), (prompt.name, lang)
+    # Korean is spoken by espeak-ng's Korean voice (Hangul phonemes, not letter names)
+    out = synthesize(DEFAULT_PROMPTS[0].text("ko"), "ko", tmp_path / "ko" / "ivr-unavailable.wav")
+    assert 2 < read_wav(out).duration < 15
+    phonemes = subprocess.run(["espeak-ng", "-v", VOICES["ko"], "-x", "-q", "죄송합니다"],
+                              check=True, capture_output=True, text=True).stdout
+    assert "(en)" not in phonemes and phonemes.strip()
 
 
 def test_mandarin_voice_speaks_mandarin_not_english_digits() -> None:

@@ -17,11 +17,9 @@ minimum length 8 characters.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import signal
 import subprocess
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,41 +140,3 @@ async def test_worker_crash_is_retriable(transcriber: Transcriber,
     assert transcriber.restarts == restarts + 1
     again = await transcriber.transcribe(clips["weather"], "ko")   # the job queue's retry
     assert again.text == expected
-
-
-def _model_zip(name: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(f"{name}/am/final.mdl", b"x" * 1000)
-        zf.writestr(f"{name}/conf/model.conf", b"--beam=10\n")
-    return buf.getvalue()
-
-
-class _Response(io.BytesIO):
-    def __init__(self, body: bytes, length: int | None) -> None:
-        super().__init__(body)
-        self.headers = {"Content-Length": str(length)} if length is not None else {}
-
-
-def test_download_verifies_and_unpacks(tmp_path: Path) -> None:
-    name = "vosk-model-small-en-us-0.15"
-    body = _model_zip(name)
-    seen: list[tuple[int, int | None]] = []
-    path = models.download(name, tmp_path, lambda d, t: seen.append((d, t)),
-                           opener=lambda url: _Response(body, len(body)), chunk_size=256)
-    assert path == tmp_path / name and models.is_model_dir(path)
-    assert seen[-1] == (len(body), len(body)) and len(seen) > 1
-    assert models.find(name, tmp_path).language == "en"
-    assert [p.name for p in tmp_path.iterdir()] == [name]          # no leftovers
-
-    other = "vosk-model-small-cn-0.22"
-    with pytest.raises(models.DownloadError, match="truncated"):
-        models.download(other, tmp_path, opener=lambda url: _Response(body[:100], len(body)))
-    with pytest.raises(models.DownloadError, match="not a valid zip"):
-        models.download(other, tmp_path, opener=lambda url: _Response(b"<html>", None))
-    with pytest.raises(models.DownloadError, match="SHA-256 mismatch"):
-        models.download(other, tmp_path, sha256="0" * 64,
-                        opener=lambda url: _Response(body, len(body)))
-    assert not (tmp_path / other).exists()
-    with pytest.raises(models.ModelMissing, match="not in the catalogue"):
-        models.download("vosk-model-nope", tmp_path)

@@ -264,8 +264,9 @@ async def test_pipeline_retries_a_crash_then_triages(db: Db, tmp_path: Path,
     assert tr.words == [{"word": "紧急 小区 漏水 物业 不管", "start": 0.0, "end": 1.0, "conf": 0.9}]
 
 
-async def test_pipeline_missing_model_fails_job_keeps_case(db: Db, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def message_without_model(db: Db, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> VoicemailPipeline:
+    """A message processed while no speech model of its language is installed."""
     def missing(lang: str) -> None:
         raise ModelMissing(f"no speech model installed for language {lang!r}")
     monkeypatch.setattr("ivr.followup.pipeline.resolve", missing)
@@ -274,6 +275,12 @@ async def test_pipeline_missing_model_fails_job_keeps_case(db: Db, tmp_path: Pat
     job = await jobs.claim_next(db)
     assert job is not None
     await p.process(job)
+    return p
+
+
+async def test_pipeline_missing_model_fails_job_keeps_case(db: Db, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    await message_without_model(db, tmp_path, monkeypatch)
     async with db() as s:
         job_row = (await s.scalars(select(TranscriptionJob))).one()
         case = (await s.scalars(select(Case))).one()
