@@ -76,10 +76,11 @@ class JournalConsumer:
     async def caught_up(self, timeout: float = 60) -> None:
         """Until every whole line Asterisk had written to the journal when this was called is
         recorded (TimeoutError otherwise: the database is failing, say)."""
+        if self._progress is None:
+            raise RuntimeError("the recorder is not running")
         target = await asyncio.to_thread(complete_end, self.config.cel_journal)
         if target is None:
             return
-        assert self._progress is not None
         async with self._progress:
             await asyncio.wait_for(self._progress.wait_for(
                 lambda: self.position is not None and reached(self.position, target)), timeout)
@@ -117,9 +118,11 @@ class JournalConsumer:
     async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        engine = create_engine(self.config)
-        self.recorder = CallRecorder(make_sessionmaker(engine), self.config)
-        self._started.set()
+        try:
+            engine = create_engine(self.config)
+            self.recorder = CallRecorder(make_sessionmaker(engine), self.config)
+        finally:
+            self._started.set()  # start() waits for this, whatever happened
         try:
             await self._follow(self.recorder)
         finally:
