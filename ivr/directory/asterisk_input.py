@@ -23,8 +23,8 @@ async def load_render_input(db: Db, config: Config) -> RenderInput:
                                          .order_by(Device.id))).all()
         operators = (await session.scalars(select(Operator).order_by(Operator.id))).all()
         pools = (await session.scalars(select(Pool).order_by(Pool.id))).all()
-    phones = [Phone(d.endpoint, d.secret or "", d.static_contact) for d in devices if d.endpoint]
-    phones += [Phone(o.endpoint, o.secret, o.static_contact) for o in operators]
+    phones = [Phone(d.endpoint, d.sip_ha1 or "", d.static_contact) for d in devices if d.endpoint]
+    phones += [Phone(o.endpoint, o.sip_ha1, o.static_contact) for o in operators]
     queues = [QueueDef(p.queue, p.strategy) for p in pools]
     if not any(q.name == f"pool-{config.routing.default_pool}" for q in queues):
         queues.append(QueueDef(f"pool-{config.routing.default_pool}"))
