@@ -175,12 +175,12 @@ class AsteriskInstance:
 
     # --- files ---------------------------------------------------------------------------
     def _module_dir(self) -> str:
-        """astmoddir: links to only the modules modules.conf loads, so that nothing else can be
-        loaded (AMI ModuleLoad of app_system…); the whole folder when it names none."""
+        """astmoddir: (hard) links to only the modules modules.conf loads, so that nothing else
+        can be loaded (AMI ModuleLoad of app_system…); the whole folder when it names none."""
         names = self._declared_modules()
         if not names:
             return self.mod_dir
-        link_modules(names, self.mod_dir, self.host_path(self.instance_dir / "modules"))
+        link_modules(names, self.host_path(self.mod_dir), self.host_path(self.instance_dir / "modules"))
         return str(self.instance_dir / "modules")
 
     def _asterisk_conf(self) -> str:

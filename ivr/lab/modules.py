@@ -4,6 +4,7 @@ there cannot be loaded, by AMI ``ModuleLoad`` or otherwise)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -44,10 +45,16 @@ def modules_conf(extra: Iterable[str] = ()) -> str:
     return "[modules]\nautoload = no\n" + "".join(f"load = {m}.so\n" for m in names)
 
 
-def link_modules(names: Iterable[str], source_inside: str, folder: Path) -> None:
-    """``folder`` (a host path) becomes links to ``<source_inside>/<name>.so`` for each name
-    (``source_inside``: the full module folder as Asterisk sees it, chroot or not)."""
+def link_modules(names: Iterable[str], source: Path, folder: Path) -> None:
+    """``folder`` becomes hard links to ``<source>/<name>.so`` for each name (copies across
+    file systems). Not symbolic links: AMI ``ModuleLoad`` (a reload too) refuses a module whose
+    real path is outside the module folder ("Module must be in the configured modules
+    directory")."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for name in names:
-        (folder / f"{name.removesuffix('.so')}.so").symlink_to(f"{source_inside}/{name.removesuffix('.so')}.so")
+        so = f"{name.removesuffix('.so')}.so"
+        try:
+            os.link(source / so, folder / so)
+        except OSError:
+            shutil.copy2(source / so, folder / so)
