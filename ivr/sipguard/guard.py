@@ -78,20 +78,23 @@ class SipGuard:
     async def expiry_loop(self) -> None:
         """Render again when the first ban in force ends (each node for itself)."""
         while True:
-            first = await service.next_expiry(self.db)
-            wait = 300.0 if first is None else (first - utcnow()).total_seconds() + 0.05
-            self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), min(max(wait, 0.0), 300.0))
-                continue
-            except TimeoutError:
-                pass
-            if first is not None and utcnow() >= first - timedelta(milliseconds=1):
-                try:
-                    await self.here()
-                except Exception:
-                    log.exception("could not render the SIP bans after one expired")
-                    await asyncio.sleep(1)
+                await self._expire_next()
+            except Exception:  # the database or AMI away: try again shortly
+                log.exception("SIP ban expiry")
+                await asyncio.sleep(5)
+
+    async def _expire_next(self) -> None:
+        self._wake.clear()  # before the query: a ban made meanwhile wakes the wait below
+        first = await service.next_expiry(self.db)
+        wait = 300.0 if first is None else (first - utcnow()).total_seconds() + 0.05
+        try:
+            await asyncio.wait_for(self._wake.wait(), min(max(wait, 0.0), 300.0))
+            return  # a ban was made or lifted: look again
+        except TimeoutError:
+            pass
+        if first is not None and utcnow() >= first - timedelta(milliseconds=1):
+            await self.here()
 
 
 GUARD = web.AppKey("sip_guard", SipGuard)
