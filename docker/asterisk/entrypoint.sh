@@ -25,4 +25,6 @@ mkdir -p "$inst/log/cel-custom" "$inst/spool" "$inst/lib" "$inst/cache" /var/run
 sed -e "s|@MODDIR@|$mods|" -e "s|@NODE@|$node|" /etc/asterisk/asterisk.conf \
   > /var/run/asterisk/asterisk.conf
 chown -R asterisk:asterisk "$inst/log" "$inst/spool" "$inst/lib" "$inst/cache" /var/run/asterisk
-exec /usr/sbin/asterisk -f -U asterisk -G asterisk -C /var/run/asterisk/asterisk.conf
+# Asterisk and everything it forks can never run a program (AGI(/bin/sh,…) through AMI)
+exec python3 /usr/local/lib/ivr/noexec.py / /usr/sbin/asterisk -f -U asterisk -G asterisk \
+  -C /var/run/asterisk/asterisk.conf

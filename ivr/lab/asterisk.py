@@ -25,6 +25,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -37,6 +38,7 @@ from ivr.lab.modules import BASE_MODULES, link_modules, modules_conf
 
 REPO = Path(__file__).resolve().parents[2]
 PROVISION_SCRIPT = REPO / "scripts" / "provision-asterisk.sh"
+NOEXEC = Path(__file__).resolve().parents[1] / "asterisk" / "noexec.py"
 LAB_DIR = PurePosixPath("/srv/ivr-lab")
 
 # Files a module in BASE_MODULES declines to load without; written unless the caller gives them.
@@ -240,10 +242,15 @@ class AsteriskInstance:
         return f"{tail}\n--- console ---\n{console[-3000:]}" if console.strip() else tail
 
     # --- process -------------------------------------------------------------------------
-    def _cmd(self, *args: str) -> list[str]:
+    def _cmd(self, *args: str, noexec: bool = False) -> list[str]:
+        binary = "/usr/sbin/asterisk"
         if self.root == Path("/"):
-            return [shutil.which("asterisk") or "/usr/sbin/asterisk", "-C", str(self.conf), *args]
-        return ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", str(self.conf), *args]
+            binary = shutil.which("asterisk") or binary
+        if noexec:  # the server: it and its children can never run a program (noexec.py)
+            return [sys.executable, str(NOEXEC), str(self.root), binary, "-C", str(self.conf), *args]
+        if self.root == Path("/"):
+            return [binary, "-C", str(self.conf), *args]
+        return ["chroot", str(self.root), binary, "-C", str(self.conf), *args]
 
     @property
     def running(self) -> bool:
@@ -274,7 +281,7 @@ class AsteriskInstance:
         out = open(self.host_path(self.log_dir / "console.out"), "ab")
         try:
             self.proc = subprocess.Popen(
-                self._cmd("-f", "-n"), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                self._cmd("-f", "-n", noexec=True), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 preexec_fn=_set_pdeathsig if threading.current_thread() is threading.main_thread()
                 else None)
         finally:
