@@ -39,7 +39,6 @@ class SipGuard:
             networks(config.bans.trusted, "[bans] trusted")
         self.counter = FailureCounter(config.bans.failures, config.bans.window, never)
         self.everywhere, self.here = everywhere, here  # re-render (all nodes / this node)
-        self.failures = 0  # failed SIP logins seen since start
         self._wake = asyncio.Event()
         for event in FAILURE_EVENTS:
             ami.subscribe(event, self.on_event)
@@ -51,7 +50,6 @@ class SipGuard:
         address = source_address(event.get("RemoteAddress", ""))
         if address is None:
             return None
-        self.failures += 1
         count = self.counter.failed(address, time.monotonic())
         return None if count is None else self._ban(address, count)
 
