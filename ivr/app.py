@@ -1,7 +1,8 @@
 """The composition root: ``create_app(config)`` builds the typed services (database session
 factory, controller with its AMI client, FastAGI server and recorder), hands each feature what it
 needs through its ``setup(app, …)``, and runs every long-lived resource as a cleanup context
-(migrations, snapshot, recorder, voicemail, FastAGI, AMI, schedule ticker, change feed)."""
+(migrations, snapshot, recorder, voicemail, FastAGI, AMI, schedule ticker, change feed, SIP
+ban expiry)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
+from ivr.sipguard import http as sipguard_http
+from ivr.sipguard.guard import SipGuard, expiry_context
 from ivr.speech import http as speech_http
 from ivr.web import shell
 from ivr.web.middleware import middleware
@@ -129,7 +132,8 @@ def create_app(config: Config) -> web.Application:
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
                           "ivr.calls", "ivr.followup", "ivr.speech"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
-                            followup.voicemail_workers, followup.deadline_context, _fastagi, _ami, _scheduler, _feed])
+                            followup.voicemail_workers, followup.deadline_context, _fastagi, _ami,
+                            _scheduler, _feed, expiry_context])
     app[ROUTES].add(app, routes)
     shell.setup(app)  # sign-in, language, static files, the error page
     directory_http.setup(app)
@@ -147,6 +151,8 @@ def create_app(config: Config) -> web.Application:
     pool_console.setup(app, ami=ctrl.ami, calls=ctrl.calls)
     stats_http.setup(app, overdue=followup_reports.overdue_by_official)
     followup_pages.setup(app)
+    sipguard_http.setup(app, SipGuard(config, db, ctrl.ami, everywhere=ctrl.on_directory_change,
+                                      here=ctrl.sync_asterisk_config))
 
     return app
 

@@ -112,10 +112,11 @@ def _check_init(args: argparse.Namespace) -> None:
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError("db_url: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
     try:
-        ipaddress.ip_network(args.carrier_match, strict=False)
+        for match in args.carrier_match.split(","):
+            ipaddress.ip_network(match.strip(), strict=False)
     except ValueError:
-        raise ConfigError(f"carrier_match: {args.carrier_match!r} is not an address or subnet; "
-                          "the carrier is identified by its address") from None
+        raise ConfigError(f"carrier_match: {args.carrier_match!r} is not a list of addresses or "
+                          "subnets; the carrier is identified by its address") from None
     if not args.carrier_host or any(c.isspace() or c in "\"'" for c in args.carrier_host):
         raise ConfigError(f"carrier_host: {args.carrier_host!r} is not a host name or address")
 
@@ -327,8 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
             ("--media-address", str, d.sip.media_address, "RTP address announced in SDP"),
             ("--carrier-host", str, d.carrier.host, "carrier SIP host (outgoing calls)"),
             ("--carrier-port", int, d.carrier.port, "carrier SIP port"),
-            ("--carrier-match", str, d.carrier.match,
-             "carrier source address or subnet: calls from it land in ivr-citizens")):
+            ("--carrier-match", str, ",".join(d.carrier.match),
+             "carrier source addresses or subnets, comma-separated: calls from them land in "
+             "ivr-citizens")):
         init.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
     init.set_defaults(run=cmd_init, needs_config=False)
 

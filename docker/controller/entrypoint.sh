@@ -7,6 +7,8 @@ set -eu
 : "${IVR_HTTP__API_TOKEN:?IVR_HTTP__API_TOKEN is not set}"
 inst="${IVR_ASTERISK__INSTANCE:-/var/lib/ivr-asterisk}"
 ivr db upgrade
+# rendered files are 0640 with the folder's group: gid 2600 is ivr-config in the Asterisk image
+chgrp 2600 /etc/asterisk-rendered && chmod 2750 /etc/asterisk-rendered
 ivr render --out /etc/asterisk-rendered
 if [ ! -f "$inst/sounds/ivr/zh/ivr-beep.wav" ]; then
   python -c 'import sys; from pathlib import Path; from ivr.followup.prompts import generate_default_prompts; generate_default_prompts(Path(sys.argv[1]))' "$inst/sounds/ivr"

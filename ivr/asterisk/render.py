@@ -12,6 +12,9 @@ so rendering itself is pure and testable.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from ivr.core.constants import QUEUE_STRATEGIES
 from ivr.core.errors import UnrenderableConfig
 from ivr.core.names import CONTACT_RE, ENDPOINT_RE
 from ivr.core.policy import default_plan
+from ivr.core.sipauth import SIP_REALM, is_ha1
 
 TEMPLATE_DIR: Traversable = files("ivr.asterisk") / "templates"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -41,7 +45,7 @@ RenderError = UnrenderableConfig
 class Phone:
     """A SIP phone: an official's device or an operator's phone."""
     endpoint: str
-    secret: str
+    ha1: str  # digest HA1 of its password (ivr/core/sipauth.py)
     static_contact: str | None = None
 
 
@@ -59,6 +63,7 @@ class RenderInput:
     queues: tuple[QueueDef, ...] = ()
     # the city timezone (the database's setting); empty: the config's seed value
     timezone: str = ""
+    banned: tuple[str, ...] = ()  # source addresses refused by PJSIP (ivr/sipguard)
 
 
 # The caller ID is the caller's (the SIP From user, the Diversion header): it may hold anything,
@@ -98,8 +103,8 @@ def outbound_patterns() -> str:
 def _phone_section(p: Phone) -> str:
     if not ENDPOINT_RE.fullmatch(p.endpoint):
         raise RenderError(f"endpoint name {p.endpoint!r} is not valid")
-    if not p.secret or any(c in p.secret for c in "\n\r;[]"):
-        raise RenderError(f"endpoint {p.endpoint!r} has no usable secret")
+    if not is_ha1(p.ha1):
+        raise RenderError(f"endpoint {p.endpoint!r} has no usable credentials (digest HA1)")
     contact = ""
     if p.static_contact:
         if not CONTACT_RE.fullmatch(p.static_contact):
@@ -107,9 +112,21 @@ def _phone_section(p: Phone) -> str:
         contact = f"contact = {p.static_contact}\n"
     return (f"[{p.endpoint}](ivr-media)\ncontext = ivr-phones\nauth = {p.endpoint}\n"
             f"aors = {p.endpoint}\n\n"
-            f"[{p.endpoint}]\ntype = auth\nauth_type = userpass\nusername = {p.endpoint}\n"
-            f"password = {p.secret}\n\n"
+            f"[{p.endpoint}]\ntype = auth\nauth_type = md5\nusername = {p.endpoint}\n"
+            f"realm = {SIP_REALM}\nmd5_cred = {p.ha1}\n\n"
             f"[{p.endpoint}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n{contact}")
+
+
+def banned_acl(addresses: tuple[str, ...]) -> str:
+    """The ``ivr-bans`` ACL: everyone, then each banned address (the last matching rule wins)."""
+    lines = ["permit = 0.0.0.0/0.0.0.0", "permit = ::/0"]
+    for a in addresses:
+        try:
+            net = ipaddress.ip_network(a)
+        except ValueError:
+            raise RenderError(f"banned address {a!r} is not an address or subnet") from None
+        lines.append(f"deny = {net}")
+    return "\n".join(lines) + "\n"
 
 
 def _queue_section(q: QueueDef) -> str:
@@ -140,7 +157,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "callback_max_seconds": str(c.outbound.callback_max_seconds),
         "sip_host": c.sip.host, "sip_port": str(c.sip.port), "media_address": c.sip.media_address,
         "carrier_host": c.carrier.host, "carrier_port": str(c.carrier.port),
-        "carrier_match": c.carrier.match,
+        "carrier_match": ", ".join(c.carrier.match), "banned_acl": banned_acl(inp.banned),
         "phone_endpoints": "\n".join(_phone_section(p) for p in inp.phones),
         "queues": "\n".join(_queue_section(q) for q in inp.queues),
         "ami_host": c.ami.host, "ami_port": str(c.ami.port), "ami_user": c.ami.user,
@@ -208,18 +225,31 @@ def render_all(inp: RenderInput, template_dir: Traversable | Path = TEMPLATE_DIR
 RELOADABLE = {"pjsip.conf": "res_pjsip.so", "queues.conf": "app_queue.so"}
 
 
+CONFIG_MODE = 0o640  # the AMI secret, phones' HA1s: owner and Asterisk's group only
+
+
 def write_all(files: Mapping[str, str], dest: Path, only: set[str] | None = None) -> list[str]:
-    """Write the files whose content changed (atomically); return their names."""
+    """Write the files whose content changed (atomically); return their names. Every file is
+    mode 0640 with the group of ``dest`` (give the folder Asterisk's group: docs/deploy.md),
+    whoever writes it and whatever the umask; an unchanged file is only given that mode."""
     dest.mkdir(parents=True, exist_ok=True)
+    group = dest.stat().st_gid
     changed = []
     for name, text in files.items():
         if only is not None and name not in only:
             continue
         target = dest / name
         if target.exists() and target.read_text(encoding="utf-8") == text:
+            target.chmod(CONFIG_MODE)
             continue
         tmp = dest / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, CONFIG_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with contextlib.suppress(PermissionError):  # not root and not in that group
+                os.fchown(fh.fileno(), -1, group)
+            os.fchmod(fh.fileno(), CONFIG_MODE)
+            fh.write(text)
         tmp.replace(target)
         changed.append(name)
     return changed

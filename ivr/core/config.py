@@ -11,6 +11,7 @@ Every setting with its variable, default and meaning: docs/config.md.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
@@ -24,11 +25,12 @@ from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.core.config_followup import DeadlinesConfig, WebhooksConfig
+from ivr.core.config_legacy import ENV_PREFIX, LEGACY_ENV, LEGACY_KEYS
 from ivr.core.outbound import OutboundConfig
 from ivr.core.sections import CasesConfig, RecordsConfig, VoicemailConfig, doc_field
 
 log = logging.getLogger(__name__)
-ENV_PREFIX = "IVR_"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # the city timezone of a database nobody seeded (the directory setting is the source)
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -101,11 +103,38 @@ class SipConfig:
     rtp_end: int = _doc(10999, "last RTP port")
 
 
+def networks(values: tuple[str, ...], where: str) -> tuple[IPNetwork, ...]:
+    """Addresses or subnets (``203.0.113.7``, ``203.0.113.0/24``) as networks."""
+    try:
+        return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc} (an address or subnet, e.g. 203.0.113.0/24)") from None
+
+
 @dataclass(frozen=True, slots=True)
 class CarrierConfig:
-    match: str = _doc("127.0.0.2", "carrier source address or subnet: calls from it are citizens'")
+    match: tuple[str, ...] = _doc(("127.0.0.2",), "the carrier's source addresses or subnets "
+                                  "(env: comma-separated); calls from them are citizens'")
     host: str = _doc("127.0.0.2", "carrier SIP host (officials' mobiles, callbacks)")
     port: int = _doc(5060, "carrier SIP port")
+
+    def __post_init__(self) -> None:
+        if not networks(self.match, "[carrier] match"):
+            raise ConfigError("[carrier] match: at least one address or subnet")
+
+
+@dataclass(frozen=True, slots=True)
+class BansConfig:
+    failures: int = _doc(5, "failed SIP logins from one address within `window` s that ban it")
+    window: float = _doc(60.0, "seconds over which failures are counted")
+    duration: float = _doc(900.0, "seconds a ban lasts (an admin may lift it earlier)")
+    trusted: tuple[str, ...] = _doc((), "subnets never banned, besides the carrier's (env: a,b)")
+    max_active: int = _doc(1000, "most bans in force at once (the oldest expire first)")
+
+    def __post_init__(self) -> None:
+        networks(self.trusted, "[bans] trusted")
+        if self.failures < 1 or self.window <= 0 or self.duration <= 0 or self.max_active < 1:
+            raise ConfigError("[bans] failures, window, duration and max_active must be positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,36 +160,8 @@ SECTIONS: dict[str, type[Any]] = {
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
     "cases": CasesConfig, "records": RecordsConfig, "outbound": OutboundConfig,
     "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig,
+    "bans": BansConfig,
 }
-
-# flat keys of the single-table format (``ivr init`` before sections, ``extra`` keys) -> new home
-LEGACY_KEYS: dict[str, tuple[str, str]] = {
-    "db_url": ("database", "url"), "timezone": ("database", "timezone"),
-    "http_host": ("http", "host"), "http_port": ("http", "port"), "api_token": ("http", "api_token"),
-    "agi_host": ("agi", "host"), "agi_port": ("agi", "port"),
-    "route_answer_timeout": ("agi", "answer_timeout"),
-    "ami_host": ("ami", "host"), "ami_port": ("ami", "port"), "ami_user": ("ami", "user"),
-    "ami_secret": ("ami", "secret"), "ami_backoff_initial": ("ami", "backoff_initial"),
-    "ami_backoff_max": ("ami", "backoff_max"),
-    "asterisk_root": ("asterisk", "root"), "asterisk_instance": ("asterisk", "instance"),
-    "sip_host": ("sip", "host"), "sip_port": ("sip", "port"),
-    "media_address": ("sip", "media_address"), "rtp_start": ("sip", "rtp_start"),
-    "rtp_end": ("sip", "rtp_end"),
-    "carrier_match": ("carrier", "match"), "carrier_host": ("carrier", "host"),
-    "carrier_port": ("carrier", "port"),
-    "default_language": ("routing", "default_language"), "default_pool": ("routing", "default_pool"),
-    "feed_interval": ("node", "feed_interval"), "node_name": ("node", "name"),
-    "voicemail_workers": ("voicemail", "workers"),
-    "voicemail_scan_seconds": ("voicemail", "scan_seconds"),
-    "voicemail_poll_seconds": ("voicemail", "poll_seconds"),
-    "voicemail_preload": ("voicemail", "preload"),
-    "voicemail_max_attempts": ("voicemail", "max_attempts"),
-    "triage_rules": ("cases", "triage_rules"), "case_deadline_hours": ("cases", "deadline_hours"),
-}
-# the old environment variables were the old dataclass's fields (``extra`` keys had none)
-LEGACY_ENV = {f"{ENV_PREFIX}{k.upper()}": v for k, v in LEGACY_KEYS.items()
-              if not k.startswith(("voicemail_", "triage_", "case_"))}
-
 
 def env_name(section: str, key: str) -> str:
     """The environment variable of ``[section] key``."""
@@ -215,6 +216,12 @@ def _coerce(section: str, key: str, kind: Any, value: Any, from_env: bool) -> An
         if isinstance(value, str):
             return value
         raise bad("a string")
+    if kind is tuple:  # a list of strings; one string (env) is split at commas
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise bad("a list of strings")
     # Mapping[str, float] or Mapping[str, str]
     if from_env and isinstance(value, str):
         try:
@@ -243,8 +250,9 @@ def _section(name: str, cls: type[Any], values: Mapping[str, Any], from_env: Col
         if key not in known:
             raise ConfigError(f"unknown setting {key!r} in [{name}] "
                               f"(known: {', '.join(sorted(known))})")
-        kind = hints[key]
-        kind = kind if kind in (bool, int, float, str, Mapping[str, str]) else Mapping
+        hint = hints[key]
+        kind = hint if hint == Mapping[str, str] else getattr(hint, "__origin__", hint)
+        kind = kind if kind in (bool, int, float, str, tuple, Mapping[str, str]) else Mapping
         kwargs[key] = _coerce(name, key, kind, value, key in from_env)
     try:
         return cls(**kwargs)
@@ -269,6 +277,7 @@ class Config:
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    bans: BansConfig = field(default_factory=BansConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""
@@ -378,6 +387,8 @@ def _toml_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
+    if isinstance(v, tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, Mapping):
         return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
     return json.dumps(str(v), ensure_ascii=False)

@@ -245,3 +245,7 @@ def all_errors() -> list[type[IvrError]]:
 class ReasonRequired(InvalidForm):
     """A form that changes routing was sent without the reason the audit log needs."""
     error_id = "reason-required"
+
+
+class UnknownBan(NotFound):
+    error_id = "unknown-ban"

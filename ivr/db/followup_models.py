@@ -150,7 +150,7 @@ class Callback(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
-    # the node (controller + Asterisk) that originated it: the per-node hourly limit (0009)
+    # the node (controller + Asterisk) that originated it: the per-node hourly limit (0010)
     node: Mapped[str] = mapped_column(String(63), default="", server_default="", index=True)
 
 

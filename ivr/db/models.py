@@ -96,7 +96,8 @@ class Device(Base):
     kind: Mapped[str] = mapped_column(String(8))  # "sip" | "mobile"
     endpoint: Mapped[str | None] = mapped_column(String(40), unique=True)  # sip: PJSIP endpoint
     number: Mapped[str | None] = mapped_column(String(20))  # mobile: E.164
-    secret: Mapped[str | None] = mapped_column(String(64))  # sip: generated digest password
+    # sip: digest HA1 of the generated password (ivr/core/sipauth.py; never the password)
+    sip_ha1: Mapped[str | None] = mapped_column(String(64))
     static_contact: Mapped[str | None] = mapped_column(String(120))  # lab/demo phones
     priority: Mapped[int] = mapped_column(Integer, default=0)
     official: Mapped[Official] = relationship(back_populates="devices")
@@ -120,7 +121,7 @@ class Operator(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
     endpoint: Mapped[str] = mapped_column(String(40), unique=True)
-    secret: Mapped[str] = mapped_column(String(64))
+    sip_ha1: Mapped[str] = mapped_column(String(64))  # digest HA1, as for devices
     static_contact: Mapped[str | None] = mapped_column(String(120))
     pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"))
     state: Mapped[str] = mapped_column(String(16), default="logged_out")

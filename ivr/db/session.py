@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -53,14 +54,21 @@ def database_url(db_url: str | URL) -> URL:
 
 
 def ensure_sqlite_dir(db_url: str | URL) -> None:
-    """Create the folder of a SQLite database file if it is missing."""
+    """Create the folder of a SQLite database file if it is missing, and the file itself with
+    mode 0600 (it holds the directory, call records, accounts): SQLite gives its -wal and -shm
+    files the database file's mode. An existing file is made 0600 too, whoever created it."""
     url = make_url(db_url)
     if not _is_sqlite(url):
         return
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         return
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = Path(database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for f in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f, 0o600)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

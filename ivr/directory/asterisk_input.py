@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from ivr.asterisk.render import Phone, QueueDef, RenderInput, render_all, write_all
 from ivr.core.config import Config
+from ivr.core.timeutil import utcnow
 from ivr.db.models import Device, Operator, Pool
+from ivr.db.security_models import SipBan
 from ivr.db.session import Db, create_engine, make_sessionmaker
 from ivr.db.settings import current_timezone
 
@@ -23,12 +25,16 @@ async def load_render_input(db: Db, config: Config) -> RenderInput:
                                          .order_by(Device.id))).all()
         operators = (await session.scalars(select(Operator).order_by(Operator.id))).all()
         pools = (await session.scalars(select(Pool).order_by(Pool.id))).all()
-    phones = [Phone(d.endpoint, d.secret or "", d.static_contact) for d in devices if d.endpoint]
-    phones += [Phone(o.endpoint, o.secret, o.static_contact) for o in operators]
+        banned = (await session.scalars(  # in force: not lifted, not expired (ivr/sipguard)
+            select(SipBan.address).where(SipBan.lifted_at.is_(None), SipBan.expires_at > utcnow())
+            .order_by(SipBan.id))).all()
+    phones = [Phone(d.endpoint, d.sip_ha1 or "", d.static_contact) for d in devices if d.endpoint]
+    phones += [Phone(o.endpoint, o.sip_ha1, o.static_contact) for o in operators]
     queues = [QueueDef(p.queue, p.strategy) for p in pools]
     if not any(q.name == f"pool-{config.routing.default_pool}" for q in queues):
         queues.append(QueueDef(f"pool-{config.routing.default_pool}"))
-    return RenderInput(config, tuple(phones), tuple(queues), await current_timezone(db))
+    return RenderInput(config, tuple(phones), tuple(queues), await current_timezone(db),
+                       tuple(dict.fromkeys(banned)))
 
 
 def cli_render(args: argparse.Namespace) -> int:

@@ -108,11 +108,11 @@ async def list_operators(request: web.Request) -> Items[OperatorOut]:
              status=201, errors=[404, 409])
 async def post_operator(request: web.Request, body: OperatorIn) -> OperatorCreated:
     """Create an operator; the response carries the generated secret once."""
-    op = await directory.create_operator(request.config_dict[DB], body.name, body.endpoint,
+    op, secret = await directory.create_operator(request.config_dict[DB], body.name, body.endpoint,
                                          body.pool, actor_of(request, body),
                                          static_contact=body.static_contact)
     await directory_changed(request)
-    return OperatorCreated.of_new(op)
+    return OperatorCreated.of_new(op, secret)
 
 
 @routes.get(f"{P}/operators/{{endpoint}}", roles=READERS, response=OperatorOut)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from ivr.core.errors import Conflict, InvalidDirectory, InvalidSuperior
+from ivr.core.sipauth import sip_ha1
 from ivr.db.models import Device, Official, Operator, Pool, PublishedNumber, RoutingPolicy, ScheduleWindow, Setting
 from ivr.db.session import Db
 from ivr.directory.services import audit, clean_actor, new_secret
@@ -125,7 +126,8 @@ class _Importer:
             op = existing.get(spec.endpoint)
             if op is None:
                 secret = new_secret()
-                self.s.add(Operator(name=spec.name, endpoint=spec.endpoint, secret=secret,
+                self.s.add(Operator(name=spec.name, endpoint=spec.endpoint,
+                                    sip_ha1=sip_ha1(spec.endpoint, secret),
                                     static_contact=spec.static_contact, pool=pool))
                 self.result.new_credentials[spec.endpoint] = secret
                 self.result.created["operators"] += 1
@@ -254,7 +256,8 @@ class _Importer:
                 if row is None:
                     secret = new_secret() if d.kind == "sip" else None
                     row = Device(official_id=official.id, kind=d.kind, endpoint=d.endpoint,
-                                 number=d.number, secret=secret, static_contact=d.static_contact,
+                                 number=d.number, static_contact=d.static_contact,
+                                 sip_ha1=sip_ha1(d.endpoint, secret) if d.endpoint and secret else None,
                                  priority=priority)
                     self.s.add(row)
                     if d.endpoint and secret:

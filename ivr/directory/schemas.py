@@ -141,8 +141,8 @@ class OperatorCreated(OperatorOut):
     secret: str = Field(description="the SIP password, shown in this response only")
 
     @classmethod
-    def of_new(cls, o: Operator) -> OperatorCreated:
-        return cls(**OperatorOut.of(o).model_dump(), secret=o.secret)
+    def of_new(cls, o: Operator, secret: str) -> OperatorCreated:
+        return cls(**OperatorOut.of(o).model_dump(), secret=secret)
 
 
 class PoolOut(BaseModel):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Select
 
 from ivr.core.errors import Conflict, InvalidInput, UnknownOfficial, UnknownOperator, UnknownPool
+from ivr.core.sipauth import sip_ha1
 from ivr.db.models import AuditEntry, Device, Official, Operator, Pool, RoutingPolicy, Setting
 from ivr.db.session import Db
 from ivr.directory.validate import (
@@ -213,8 +214,9 @@ def _operator_view(op: Operator) -> dict[str, Any]:
 
 
 async def create_operator(db: Db, name: str, endpoint: str, pool: str, actor: str, *,
-                          static_contact: str | None = None) -> Operator:
-    """Create an operator with a generated secret (readable once from the returned object)."""
+                          static_contact: str | None = None) -> tuple[Operator, str]:
+    """Create an operator with a generated secret; returns it with that secret (stored only as
+    its digest HA1: this is the one time it can be shown)."""
     actor = clean_actor(actor)
     name = text_field(name, "name", max_len=80, required=True, forbidden=NAME_FORBIDDEN)
     check_endpoint(endpoint, "endpoint")
@@ -223,11 +225,12 @@ async def create_operator(db: Db, name: str, endpoint: str, pool: str, actor: st
         user = await endpoint_in_use(session, endpoint)
         if user:
             raise Conflict(f"endpoint {endpoint!r} is already used by {user}", {"endpoint": endpoint})
-        operator = Operator(name=name, endpoint=endpoint, secret=new_secret(),
+        secret = new_secret()
+        operator = Operator(name=name, endpoint=endpoint, sip_ha1=sip_ha1(endpoint, secret),
                             static_contact=contact, pool=await _pool(session, pool))
         session.add(operator)
         audit(session, actor, None, "operator", None, _operator_view(operator))
-    return operator
+    return operator, secret
 
 
 async def update_operator(db: Db, endpoint: str, actor: str, *, name: str | None = None,

@@ -1,9 +1,10 @@
 """Run real Asterisk instances for the demo, tests and benchmarks.
 
 ``provision()`` returns the root under which asterisk runs ("/" or a Debian sid chroot).
-``AsteriskInstance(root, name, files)`` writes ``files`` plus its own asterisk.conf into a fresh
-instance folder ``<root>/srv/ivr-lab/<name>-<random>/`` and runs Asterisk as a direct child, so
-several instances run side by side::
+``AsteriskInstance(root, name, files)`` writes ``files`` into a fresh instance folder
+``<root>/srv/ivr-lab/<name>-<random>/etc`` and its own asterisk.conf beside ``etc`` (out of AMI
+``GetConfig``'s reach), with ``live_dangerously = no`` and a module folder holding only what
+modules.conf loads; it runs Asterisk as a direct child, so several instances run side by side::
 
     root = provision()
     with AsteriskInstance(root, "demo", {"modules.conf": modules_conf([]),
@@ -18,11 +19,13 @@ import atexit
 import contextlib
 import ctypes
 import functools
+import os
 import re
 import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -31,40 +34,12 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 
 from ivr.lab import ports
+from ivr.lab.modules import BASE_MODULES, link_modules, modules_conf
 
 REPO = Path(__file__).resolve().parents[2]
 PROVISION_SCRIPT = REPO / "scripts" / "provision-asterisk.sh"
+NOEXEC = Path(__file__).resolve().parents[1] / "asterisk" / "noexec.py"
 LAB_DIR = PurePosixPath("/srv/ivr-lab")
-
-# A PBX with PJSIP, dialplan, queues, AGI, CEL/CDR over AMI. Each name was checked against the
-# Debian sid asterisk 22 module directory; start() fails if any of them is declined.
-BASE_MODULES: tuple[str, ...] = (
-    # sorcery, pjproject, PJSIP
-    "res_sorcery_config", "res_sorcery_memory", "res_sorcery_astdb", "res_pjproject",
-    "res_pjsip", "res_pjsip_pubsub", "res_pjsip_session", "chan_pjsip", "res_pjsip_sdp_rtp",
-    "res_pjsip_registrar", "res_pjsip_authenticator_digest",
-    "res_pjsip_endpoint_identifier_ip", "res_pjsip_endpoint_identifier_user",
-    "res_pjsip_caller_id", "res_pjsip_header_funcs", "res_pjsip_rfc3326", "res_pjsip_logger",
-    "res_pjsip_acl",
-    # media
-    "res_rtp_asterisk", "res_timing_timerfd", "res_musiconhold",
-    "codec_ulaw", "codec_alaw", "codec_a_mu", "codec_gsm", "codec_resample",
-    "format_wav", "format_gsm", "format_pcm", "format_sln",
-    # bridging and channels
-    "bridge_simple", "bridge_native_rtp", "bridge_builtin_features", "bridge_holding",
-    "chan_bridge_media",
-    # dialplan and applications
-    "pbx_config", "app_dial", "app_queue", "app_playback", "app_record", "app_userevent",
-    "app_celgenuserevent", "app_stack", "app_verbose", "app_exec", "app_echo", "app_senddtmf",
-    "app_read", "app_originate", "app_while", "app_softhangup", "res_clioriginate",
-    "res_speech", "res_agi",
-    # functions (STRFTIME lives in func_strings; Local channels and the manager are core)
-    "func_db", "func_strings", "func_cut", "func_timeout", "func_callerid", "func_channel",
-    "func_logic", "func_global", "func_math", "func_cdr", "func_dialplan", "func_hangupcause",
-    "func_rand", "func_uri", "func_pjsip_endpoint",
-    # call records and events
-    "cel_manager", "res_cdrel_custom", "cel_custom", "cdr_manager",
-)
 
 # Files a module in BASE_MODULES declines to load without; written unless the caller gives them.
 DEFAULT_FILES: dict[str, str] = {
@@ -109,12 +84,6 @@ def provision() -> Path:
     if not (root / "usr/sbin/asterisk").exists() and not (root == Path("/") and shutil.which("asterisk")):
         raise AsteriskError(f"provision-asterisk.sh printed {root}, but no asterisk binary is there")
     return root
-
-
-def modules_conf(extra: Iterable[str] = ()) -> str:
-    """A minimal ``autoload=no`` modules.conf: BASE_MODULES plus ``extra`` (names with or without .so)."""
-    names = list(dict.fromkeys([*BASE_MODULES, *(m.removesuffix(".so") for m in extra)]))
-    return "[modules]\nautoload = no\n" + "".join(f"load = {m}.so\n" for m in names)
 
 
 def _first_existing(root: Path, candidates: Iterable[str], marker: str = "") -> str:
@@ -164,7 +133,7 @@ class AsteriskInstance:
         self.spool_dir = self.instance_dir / "spool"
         self.run_dir = self.instance_dir / "run"
         self.db_dir = self.instance_dir / "lib"
-        self.conf = self.etc_dir / "asterisk.conf"
+        self.conf = self.instance_dir / "asterisk.conf"  # not in etc: AMI cannot read/write it
         self.ctl = self.run_dir / "asterisk.ctl"
         self.mod_dir = _first_existing(self.root, ["/usr/lib/x86_64-linux-gnu/asterisk/modules",
                                                    "/usr/lib/asterisk/modules",
@@ -207,12 +176,21 @@ class AsteriskInstance:
         return self.host_path(self.log_dir / "messages.log")
 
     # --- files ---------------------------------------------------------------------------
+    def _module_dir(self) -> str:
+        """astmoddir: (hard) links to only the modules modules.conf loads, so that nothing else
+        can be loaded (AMI ModuleLoad of app_system…); the whole folder when it names none."""
+        names = self._declared_modules()
+        if not names:
+            return self.mod_dir
+        link_modules(names, self.host_path(self.mod_dir), self.host_path(self.instance_dir / "modules"))
+        return str(self.instance_dir / "modules")
+
     def _asterisk_conf(self) -> str:
         d = self.instance_dir
         return (
             "[directories]\n"
             f"astetcdir => {self.etc_dir}\n"
-            f"astmoddir => {self.mod_dir}\n"
+            f"astmoddir => {self._module_dir()}\n"
             f"astvarlibdir => {self.db_dir}\n"
             f"astdbdir => {self.db_dir}\n"
             f"astkeydir => {self.db_dir}\n"
@@ -226,7 +204,7 @@ class AsteriskInstance:
             "[options]\n"
             f"verbose = {self.verbose}\n"
             "debug = 0\n"
-            "hideconnect = yes\n"
+            "hideconnect = yes\nlive_dangerously = no\n"
             "defaultlanguage = en\n"
             "documentation_language = en_US\n"
             + (f"systemname = {self.systemname}\n" if self.systemname else "")
@@ -235,19 +213,20 @@ class AsteriskInstance:
     def _write_tree(self) -> None:
         for sub in ("etc", "log", "spool", "run", "lib", "cache"):
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
-        self.write_file("asterisk.conf", self._asterisk_conf())
         for rel, text in self.files.items():
             self.write_file(rel, text)
 
     def write_file(self, relpath: str, text: str | bytes) -> Path:
-        """Write a file under the instance's etc folder (then ``reload()`` the module)."""
+        """Write a file under the instance's etc folder, mode 0640 like ``ivr render`` (then
+        ``reload()`` the module)."""
         path = self.host_path(self.etc_dir) / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(text.encode() if isinstance(text, str) else text)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as fh:
+            os.fchmod(fh.fileno(), 0o640)
+            fh.write(text.encode() if isinstance(text, str) else text)
         tmp.replace(path)
-        if relpath != "asterisk.conf":
-            self.files[relpath] = text
+        self.files[relpath] = text
         return path
 
     def log_text(self) -> str:
@@ -263,10 +242,15 @@ class AsteriskInstance:
         return f"{tail}\n--- console ---\n{console[-3000:]}" if console.strip() else tail
 
     # --- process -------------------------------------------------------------------------
-    def _cmd(self, *args: str) -> list[str]:
+    def _cmd(self, *args: str, noexec: bool = False) -> list[str]:
+        binary = "/usr/sbin/asterisk"
         if self.root == Path("/"):
-            return [shutil.which("asterisk") or "/usr/sbin/asterisk", "-C", str(self.conf), *args]
-        return ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", str(self.conf), *args]
+            binary = shutil.which("asterisk") or binary
+        if noexec:  # the server: it and its children can never run a program (noexec.py)
+            return [sys.executable, str(NOEXEC), str(self.root), binary, "-C", str(self.conf), *args]
+        if self.root == Path("/"):
+            return [binary, "-C", str(self.conf), *args]
+        return ["chroot", str(self.root), binary, "-C", str(self.conf), *args]
 
     @property
     def running(self) -> bool:
@@ -289,6 +273,7 @@ class AsteriskInstance:
         if missing:
             raise AsteriskError(f"modules.conf loads modules that do not exist in {self.mod_dir}: "
                                 f"{', '.join(missing)}")
+        self.host_path(self.conf).write_text(self._asterisk_conf())  # modules.conf may have changed
         ctl = self.host_path(self.ctl)
         ctl.unlink(missing_ok=True)
         log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
@@ -296,7 +281,7 @@ class AsteriskInstance:
         out = open(self.host_path(self.log_dir / "console.out"), "ab")
         try:
             self.proc = subprocess.Popen(
-                self._cmd("-f", "-n"), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                self._cmd("-f", "-n", noexec=True), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 preexec_fn=_set_pdeathsig if threading.current_thread() is threading.main_thread()
                 else None)
         finally:

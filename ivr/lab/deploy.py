@@ -173,14 +173,18 @@ async def create_lab(root: Path, workdir: Path, directory_yaml: str, *, name: st
     for section, settings in config_sections.items():
         values[section] = {**values.get(section, {}), **settings}
     config = Config.from_mapping(values)
-    (workdir / "ivr.toml").write_text(config.to_toml())
+    fd = os.open(workdir / "ivr.toml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:  # its secrets: owner only
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(config.to_toml())
     await upgrade_async(config.database.url)
     engine = create_engine(config)
+    credentials: dict[str, str] = {}
     try:
         db = make_sessionmaker(engine)
         await seed_settings(db, config)
-        if import_directory:
-            await import_text(db, directory_yaml, "yaml", "lab")
+        if import_directory:  # the phones' passwords exist only here (stored as digest HA1)
+            credentials = (await import_text(db, directory_yaml, "yaml", "lab")).new_credentials
         files = render_all(await load_render_input(db, config))
     finally:
         await engine.dispose()
@@ -189,7 +193,7 @@ async def create_lab(root: Path, workdir: Path, directory_yaml: str, *, name: st
     for d in (config.voicemail_dir, config.cel_journal.parent):
         d.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(install_prompts, config.host_path(config.prompts_dir_inside))
-    lab = LabDeployment(root, workdir, config, inst)
+    lab = LabDeployment(root, workdir, config, inst, extra={"credentials": credentials})
     if start_asterisk:
         # on the main thread (0.4 s): Asterisk then dies with this process (PR_SET_PDEATHSIG
         # fires when the starting thread ends, so a worker thread would not do)

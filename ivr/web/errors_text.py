@@ -56,4 +56,5 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "error.unknown-number": ("未知号码", "Unknown number"),
     "error.unknown-prompt": ("未知提示音", "Unknown prompt"),
     "error.unrenderable-config": ("该配置无法写入 Asterisk", "Asterisk cannot be configured so"),
+    "error.unknown-ban": ("未知封禁记录", "Unknown SIP ban"),
 }

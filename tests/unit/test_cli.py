@@ -203,7 +203,7 @@ def test_init_generates_secrets_per_deployment(tmp_path: Path, monkeypatch: pyte
     assert (cb.database.url, cb.sip.port, cb.ami.port, cb.agi.port, cb.http.port) == (
         "postgresql+asyncpg://ivr:p%40ss@db/ivr", 5070, 5039, 4574, 8081)
     assert (cb.carrier.host, cb.carrier.match, cb.database.timezone) == (
-        "sip.carrier.example", "203.0.113.0/24", "Asia/Urumqi")
+        "sip.carrier.example", ("203.0.113.0/24",), "Asia/Urumqi")
     assert ca.database.url == Config().database.url and ca.sip.port == 5060
 
 

@@ -53,7 +53,7 @@ def test_compose_config_is_valid_with_secrets(tmp_path: Path) -> None:
     (tmp_path / "empty.toml").write_text("", encoding="utf-8")
     config = Config.load(tmp_path / "empty.toml", env={k: str(v) for k, v in env.items()})
     assert (config.sip.media_address, config.carrier.match, config.http.api_token) == (
-        REQUIRED["IVR_MEDIA_ADDRESS"], REQUIRED["IVR_CARRIER_MATCH"], REQUIRED["IVR_API_TOKEN"])
+        REQUIRED["IVR_MEDIA_ADDRESS"], (REQUIRED["IVR_CARRIER_MATCH"],), REQUIRED["IVR_API_TOKEN"])
     assert "healthcheck" in services["postgres"]
     assert services["controller"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     mounts = {m.split(":")[1]: m for m in services["controller"]["volumes"]}

@@ -72,7 +72,10 @@ def test_every_setting_can_be_set_from_the_environment(tmp_path: Path) -> None:
     assert config.node.name == "node_a"  # a slug: Asterisk systemname, settings key
     # every declared setting has its variable, and it reaches the setting
     for section, key, default, kind, _ in settings():
-        value = {"str": "x-1", "int": "7", "float": "7.5", "bool": "1"}.get(kind, '{"normal": 3}')
+        value = {"str": "x-1", "int": "7", "float": "7.5", "bool": "1",
+                 "tuple": "10.0.0.0/8, 192.0.2.1"}.get(kind, '{"normal": 3}')
+        if (section, key) == ("database", "timezone"):
+            value = "Europe/Berlin"
         value = {("database", "timezone"): "Europe/Berlin", ("outbound", "country_code"): "852",
                  ("outbound", "allow_prefixes"): "+852"}.get((section, key), value)
         if section in ("deadlines", "webhooks") and kind == "Mapping":  # tables of strings

@@ -19,6 +19,7 @@ from ivr.core.errors import (
     IvrError,
     MalformedNumber,
 )
+from ivr.core.sipauth import sip_ha1
 from ivr.db.models import AuditEntry, Base, Device, Operator
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_directory, import_file, import_text
@@ -74,10 +75,14 @@ async def test_import_example(db: Db) -> None:
         ("mon-fri", "18:00", "24:00", "pool"), ("mon-fri", "00:00", "08:30", "pool"),
         ("sat,sun", "00:00", "24:00", "pool")]
     assert sum(o.policy is not None and o.policy.mode == "pool" for o in officials.values()) == 2
-    secrets = [d.secret for o in officials.values() for d in o.devices if d.kind == "sip"]
-    secrets += [o.secret for o in await list_operators(db)]
-    assert len(secrets) == 5 and len(set(secrets)) == 5 and all(len(s or "") >= 30 for s in secrets)
-    assert set(result.new_credentials) == {"op-1", "op-2", "o-zhang-wei", "o-li-qiang", "o-wang-min"}
+    stored = {d.endpoint: d.sip_ha1 for o in officials.values() for d in o.devices if d.kind == "sip"}
+    stored |= {o.endpoint: o.sip_ha1 for o in await list_operators(db)}
+    creds = result.new_credentials
+    assert set(creds) == set(stored) == {"op-1", "op-2", "o-zhang-wei", "o-li-qiang", "o-wang-min"}
+    # generated secrets, distinct; stored only as their digest HA1, never in clear
+    assert len(set(creds.values())) == 5 and all(len(s) >= 30 for s in creds.values())
+    assert stored == {e: sip_ha1(e, s) for e, s in creds.items()}
+    assert not set(creds.values()) & set(stored.values())
     async with db() as session:
         entries = (await session.execute(select(AuditEntry).where(AuditEntry.field == "policy"))).scalars().all()
     assert len(entries) == 5 and {e.actor for e in entries} == {"tester"}
@@ -163,7 +168,7 @@ async def test_reimport_applies_changes_with_audit_and_keeps_unlisted(db: Db) ->
 async def test_number_and_endpoint_move_between_officials_in_one_file(db: Db) -> None:
     await import_text(db, SMALL, "yaml", "tester")
     async with db() as session:
-        secret = (await session.execute(select(Device.secret).where(Device.endpoint == "o-a"))).scalar_one()
+        secret = (await session.execute(select(Device.sip_ha1).where(Device.endpoint == "o-a"))).scalar_one()
     swapped = """
 officials:
   - {slug: a, name: 甲, numbers: ["0558-5550002"], devices: []}
@@ -173,7 +178,7 @@ officials:
     a, b = await get_official(db, "a"), await get_official(db, "b")
     assert [n.number for n in a.numbers] == ["+865585550002"] and a.devices == []
     assert [n.number for n in b.numbers] == ["+865585550001"]
-    assert [(d.endpoint, d.secret) for d in b.devices] == [("o-a", secret)]  # secret kept
+    assert [(d.endpoint, d.sip_ha1) for d in b.devices] == [("o-a", secret)]  # secret kept
 
 
 async def test_dry_run_changes_nothing(db: Db) -> None:
@@ -245,11 +250,11 @@ async def test_csv_bad_row_names_row_and_changes_nothing(db: Db) -> None:
 async def test_operator_upsert_keeps_secret(db: Db) -> None:
     await import_text(db, SMALL, "yaml", "tester")
     async with db() as session:
-        secret = (await session.execute(select(Operator.secret))).scalar_one()
+        secret = (await session.execute(select(Operator.sip_ha1))).scalar_one()
     result = await import_text(db, SMALL.replace("name: 话务员,", "name: 话务员甲,"), "yaml", "tester")
     assert result.updated["operators"] == 1
     ops = await list_operators(db)
-    assert [(o.name, o.secret) for o in ops] == [("话务员甲", secret)]
+    assert [(o.name, o.sip_ha1) for o in ops] == [("话务员甲", secret)]
 
 
 async def test_actor_required(db: Db) -> None:

@@ -81,9 +81,10 @@ def test_patterns_target() -> None:
 
 
 def test_render_all_fills_every_placeholder() -> None:
-    inp = RenderInput(CONFIG, phones=(Phone("o-zhang", "p" * 30, "sip:o-zhang@127.0.0.1:5091"),
-                                      Phone("op-1", "q" * 30)),
-                      queues=(QueueDef("pool-main"), QueueDef("pool-night", "ringall", 20)))
+    inp = RenderInput(CONFIG, phones=(Phone("o-zhang", "1" * 32, "sip:o-zhang@127.0.0.1:5091"),
+                                      Phone("op-1", "2" * 32)),
+                      queues=(QueueDef("pool-main"), QueueDef("pool-night", "ringall", 20)),
+                      banned=("192.0.2.7", "2001:db8::1"))
     files = render_all(inp)
     templates = sorted(name.removesuffix(".tmpl") for name in template_names())
     assert len(templates) == 16 and sorted(files) == templates
@@ -94,7 +95,12 @@ def test_render_all_fills_every_placeholder() -> None:
     assert "4999" in files["extensions.conf"]
     assert "pool^pool-main^60|message^ivr-unavailable^0" in files["extensions.conf"]
     pj = files["pjsip.conf"]
-    assert "[o-zhang](ivr-media)" in pj and "password = " + "p" * 30 in pj
+    assert "[o-zhang](ivr-media)" in pj and "md5_cred = " + "1" * 32 in pj
+    assert "auth_type = md5\nusername = o-zhang\nrealm = ivr\n" in pj and "password =" not in pj
+    # the carrier by its address only; banned sources denied after everyone is permitted
+    assert "[carrier](ivr-media)\ncontext = ivr-citizens\n" in pj and "identify_by = ip\n" in pj
+    assert ("type = acl\npermit = 0.0.0.0/0.0.0.0\npermit = ::/0\ndeny = 192.0.2.7/32\n"
+            "deny = 2001:db8::1/128\n") in pj
     assert "contact = sip:o-zhang@127.0.0.1:5091" in pj
     assert "[op-1]" in pj and "contact = sip:op-1" not in pj
     q = files["queues.conf"]
@@ -130,7 +136,7 @@ def test_missing_ami_secret() -> None:
                                   "o;x", "o]x", "张三", "x" * 40])
 def test_bad_endpoint_names(name: str) -> None:
     with pytest.raises(RenderError):
-        render_all(RenderInput(CONFIG, phones=(Phone(name, "p" * 30),)))
+        render_all(RenderInput(CONFIG, phones=(Phone(name, "a" * 32),)))
 
 
 BUG_DOLLAR = ("BUG: render.py _NAME_RE / _CONTACT_RE end with `$`, which also matches before a "
@@ -139,21 +145,22 @@ BUG_DOLLAR = ("BUG: render.py _NAME_RE / _CONTACT_RE end with `$`, which also ma
 
 def test_endpoint_name_with_trailing_newline() -> None:
     with pytest.raises(RenderError):
-        render_all(RenderInput(CONFIG, phones=(Phone("o-zhang\n", "p" * 30),)))
+        render_all(RenderInput(CONFIG, phones=(Phone("o-zhang\n", "a" * 32),)))
 
 
 def test_static_contact_with_trailing_newline() -> None:
     with pytest.raises(RenderError):
-        render_all(RenderInput(CONFIG, phones=(Phone("op-1", "p" * 30, "sip:op-1@127.0.0.1\n"),)))
+        render_all(RenderInput(CONFIG, phones=(Phone("op-1", "a" * 32, "sip:op-1@127.0.0.1\n"),)))
 
 
 @pytest.mark.parametrize("name", ["ab", "o-zhang", "op_1", "0abc", "x" * 39])
 def test_good_endpoint_names(name: str) -> None:
-    files = render_all(RenderInput(CONFIG, phones=(Phone(name, "p" * 30),)))
+    files = render_all(RenderInput(CONFIG, phones=(Phone(name, "a" * 32),)))
     assert f"[{name}](ivr-media)" in files["pjsip.conf"]
 
 
-@pytest.mark.parametrize("secret", ["", "a;b", "a\nb", "a[b", "a]b", "a\rb"])
+@pytest.mark.parametrize("secret", ["", "a;b", "a\nb", "a[b", "a]b", "a\rb", "a" * 31, "A" * 32,
+                                    "a" * 31 + "\n", "plain-password-of-30-characters"])
 def test_bad_secret(secret: str) -> None:
     with pytest.raises(RenderError):
         render_all(RenderInput(CONFIG, phones=(Phone("o-a", secret),)))
@@ -161,10 +168,10 @@ def test_bad_secret(secret: str) -> None:
 
 def test_duplicate_endpoints() -> None:
     with pytest.raises(RenderError, match="o-a"):
-        template_values(RenderInput(CONFIG, phones=(Phone("o-a", "x" * 30), Phone("o-b", "y" * 30),
-                                                    Phone("o-a", "z" * 30))))
+        template_values(RenderInput(CONFIG, phones=(Phone("o-a", "c" * 32), Phone("o-b", "d" * 32),
+                                                    Phone("o-a", "e" * 32))))
     with pytest.raises(RenderError, match="carrier"):
-        template_values(RenderInput(CONFIG, phones=(Phone("carrier", "x" * 30),)))
+        template_values(RenderInput(CONFIG, phones=(Phone("carrier", "c" * 32),)))
 
 
 @pytest.mark.parametrize("contact", ["op-1@127.0.0.1", "sip:op-1@127.0.0.1:5081;transport=tcp",
@@ -172,13 +179,13 @@ def test_duplicate_endpoints() -> None:
                                      "sip:op-1@127.0.0.1:123456", "sip:op-1@127.0.0.1\ncontext=x"])
 def test_bad_static_contact(contact: str) -> None:
     with pytest.raises(RenderError, match="contact"):
-        render_all(RenderInput(CONFIG, phones=(Phone("op-1", "x" * 30, contact),)))
+        render_all(RenderInput(CONFIG, phones=(Phone("op-1", "c" * 32, contact),)))
 
 
 @pytest.mark.parametrize("contact", ["sip:op-1@127.0.0.1", "sip:op-1@127.0.0.1:5081",
                                      "sip:13800000000@pbx.example.cn:5060"])
 def test_good_static_contact(contact: str) -> None:
-    files = render_all(RenderInput(CONFIG, phones=(Phone("op-1", "x" * 30, contact),)))
+    files = render_all(RenderInput(CONFIG, phones=(Phone("op-1", "c" * 32, contact),)))
     assert f"contact = {contact}\n" in files["pjsip.conf"]
 
 
