@@ -8,6 +8,7 @@ from ivr.accounts import services as accounts
 from ivr.accounts.schemas import MeOut, TokenIn, TokenOut, UserIn, UserList, UserOut
 from ivr.core.constants import ANY, API_PREFIX
 from ivr.core.errors import InvalidInput
+from ivr.core.ids import parse_id
 from ivr.http import DB, ROUTES, Routes, require_identity
 
 ADMIN = ["admin"]
@@ -49,9 +50,10 @@ async def issue_token(request: web.Request, body: TokenIn) -> TokenOut:
 async def revoke_token(request: web.Request) -> None:
     """Revoke an API token."""
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    token_id = parse_id(raw)
+    if token_id is None:
         raise InvalidInput("token id must be a number", {"id": raw})
-    await accounts.revoke_token(request.config_dict[DB], int(raw))
+    await accounts.revoke_token(request.config_dict[DB], token_id)
 
 
 def setup(app: web.Application) -> None:

@@ -9,6 +9,7 @@ from aiohttp import web
 from ivr.accounts import services as accounts
 from ivr.core.constants import ROLES
 from ivr.core.errors import InvalidForm, IvrError
+from ivr.core.ids import parse_id
 from ivr.db.account_models import ApiToken
 from ivr.http import DB, ROUTES, Routes, require_identity
 from ivr.http.pages import MESSAGES, NAV, error_text, render
@@ -96,9 +97,10 @@ async def post_token(request: web.Request) -> web.Response:
 async def post_revoke(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     try:
-        if not raw.isdigit():
+        token_id = parse_id(raw)
+        if token_id is None:
             raise InvalidForm("invalid token id", {"id": raw})
-        await accounts.revoke_token(request.config_dict[DB], int(raw))
+        await accounts.revoke_token(request.config_dict[DB], token_id)
     except IvrError as exc:
         return await users_page(request, error=error_text(request, exc), status=exc.status)
     raise web.HTTPSeeOther("/admin/users")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from ivr.core.constants import ROLES
 from ivr.core.errors import InvalidAccount, LoginFailed
 from ivr.core.identity import Identity
+from ivr.core.ids import parse_id
 from ivr.core.timeutil import as_utc
 from ivr.db.account_models import ApiToken, User, WebSession
 from ivr.db.models import Official, Operator
@@ -109,8 +110,8 @@ async def create_user(db: Db, username: str, password: str, role: str, *, displa
         if role == "official":
             o = None
             if official:
-                clause = Official.id == int(official) if str(official).isdigit() else \
-                    Official.slug == official
+                as_id = parse_id(official)
+                clause = Official.id == as_id if as_id is not None else Official.slug == official
                 o = await session.scalar(select(Official).where(clause))
             if o is None:
                 raise InvalidAccount(f"an official account needs an existing official "

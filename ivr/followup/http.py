@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from ivr.core.constants import API_PREFIX
 from ivr.core.errors import InvalidInput, NoAudio
+from ivr.core.ids import parse_id
 from ivr.db.followup_models import Transcript, TranscriptionJob, Voicemail
 from ivr.followup import cases as case_service
 from ivr.followup import jobs
@@ -40,9 +41,10 @@ _A, _O, _F, _S = "admin", "operator", "official", "supervisor"
 
 def _case_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
+    case_id = parse_id(raw)
+    if case_id is None:
         raise InvalidInput("case id must be a number", {"id": raw})
-    return int(raw)
+    return case_id
 
 
 @routes.get(CASES, roles=[_A, _S, _O, _F], scope=OFFICIAL_QUERY, query=CaseQuery,
