@@ -105,6 +105,12 @@ class LoginFailed(IvrError):
     error_id = "login-failed"
 
 
+class LoginThrottled(IvrError):
+    """Too many failed sign-ins for the account or from the source: locked for a while."""
+    status = 429
+    error_id = "login-throttled"
+
+
 class Forbidden(IvrError):
     status = 403
     error_id = "forbidden"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
+from ivr.accounts import security
 from ivr.core.constants import API_PREFIX
 from ivr.core.errors import InvalidInput, NoAudio
 from ivr.core.ids import parse_id
@@ -16,6 +17,7 @@ from ivr.followup.callback import place_callback
 from ivr.followup.keys import AMI, PIPELINE
 from ivr.followup.schemas import (
     AssigneeIn,
+    AudioQuery,
     CallbackIn,
     CallbackOut,
     CaseDetail,
@@ -30,9 +32,10 @@ from ivr.followup.schemas import (
     VoicemailOut,
 )
 from ivr.followup.scopes import OFFICIAL_CASE
-from ivr.http import CONFIG, DB, Routes
+from ivr.http import CONFIG, DB, Routes, require_identity
 from ivr.http.inputs import actor_of
 from ivr.http.scopes import OFFICIAL_QUERY
+from ivr.http.transport import client_address
 
 routes = Routes("cases")
 CASES = f"{API_PREFIX}/cases"
@@ -79,9 +82,11 @@ async def get_case(request: web.Request) -> CaseDetail:
             "voicemail": voicemail, "transcript": transcript, "transcription": transcription})
 
 
-@routes.get(f"{CASES}/{{id}}/audio", roles=[_A, _S, _O, _F], scope=OFFICIAL_CASE, errors=[400])
-async def get_audio(request: web.Request) -> web.StreamResponse:
-    """The recorded message (audio/wav)."""
+@routes.get(f"{CASES}/{{id}}/audio", roles=[_A, _S, _O, _F], scope=OFFICIAL_CASE,
+            query=AudioQuery, errors=[400])
+async def get_audio(request: web.Request, query: AudioQuery) -> web.StreamResponse:
+    """The recorded message (audio/wav). Who listened to or downloaded it is logged (the access
+    log, admins): a citizen's voice is personal information."""
     config = request.config_dict[CONFIG]
     async with request.config_dict[DB]() as session:
         case = await case_service.load_case(session, _case_id(request))
@@ -91,7 +96,16 @@ async def get_audio(request: web.Request) -> web.StreamResponse:
     path = config.host_path(vm.path)
     if not path.is_file():
         raise NoAudio(f"the recording of case {case.id} is missing on disk", {"path": vm.path})
-    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+    headers = {"Content-Type": "audio/wav"}
+    if query.download:
+        headers["Content-Disposition"] = f'attachment; filename="case-{case.id}.wav"'
+    # a player fetches a message in ranges: one entry per listen, at its first byte
+    if query.download or request.headers.get("Range", "bytes=0-").startswith("bytes=0-"):
+        await security.log_access(request.config_dict[DB],
+                                  "audio-downloaded" if query.download else "audio-listened",
+                                  require_identity(request).actor, client_address(request),
+                                  f"case {case.id}", vm.path)
+    return web.FileResponse(path, headers=headers)
 
 
 @routes.put(f"{CASES}/{{id}}/status", roles=[_A, _O, _F], scope=OFFICIAL_CASE, body=StatusIn,

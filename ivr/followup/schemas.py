@@ -272,3 +272,8 @@ class LanguageQuery(BaseModel):
     language: str | None = Field(None, description="prompt language (default: the number's, "
                                                    "else the official's)")
 
+
+
+class AudioQuery(BaseModel):
+    download: bool = Field(False, description="true: sent as an attachment (logged as a "
+                                              "download; else as a listen)")

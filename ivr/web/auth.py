@@ -33,7 +33,7 @@ from ivr.core.constants import ANY, API_PREFIX, PUBLIC, SYSTEM
 from ivr.core.errors import CsrfFailed, Forbidden, NotSignedIn
 from ivr.core.identity import Identity
 from ivr.http import CONFIG, DB, IDENTITY, ROUTES
-from ivr.web.transport import is_secure
+from ivr.http.transport import is_secure
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,28 @@ def new_login_presession(request: web.Request) -> tuple[str, str]:
     """(the pre-session cookie, the form's token bound to it)."""
     presession = f"{secrets.token_urlsafe(18)}.{int(time.time())}"
     return presession, _login_mac(request, presession)
+
+
+KNOWN_COOKIE = "ivr_known"
+
+
+def _known_mac(request: web.Request, username: str) -> str:
+    return hmac.new(request.config_dict[LOGIN_KEY], b"known\0" + username.encode(),
+                    "sha256").hexdigest()
+
+
+def set_known_browser(response: web.StreamResponse, request: web.Request, username: str) -> None:
+    """Remember that ``username`` signed in from this browser: its attempts are then not held
+    by the account's sign-in lock (``ivr.accounts.security``), so an attacker cannot lock the
+    real user out of a browser they use."""
+    response.set_cookie(KNOWN_COOKIE, _known_mac(request, username), httponly=True,
+                        samesite="Strict", path="/login", secure=is_secure(request),
+                        max_age=180 * 86400)
+
+
+def is_known_browser(request: web.Request, username: str) -> bool:
+    given = request.cookies.get(KNOWN_COOKIE, "")
+    return bool(given) and hmac.compare_digest(given.encode(), _known_mac(request, username).encode())
 
 
 def check_login_presession(request: web.Request, presession: str, given: str) -> bool:

@@ -10,22 +10,25 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from aiohttp import web
 
+from ivr.accounts import security
 from ivr.accounts import services as accounts
 from ivr.core.constants import ANY, PUBLIC
-from ivr.core.errors import CsrfFailed, IvrError, LoginFailed
+from ivr.core.errors import CsrfFailed, IvrError, LoginFailed, LoginThrottled
 from ivr.http import CONFIG, DB, ROUTES, Routes, identity_of
 from ivr.http.pages import LANG_COOKIE, LANGS, MESSAGES, error_text, render
+from ivr.http.transport import client_address, is_secure, on_prepare, parse_proxies
 from ivr.web.auth import (
     LOGIN_CSRF_COOKIE,
     LOGIN_KEY,
     SESSION_COOKIE,
     check_login_presession,
+    is_known_browser,
     login_key,
     new_login_presession,
+    set_known_browser,
     set_session_cookie,
 )
 from ivr.web.middleware import ERROR_PAGE
-from ivr.web.transport import is_secure, on_prepare, parse_proxies
 
 STATIC = Path(__file__).resolve().parent / "static"
 HOME = {"admin": "/admin", "operator": "/console", "official": "/dashboard",
@@ -94,14 +97,25 @@ async def post_login(request: web.Request) -> web.StreamResponse:
         exc: IvrError = CsrfFailed("the sign-in form expired: please try again")
         return _login_form(request, next_url, error=error_text(request, exc), status=exc.status)
     db = request.config_dict[DB]
-    try:
-        user = await accounts.authenticate(db, str(form.get("username", "")).strip(),
-                                           str(form.get("password", "")))
+    username, source = str(form.get("username", "")).strip()[:60], client_address(request)
+    attempt = security.Attempt.of(username, source,
+                                  known_browser=is_known_browser(request, username))
+    try:  # counted before the password is checked; refused at once while locked
+        await security.begin_attempt(db, attempt)
+        user = await accounts.authenticate(db, username, str(form.get("password", "")))
+    except LoginThrottled as exc:
+        response = _login_form(request, next_url, error=error_text(request, exc),
+                               status=exc.status)
+        response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+        return response
     except LoginFailed as exc:
+        await security.failed(db, attempt, username, source)
         return _login_form(request, next_url, error=error_text(request, exc), status=exc.status)
+    await security.succeeded(db, attempt, username)
     key, _csrf = await accounts.open_session(db, user.id)
     response = web.HTTPSeeOther(next_url or HOME.get(user.role, "/"))
     set_session_cookie(response, request, key)
+    set_known_browser(response, request, user.username)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     raise response
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from aiohttp import web
 
 from ivr.core.config import ConfigError
-from ivr.http import CONFIG
+from ivr.http.keys import CONFIG
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
