@@ -3,6 +3,7 @@ static files and the error page. Feature pages live in their packages (``ivr/<fe
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import re
 from pathlib import Path
@@ -41,6 +42,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "login.password": ("密码", "Password"),
 }
 routes = Routes("web")
+# sign-ins handled at once (the others wait their turn, holding no database lock): a flood then
+# costs the scrypt pool and a queue, not a pile of concurrent database writes
+LOGIN_GATE = web.AppKey("login_gate", asyncio.Semaphore)
+LOGIN_CONCURRENCY = 4
 _UNSAFE_RAW = re.compile(r"[\x00-\x20\x7f\\]")
 _UNSAFE_DECODED = re.compile(r"[\x00-\x1f\x7f\\]")
 
@@ -96,13 +101,19 @@ async def post_login(request: web.Request) -> web.StreamResponse:
     if not check_login_presession(request, cookie, given):
         exc: IvrError = CsrfFailed("the sign-in form expired: please try again")
         return _login_form(request, next_url, error=error_text(request, exc), status=exc.status)
-    db = request.config_dict[DB]
-    username, source = str(form.get("username", "")).strip()[:60], client_address(request)
+    async with request.config_dict[LOGIN_GATE]:
+        return await _sign_in(request, str(form.get("username", "")).strip()[:60],
+                              str(form.get("password", "")), next_url)
+
+
+async def _sign_in(request: web.Request, username: str, password: str,
+                   next_url: str) -> web.StreamResponse:
+    db, source = request.config_dict[DB], client_address(request)
     attempt = security.Attempt.of(username, source,
                                   known_browser=is_known_browser(request, username))
     try:  # counted before the password is checked; refused at once while locked
         await security.begin_attempt(db, attempt)
-        user = await accounts.authenticate(db, username, str(form.get("password", "")))
+        user = await accounts.authenticate(db, username, password)
     except LoginThrottled as exc:
         response = _login_form(request, next_url, error=error_text(request, exc),
                                status=exc.status)
@@ -159,6 +170,7 @@ def error_page(request: web.Request, exc: IvrError) -> web.Response:
 def setup(app: web.Application) -> None:
     app[ERROR_PAGE] = error_page
     app[LOGIN_KEY] = login_key(app[CONFIG].http.api_token)
+    app[LOGIN_GATE] = asyncio.Semaphore(LOGIN_CONCURRENCY)
     parse_proxies(app[CONFIG].http.trusted_proxies)  # a bad entry stops the start, named
     app.on_response_prepare.append(on_prepare)
     app[MESSAGES].add(TEXTS)
