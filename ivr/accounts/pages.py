@@ -122,15 +122,20 @@ async def post_revoke(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/admin/users")
 
 
-@routes.get("/admin/security", roles=ADMIN)
-async def get_security(request: web.Request) -> web.Response:
-    """Sign-in locks (liftable) and the access log: failed sign-ins, locks, audio listened to."""
+async def security_page(request: web.Request, *, error: str = "",
+                        status: int = 200) -> web.Response:
     db = request.config_dict[DB]
     locks = [LockOut.of(row) for row in await security.locks(db)]
     entries = [[e.at, e.kind, e.actor, e.source, e.subject, e.detail]
                for e in (AccessOut.of(row) for row in await security.access_log(db))]
     return render(request, "accounts/security.html", {"locks": locks, "entries": entries},
-                  title="security.title")
+                  title="security.title", error=error, status=status)
+
+
+@routes.get("/admin/security", roles=ADMIN)
+async def get_security(request: web.Request) -> web.Response:
+    """Sign-in locks (liftable) and the access log: failed sign-ins, locks, audio listened to."""
+    return await security_page(request)
 
 
 @routes.post("/admin/security/lift", roles=ADMIN)
@@ -140,7 +145,7 @@ async def post_lift(request: web.Request) -> web.Response:
         await security.lift(request.config_dict[DB], str(form.get("key", "")),
                             require_identity(request).actor)
     except IvrError as exc:
-        return await users_page(request, error=error_text(request, exc), status=exc.status)
+        return await security_page(request, error=error_text(request, exc), status=exc.status)
     raise web.HTTPSeeOther("/admin/security")
 
 

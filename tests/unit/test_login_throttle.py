@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import update
 
@@ -19,7 +20,9 @@ from ivr.accounts import services as accounts
 from ivr.core.errors import InvalidAccount
 from ivr.core.timeutil import utcnow
 from ivr.db.account_models import LoginThrottle
-from ivr.http.keys import DB
+from ivr.followup.ingest import ensure_voicemail
+from ivr.http.keys import CONFIG, DB
+from ivr.speech.audio import Audio, write_wav
 from ivr.web import auth
 from tests.unit.test_web_hardening import PASSWORD, Env, _bearer, _config, _start
 
@@ -148,3 +151,39 @@ async def test_token_is_not_a_way_around_the_log(env: Env) -> None:
     for path in ("/api/v1/access-log", "/api/v1/login-locks"):
         r = await env.client.get(path, headers=_bearer(token))
         assert r.status == 403
+
+
+async def test_who_listened_to_a_recording_is_logged_for_admins(env: Env, tmp_path: Path) -> None:
+    config = env.app[CONFIG]
+    name = "1763800000.7-o0.wav"
+    audio = config.voicemail_dir / name
+    audio.parent.mkdir(parents=True, exist_ok=True)
+    audio.write_bytes(write_wav(Audio(np.full(8000, 1000, np.int16), 8000)))
+    await ensure_voicemail(env.app[DB], config, {"normal": 24.0}, path=f"{config.voicemail_dir_inside}/{name}",
+                           linkedid="1763800000.7", official_id=None, duration=1.0,
+                           received_at=utcnow(), source="scan")
+    [case] = (await (await env.client.get("/api/v1/cases", headers=_bearer())).json())["items"]
+    token, _ = await accounts.issue_token(env.app[DB], "u-operator", "t", "test")
+    op = _bearer(token)
+    r = await env.client.get(f"/api/v1/cases/{case['id']}/audio", headers=op)
+    assert r.status == 200 and (await r.read())[:4] == b"RIFF"
+    r = await env.client.get(f"/api/v1/cases/{case['id']}/audio", headers={**op, "Range": "bytes=4000-"})
+    assert r.status == 206  # a player's later range: the same listen, not logged again
+    r = await env.client.get(f"/api/v1/cases/{case['id']}/audio?download=true", headers=op)
+    assert r.status == 200 and "attachment" in r.headers["Content-Disposition"]
+    entries = [(e["kind"], e["actor"], e["subject"])
+               for e in reversed(await _log(env, "")) if e["kind"].startswith("audio")]
+    assert entries == [("audio-listened", "web:u-operator", f"case {case['id']}"),
+                       ("audio-downloaded", "web:u-operator", f"case {case['id']}")]
+    # the admin page shows the log and the locks; a lock is lifted from it
+    await _try(env, "u-official", "wrong password x")
+    user = next(u for u in await accounts.list_users(env.app[DB]) if u.username == "u-admin")
+    key, csrf = await accounts.open_session(env.app[DB], user.id)
+    env.client.session.cookie_jar.clear()
+    r = await env.client.get("/admin/security", cookies={auth.SESSION_COOKIE: key})
+    page = await r.text()
+    assert r.status == 200 and "audio-downloaded" in page and "user:u-official" in page
+    r = await env.client.post("/admin/security/lift", data={"key": "user:u-official", "csrf": csrf},
+                              cookies={auth.SESSION_COOKIE: key}, allow_redirects=False)
+    assert r.status == 303
+    assert "user:u-official" not in {x.key for x in await security.locks(env.app[DB])}
