@@ -75,7 +75,7 @@ async def list_locks(request: web.Request) -> LockList:
     return LockList(items=[LockOut.of(r) for r in await security.locks(request.config_dict[DB])])
 
 
-@routes.delete(f"{API_PREFIX}/login-locks/{{key}}", roles=ADMIN, status=204, errors=[400])
+@routes.delete(f"{API_PREFIX}/login-locks/{{key}}", roles=ADMIN, status=204)
 async def lift_lock(request: web.Request) -> None:
     """Lift a sign-in lock (``user:<name>`` or ``source:<address>``); audited."""
     await security.lift(request.config_dict[DB], request.match_info["key"],

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ivr.accounts.policy import MAX_PASSWORD, MIN_PASSWORD, MIN_SCORE
 from ivr.accounts.security import KINDS
+from ivr.accounts.services import USERNAME_PATTERN
 from ivr.core.constants import ROLES
 from ivr.core.errors import InvalidAccount, InvalidInput
 from ivr.core.identity import Identity
@@ -18,6 +19,7 @@ from ivr.http.inputs import QueryText
 from ivr.http.schemas import Time, iso_time
 
 _ROLE = Field(json_schema_extra={"enum": list(ROLES)})
+_USERNAME = Field(pattern=USERNAME_PATTERN, description="2-40 lowercase letters, digits, . _ -")
 
 
 class MeOut(BaseModel):
@@ -52,19 +54,19 @@ class UserList(BaseModel):
 
 class UserIn(BaseModel):
     error: ClassVar[type[InvalidInput]] = InvalidAccount
-    username: str
-    password: str = Field(description=f"{MIN_PASSWORD}-{MAX_PASSWORD} characters, hard to guess "
-                                      f"(zxcvbn score >= {MIN_SCORE})")
+    username: str = _USERNAME
+    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD,
+                          description=f"hard to guess (zxcvbn score >= {MIN_SCORE})")
     role: str = _ROLE
-    display_name: str | None = None
+    display_name: str | None = Field(None, max_length=80)
     operator: str | None = Field(None, description="operator accounts: their endpoint")
     official: str | None = Field(None, description="official accounts: their official (slug)")
 
 
 class TokenIn(BaseModel):
     error: ClassVar[type[InvalidInput]] = InvalidAccount
-    username: str
-    label: str = ""
+    username: str = _USERNAME
+    label: str = Field("", max_length=80)
 
 
 class TokenOut(BaseModel):

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr.core.errors import InvalidInput, LoginThrottled
+from ivr.core.errors import InvalidInput, LoginThrottled, UnknownLock
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.account_models import AccessEntry, LoginThrottle
 from ivr.db.session import Db
@@ -144,7 +144,7 @@ async def lift(db: Db, key: str, actor: str) -> None:
     async with db() as session, session.begin():
         row = await session.get(LoginThrottle, key)
         if row is None:
-            raise InvalidInput(f"no sign-in lock {key!r}", {"key": key[:80]})
+            raise UnknownLock(f"no sign-in lock {key!r}", {"key": key[:80]})
         await session.delete(row)
         session.add(AccessEntry(kind="lock-lifted", actor=actor[:60], subject=key,
                                 detail=f"{row.failures} failures"))

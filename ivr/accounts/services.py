@@ -24,7 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from ivr.accounts.policy import MAX_PASSWORD, check_password
 from ivr.core.constants import ROLES
-from ivr.core.errors import InvalidAccount, LoginFailed
+from ivr.core.errors import InvalidAccount, LoginFailed, UnknownToken
 from ivr.core.identity import Identity
 from ivr.core.ids import parse_id
 from ivr.core.timeutil import as_utc
@@ -88,7 +88,8 @@ def identity_for(user: User, via: str, csrf: str = "") -> Identity:
 
 # --- accounts ------------------------------------------------------------------------------
 
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,39}$"
+_USERNAME = re.compile(USERNAME_PATTERN)
 
 
 async def create_user(db: Db, username: str, password: str, role: str, *, display_name: str = "",
@@ -226,7 +227,7 @@ async def revoke_token(db: Db, token_id: int) -> None:
     async with db() as session, session.begin():
         row = await session.get(ApiToken, token_id)
         if row is None:
-            raise InvalidAccount(f"unknown token {token_id}", {"field": "id"})
+            raise UnknownToken(f"unknown token {token_id}", {"id": token_id})
         row.revoked = True
 
 

@@ -125,6 +125,14 @@ class InvalidAccount(InvalidInput):
     error_id = "invalid-account"
 
 
+class UnknownToken(NotFound):
+    error_id = "unknown-token"
+
+
+class UnknownLock(NotFound):
+    error_id = "unknown-lock"
+
+
 # --- request shape ---------------------------------------------------------------------------
 
 class MalformedJson(InvalidInput):

@@ -17,7 +17,7 @@ def as_utc(value: datetime) -> datetime:
 
 # what a query's time may look like: a date, or a date and time (seconds, fraction, offset
 # optional); the OpenAPI document gives clients the same pattern
-ISO_TIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+ISO_TIME_PATTERN = (r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
                     r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$")
 _ISO_TIME = re.compile(ISO_TIME_PATTERN)
 

@@ -42,5 +42,7 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "error.unknown-endpoint": ("未知分机", "Unknown endpoint"),
     "error.unknown-number": ("未知号码", "Unknown number"),
     "error.unknown-prompt": ("未知提示音", "Unknown prompt"),
+    "error.unknown-token": ("未知令牌", "Unknown token"),
+    "error.unknown-lock": ("没有这个登录限制", "No such sign-in lock"),
     "error.unrenderable-config": ("该配置无法写入 Asterisk", "Asterisk cannot be configured so"),
 }
