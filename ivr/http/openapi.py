@@ -18,7 +18,8 @@ REF = "#/components/schemas/{model}"
 _ERROR = {"type": "object", "required": ["error_id", "message", "details"],
           "properties": {"error_id": {"type": "string"}, "message": {"type": "string"},
                          "details": {"type": "object"}}}
-_ID = {"type": "string", "pattern": "^[0-9]{1,19}$", "description": "a database id"}
+# a database id (``ivr.core.ids.parse_id`` also takes 19 digits up to 2^63-1)
+_ID = {"type": "string", "pattern": "^[0-9]{1,18}$", "description": "a database id"}
 _TEXT = {"type": "string"}
 _ERROR_TEXT = {400: "invalid input (error_id names what)", 401: "not signed in / wrong token",
                403: "role not allowed", 404: "not found", 409: "conflict",
