@@ -228,6 +228,15 @@ async def test_secure_cookies_behind_a_trusted_proxy(env: Env, tmp_path: Path) -
     try:  # the same header from an address that is not a configured proxy: ignored
         [cookie] = await cookies(other, {"X-Forwarded-Proto": "https"})
         assert "Secure" not in cookie
+        for e, source in ((other, "127.0.0.1"), (env, "203.0.113.99")):  # and X-Forwarded-For
+            e.client.session.cookie_jar.clear()
+            csrf = await _login_form(e)
+            r = await e.client.post("/login", data={"username": "u-admin", "password": "wrong one",
+                                                "csrf": csrf},
+                                headers={"X-Forwarded-For": "203.0.113.99"})
+            assert r.status == 401, await r.text()
+            r = await e.client.get("/api/v1/access-log?kind=login-failed", headers=_bearer())
+            assert [x["source"] for x in (await r.json())["items"]] == [source]
     finally:
         await other.client.close()
 
