@@ -27,7 +27,9 @@ def check_password(password: object, *known: str) -> str:
     if len(password) > MAX_PASSWORD:
         raise InvalidAccount(f"the password may have at most {MAX_PASSWORD} characters",
                              {"field": "password"})
-    result = zxcvbn(password, user_inputs=[k for k in (*known, "ivr") if k])
+    # (zxcvbn refuses more than 72 characters unless told: its work grows with the length)
+    result = zxcvbn(password, user_inputs=[k for k in (*known, "ivr") if k],
+                    max_length=MAX_PASSWORD)
     if result["score"] < MIN_SCORE:
         feedback = result.get("feedback") or {}
         hint = feedback.get("warning") or " ".join(feedback.get("suggestions") or []) or \

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,6 +85,10 @@ async def begin_attempt(db: Db, attempt: Attempt) -> None:
     now = utcnow()
     async with db() as session, session.begin():
         await _ensure_rows(session, [key for key, _free in attempt.keys])
+        # counts gone quiet are forgotten (names sprayed by an attacker do not pile up)
+        await session.execute(delete(LoginThrottle).where(
+            LoginThrottle.last_at < now - QUIET,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now)))
         rows = {}
         for key, _free in attempt.keys:
             row = await session.get(LoginThrottle, key, with_for_update=True)

@@ -140,9 +140,11 @@ async def test_weak_passwords_refused(env: Env, password: str) -> None:
     assert r.status == 400 and (await r.json())["error_id"] == "invalid-account"
 
 
-async def test_strong_password_accepted(env: Env) -> None:
-    await accounts.create_user(env.app[DB], "u-newadmin", "plum river 7 lantern", "admin")
-    assert (await _try(env, "u-newadmin", "plum river 7 lantern")).status == 303
+@pytest.mark.parametrize("password", ["plum river 7 lantern",
+                                      "a long passphrase of many words " * 4])  # 128 characters
+async def test_strong_password_accepted(env: Env, password: str) -> None:
+    await accounts.create_user(env.app[DB], "u-newadmin", password, "admin")
+    assert (await _try(env, "u-newadmin", password)).status == 303
 
 
 async def test_token_is_not_a_way_around_the_log(env: Env) -> None:
@@ -187,3 +189,14 @@ async def test_who_listened_to_a_recording_is_logged_for_admins(env: Env, tmp_pa
                               cookies={auth.SESSION_COOKIE: key}, allow_redirects=False)
     assert r.status == 303
     assert "user:u-official" not in {x.key for x in await security.locks(env.app[DB])}
+
+
+async def test_quiet_counts_are_forgotten(env: Env) -> None:
+    for i in range(3):
+        await _try(env, f"sprayed-{i}", "guess guess guess", source="203.0.113.70")
+    async with env.app[DB]() as session, session.begin():
+        await session.execute(update(LoginThrottle).values(
+            last_at=utcnow() - security.QUIET - timedelta(seconds=1)))
+    await _try(env, "u-admin", "wrong password q", source="203.0.113.71")
+    keys = {x.key: x.failures for x in await security.locks(env.app[DB])}
+    assert keys == {"user:u-admin": 1, "source:203.0.113.71": 1}, keys
