@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,7 +22,7 @@ from ivr.calls import http as calls_http
 from ivr.calls import stats_http
 from ivr.controller import Controller
 from ivr.core.config import Config
-from ivr.core.constants import API_PREFIX, PUBLIC
+from ivr.core.constants import API_PREFIX, PUBLIC, SYSTEM
 from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.db.settings import seed_settings
 from ivr.directory import http as directory_http
@@ -29,7 +31,7 @@ from ivr.followup import admin_pages as followup_admin_pages
 from ivr.followup import app as followup
 from ivr.followup import pages as followup_pages
 from ivr.followup import reports as followup_reports
-from ivr.http import CONFIG, DB, ON_CHANGE, ON_DIRECTORY_CHANGE, ROUTES, RouteRegistry, Routes
+from ivr.http import CONFIG, DB, ON_CHANGE, ON_DIRECTORY_CHANGE, ROUTES, RouteRegistry, Routes, identity_of
 from ivr.http.openapi import document
 from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
@@ -97,18 +99,40 @@ async def _feed(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
 
 
-@routes.get("/healthz", roles=PUBLIC)
-async def health(request: web.Request) -> web.Response:
-    """The controller's health: AMI, mirror, FastAGI, recorder, change feed."""
-    ctrl = request.app[CTRL]
-    return web.json_response({
+def health_details(ctrl: Controller) -> dict[str, Any]:
+    """The controller's health in full (the one place its fields are listed): AMI, mirror,
+    FastAGI, recorder, change feed. ``status`` is ok when AMI is logged in and the mirror in sync."""
+    ok = ctrl.ami.logged_in.is_set() and ctrl.mirror.in_sync
+    return {
+        "status": "ok" if ok else "not ok",
         "ami": ctrl.ami.logged_in.is_set(), "ami_logins": ctrl.ami.logins,
         "ami_refused": ctrl.ami.refused,
         "mirror_in_sync": ctrl.mirror.in_sync, "resyncs": ctrl.resyncs,
         "resync_failures": ctrl.resync_failures, "resync_pending": sorted(ctrl.resync_pending),
         "agi": ctrl.agi.stats, "recorder": ctrl.recorder.stats(),
         "officials": len(ctrl.snapshot.routings), "node": ctrl.config.node.name,
-        "feed": {"seen": ctrl.feed.seen, "polls": ctrl.feed.polls, "applied": ctrl.feed.applied}})
+        "feed": {"seen": ctrl.feed.seen, "polls": ctrl.feed.polls, "applied": ctrl.feed.applied}}
+
+
+def _sees_health_details(request: web.Request) -> bool:
+    """Admins (session or token), the deployment's API token, or ``[http] health_token``."""
+    who = identity_of(request)
+    if who is not None and who.role in ("admin", SYSTEM):
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    http = request.app[CONFIG].http
+    return scheme.lower() == "bearer" and any(
+        hmac.compare_digest(given.strip().encode(), token.encode())
+        for token in (http.health_token, http.api_token) if token)
+
+
+@routes.get("/healthz", roles=PUBLIC)
+async def health(request: web.Request) -> web.Response:
+    """ok / not ok for anyone; the details (counters, node name) for admins or with a token."""
+    details = health_details(request.app[CTRL])
+    if _sees_health_details(request):
+        return web.json_response(details)
+    return web.json_response({"status": details["status"]})
 
 
 @routes.get(f"{API_PREFIX}/openapi.json", roles=PUBLIC)

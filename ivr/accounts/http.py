@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ivr.accounts import security
 from ivr.accounts import services as accounts
-from ivr.accounts.schemas import MeOut, TokenIn, TokenOut, UserIn, UserList, UserOut
+from ivr.accounts.schemas import (
+    AccessList,
+    AccessOut,
+    AccessQuery,
+    LockList,
+    LockOut,
+    MeOut,
+    TokenIn,
+    TokenOut,
+    UserIn,
+    UserList,
+    UserOut,
+)
 from ivr.core.constants import ANY, API_PREFIX
 from ivr.core.errors import InvalidInput
+from ivr.core.ids import parse_id
 from ivr.http import DB, ROUTES, Routes, require_identity
 
 ADMIN = ["admin"]
@@ -49,9 +63,31 @@ async def issue_token(request: web.Request, body: TokenIn) -> TokenOut:
 async def revoke_token(request: web.Request) -> None:
     """Revoke an API token."""
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    token_id = parse_id(raw)
+    if token_id is None:
         raise InvalidInput("token id must be a number", {"id": raw})
-    await accounts.revoke_token(request.config_dict[DB], int(raw))
+    await accounts.revoke_token(request.config_dict[DB], token_id)
+
+
+@routes.get(f"{API_PREFIX}/login-locks", roles=ADMIN, response=LockList)
+async def list_locks(request: web.Request) -> LockList:
+    """Sign-in throttle: accounts and sources with failed attempts counted or locked."""
+    return LockList(items=[LockOut.of(r) for r in await security.locks(request.config_dict[DB])])
+
+
+@routes.delete(f"{API_PREFIX}/login-locks/{{key}}", roles=ADMIN, status=204)
+async def lift_lock(request: web.Request) -> None:
+    """Lift a sign-in lock (``user:<name>`` or ``source:<address>``); audited."""
+    await security.lift(request.config_dict[DB], request.match_info["key"],
+                        require_identity(request).actor)
+
+
+@routes.get(f"{API_PREFIX}/access-log", roles=ADMIN, query=AccessQuery, response=AccessList)
+async def get_access_log(request: web.Request, query: AccessQuery) -> AccessList:
+    """Failed sign-ins, locks and their lifting, and who listened to or downloaded a citizen's
+    recording; newest first."""
+    rows = await security.access_log(request.config_dict[DB], kind=query.kind, limit=query.limit)
+    return AccessList(items=[AccessOut.of(r) for r in rows])
 
 
 def setup(app: web.Application) -> None:

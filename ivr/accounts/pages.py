@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ivr.accounts import security
 from ivr.accounts import services as accounts
+from ivr.accounts.schemas import AccessOut, LockOut
 from ivr.core.constants import ROLES
 from ivr.core.errors import InvalidForm, IvrError
+from ivr.core.ids import parse_id
 from ivr.db.account_models import ApiToken
 from ivr.http import DB, ROUTES, Routes, require_identity
 from ivr.http.pages import MESSAGES, NAV, error_text, render
@@ -28,6 +31,20 @@ TEXTS: dict[str, tuple[str, str]] = {
     "accounts.revoke": ("吊销", "Revoke"),
     "accounts.token_once": ("请立即复制此令牌，它不会再显示：",
                             "Copy this token now, it is not shown again:"),
+    "security.title": ("登录与访问记录", "Sign-ins and access log"),
+    "security.locks": ("登录限制", "Sign-in locks"),
+    "security.key": ("账号或来源", "Account or source"),
+    "security.failures": ("失败次数", "Failures"),
+    "security.last": ("最近尝试", "Last attempt"),
+    "security.locked_until": ("锁定至", "Locked until"),
+    "security.lift": ("解除", "Lift"),
+    "security.log": ("访问记录", "Access log"),
+    "security.at": ("时间", "Time"),
+    "security.kind": ("类型", "Kind"),
+    "security.actor": ("用户", "User"),
+    "security.source": ("来源地址", "Source address"),
+    "security.subject": ("对象", "Subject"),
+    "security.detail": ("详情", "Detail"),
 }
 routes = Routes("accounts")
 
@@ -96,15 +113,44 @@ async def post_token(request: web.Request) -> web.Response:
 async def post_revoke(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     try:
-        if not raw.isdigit():
+        token_id = parse_id(raw)
+        if token_id is None:
             raise InvalidForm("invalid token id", {"id": raw})
-        await accounts.revoke_token(request.config_dict[DB], int(raw))
+        await accounts.revoke_token(request.config_dict[DB], token_id)
     except IvrError as exc:
         return await users_page(request, error=error_text(request, exc), status=exc.status)
     raise web.HTTPSeeOther("/admin/users")
 
 
+async def security_page(request: web.Request, *, error: str = "",
+                        status: int = 200) -> web.Response:
+    db = request.config_dict[DB]
+    locks = [LockOut.of(row) for row in await security.locks(db)]
+    entries = [[e.at, e.kind, e.actor, e.source, e.subject, e.detail]
+               for e in (AccessOut.of(row) for row in await security.access_log(db))]
+    return render(request, "accounts/security.html", {"locks": locks, "entries": entries},
+                  title="security.title", error=error, status=status)
+
+
+@routes.get("/admin/security", roles=ADMIN)
+async def get_security(request: web.Request) -> web.Response:
+    """Sign-in locks (liftable) and the access log: failed sign-ins, locks, audio listened to."""
+    return await security_page(request)
+
+
+@routes.post("/admin/security/lift", roles=ADMIN)
+async def post_lift(request: web.Request) -> web.Response:
+    form = await request.post()
+    try:
+        await security.lift(request.config_dict[DB], str(form.get("key", "")),
+                            require_identity(request).actor)
+    except IvrError as exc:
+        return await security_page(request, error=error_text(request, exc), status=exc.status)
+    raise web.HTTPSeeOther("/admin/security")
+
+
 def setup(app: web.Application) -> None:
     app[MESSAGES].add(TEXTS)
     app[NAV].add(ADMIN, "/admin/users", "accounts.users")
+    app[NAV].add(ADMIN, "/admin/security", "security.title")
     app[ROUTES].add(app, routes)

@@ -8,13 +8,18 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from ivr.accounts.services import MIN_PASSWORD
+from ivr.accounts.policy import MAX_PASSWORD, MIN_PASSWORD, MIN_SCORE
+from ivr.accounts.security import KINDS
+from ivr.accounts.services import USERNAME_PATTERN
 from ivr.core.constants import ROLES
 from ivr.core.errors import InvalidAccount, InvalidInput
 from ivr.core.identity import Identity
-from ivr.db.account_models import User
+from ivr.db.account_models import AccessEntry, LoginThrottle, User
+from ivr.http.inputs import QueryText
+from ivr.http.schemas import Time, iso_time
 
 _ROLE = Field(json_schema_extra={"enum": list(ROLES)})
+_USERNAME = Field(pattern=USERNAME_PATTERN, description="2-40 lowercase letters, digits, . _ -")
 
 
 class MeOut(BaseModel):
@@ -49,18 +54,19 @@ class UserList(BaseModel):
 
 class UserIn(BaseModel):
     error: ClassVar[type[InvalidInput]] = InvalidAccount
-    username: str
-    password: str = Field(description=f"at least {MIN_PASSWORD} characters")
+    username: str = _USERNAME
+    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD,
+                          description=f"hard to guess (zxcvbn score >= {MIN_SCORE})")
     role: str = _ROLE
-    display_name: str | None = None
+    display_name: str | None = Field(None, max_length=80)
     operator: str | None = Field(None, description="operator accounts: their endpoint")
     official: str | None = Field(None, description="official accounts: their official (slug)")
 
 
 class TokenIn(BaseModel):
     error: ClassVar[type[InvalidInput]] = InvalidAccount
-    username: str
-    label: str = ""
+    username: str = _USERNAME
+    label: str = Field("", max_length=80)
 
 
 class TokenOut(BaseModel):
@@ -68,3 +74,45 @@ class TokenOut(BaseModel):
     token: str = Field(description="the token itself, shown in this response only")
     username: str
     label: str
+
+
+# --- the sign-in throttle and the access log (admins) ---------------------------------------
+
+class LockOut(BaseModel):
+    key: str = Field(description="user:<name> or source:<address>")
+    failures: int = Field(description="attempts without a success since the count began")
+    last_at: Time
+    locked_until: Time = Field(description="null or past: not locked")
+
+    @classmethod
+    def of(cls, row: LoginThrottle) -> LockOut:
+        return cls(key=row.key, failures=row.failures, last_at=iso_time(row.last_at),
+                   locked_until=iso_time(row.locked_until))
+
+
+class LockList(BaseModel):
+    items: list[LockOut]
+
+
+class AccessOut(BaseModel):
+    id: int
+    at: Time
+    kind: str = Field(json_schema_extra={"enum": list(KINDS)})
+    actor: str = Field(description="the account, or the user name tried")
+    source: str = Field(description="client address")
+    subject: str = Field(description="e.g. case 12, user:admin")
+    detail: str
+
+    @classmethod
+    def of(cls, row: AccessEntry) -> AccessOut:
+        return cls(id=row.id, at=iso_time(row.at), kind=row.kind, actor=row.actor,
+                   source=row.source, subject=row.subject, detail=row.detail)
+
+
+class AccessList(BaseModel):
+    items: list[AccessOut]
+
+
+class AccessQuery(BaseModel):
+    kind: QueryText = Field(None, json_schema_extra={"enum": [*KINDS, ""]})
+    limit: int = Field(200, ge=1, le=1000, description="newest first")

@@ -1,34 +1,49 @@
 """Accounts, passwords, sessions and API tokens: the services behind sign-in.
 
-Passwords are scrypt (RFC 7914) hashes; sessions and tokens are stored as SHA-256 digests of the
+Passwords are scrypt (RFC 7914) hashes, computed off the event loop in a small thread pool
+(``SCRYPT_THREADS``: hashlib releases the GIL while it works, so a login flood queues there
+instead of delaying FastAGI answers); sessions and tokens are stored as SHA-256 digests of the
 value given to the browser or the client, which is shown once and never stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import selectinload
 
+from ivr.accounts.policy import MAX_PASSWORD, check_password
 from ivr.core.constants import ROLES
-from ivr.core.errors import InvalidAccount, LoginFailed
+from ivr.core.errors import InvalidAccount, LoginFailed, UnknownToken
 from ivr.core.identity import Identity
+from ivr.core.ids import parse_id
 from ivr.core.timeutil import as_utc
 from ivr.db.account_models import ApiToken, User, WebSession
 from ivr.db.models import Official, Operator
 from ivr.db.session import Db
 
 SESSION_LIFETIME = timedelta(hours=12)
+T = TypeVar("T")
 
 # --- passwords (scrypt, RFC 7914) -----------------------------------------------------------
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
+SCRYPT_THREADS = 2  # one per core of the reference machine; 16 MiB of memory each
+_scrypt_pool = ThreadPoolExecutor(max_workers=SCRYPT_THREADS, thread_name_prefix="scrypt")
+
+
+async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_scrypt_pool, fn, *args)
 
 
 def _b64(data: bytes) -> str:
@@ -73,8 +88,8 @@ def identity_for(user: User, via: str, csrf: str = "") -> Identity:
 
 # --- accounts ------------------------------------------------------------------------------
 
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
-MIN_PASSWORD = 10
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,39}$"
+_USERNAME = re.compile(USERNAME_PATTERN)
 
 
 async def create_user(db: Db, username: str, password: str, role: str, *, display_name: str = "",
@@ -85,17 +100,17 @@ async def create_user(db: Db, username: str, password: str, role: str, *, displa
     if role not in ROLES:
         raise InvalidAccount(f"invalid role {role!r}: one of {', '.join(ROLES)}",
                              {"field": "role"})
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise InvalidAccount(f"the password needs at least {MIN_PASSWORD} characters", {"field": "password"})
     if not isinstance(display_name, str) or len(display_name) > 80:
         raise InvalidAccount("display name: at most 80 characters",
                              {"field": "display_name"})
+    check_password(password, username, display_name)
+    password_hash = await _off_loop(hash_password, password)
     async with db() as session, session.begin():
         if await session.scalar(select(User.id).where(User.username == username)):
             raise InvalidAccount(f"username {username!r} is taken",
                                  {"field": "username"})
         user = User(username=username, role=role, display_name=display_name,
-                    password_hash=hash_password(password))
+                    password_hash=password_hash)
         if role == "operator":
             if not operator or not await session.scalar(
                     select(Operator.id).where(Operator.endpoint == operator)):
@@ -109,8 +124,8 @@ async def create_user(db: Db, username: str, password: str, role: str, *, displa
         if role == "official":
             o = None
             if official:
-                clause = Official.id == int(official) if str(official).isdigit() else \
-                    Official.slug == official
+                as_id = parse_id(official)
+                clause = Official.id == as_id if as_id is not None else Official.slug == official
                 o = await session.scalar(select(Official).where(clause))
             if o is None:
                 raise InvalidAccount(f"an official account needs an existing official "
@@ -130,24 +145,29 @@ async def list_users(db: Db) -> list[User]:
 
 
 async def set_password(db: Db, username: str, password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise InvalidAccount(f"the password needs at least {MIN_PASSWORD} characters", {"field": "password"})
+    check_password(password, username)
+    password_hash = await _off_loop(hash_password, password)
     async with db() as session, session.begin():
         user = await session.scalar(select(User).where(User.username == username))
         if user is None:
             raise InvalidAccount(f"unknown user {username!r}", {"field": "username"})
-        user.password_hash = hash_password(password)
+        user.password_hash = password_hash
         await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
 
 
 async def authenticate(db: Db, username: str, password: str) -> User:
+    """The account ``username``/``password`` sign in to, else LoginFailed. The hash is checked
+    in the scrypt pool, with the same work for an unknown name; an over-long password is not
+    hashed at all (it cannot be one the policy accepted)."""
     async with db() as session:
         user = await session.scalar(select(User).where(User.username == username)
                                     .options(selectinload(User.official)))
-    if user is None or not user.active:
-        verify_password(password, _DUMMY_HASH)
+    if len(password) > MAX_PASSWORD:
         raise LoginFailed("wrong user name or password")
-    if not verify_password(password, user.password_hash):
+    if user is None or not user.active:
+        await _off_loop(verify_password, password, _DUMMY_HASH)
+        raise LoginFailed("wrong user name or password")
+    if not await _off_loop(verify_password, password, user.password_hash):
         raise LoginFailed("wrong user name or password")
     return user
 
@@ -207,7 +227,7 @@ async def revoke_token(db: Db, token_id: int) -> None:
     async with db() as session, session.begin():
         row = await session.get(ApiToken, token_id)
         if row is None:
-            raise InvalidAccount(f"unknown token {token_id}", {"field": "id"})
+            raise UnknownToken(f"unknown token {token_id}", {"id": token_id})
         row.revoked = True
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from ivr.calls.schemas import CallOut, CallsQuery
 from ivr.core.constants import API_PREFIX
 from ivr.core.errors import InvalidInput
+from ivr.core.ids import parse_id
 from ivr.http import DB, ROUTES, Routes
 from ivr.http.inputs import local_time
 from ivr.http.schemas import Items
@@ -34,9 +35,10 @@ async def list_calls(request: web.Request, query: CallsQuery) -> Items[CallOut]:
 async def get_call(request: web.Request) -> CallOut:
     """One call with its steps."""
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    call_id = parse_id(raw)
+    if call_id is None:
         raise InvalidInput("call id must be a number", {"id": raw})
-    return CallOut.of(await routing.get_call(request.config_dict[DB], int(raw)))
+    return CallOut.of(await routing.get_call(request.config_dict[DB], call_id))
 
 
 def setup(app: web.Application) -> None:

@@ -33,7 +33,8 @@ from sqlalchemy.orm import selectinload
 
 from ivr.calls.stats_schemas import OfficialStats, PoolStats, StatsOut, StatsRow
 from ivr.core.errors import InvalidInput
-from ivr.core.timeutil import as_utc
+from ivr.core.ids import parse_id
+from ivr.core.timeutil import as_utc, parse_iso_time
 from ivr.db.models import Call, Official, Pool
 from ivr.db.session import Db
 
@@ -119,7 +120,7 @@ def period(since_raw: str, until_raw: str, tz: str,
         if not raw:
             return default
         try:
-            value = datetime.fromisoformat(raw)
+            value = parse_iso_time(raw)
         except ValueError:
             raise InvalidInput(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time",
                                {name: raw}) from None
@@ -142,7 +143,8 @@ async def official_ref(db: Db, ref: str) -> int | None:
     if not ref:
         return None
     async with db() as session:
-        clause = Official.id == int(ref) if ref.isdigit() else Official.slug == ref
+        as_id = parse_id(ref)
+        clause = Official.id == as_id if as_id is not None else Official.slug == ref
         oid = await session.scalar(select(Official.id).where(clause))
     if oid is None:
         raise InvalidInput(f"unknown official {ref!r}", {"official": ref})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ivr.core.constants import CALL_KINDS, OUTCOMES
+from ivr.core.ids import MAX_ID
 from ivr.db.models import Call, CallStep
 from ivr.http.inputs import QueryText, QueryTime
 from ivr.http.schemas import Time, iso_time
@@ -82,4 +83,4 @@ class CallsQuery(BaseModel):
                                                "deployment timezone")
     until: QueryTime = Field(None, description="exclusive")
     limit: int = Field(100, ge=1, le=1000, description="page size")
-    offset: int = Field(0, ge=0, description="skip this many")
+    offset: int = Field(0, ge=0, le=MAX_ID, description="skip this many")

@@ -113,6 +113,12 @@ class LoginFailed(IvrError):
     error_id = "login-failed"
 
 
+class LoginThrottled(IvrError):
+    """Too many failed sign-ins for the account or from the source: locked for a while."""
+    status = 429
+    error_id = "login-throttled"
+
+
 class Forbidden(IvrError):
     status = 403
     error_id = "forbidden"
@@ -125,6 +131,14 @@ class CsrfFailed(IvrError):
 
 class InvalidAccount(InvalidInput):
     error_id = "invalid-account"
+
+
+class UnknownToken(NotFound):
+    error_id = "unknown-token"
+
+
+class UnknownLock(NotFound):
+    error_id = "unknown-lock"
 
 
 # --- request shape ---------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""Configuration sections of the features (voicemail, cases, records), kept apart from the
-loader in ``ivr.core.config`` (which re-exports them) so each module stays small.
+"""Configuration sections kept apart from the loader in ``ivr.core.config`` (which re-exports
+them) so each module stays small: the carrier and SIP bans (address lists), voicemail, cases,
+records; and ``ConfigError``, which the sections' own checks raise.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,45 @@ def doc_field(default: Any, doc: str) -> Any:
 
 
 _doc = doc_field
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or malformed."""
+
+
+def networks(values: tuple[str, ...], where: str) -> tuple[IPNetwork, ...]:
+    """Addresses or subnets (``203.0.113.7``, ``203.0.113.0/24``) as networks."""
+    try:
+        return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc} (an address or subnet, e.g. 203.0.113.0/24)") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierConfig:
+    match: tuple[str, ...] = _doc(("127.0.0.2",), "the carrier's source addresses or subnets "
+                                  "(env: comma-separated); calls from them are citizens'")
+    host: str = _doc("127.0.0.2", "carrier SIP host (officials' mobiles, callbacks)")
+    port: int = _doc(5060, "carrier SIP port")
+
+    def __post_init__(self) -> None:
+        if not networks(self.match, "[carrier] match"):
+            raise ConfigError("[carrier] match: at least one address or subnet")
+
+
+@dataclass(frozen=True, slots=True)
+class BansConfig:
+    failures: int = _doc(5, "failed SIP logins from one address within `window` s that ban it")
+    window: float = _doc(60.0, "seconds over which failures are counted")
+    duration: float = _doc(900.0, "seconds a ban lasts (an admin may lift it earlier)")
+    trusted: tuple[str, ...] = _doc((), "subnets never banned, besides the carrier's (env: a,b)")
+    max_active: int = _doc(1000, "most bans in force at once (the oldest expire first)")
+
+    def __post_init__(self) -> None:
+        networks(self.trusted, "[bans] trusted")
+        if self.failures < 1 or self.window <= 0 or self.duration <= 0 or self.max_active < 1:
+            raise ConfigError("[bans] failures, window, duration and max_active must be positive")
 
 
 @dataclass(frozen=True, slots=True)

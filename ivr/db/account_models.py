@@ -52,3 +52,26 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked: Mapped[bool] = mapped_column(default=False)
     user: Mapped[User] = relationship()
+
+
+class LoginThrottle(Base):
+    """Sign-in attempts per key (``user:<name>`` or ``source:<address>``), counted before the
+    password is checked (so parallel guesses count too); a success clears the account's."""
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column()
+
+
+class AccessEntry(Base):
+    """Who did what that an admin must be able to see: failed sign-ins and locks (with the
+    source address), locks lifted, and every listen to or download of a citizen's audio."""
+    __tablename__ = "access_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(24), index=True)
+    actor: Mapped[str] = mapped_column(String(60), default="")  # account, or the name tried
+    source: Mapped[str] = mapped_column(String(64), default="")  # client address
+    subject: Mapped[str] = mapped_column(String(120), default="")  # e.g. case 12, user:admin
+    detail: Mapped[str] = mapped_column(String(200), default="")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.core.constants import API_PREFIX
+from ivr.core.constants import API_PREFIX, SYSTEM
 from ivr.core.errors import InvalidInput
 from ivr.directory import services as directory
 from ivr.directory.importer import import_text
@@ -22,7 +22,7 @@ from ivr.directory.schemas import (
     PoolIn,
     PoolOut,
 )
-from ivr.http import DB, ROUTES, Routes
+from ivr.http import DB, ROUTES, Routes, require_identity
 from ivr.http.inputs import actor_of
 from ivr.http.keys import directory_changed, on_change_of
 from ivr.http.schemas import Items
@@ -36,11 +36,18 @@ READERS = ["admin", "supervisor", "operator"]
 
 # --- officials ------------------------------------------------------------------------------
 
+def _sees_private(request: web.Request) -> bool:
+    """Officials' mobiles are personal numbers: admins (and the deployment token) manage them,
+    an official sees their own (the route's scope); operators and supervisors do not need them."""
+    return require_identity(request).role in (*ADMIN, "official", SYSTEM)
+
+
 @routes.get(f"{P}/officials", roles=READERS, response=Items[OfficialOut])
 async def list_officials(request: web.Request) -> Items[OfficialOut]:
     """Officials with numbers, devices, policy and schedule."""
     officials = await directory.list_officials(request.config_dict[DB])
-    return Items[OfficialOut](items=[OfficialOut.of(o) for o in officials])
+    private = _sees_private(request)
+    return Items[OfficialOut](items=[OfficialOut.of(o, private=private) for o in officials])
 
 
 @routes.get(f"{P}/officials/{{slug}}", roles=[*READERS, "official"], scope=OFFICIAL_PATH,
@@ -48,7 +55,8 @@ async def list_officials(request: web.Request) -> Items[OfficialOut]:
 async def get_official(request: web.Request) -> OfficialOut:
     """One official (slug or numeric id)."""
     return OfficialOut.of(await directory.get_official(request.config_dict[DB],
-                                                       request.match_info["slug"]))
+                                                       request.match_info["slug"]),
+                          private=_sees_private(request))
 
 
 # --- pools ----------------------------------------------------------------------------------

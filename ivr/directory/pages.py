@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ivr.core.errors import InvalidForm, IvrError
+from ivr.core.ids import parse_id
 from ivr.directory import services as directory
 from ivr.http import DB, ON_DIRECTORY_CHANGE, ROUTES, Routes, require_identity
 from ivr.http.pages import MESSAGES, NAV, error_text, render, t
@@ -51,10 +52,11 @@ async def post_pool(request: web.Request) -> web.Response:
     form = await request.post()
     raw_wait = str(form.get("max_wait", "60")).strip()
     try:
-        if not raw_wait.isdigit():
+        max_wait = parse_id(raw_wait)
+        if max_wait is None:
             raise InvalidForm("max wait must be whole seconds", {"field": "max_wait"})
         await directory.create_pool(request.config_dict[DB], str(form.get("name", "")).strip(),
-                                    require_identity(request).actor, max_wait=int(raw_wait))
+                                    require_identity(request).actor, max_wait=max_wait)
     except IvrError as exc:
         return await operators_page(request, error=error_text(request, exc), status=exc.status)
     hook = request.config_dict.get(ON_DIRECTORY_CHANGE)

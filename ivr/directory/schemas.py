@@ -105,19 +105,22 @@ class OfficialOut(BaseModel):
     superior: str | None = Field(None, description="the superior's slug: overdue cases are "
                                                    "escalated to them")
     numbers: list[NumberOut]
-    devices: list[DeviceOut]
+    devices: list[DeviceOut] = Field(description="mobiles only for admins and the official")
     policy: PolicyOut
     schedule: list[WindowOut] = Field(description="weekly windows; the last listed wins")
 
     @classmethod
-    def of(cls, o: Official) -> OfficialOut:
+    def of(cls, o: Official, *, private: bool = True) -> OfficialOut:
+        """``private=False``: without the official's mobiles (personal numbers; only admins and
+        the official themselves see them)."""
+        devices = [d for d in o.devices if private or d.kind != "mobile"]
         return cls(
             id=o.id, slug=o.slug, name=o.name, title=o.title, department=o.department,
             display_name=o.display_name, language=o.language, availability=o.availability,
             availability_note=o.availability_note, deputy=o.deputy.slug if o.deputy else None,
             superior=o.superior.slug if o.superior else None,
             numbers=[NumberOut.of(n) for n in sorted(o.numbers, key=lambda n: n.number)],
-            devices=[DeviceOut.of(d) for d in o.devices], policy=PolicyOut.of(o.policy),
+            devices=[DeviceOut.of(d) for d in devices], policy=PolicyOut.of(o.policy),
             schedule=[WindowOut.of(w) for w in sorted(o.windows, key=lambda w: w.id or 0)])
 
 

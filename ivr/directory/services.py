@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Select
 
 from ivr.core.errors import Conflict, InvalidInput, UnknownOfficial, UnknownOperator, UnknownPool
+from ivr.core.ids import parse_id
 from ivr.core.sipauth import sip_ha1
 from ivr.db.models import AuditEntry, Device, Official, Operator, Pool, RoutingPolicy, Setting
 from ivr.db.session import Db
@@ -79,9 +80,10 @@ def official_query() -> Select[Official]:
 
 
 def _ref_clause(ref: str | int) -> Any:
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        return Official.id == int(ref)
-    return Official.slug == ref
+    as_id = parse_id(ref)
+    if as_id is not None:
+        return Official.id == as_id
+    return Official.slug == str(ref)
 
 
 async def load_official(session: AsyncSession, ref: str | int, *, for_update: bool = False) -> Official:

@@ -218,6 +218,8 @@ def parse_yaml(text: str) -> DirectorySpec:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise InvalidDirectory(f"not valid YAML: {exc}") from None
+    except RecursionError:  # nesting deeper than the parser's stack
+        raise InvalidDirectory("not valid YAML: nested too deeply") from None
     if doc is None:
         doc = {}
     top = _mapping(doc, "directory", {"version", "settings", "pools", "operators", "officials"})

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCall, UnknownCase
+from ivr.core.ids import MAX_ID, parse_id
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, CaseEvent
 from ivr.db.models import Call, Official
@@ -149,8 +150,8 @@ class CaseFilter:
 
 
 async def _official_id(session: AsyncSession, ref: str) -> int:
-    if ref.isdigit():
-        return int(ref)
+    if (as_id := parse_id(ref)) is not None:
+        return as_id
     oid = await session.scalar(select(Official.id).where(Official.slug == ref))
     return -1 if oid is None else oid
 
@@ -160,8 +161,8 @@ async def list_cases(db: Db, f: CaseFilter, now: datetime | None = None) -> Sequ
         raise InvalidCaseInput(f"status must be one of {', '.join(CASE_STATES)}", {"status": f.status})
     if f.urgency is not None and f.urgency not in URGENCIES:
         raise InvalidCaseInput(f"urgency must be one of {', '.join(URGENCIES)}", {"urgency": f.urgency})
-    if not 1 <= f.limit <= 1000 or f.offset < 0:
-        raise InvalidCaseInput("limit must be 1..1000 and offset >= 0")
+    if not 1 <= f.limit <= 1000 or not 0 <= f.offset <= MAX_ID:
+        raise InvalidCaseInput(f"limit must be 1..1000 and offset 0..{MAX_ID}")
     now = now or utcnow()
     async with db() as session:
         stmt: Select[Case] = select(Case)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
+from ivr.accounts import security
 from ivr.core.constants import API_PREFIX
 from ivr.core.errors import InvalidInput, NoAudio
+from ivr.core.ids import parse_id
 from ivr.db.followup_models import Transcript, TranscriptionJob, Voicemail
 from ivr.followup import cases as case_service
 from ivr.followup import jobs
@@ -16,6 +18,7 @@ from ivr.followup.callback_guard import approve
 from ivr.followup.keys import AMI, PIPELINE
 from ivr.followup.schemas import (
     AssigneeIn,
+    AudioQuery,
     CallbackApprovalIn,
     CallbackIn,
     CallbackOut,
@@ -31,9 +34,10 @@ from ivr.followup.schemas import (
     VoicemailOut,
 )
 from ivr.followup.scopes import OFFICIAL_CASE
-from ivr.http import CONFIG, DB, Routes, identity_of
+from ivr.http import CONFIG, DB, Routes, identity_of, require_identity
 from ivr.http.inputs import actor_of
 from ivr.http.scopes import OFFICIAL_QUERY
+from ivr.http.transport import client_address
 
 routes = Routes("cases")
 CASES = f"{API_PREFIX}/cases"
@@ -42,9 +46,10 @@ _A, _O, _F, _S = "admin", "operator", "official", "supervisor"
 
 def _case_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
+    case_id = parse_id(raw)
+    if case_id is None:
         raise InvalidInput("case id must be a number", {"id": raw})
-    return int(raw)
+    return case_id
 
 
 @routes.get(CASES, roles=[_A, _S, _O, _F], scope=OFFICIAL_QUERY, query=CaseQuery,
@@ -80,9 +85,11 @@ async def get_case(request: web.Request) -> CaseDetail:
             "voicemail": voicemail, "transcript": transcript, "transcription": transcription})
 
 
-@routes.get(f"{CASES}/{{id}}/audio", roles=[_A, _S, _O, _F], scope=OFFICIAL_CASE, errors=[400])
-async def get_audio(request: web.Request) -> web.StreamResponse:
-    """The recorded message (audio/wav)."""
+@routes.get(f"{CASES}/{{id}}/audio", roles=[_A, _S, _O, _F], scope=OFFICIAL_CASE,
+            query=AudioQuery, errors=[400])
+async def get_audio(request: web.Request, query: AudioQuery) -> web.StreamResponse:
+    """The recorded message (audio/wav). Who listened to or downloaded it is logged (the access
+    log, admins): a citizen's voice is personal information."""
     config = request.config_dict[CONFIG]
     async with request.config_dict[DB]() as session:
         case = await case_service.load_case(session, _case_id(request))
@@ -92,7 +99,16 @@ async def get_audio(request: web.Request) -> web.StreamResponse:
     path = config.host_path(vm.path)
     if not path.is_file():
         raise NoAudio(f"the recording of case {case.id} is missing on disk", {"path": vm.path})
-    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+    headers = {"Content-Type": "audio/wav"}
+    if query.download:
+        headers["Content-Disposition"] = f'attachment; filename="case-{case.id}.wav"'
+    # a player fetches a message in ranges: one entry per listen, at its first byte
+    if query.download or request.headers.get("Range", "bytes=0-").startswith("bytes=0-"):
+        await security.log_access(request.config_dict[DB],
+                                  "audio-downloaded" if query.download else "audio-listened",
+                                  require_identity(request).actor, client_address(request),
+                                  f"case {case.id}", vm.path)
+    return web.FileResponse(path, headers=headers)
 
 
 @routes.put(f"{CASES}/{{id}}/status", roles=[_A, _O, _F], scope=OFFICIAL_CASE, body=StatusIn,

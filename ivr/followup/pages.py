@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from ivr.core.errors import Forbidden, IvrError
 from ivr.core.identity import Identity
+from ivr.core.ids import parse_id
 from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, Transcript
 from ivr.db.models import Official
@@ -173,9 +174,10 @@ async def post_case_status(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     form = await request.post()
     try:
-        if not raw.isdigit() or len(raw) > 12:
+        case_id = parse_id(raw)
+        if case_id is None:
             raise Forbidden("invalid case id")
-        await case_service.change_status(request.config_dict[DB], int(raw),
+        await case_service.change_status(request.config_dict[DB], case_id,
                                          str(form.get("status", "")),
                                          require_identity(request).actor)
     except IvrError as exc:

@@ -17,16 +17,24 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ivr.core.constants import LANGUAGES
-from ivr.speech.audio import TELEPHONE_RATE, Audio, AudioError, read_wav, to_rate, write_wav
+from ivr.speech.audio import (
+    TELEPHONE_RATE,
+    Audio,
+    AudioError,
+    read_wav,
+    resample_blocks,
+    wav_info,
+    write_wav,
+)
 
 # Mandarin uses espeak-ng's "cmn-latn-pinyin" voice: with plain "cmn" (Debian's espeak-ng 1.51)
 # characters become pinyin with tone digits and the digits are read in English ("dui four bu
 # four qi three" for 对不起); cmn-latn-pinyin gives Mandarin phonemes with tones.
 VOICES = {"zh": "cmn-latn-pinyin", "en": "en", "ko": "ko"}
 UPLOAD_MAX_SECONDS = 120.0
+UPLOAD_MAX_RATE = 48000      # Hz: studio rates; 96/192 kHz only cost memory for a phone prompt
+UPLOAD_MAX_CHANNELS = 2
 SILENCE_PEAK = 64            # an upload whose loudest sample is below this is silence
 
 
@@ -129,11 +137,22 @@ def validate_upload(wav_bytes: bytes, *, max_seconds: float = UPLOAD_MAX_SECONDS
     """Check an uploaded WAV prompt and return it as 8 kHz mono 16-bit PCM WAV bytes.
 
     Raises AudioError for anything unusable: not a WAV, corrupt, empty, silent or too long.
+    The header is checked first (rate, channels, duration), before anything is decoded; the
+    audio is then decoded and resampled a block at a time, so an accepted upload costs tens of
+    MB (bench/bench_upload_rss.py), and a crafted one (20 MB of µ-law at 192 kHz, a prime
+    number of samples) is refused from its header instead of costing gigabytes.
     """
     if not wav_bytes:
         raise AudioError("upload is empty (0 bytes)")
+    info = wav_info(wav_bytes)
+    if info.rate > UPLOAD_MAX_RATE:
+        raise AudioError(f"sample rate {info.rate} Hz: at most {UPLOAD_MAX_RATE} Hz")
+    if info.channels > UPLOAD_MAX_CHANNELS:
+        raise AudioError(f"{info.channels} channels: mono or stereo only")
+    if info.duration > max_seconds:
+        raise AudioError(f"too long ({info.duration:.1f} s > {max_seconds:.0f} s)")
     audio = read_wav(wav_bytes, max_seconds=max_seconds)
-    if int(np.max(np.abs(audio.samples.astype(np.int32)))) < SILENCE_PEAK:
+    if max(int(audio.samples.max()), -int(audio.samples.min())) < SILENCE_PEAK:
         raise AudioError("upload is silent")
-    narrow: Audio = to_rate(audio, TELEPHONE_RATE)
-    return write_wav(narrow)
+    return write_wav(Audio(resample_blocks(audio.samples, audio.rate, TELEPHONE_RATE),
+                           TELEPHONE_RATE))

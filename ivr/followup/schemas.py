@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, JsonValue, StrictInt, WithJsonSchema, field_validator
 
 from ivr.core.constants import API_PREFIX
+from ivr.core.ids import MAX_ID
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import (
     CALLBACK_STATES,
@@ -243,7 +244,8 @@ class CaseQuery(BaseModel):
     # ranges checked by the service (InvalidCaseInput), documented here
     limit: int = Field(100, description="page size", json_schema_extra={"minimum": 1,
                                                                         "maximum": 1000})
-    offset: int = Field(0, description="skip this many", json_schema_extra={"minimum": 0})
+    offset: int = Field(0, description="skip this many",
+                        json_schema_extra={"minimum": 0, "maximum": MAX_ID})
 
     @field_validator("official", "category", "urgency", "status", "kind", "overdue",
                      "escalated", mode="before")
@@ -298,3 +300,8 @@ class LanguageQuery(BaseModel):
     language: str | None = Field(None, description="prompt language (default: the number's, "
                                                    "else the official's)")
 
+
+
+class AudioQuery(BaseModel):
+    download: bool = Field(False, description="true: sent as an attachment (logged as a "
+                                              "download; else as a listen)")

@@ -8,16 +8,17 @@ from sqlalchemy import select
 
 from ivr.core.errors import Forbidden
 from ivr.core.identity import Identity
+from ivr.core.ids import parse_id
 from ivr.db.followup_models import Case
 from ivr.http import DB, Scope
 
 
 async def _official_case(request: web.Request, identity: Identity) -> web.Request:
-    raw = request.match_info.get("id", "")
-    if raw.isdigit() and len(raw) <= 12:
+    case_id = parse_id(request.match_info.get("id", ""))
+    if case_id is not None:
         async with request.config_dict[DB]() as session:
             row = (await session.execute(select(Case.id, Case.official_id, Case.escalated_to)
-                                         .where(Case.id == int(raw)))).first()
+                                         .where(Case.id == case_id))).first()
         if row is not None and identity.official_id not in (row.official_id, row.escalated_to):
             raise Forbidden("you may only see your own cases")
     return request

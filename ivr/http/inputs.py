@@ -15,6 +15,7 @@ from pydantic_core import PydanticUndefined
 
 from ivr.core.constants import SYSTEM
 from ivr.core.errors import InvalidInput
+from ivr.core.timeutil import ISO_TIME_PATTERN, parse_iso_time
 from ivr.db.settings import current_timezone
 from ivr.http.keys import DB
 from ivr.http.routes import identity_of, read_json_object
@@ -95,7 +96,7 @@ async def time_query(request: web.Request, name: str) -> datetime | None:
     if raw is None or raw == "":
         return None
     try:
-        value = datetime.fromisoformat(raw)
+        value = parse_iso_time(raw)
     except ValueError:
         raise InvalidInput(f"query parameter {name} must be an ISO 8601 time", {name: raw}) from None
     return await local_time(request, value)
@@ -109,7 +110,7 @@ def _iso_time(value: Any) -> Any:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        return datetime.fromisoformat(value)  # ValueError: a validation error (400)
+        return parse_iso_time(value)  # ValueError: a validation error (400)
     return value
 
 
@@ -117,4 +118,4 @@ def _iso_time(value: Any) -> Any:
 QueryText = Annotated[str | None, BeforeValidator(_empty_is_none)]
 # an ISO 8601 time in a query (empty: not given); without offset see ``local_time``
 QueryTime = Annotated[datetime | None, BeforeValidator(_iso_time),
-                      WithJsonSchema({"type": "string", "format": "date-time"})]
+                      WithJsonSchema({"type": "string", "pattern": f"{ISO_TIME_PATTERN}|^$"})]

@@ -18,6 +18,9 @@ REF = "#/components/schemas/{model}"
 _ERROR = {"type": "object", "required": ["error_id", "message", "details"],
           "properties": {"error_id": {"type": "string"}, "message": {"type": "string"},
                          "details": {"type": "object"}}}
+# a database id (``ivr.core.ids.parse_id`` also takes 19 digits up to 2^63-1)
+_ID = {"type": "string", "pattern": "^[0-9]{1,18}$", "description": "a database id"}
+_TEXT = {"type": "string"}
 _ERROR_TEXT = {400: "invalid input (error_id names what)", 401: "not signed in / wrong token",
                403: "role not allowed", 404: "not found", 409: "conflict",
                413: "body too large", 503: "unavailable"}
@@ -41,6 +44,8 @@ def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
         codes.add(400)
     if route.path_params:
         codes.add(404)
+    if "id" in route.path_params:  # not a number: 400 (``ivr.core.ids.parse_id``)
+        codes.add(400)
     for code in sorted(codes):
         responses[str(code)] = {"description": _ERROR_TEXT.get(code, "error"),
                                 "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
@@ -51,7 +56,7 @@ def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
     if PUBLIC in route.roles:
         op["security"] = []
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _ID if name == "id" else _TEXT}
         for name in route.path_params]
     if route.query is not None:
         qs = _schema(route.query, defs)

@@ -113,6 +113,8 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         data = await request.json(loads=json.loads)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedJson(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:  # nesting deeper than the parser's stack
+        raise MalformedJson("request body is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise MalformedJson("request body must be a JSON object")
     return data

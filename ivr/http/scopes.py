@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from ivr.core.errors import Forbidden
 from ivr.core.identity import Identity
+from ivr.core.ids import parse_id
 from ivr.db.models import Call
 from ivr.http.keys import DB
 from ivr.http.routes import Scope
@@ -29,11 +30,11 @@ async def _official_query(request: web.Request, identity: Identity) -> web.Reque
 
 
 async def _official_call(request: web.Request, identity: Identity) -> web.Request:
-    raw = request.match_info.get("id", "")
-    if raw.isdigit():
+    call_id = parse_id(request.match_info.get("id", ""))
+    if call_id is not None:
         async with request.config_dict[DB]() as session:
             row = (await session.execute(select(Call.id, Call.official_id)
-                                         .where(Call.id == int(raw)))).first()
+                                         .where(Call.id == call_id))).first()
         if row is not None and row.official_id != identity.official_id:
             raise Forbidden("you may only see your own calls")
     return request

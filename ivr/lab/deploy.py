@@ -95,8 +95,11 @@ class LabDeployment:
         self.controller = None
 
     def health(self) -> dict[str, Any] | None:
+        """/healthz in full (the details need a token: the deployment's API token)."""
+        req = urllib.request.Request(f"{self.api}/healthz", headers={
+            "Authorization": f"Bearer {self.config.http.api_token}"})
         try:
-            with urllib.request.urlopen(f"{self.api}/healthz", timeout=2) as r:
+            with urllib.request.urlopen(req, timeout=2) as r:
                 health: dict[str, Any] = json.loads(r.read())
                 return health
         except OSError:

@@ -17,6 +17,7 @@ from ivr.core.constants import (
     MODES,
     RING_TIMEOUT_RANGE,
 )
+from ivr.core.ids import MAX_ID
 from ivr.db.models import AuditEntry, PublishedNumber
 from ivr.directory.schemas import WindowOut
 from ivr.http.inputs import Actor, QueryText, QueryTime, loose
@@ -92,7 +93,7 @@ class AuditQuery(BaseModel):
                                                "deployment timezone")
     until: QueryTime = Field(None, description="exclusive")
     limit: int = Field(100, ge=1, le=1000, description="page size")
-    offset: int = Field(0, ge=0, description="skip this many")
+    offset: int = Field(0, ge=0, le=MAX_ID, description="skip this many")
 
 
 class AuditOut(BaseModel):

@@ -24,6 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from ivr.core.constants import CALL_KINDS, OUTCOMES
 from ivr.core.errors import InvalidInput, UnknownCall, UnknownOfficial, UnknownPool
+from ivr.core.ids import MAX_ID, parse_id
 from ivr.core.timeutil import as_utc
 from ivr.db.models import AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
 from ivr.db.session import Db
@@ -127,8 +128,9 @@ async def set_availability(db: Db, official: str | int, availability: str, actor
 async def set_schedule(db: Db, official: str | int, windows: Sequence[Mapping[str, Any]], actor: str,
                        reason: str | None = "", *, on_change: OnChange | None = None) -> Official:
     """Replace the schedule windows (``[{days, start, end, mode}]``; the last listed wins)."""
-    parsed = [w.as_dict() for w in check_windows(list(windows) if windows is not None else None,
-                                                 "schedule")]
+    # anything but a list (false, a number, an object) is the validator's to refuse (400)
+    given = list(windows) if isinstance(windows, (list, tuple)) else windows
+    parsed = [w.as_dict() for w in check_windows(given, "schedule")]
 
     async def apply(_s: AsyncSession, o: Official) -> list[Change]:
         old = windows_of(o)
@@ -142,7 +144,7 @@ async def set_schedule(db: Db, official: str | int, windows: Sequence[Mapping[st
 async def set_chain(db: Db, official: str | int, chain: Sequence[str] | None, actor: str,
                     reason: str | None = "", *, on_change: OnChange | None = None) -> Official:
     """The fallback chain after the first step; ``None`` means the city default chain."""
-    checked = check_chain(list(chain) if chain is not None and not isinstance(chain, str) else chain)
+    checked = check_chain(list(chain) if isinstance(chain, (list, tuple)) else chain)
 
     async def apply(_s: AsyncSession, o: Official) -> list[Change]:
         policy = _policy(o)
@@ -215,14 +217,14 @@ def _utc(value: datetime | None) -> datetime | None:
 def _limit(limit: int, offset: int) -> tuple[int, int]:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be 1..{MAX_LIMIT}", {"limit": limit})
-    if offset < 0:
-        raise InvalidInput("offset must not be negative", {"offset": offset})
+    if not 0 <= offset <= MAX_ID:
+        raise InvalidInput(f"offset must be 0..{MAX_ID}", {"offset": offset})
     return limit, offset
 
 
 async def _official_id(session: AsyncSession, ref: str | int) -> int:
-    clause = (Official.id == int(ref)) if isinstance(ref, int) or str(ref).isdigit() \
-        else (Official.slug == ref)
+    as_id = parse_id(ref)
+    clause = (Official.id == as_id) if as_id is not None else (Official.slug == str(ref))
     found = (await session.execute(select(Official.id).where(clause))).scalar_one_or_none()
     if found is None:
         raise UnknownOfficial(f"unknown official {ref!r}", {"official": str(ref)})

@@ -10,6 +10,7 @@ i.e. a positive offset means the reference starts ``offset`` samples late in the
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -72,16 +73,56 @@ def read_wav(source: str | os.PathLike[str] | bytes, *, max_seconds: float = MAX
     if not data:
         raise AudioError(f"{name}: empty file (0 bytes)")
     fmt, channels, rate, bits, payload = _parse_riff(data, name)
-    samples = _decode(fmt, bits, payload, name)
-    if channels > 1:
-        usable = len(samples) - len(samples) % channels
-        samples = samples[:usable].reshape(-1, channels).mean(axis=1)
-    audio = Audio(_to_int16(samples), rate)
+    audio = Audio(_decode_mono(fmt, channels, bits, payload, name), rate)
     if audio.duration < min_seconds:
         raise AudioError(f"{name}: no audio ({audio.duration:.3f} s of samples)")
     if audio.duration > max_seconds:
         raise AudioError(f"{name}: too long ({audio.duration:.1f} s > {max_seconds:.0f} s)")
     return audio
+
+
+@dataclass(frozen=True, slots=True)
+class WavInfo:
+    """What a WAV header says, before anything is decoded."""
+    encoding: int
+    channels: int
+    rate: int
+    bits: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.rate
+
+
+def wav_info(data: bytes, name: str = "<bytes>") -> WavInfo:
+    """The header of a WAV (bytes): encoding, channels, rate, sample width and the number of
+    whole frames its data holds. AudioError for what ``read_wav`` would refuse as corrupt."""
+    fmt, channels, rate, bits, payload = _parse_riff(data, name)
+    width = 1 if fmt in (_FMT_MULAW, _FMT_ALAW) else bits // 8
+    if width < 1:
+        raise AudioError(f"{name}: unsupported sample width {bits} bits")
+    return WavInfo(fmt, channels, rate, bits, len(payload) // (width * channels))
+
+
+_BLOCK = 1 << 20  # frames decoded at a time: float64 copies stay ~8 MiB per channel
+
+
+def _decode_mono(fmt: int, channels: int, bits: int, payload: bytes, name: str) -> np.ndarray:
+    """int16 mono samples, decoded a block of frames at a time (a whole-file float64 copy of a
+    20 MB upload would be hundreds of MB; the result is the same)."""
+    width = 1 if fmt in (_FMT_MULAW, _FMT_ALAW) else max(1, bits // 8)
+    frame = width * channels
+    step = _BLOCK * frame
+    view = memoryview(payload)
+    parts = []
+    for start in range(0, max(len(payload), 1), step):
+        samples = _decode(fmt, bits, bytes(view[start:start + step]), name)
+        if channels > 1:
+            usable = len(samples) - len(samples) % channels
+            samples = samples[:usable].reshape(-1, channels).mean(axis=1)
+        parts.append(_to_int16(samples))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 def _parse_riff(data: bytes, name: str) -> tuple[int, int, int, int, bytes]:
@@ -178,6 +219,32 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
         out_spec[-1] = out_spec[-1].real          # the new Nyquist bin of a real signal is real
     y = np.fft.irfft(out_spec, n=m) * (m / n)
     return _to_int16(y)
+
+
+def resample_blocks(samples: np.ndarray, from_rate: int, to_rate: int, *,
+                    block_seconds: float = 8.0, margin_seconds: float = 0.25) -> np.ndarray:
+    """``resample`` a block at a time (each with ``margin_seconds`` of its neighbours on both
+    sides, cut off again), so memory stays that of one block whatever the length, and no FFT
+    is of a huge (or prime) length. Blocks start on sample indices that map to whole output
+    indices, so they join without a gap or an overlap."""
+    if from_rate == to_rate or len(samples) == 0:
+        return np.asarray(samples, dtype=np.int16)
+    g = math.gcd(from_rate, to_rate)
+    step_in, step_out = from_rate // g, to_rate // g
+    block = max(1, int(block_seconds * from_rate) // step_in) * step_in
+    margin = max(1, int(margin_seconds * from_rate) // step_in) * step_in
+    n = len(samples)
+    out = np.empty(max(1, int(round(n * to_rate / from_rate))), dtype=np.int16)
+    for start in range(0, n, block):
+        lo, hi = max(0, start - margin), min(n, start + block + margin)
+        part = resample(samples[lo:hi], from_rate, to_rate)
+        o_start = start // step_in * step_out
+        o_end = min(len(out), (start + block) // step_in * step_out)
+        skip = (start - lo) // step_in * step_out
+        got = part[skip:skip + o_end - o_start]
+        out[o_start:o_start + len(got)] = got
+        out[o_start + len(got):o_end] = 0  # (only ever the rounding of the last sample)
+    return out
 
 
 def to_rate(audio: Audio, rate: int) -> Audio:

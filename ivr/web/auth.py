@@ -12,12 +12,19 @@ it. A route without a declaration is refused to everyone but the system identity
 
 CSRF: a session-authenticated request with an unsafe method must carry the session's CSRF token
 (form field ``csrf`` or header ``X-CSRF-Token``). Bearer requests need none (no ambient authority).
+The sign-in form, before any session, is bound to a pre-session: the ``ivr_login_csrf`` cookie is
+a random id with its issue time, the form's token is an HMAC of it under the app's login key, so
+only pairs this server issued (in the last ``LOGIN_FORM_SECONDS``) are accepted — not any
+cookie/form pair an attacker picks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import secrets
+import time
 
 from aiohttp import web
 
@@ -26,12 +33,64 @@ from ivr.core.constants import ANY, API_PREFIX, PUBLIC, SYSTEM
 from ivr.core.errors import CsrfFailed, Forbidden, NotSignedIn
 from ivr.core.identity import Identity
 from ivr.http import CONFIG, DB, IDENTITY, ROUTES
+from ivr.http.transport import is_secure
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "ivr_session"
 LOGIN_CSRF_COOKIE = "ivr_login_csrf"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOGIN_FORM_SECONDS = 1800
+# the key of the sign-in form's token: derived from the deployment's API token (shared by every
+# controller of a deployment, so a form served by one is accepted by another), else random
+LOGIN_KEY = web.AppKey("login_key", bytes)
+
+
+def login_key(api_token: str) -> bytes:
+    if not api_token:
+        return secrets.token_bytes(32)
+    return hashlib.sha256(b"ivr login form\0" + api_token.encode()).digest()
+
+
+def _login_mac(request: web.Request, presession: str) -> str:
+    return hmac.new(request.config_dict[LOGIN_KEY], presession.encode(), "sha256").hexdigest()
+
+
+def new_login_presession(request: web.Request) -> tuple[str, str]:
+    """(the pre-session cookie, the form's token bound to it)."""
+    presession = f"{secrets.token_urlsafe(18)}.{int(time.time())}"
+    return presession, _login_mac(request, presession)
+
+
+KNOWN_COOKIE = "ivr_known"
+
+
+def _known_mac(request: web.Request, username: str) -> str:
+    return hmac.new(request.config_dict[LOGIN_KEY], b"known\0" + username.encode(),
+                    "sha256").hexdigest()
+
+
+def set_known_browser(response: web.StreamResponse, request: web.Request, username: str) -> None:
+    """Remember that ``username`` signed in from this browser: its attempts are then not held
+    by the account's sign-in lock (``ivr.accounts.security``), so an attacker cannot lock the
+    real user out of a browser they use."""
+    response.set_cookie(KNOWN_COOKIE, _known_mac(request, username), httponly=True,
+                        samesite="Strict", path="/login", secure=is_secure(request),
+                        max_age=180 * 86400)
+
+
+def is_known_browser(request: web.Request, username: str) -> bool:
+    given = request.cookies.get(KNOWN_COOKIE, "")
+    return bool(given) and hmac.compare_digest(given.encode(), _known_mac(request, username).encode())
+
+
+def check_login_presession(request: web.Request, presession: str, given: str) -> bool:
+    _nonce, _, issued = presession.partition(".")
+    if not issued.isascii() or not issued.isdigit() or len(issued) > 12:
+        return False
+    if not -60 <= time.time() - int(issued) <= LOGIN_FORM_SECONDS:
+        return False
+    return hmac.compare_digest(_login_mac(request, presession).encode(), given.encode())
 
 
 def is_api(request: web.Request) -> bool:
@@ -40,7 +99,7 @@ def is_api(request: web.Request) -> bool:
 
 def set_session_cookie(response: web.StreamResponse, request: web.Request, key: str) -> None:
     response.set_cookie(SESSION_COOKIE, key, httponly=True, samesite="Strict", path="/",
-                        secure=request.secure,
+                        secure=is_secure(request),
                         max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
 
 

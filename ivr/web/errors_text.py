@@ -10,6 +10,8 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "error.conflict": ("冲突", "Conflict"),
     "error.unauthorized": ("请先登录", "Please sign in"),
     "error.login-failed": ("用户名或密码错误", "Wrong user name or password"),
+    "error.login-throttled": ("登录失败次数过多，请稍后再试",
+                              "Too many failed sign-ins: try again later"),
     "error.forbidden": ("没有权限", "Forbidden"),
     "error.csrf-failed": ("表单已过期或来源不明，请刷新页面重试",
                           "The form has expired or came from elsewhere: reload and try again"),
@@ -55,6 +57,8 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "error.unknown-endpoint": ("未知分机", "Unknown endpoint"),
     "error.unknown-number": ("未知号码", "Unknown number"),
     "error.unknown-prompt": ("未知提示音", "Unknown prompt"),
+    "error.unknown-token": ("未知令牌", "Unknown token"),
+    "error.unknown-lock": ("没有这个登录限制", "No such sign-in lock"),
     "error.unrenderable-config": ("该配置无法写入 Asterisk", "Asterisk cannot be configured so"),
     "error.unknown-ban": ("未知封禁记录", "Unknown SIP ban"),
 }

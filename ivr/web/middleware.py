@@ -36,8 +36,11 @@ async def _api(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return web.json_response({"error_id": _HTTP_ERROR_IDS.get(exc.status, "http-error"),
-                                  "message": exc.reason, "details": {}}, status=exc.status)
+        response = web.json_response({"error_id": _HTTP_ERROR_IDS.get(exc.status, "http-error"),
+                                      "message": exc.reason, "details": {}}, status=exc.status)
+        if "Allow" in exc.headers:  # 405: the methods the path has
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("API %s %s failed", request.method, request.path)
         return web.json_response({"error_id": "internal-error", "message": "internal error",

@@ -193,6 +193,7 @@ async def test_official_plays_voicemail_and_calls_back(
         a.addEventListener('loadedmetadata', done, {once: true});
         a.addEventListener('error', () => reject(new Error('audio error ' + (a.error && a.error.code))),
                            {once: true});
+        a.preload = 'metadata';  // the inbox loads nothing until asked (each load is logged)
         a.load();
         setTimeout(() => reject(new Error('no metadata after 10 s')), 10000);
     })""")
@@ -211,6 +212,11 @@ async def test_official_plays_voicemail_and_calls_back(
     })""")
     assert played > 0.3
     await page.screenshot(path=str(artifacts / "03-official-inbox-voicemail.png"), full_page=True)
+    # who listened is in the access log (personal information), for admins
+    status, log = await lab.arequest("GET", "/api/v1/access-log?kind=audio-listened")
+    assert status == 200, log
+    assert (log["items"][0]["actor"], log["items"][0]["subject"]) == (
+        "web:liqiang", f"case {case['id']}"), log
 
     # click-to-call-back: 李强's phone rings first, then the citizen through the carrier
     li_phone = await sipp("uas_answer", port=lab.extra["phones"]["li"],

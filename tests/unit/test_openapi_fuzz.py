@@ -1,0 +1,52 @@
+"""Schemathesis against the real app's OpenAPI document (issue 9): every operation, examples
+from the schemas and mutated away from them, for a bounded time (``MAX_SECONDS``). Required:
+no server error (a 503 with an error_id — a real dependency down, here AMI — is allowed by the
+check below), every status, content type, header and body as the document says."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from ivr.app import create_app
+from ivr.directory.importer import import_text
+from ivr.http.keys import DB
+from ivr.lab import ports
+from tests.unit.apps import unit_config
+from tests.unit.test_web_hardening import DIRECTORY
+
+TOKEN = "deployment-token-for-fuzzing"
+MAX_SECONDS = 150
+CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
+          "response_headers_conformance,response_schema_conformance")
+
+
+async def test_openapi_fuzz_finds_no_server_error(tmp_path: Path) -> None:
+    config = unit_config(tmp_path, database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"},
+                         http={"api_token": TOKEN})
+    app = create_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = ports.free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await import_text(app[DB], DIRECTORY, "yaml", "test")
+        st = Path(sys.executable).with_name("schemathesis")
+        proc = await asyncio.create_subprocess_exec(
+            str(st), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json",
+            "-H", f"Authorization: Bearer {TOKEN}", "--checks", CHECKS,
+            "--max-examples", "30", "--max-time", str(MAX_SECONDS), "--workers", "2",
+            "--seed", "9", "--no-color", "--request-timeout", "20",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.unit.schemathesis_hooks",
+                 "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+        out, _ = await asyncio.wait_for(proc.communicate(), MAX_SECONDS + 120)
+    finally:
+        await runner.cleanup()
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, text[-6000:]
+    assert " passed" in text and "Tested: 4" in text, text[-3000:]
