@@ -54,6 +54,10 @@ DEFAULT_PROMPTS: tuple[PromptText, ...] = (
                "留言请按1，转接人工服务请按0，重听请按9。",
                "To leave a message, press 1. To speak to an operator, press 0. "
                "To hear these options again, press 9."),
+    # what a confirming callee (a mobile) hears before the call is theirs (extensions/confirm.tmpl)
+    PromptText("ivr-confirm",
+               "这是公开电话来电，请按1接听。",
+               "This is a call to a public line. Press 1 to take it."),
 )
 
 

@@ -1,0 +1,133 @@
+"""Per-leg confirmation on real Asterisk with sipp (issue 8): a mobile's callee presses 1
+before the call is theirs, so a carrier's voicemail or announcement that answers never counts
+as the official answering, and the other legs ring on meanwhile.
+
+The carrier is a sipp UAS on 127.0.0.2 (every mobile reaches it); desk phones are sipp UASs on
+their static contacts. Keys are RFC 2833 events (sipp's shipped pcaps)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.calls.events import CelRecord, from_journal_line
+from ivr.lab.deploy import LabDeployment
+from tests.e2e.routing_helpers import call_record, eventually, routing_lab
+
+pytestmark = pytest.mark.e2e
+
+DIRECTORY = """
+version: 1
+settings:
+  timezone: Asia/Shanghai
+pools:
+  - {{name: main, strategy: leastrecent, max_wait: 5}}
+officials:
+  - slug: wu-fang
+    name: 吴芳
+    title: 局长
+    numbers: ["0558-5556001"]
+    devices:
+      - {{sip: o-wu, static_contact: "sip:o-wu@127.0.0.1:{wu}", confirm: false}}
+      - {{mobile: "13800002001"}}
+    deputy: ma-jun
+    mode: direct
+    chain: [deputy, pool, voicemail]
+    ring_timeout: 6
+  - slug: ma-jun
+    name: 马俊
+    title: 副局长
+    numbers: ["0558-5556002"]
+    devices: [{{mobile: "13800002002"}}]
+    mode: direct
+    chain: [pool, voicemail]
+    ring_timeout: 6
+  - slug: qian-hui
+    name: 钱慧
+    title: 主任
+    numbers: ["0558-5556003"]
+    devices:
+      - {{sip: o-qian, static_contact: "sip:o-qian@127.0.0.1:{qian}", confirm: true}}
+      - {{mobile: "13800002003"}}
+    mode: direct
+    chain: [pool, voicemail]
+    ring_timeout: 6
+"""
+PHONES = ("wu", "qian")
+WINDOW = 3  # [routing] confirm_window: seconds after the prompt
+SCENARIOS = Path(__file__).parent / "scenarios"
+WU_MOBILE, MA_MOBILE, QIAN_MOBILE = "+8613800002001", "+8613800002002", "+8613800002003"
+
+
+@pytest.fixture
+async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
+    async for deployment in routing_lab(asterisk_root, tmp_path / "lab", DIRECTORY, PHONES,
+                                        routing={"confirm_window": WINDOW}):
+        yield deployment
+
+
+def carrier(lab: Any, sipp: Any, key: str | None, calls: int = 1) -> Any:
+    """The carrier answering every mobile at once; ``key`` pressed 1 s later (None: never)."""
+    dtmf = f"/usr/share/sip-tester/dtmf_2833_{key or 1}.pcap"  # sipp opens it at load
+    return sipp(SCENARIOS / "uas_answer_dtmf.xml", local_ip="127.0.0.2",
+                port=lab.config.carrier.port, calls=calls,
+                keys={"answer_ms": 1, "key_after_ms": 1000 if key else 3600000, "dtmf": dtmf,
+                      "hold_ms": 3600000})
+
+
+def journal(lab: Any) -> list[CelRecord]:
+    """The CEL journal Asterisk wrote so far."""
+    path = lab.config.cel_journal
+    lines = (path.read_text(encoding="utf-8") if path.exists() else "").splitlines()
+    return [r for r in map(from_journal_line, lines) if r is not None]
+
+
+async def bridged(lab: Any) -> list[set[str]]:
+    """The channels of each bridge Asterisk has now."""
+    out = await asyncio.to_thread(lab.asterisk.cli, "bridge show all")
+    found = []
+    for bridge_id in re.findall(r"^([0-9a-f-]{36})", out, re.M):
+        detail = await asyncio.to_thread(lab.asterisk.cli, f"bridge show {bridge_id}")
+        found.append(set(re.findall(r"Channel: (\S+)", detail)))
+    return found
+
+
+async def test_carrier_voicemail_never_counts_the_desk_phone_answers(lab: Any, sipp: Any) -> None:
+    """The mobile's carrier answers at once and never sends a key; the desk phone (confirm:
+    false: no prompt) answers after 3 s and is the only one bridged to the citizen."""
+    voicemail = await carrier(lab, sipp, None).start()
+    desk = await sipp("uas_answer", port=lab.extra["phones"]["wu"],
+                      keys={"answer_ms": 3000, "hold_ms": 3600000}).start()
+    citizen = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="05585556001",
+                         keys={"hold_ms": 9000}).start()
+    # while the citizen talks: one bridge, the citizen's channel and the desk phone's
+    caller_chan = (await eventually(lambda: _ivr_call_channel(lab)))
+    members = await eventually(lambda: _two_party(lab), timeout=15)
+    assert caller_chan in members and any(m.startswith("PJSIP/o-wu-") for m in members), members
+    assert (await citizen.wait(30)).ok
+    assert (await voicemail.wait(30)).received("BYE"), "the carrier leg was hung up by Asterisk"
+    record = await eventually(lambda: call_record(lab, "05585556001"), timeout=30)
+    assert (record["outcome"], record["answered_by"], record["answered_kind"]) == (
+        "answered", "o-wu", "direct"), record
+    assert record["confirmed"] is None, record  # the desk phone is not asked
+    step = record["steps"][0]
+    assert (step["kind"], step["result"], step["answered_by"]) == ("direct", "ANSWER", "o-wu")
+    assert step["legs"] == [{"device": WU_MOBILE, "result": "UNCONFIRMED"}], step
+
+
+async def _ivr_call_channel(lab: Any) -> str | None:
+    calls = [r for r in journal(lab) if r.name == "IVR_CALL"]
+    return calls[-1].channel if calls else None
+
+
+async def _two_party(lab: Any) -> set[str] | None:
+    bridges = await bridged(lab)
+    if len(bridges) == 1 and len(bridges[0]) == 2 and not any(
+            m.startswith("Local/") for m in bridges[0]):
+        return bridges[0]
+    return None
