@@ -118,6 +118,8 @@ async def test_carrier_voicemail_never_counts_the_desk_phone_answers(lab: Any, s
     step = record["steps"][0]
     assert (step["kind"], step["result"], step["answered_by"]) == ("direct", "ANSWER", "o-wu")
     assert step["legs"] == [{"device": WU_MOBILE, "result": "UNCONFIRMED"}], step
+    asked = {r.fields.get("device") for r in journal(lab) if r.name == "IVR_CONFIRM"}
+    assert asked == {WU_MOBILE}, asked  # the desk phone heard no prompt
 
 
 async def _ivr_call_channel(lab: Any) -> str | None:
@@ -131,3 +133,69 @@ async def _two_party(lab: Any) -> set[str] | None:
             m.startswith("Local/") for m in bridges[0]):
         return bridges[0]
     return None
+
+
+async def test_mobile_presses_1_and_is_confirmed(lab: Any, sipp: Any) -> None:
+    """The mobile answers and presses 1: the call is the mobile's, confirmed; the desk phone
+    that was still ringing is cancelled."""
+    mobile = await carrier(lab, sipp, "1").start()
+    desk = await sipp("uas_answer", port=lab.extra["phones"]["wu"],
+                      keys={"answer_ms": 60000, "hold_ms": 3600000}).start()
+    citizen = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="05585556001",
+                         keys={"hold_ms": 8000}).run()
+    assert citizen.ok, citizen.summary()
+    assert (await desk.wait(10)).received("CANCEL")
+    assert (await mobile.wait(10)).received("BYE")  # the citizen's hang-up reached the mobile
+    record = await eventually(lambda: call_record(lab, "05585556001"), timeout=30)
+    assert (record["outcome"], record["answered_by"], record["confirmed"]) == (
+        "answered", WU_MOBILE, True), record
+    step = record["steps"][0]
+    assert (step["result"], step["answered_by"]) == ("ANSWER", WU_MOBILE), step
+    assert step["legs"] == [{"device": WU_MOBILE, "result": "CONFIRMED"}], step
+    assert len(record["steps"]) == 1, record
+
+
+async def test_mobile_presses_2_declines_and_the_chain_goes_on(lab: Any, sipp: Any) -> None:
+    """The mobile answers and presses 2: declined; the desk phone does not answer; the deputy's
+    mobile on the carrier is asked too (and declines); then the pool (nobody there) and the
+    voicemail greeting: the call is not answered."""
+    mobile = await carrier(lab, sipp, "2", calls=2).start()
+    citizen = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="05585556001",
+                         keys={"hold_ms": 16000}).start()
+    await eventually(lambda: _reached(lab, "voicemail"), timeout=40)
+    assert (await citizen.wait(30)).ok  # hung up during the greeting
+    record = await eventually(lambda: call_record(lab, "05585556001"), timeout=30)
+    assert record["outcome"] != "answered" and record["answered_by"] is None, record
+    assert record["confirmed"] is None, record
+    steps = [(s["kind"], s["result"], s["legs"]) for s in record["steps"]]
+    assert steps[:2] == [
+        ("direct", "UNCONFIRMED", [{"device": WU_MOBILE, "result": "DECLINED"}]),
+        ("deputy", "UNCONFIRMED", [{"device": MA_MOBILE, "result": "DECLINED"}])], steps
+    assert [s[0] for s in steps[2:]] == ["pool", "voicemail"], steps
+    assert len((await mobile.wait(10)).received("INVITE")) == 2
+
+
+async def _reached(lab: Any, kind: str) -> bool:
+    return any(r.name == "IVR_STEP" and r.fields.get("kind") == kind for r in journal(lab))
+
+
+async def test_both_legs_unconfirmed_the_chain_goes_on(lab: Any, sipp: Any) -> None:
+    """A desk phone that confirms (confirm: true) and the mobile's carrier both answer at once
+    and nobody presses a key: neither takes the call; the pool and the voicemail follow."""
+    voicemail = await carrier(lab, sipp, None).start()
+    desk = await sipp(SCENARIOS / "uas_answer_dtmf.xml", port=lab.extra["phones"]["qian"],
+                      keys={"answer_ms": 1, "key_after_ms": 3600000, "hold_ms": 3600000,
+                            "dtmf": "/usr/share/sip-tester/dtmf_2833_1.pcap"}).start()
+    citizen = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="05585556003",
+                         keys={"hold_ms": 16000}).start()
+    await eventually(lambda: _reached(lab, "voicemail"), timeout=40)
+    assert (await citizen.wait(30)).ok  # hung up during the greeting
+    record = await eventually(lambda: call_record(lab, "05585556003"), timeout=30)
+    assert record["outcome"] != "answered" and record["answered_by"] is None, record
+    direct = record["steps"][0]
+    assert (direct["kind"], direct["result"]) == ("direct", "UNCONFIRMED"), direct
+    assert sorted(direct["legs"], key=lambda leg: leg["device"]) == [
+        {"device": QIAN_MOBILE, "result": "UNCONFIRMED"},
+        {"device": "o-qian", "result": "UNCONFIRMED"}], direct
+    assert [s["kind"] for s in record["steps"][1:]] == ["pool", "voicemail"], record
+    assert (await voicemail.wait(10)).received("BYE") and (await desk.wait(10)).received("BYE")
