@@ -31,7 +31,6 @@ from ivr.db.session import Db
 from ivr.directory.services import audit, clean_actor, get_official, load_official
 from ivr.directory.validate import (
     check_availability,
-    check_bool,
     check_chain,
     check_mode,
     check_ring_timeout,
@@ -181,7 +180,9 @@ async def set_device_confirm(db: Db, official: str | int, device: str, confirm: 
     """Whether the callee on ``device`` (an endpoint name or a mobile number, any accepted form)
     presses 1 before the call is theirs (docs/architecture.md, "Confirmed legs"; audited as
     ``confirm``, values ``<device>:true|false``)."""
-    value = check_bool(confirm, "confirm")
+    if not isinstance(confirm, bool):
+        raise InvalidInput("confirm must be true or false", {"confirm": str(confirm)})
+    value = confirm
     try:
         number = normalize(device)
     except NumberError:

@@ -111,6 +111,7 @@ async def test_carrier_voicemail_never_counts_the_desk_phone_answers(lab: Any, s
     assert caller_chan in members and any(m.startswith("PJSIP/o-wu-") for m in members), members
     assert (await citizen.wait(30)).ok
     assert (await voicemail.wait(30)).received("BYE"), "the carrier leg was hung up by Asterisk"
+    assert (await desk.wait(10)).received("BYE")  # the citizen's hang-up reached the desk phone
     record = await eventually(lambda: call_record(lab, "05585556001"), timeout=30)
     assert (record["outcome"], record["answered_by"], record["answered_kind"]) == (
         "answered", "o-wu", "direct"), record
