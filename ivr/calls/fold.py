@@ -192,8 +192,6 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
             call.complete = True
             call.ended_at = call.ended_at or when
     if call.complete or call.ended_at is not None:
-        for step in call.steps.values():  # a callee asked when the call ended never confirmed
-            step.legs = {d: r or UNCONFIRMED for d, r in step.legs.items()}
         call.outcome = _outcome(call, refused, voicemail_secs)
     elif interrupted_at is not None:
         call.ended_at, call.outcome = interrupted_at, "interrupted"
@@ -201,6 +199,9 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
             step.ended_at = step.ended_at or interrupted_at
         if call.answered_at is not None:
             call.waited_secs = _secs(call.started_at, call.answered_at)
+    if call.outcome is not None:
+        for step in call.steps.values():  # a callee asked when the call ended never confirmed
+            step.legs = {d: r or UNCONFIRMED for d, r in step.legs.items()}
     return call
 
 

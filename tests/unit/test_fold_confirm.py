@@ -111,3 +111,8 @@ def test_legs_text_round_trip() -> None:
     legs = {MOBILE: "CONFIRMED", "o-12": "DECLINED"}
     assert legs_of(legs_text(legs)) == legs
     assert legs_text({}) is None and legs_of(None) == {}
+
+
+def test_interrupted_while_asked_leaves_the_leg_unconfirmed() -> None:
+    c = fold(LID, start() + [step(1, "direct", TARGET, 0.2), *asked(0.5)], interrupted_at=at(5.0))
+    assert (c.outcome, c.answered_by, c.steps[1].legs) == ("interrupted", None, {MOBILE: "UNCONFIRMED"})
