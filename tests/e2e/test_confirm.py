@@ -180,9 +180,19 @@ async def _reached(lab: Any, kind: str) -> bool:
     return any(r.name == "IVR_STEP" and r.fields.get("kind") == kind for r in journal(lab))
 
 
-async def test_both_legs_unconfirmed_the_chain_goes_on(lab: Any, sipp: Any) -> None:
+async def test_both_legs_unconfirmed_the_chain_goes_on(lab: Any, sipp: Any, tmp_path: Path) -> None:
     """A desk phone that confirms (confirm: true) and the mobile's carrier both answer at once
-    and nobody presses a key: neither takes the call; the pool and the voicemail follow."""
+    and nobody presses a key: neither takes the call; the pool and the voicemail follow. The
+    city replaced the confirmation prompt (a prompt like the others)."""
+    import subprocess
+    short = tmp_path / "confirm.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(short), "synth", "1.0",
+                    "sine", "440", "gain", "-6"], check=True)
+    status, body = await lab.arequest("PUT", "/api/v1/prompts/zh/ivr-confirm",
+                                      text=short.read_bytes(), content_type="audio/wav")
+    assert status == 200, body
+    status, listing = await lab.arequest("GET", "/api/v1/prompts")
+    assert {"language": "zh", "name": "ivr-confirm", "seconds": 1.0} in listing["items"], listing
     voicemail = await carrier(lab, sipp, None).start()
     desk = await sipp(SCENARIOS / "uas_answer_dtmf.xml", port=lab.extra["phones"]["qian"],
                       keys={"answer_ms": 1, "key_after_ms": 3600000, "hold_ms": 3600000,
