@@ -210,3 +210,20 @@ async def test_both_legs_unconfirmed_the_chain_goes_on(lab: Any, sipp: Any, tmp_
         {"device": "o-qian", "result": "UNCONFIRMED"}], direct
     assert [s["kind"] for s in record["steps"][1:]] == ["pool", "voicemail"], record
     assert (await voicemail.wait(10)).received("BYE") and (await desk.wait(10)).received("BYE")
+
+
+async def test_carrier_announcement_hangs_up_the_desk_phone_still_rings(lab: Any, sipp: Any) -> None:
+    """The carrier answers, plays its announcement and hangs up itself while the callee is
+    asked: that leg is unconfirmed, the desk phone rings on and takes the call."""
+    announcement = await sipp("uas_answer", local_ip="127.0.0.2", port=lab.config.carrier.port,
+                              keys={"answer_ms": 1, "hold_ms": 1500}).start()
+    desk = await sipp("uas_answer", port=lab.extra["phones"]["wu"],
+                      keys={"answer_ms": 3000, "hold_ms": 3600000}).start()
+    citizen = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service="05585556001",
+                         keys={"hold_ms": 5000}).run()
+    assert citizen.ok, citizen.summary()
+    assert (await announcement.wait(10)).ok and (await desk.wait(10)).received("BYE")
+    record = await eventually(lambda: call_record(lab, "05585556001"), timeout=30)
+    assert (record["outcome"], record["answered_by"], record["confirmed"]) == (
+        "answered", "o-wu", None), record
+    assert record["steps"][0]["legs"] == [{"device": WU_MOBILE, "result": "UNCONFIRMED"}], record
