@@ -152,6 +152,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "agi_host": c.agi.host, "agi_port": str(c.agi.port), "agi_limit": str(AGI_LIMIT),
         "default_plan": default_plan(default_queue),
         "timezone": inp.timezone or c.database.timezone, "default_language": c.routing.default_language,
+        "confirm_window": str(c.routing.confirm_window),
         "voicemail_dir": c.voicemail_dir_inside, "prompts_dir": c.prompts_dir_inside,
         "published_patterns": published_patterns(), "outbound_patterns": outbound_patterns(),
         "callback_max_seconds": str(c.outbound.callback_max_seconds),

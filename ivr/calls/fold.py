@@ -28,11 +28,19 @@ FINAL_KINDS = {"message", "voicemail"}  # reaching one of these is reaching the 
 ROLES = {"direct": "official", "deputy": "deputy", "pool": "operator"}
 WAITING = {"direct": "ringing", "deputy": "ringing", "pool": "queued", "menu": "menu"}
 CALLBACK_PREFIX = "ivrcb-"  # linkedid of a callback's legs (ivr/followup/callback.py)
-_MOBILE = re.compile(r"PJSIP/(\+?[0-9]{3,20})@carrier")
+# a mobile in a step's target: PJSIP/<number>@carrier, or its Local leg Local/[cp]m<number>@ivr-leg
+_MOBILE = re.compile(r"(?:PJSIP/|Local/[cp]m)(\+?[0-9]{3,20})@(?:carrier|ivr-leg)")
+# a Local leg's channel (ivr/core/policy.py dial_string): Local/<c|p><s|m><device>@ivr-leg-<n>;<1|2>
+_LOCAL_LEG = re.compile(r"Local/[cp][sm]([^@]{1,80})@ivr-leg-[0-9a-f]+;[12]")
+CONFIRMED, UNCONFIRMED, DECLINED = "CONFIRMED", "UNCONFIRMED", "DECLINED"  # a confirming leg's result
 
 
 def answerer(channel: str, target: str) -> str:
-    """``PJSIP/o-zhang-0000001a`` → ``o-zhang``; a mobile through the carrier → its number."""
+    """``PJSIP/o-zhang-0000001a`` → ``o-zhang``; a mobile through the carrier → its number
+    (``carrier`` when the step rang several); a Local leg → its device."""
+    leg = _LOCAL_LEG.fullmatch(channel)
+    if leg:
+        return leg.group(1)
     name = channel.split("/", 1)[-1].rsplit("-", 1)[0][:80]
     if name == "carrier":
         mobiles = _MOBILE.findall(target)
@@ -51,6 +59,8 @@ class StepView:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     cut: bool = False  # ended by the caller's hang-up, not by its own end
+    # confirming legs (device → CONFIRMED / UNCONFIRMED / DECLINED; "" while the callee is asked)
+    legs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,7 +78,7 @@ class CallView:
     answered_by: str | None = None
     answered_kind: str | None = None
     answered_role: str | None = None  # official | deputy | operator
-    confirmed: bool | None = None  # answered by a person (the confirmation issue fills this)
+    confirmed: bool | None = None  # True: the answering leg confirmed (pressed 1); None: not asked
     waited_secs: float | None = None  # arrival → answer, or → the caller's hang-up (abandoned)
     abandoned_during: str | None = None  # ringing | queued | menu | routing
     started_at: datetime | None = None
@@ -106,7 +116,10 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
     call = CallView(linkedid, kind="callback" if linkedid.startswith(CALLBACK_PREFIX) else "citizen")
     call.voicemail_secs = voicemail_secs
     refused = False
-    for ev in sorted(events, key=lambda e: e.eventtime):
+    events = sorted(events, key=lambda e: e.eventtime)
+    # a confirming leg's device answers before its callee is asked: that is not an answer
+    asked = {ev.uniqueid for ev in events if ev.name == "IVR_CONFIRM"}
+    for ev in events:
         f = ev.fields
         when = _ts(ev.eventtime)
         if call.started_at is None:
@@ -127,20 +140,27 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
             if seq is not None:
                 call.steps[seq] = StepView(seq, f.get("kind", "")[:16], f.get("target", "")[:255],
                                            started_at=when)
-        elif ev.eventtype == "ANSWER" and ev.uniqueid != linkedid:
+        elif ev.eventtype == "ANSWER" and ev.uniqueid != linkedid and ev.uniqueid not in asked:
             # a callee answered: the step running then is the one it answered
             running = [s for s in call.steps.values() if s.started_at and s.started_at <= when]
             step = max(running, key=lambda s: s.seq, default=None)
             if step is not None and step.kind in ANSWERABLE:
-                by = answerer(ev.channel, step.target)
-                step.answered_by = step.answered_by or by
-                if call.answered_at is None:
-                    call.answered_at, call.answered_by, call.answered_kind = when, by, step.kind
-                    call.answered_role = ROLES[step.kind]
+                _answered(call, step, answerer(ev.channel, step.target), when)
+        elif name in ("IVR_CONFIRM", "IVR_CONFIRM_END"):
+            step = _step(call, f.get("n", ""))
+            device = f.get("device", "")[:80]
+            if step is not None and device:
+                result = f.get("result", "")[:16] if name == "IVR_CONFIRM_END" else ""
+                step.legs[device] = result or step.legs.get(device, "")
+                if result == CONFIRMED and step.kind in ANSWERABLE:
+                    _answered(call, step, device, when, confirmed=True)
         elif name == "IVR_STEP_END":
             step = _step(call, f.get("n", ""))
             if step is not None:
                 step.result, step.ended_at = f.get("result", "")[:24] or None, when
+                if step.result not in ("ANSWER", "CANCEL", None) and any(
+                        r != CONFIRMED for r in step.legs.values()):
+                    step.result = UNCONFIRMED  # answered, but by nobody who took the call
         elif name == "IVR_VOICEMAIL":
             call.voicemail_file = f.get("file", "")[:255] or None
             for step in call.steps.values():
@@ -179,7 +199,33 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
             step.ended_at = step.ended_at or interrupted_at
         if call.answered_at is not None:
             call.waited_secs = _secs(call.started_at, call.answered_at)
+    if call.outcome is not None:
+        for step in call.steps.values():  # a callee asked when the call ended never confirmed
+            step.legs = {d: r or UNCONFIRMED for d, r in step.legs.items()}
     return call
+
+
+def _answered(call: CallView, step: StepView, by: str, when: datetime,
+              confirmed: bool | None = None) -> None:
+    """``by`` answered during ``step``; the first to answer is the call's answer. A mobile
+    answered among several (``carrier``) is named by its Local leg's answer right after."""
+    if step.answered_by in (None, "carrier"):
+        step.answered_by = by
+    if call.answered_at is None:
+        call.answered_at, call.answered_by, call.answered_kind = when, by, step.kind
+        call.answered_role, call.confirmed = ROLES[step.kind], confirmed
+    elif call.answered_by == "carrier" and step.answered_by == by and call.answered_kind == step.kind:
+        call.answered_by = by
+
+
+def legs_text(legs: dict[str, str]) -> str | None:
+    """``call_steps.legs``: ``<device>=<result>`` joined by ``,`` (None: no confirming leg)."""
+    return ",".join(f"{d}={r}" for d, r in legs.items())[:255] or None
+
+
+def legs_of(text: str | None) -> dict[str, str]:
+    """The inverse of :func:`legs_text`."""
+    return dict(part.split("=", 1) for part in (text or "").split(",") if "=" in part)
 
 
 def _outcome(call: CallView, refused: bool, voicemail_secs: float | None) -> str:

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.calls.events import CelRecord, from_journal_line, parse_extra
-from ivr.calls.fold import CALLBACK_PREFIX, CallView, fold
+from ivr.calls.fold import CALLBACK_PREFIX, CallView, fold, legs_text
 from ivr.calls.journal import OFFSET_KEY, Position, offset_key, read_chunk
 from ivr.core.config import Config
 from ivr.db.models import Call, CallStep, CelEvent, Official, Setting
@@ -276,6 +276,7 @@ class CallRecorder:
             view.call_id = call_ids[view.linkedid]
             step_rows += [dict(call_id=view.call_id, seq=s.seq, kind=s.kind, target=s.target,
                                result=s.result, answered_by=s.answered_by,
+                               legs=legs_text(s.legs),
                                started_at=s.started_at or view.started_at, ended_at=s.ended_at)
                           for s in view.steps.values()]
         if step_rows:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ivr.calls.fold import legs_of
 from ivr.core.constants import CALL_KINDS, OUTCOMES
 from ivr.core.ids import MAX_ID
 from ivr.db.models import Call, CallStep
 from ivr.http.inputs import QueryText, QueryTime
 from ivr.http.schemas import Time, iso_time
+
+
+class LegOut(BaseModel):
+    device: str = Field(description="endpoint name or mobile number")
+    result: str = Field(description="CONFIRMED (pressed 1: took the call), DECLINED (another "
+                        "key) or UNCONFIRMED (no key: a carrier's voicemail or announcement)",
+                        json_schema_extra={"enum": ["CONFIRMED", "DECLINED", "UNCONFIRMED"]})
 
 
 class CallStepOut(BaseModel):
@@ -19,16 +27,20 @@ class CallStepOut(BaseModel):
                                "NOANSWER, CHANUNAVAIL, CONGESTION, CANCEL: the caller hung up); "
                                "the pool's QUEUESTATUS (TIMEOUT, JOINEMPTY, LEAVEEMPTY, …) or "
                                "ANSWER/CANCEL; message PLAYED or CUT; voicemail RECORDED, EMPTY "
-                               "(under 1 s) or CUT; the menu's key, NONE or CUT")
+                               "(under 1 s) or CUT; the menu's key, NONE or CUT; UNCONFIRMED: "
+                               "a direct/deputy step where a confirming leg answered but "
+                               "nobody took the call")
     answered_by: str | None
+    legs: list[LegOut] = Field(description="the step's confirming legs that answered")
     started_at: Time
     ended_at: Time
 
     @classmethod
     def of(cls, s: CallStep) -> CallStepOut:
         return cls(seq=s.seq, kind=s.kind, target=s.target, result=s.result,
-                   answered_by=s.answered_by, started_at=iso_time(s.started_at),
-                   ended_at=iso_time(s.ended_at))
+                   answered_by=s.answered_by,
+                   legs=[LegOut(device=d, result=r) for d, r in legs_of(s.legs).items()],
+                   started_at=iso_time(s.started_at), ended_at=iso_time(s.ended_at))
 
 
 class CallOut(BaseModel):
@@ -48,7 +60,8 @@ class CallOut(BaseModel):
     answered_by: str | None = Field(description="the device that answered")
     answered_kind: str | None = Field(description="the step that answered: direct, deputy, pool")
     answered_role: str | None = Field(description="official, deputy or operator")
-    confirmed: bool | None = Field(description="answered by a person (null: not checked)")
+    confirmed: bool | None = Field(description="true: the answering device's callee pressed 1 "
+                                   "(a confirming device, e.g. a mobile); null: not asked")
     waited_secs: float | None = Field(description="seconds from arrival to the answer, or to "
                                       "the caller's hang-up when abandoned")
     abandoned_during: str | None = Field(description="ringing, queued, menu or routing")

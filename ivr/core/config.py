@@ -108,6 +108,13 @@ class SipConfig:
 class RoutingConfig:
     default_language: str = _doc("zh", "prompt language when neither number nor official has one")
     default_pool: str = _doc("main", "operator pool of officials without one")
+    confirm_window: int = _doc(8, "seconds a callee on a confirming device (a mobile) has to "
+                                  "press 1 once the confirmation prompt has played; not counted "
+                                  "against the ring timeout")
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.confirm_window <= 60:
+            raise ConfigError(f"[routing] confirm_window: {self.confirm_window} is not 2..60 s")
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,11 @@ class UnknownNumber(NotFound):
     error_id = "unknown-number"
 
 
+class UnknownDevice(NotFound):
+    """Not a device of that official (an endpoint name or a mobile number)."""
+    error_id = "unknown-device"
+
+
 class UnknownPrompt(NotFound):
     error_id = "unknown-prompt"
 

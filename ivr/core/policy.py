@@ -14,6 +14,7 @@ from ivr.core.schedule import Interval, mode_on
 DEFAULT_CHAIN: tuple[str, ...] = ("deputy", "pool", "voicemail")
 UNAVAILABLE_PROMPT = "ivr-unavailable"
 CARRIER_ENDPOINT = "carrier"
+LEG_CONTEXT = "ivr-leg"  # the dialplan context of a Local leg (extensions/confirm.tmpl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,19 +36,25 @@ class OfficialRouting:
     holiday_intervals: tuple[Interval, ...] = field(default=())  # seconds of a holiday
 
 
-def dial_string(devices: Iterable[tuple[str, str | None, str | None]],
+def dial_string(devices: Iterable[tuple[str, str | None, str | None, bool]],
                 trunk: str = CARRIER_ENDPOINT) -> str:
-    """``(kind, endpoint, e164)`` devices → a parallel-ring Dial() string.
+    """``(kind, endpoint, e164, confirm)`` devices → a parallel-ring Dial() string.
 
     SIP phones are dialled by endpoint name, mobiles through the carrier trunk by their number.
+    When a device confirms (the callee presses 1 before the call is theirs), every leg of the
+    Dial runs through its own Local channel into ``ivr-leg`` (docs/architecture.md, "Confirmed
+    legs"): ``Local/<c|p><s|m><endpoint or number>@ivr-leg`` — ``c`` confirms, ``p`` does not;
+    ``s`` a SIP phone, ``m`` a mobile on the carrier. Then each leg keeps its own ring timeout
+    and an unconfirmed leg drops out while the others ring on.
     """
-    parts = []
-    for kind, endpoint, number in devices:
-        if kind == "sip" and endpoint:
-            parts.append(f"PJSIP/{endpoint}")
-        elif kind == "mobile" and number:
-            parts.append(f"PJSIP/{number}@{trunk}")
-    return "&".join(parts)
+    legs = [(kind, endpoint if kind == "sip" else number, confirm)
+            for kind, endpoint, number, confirm in devices
+            if (kind == "sip" and endpoint) or (kind == "mobile" and number)]
+    if any(confirm for _, _, confirm in legs):
+        return "&".join(f"Local/{'c' if confirm else 'p'}{'s' if kind == 'sip' else 'm'}{name}"
+                        f"@{LEG_CONTEXT}" for kind, name, confirm in legs)
+    return "&".join(f"PJSIP/{name}" if kind == "sip" else f"PJSIP/{name}@{trunk}"
+                    for kind, name, _ in legs)
 
 
 def plan_for_mode(r: OfficialRouting, mode: str) -> RoutePlan:

@@ -100,6 +100,8 @@ class Device(Base):
     sip_ha1: Mapped[str | None] = mapped_column(String(64))
     static_contact: Mapped[str | None] = mapped_column(String(120))  # lab/demo phones
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # the callee presses 1 before the call is theirs (default: mobiles yes, SIP phones no)
+    confirm: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     official: Mapped[Official] = relationship(back_populates="devices")
 
 
@@ -225,6 +227,8 @@ class CallStep(Base):
     target: Mapped[str] = mapped_column(String(255), default="")
     result: Mapped[str | None] = mapped_column(String(24))
     answered_by: Mapped[str | None] = mapped_column(String(80))
+    # confirming legs and what each did: "<device>=CONFIRMED|UNCONFIRMED|DECLINED" joined by ","
+    legs: Mapped[str | None] = mapped_column(String(255))
     started_at: Mapped[datetime] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
     call: Mapped[Call] = relationship(back_populates="steps")

@@ -258,15 +258,17 @@ class _Importer:
                     row = Device(official_id=official.id, kind=d.kind, endpoint=d.endpoint,
                                  number=d.number, static_contact=d.static_contact,
                                  sip_ha1=sip_ha1(d.endpoint, secret) if d.endpoint and secret else None,
-                                 priority=priority)
+                                 priority=priority, confirm=d.confirm)
                     self.s.add(row)
                     if d.endpoint and secret:
                         self.result.new_credentials[d.endpoint] = secret
                     self.touched.add(spec.slug)
                     continue
                 kept.add(row.id)
-                if (row.priority, row.static_contact) != (priority, d.static_contact):
-                    row.priority, row.static_contact = priority, d.static_contact
+                if (row.priority, row.static_contact, row.confirm) != (priority, d.static_contact,
+                                                                        d.confirm):
+                    row.priority, row.static_contact, row.confirm = (priority, d.static_contact,
+                                                                     d.confirm)
                     self.touched.add(spec.slug)
         for row in rows:
             if row.id not in kept and row.official_id in replaced:

@@ -54,11 +54,12 @@ class DeviceOut(BaseModel):
     number: str | None
     static_contact: str | None
     priority: int
+    confirm: bool = Field(description="the callee presses 1 before the call is theirs")
 
     @classmethod
     def of(cls, d: Device) -> DeviceOut:
         return cls(kind=d.kind, endpoint=d.endpoint, number=d.number,
-                   static_contact=d.static_contact, priority=d.priority)
+                   static_contact=d.static_contact, priority=d.priority, confirm=d.confirm)
 
 
 class PolicyOut(BaseModel):

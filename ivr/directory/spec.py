@@ -69,6 +69,7 @@ class DeviceSpec:
     endpoint: str | None = None
     number: str | None = None
     static_contact: str | None = None
+    confirm: bool = False  # the callee presses 1 first (default: mobiles yes, SIP phones no)
 
 
 @dataclass(slots=True)
@@ -160,15 +161,18 @@ def _operator(raw: Any, where: str) -> OperatorSpec:
 
 
 def _device(raw: Any, where: str) -> DeviceSpec:
-    m = _mapping(raw, where, {"sip", "mobile", "static_contact"})
+    m = _mapping(raw, where, {"sip", "mobile", "static_contact", "confirm"})
     if ("sip" in m) == ("mobile" in m):
         raise InvalidDirectory("a device is either {sip: endpoint} or {mobile: number}", where=where)
+    confirm = check_bool(m["confirm"], f"{where}.confirm") if "confirm" in m else "mobile" in m
     if "mobile" in m:
         if "static_contact" in m:
             raise InvalidDirectory("static_contact is for sip devices only", where=where)
-        return DeviceSpec("mobile", number=check_number(m["mobile"], f"{where}.mobile"))
+        return DeviceSpec("mobile", number=check_number(m["mobile"], f"{where}.mobile"),
+                          confirm=confirm)
     return DeviceSpec("sip", endpoint=check_endpoint(m["sip"], f"{where}.sip"),
-                      static_contact=check_contact(m.get("static_contact"), f"{where}.static_contact"))
+                      static_contact=check_contact(m.get("static_contact"), f"{where}.static_contact"),
+                      confirm=confirm)
 
 
 def _official(raw: Any, where: str) -> OfficialSpec:
@@ -278,6 +282,8 @@ def parse_csv(text: str) -> DirectorySpec:
             raw["numbers"] = _split(cells["numbers"])
         devices: list[dict[str, str]] = [{"sip": e} for e in _split(cells.get("sip", ""))]
         devices += [{"mobile": n} for n in _split(cells.get("mobile", ""))]
+        if cells.get("confirm"):
+            _csv_confirm(devices, cells["confirm"], f"{where} ({raw['slug']}), confirm")
         if devices:
             raw["devices"] = devices
         for key in ("deputy", "superior", "mode"):
@@ -286,6 +292,22 @@ def parse_csv(text: str) -> DirectorySpec:
         spec.officials.append(_csv_official(raw, where))
     check_consistency(spec)
     return spec
+
+
+def _csv_confirm(devices: list[dict[str, str]], cell: str, where: str) -> None:
+    """The ``confirm`` cell: the row's devices that confirm (endpoints or mobile numbers, ``;``
+    separated; ``none``: none of them); the others do not. Empty: the defaults."""
+    if not devices:
+        raise InvalidDirectory("confirm needs the row's devices (sip, mobile)", where=where)
+    keys = [d["sip"] if "sip" in d else check_number(d["mobile"], where) for d in devices]
+    wanted: set[str] = set()
+    for entry in ([] if cell.strip().lower() == "none" else _split(cell)):
+        key = entry if entry in keys else check_number(entry, where)
+        if key not in keys:
+            raise InvalidDirectory(f"confirm names {entry!r}, not a device of the row", where=where)
+        wanted.add(key)
+    for d, key in zip(devices, keys, strict=True):
+        d["confirm"] = "true" if key in wanted else "false"
 
 
 def _csv_official(raw: dict[str, Any], where: str) -> OfficialSpec:

@@ -26,7 +26,7 @@ from ivr.core.numbers import NumberError, normalize
 from ivr.core.windows import WindowError, WindowInput, parse_windows
 
 CSV_COLUMNS = ("slug", "name", "title", "department", "numbers", "sip", "mobile", "deputy", "mode",
-               "superior")
+               "superior", "confirm")
 NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\"';|^,\\<>]")
 
 

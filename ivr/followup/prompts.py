@@ -72,6 +72,11 @@ DEFAULT_PROMPTS: tuple[PromptText, ...] = (
                "To hear these options again, press 9.",
                "메시지를 남기시려면 1번, 상담원과 통화하시려면 0번, 다시 들으시려면 9번을 "
                "눌러 주십시오."),
+    # what a confirming callee (a mobile) hears before the call is theirs (extensions/confirm.tmpl)
+    PromptText("ivr-confirm",
+               "这是公开电话来电，请按1接听。",
+               "This is a call to a public line. Press 1 to take it.",
+               "공공 전화로 걸려 온 전화입니다. 받으시려면 1번을 누르십시오."),
 )
 
 

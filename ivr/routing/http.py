@@ -24,6 +24,7 @@ from ivr.routing.schemas import (
     ChainIn,
     ChangeIn,
     DeputyIn,
+    DeviceConfirmIn,
     ModeIn,
     NumberIn,
     NumberOut,
@@ -100,6 +101,16 @@ async def put_pool(request: web.Request, body: PoolChoiceIn) -> OfficialOut:
     """Set the operator pool (name, or null for the default; audited)."""
     return OfficialOut.of(await routing.set_pool(
         request.config_dict[DB], request.match_info["slug"], body.pool, **_who(request, body)))
+
+
+@routes.put(f"{OFFICIAL}/devices/{{device}}/confirm", roles=ADMIN, body=DeviceConfirmIn,
+            response=OfficialOut, errors=[404])
+async def put_device_confirm(request: web.Request, body: DeviceConfirmIn) -> OfficialOut:
+    """Whether the callee on a device (endpoint name or mobile number) must press 1 before the
+    call is theirs (a carrier's voicemail never counts as answering; audited)."""
+    return OfficialOut.of(await routing.set_device_confirm(
+        request.config_dict[DB], request.match_info["slug"], request.match_info["device"],
+        body.confirm, **_who(request, body)))
 
 
 @routes.put(f"{P}/numbers/{{number}}", roles=ADMIN, body=NumberIn, response=NumberOut)

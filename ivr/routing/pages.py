@@ -44,6 +44,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "routing.field": ("项目", "Field"),
     "routing.old": ("原值", "Old"),
     "routing.new": ("新值", "New"),
+    "routing.devices": ("电话", "Phones"),
+    "routing.confirm_help": ("要求按1确认：接听后先听到“这是公开电话来电，请按1接听”，按1才接通市民"
+                             "（运营商语音信箱或提示音不算接听）",
+                             "Confirm with 1: on answering, the callee first hears the prompt and "
+                             "only 1 connects the citizen (a carrier's voicemail never counts)"),
+    "routing.confirm.on": ("要求按1确认", "confirms with 1"),
+    "routing.confirm.off": ("直接接通", "connects at once"),
+    "routing.confirm.turn_on": ("改为按1确认", "Require 1"),
+    "routing.confirm.turn_off": ("改为直接接通", "Connect at once"),
     "error.reason-required": ("请填写切换原因", "A reason is required"),
 }
 routes = Routes("routing")
@@ -152,6 +161,23 @@ async def post_schedule(request: web.Request) -> web.Response:
     except IvrError as exc:
         return await schedule_page(request, text=text, error=error_text(request, exc),
                                    status=exc.status)
+    raise web.HTTPSeeOther(f"/admin/officials/{quote(request.match_info['slug'])}/schedule?saved=1")
+
+
+@routes.post("/admin/officials/{slug}/devices/{device}/confirm", roles=ADMIN)
+async def post_device_confirm(request: web.Request) -> web.Response:
+    """Whether the callee on one device presses 1 before the call is theirs (audited)."""
+    form = await request.post()
+    value = str(form.get("confirm", ""))
+    try:
+        if value not in ("true", "false"):
+            raise InvalidForm("confirm must be true or false", {"field": "confirm"})
+        await routing.set_device_confirm(
+            request.config_dict[DB], request.match_info["slug"], request.match_info["device"],
+            value == "true", require_identity(request).actor, str(form.get("reason", "")),
+            on_change=request.config_dict.get(ON_CHANGE))
+    except IvrError as exc:
+        return await schedule_page(request, error=error_text(request, exc), status=exc.status)
     raise web.HTTPSeeOther(f"/admin/officials/{quote(request.match_info['slug'])}/schedule?saved=1")
 
 

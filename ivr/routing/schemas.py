@@ -36,6 +36,10 @@ class ModeIn(ChangeIn):
     mode: Any = loose({"enum": list(MODES)})
 
 
+class DeviceConfirmIn(ChangeIn):
+    confirm: Any = loose({"type": "boolean", "description": "the callee presses 1 first"})
+
+
 class AvailabilityIn(ChangeIn):
     availability: Any = loose({"enum": list(AVAILABILITY)})
     note: Any = loose({"type": "string", "maxLength": 200}, None)

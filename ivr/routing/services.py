@@ -23,16 +23,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from ivr.core.constants import CALL_KINDS, OUTCOMES
-from ivr.core.errors import InvalidInput, UnknownCall, UnknownOfficial, UnknownPool
+from ivr.core.errors import InvalidInput, UnknownCall, UnknownDevice, UnknownOfficial, UnknownPool
 from ivr.core.ids import MAX_ID, parse_id
+from ivr.core.numbers import NumberError, normalize
 from ivr.core.timeutil import as_utc
 from ivr.db.models import AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
 from ivr.db.session import Db
 from ivr.directory.services import audit, clean_actor, get_official, load_official
-from ivr.directory.validate import check_availability, check_chain, check_mode, check_ring_timeout, check_windows
+from ivr.directory.validate import (
+    check_availability,
+    check_chain,
+    check_mode,
+    check_ring_timeout,
+    check_windows,
+)
 
 __all__ = ["OnChange", "noop_on_change", "set_mode", "set_availability", "set_schedule", "set_chain",
-           "set_ring_timeout", "set_deputy", "set_pool", "list_calls", "get_call", "audit_log",
+           "set_ring_timeout", "set_deputy", "set_pool", "set_device_confirm", "list_calls", "get_call", "audit_log",
            "windows_of"]
 
 log = logging.getLogger(__name__)
@@ -166,6 +173,32 @@ async def set_ring_timeout(db: Db, official: str | int, seconds: int, actor: str
             return []
         old, policy.ring_timeout = policy.ring_timeout, value
         return [("ring_timeout", str(old), str(value))]
+    return await _change(db, official, actor, reason, on_change, apply)
+
+
+async def set_device_confirm(db: Db, official: str | int, device: str, confirm: Any, actor: str,
+                             reason: str | None = "", *,
+                             on_change: OnChange | None = None) -> Official:
+    """Whether the callee on ``device`` (an endpoint name or a mobile number, any accepted form)
+    presses 1 before the call is theirs (docs/architecture.md, "Confirmed legs"; audited as
+    ``confirm``, values ``<device>:true|false``)."""
+    if not isinstance(confirm, bool):
+        raise InvalidInput("confirm must be true or false", {"confirm": str(confirm)})
+    value = confirm
+    try:
+        number = normalize(device)
+    except NumberError:
+        number = None
+
+    async def apply(_s: AsyncSession, o: Official) -> list[Change]:
+        row = next((d for d in o.devices if (d.kind == "sip" and d.endpoint == device)
+                    or (d.kind == "mobile" and number is not None and d.number == number)), None)
+        if row is None:
+            raise UnknownDevice(f"{device!r} is not a device of {o.slug!r}", {"device": device})
+        if row.confirm == value:
+            return []
+        name, row.confirm = row.endpoint or row.number, value
+        return [("confirm", f"{name}:{str(not value).lower()}", f"{name}:{str(value).lower()}")]
     return await _change(db, official, actor, reason, on_change, apply)
 
 

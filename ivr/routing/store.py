@@ -97,7 +97,7 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
         deputy = by_id.get(o.deputy_id) if o.deputy_id else None
         deputy_dial = ""
         if deputy is not None and deputy.availability == "available":
-            deputy_dial = dial_string((d.kind, d.endpoint, d.number) for d in deputy.devices)
+            deputy_dial = dial_string((d.kind, d.endpoint, d.number, d.confirm) for d in deputy.devices)
         windows = [Window(*window_parts(w.days, w.start, w.end, w.mode)) for w in o.windows]
         ring = pol.ring_timeout if pol is not None else 20
         routings[o.id] = OfficialRouting(
@@ -105,7 +105,7 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
             mode=pol.mode if pol is not None else "direct",
             chain=tuple(pol.chain) if pol is not None and pol.chain is not None else default_chain,
             ring_timeout=ring, availability=o.availability,
-            direct_dial=dial_string((d.kind, d.endpoint, d.number) for d in o.devices),
+            direct_dial=dial_string((d.kind, d.endpoint, d.number, d.confirm) for d in o.devices),
             deputy_dial=deputy_dial, deputy_ring_timeout=ring,
             pool_queue=pool.queue if pool is not None else f"pool-{config.routing.default_pool}",
             pool_max_wait=pool.max_wait if pool is not None else 60,

@@ -56,6 +56,7 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "error.unknown-case": ("未知工单", "Unknown case"),
     "error.unknown-endpoint": ("未知分机", "Unknown endpoint"),
     "error.unknown-number": ("未知号码", "Unknown number"),
+    "error.unknown-device": ("该官员没有这部电话", "Not a device of this official"),
     "error.unknown-prompt": ("未知提示音", "Unknown prompt"),
     "error.unknown-token": ("未知令牌", "Unknown token"),
     "error.unknown-lock": ("没有这个登录限制", "No such sign-in lock"),

@@ -58,7 +58,7 @@ officials:
     title: 副区长
     department: 区政府
     numbers: ["0558-5553001"]
-    devices: [{{mobile: "13800001009"}}]
+    devices: [{{mobile: "13800001009", confirm: false}}]   # answered as before issue 8
     mode: direct
     chain: [voicemail]
     ring_timeout: 5

@@ -97,6 +97,22 @@ async def test_put_mode_audited_and_hooked(env: Env) -> None:
         "王主任", "direct", "pool", "出差")
 
 
+async def test_put_device_confirm_audited_and_hooked(env: Env) -> None:
+    """The mobile confirms by default; an admin turns it off for that one device."""
+    r = await env.client.get(f"{PREFIX}/officials/zhang-wei", headers=AUTH)
+    devices = {d["number"] or d["endpoint"]: d["confirm"] for d in (await r.json())["devices"]}
+    assert devices == {"o-zhang-wei": False, "+8613800001001": True}
+    r = await env.client.put(f"{PREFIX}/officials/zhang-wei/devices/13800001001/confirm",
+                             headers=AUTH, json={"confirm": False, "reason": "秘书台已关闭"})
+    assert r.status == 200, await r.text()
+    o = await r.json()
+    assert [d["confirm"] for d in o["devices"]] == [False, False] and env.changes == [o["id"]]
+    r = await env.client.get(f"{PREFIX}/audit", headers=AUTH,
+                             params={"official": "zhang-wei", "field": "confirm"})
+    [entry] = (await r.json())["items"]
+    assert (entry["old_value"], entry["new_value"]) == ("+8613800001001:true", "+8613800001001:false")
+
+
 @pytest.mark.parametrize(("method", "path", "body", "status", "error_id"), [
     ("put", "/officials/zhang-wei/mode", {"mode": "loud"}, 400, "invalid-mode"),
     ("put", "/officials/zhang-wei/mode", {"reason": "no mode"}, 400, "invalid-input"),
@@ -109,6 +125,11 @@ async def test_put_mode_audited_and_hooked(env: Env) -> None:
     ("put", "/officials/zhang-wei/ring-timeout", {"ring_timeout": 500}, 400, "invalid-ring-timeout"),
     ("put", "/officials/zhang-wei/deputy", {"deputy": "nobody"}, 404, "unknown-official"),
     ("put", "/officials/zhang-wei/pool", {"pool": "nowhere"}, 404, "unknown-pool"),
+    ("put", "/officials/zhang-wei/devices/o-nobody/confirm", {"confirm": True}, 404, "unknown-device"),
+    ("put", "/officials/zhang-wei/devices/o-zhang-wei/confirm", {"confirm": "yes"}, 400,
+     "invalid-input"),
+    ("put", "/officials/nobody/devices/o-zhang-wei/confirm", {"confirm": True}, 404,
+     "unknown-official"),
     ("post", "/operators", {"name": "x", "endpoint": "Bad Name", "pool": "main"}, 400, "invalid-endpoint"),
     ("post", "/operators", {"name": "x", "endpoint": "o-zhang-wei", "pool": "main"}, 409, "conflict"),
     ("post", "/operators", {"name": "x", "endpoint": "op-9", "pool": "nowhere"}, 404, "unknown-pool"),

@@ -174,21 +174,35 @@ def test_unknown_mode(mode: str) -> None:
 
 
 def test_dial_string_sip_and_mobile() -> None:
-    devices = [("sip", "o-12", None), ("mobile", None, "+8613800001001"), ("sip", "o-12b", None)]
+    devices = [("sip", "o-12", None, False), ("mobile", None, "+8613800001001", False),
+               ("sip", "o-12b", None, False)]
     assert dial_string(devices) == "PJSIP/o-12&PJSIP/+8613800001001@carrier&PJSIP/o-12b"
     assert dial_string(devices, trunk="other") == "PJSIP/o-12&PJSIP/+8613800001001@other&PJSIP/o-12b"
 
 
 def test_dial_string_skips_incomplete_devices() -> None:
-    assert dial_string([("sip", None, "+8613800001001"), ("mobile", "o-1", None),
-                        ("fax", "x", "+861"), ("sip", "", None)]) == ""
+    assert dial_string([("sip", None, "+8613800001001", False), ("mobile", "o-1", None, True),
+                        ("fax", "x", "+861", True), ("sip", "", None, False)]) == ""
     assert dial_string([]) == ""
-    assert dial_string(iter([("mobile", None, "+8613800001001")])) == "PJSIP/+8613800001001@carrier"
+    assert dial_string(iter([("mobile", None, "+8613800001001", False)])) == (
+        "PJSIP/+8613800001001@carrier")
+
+
+def test_dial_string_confirm_legs_run_through_local_channels() -> None:
+    """One confirming device puts every leg of the step into its own Local channel: each keeps
+    its ring timeout, only the confirming ones ask for the key."""
+    devices = [("sip", "o-12", None, False), ("mobile", None, "+8613800001001", True)]
+    assert dial_string(devices) == "Local/pso-12@ivr-leg&Local/cm+8613800001001@ivr-leg"
+    assert dial_string([("sip", "o-12", None, True)]) == "Local/cso-12@ivr-leg"
+    assert dial_string([("mobile", None, "+8613800001001", True), ("sip", None, None, True)]) == (
+        "Local/cm+8613800001001@ivr-leg")
 
 
 def test_dial_string_is_a_valid_target() -> None:
-    text = dial_string([("sip", "o-zhang-wei", None), ("mobile", None, "+8613900001005")])
-    assert Step("direct", text, 20).target == text
+    for confirm in (False, True):
+        text = dial_string([("sip", "o-zhang-wei", None, False),
+                            ("mobile", None, "+8613900001005", confirm)])
+        assert Step("direct", text, 20).target == text
 
 
 def test_effective_mode_and_plan_route() -> None:

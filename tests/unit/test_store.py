@@ -117,7 +117,9 @@ async def test_routing_fields(snap: RoutingSnapshot) -> None:
     assert zhang.mode == "direct"
     assert zhang.chain == ("deputy", "pool", "voicemail")  # settings.default_chain
     assert zhang.ring_timeout == 30 and zhang.deputy_ring_timeout == 30
-    assert zhang.direct_dial == "PJSIP/o-zhang&PJSIP/+8613800001001@carrier"
+    # the mobile confirms by default: every leg of the step is a Local leg; a desk phone alone
+    # is dialled as it is
+    assert zhang.direct_dial == "Local/pso-zhang@ivr-leg&Local/cm+8613800001001@ivr-leg"
     assert zhang.deputy_dial == "PJSIP/o-li"
     assert zhang.availability == "available"
     assert o["李强"].chain == ("pool", "voicemail")

@@ -60,6 +60,8 @@ BAD_FORMS = [
                       "operator": "op-99"}, "endpoint"),
     ("/admin/users", {"username": "newoff", "password": PASSWORD, "role": "official"}, "official"),
     ("/admin/tokens", {"username": "nobody", "label": "x"}, "unknown user"),
+    ("/admin/officials/zhang-wei/devices/o-zhang-wei/confirm", {"confirm": "maybe"}, "true or false"),
+    ("/admin/officials/zhang-wei/devices/o-nobody/confirm", {"confirm": "true"}, "not a device"),
 ]
 
 
@@ -80,6 +82,26 @@ async def test_bad_form_input_is_refused_and_changes_nothing(env: Env, path: str
     r = await env.client.get("/api/v1/officials/zhang-wei", headers={"Authorization": f"Bearer {TOKEN}"})
     o = await r.json()
     assert o["policy"]["mode"] == "direct" and o["schedule"] == []
+
+
+async def test_admin_turns_a_devices_confirmation_off_and_on(env: Env) -> None:  # noqa: F811
+    """The official's page lists the phones with their confirmation and a one-click switch."""
+    from ivr.directory.importer import import_text
+    await import_text(env.app[DB], "officials:\n  - {slug: zhang-wei, name: 张伟, devices: "
+                      "[{sip: o-zhang-wei}, {mobile: '13800001001'}]}\n", "yaml", "test")
+    cookies, csrf = await _admin(env)
+    page = await (await env.client.get("/admin/officials/zhang-wei/schedule", cookies=cookies)).text()
+    assert 'action="/admin/officials/zhang-wei/devices/%2B8613800001001/confirm"' in page, page
+    path = "/admin/officials/zhang-wei/devices/%2B8613800001001/confirm"
+    for value in ("false", "true"):
+        r = await env.client.post(path, data={"confirm": value, "csrf": csrf}, cookies=cookies,
+                                  allow_redirects=False)
+        assert r.status == 303, await r.text()
+        o = await (await env.client.get("/api/v1/officials/zhang-wei",
+                                        headers={"Authorization": f"Bearer {TOKEN}"})).json()
+        assert {d["number"]: d["confirm"] for d in o["devices"]}["+8613800001001"] is (value == "true")
+    page = await (await env.client.get("/admin/officials/zhang-wei/schedule", cookies=cookies)).text()
+    assert "要求按1确认" in page and "改为直接接通" in page
 
 
 async def test_operator_pause_needs_reason(env: Env) -> None:  # noqa: F811
