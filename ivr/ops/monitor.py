@@ -42,6 +42,7 @@ class Monitor:
         self.book = AlertBook()
         self.gauges: list[Gauge] = []
         self.rounds = 0
+        self.unsent: list[dict[str, Any]] = []  # notifications the outbox could not take yet
         self._task: asyncio.Task[None] | None = None
 
     async def once(self, now: float | None = None) -> list[Change]:
@@ -54,25 +55,27 @@ class Monitor:
             level = logging.WARNING if c.what == "raised" else logging.INFO
             log.log(level, "alert %s: %s %s — %s", c.what, c.alert.kind, c.alert.subject,
                     c.alert.detail)
-        if changes:
-            await self.notify(changes)
+        if self.config.webhooks.urls:
+            self.unsent += [alert_payload(c, self.config.node.name) for c in changes]
+        if self.unsent:
+            await self.notify()
         return changes
 
-    async def notify(self, changes: list[Change]) -> None:
-        targets = sorted(self.config.webhooks.urls)
-        if not targets:
-            return
+    async def notify(self) -> None:
+        """The notifications into the outbox; kept for the next round while the database
+        cannot take them (full, locked, down: often the very alert being sent)."""
         try:
             async with self.db() as session, session.begin():
-                for change in changes:
-                    body = alert_payload(change, self.config.node.name)
-                    for target in targets:
+                for body in self.unsent:
+                    for target in sorted(self.config.webhooks.urls):
                         session.add(WebhookDelivery(
                             target=target, event=body["event"], payload=body, status="pending",
                             idempotency_key=body["idempotency_key"], attempts=0,
                             next_attempt_at=utcnow()))
-        except Exception:  # the database is down: logged above; the state is on /metrics
-            log.exception("could not queue the alert notifications")
+        except Exception as exc:  # noqa: BLE001 - retried next round; the state is on /metrics
+            log.warning("alert notifications wait for the database: %s", exc)
+            return
+        self.unsent = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="health-monitor")
