@@ -1,4 +1,5 @@
-"""``ivr backup``, ``ivr restore``: their arguments; the work is imported only when run."""
+"""``ivr backup``, ``ivr restore``, ``ivr records prune``: their arguments; the work is imported
+only when run."""
 
 from __future__ import annotations
 
@@ -31,3 +32,11 @@ def add_commands(sub: Any) -> None:
     r.add_argument("--force", action="store_true",
                    help="replace a database that holds officials or calls; overwrite PATH")
     r.set_defaults(run=_lazy("ivr.ops.restore", "cli_restore"), needs_config=False)
+
+    rec = sub.add_parser("records", help="call records' raw events: prune (optionally archive)")
+    rec.add_argument("action", choices=("prune",))
+    rec.add_argument("--days", type=float, help="older than D days (default [records] "
+                                                "keep_raw_days)")
+    rec.add_argument("--archive", metavar="FILE.jsonl.gz", help="append them to this file first")
+    rec.add_argument("--node", help="whose events (default this node)")
+    rec.set_defaults(run=_lazy("ivr.ops.prune", "cli_records"), needs_config=False)
