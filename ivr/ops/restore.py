@@ -2,13 +2,15 @@
 
 The target is the deployment of ``--config`` (or, with ``--write-config PATH``, the backup's own
 config written to PATH first: a new machine with the old one's secrets and paths). The
-controller of the target must be stopped. Steps: check every file against the manifest; put
-the database in place (SQLite: the online backup API into the target file; PostgreSQL:
-``pg_restore --clean``), then migrate it to this version's head (a backup of an older version
-is upgraded); voicemail and prompt files into the target's folders; recordings' paths rewritten
-when the target's Asterisk instance folder differs; the CEL journal when the target has none;
-the Asterisk configuration rendered again for the target. A target database that already holds
-officials or calls is replaced only with ``--force``.
+controller of the target must be stopped (a restore refuses while its HTTP port answers).
+
+Steps: check every file against the manifest; put the database in place (SQLite: the online
+backup API into the target file; PostgreSQL: ``pg_restore --clean``) and migrate it to this
+version's head (a backup of an older version is upgraded); copy the recordings and prompts
+into the target's folders and move the recordings' paths when the target's Asterisk instance
+folder differs; copy the CEL journal when the target has none; render the Asterisk
+configuration for the target. A target database that already holds officials or calls is
+replaced only with ``--force``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import tarfile
 import tempfile
@@ -73,6 +76,15 @@ def unpack(archive: Path, into: Path) -> dict[str, Any]:
         if not path.is_file() or sha256(path) != meta["sha256"]:
             raise BackupError(f"{archive}: {name} is missing or damaged (SHA-256 differs)")
     return manifest
+
+
+def controller_answers(config: Config) -> bool:
+    """Whether the target's controller is running (its HTTP port accepts a connection)."""
+    try:
+        with socket.create_connection((config.http.host, config.http.port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 async def _count(db: Db) -> int:
@@ -180,6 +192,9 @@ def restore(config_path: str | None, src: Path, *, write_to: Path | None = None,
             write_config(unpacked, write_to, force)
             config_path = str(write_to)
         config = Config.load(config_path)
+        if controller_answers(config):
+            raise BackupError(f"a controller answers on {config.http.host}:{config.http.port}: "
+                              "stop it first (the restore replaces its database under it)")
         if not force and asyncio.run(target_in_use(config)):
             raise BackupError("the target database already holds officials or calls; stop its "
                               "controller and pass --force to replace it")

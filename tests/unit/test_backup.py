@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import socket
 import tarfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from ivr.core.config import Config
 from ivr.db.followup_models import Voicemail
 from ivr.db.models import Official
 from ivr.db.session import create_engine, make_sessionmaker
+from ivr.lab import ports
 from ivr.ops.retention import prune_dir, to_keep
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +33,7 @@ def _config(tmp: Path, name: str, url: str) -> Path:
     (root / f"inst-{name}" / "etc").mkdir(parents=True)
     path = tmp / f"{name}.toml"
     path.write_text(f'[database]\nurl = "{url}"\n[http]\napi_token = "tok-{name}"\n'
+                    f'port = {ports.free_port()}\n'
                     f'[ami]\nsecret = "s-{name}"\n'
                     f'[asterisk]\nroot = "{root}"\ninstance = "/inst-{name}"\n', encoding="utf-8")
     return path
@@ -101,6 +104,9 @@ def test_backup_and_restore_round_trip(db_url: str, target_url: str, tmp_path: P
     assert "[op-1]" in (b.asterisk_etc / "pjsip.conf").read_text()  # the restored directory
     assert 's-b' in (b.asterisk_etc / "manager.conf").read_text()  # rendered for the target
 
+    # never under a running controller (its HTTP port answers)
+    with socket.create_server((b.http.host, b.http.port)):
+        assert run(b_cfg, "restore", str(archive), "--force") == 1
     # a database that holds officials is replaced only with --force
     assert run(b_cfg, "restore", str(archive)) == 1
     assert run(b_cfg, "restore", str(archive), "--force") == 0
