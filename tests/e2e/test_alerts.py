@@ -6,8 +6,9 @@ text-format parser, the notifications POSTed by the webhook notifier to a real H
 - the database's filesystem (a tmpfs) filled → ``disk_low``; the filler removed → cleared;
 - another process holds SQLite's write lock while a call ends → ``recorder_lag``; released →
   cleared once the call is recorded;
-- Asterisk stopped → ``ami_disconnected``; started again → cleared, and ``asterisk_restarted``
-  raised, which clears itself after ``restart_hold_seconds``.
+- Asterisk stopped → ``ami_disconnected``, and a mode switched meanwhile cannot reach the AstDB
+  mirror → ``mirror_out_of_sync``; Asterisk started again → both cleared (the login's resync),
+  and ``asterisk_restarted`` raised, which clears itself after ``restart_hold_seconds``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tests.e2e.routing_helpers import PHONES, eventually, login_operators, make_
 from tests.e2e.test_record_faults import dbfs, fill  # noqa: F401 - the tmpfs fixture
 
 pytestmark = pytest.mark.e2e
-ALERTS = {"interval": 0.2, "ami_down_seconds": 1, "restart_hold_seconds": 4, "pool_hours": "",
+ALERTS = {"interval": 0.2, "ami_down_seconds": 1, "mirror_seconds": 1, "restart_hold_seconds": 4, "pool_hours": "",
           "pool_unstaffed_seconds": 0.5, "recorder_lag_seconds": 1.5, "disk_free_percent": 10}
 
 
@@ -125,10 +126,16 @@ async def test_alerts_raised_by_real_faults_and_cleared(
 
     # Asterisk stopped → AMI disconnected; started again → cleared, Asterisk restarted raised,
     # then cleared by itself after restart_hold_seconds
+    # (a mode switched meanwhile cannot reach the mirror → mirror_out_of_sync, until the resync)
     lab.asterisk.stop()
     await alert(lab, "ami_disconnected")
+    st, body = await lab.arequest("PUT", "/api/v1/officials/zhang-wei/mode",
+                                  {"mode": "pool", "reason": "出差"})
+    assert st == 200, body
+    await alert(lab, "mirror_out_of_sync")
     lab.asterisk.start()
     await alert(lab, "ami_disconnected", up=False, timeout=40)
+    await alert(lab, "mirror_out_of_sync", up=False, timeout=40)
     await alert(lab, "asterisk_restarted")
     await alert(lab, "asterisk_restarted", up=False)
 
@@ -137,7 +144,7 @@ async def test_alerts_raised_by_real_faults_and_cleared(
         seen = {(b["event"], b["alert"]) for b in got}
         wanted = {(e, k) for e in ("alert.raised", "alert.cleared")
                   for k in ("pool_unstaffed", "disk_low", "recorder_lag", "ami_disconnected",
-                            "asterisk_restarted")}
+                            "mirror_out_of_sync", "asterisk_restarted")}
         return seen if wanted <= seen else None
     await eventually(notified, timeout=30)
     assert "alert raised: ami_disconnected" in lab.controller_log()
