@@ -24,7 +24,7 @@ from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.core.config_followup import DeadlinesConfig, WebhooksConfig
-from ivr.core.config_ops import AlertsConfig
+from ivr.core.config_ops import AlertsConfig, BackupConfig
 from ivr.core.outbound import OutboundConfig
 from ivr.core.sections import CasesConfig, RecordsConfig, VoicemailConfig, doc_field
 
@@ -132,6 +132,7 @@ SECTIONS: dict[str, type[Any]] = {
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
     "cases": CasesConfig, "records": RecordsConfig, "outbound": OutboundConfig,
     "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig, "alerts": AlertsConfig,
+    "backup": BackupConfig,
 }
 
 # flat keys of the single-table format (``ivr init`` before sections, ``extra`` keys) -> new home
@@ -271,6 +272,7 @@ class Config:
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

@@ -31,3 +31,17 @@ class AlertsConfig:
     def __post_init__(self) -> None:
         if self.pool_hours and not _HOURS.match(self.pool_hours):
             raise ValueError(f"[alerts] pool_hours: {self.pool_hours!r} is not HH:MM-HH:MM")
+
+
+@dataclass(frozen=True, slots=True)
+class BackupConfig:
+    dir: str = _doc("", "folder of the scheduled backups (`ivr backup` archives); empty: no "
+                        "scheduled backup (run `ivr backup` from a timer instead)")
+    at: str = _doc("03:30", "HH:MM (city time) of the daily scheduled backup")
+    keep_daily: int = _doc(14, "scheduled backups: keep the newest archive of each of the last "
+                               "N days")
+    keep_monthly: int = _doc(12, "… and of each of the last M months")
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", self.at):
+            raise ValueError(f"[backup] at: {self.at!r} is not HH:MM")

@@ -22,6 +22,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "journal_large": ("CEL 日志过大", "CEL journal large"),
     "pool_unstaffed": ("话务组无人就绪", "Pool with nobody ready"),
     "asterisk_restarted": ("Asterisk 已重启", "Asterisk restarted"),
+    "backup_failed": ("定时备份失败", "Scheduled backup failed"),
 }
 
 

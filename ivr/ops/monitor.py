@@ -16,8 +16,9 @@ from ivr.core.config import Config
 from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import WebhookDelivery
 from ivr.db.session import Db
-from ivr.ops.alerts import KINDS, AlertBook, Change
+from ivr.ops.alerts import KINDS, AlertBook, Change, Reading
 from ivr.ops.checks import Checks, Gauge, NodeProbe
+from ivr.ops.scheduled import BackupSchedule
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Monitor:
     def __init__(self, config: Config, db: Db, probe: NodeProbe) -> None:
         self.config, self.db = config, db
         self.checks = Checks(config, db, probe)
+        self.backups = BackupSchedule(config, db)
         self.book = AlertBook()
         self.gauges: list[Gauge] = []
         self.rounds = 0
@@ -48,6 +50,11 @@ class Monitor:
     async def once(self, now: float | None = None) -> list[Change]:
         now = time.time() if now is None else now
         readings, gauges, kinds = await self.checks.run(now)
+        if self.backups.enabled:
+            failed = self.backups.last_error
+            readings.append(Reading("backup_failed", "", failed is not None, float(bool(failed)),
+                                    f"the last scheduled backup failed: {failed}"))
+            kinds.add("backup_failed")
         changes = self.book.update(readings, now, kinds)
         self.gauges = gauges
         self.rounds += 1
@@ -79,6 +86,7 @@ class Monitor:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="health-monitor")
+        self.backups.start()
 
     async def _run(self) -> None:
         while True:
@@ -89,6 +97,7 @@ class Monitor:
             await asyncio.sleep(self.config.alerts.interval)
 
     async def close(self) -> None:
+        await self.backups.close()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -23,6 +24,8 @@ from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_file
 from ivr.ops.alerts import AlertBook, Reading
 from ivr.ops.checks import RecorderLag, in_hours
+from ivr.ops.http import MONITOR
+from ivr.ops.scheduled import next_run
 from ivr.web.auth import SESSION_COOKIE
 from tests.e2e.routing_helpers import eventually
 from tests.unit.apps import real_app, unit_config
@@ -86,7 +89,9 @@ async def ops(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any
                          alerts={"interval": 0.1, "ami_down_seconds": 0.3, "pool_hours": "",
                                  "pool_unstaffed_seconds": 0, "transcription_oldest_seconds": 600},
                          webhooks={"urls": {"ops": "http://127.0.0.1:9/hook"},
-                                   "backoff_initial": 3600})
+                                   "backoff_initial": 3600},
+                         backup={"dir": str(tmp_path / "backups"), "keep_daily": 1,
+                                 "keep_monthly": 2})
     config.voicemail_dir.mkdir(parents=True)
     engine = create_engine(config)
     db = make_sessionmaker(engine)
@@ -150,3 +155,38 @@ async def test_metrics_page_api_and_notifications(ops: tuple[TestClient[Any, Any
     assert ("alert.cleared", "transcription_backlog") in events
     assert all(r.target == "ops" and r.payload["node"] for r in rows)
     assert len({r.idempotency_key for r in rows}) == len(rows)
+
+
+def test_next_scheduled_backup() -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    assert next_run("03:30", datetime(2026, 11, 26, 2, 0, tzinfo=tz)) == \
+        datetime(2026, 11, 26, 3, 30, tzinfo=tz)
+    assert next_run("03:30", datetime(2026, 11, 26, 3, 30, tzinfo=tz)) == \
+        datetime(2026, 11, 27, 3, 30, tzinfo=tz)
+
+
+async def test_scheduled_backup_failure_raises_an_alert_until_one_succeeds(
+        ops: tuple[TestClient[Any, Any], Db], tmp_path: Path) -> None:
+    client, _db = ops
+    monitor = client.server.app[MONITOR]
+    dest = tmp_path / "backups"
+    dest.write_text("a file where the folder should be")  # the backup cannot be written
+    assert await monitor.backups.run_once() is None and monitor.backups.last_error
+
+    async def backup_alert(value: float) -> bool:
+        r = await client.get("/metrics", headers=AUTH)
+        return series(await r.text(), "ivr_alert").get(
+            (("alert", "backup_failed"), ("subject", ""))) == value
+    await eventually(lambda: backup_alert(1.0), timeout=10)
+
+    dest.unlink()
+    dest.mkdir()
+    old = [dest / f"ivr-backup-n-2020010{d}T033000Z.tar.gz" for d in (1, 2, 3)]
+    for p in old:
+        p.write_bytes(b"")
+    path = await monitor.backups.run_once()
+    assert path is not None and path.exists() and monitor.backups.last_error is None
+    # retention (1 daily, 2 monthly): the new archive, and the newest of January 2020 (the month
+    # before, among the months that have one)
+    assert sorted(p.name for p in dest.iterdir()) == sorted([path.name, old[2].name])
+    await eventually(lambda: backup_alert(0.0), timeout=10)
