@@ -26,6 +26,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -208,7 +209,7 @@ def cli_backup(args: argparse.Namespace) -> int:
     try:
         path, manifest = backup(config, Path(args.dest))
     except BackupError as exc:
-        print(f"ivr: backup failed: {exc}")
+        print(f"ivr: backup failed: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {path} ({len(manifest['files'])} files, database {manifest['database']['backend']}, "
           f"journal {manifest['journal_bytes']} bytes)")

@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import sqlite3
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -215,7 +216,7 @@ def cli_restore(args: argparse.Namespace) -> int:
                        write_to=Path(args.write_config) if args.write_config else None,
                        force=args.force)
     except BackupError as exc:
-        print(f"ivr: restore failed: {exc}")
+        print(f"ivr: restore failed: {exc}", file=sys.stderr)
         return 1
     print(f"restored {done['archive']} (taken {done['created_at']} on {done['node']}): "
           + ", ".join(f"{v} {k}" for k, v in done["files"].items())
