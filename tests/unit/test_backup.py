@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import socket
+import sqlite3
 import tarfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from conftest_pg import PgServer, run_sync
 from sqlalchemy import func, select
 
@@ -20,7 +23,7 @@ from ivr.cli import main
 from ivr.core.config import Config
 from ivr.db.followup_models import Voicemail
 from ivr.db.models import Official
-from ivr.db.session import create_engine, make_sessionmaker
+from ivr.db.session import MIGRATIONS_DIR, create_engine, make_sessionmaker, upgrade
 from ivr.lab import ports
 from ivr.ops.retention import prune_dir, to_keep
 
@@ -155,3 +158,23 @@ def test_retention_keeps_the_newest_of_each_day_and_month(tmp_path: Path) -> Non
                                                for t in stamps[-4:-1]]
     assert sorted(p.name for p in tmp_path.iterdir())[0] == "ivr-backup-node-1-" + \
         stamps[-1].strftime("%Y%m%dT%H%M%SZ") + ".tar.gz"
+
+
+def test_an_older_schema_is_upgraded_by_the_restore(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IVR_CONFIG", raising=False)
+    a_cfg = _config(tmp_path, "a", f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    b_cfg = _config(tmp_path, "b", f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
+    upgrade(Config.load(a_cfg).database.url, "0011")  # a deployment of an older version
+    assert run(a_cfg, "backup", str(tmp_path / "bk")) == 0
+    (archive,) = (tmp_path / "bk").glob("*.tar.gz")
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest["database"]["revision"] == "0011"
+    assert run(b_cfg, "restore", str(archive)) == 0
+    con = sqlite3.connect(tmp_path / "b.db")
+    try:
+        (revision,) = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    finally:
+        con.close()
+    assert revision == ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() != "0011"
