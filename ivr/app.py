@@ -33,6 +33,9 @@ from ivr.followup import pages as followup_pages
 from ivr.followup import reports as followup_reports
 from ivr.http import CONFIG, DB, ON_CHANGE, ON_DIRECTORY_CHANGE, ROUTES, RouteRegistry, Routes, identity_of
 from ivr.http.openapi import document
+from ivr.ops import http as ops_http
+from ivr.ops.checks import NodeProbe
+from ivr.ops.monitor import Monitor
 from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
@@ -154,7 +157,7 @@ def create_app(config: Config) -> web.Application:
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
-                          "ivr.calls", "ivr.followup", "ivr.speech"])
+                          "ivr.calls", "ivr.followup", "ivr.speech", "ivr.ops"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, followup.deadline_context, _fastagi, _ami,
                             _scheduler, _feed, expiry_context])
@@ -178,7 +181,17 @@ def create_app(config: Config) -> web.Application:
     sipguard_http.setup(app, SipGuard(config, db, ctrl.ami, everywhere=ctrl.on_directory_change,
                                       here=ctrl.sync_asterisk_config))
 
+    ops_http.setup(app, Monitor(config, db, _probe(ctrl)))  # alerts, /metrics
     return app
+
+
+def _probe(ctrl: Controller) -> NodeProbe:
+    """What the health checks read of the controller."""
+    async def core_status() -> dict[str, str]:
+        return dict(await ctrl.ami.action("CoreStatus"))
+    return NodeProbe(ami_connected=ctrl.ami.logged_in.is_set, ami_logins=lambda: ctrl.ami.logins,
+                     mirror_in_sync=lambda: ctrl.mirror.in_sync, recorder=ctrl.recorder.stats,
+                     core_status=core_status)
 
 
 def cli_serve(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.core.config_followup import DeadlinesConfig, WebhooksConfig
 from ivr.core.config_legacy import ENV_PREFIX, LEGACY_ENV, LEGACY_KEYS
+from ivr.core.config_ops import AlertsConfig, BackupConfig
 from ivr.core.outbound import OutboundConfig
 from ivr.core.sections import BansConfig, CarrierConfig, CasesConfig, RecordsConfig, VoicemailConfig, doc_field
 from ivr.core.sections import ConfigError as ConfigError  # re-exported: raised by the loader too
@@ -133,8 +134,8 @@ SECTIONS: dict[str, type[Any]] = {
     "asterisk": AsteriskConfig, "sip": SipConfig, "carrier": CarrierConfig,
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
     "cases": CasesConfig, "records": RecordsConfig, "outbound": OutboundConfig,
-    "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig,
-    "bans": BansConfig,
+    "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig, "alerts": AlertsConfig,
+    "backup": BackupConfig, "bans": BansConfig,
 }
 
 def env_name(section: str, key: str) -> str:
@@ -252,6 +253,8 @@ class Config:
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     bans: BansConfig = field(default_factory=BansConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

@@ -1,7 +1,7 @@
 """Who is asking and may they: identity resolution, the route × role check, CSRF.
 
 Who is asking (``Identity``), in this order:
-- ``Authorization: Bearer <token>`` (API paths only): the deployment's ``api_token`` is the
+- ``Authorization: Bearer <token>`` (API paths and ``/metrics`` only): the deployment's ``api_token`` is the
   *system* identity (may do everything, like the CLI); any other token must be one an admin issued
   (``ApiToken``) and carries its user's role;
 - the ``ivr_session`` cookie: a server-side session (``WebSession``), HttpOnly, SameSite=Strict.
@@ -93,8 +93,12 @@ def check_login_presession(request: web.Request, presession: str, given: str) ->
     return hmac.compare_digest(_login_mac(request, presession).encode(), given.encode())
 
 
+MACHINE_PATHS = frozenset({"/metrics"})  # outside the prefix for scrapers' sake; API rules
+
+
 def is_api(request: web.Request) -> bool:
-    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+    return (request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+            or request.path in MACHINE_PATHS)
 
 
 def set_session_cookie(response: web.StreamResponse, request: web.Request, key: str) -> None:

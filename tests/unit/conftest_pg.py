@@ -13,6 +13,7 @@ Fixtures:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import itertools
 import os
@@ -129,6 +130,15 @@ class PgServer:
     def drop_database(self, name: str) -> None:
         run_sync(self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
+    @contextlib.contextmanager
+    def database(self) -> Iterator[str]:
+        """The URL of a new empty database, dropped afterwards."""
+        name = self.create_database()
+        try:
+            yield self.url(name)
+        finally:
+            self.drop_database(name)
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
@@ -170,8 +180,5 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"
         return
     server: PgServer = request.getfixturevalue("pg_server")
-    name = server.create_database()
-    try:
-        yield server.url(name)
-    finally:
-        server.drop_database(name)
+    with server.database() as url:
+        yield url

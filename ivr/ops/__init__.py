@@ -1,0 +1,1 @@
+"""Operating a deployment for years: backup and restore, alerts and metrics, retention."""
