@@ -27,6 +27,8 @@ class AlertsConfig:
     pool_unstaffed_seconds: float = _doc(900.0, "a pool with nobody ready this long during its "
                                                 "hours: alert")
     restart_hold_seconds: float = _doc(900.0, "how long the alert 'Asterisk restarted' stays up")
+    sip_bans_active: int = _doc(3, "SIP sources banned at once (brute force from several "
+                                   "places): alert while at least this many bans are in force")
 
     def __post_init__(self) -> None:
         if self.pool_hours and not _HOURS.match(self.pool_hours):

@@ -23,6 +23,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "pool_unstaffed": ("话务组无人就绪", "Pool with nobody ready"),
     "asterisk_restarted": ("Asterisk 已重启", "Asterisk restarted"),
     "backup_failed": ("定时备份失败", "Scheduled backup failed"),
+    "sip_bans": ("多个 SIP 来源被封禁", "Several SIP sources banned"),
 }
 
 

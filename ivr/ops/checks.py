@@ -27,6 +27,7 @@ from ivr.core.config import Config
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import TranscriptionJob
 from ivr.db.models import Operator, Pool
+from ivr.db.security_models import SipBan
 from ivr.db.session import Db
 from ivr.db.settings import current_timezone
 from ivr.ops.alerts import Reading
@@ -199,7 +200,7 @@ class Checks:
                        "started", {}, float(self.restart.restarts)))
         try:
             readings += await self._database(gauges)
-            kinds |= {"transcription_backlog", "pool_unstaffed"}
+            kinds |= {"transcription_backlog", "pool_unstaffed", "sip_bans"}
         except Exception as exc:  # noqa: BLE001 - the database down: the recorder's alert says so
             log.warning("health checks could not read the database: %s", exc)
         return readings, gauges, kinds
@@ -214,6 +215,9 @@ class Checks:
             pools = (await s.execute(
                 select(Pool.name, func.count(Operator.id).filter(Operator.state == "ready"))
                 .outerjoin(Operator, Operator.pool_id == Pool.id).group_by(Pool.name))).all()
+            now = utcnow()
+            bans = int(await s.scalar(select(func.count()).select_from(SipBan).where(
+                SipBan.lifted_at.is_(None), SipBan.expires_at > now)) or 0)
         age = (utcnow() - as_utc(oldest)).total_seconds() if oldest is not None else 0.0
         readings.append(Reading("transcription_backlog", "",
                                 waiting > a.transcription_queue
@@ -222,6 +226,9 @@ class Checks:
         gauges += [("ivr_transcription_waiting", "transcription jobs pending or running", {},
                     float(waiting)),
                    ("ivr_transcription_oldest_seconds", "age of the oldest waiting job", {}, age)]
+        readings.append(Reading("sip_bans", "", bans >= a.sip_bans_active, float(bans),
+                                f"{bans} SIP sources banned (failed logins)"))
+        gauges.append(("ivr_sip_bans_active", "SIP source addresses banned now", {}, float(bans)))
         tz = ZoneInfo(await current_timezone(self.db))
         open_now = in_hours(a.pool_hours, datetime.now(tz))
         for name, ready in pools:

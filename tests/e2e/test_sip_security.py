@@ -34,7 +34,8 @@ async def ban_lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeplo
     deployment = await make_lab(asterisk_root, tmp_path / "lab", phone_ports,
                                 bans={"failures": 3, "window": 60, "duration": 20,
                                       "trusted": ["127.0.0.9"]},
-                                carrier={"match": ["127.0.0.2", "127.0.0.3/32"]})
+                                carrier={"match": ["127.0.0.2", "127.0.0.3/32"]},
+                                alerts={"sip_bans_active": 1, "interval": 0.5})
     deployment.extra["phones"] = phone_ports
     yield deployment
     deployment.close()
@@ -194,6 +195,16 @@ async def _ban_of(lab: LabDeployment, address: str) -> dict[str, Any] | None:
     return next((b for b in body["items"] if b["address"] == address and b["active"]), None)
 
 
+async def _sip_bans_alert(lab: LabDeployment, up: bool = True) -> bool:
+    """Whether /metrics shows the alert ``sip_bans`` as ``up`` (polled until it does)."""
+    async def shown() -> bool:
+        status, body = await lab.arequest("GET", "/api/v1/alerts")
+        assert status == 200, body
+        raised = any(a["kind"] == "sip_bans" for a in body["items"])  # raised ones only
+        return raised == up
+    return bool(await eventually(shown, timeout=20))
+
+
 async def test_failed_logins_ban_the_source_until_lifted_or_expired(ban_lab: LabDeployment,
                                                                       sipp: Any) -> None:
     lab = ban_lab
@@ -220,8 +231,10 @@ async def test_failed_logins_ban_the_source_until_lifted_or_expired(ban_lab: Lab
     await _register(lab, sipp, "127.0.0.6", "wrong-password", calls=3)
     await eventually(lambda: _ban_of(lab, "127.0.0.6"), timeout=10)
     await eventually(lambda: _refused(lab, sipp, "127.0.0.6", right), timeout=10)
+    assert await _sip_bans_alert(lab)  # one ban in force: the alert (threshold 1 here)
     await eventually(lambda: _accepted(lab, sipp, "127.0.0.6", right), timeout=60, interval=1)
     assert await _ban_of(lab, "127.0.0.6") is None
+    await eventually(lambda: _sip_bans_alert(lab, False), timeout=20)  # cleared by itself
     # a trusted source is never banned, however often it fails
     await _register(lab, sipp, "127.0.0.9", "wrong-password", calls=4)
     assert await _ban_of(lab, "127.0.0.9") is None and (await _register(lab, sipp, "127.0.0.9", right)).ok
