@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.core.config_followup import DeadlinesConfig, WebhooksConfig
+from ivr.core.config_followup import AutoCallbackConfig, DeadlinesConfig, WebhooksConfig
 from ivr.core.outbound import OutboundConfig
 from ivr.core.sections import CasesConfig, RecordsConfig, VoicemailConfig, doc_field
 
@@ -130,7 +130,7 @@ SECTIONS: dict[str, type[Any]] = {
     "asterisk": AsteriskConfig, "sip": SipConfig, "carrier": CarrierConfig,
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
     "cases": CasesConfig, "records": RecordsConfig, "outbound": OutboundConfig,
-    "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig,
+    "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig, "autocallback": AutoCallbackConfig,
 }
 
 # flat keys of the single-table format (``ivr init`` before sections, ``extra`` keys) -> new home
@@ -269,6 +269,7 @@ class Config:
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    autocallback: AutoCallbackConfig = field(default_factory=AutoCallbackConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

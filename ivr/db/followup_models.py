@@ -109,6 +109,9 @@ class Case(Base):
     escalated_to: Mapped[int | None] = mapped_column(
         ForeignKey("officials.id", ondelete="SET NULL"), index=True)
     alerts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")  # "near:contact"
+    # issue 10 (0012): the automatic callback duty — None: not seen yet; open | closed |
+    # unreachable | off (not called back automatically)
+    callback_duty: Mapped[str | None] = mapped_column(String(12), index=True)
     events: Mapped[list[CaseEvent]] = relationship(cascade="all, delete-orphan",
                                                      order_by="CaseEvent.id")
     callbacks: Mapped[list[Callback]] = relationship(cascade="all, delete-orphan",
@@ -143,6 +146,25 @@ class Callback(Base):
     ended_at: Mapped[datetime | None] = mapped_column()
     # the node (controller + Asterisk) that originated it: the per-node hourly limit (0009)
     node: Mapped[str] = mapped_column(String(63), default="", server_default="", index=True)
+
+
+class CallbackJob(Base):
+    """One scheduled automatic callback attempt (issue 10): claimed by one controller (the
+    origin node), dialled once, then settled. ``pending`` → ``claimed`` → ``dialled`` →
+    ``done``; or ``cancelled`` (the duty closed meanwhile)."""
+    __tablename__ = "callback_jobs"
+    __table_args__ = (UniqueConstraint("case_id", "attempt", name="uq_callback_jobs_attempt"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    node: Mapped[str] = mapped_column(String(63), default="")
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    callback_id: Mapped[int | None] = mapped_column(
+        ForeignKey("callbacks.id", ondelete="SET NULL"))
+    result: Mapped[str | None] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CalendarDay(Base):

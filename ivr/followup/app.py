@@ -27,8 +27,18 @@ from ivr.db.session import Db
 from ivr.followup import calendar_http, call_cases, http, prompts_http
 from ivr.followup.callback import CallbackTracker
 from ivr.followup.escalation import Sweeper
-from ivr.followup.keys import AMI, LIVE, NOTIFIER, PIPELINE, RECORDER, SWEEPER, TRACKER
+from ivr.followup.keys import (
+    AMI,
+    LIVE,
+    NOTIFIER,
+    PIPELINE,
+    RECORDER,
+    SCHEDULER,
+    SWEEPER,
+    TRACKER,
+)
 from ivr.followup.pipeline import VoicemailPipeline
+from ivr.followup.scheduler import Scheduler
 from ivr.followup.webhooks import Notifier
 from ivr.http import ROUTES
 
@@ -50,6 +60,7 @@ def setup(app: web.Application, *, config: Config, db: Db, calls: LiveCalls,
     app[SWEEPER] = Sweeper(db, pipeline.deadlines, max_levels=d.max_levels,
                            near_minutes=d.near_minutes, interval=d.sweep_seconds)
     app[NOTIFIER] = Notifier(db, config.webhooks)
+    app[SCHEDULER] = Scheduler(db, ami, config)
     for routes in (http.routes, call_cases.routes, prompts_http.routes, calendar_http.routes):
         app[ROUTES].add(app, routes)
     calendar_http.setup(app)
@@ -81,10 +92,13 @@ async def voicemail_workers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def deadline_context(app: web.Application) -> AsyncIterator[None]:
-    """Escalation sweeps and the notification hook (outbox → webhooks), issue 11."""
-    sweeper, notifier = app[SWEEPER], app[NOTIFIER]
+    """Escalation sweeps and the notification hook (outbox → webhooks), issue 11; the
+    automatic callbacks' scheduler (issue 10)."""
+    sweeper, notifier, scheduler = app[SWEEPER], app[NOTIFIER], app[SCHEDULER]
     sweeper.start()
     notifier.start()
+    scheduler.start()
     yield
+    await scheduler.close()
     await sweeper.close()
     await notifier.close()

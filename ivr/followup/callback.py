@@ -42,13 +42,17 @@ CEL_NAMES = frozenset({"IVR_CALLBACK", "IVR_CALLBACK_ANSWERED", "IVR_CALLBACK_EN
                        "HANGUP", "LINKEDID_END"})
 _RANK = {"originating": 0, "dialing": 1, "answered": 2, "ended": 3, "failed": 3}
 RING_SECONDS = 30
+AUTO_PREFIX = "auto:"  # placed_by of an automatic attempt: auto:<callback job id>
 
 
 async def place_callback(db: Db, ami: AmiClient | None, case_id: int, endpoint: Any,
                          actor: str, *, who: Identity | None = None,
-                         outbound: OutboundConfig | None = None, node: str = "") -> Callback:
+                         outbound: OutboundConfig | None = None, node: str = "",
+                         ring_seconds: int | None = None) -> Callback:
     """Check the callback (``ivr.followup.callback_guard``), record it on the case, then ask
-    Asterisk to place it. ``who``: the asker (None or the system identity: any phone, named)."""
+    Asterisk to place it. ``who``: the asker (None or the system identity: any phone, named,
+    or ``pool:<name>``: an operator of that pool through app_queue). ``ring_seconds``: how long
+    the citizen's phone rings (default 60)."""
     outbound = outbound or OutboundConfig()
     refused: IvrError | None = None
     number = ""
@@ -85,9 +89,10 @@ async def place_callback(db: Db, ami: AmiClient | None, case_id: int, endpoint: 
     try:
         if ami is None:
             raise AmiDisconnected("no AMI connection")
-        await ami.action("Originate", Channel=f"PJSIP/{endpoint}", Context="ivr-callback",
+        ring = f",IVR_RING={int(ring_seconds)}" if ring_seconds else ""
+        await ami.action("Originate", Channel=first_channel(endpoint), Context="ivr-callback",
                          Exten=number, Priority="1",
-                         Variable=f"IVR_CASE={case_id},IVR_PRESENT={present}",
+                         Variable=f"IVR_CASE={case_id},IVR_PRESENT={present}{ring}",
                          ChannelId=cb.linkedid, CallerID=f'"callback {case_id}" <{number}>',
                          Timeout=str(RING_SECONDS * 1000), Async="true")
     except (TimeoutError, AmiDisconnected, AmiError) as exc:
@@ -95,6 +100,14 @@ async def place_callback(db: Db, ami: AmiClient | None, case_id: int, endpoint: 
         raise CallbackFailed(f"Asterisk did not accept the callback: {exc}",
                              {"callback_id": cb.id}) from None
     return cb
+
+
+def first_channel(endpoint: str) -> str:
+    """The channel rung first: a phone, or ``pool:<name>`` — a Local channel that waits in the
+    pool's queue (``ivr-callback-queue``), so app_queue picks the operator."""
+    if endpoint.startswith(guard.POOL_PREFIX):
+        return f"Local/{endpoint[len(guard.POOL_PREFIX):]}@ivr-callback-queue"
+    return f"PJSIP/{endpoint}"
 
 
 async def _update(db: Db, linkedid: str, state: str, *, result: str | None = None,
@@ -116,7 +129,8 @@ async def _update(db: Db, linkedid: str, state: str, *, result: str | None = Non
             if state == "ended" and cb.answered_at is not None:
                 cb.result = "ANSWER"
         case = await load_case(session, cb.case_id)
-        if state == "answered" and "called_back" in TRANSITIONS[case.status]:
+        automatic = cb.placed_by.startswith(AUTO_PREFIX)  # its duty is settled by the scheduler
+        if state == "answered" and not automatic and "called_back" in TRANSITIONS[case.status]:
             old, case.status = case.status, "called_back"
             add_event(case, cb.placed_by, "status", old, "called_back",
                       note=f"citizen answered the callback via {cb.endpoint}", at=when)
