@@ -14,11 +14,12 @@ from sqlalchemy import select, update
 
 from ivr.core.autocallback import next_allowed, parse_hours, parse_override
 from ivr.core.config import Config, ConfigError
-from ivr.db.followup_models import Callback, CallbackJob, Case, CaseEvent
+from ivr.db.followup_models import Callback, CallbackJob, Case, CaseEvent, WebhookDelivery
 from ivr.db.models import Pool
 from ivr.db.session import Db
 from ivr.followup import autocallback
 from ivr.followup.scheduler import STALE, Scheduler, claim, recover
+from ivr.followup.webhooks import collect
 from tests.unit.test_callback_guard import T0, FakeAmi, _case
 from tests.unit.test_voicemail_cases import db  # noqa: F401  (fixture)
 
@@ -111,6 +112,7 @@ async def _finish(db: Db, bridged: float | None, result: str = "ANSWER") -> None
 async def test_answer_alone_does_not_close_the_duty_and_k_failures_are_unreachable(
         db: Db) -> None:  # noqa: F811
     case_id = await _setup(db)
+    await collect(db, ["hook"])  # the notification hook's cursor starts here
     node = Scheduler(db, FakeAmi(), _config("a"))
     t = T0 + timedelta(seconds=61)
     await node.once(t)
@@ -129,6 +131,10 @@ async def test_answer_alone_does_not_close_the_duty_and_k_failures_are_unreachab
     assert (case.callback_duty, case.status) == ("unreachable", "new")
     assert actions.count("autocallback_attempt") == 2 and actions[-1] == "unreachable"
     assert len(await _jobs(db)) == 2  # no third attempt
+    await collect(db, ["hook"])  # the owner is told through the notification hook, once
+    async with db() as s:
+        events = list(await s.scalars(select(WebhookDelivery.event)))
+    assert events.count("case.unreachable") == 1, events
 
 
 async def test_a_long_enough_answer_closes_the_duty(db: Db) -> None:  # noqa: F811
