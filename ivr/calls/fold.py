@@ -28,6 +28,13 @@ FINAL_KINDS = {"message", "voicemail"}  # reaching one of these is reaching the 
 ROLES = {"direct": "official", "deputy": "deputy", "pool": "operator"}
 WAITING = {"direct": "ringing", "deputy": "ringing", "pool": "queued", "menu": "menu"}
 CALLBACK_PREFIX = "ivrcb-"  # linkedid of a callback's legs (ivr/followup/callback.py)
+SURVEY_PREFIX = "ivrsv-"  # linkedid of a satisfaction survey call (ivr/followup/survey.py)
+ORIGINATED = {CALLBACK_PREFIX: "callback", SURVEY_PREFIX: "survey"}  # recorded by prefix
+
+
+def kind_of(linkedid: str) -> str:
+    """The call's kind from its linkedid: what the controller originated, else a citizen's."""
+    return next((k for p, k in ORIGINATED.items() if linkedid.startswith(p)), "citizen")
 _MOBILE = re.compile(r"PJSIP/(\+?[0-9]{3,20})@carrier")
 
 
@@ -103,7 +110,7 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
     ``interrupted_at``: the call was left open by a previous boot of its Asterisk (it will never
     report the hang-up): unless its events say it ended, it is ``interrupted`` then, with what is
     known (steps so far, who answered); steps still running keep no result."""
-    call = CallView(linkedid, kind="callback" if linkedid.startswith(CALLBACK_PREFIX) else "citizen")
+    call = CallView(linkedid, kind=kind_of(linkedid))
     call.voicemail_secs = voicemail_secs
     refused = False
     for ev in sorted(events, key=lambda e: e.eventtime):
@@ -156,6 +163,13 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
                 call.steps[1].answered_by = call.number_dialed
         elif name == "IVR_CALLBACK_END" and 1 in call.steps:
             call.steps[1].result, call.steps[1].ended_at = f.get("result", "")[:24] or None, when
+        elif name == "IVR_SURVEY_ANSWERED":  # the citizen answered the survey call
+            call.number_dialed = sanitize_caller_id(f.get("number", ""))[:40]
+            call.answered_at, call.answered_by, call.answered_kind = when, call.number_dialed, "survey"
+            call.steps[1] = StepView(1, "survey", call.number_dialed, started_at=when,
+                                     answered_by=call.number_dialed)
+        elif name == "IVR_SURVEY_KEY" and 1 in call.steps:  # the key pressed (NONE: none)
+            call.steps[1].result, call.steps[1].ended_at = f.get("key", "")[:24] or "NONE", when
         elif name == "IVR_REFUSED":
             refused = True
             call.number_dialed = call.number_dialed or sanitize_caller_id(f.get("dialed", ""))
@@ -195,6 +209,8 @@ def _outcome(call: CallView, refused: bool, voicemail_secs: float | None) -> str
             s.result = "EMPTY"  # the beep played, nothing worth a message was said
     if call.voicemail_file and message:
         return "voicemail"
+    if call.kind == "survey":  # the citizen did not answer
+        return "missed"
     if call.kind == "callback":  # the citizen did not answer; no step: the phone did not
         return "missed" if steps else "abandoned"
     if any(s.kind in FINAL_KINDS for s in steps):

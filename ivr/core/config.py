@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.core.config_followup import AutoCallbackConfig, DeadlinesConfig, WebhooksConfig
+from ivr.core.config_followup import (
+    AutoCallbackConfig,
+    DeadlinesConfig,
+    SurveyConfig,
+    WebhooksConfig,
+)
 from ivr.core.outbound import OutboundConfig
 from ivr.core.sections import CasesConfig, RecordsConfig, VoicemailConfig, doc_field
 
@@ -131,6 +136,7 @@ SECTIONS: dict[str, type[Any]] = {
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
     "cases": CasesConfig, "records": RecordsConfig, "outbound": OutboundConfig,
     "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig, "autocallback": AutoCallbackConfig,
+    "survey": SurveyConfig,
 }
 
 # flat keys of the single-table format (``ivr init`` before sections, ``extra`` keys) -> new home
@@ -270,6 +276,7 @@ class Config:
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     autocallback: AutoCallbackConfig = field(default_factory=AutoCallbackConfig)
+    survey: SurveyConfig = field(default_factory=SurveyConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

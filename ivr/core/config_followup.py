@@ -72,3 +72,26 @@ class AutoCallbackConfig:
         for slug, text in {"": f"first={self.first} attempts={self.attempts}",
                            **self.officials}.items():
             parse_override(text, slug)
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyConfig:
+    """Satisfaction follow-up calls, 回访 (docs/followup.md, issue 10)."""
+    enabled: bool = _doc(False, "call citizens back for a rating (keys 1/2/3, 9: never again)")
+    after: str = _doc("all", "which answered citizen calls: all, sample (sample_percent of them) "
+                      "or pooled (answered by an operator of a pool)")
+    sample_percent: float = _doc(10.0, "with after = sample: the share of answered calls")
+    after_resolved: bool = _doc(True, "also one survey per case once it is resolved")
+    delay_seconds: float = _doc(600.0, "the survey call this long after the call or the case")
+    hours: str = _doc("09:00-20:00", "when survey calls may be placed (city time)")
+    attempts: int = _doc(2, "survey calls at most when nobody answers or presses a key")
+    spacing_seconds: float = _doc(3600.0, "between two survey attempts")
+    ring_seconds: int = _doc(30, "how long the citizen's phone rings per attempt")
+    max_age_hours: float = _doc(24.0, "calls and cases older than this are not surveyed")
+
+    def __post_init__(self) -> None:
+        parse_hours(self.hours)
+        if self.after not in ("all", "sample", "pooled"):
+            raise ValueError(f"[survey] after: {self.after!r} is not all, sample or pooled")
+        if not 0 <= self.sample_percent <= 100 or not 1 <= self.attempts <= 10:
+            raise ValueError("[survey] sample_percent is 0-100 and attempts 1-10")

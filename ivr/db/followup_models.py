@@ -167,6 +167,43 @@ class CallbackJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Survey(Base):
+    """A satisfaction follow-up call (回访, issue 10): one per answered call and one per
+    resolved case, at most one rating each; attempts retried within the limit. ``pending`` →
+    ``claimed`` → ``dialled`` → ``done`` (rated, or opted out) | ``ended`` (no key: retried or
+    ``failed``) | ``cancelled``."""
+    __tablename__ = "surveys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"),
+                                                unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"),
+                                                unique=True)
+    number: Mapped[str] = mapped_column(String(24))  # the citizen's number, as dialled
+    present: Mapped[str] = mapped_column(String(40), default="")  # the published number
+    official_id: Mapped[int | None] = mapped_column(
+        ForeignKey("officials.id", ondelete="SET NULL"), index=True)
+    pool: Mapped[str | None] = mapped_column(String(40), index=True)  # answered by its operator
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    node: Mapped[str] = mapped_column(String(63), default="")
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    linkedid: Mapped[str | None] = mapped_column(String(64), unique=True)  # the last attempt's
+    answered_at: Mapped[datetime | None] = mapped_column()
+    rating: Mapped[int | None] = mapped_column(Integer)  # 1 satisfied, 2 fairly, 3 not
+    result: Mapped[str | None] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class SurveyOptOut(Base):
+    """A number that pressed 9: never surveyed again."""
+    __tablename__ = "survey_optouts"
+    number: Mapped[str] = mapped_column(String(24), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    linkedid: Mapped[str] = mapped_column(String(64), default="")
+
+
 class CalendarDay(Base):
     """A dated exception of the working calendar (issue 11): a public holiday, or a make-up
     working day (调休). Imported per year; the weekly hours are the setting ``work_week``."""

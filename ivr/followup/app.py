@@ -24,7 +24,7 @@ from ivr.calls.consumer import JournalConsumer
 from ivr.calls.live import LiveCalls
 from ivr.core.config import Config
 from ivr.db.session import Db
-from ivr.followup import calendar_http, call_cases, http, prompts_http
+from ivr.followup import calendar_http, call_cases, http, prompts_http, survey_http
 from ivr.followup.callback import CallbackTracker
 from ivr.followup.escalation import Sweeper
 from ivr.followup.keys import (
@@ -60,8 +60,10 @@ def setup(app: web.Application, *, config: Config, db: Db, calls: LiveCalls,
     app[SWEEPER] = Sweeper(db, pipeline.deadlines, max_levels=d.max_levels,
                            near_minutes=d.near_minutes, interval=d.sweep_seconds)
     app[NOTIFIER] = Notifier(db, config.webhooks)
-    app[SCHEDULER] = Scheduler(db, ami, config)
-    for routes in (http.routes, call_cases.routes, prompts_http.routes, calendar_http.routes):
+    app[SCHEDULER] = scheduler = Scheduler(db, ami, config)
+    calls.record_listeners.append(scheduler.survey_tracker)
+    for routes in (http.routes, call_cases.routes, prompts_http.routes, calendar_http.routes,
+                   survey_http.routes):
         app[ROUTES].add(app, routes)
     calendar_http.setup(app)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -163,27 +164,30 @@ async def on_record(db: Db, rec: CelRecord) -> None:
 
 
 class CallbackTracker:
-    """Feeds ``CallRecorder.record_listeners`` events to :func:`on_record`, in order."""
+    """Feeds ``CallRecorder.record_listeners`` events to :func:`on_record`, in order (or, for
+    another originated kind — the surveys —, its ``prefix``, event ``names`` and ``handler``)."""
 
-    def __init__(self, db: Db) -> None:
-        self.db = db
+    def __init__(self, db: Db, prefix: str = PREFIX, names: frozenset[str] = CEL_NAMES,
+                 handler: Callable[[Db, CelRecord], Awaitable[None]] | None = None) -> None:
+        self.db, self.prefix, self.names = db, prefix, names
+        self.handler = handler or on_record
         self.queue: asyncio.Queue[CelRecord] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def __call__(self, rec: CelRecord) -> None:
-        if rec.linkedid.startswith(PREFIX) and rec.name in CEL_NAMES:
+        if rec.linkedid.startswith(self.prefix) and rec.name in self.names:
             self.queue.put_nowait(rec)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="callback-tracker")
+        self._task = asyncio.create_task(self._run(), name=f"tracker-{self.prefix}")
 
     async def _run(self) -> None:
         while True:
             rec = await self.queue.get()
             try:
-                await on_record(self.db, rec)
+                await self.handler(self.db, rec)
             except Exception:
-                log.exception("could not apply %s to callback %s", rec.name, rec.linkedid)
+                log.exception("could not apply %s to %s", rec.name, rec.linkedid)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -54,6 +54,12 @@ DEFAULT_PROMPTS: tuple[PromptText, ...] = (
                "留言请按1，转接人工服务请按0，重听请按9。",
                "To leave a message, press 1. To speak to an operator, press 0. "
                "To hear these options again, press 9."),
+    PromptText("ivr-survey",
+               "您好，这里是市政府公开电话回访。满意请按1，基本满意请按2，不满意请按3，不再回访请按9。",
+               "Hello, this is the city's public line following up on your call. Satisfied, "
+               "press 1. Fairly satisfied, press 2. Not satisfied, press 3. To receive no more "
+               "such calls, press 9."),
+    PromptText("ivr-survey-thanks", "感谢您的评价，再见。", "Thank you for your rating. Goodbye."),
 )
 
 

@@ -27,8 +27,9 @@ from ivr.routing.numbers_service import get_number
 from ivr.speech.audio import AudioError, read_wav
 
 # the prompts the dialplan plays: the voicemail greeting, "nobody can take your call", the
-# DTMF menu, the beep before recording
-PROMPTS = ("ivr-greeting", "ivr-unavailable", "ivr-menu", "ivr-beep")
+# DTMF menu, the beep before recording, the satisfaction survey's question and thanks
+PROMPTS = ("ivr-greeting", "ivr-unavailable", "ivr-menu", "ivr-beep", "ivr-survey",
+           "ivr-survey-thanks")
 WAV = {"audio/wav": {"type": "string", "format": "binary"}}
 _LANG = re.compile(r"^[a-z]{2,3}$")
 

@@ -30,16 +30,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from ivr.asterisk.ami import AmiClient
+from ivr.calls.fold import SURVEY_PREFIX
 from ivr.core.autocallback import Policy, next_allowed, parse_hours
 from ivr.core.config import Config
 from ivr.core.errors import CallbackFailed, IvrError, TooManyCallbacks, TooManyOriginated
 from ivr.core.timeutil import utcnow
-from ivr.db.followup_models import Callback, CallbackJob, Case
+from ivr.db.followup_models import Callback, CallbackJob, Case, Survey
 from ivr.db.models import Device, Official
 from ivr.db.session import Db
 from ivr.db.settings import current_timezone
-from ivr.followup import autocallback
-from ivr.followup.callback import AUTO_PREFIX, place_callback
+from ivr.followup import autocallback, survey
+from ivr.followup.callback import AUTO_PREFIX, CallbackTracker, place_callback
 from ivr.followup.callback_guard import POOL_PREFIX
 from ivr.followup.cases import add_event, load_case
 
@@ -48,24 +49,25 @@ STALE = timedelta(minutes=2)
 BATCH = 20
 
 
-async def claim(db: Db, node: str, now: datetime, limit: int = BATCH) -> list[int]:
-    """Claim up to ``limit`` due attempts for ``node``; their ids (each claimed by one node)."""
+async def claim(db: Db, node: str, now: datetime, limit: int = BATCH,
+                model: type[CallbackJob] | type[Survey] = CallbackJob) -> list[int]:
+    """Claim up to ``limit`` due attempts (or surveys) for ``node``; their ids (each claimed by
+    one node)."""
     async with db() as session, session.begin():
-        due = select(CallbackJob.id).where(CallbackJob.state == "pending",
-                                           CallbackJob.due_at <= now) \
-            .order_by(CallbackJob.due_at, CallbackJob.id).limit(limit)
+        due = select(model.id).where(model.state == "pending", model.due_at <= now) \
+            .order_by(model.due_at, model.id).limit(limit)
         if session.get_bind().dialect.name == "postgresql":
             ids = list(await session.scalars(due.with_for_update(skip_locked=True)))
             if ids:
-                await session.execute(update(CallbackJob).where(CallbackJob.id.in_(ids)).values(
+                await session.execute(update(model).where(model.id.in_(ids)).values(
                     state="claimed", node=node, claimed_at=now))
             return ids
         candidates = list(await session.scalars(due))
     claimed: list[int] = []
     for job_id in candidates:  # SQLite: one guarded UPDATE each
         async with db() as session, session.begin():
-            won = await session.execute(update(CallbackJob).where(
-                CallbackJob.id == job_id, CallbackJob.state == "pending").values(
+            won = await session.execute(update(model).where(
+                model.id == job_id, model.state == "pending").values(
                 state="claimed", node=node, claimed_at=now))
             if won.rowcount == 1:  # type: ignore[attr-defined]
                 claimed.append(job_id)
@@ -73,7 +75,12 @@ async def claim(db: Db, node: str, now: datetime, limit: int = BATCH) -> list[in
 
 
 async def recover(db: Db, now: datetime) -> int:
-    """Attempts claimed long ago and never marked dialled (the node stopped in between)."""
+    """Attempts claimed long ago and never marked dialled (the node stopped in between); a
+    survey is marked dialled in the claim's node before its Originate: a claimed one was not."""
+    async with db() as session, session.begin():
+        await session.execute(update(Survey).where(
+            Survey.state == "claimed", Survey.claimed_at < now - STALE).values(
+            state="pending", node="", claimed_at=None))
     async with db() as session:
         stale = list(await session.scalars(select(CallbackJob.id).where(
             CallbackJob.state == "claimed", CallbackJob.claimed_at < now - STALE)))
@@ -127,25 +134,36 @@ async def _finish(db: Db, job_id: int, state: str, result: str, duty: str | None
 
 
 class Scheduler:
-    """Runs the steps above every ``tick_seconds`` (only when ``[autocallback] enabled``)."""
+    """Runs the steps above every ``tick_seconds`` (``[autocallback] enabled``), and the same
+    for the satisfaction surveys (``[survey] enabled``: ``ivr.followup.survey``)."""
 
     def __init__(self, db: Db, ami: AmiClient | None, config: Config) -> None:
         self.db, self.ami, self.config = db, ami, config
         self.settings = config.autocallback
         self.hours = parse_hours(self.settings.hours)
         self.node = config.node.name
+        # survey calls' CEL events (ivr.calls record listeners) → their survey
+        self.survey_tracker = CallbackTracker(db, SURVEY_PREFIX, survey.CEL_NAMES,
+                                              survey.on_record)
         self._task: asyncio.Task[None] | None = None
 
     async def once(self, now: datetime | None = None) -> dict[str, int]:
         now = now or utcnow()
-        done = {"enrolled": await autocallback.enroll(self.db, self.settings, now),
-                "settled": await autocallback.settle(self.db, self.settings, now),
-                "recovered": await recover(self.db, now), "dialled": 0}
-        claimed = await claim(self.db, self.node, now)
+        done = {"enrolled": 0, "settled": 0, "dialled": 0, "surveyed": 0,
+                "recovered": await recover(self.db, now)}
         tz = ZoneInfo(await current_timezone(self.db))
-        for job_id in claimed:
-            if await self._attempt(job_id, now, tz):
-                done["dialled"] += 1
+        if self.settings.enabled:
+            done["enrolled"] = await autocallback.enroll(self.db, self.settings, now)
+            done["settled"] = await autocallback.settle(self.db, self.settings, now)
+            for job_id in await claim(self.db, self.node, now):
+                if await self._attempt(job_id, now, tz):
+                    done["dialled"] += 1
+        if self.config.survey.enabled:
+            await survey.enroll(self.db, self.config.survey, self.config.outbound, now)
+            await survey.settle(self.db, self.config.survey, now)
+            for survey_id in await claim(self.db, self.node, now, model=Survey):
+                if await survey.dial(self.db, self.ami, self.config, survey_id, now, tz):
+                    done["surveyed"] += 1
         return done
 
     async def _attempt(self, job_id: int, now: datetime, tz: ZoneInfo) -> bool:
@@ -203,7 +221,8 @@ class Scheduler:
                 state="dialled" if cb_id is not None else "done", callback_id=cb_id))
 
     def start(self) -> None:
-        if self.settings.enabled:
+        if self.settings.enabled or self.config.survey.enabled:
+            self.survey_tracker.start()
             self._task = asyncio.create_task(self._run(), name="callback-scheduler")
 
     async def _run(self) -> None:
@@ -215,6 +234,7 @@ class Scheduler:
             await asyncio.sleep(self.settings.tick_seconds)
 
     async def close(self) -> None:
+        await self.survey_tracker.close()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -75,7 +75,8 @@ def test_every_setting_can_be_set_from_the_environment(tmp_path: Path) -> None:
         value = {"str": "x-1", "int": "7", "float": "7.5", "bool": "1"}.get(kind, '{"normal": 3}')
         value = {("database", "timezone"): "Europe/Berlin", ("outbound", "country_code"): "852",
                  ("outbound", "allow_prefixes"): "+852", ("autocallback", "hours"): "09:00-17:00",
-                 ("autocallback", "first"): "deputy",
+                 ("autocallback", "first"): "deputy", ("survey", "after"): "pooled",
+                 ("survey", "hours"): "10:00-18:00", ("survey", "after_resolved"): "0",
                  ("autocallback", "officials"): '{"zhang-wei": "attempts=2"}'}.get((section, key),
                                                                                    value)
         if section in ("deadlines", "webhooks") and kind == "Mapping":  # tables of strings
