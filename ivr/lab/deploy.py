@@ -7,6 +7,7 @@ ports and its own Asterisk instance folder, so several run side by side.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import secrets
@@ -28,15 +29,18 @@ from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.db.settings import seed_settings
 from ivr.directory.asterisk_input import load_render_input
 from ivr.directory.importer import import_text
-from ivr.followup.prompts import generate_default_prompts
+from ivr.followup.prompts import DEFAULT_PROMPTS, generate_default_prompts
 from ivr.lab import ports
 from ivr.lab.asterisk import AsteriskInstance, _set_pdeathsig
 
 REPO = Path(__file__).resolve().parents[2]
 
 def install_prompts(dest: Path) -> None:
-    """The default Mandarin and English prompts (espeak-ng), synthesised once and cached."""
-    cache = Path(os.environ.get("IVR_CACHE", Path.home() / ".cache" / "ivr")) / "prompts-v1"
+    """The default Mandarin and English prompts (espeak-ng), synthesised once and cached (per
+    set of texts: a new or changed prompt makes a new cache)."""
+    texts = repr([(p.name, p.zh, p.en) for p in DEFAULT_PROMPTS]).encode()
+    cache = Path(os.environ.get("IVR_CACHE", Path.home() / ".cache" / "ivr")) / (
+        f"prompts-{hashlib.sha256(texts).hexdigest()[:10]}")
     if not (cache / "zh" / "ivr-beep.wav").exists():
         tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
