@@ -23,12 +23,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.core.config_followup import (
-    AutoCallbackConfig,
-    DeadlinesConfig,
-    SurveyConfig,
-    WebhooksConfig,
-)
+from ivr.core.config_followup import AutoCallbackConfig, DeadlinesConfig, SurveyConfig, WebhooksConfig
 from ivr.core.outbound import OutboundConfig
 from ivr.core.sections import CasesConfig, RecordsConfig, VoicemailConfig, doc_field
 
