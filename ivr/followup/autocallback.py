@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from ivr.core.autocallback import Policy, policy_for
 from ivr.core.config_followup import AutoCallbackConfig
@@ -86,14 +86,19 @@ def _bridged(cb: Callback) -> float:
     return (as_utc(cb.ended_at) - as_utc(cb.answered_at)).total_seconds()
 
 
-async def settle(db: Db, config: AutoCallbackConfig, now: datetime | None = None) -> int:
-    """Judge the attempts whose callback finished; how many were settled."""
+async def settle(db: Db, config: AutoCallbackConfig, now: datetime | None = None,
+                 lost_after: float = 3600.0) -> int:
+    """Judge the attempts whose callback finished — or whose callback never reported its end
+    ``lost_after`` seconds after it was placed (Asterisk restarted meanwhile): result ``LOST``, a
+    failed attempt; how many were settled."""
     now = now or utcnow()
+    lost = now - timedelta(seconds=lost_after)
     async with db() as session:
         rows = (await session.execute(
             select(CallbackJob.id, CallbackJob.case_id, CallbackJob.attempt, Callback.id)
             .join(Callback, Callback.id == CallbackJob.callback_id)
-            .where(CallbackJob.state == "dialled", Callback.state.in_(("ended", "failed")))
+            .where(CallbackJob.state == "dialled", or_(Callback.state.in_(("ended", "failed")),
+                                                       Callback.created_at < lost))
             .order_by(CallbackJob.id))).all()
     done = 0
     for job_id, case_id, attempt, cb_id in rows:
@@ -109,8 +114,10 @@ async def settle(db: Db, config: AutoCallbackConfig, now: datetime | None = None
                 Official.id == case.official_id)) if case.official_id else None
             policy = policy_for(base_policy(config), config.officials, slug)
             bridged = _bridged(cb)
-            reached = cb.answered_at is not None and bridged >= config.min_bridged_seconds
-            result = "REACHED" if reached else (
+            finished = cb.state in ("ended", "failed")
+            reached = finished and cb.answered_at is not None and \
+                bridged >= config.min_bridged_seconds
+            result = "REACHED" if reached else "LOST" if not finished else (
                 "SHORT" if cb.answered_at is not None else (cb.result or "FAILED"))
             await session.execute(update(CallbackJob).where(CallbackJob.id == job_id)
                                   .values(result=result[:24]))

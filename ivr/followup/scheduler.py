@@ -40,7 +40,7 @@ from ivr.db.models import Device, Official
 from ivr.db.session import Db
 from ivr.db.settings import current_timezone
 from ivr.followup import autocallback, survey
-from ivr.followup.callback import AUTO_PREFIX, CallbackTracker, place_callback
+from ivr.followup.callback import AUTO_PREFIX, RING_SECONDS, CallbackTracker, place_callback
 from ivr.followup.callback_guard import POOL_PREFIX
 from ivr.followup.cases import add_event, load_case
 
@@ -142,6 +142,9 @@ class Scheduler:
         self.settings = config.autocallback
         self.hours = parse_hours(self.settings.hours)
         self.node = config.node.name
+        # a callback that never reported its end (Asterisk restarted): given up on after this
+        self.lost_after = float(RING_SECONDS + self.settings.citizen_ring_seconds
+                                + config.outbound.callback_max_seconds + 300)
         # survey calls' CEL events (ivr.calls record listeners) → their survey
         self.survey_tracker = CallbackTracker(db, SURVEY_PREFIX, survey.CEL_NAMES,
                                               survey.on_record)
@@ -154,7 +157,8 @@ class Scheduler:
         tz = ZoneInfo(await current_timezone(self.db))
         if self.settings.enabled:
             done["enrolled"] = await autocallback.enroll(self.db, self.settings, now)
-            done["settled"] = await autocallback.settle(self.db, self.settings, now)
+            done["settled"] = await autocallback.settle(self.db, self.settings, now,
+                                                        self.lost_after)
             for job_id in await claim(self.db, self.node, now):
                 if await self._attempt(job_id, now, tz):
                     done["dialled"] += 1

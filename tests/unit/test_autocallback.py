@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from ivr.core.autocallback import next_allowed, parse_hours, parse_override
+from ivr.core.autocallback import Policy, next_allowed, parse_hours, parse_override
 from ivr.core.config import Config, ConfigError
 from ivr.db.followup_models import Callback, CallbackJob, Case, CaseEvent, WebhookDelivery
-from ivr.db.models import Pool
+from ivr.db.models import Device, Official, Pool
 from ivr.db.session import Db
 from ivr.followup import autocallback
-from ivr.followup.scheduler import STALE, Scheduler, claim, recover
+from ivr.followup.scheduler import STALE, Scheduler, claim, first_phone, recover
 from ivr.followup.webhooks import collect
 from tests.unit.test_callback_guard import T0, FakeAmi, _case
 from tests.unit.test_voicemail_cases import db  # noqa: F401  (fixture)
@@ -196,3 +196,40 @@ async def test_a_claim_left_behind_is_recovered(db: Db) -> None:  # noqa: F811
     await recover(db, t + STALE + timedelta(seconds=1))
     [job] = await _jobs(db)
     assert job.state == "dialled" and job.callback_id is not None
+
+
+async def test_who_is_rung_first(db: Db) -> None:  # noqa: F811
+    async with db() as s, s.begin():
+        deputy = Official(slug="li-qiang", name="李强")
+        s.add(deputy)
+        await s.flush()
+        boss = Official(slug="zhang-wei", name="张伟", deputy_id=deputy.id)
+        s.add(boss)
+        await s.flush()
+        s.add_all([Device(official_id=boss.id, kind="sip", endpoint="o-zhang-2", priority=2),
+                   Device(official_id=boss.id, kind="sip", endpoint="o-zhang", priority=1),
+                   Device(official_id=deputy.id, kind="sip", endpoint="o-li")])
+        ids = (boss.id, deputy.id)
+    assert await first_phone(db, Policy(first="own"), ids[0]) == "o-zhang"
+    assert await first_phone(db, Policy(first="deputy"), ids[0]) == "o-li"
+    assert await first_phone(db, Policy(first="deputy"), ids[1]) is None  # no deputy
+    assert await first_phone(db, Policy(first="pool:main"), ids[0]) == "pool:main"
+    config = _config("a", officials={"zhang-wei": "first=deputy attempts=5", "li-qiang": "off=1"})
+    assert (await autocallback.policy_of(db, config.autocallback, ids[0])).first == "deputy"
+    assert (await autocallback.policy_of(db, config.autocallback, ids[1])).off
+
+
+async def test_a_callback_that_never_reports_its_end_is_given_up(db: Db) -> None:  # noqa: F811
+    case_id = await _setup(db)
+    node = Scheduler(db, FakeAmi(), _config("a"))
+    t = T0 + timedelta(seconds=61)
+    await node.once(t)
+    await node.once(t + timedelta(seconds=node.lost_after - 5))
+    assert [j.state for j in await _jobs(db)] == ["dialled"]  # still waiting for its events
+    async with db() as s, s.begin():  # placed long ago (created_at is the real clock)
+        await s.execute(update(Callback).values(created_at=t))
+    await node.once(t + timedelta(seconds=node.lost_after + 5))
+    jobs = await _jobs(db)
+    assert [(j.attempt, j.result) for j in jobs] == [(1, "LOST"), (2, None)]
+    case, _ = await _case_row(db, case_id)
+    assert case.callback_duty == "open"
