@@ -20,8 +20,11 @@ from ivr.db.session import Db
 from ivr.followup import autocallback
 from ivr.followup.scheduler import STALE, Scheduler, claim, first_phone, recover
 from ivr.followup.webhooks import collect
+from ivr.http.keys import DB
+from tests.unit.test_call_cases import _session
 from tests.unit.test_callback_guard import T0, FakeAmi, _case
 from tests.unit.test_voicemail_cases import db  # noqa: F401  (fixture)
+from tests.unit.test_web_authz import TOKEN, Env, env  # noqa: F401  (fixture)
 
 AUTO = {"enabled": True, "first": "pool:main", "first_delay_seconds": 60, "attempts": 2,
         "spacing_seconds": 300, "min_bridged_seconds": 20, "hours": "08:00-20:00"}
@@ -233,3 +236,25 @@ async def test_a_callback_that_never_reports_its_end_is_given_up(db: Db) -> None
     assert [(j.attempt, j.result) for j in jobs] == [(1, "LOST"), (2, None)]
     case, _ = await _case_row(db, case_id)
     assert case.callback_duty == "open"
+
+
+async def test_disposition_over_http_and_the_inbox_shows_the_duty(env: Env) -> None:  # noqa: F811
+    async with env.app[DB]() as s, s.begin():
+        case = Case(kind="missed", status="new", caller="13912345678", number_dialed="05585551001",
+                    created_at=T0, updated_at=T0, deadline=T0, callback_duty="unreachable",
+                    matched_keywords=[], listen_reasons=[], alerts=[])
+        s.add(case)
+        await s.flush()
+        case_id = case.id
+    cookies, _ = await _session(env, "u-operator")
+    page = await (await env.client.get("/cases", cookies=cookies)).text()
+    assert 'data-duty="unreachable"' in page and "多次回拨无法接通" in page
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    r = await env.client.post(f"/api/v1/cases/{case_id}/disposition",
+                              json={"outcome": "sometime"}, headers=headers)
+    assert r.status == 400 and (await r.json())["error_id"] == "invalid-case-input"
+    r = await env.client.post(f"/api/v1/cases/{case_id}/disposition",
+                              json={"outcome": "reached", "note": "回访联系上"}, headers=headers)
+    body = await r.json()
+    assert r.status == 200 and (body["callback_duty"], body["status"]) == ("closed",
+                                                                          "called_back"), body
