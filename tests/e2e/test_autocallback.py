@@ -13,14 +13,18 @@ anything afterwards:
   "voicemail" that stays silent for 5 s — shorter than the minimum bridged time, so the duty is
   not closed; attempt 2 rings out → the duty is ``unreachable`` and the case stays new with
   its owner.
+- Outside the callback hours nothing is dialled: the attempt comes due and is deferred to the
+  next opening (a ``deferred`` event), the phone is never rung.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -182,3 +186,45 @@ async def test_automatic_callback_retries_until_reached(lab: LabDeployment, sipp
     assert [cb["endpoint"] for cb in final["callbacks"]] == ["o-li", "o-li"]
     assert "unreachable" in [e["action"] for e in final["history"]]
     assert len((await phone.wait(30)).received("INVITE")) == 2
+
+
+@pytest.fixture
+async def closed_lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
+    """The callback hours are a period that starts two hours from now (city time)."""
+    phones = dict(zip(("op1", "zhang", "li"), ports.free_ports(3), strict=True))
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    start, end = now + timedelta(hours=2), now + timedelta(hours=3)
+    deployment = await create_lab(
+        asterisk_root, tmp_path / "lab", DIRECTORY.format(**phones),
+        autocallback={"enabled": True, "hours": f"{start:%H:%M}-{end:%H:%M}", "first": "own",
+                      "first_delay_seconds": 1, "tick_seconds": 0.5})
+    deployment.extra["phones"] = phones
+    try:
+        deployment.start_controller()
+        await deployment.wait_ready()
+        yield deployment
+    finally:
+        deployment.close()
+        print(deployment.controller_log()[-3000:])
+        deployment.asterisk.remove()
+
+
+async def test_nothing_is_dialled_outside_the_callback_hours(closed_lab: LabDeployment,
+                                                              sipp: Any) -> None:
+    lab = closed_lab
+    await missed(lab, sipp, "zhang", ZHANG_NO, CITIZEN_1)
+    phone = await sipp("uas_answer", port=lab.extra["phones"]["zhang"], timeout=60).start()
+
+    async def deferred() -> dict[str, Any] | None:
+        case = await case_of(lab, CITIZEN_1)
+        return case if case is not None and any(
+            e["action"] == "deferred" for e in case["history"]) else None
+    case = await eventually(deferred, timeout=30)  # the attempt came due and was put off
+    assert case["callbacks"] == [] and case["callback_duty"] == "open", case
+    note = next(e["note"] for e in case["history"] if e["action"] == "deferred")
+    assert "outside the callback hours" in note, note
+    await phone.stop()
+    log = phone.workdir / "messages.log"
+    assert log.parent.is_dir()
+    seen = log.read_text(errors="replace") if log.exists() else ""
+    assert seen.count("INVITE sip:") == 0, seen  # the official's phone was never rung
