@@ -29,7 +29,9 @@ ROLES = {"direct": "official", "deputy": "deputy", "pool": "operator"}
 WAITING = {"direct": "ringing", "deputy": "ringing", "pool": "queued", "menu": "menu"}
 CALLBACK_PREFIX = "ivrcb-"  # linkedid of a callback's legs (ivr/followup/callback.py)
 SURVEY_PREFIX = "ivrsv-"  # linkedid of a satisfaction survey call (ivr/followup/survey.py)
-ORIGINATED = {CALLBACK_PREFIX: "callback", SURVEY_PREFIX: "survey"}  # recorded by prefix
+QUEUED_PREFIX = "ivrqc-"  # linkedid of a queued callback's legs (ivr/followup/queued.py)
+ORIGINATED = {CALLBACK_PREFIX: "callback", SURVEY_PREFIX: "survey",
+              QUEUED_PREFIX: "queued-callback"}  # recorded by prefix
 
 
 def kind_of(linkedid: str) -> str:
@@ -86,6 +88,7 @@ class CallView:
     steps: dict[int, StepView] = field(default_factory=dict)
     complete: bool = False
     call_id: int | None = None  # set once the record is written
+    queued: str | None = None  # the caller pressed 1 in the queue: "<queue>^<position>"
 
 
 def _ts(t: float) -> datetime:
@@ -170,6 +173,8 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
                                      answered_by=call.number_dialed)
         elif name == "IVR_SURVEY_KEY" and 1 in call.steps:  # the key pressed (NONE: none)
             call.steps[1].result, call.steps[1].ended_at = f.get("key", "")[:24] or "NONE", when
+        elif name == "IVR_QCB_REQUEST":  # pressed 1 in the queue: "<queue>^<position>"
+            call.queued = f"{f.get('queue', '')[:40]}^{_int(f.get('pos', '')) or 1}"
         elif name == "IVR_REFUSED":
             refused = True
             call.number_dialed = call.number_dialed or sanitize_caller_id(f.get("dialed", ""))
@@ -211,7 +216,7 @@ def _outcome(call: CallView, refused: bool, voicemail_secs: float | None) -> str
         return "voicemail"
     if call.kind == "survey":  # the citizen did not answer
         return "missed"
-    if call.kind == "callback":  # the citizen did not answer; no step: the phone did not
+    if call.kind in ("callback", "queued-callback"):  # no step: the phone did not answer
         return "missed" if steps else "abandoned"
     if any(s.kind in FINAL_KINDS for s in steps):
         return "missed"  # every plan ends with one of these: the route reached its end

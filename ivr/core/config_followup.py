@@ -63,6 +63,9 @@ class AutoCallbackConfig:
     tick_seconds: float = _doc(5.0, "seconds between two looks at the due attempts")
     max_age_hours: float = _doc(24.0, "cases older than this when first seen are not called "
                                 "back automatically (e.g. after enabling the feature)")
+    queue_offer_seconds: float = _doc(0.0, "after this long waiting in a pool, offer "
+                                      "按1保留排队位置并挂机 (a queued callback); 0: never")
+    queue_hold_seconds: int = _doc(1800, "a queued callback waits this long at most in the queue")
     officials: Mapping[str, str] = _table(
         "per-official overrides by slug, e.g. {zhang-wei = \"first=deputy attempts=2\"} "
         "(keys: first, attempts, spacing_seconds, first_delay_seconds, off=1) (env: JSON)")

@@ -38,6 +38,7 @@ from ivr.followup.keys import (
     TRACKER,
 )
 from ivr.followup.pipeline import VoicemailPipeline
+from ivr.followup.queued import Queued
 from ivr.followup.scheduler import Scheduler
 from ivr.followup.webhooks import Notifier
 from ivr.http import ROUTES
@@ -62,6 +63,7 @@ def setup(app: web.Application, *, config: Config, db: Db, calls: LiveCalls,
     app[NOTIFIER] = Notifier(db, config.webhooks)
     app[SCHEDULER] = scheduler = Scheduler(db, ami, config)
     calls.record_listeners.append(scheduler.survey_tracker)
+    calls.listeners.append(Queued(db, ami, config, pipeline.deadlines))
     for routes in (http.routes, call_cases.routes, prompts_http.routes, calendar_http.routes,
                    survey_http.routes):
         app[ROUTES].add(app, routes)

@@ -60,6 +60,10 @@ DEFAULT_PROMPTS: tuple[PromptText, ...] = (
                "press 1. Fairly satisfied, press 2. Not satisfied, press 3. To receive no more "
                "such calls, press 9."),
     PromptText("ivr-survey-thanks", "感谢您的评价，再见。", "Thank you for your rating. Goodbye."),
+    PromptText("ivr-queued-callback", "按1保留排队位置并挂机，稍后回电。",
+               "Press 1 to keep your place in the queue and hang up: we will call you back."),
+    PromptText("ivr-queued-callback-ok", "已为您保留排队位置，稍后回电，再见。",
+               "Your place is kept; we will call you back. Goodbye."),
 )
 
 

@@ -29,7 +29,7 @@ from ivr.speech.audio import AudioError, read_wav
 # the prompts the dialplan plays: the voicemail greeting, "nobody can take your call", the
 # DTMF menu, the beep before recording, the satisfaction survey's question and thanks
 PROMPTS = ("ivr-greeting", "ivr-unavailable", "ivr-menu", "ivr-beep", "ivr-survey",
-           "ivr-survey-thanks")
+           "ivr-survey-thanks", "ivr-queued-callback", "ivr-queued-callback-ok")
 WAV = {"audio/wav": {"type": "string", "format": "binary"}}
 _LANG = re.compile(r"^[a-z]{2,3}$")
 
