@@ -63,7 +63,8 @@ def setup(app: web.Application, *, config: Config, db: Db, calls: LiveCalls,
     app[NOTIFIER] = Notifier(db, config.webhooks)
     app[SCHEDULER] = scheduler = Scheduler(db, ami, config)
     calls.record_listeners.append(scheduler.survey_tracker)
-    calls.listeners.append(Queued(db, ami, config, pipeline.deadlines))
+    scheduler.queued = Queued(db, ami, config, pipeline.deadlines)
+    calls.listeners.append(scheduler.queued)
     for routes in (http.routes, call_cases.routes, prompts_http.routes, calendar_http.routes,
                    survey_http.routes):
         app[ROUTES].add(app, routes)

@@ -43,6 +43,7 @@ from ivr.followup import autocallback, survey
 from ivr.followup.callback import AUTO_PREFIX, RING_SECONDS, CallbackTracker, place_callback
 from ivr.followup.callback_guard import POOL_PREFIX
 from ivr.followup.cases import add_event, load_case
+from ivr.followup.queued import Queued
 
 log = logging.getLogger(__name__)
 STALE = timedelta(minutes=2)
@@ -148,6 +149,7 @@ class Scheduler:
         # survey calls' CEL events (ivr.calls record listeners) → their survey
         self.survey_tracker = CallbackTracker(db, SURVEY_PREFIX, survey.CEL_NAMES,
                                               survey.on_record)
+        self.queued: Queued | None = None  # the queued callbacks' listener (closed with us)
         self._task: asyncio.Task[None] | None = None
 
     async def once(self, now: datetime | None = None) -> dict[str, int]:
@@ -239,6 +241,8 @@ class Scheduler:
 
     async def close(self) -> None:
         await self.survey_tracker.close()
+        if self.queued is not None:
+            await self.queued.close()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
