@@ -14,10 +14,12 @@ from ivr.asterisk.agi import AgiHeaders, FastAgiServer
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.asterisk.astdb import MirrorWriter
 from ivr.asterisk.render import RELOADABLE, render_all, write_all
+from ivr.calls.callerid import normalise
 from ivr.calls.consumer import JournalConsumer
 from ivr.calls.live import LiveCalls
 from ivr.core.config import Config
 from ivr.core.errors import UnrenderableConfig
+from ivr.core.outbound import dialable
 from ivr.core.timeutil import utcnow
 from ivr.db.feed import ChangeFeed, bump
 from ivr.db.session import Db
@@ -69,8 +71,18 @@ class Controller:
         menu, lang = self.snapshot.number_options.get(headers.get("agi_arg_1", ""), (False, None))
         lang = lang or self.snapshot.languages.get(r.official_id, self.config.routing.default_language)
         # two round trips; IVR_INFO last, so an answer cut short is never taken for a route
-        return {"IVR_PLAN": plan.encode(),
+        return {"IVR_PLAN": plan.encode(), "IVR_QCB": self.queued_callback_offer(headers),
                 "IVR_INFO": f"route^{r.official_id}^{plan.mode}^{lang}^{int(menu)}^{r.name}"}
+
+    def queued_callback_offer(self, headers: AgiHeaders) -> str:
+        """"1" when this caller may be offered a queued callback (issue 10): the offer is on
+        and the callback guard would dial their number (national plan, caller ID not altered)."""
+        if self.config.autocallback.queue_offer_seconds <= 0:
+            return "0"
+        raw = headers.get("agi_callerid", "")
+        number = normalise(raw)
+        ok = number == raw and dialable(number, self.config.outbound) is not None
+        return "1" if ok else "0"
 
     async def reload(self) -> None:
         """Rebuild the snapshot from the database and push the difference to the mirror."""

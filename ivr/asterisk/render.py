@@ -96,8 +96,8 @@ def published_patterns(target: str = "ivr-route", sanitize: bool = True) -> str:
     return "\n".join(lines)
 
 
-def outbound_patterns() -> str:
-    return published_patterns("ivr-callback-run", sanitize=False)
+def outbound_patterns(target: str = "ivr-callback-run") -> str:
+    return published_patterns(target, sanitize=False)
 
 
 def _phone_section(p: Phone) -> str:
@@ -156,6 +156,9 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "voicemail_dir": c.voicemail_dir_inside, "prompts_dir": c.prompts_dir_inside,
         "published_patterns": published_patterns(), "outbound_patterns": outbound_patterns(),
         "callback_max_seconds": str(c.outbound.callback_max_seconds),
+        "survey_patterns": outbound_patterns("ivr-survey-run"),
+        "survey_max_seconds": str(c.outbound.survey_max_seconds),
+        "qcb_offer_seconds": str(int(c.autocallback.queue_offer_seconds)),
         "sip_host": c.sip.host, "sip_port": str(c.sip.port), "media_address": c.sip.media_address,
         "carrier_host": c.carrier.host, "carrier_port": str(c.carrier.port),
         "carrier_match": ", ".join(c.carrier.match), "banned_acl": banned_acl(inp.banned),

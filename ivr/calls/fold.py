@@ -33,6 +33,15 @@ _MOBILE = re.compile(r"(?:PJSIP/|Local/[cp]m)(\+?[0-9]{3,20})@(?:carrier|ivr-leg
 # a Local leg's channel (ivr/core/policy.py dial_string): Local/<c|p><s|m><device>@ivr-leg-<n>;<1|2>
 _LOCAL_LEG = re.compile(r"Local/[cp][sm]([^@]{1,80})@ivr-leg-[0-9a-f]+;[12]")
 CONFIRMED, UNCONFIRMED, DECLINED = "CONFIRMED", "UNCONFIRMED", "DECLINED"  # a confirming leg's result
+SURVEY_PREFIX = "ivrsv-"  # linkedid of a satisfaction survey call (ivr/followup/survey.py)
+QUEUED_PREFIX = "ivrqc-"  # linkedid of a queued callback's legs (ivr/followup/queued.py)
+ORIGINATED = {CALLBACK_PREFIX: "callback", SURVEY_PREFIX: "survey",
+              QUEUED_PREFIX: "queued-callback"}  # recorded by prefix
+
+
+def kind_of(linkedid: str) -> str:
+    """The call's kind from its linkedid: what the controller originated, else a citizen's."""
+    return next((k for p, k in ORIGINATED.items() if linkedid.startswith(p)), "citizen")
 
 
 def answerer(channel: str, target: str) -> str:
@@ -89,6 +98,7 @@ class CallView:
     steps: dict[int, StepView] = field(default_factory=dict)
     complete: bool = False
     call_id: int | None = None  # set once the record is written
+    queued: str | None = None  # the caller pressed 1 in the queue: "<queue>^<position>"
 
 
 def _ts(t: float) -> datetime:
@@ -113,7 +123,7 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
     ``interrupted_at``: the call was left open by a previous boot of its Asterisk (it will never
     report the hang-up): unless its events say it ended, it is ``interrupted`` then, with what is
     known (steps so far, who answered); steps still running keep no result."""
-    call = CallView(linkedid, kind="callback" if linkedid.startswith(CALLBACK_PREFIX) else "citizen")
+    call = CallView(linkedid, kind=kind_of(linkedid))
     call.voicemail_secs = voicemail_secs
     refused = False
     events = sorted(events, key=lambda e: e.eventtime)
@@ -176,6 +186,15 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
                 call.steps[1].answered_by = call.number_dialed
         elif name == "IVR_CALLBACK_END" and 1 in call.steps:
             call.steps[1].result, call.steps[1].ended_at = f.get("result", "")[:24] or None, when
+        elif name == "IVR_SURVEY_ANSWERED":  # the citizen answered the survey call
+            call.number_dialed = sanitize_caller_id(f.get("number", ""))[:40]
+            call.answered_at, call.answered_by, call.answered_kind = when, call.number_dialed, "survey"
+            call.steps[1] = StepView(1, "survey", call.number_dialed, started_at=when,
+                                     answered_by=call.number_dialed)
+        elif name == "IVR_SURVEY_KEY" and 1 in call.steps:  # the key pressed (NONE: none)
+            call.steps[1].result, call.steps[1].ended_at = f.get("key", "")[:24] or "NONE", when
+        elif name == "IVR_QCB_REQUEST":  # pressed 1 in the queue: "<queue>^<position>"
+            call.queued = f"{f.get('queue', '')[:40]}^{_int(f.get('pos', '')) or 1}"
         elif name == "IVR_REFUSED":
             refused = True
             call.number_dialed = call.number_dialed or sanitize_caller_id(f.get("dialed", ""))
@@ -241,7 +260,9 @@ def _outcome(call: CallView, refused: bool, voicemail_secs: float | None) -> str
             s.result = "EMPTY"  # the beep played, nothing worth a message was said
     if call.voicemail_file and message:
         return "voicemail"
-    if call.kind == "callback":  # the citizen did not answer; no step: the phone did not
+    if call.kind == "survey":  # the citizen did not answer
+        return "missed"
+    if call.kind in ("callback", "queued-callback"):  # no step: the phone did not answer
         return "missed" if steps else "abandoned"
     if any(s.kind in FINAL_KINDS for s in steps):
         return "missed"  # every plan ends with one of these: the route reached its end

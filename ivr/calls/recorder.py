@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.calls.events import CelRecord, from_journal_line, parse_extra
-from ivr.calls.fold import CALLBACK_PREFIX, CallView, fold, legs_text
+from ivr.calls.fold import CallView, fold, kind_of, legs_text
 from ivr.calls.journal import OFFSET_KEY, Position, offset_key, read_chunk
 from ivr.core.config import Config
 from ivr.db.models import Call, CallStep, CelEvent, Official, Setting
@@ -64,8 +64,8 @@ class Recorded:
 
 
 def _recordable(linkedid: str, events: Iterable[CelRecord]) -> bool:
-    """A citizen's call (it has IVR_CALL) or a callback's legs get a record."""
-    return linkedid.startswith(CALLBACK_PREFIX) or any(e.name == "IVR_CALL" for e in events)
+    """A citizen's call (it has IVR_CALL), a callback's legs or a survey call get a record."""
+    return kind_of(linkedid) != "citizen" or any(e.name == "IVR_CALL" for e in events)
 
 
 class CallRecorder:
@@ -132,7 +132,7 @@ class CallRecorder:
     async def record(self, records: list[CelRecord], position: Position | None = None) -> Recorded:
         """One transaction: store ``records``, write the calls that ended, save ``position``."""
         announced = {r.linkedid for r in records
-                     if r.eventtype == "USER_DEFINED" or r.linkedid.startswith(CALLBACK_PREFIX)}
+                     if r.eventtype == "USER_DEFINED" or kind_of(r.linkedid) != "citizen"}
         unknown = {r.linkedid for r in records} - announced - self.open
         if unknown:  # rare (calls that are not ours): a call closed early may still be stored
             announced |= await self._stored(unknown)

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.core.config_followup import DeadlinesConfig, WebhooksConfig
+from ivr.core.config_followup import (
+    AutoCallbackConfig,
+    DeadlinesConfig,
+    SurveyConfig,
+    WebhooksConfig,
+)
 from ivr.core.config_legacy import ENV_PREFIX, LEGACY_ENV, LEGACY_KEYS
 from ivr.core.config_ops import AlertsConfig, BackupConfig
 from ivr.core.outbound import OutboundConfig
@@ -136,6 +141,7 @@ SECTIONS: dict[str, type[Any]] = {
     "cases": CasesConfig, "records": RecordsConfig, "outbound": OutboundConfig,
     "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig, "alerts": AlertsConfig,
     "backup": BackupConfig, "bans": BansConfig,
+    "autocallback": AutoCallbackConfig, "survey": SurveyConfig,
 }
 
 def env_name(section: str, key: str) -> str:
@@ -255,6 +261,8 @@ class Config:
     bans: BansConfig = field(default_factory=BansConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    autocallback: AutoCallbackConfig = field(default_factory=AutoCallbackConfig)
+    survey: SurveyConfig = field(default_factory=SurveyConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

@@ -118,6 +118,9 @@ class Case(Base):
     escalated_to: Mapped[int | None] = mapped_column(
         ForeignKey("officials.id", ondelete="SET NULL"), index=True)
     alerts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")  # "near:contact"
+    # issue 10 (0016): the automatic callback duty — None: not seen yet; open | closed |
+    # unreachable | off (not called back automatically)
+    callback_duty: Mapped[str | None] = mapped_column(String(12), index=True)
     events: Mapped[list[CaseEvent]] = relationship(cascade="all, delete-orphan",
                                                      order_by="CaseEvent.id")
     callbacks: Mapped[list[Callback]] = relationship(cascade="all, delete-orphan",
@@ -152,6 +155,62 @@ class Callback(Base):
     ended_at: Mapped[datetime | None] = mapped_column()
     # the node (controller + Asterisk) that originated it: the per-node hourly limit (0010)
     node: Mapped[str] = mapped_column(String(63), default="", server_default="", index=True)
+
+
+class CallbackJob(Base):
+    """One scheduled automatic callback attempt (issue 10): claimed by one controller (the
+    origin node), dialled once, then settled. ``pending`` → ``claimed`` → ``dialled`` →
+    ``done``; or ``cancelled`` (the duty closed meanwhile)."""
+    __tablename__ = "callback_jobs"
+    __table_args__ = (UniqueConstraint("case_id", "attempt", name="uq_callback_jobs_attempt"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    node: Mapped[str] = mapped_column(String(63), default="")
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    callback_id: Mapped[int | None] = mapped_column(
+        ForeignKey("callbacks.id", ondelete="SET NULL"))
+    result: Mapped[str | None] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Survey(Base):
+    """A satisfaction follow-up call (回访, issue 10): one per answered call and one per
+    resolved case, at most one rating each; attempts retried within the limit. ``pending`` →
+    ``claimed`` → ``dialled`` → ``done`` (rated, or opted out) | ``ended`` (no key: retried or
+    ``failed``) | ``cancelled``."""
+    __tablename__ = "surveys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"),
+                                                unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"),
+                                                unique=True)
+    number: Mapped[str] = mapped_column(String(24))  # the citizen's number, as dialled
+    present: Mapped[str] = mapped_column(String(40), default="")  # the published number
+    official_id: Mapped[int | None] = mapped_column(
+        ForeignKey("officials.id", ondelete="SET NULL"), index=True)
+    pool: Mapped[str | None] = mapped_column(String(40), index=True)  # answered by its operator
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    node: Mapped[str] = mapped_column(String(63), default="")
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    linkedid: Mapped[str | None] = mapped_column(String(64), unique=True)  # the last attempt's
+    answered_at: Mapped[datetime | None] = mapped_column()
+    rating: Mapped[int | None] = mapped_column(Integer)  # 1 satisfied, 2 fairly, 3 not
+    result: Mapped[str | None] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class SurveyOptOut(Base):
+    """A number that pressed 9: never surveyed again."""
+    __tablename__ = "survey_optouts"
+    number: Mapped[str] = mapped_column(String(24), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    linkedid: Mapped[str] = mapped_column(String(64), default="")
 
 
 class CalendarDay(Base):

@@ -24,11 +24,22 @@ from ivr.calls.consumer import JournalConsumer
 from ivr.calls.live import LiveCalls
 from ivr.core.config import Config
 from ivr.db.session import Db
-from ivr.followup import calendar_http, call_cases, correction, http, prompts_http
+from ivr.followup import calendar_http, call_cases, correction, http, prompts_http, survey_http
 from ivr.followup.callback import CallbackTracker
 from ivr.followup.escalation import Sweeper
-from ivr.followup.keys import AMI, LIVE, NOTIFIER, PIPELINE, RECORDER, SWEEPER, TRACKER
+from ivr.followup.keys import (
+    AMI,
+    LIVE,
+    NOTIFIER,
+    PIPELINE,
+    RECORDER,
+    SCHEDULER,
+    SWEEPER,
+    TRACKER,
+)
 from ivr.followup.pipeline import VoicemailPipeline
+from ivr.followup.queued import Queued
+from ivr.followup.scheduler import Scheduler
 from ivr.followup.webhooks import Notifier
 from ivr.http import ROUTES
 
@@ -50,8 +61,12 @@ def setup(app: web.Application, *, config: Config, db: Db, calls: LiveCalls,
     app[SWEEPER] = Sweeper(db, pipeline.deadlines, max_levels=d.max_levels,
                            near_minutes=d.near_minutes, interval=d.sweep_seconds)
     app[NOTIFIER] = Notifier(db, config.webhooks)
+    app[SCHEDULER] = scheduler = Scheduler(db, ami, config)
+    calls.record_listeners.append(scheduler.survey_tracker)
+    scheduler.queued = Queued(db, ami, config, pipeline.deadlines)
+    calls.listeners.append(scheduler.queued)
     for routes in (http.routes, call_cases.routes, prompts_http.routes, calendar_http.routes,
-                   correction.routes):
+                   correction.routes, survey_http.routes):
         app[ROUTES].add(app, routes)
     calendar_http.setup(app)
 
@@ -82,10 +97,13 @@ async def voicemail_workers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def deadline_context(app: web.Application) -> AsyncIterator[None]:
-    """Escalation sweeps and the notification hook (outbox → webhooks), issue 11."""
-    sweeper, notifier = app[SWEEPER], app[NOTIFIER]
+    """Escalation sweeps and the notification hook (outbox → webhooks), issue 11; the
+    automatic callbacks' scheduler (issue 10)."""
+    sweeper, notifier, scheduler = app[SWEEPER], app[NOTIFIER], app[SCHEDULER]
     sweeper.start()
     notifier.start()
+    scheduler.start()
     yield
+    await scheduler.close()
     await sweeper.close()
     await notifier.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy import select
 
 from ivr.asterisk.ami import AmiClient, AmiDisconnected, AmiError
 from ivr.calls.events import CelRecord
+from ivr.calls.fold import QUEUED_PREFIX
 from ivr.core.errors import CallbackFailed, InvalidTransition, IvrError, NoCallbackNumber
 from ivr.core.identity import Identity
 from ivr.core.outbound import OutboundConfig
@@ -38,17 +40,24 @@ from ivr.followup.cases import TRANSITIONS, add_event, callback_number, load_cas
 
 log = logging.getLogger(__name__)
 PREFIX = "ivrcb-"
+PREFIXES = (PREFIX, QUEUED_PREFIX)  # a queued callback's legs are a callback's too
 CEL_NAMES = frozenset({"IVR_CALLBACK", "IVR_CALLBACK_ANSWERED", "IVR_CALLBACK_END",
                        "HANGUP", "LINKEDID_END"})
 _RANK = {"originating": 0, "dialing": 1, "answered": 2, "ended": 3, "failed": 3}
 RING_SECONDS = 30
+AUTO_PREFIX = "auto:"  # placed_by of an automatic attempt: auto:<callback job id>
 
 
 async def place_callback(db: Db, ami: AmiClient | None, case_id: int, endpoint: Any,
                          actor: str, *, who: Identity | None = None,
-                         outbound: OutboundConfig | None = None, node: str = "") -> Callback:
+                         outbound: OutboundConfig | None = None, node: str = "",
+                         ring_seconds: int | None = None, channel: str | None = None,
+                         prefix: str = PREFIX, first_ring: int = 0) -> Callback:
     """Check the callback (``ivr.followup.callback_guard``), record it on the case, then ask
-    Asterisk to place it. ``who``: the asker (None or the system identity: any phone, named)."""
+    Asterisk to place it. ``who``: the asker (None or the system identity: any phone, named,
+    or ``pool:<name>``: an operator of that pool through app_queue). ``ring_seconds``: how long
+    the citizen's phone rings (default 60). A queued callback gives its ``channel`` (a Local
+    channel into the queue), its linkedid ``prefix`` and how long it may wait (``first_ring``)."""
     outbound = outbound or OutboundConfig()
     refused: IvrError | None = None
     number = ""
@@ -73,7 +82,7 @@ async def place_callback(db: Db, ami: AmiClient | None, case_id: int, endpoint: 
         else:
             cb = Callback(case_id=case.id, placed_by=actor[:80], endpoint=endpoint,
                           number=number, node=node,
-                          linkedid=f"{PREFIX}{case.id}-{secrets.token_hex(6)}",
+                          linkedid=f"{prefix}{case.id}-{secrets.token_hex(6)}",
                           state="originating")
             case.callbacks.append(cb)
             add_event(case, actor, "callback", None, endpoint,
@@ -85,16 +94,26 @@ async def place_callback(db: Db, ami: AmiClient | None, case_id: int, endpoint: 
     try:
         if ami is None:
             raise AmiDisconnected("no AMI connection")
-        await ami.action("Originate", Channel=f"PJSIP/{endpoint}", Context="ivr-callback",
+        ring = f",IVR_RING={int(ring_seconds)}" if ring_seconds else ""
+        await ami.action("Originate", Channel=channel or first_channel(endpoint),
+                         Context="ivr-callback",
                          Exten=number, Priority="1",
-                         Variable=f"IVR_CASE={case_id},IVR_PRESENT={present}",
+                         Variable=f"IVR_CASE={case_id},IVR_PRESENT={present}{ring}",
                          ChannelId=cb.linkedid, CallerID=f'"callback {case_id}" <{number}>',
-                         Timeout=str(RING_SECONDS * 1000), Async="true")
+                         Timeout=str((first_ring or RING_SECONDS) * 1000), Async="true")
     except (TimeoutError, AmiDisconnected, AmiError) as exc:
         await _update(db, cb.linkedid, "failed", result="AMI", note=str(exc))
         raise CallbackFailed(f"Asterisk did not accept the callback: {exc}",
                              {"callback_id": cb.id}) from None
     return cb
+
+
+def first_channel(endpoint: str) -> str:
+    """The channel rung first: a phone, or ``pool:<name>`` — a Local channel that waits in the
+    pool's queue (``ivr-callback-queue``), so app_queue picks the operator."""
+    if endpoint.startswith(guard.POOL_PREFIX):
+        return f"Local/{endpoint[len(guard.POOL_PREFIX):]}@ivr-callback-queue"
+    return f"PJSIP/{endpoint}"
 
 
 async def _update(db: Db, linkedid: str, state: str, *, result: str | None = None,
@@ -116,7 +135,8 @@ async def _update(db: Db, linkedid: str, state: str, *, result: str | None = Non
             if state == "ended" and cb.answered_at is not None:
                 cb.result = "ANSWER"
         case = await load_case(session, cb.case_id)
-        if state == "answered" and "called_back" in TRANSITIONS[case.status]:
+        automatic = cb.placed_by.startswith(AUTO_PREFIX)  # its duty is settled by the scheduler
+        if state == "answered" and not automatic and "called_back" in TRANSITIONS[case.status]:
             old, case.status = case.status, "called_back"
             add_event(case, cb.placed_by, "status", old, "called_back",
                       note=f"citizen answered the callback via {cb.endpoint}", at=when)
@@ -127,7 +147,7 @@ async def _update(db: Db, linkedid: str, state: str, *, result: str | None = Non
 
 async def on_record(db: Db, rec: CelRecord) -> None:
     """Apply one CEL event to its callback (idempotent; events may come twice or late)."""
-    if not rec.linkedid.startswith(PREFIX) or rec.name not in CEL_NAMES:
+    if not rec.linkedid.startswith(PREFIXES) or rec.name not in CEL_NAMES:
         return
     when = datetime.fromtimestamp(rec.eventtime, UTC)
     if rec.name == "IVR_CALLBACK":
@@ -149,27 +169,31 @@ async def on_record(db: Db, rec: CelRecord) -> None:
 
 
 class CallbackTracker:
-    """Feeds ``CallRecorder.record_listeners`` events to :func:`on_record`, in order."""
+    """Feeds ``CallRecorder.record_listeners`` events to :func:`on_record`, in order (or, for
+    another originated kind — the surveys —, its ``prefix``, event ``names`` and ``handler``)."""
 
-    def __init__(self, db: Db) -> None:
-        self.db = db
+    def __init__(self, db: Db, prefix: str | tuple[str, ...] = PREFIXES,
+                 names: frozenset[str] = CEL_NAMES,
+                 handler: Callable[[Db, CelRecord], Awaitable[None]] | None = None) -> None:
+        self.db, self.prefix, self.names = db, prefix, names
+        self.handler = handler or on_record
         self.queue: asyncio.Queue[CelRecord] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def __call__(self, rec: CelRecord) -> None:
-        if rec.linkedid.startswith(PREFIX) and rec.name in CEL_NAMES:
+        if rec.linkedid.startswith(self.prefix) and rec.name in self.names:
             self.queue.put_nowait(rec)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="callback-tracker")
+        self._task = asyncio.create_task(self._run(), name="originated-call-tracker")
 
     async def _run(self) -> None:
         while True:
             rec = await self.queue.get()
             try:
-                await on_record(self.db, rec)
+                await self.handler(self.db, rec)
             except Exception:
-                log.exception("could not apply %s to callback %s", rec.name, rec.linkedid)
+                log.exception("could not apply %s to %s", rec.name, rec.linkedid)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -41,7 +41,7 @@ from ivr.core.identity import Identity
 from ivr.core.outbound import OutboundConfig, dialable
 from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import Callback, Case, CaseEvent
-from ivr.db.models import AuditEntry, Call, Device, Operator
+from ivr.db.models import AuditEntry, Call, Device, Operator, Pool
 from ivr.db.session import Db
 from ivr.followup.cases import add_event, load_case
 
@@ -51,7 +51,13 @@ AUDITED = (CallbackNumberRefused, CallbackNotOwnPhone, CallbackCallerAltered, To
            TooManyOriginated)
 
 
+POOL_PREFIX = "pool:"  # the system may ring "pool:<name>": an operator of it, by app_queue
+
+
 async def _known_phone(session: AsyncSession, endpoint: str) -> bool:
+    if endpoint.startswith(POOL_PREFIX):
+        return await session.scalar(select(Pool.id).where(
+            Pool.name == endpoint[len(POOL_PREFIX):])) is not None
     found = await session.scalar(select(Operator.id).where(Operator.endpoint == endpoint))
     if found is None:
         found = await session.scalar(select(Device.id).where(Device.endpoint == endpoint,
@@ -76,7 +82,7 @@ async def phone_for(session: AsyncSession, who: Identity | None, endpoint: Any) 
                                  or len(endpoint) > 40):
         raise InvalidCaseInput("endpoint must be the name of an operator's or official's phone",
                                {"endpoint": endpoint})
-    if who is None or who.role == SYSTEM:  # the deployment token: any phone, named
+    if who is None or who.role == SYSTEM:  # the deployment token: any phone (or pool), named
         if endpoint is None:
             raise InvalidCaseInput("endpoint: name the phone to ring first", {"endpoint": None})
         if not await _known_phone(session, endpoint):

@@ -13,6 +13,7 @@ from ivr.core.ids import parse_id
 from ivr.db.followup_models import Transcript, TranscriptionJob, Voicemail
 from ivr.followup import cases as case_service
 from ivr.followup import jobs
+from ivr.followup.autocallback import dispose
 from ivr.followup.callback import place_callback
 from ivr.followup.callback_guard import approve
 from ivr.followup.keys import AMI, PIPELINE
@@ -27,6 +28,7 @@ from ivr.followup.schemas import (
     CaseList,
     CaseOut,
     CaseQuery,
+    DispositionIn,
     Queued,
     StatusIn,
     TranscriptionOut,
@@ -141,6 +143,16 @@ async def post_callback(request: web.Request, body: CallbackIn) -> CallbackOut:
                               who=identity_of(request), outbound=config.outbound,
                               node=config.node.name)
     return CallbackOut.of(cb)
+
+
+@routes.post(f"{CASES}/{{id}}/disposition", roles=[_A, _O, _F], scope=OFFICIAL_CASE,
+             body=DispositionIn, response=CaseOut, errors=[400, 409])
+async def post_disposition(request: web.Request, body: DispositionIn) -> CaseOut:
+    """Say how the callback went (reached, left a message, wrong number, unreachable): closes
+    the callback duty and cancels the automatic attempts still to come."""
+    case = await dispose(request.config_dict[DB], _case_id(request), body.outcome,
+                         actor_of(request, body), body.note)
+    return CaseOut.of(case)
 
 
 @routes.post(f"{CASES}/{{id}}/callback-approval", roles=[_A], body=CallbackApprovalIn,

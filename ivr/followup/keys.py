@@ -10,6 +10,7 @@ from ivr.calls.live import LiveCalls
 from ivr.followup.callback import CallbackTracker
 from ivr.followup.escalation import Sweeper
 from ivr.followup.pipeline import VoicemailPipeline
+from ivr.followup.scheduler import Scheduler
 from ivr.followup.webhooks import Notifier
 
 # the voicemail pipeline: ingest, scan, transcription workers, triage rules and deadlines
@@ -26,3 +27,5 @@ RECORDER = web.AppKey("followup_recorder", JournalConsumer)
 SWEEPER = web.AppKey("followup_sweeper", Sweeper)
 # the notification hook: case events → outbox → webhooks
 NOTIFIER = web.AppKey("followup_notifier", Notifier)
+# automatic callbacks: enrol, settle, claim and dial the due attempts (issue 10)
+SCHEDULER = web.AppKey("followup_scheduler", Scheduler)

@@ -44,6 +44,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cases.contact_by": ("联系期限", "Contact by"), "cases.resolve_by": ("办结期限", "Resolve by"),
     "cases.escalated": ("已升级", "Escalated"), "cases.history": ("处理记录", "History"),
     "cases.endpoint": ("分机", "Endpoint"),
+    # the automatic callback duty (issue 10)
+    "cases.duty.open": ("自动回拨进行中", "Automatic callback under way"),
+    "cases.duty.closed": ("已回拨联系上", "Called back: reached"),
+    "cases.duty.unreachable": ("多次回拨无法接通", "Unreachable after the callback attempts"),
+    "cases.duty.refused": ("不能自动回拨", "Not called back automatically (refused)"),
     # the console's quick form
     "cases.open_case": ("从来电创建工单", "Open a case from this call"),
     "cases.category": ("类别", "Category"), "cases.choose": ("请选择", "choose"),
@@ -81,6 +86,7 @@ class Row:
     resolve_deadline: str = ""
     escalated: str = ""  # "level 1 → slug", empty when not escalated
     history: tuple[str, ...] = ()
+    duty: str = ""  # the automatic callback duty (open, closed, unreachable, refused), if any
 
 
 async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, Transcript]:
@@ -155,7 +161,8 @@ async def _inbox(request: web.Request, status: str, *, error: str = "",
                 altered=c.id in altered,
                 approve=c.id in altered and identity.role == _A and c.status != "resolved",
                 resolve_deadline=_minutes(c.resolve_deadline),
-                escalated=_escalation(c, names), history=tuple(_history(c)))
+                escalated=_escalation(c, names), history=tuple(_history(c)),
+                duty=c.callback_duty if c.callback_duty and c.callback_duty != "off" else "")
             for c in items]
     return render(request, "followup/cases.html",
                   {"rows": rows, "states": CASE_STATES, "phone": phone or ""},

@@ -77,6 +77,21 @@ DEFAULT_PROMPTS: tuple[PromptText, ...] = (
                "这是公开电话来电，请按1接听。",
                "This is a call to a public line. Press 1 to take it.",
                "공공 전화로 걸려 온 전화입니다. 받으시려면 1번을 누르십시오."),
+    PromptText("ivr-survey",
+               "您好，这里是市政府公开电话回访。满意请按1，基本满意请按2，不满意请按3，不再回访请按9。",
+               "Hello, this is the city's public line following up on your call. Satisfied, "
+               "press 1. Fairly satisfied, press 2. Not satisfied, press 3. To receive no more "
+               "such calls, press 9.",
+               "안녕하세요, 시청 공개 전화 만족도 조사입니다. 만족하시면 1번, 보통이시면 2번, "
+               "불만족이시면 3번, 더 이상 조사를 원하지 않으시면 9번을 눌러 주십시오."),
+    PromptText("ivr-survey-thanks", "感谢您的评价，再见。", "Thank you for your rating. Goodbye.",
+               "평가해 주셔서 감사합니다. 안녕히 계십시오."),
+    PromptText("ivr-queued-callback", "按1保留排队位置并挂机，稍后回电。",
+               "Press 1 to keep your place in the queue and hang up: we will call you back.",
+               "대기 순서를 유지하고 전화를 끊으시려면 1번을 누르십시오. 다시 전화 드리겠습니다."),
+    PromptText("ivr-queued-callback-ok", "已为您保留排队位置，稍后回电，再见。",
+               "Your place is kept; we will call you back. Goodbye.",
+               "대기 순서가 유지되었습니다. 다시 전화 드리겠습니다. 안녕히 계십시오."),
 )
 
 

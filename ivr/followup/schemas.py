@@ -97,6 +97,8 @@ class CaseOut(BaseModel):
     callbacks: list[CallbackOut]
     summary: str = Field(description="kind call: the operator's summary")
     linkedid: str | None = Field(description="kind call: the call's linkedid")
+    callback_duty: str | None = Field(None, description="the automatic callback duty: open, "
+                                      "closed, unreachable, refused, off (null: not seen yet)")
 
     @classmethod
     def fields_of(cls, c: Case, now: datetime | None = None) -> dict[str, object]:
@@ -113,7 +115,7 @@ class CaseOut(BaseModel):
             resolve_deadline=iso(c.resolve_deadline), escalation_level=c.escalation_level or 0,
             escalated_to=c.escalated_to, escalation_deadline=iso(c.escalation_deadline),
             callbacks=[CallbackOut.of(cb) for cb in c.callbacks],
-            summary=c.summary or "", linkedid=c.linkedid)
+            summary=c.summary or "", linkedid=c.linkedid, callback_duty=c.callback_duty)
 
     @classmethod
     def of(cls, c: Case, now: datetime | None = None) -> CaseOut:
@@ -275,6 +277,13 @@ class CallbackIn(BaseModel):
     endpoint: str | None = Field(None, description="your own phone, rung first (default: your "
                                                    "first phone); only the deployment token may "
                                                    "name another")
+    actor: Actor
+
+
+class DispositionIn(BaseModel):
+    outcome: Annotated[str, Field(description="reached, message (left a message), "
+                                  "wrong_number, unreachable")]
+    note: str = ""
     actor: Actor
 
 

@@ -7,8 +7,9 @@
   stops right after (nothing is held in memory). The first run starts at the newest event (no
   flood of history); without targets the notifier does not run.
 - **Events**: ``case.created``, ``case.deadline_near``, ``case.overdue``, ``case.escalated``,
-  ``callback.unreachable`` (from the case events ``created``, ``deadline_near``, ``overdue``,
-  ``escalated``, ``callback_failed``).
+  ``callback.unreachable``, ``case.unreachable`` (from the case events ``created``,
+  ``deadline_near``, ``overdue``, ``escalated``, ``callback_failed``, and ``unreachable``: the
+  automatic callbacks' last attempt failed, issue 10).
 - **Delivery**: :func:`deliver_due` POSTs each due row; a 2xx answer delivers it, anything else
   (an error status, a refused connection, a timeout) schedules a retry after
   ``backoff_initial`` × 2ⁿ seconds (at most ``backoff_max``), until ``max_attempts`` (then the
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 CURSOR_KEY = "webhook_cursor"
 EVENTS = {"created": "case.created", "deadline_near": "case.deadline_near",
           "overdue": "case.overdue", "escalated": "case.escalated",
-          "callback_failed": "callback.unreachable"}
+          "callback_failed": "callback.unreachable", "unreachable": "case.unreachable"}
 BATCH = 200
 
 

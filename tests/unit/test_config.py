@@ -79,7 +79,11 @@ def test_every_setting_can_be_set_from_the_environment(tmp_path: Path) -> None:
         value = {("database", "timezone"): "Europe/Berlin", ("outbound", "country_code"): "852",
                  ("outbound", "allow_prefixes"): "+852",
                  ("alerts", "pool_hours"): "07:00-19:00",
-                 ("backup", "at"): "04:15"}.get((section, key), value)
+                 ("backup", "at"): "04:15", ("autocallback", "hours"): "09:00-17:00",
+                 ("autocallback", "first"): "deputy", ("survey", "after"): "pooled",
+                 ("survey", "hours"): "10:00-18:00", ("survey", "after_resolved"): "0",
+                 ("autocallback", "officials"): '{"zhang-wei": "attempts=2"}'}.get((section, key),
+                                                                                   value)
         if section in ("deadlines", "webhooks") and kind == "Mapping":  # tables of strings
             value = '{"normal": "3d"}'
         got = getattr(getattr(load(tmp_path, "", {env_name(section, key): value}), section), key)

@@ -95,3 +95,16 @@ async def test_retries_stop_when_the_session_ends(db: Db, tmp_path: Path) -> Non
     finally:
         await ctrl.recorder.stop()
     assert ctrl.resync_pending == {"queue members"} and ctrl.resyncs == 0
+
+
+async def test_the_queued_callback_is_offered_only_to_numbers_the_guard_would_dial(
+        db: Db, tmp_path: Path) -> None:
+    base = {"asterisk": {"root": str(tmp_path), "instance": "/ast"},
+            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"}}
+    off = Controller(Config.build(**base), db)
+    on = Controller(Config.build(**base, autocallback={"queue_offer_seconds": 30}), db)
+    assert off.queued_callback_offer({"agi_callerid": "13912345678"}) == "0"  # offer off
+    offers = {caller: on.queued_callback_offer({"agi_callerid": caller}) for caller in (
+        "13912345678", "05585551009", "+8821612345678", "139-1234-5678", "", "anonymous")}
+    assert offers == {"13912345678": "1", "05585551009": "1", "+8821612345678": "0",
+                      "139-1234-5678": "0", "": "0", "anonymous": "0"}, offers
