@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.accounts import http as accounts_http
 from ivr.accounts import pages as accounts_pages
 from ivr.calls import http as calls_http
-from ivr.calls import stats_http
 from ivr.controller import Controller
 from ivr.core.config import Config
 from ivr.core.constants import API_PREFIX, PUBLIC
@@ -34,6 +33,7 @@ from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
+from ivr.supervision import stats_http
 from ivr.web import shell
 from ivr.web.middleware import middleware
 from ivr.web.templating import setup_templates
@@ -126,7 +126,7 @@ def create_app(config: Config) -> web.Application:
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
-                          "ivr.calls", "ivr.followup"])
+                          "ivr.supervision", "ivr.followup"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, followup.deadline_context, _fastagi, _ami, _scheduler, _feed])
     app[ROUTES].add(app, routes)

@@ -1,21 +1,7 @@
-"""Supervision figures per official and per pool over a period, computed from the call records.
-
-Definitions (one function, :func:`figures`, feeds the dashboard page, its CSV and
-``GET /api/v1/stats``):
-- *calls*: citizens' calls (kind ``citizen``) to a published number that have ended with an
-  outcome of the model (docs/architecture.md, "Call outcomes"), ``refused`` and
-  ``interrupted`` excluded; every percentage is over these. A call counts for its official,
-  and for every pool whose queue it entered; *interrupted*: counted apart (the PBX or node
-  failed during the call), never in a percentage;
-- *answered %*: answered / calls; *by official*: answered on the official's own device
-  (``answered_kind == direct``); *by others*: answered by the deputy or an operator;
-- *abandoned %*: the caller hung up before the route's final step (while ringing, queued or in
-  the menu); *missed %*: the route reached its final step (closing message or voicemail
-  greeting) and nobody answered; *voicemail*: a message was left;
-- *ASA*: mean seconds from the call's arrival to its answer, over answered calls;
-- *service level*: calls answered within 20 s of their arrival / calls;
-- *calls per hour*: calls by local hour of arrival (the deployment's timezone);
-- *overdue cases*: given by another feature (``OverdueCounter``; the follow-up's cases).
+"""Supervision figures per official, department and pool over a period, the trend per day
+and calls per hour — computed in the database (:mod:`ivr.supervision.figures`, the definitions);
+:func:`figures` feeds the dashboard page, its CSV, the monthly report and ``GET /api/v1/stats``.
+*overdue cases* are given by another feature (``OverdueCounter``; the follow-up's cases).
 """
 
 from __future__ import annotations
@@ -24,87 +10,76 @@ import csv
 import io
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from ivr.calls.stats_schemas import OfficialStats, PoolStats, StatsOut, StatsRow
 from ivr.core.errors import InvalidInput
-from ivr.core.timeutil import as_utc
-from ivr.db.models import Call, Official, Pool
+from ivr.core.timeutil import utcnow
+from ivr.db.models import Official, Pool
 from ivr.db.session import Db
+from ivr.supervision import figures as sql
+from ivr.supervision.stats_schemas import (
+    DayStats,
+    DepartmentStats,
+    OfficialStats,
+    PoolStats,
+    StatsOut,
+    StatsRow,
+)
 
-SERVICE_LEVEL_SECONDS = 20
+SERVICE_LEVEL_SECONDS = sql.SERVICE_LEVEL_SECONDS
 MAX_DAYS = 366
 # (db, since, until) -> {official id: cases created in the period and overdue now}
 OverdueCounter = Callable[[Db, datetime, datetime], Awaitable[dict[int, int]]]
 CSV_COLUMNS = ("calls", "answered_pct", "answered_by_official", "answered_by_others",
                "abandoned_pct", "asa_seconds", "service_level_pct", "overdue_cases",
-               "missed_pct", "voicemail", "interrupted")  # new columns appended: old readers keep
-# the calls the figures are over; interrupted ones are only counted
-COUNTED_KINDS = ("citizen",)
-
-
-def _pct(k: int, n: int) -> float | None:
-    return round(100.0 * k / n, 1) if n else None
-
-
-def row(every: Sequence[Call]) -> StatsRow:
-    interrupted = sum(1 for c in every if c.outcome == "interrupted")
-    calls = [c for c in every if c.outcome != "interrupted"]
-    n = len(calls)
-    answered = [c for c in calls if c.outcome == "answered"]
-    waits = [(as_utc(c.answered_at) - as_utc(c.started_at)).total_seconds() for c in answered
-             if c.answered_at and c.started_at]
-    within = sum(1 for w in waits if w <= SERVICE_LEVEL_SECONDS)
-    abandoned = sum(1 for c in calls if c.outcome == "abandoned")
-    missed = sum(1 for c in calls if c.outcome == "missed")
-    return StatsRow(
-        calls=n, answered=len(answered), answered_pct=_pct(len(answered), n),
-        answered_by_official=sum(1 for c in answered if c.answered_kind == "direct"),
-        answered_by_others=sum(1 for c in answered if c.answered_kind != "direct"),
-        abandoned=abandoned, abandoned_pct=_pct(abandoned, n),
-        missed=missed, missed_pct=_pct(missed, n), interrupted=interrupted,
-        voicemail=sum(1 for c in calls if c.outcome == "voicemail"),
-        asa_seconds=round(sum(waits) / len(waits), 1) if waits else None,
-        answered_within_20s=within, service_level_pct=_pct(within, n))
+               "missed_pct", "voicemail", "interrupted",  # new columns appended: old readers keep
+               "answered_expected_pct", "answered_by_others_pct", "voicemail_pct",
+               "median_answer_seconds", "p90_answer_seconds", "followed_on_time_pct", "rank")
 
 
 async def figures(db: Db, tz: str, since: datetime, until: datetime,
                   official_id: int | None = None,
                   overdue: OverdueCounter | None = None) -> StatsOut:
-    zone = ZoneInfo(tz)
+    period = sql.Period(since, until, tz)
+    rows = sql.base(period, official_id)
+    now = utcnow()
     async with db() as session:
-        q = (select(Call).where(Call.started_at >= since.astimezone(UTC),
-                                Call.started_at < until.astimezone(UTC),
-                                Call.outcome.is_not(None), Call.outcome != "refused",
-                                Call.kind.in_(COUNTED_KINDS))
-             .options(selectinload(Call.steps)).order_by(Call.started_at))
-        if official_id is not None:
-            q = q.where(Call.official_id == official_id)
-        calls = list((await session.scalars(q)).all())
+        by_official = await sql.grouped(session, rows, "official_id", now)
+        by_department = await sql.grouped(session, rows, "department", now)
+        by_pool = await sql.grouped(session, sql.pool_rows(rows), "queue", now)
+        by_day = await sql.grouped(session, rows, "day", now)
+        total = (await sql.grouped(session, sql.whole(rows), "all", now)).get(1)
+        hours = await sql.grouped(session, rows, "hour", now)
         officials = (await session.scalars(select(Official).order_by(Official.name))).all()
         pools = (await session.scalars(select(Pool).order_by(Pool.name))).all()
     overdue_by = await overdue(db, since, until) if overdue is not None else None
+    mine = [o for o in officials if official_id is None or o.id == official_id]
+    o_rows = [sql.figures_row(by_official.get(o.id)) for o in mine]
+    departments = sorted({o.department for o in mine} | {d for d in by_department if d})
+    d_rows = [sql.figures_row(by_department.get(d)) for d in departments]
     per_official = [
         OfficialStats(official_id=o.id, slug=o.slug, name=o.display_name,
-                      **row([c for c in calls if c.official_id == o.id]).model_dump(),
+                      department=o.department, rank=rank, **r,
                       overdue_cases=overdue_by.get(o.id, 0) if overdue_by is not None else None)
-        for o in officials if official_id is None or o.id == official_id]
-    per_pool = []
-    for p in pools:
-        mine = [c for c in calls if any(s.kind == "pool" and s.target == p.queue for s in c.steps)]
-        per_pool.append(PoolStats(pool=p.name, queue=p.queue, **row(mine).model_dump(),
-                                  answered_in_pool=sum(1 for c in mine if c.answered_kind == "pool")))
+        for o, r, rank in zip(mine, o_rows, sql.ranking(o_rows), strict=True)]
+    per_department = [DepartmentStats(department=d, rank=rank, **r)
+                      for d, r, rank in zip(departments, d_rows, sql.ranking(d_rows), strict=True)]
+    per_pool = [PoolStats(pool=p.name, queue=p.queue, **sql.figures_row(by_pool.get(p.queue)),
+                          answered_in_pool=int(by_pool.get(p.queue, {}).get("by_operator") or 0))
+                for p in pools]
+    days = [DayStats(day=sql.day_of(d).isoformat(), **sql.figures_row(by_day[d]))
+            for d in sorted(by_day)]
     hourly = [0] * 24
-    for c in calls:
-        hourly[as_utc(c.started_at).astimezone(zone).hour] += 1
+    for h, r in hours.items():
+        hourly[int(h)] = int(r["calls"]) + int(r["interrupted"])
     return StatsOut(since=since.isoformat(), until=until.isoformat(), timezone=tz,
                     official=official_id, service_level_seconds=SERVICE_LEVEL_SECONDS,
-                    total=row(calls), officials=per_official, pools=per_pool,
+                    total=StatsRow(**sql.figures_row(total)), officials=per_official,
+                    departments=per_department, pools=per_pool, days=days,
                     calls_per_hour=hourly)
 
 
