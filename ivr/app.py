@@ -33,6 +33,7 @@ from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
+from ivr.supervision import calls_http as supervision_calls
 from ivr.supervision import stats_http
 from ivr.web import shell
 from ivr.web.middleware import middleware
@@ -144,6 +145,7 @@ def create_app(config: Config) -> web.Application:
     followup_admin_pages.setup(app, schedule_page=routing_pages.schedule_page)
     pool_console.setup(app, ami=ctrl.ami, calls=ctrl.calls)
     stats_http.setup(app, overdue=followup_reports.overdue_by_official)
+    supervision_calls.setup(app)
     followup_pages.setup(app)
 
     return app

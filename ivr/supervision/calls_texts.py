@@ -1,0 +1,37 @@
+"""The texts of the calls page, a call's detail and the exceptions list (Mandarin, English)."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "sv.calls.title": ("来电记录", "Calls"),
+    "sv.exceptions.title": ("异常来电", "Exceptions"),
+    "sv.call.title": ("来电详情", "Call"),
+    "sv.from": ("开始", "From"), "sv.to": ("结束", "To"),
+    "sv.official": ("官员", "Official"), "sv.department": ("部门", "Department"),
+    "sv.pool": ("话务组", "Pool"), "sv.outcome": ("结果", "Outcome"),
+    "sv.kind": ("类型", "Kind"), "sv.number": ("拨打号码", "Number dialled"),
+    "sv.caller": ("来电号码", "Caller"), "sv.any": ("全部", "Any"),
+    "sv.filter": ("筛选", "Filter"), "sv.export_csv": ("导出 CSV（全部筛选结果）",
+                                                       "Export CSV (the whole filtered set)"),
+    "sv.next": ("下一页", "Next page"), "sv.none": ("没有来电", "No calls"),
+    "sv.time": ("时间", "Time"), "sv.answered_by": ("接听", "Answered by"),
+    "sv.expected": ("应答人接听", "By the expected party"),
+    "sv.waited": ("等待(秒)", "Waited (s)"), "sv.case": ("工单", "Case"),
+    "sv.reason": ("原因", "Reason"), "sv.follow_up": ("回访", "Follow-up"),
+    "sv.deadline": ("回访期限", "Contact deadline"),
+    "sv.expected_party": ("应答人", "Expected party"),
+    "sv.steps": ("呼叫步骤", "Steps"), "sv.step": ("步骤", "Step"),
+    "sv.target": ("振铃对象", "Who rang"), "sv.result": ("结果", "Result"),
+    "sv.secs": ("时长(秒)", "Seconds"), "sv.confirmed": ("本人确认", "Confirmed"),
+    "sv.voicemail": ("留言", "Voicemail"), "sv.rating": ("满意度", "Rating"),
+    "sv.history": ("处理记录", "History"), "sv.callbacks": ("回拨", "Callbacks"),
+    "sv.mode": ("模式", "Mode"), "sv.no_case": ("无工单", "No case"),
+    "sv.not_yet": ("暂无", "Not yet"),
+    "sv.reason.nobody_answered": ("无人接听", "Nobody answered"),
+    "sv.reason.abandoned": ("来电者挂断", "Abandoned"),
+    "sv.reason.other_party": ("非应答人接听", "Answered by another party"),
+    "sv.follow_up.no_case": ("无工单", "No case"),
+    "sv.follow_up.callback_unreachable": ("回拨未接通", "Callback unreachable"),
+    "sv.follow_up.case_overdue": ("工单逾期", "Case overdue"),
+    "sv.follow_up.contacted_late": ("逾期回访", "Contacted late"),
+}
