@@ -30,6 +30,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "sv.reason.nobody_answered": ("无人接听", "Nobody answered"),
     "sv.reason.abandoned": ("来电者挂断", "Abandoned"),
     "sv.reason.other_party": ("非应答人接听", "Answered by another party"),
+    "sv.party.official": ("官员本人", "The official"), "sv.party.deputy": ("代理人", "The deputy"),
+    "sv.party.operator": ("话务员", "An operator"), "sv.party.none": ("无", "Nobody"),
     "sv.follow_up.no_case": ("无工单", "No case"),
     "sv.follow_up.callback_unreachable": ("回拨未接通", "Callback unreachable"),
     "sv.follow_up.case_overdue": ("工单逾期", "Case overdue"),
