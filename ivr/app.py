@@ -34,6 +34,7 @@ from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
 from ivr.supervision import calls_http as supervision_calls
+from ivr.supervision import reports_http as supervision_reports
 from ivr.supervision import stats_http
 from ivr.web import shell
 from ivr.web.middleware import middleware
@@ -146,6 +147,7 @@ def create_app(config: Config) -> web.Application:
     pool_console.setup(app, ami=ctrl.ami, calls=ctrl.calls)
     stats_http.setup(app, overdue=followup_reports.overdue_by_official)
     supervision_calls.setup(app)
+    supervision_reports.setup(app)
     followup_pages.setup(app)
 
     return app

@@ -25,7 +25,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.core.config_followup import DeadlinesConfig, WebhooksConfig
 from ivr.core.outbound import OutboundConfig
-from ivr.core.sections import CasesConfig, RecordsConfig, VoicemailConfig, doc_field
+from ivr.core.sections import (
+    CasesConfig,
+    RecordsConfig,
+    ReportsConfig,
+    VoicemailConfig,
+    doc_field,
+)
 
 log = logging.getLogger(__name__)
 ENV_PREFIX = "IVR_"
@@ -129,7 +135,8 @@ SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseConfig, "http": HttpConfig, "agi": AgiConfig, "ami": AmiConfig,
     "asterisk": AsteriskConfig, "sip": SipConfig, "carrier": CarrierConfig,
     "routing": RoutingConfig, "node": NodeConfig, "voicemail": VoicemailConfig,
-    "cases": CasesConfig, "records": RecordsConfig, "outbound": OutboundConfig,
+    "cases": CasesConfig, "records": RecordsConfig, "reports": ReportsConfig,
+    "outbound": OutboundConfig,
     "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig,
 }
 
@@ -269,6 +276,7 @@ class Config:
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

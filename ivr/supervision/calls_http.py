@@ -8,11 +8,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from sqlalchemy import Select
 
 from ivr.core.constants import API_PREFIX, CALL_KINDS
 from ivr.core.errors import InvalidInput
@@ -27,9 +25,7 @@ from ivr.supervision.calls_texts import TEXTS
 from ivr.supervision.schemas import (
     CALL_COLUMNS,
     CallsPage,
-    ExceptionCall,
     ExceptionsPage,
-    SupervisedCall,
 )
 
 routes = Routes("supervision")
@@ -37,41 +33,11 @@ READERS = ("admin", "supervisor", "official")
 EXCEPTION_COLUMNS = (*CALL_COLUMNS, "reason", "follow_up", "expected_party", "deadline")
 
 
-def out(row: cq.Row, tz: str) -> SupervisedCall:
-    c = row.call
-    return SupervisedCall(
-        id=c.id, started_at=cq.local(c.started_at, tz), official=row.official,
-        department=row.department, number_dialed=c.number_dialed, caller=c.caller, kind=c.kind,
-        mode=c.mode, outcome=c.outcome, answered_role=c.answered_role, answered_by=c.answered_by,
-        expected=row.expected, waited_secs=c.waited_secs, abandoned_during=c.abandoned_during,
-        voicemail_secs=c.voicemail_secs, case_id=row.case_id, case_status=row.case_status)
-
-
 async def _calls(request: web.Request, f: cq.CallFilter) -> tuple[str, CallsPage]:
     db = request.config_dict[DB]
     tz = await current_timezone(db)
     rows, nxt = await cq.page(db, await cq.filtered(db, f, tz), f.after, f.limit)
-    return tz, CallsPage(items=[out(r, tz) for r in rows], next=nxt)
-
-
-async def _exceptions(request: web.Request, f: cq.CallFilter, rows: Iterable[cq.Row],
-                      tz: str) -> list[ExceptionCall]:
-    rows = list(rows)
-    ups = await ex.follow_ups(request.config_dict[DB], [r.call.id for r in rows])
-    items = []
-    for r in rows:
-        why, deadline = ups.get(r.call.id, ("no_case", None))
-        items.append(ExceptionCall(**out(r, tz).model_dump(), reason=ex.reason(r.call),
-                                   follow_up=why, expected_party=ex.expected_party(r),
-                                   deadline=cq.local(deadline, tz) or None))
-    return items
-
-
-async def _exception_query(request: web.Request, f: cq.CallFilter) -> tuple[str, Select[Any]]:
-    db = request.config_dict[DB]
-    tz = await current_timezone(db)
-    q = ex.only_exceptions(await cq.filtered(db, f, tz, oldest_first=True), utcnow())
-    return tz, q
+    return tz, CallsPage(items=[cq.item(r, tz) for r in rows], next=nxt)
 
 
 @routes.get(f"{API_PREFIX}/supervision/calls", roles=READERS, scope=OFFICIAL_QUERY,
@@ -87,9 +53,10 @@ async def api_calls(request: web.Request, query: cq.CallFilter) -> CallsPage:
                     "contact deadline, oldest first")
 async def api_exceptions(request: web.Request, query: cq.CallFilter) -> ExceptionsPage:
     db = request.config_dict[DB]
-    tz, q = await _exception_query(request, query)
+    tz = await current_timezone(db)
+    q = await ex.query(db, query, tz, utcnow())
     rows, nxt = await cq.page(db, q, query.after, query.limit, ascending=True)
-    return ExceptionsPage(items=await _exceptions(request, query, rows, tz), next=nxt)
+    return ExceptionsPage(items=await ex.items(db, rows, tz), next=nxt)
 
 
 def _csv_response(request: web.Request, name: str) -> web.StreamResponse:
@@ -124,7 +91,7 @@ async def calls_csv(request: web.Request, query: cq.CallFilter) -> web.StreamRes
 
     async def items() -> AsyncIterator[dict[str, object]]:
         async for r in cq.every(db, q):
-            yield out(r, tz).model_dump()
+            yield cq.item(r, tz).model_dump()
     return await _stream(request, "ivr-calls.csv", CALL_COLUMNS, items())
 
 
@@ -133,17 +100,10 @@ async def calls_csv(request: web.Request, query: cq.CallFilter) -> web.StreamRes
 async def exceptions_csv(request: web.Request, query: cq.CallFilter) -> web.StreamResponse:
     """Every exception of the filter as CSV, oldest first."""
     db = request.config_dict[DB]
-    tz, q = await _exception_query(request, query)
+    tz = await current_timezone(db)
 
     async def items() -> AsyncIterator[dict[str, object]]:
-        batch: list[cq.Row] = []
-        async for r in cq.every(db, q, ascending=True):
-            batch.append(r)
-            if len(batch) == cq.CSV_BATCH:
-                for e in await _exceptions(request, query, batch, tz):
-                    yield e.model_dump()
-                batch = []
-        for e in await _exceptions(request, query, batch, tz):
+        async for e in ex.all_items(db, query, tz, utcnow()):
             yield e.model_dump()
     return await _stream(request, "ivr-exceptions.csv", EXCEPTION_COLUMNS, items())
 

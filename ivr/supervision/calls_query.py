@@ -27,6 +27,7 @@ from ivr.db.session import Db
 from ivr.routing.services import get_call
 from ivr.supervision.figures import EXPECTED_KIND
 from ivr.supervision.reports import period
+from ivr.supervision.schemas import SupervisedCall
 
 # the outcomes of the model, and the answered ones split by who answered
 OUTCOME_FILTERS = (*OUTCOMES, "answered-expected", "answered-others", "in-progress")
@@ -159,6 +160,17 @@ async def _rows(db: Db, q: Select[Any], limit: int) -> list[Row]:
         out.append(Row(c, o.display_name if o else "", o.department if o else "", case_id,
                        status, c.id in expected))
     return out
+
+
+def item(row: Row, tz: str) -> SupervisedCall:
+    """A listed call as the page, the CSV and the API show it (times on the city's clock)."""
+    c = row.call
+    return SupervisedCall(
+        id=c.id, started_at=local(c.started_at, tz), official=row.official,
+        department=row.department, number_dialed=c.number_dialed, caller=c.caller, kind=c.kind,
+        mode=c.mode, outcome=c.outcome, answered_role=c.answered_role, answered_by=c.answered_by,
+        expected=row.expected, waited_secs=c.waited_secs, abandoned_during=c.abandoned_during,
+        voicemail_secs=c.voicemail_secs, case_id=row.case_id, case_status=row.case_status)
 
 
 async def every(db: Db, q: Select[Any], ascending: bool = False) -> AsyncIterator[Row]:

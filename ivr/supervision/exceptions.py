@@ -9,6 +9,7 @@ deadline having passed (a case still inside its deadline is not yet an exception
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +20,10 @@ from ivr.core.timeutil import as_utc
 from ivr.db.followup_models import Case, CaseEvent
 from ivr.db.models import Call
 from ivr.db.session import Db
-from ivr.supervision.calls_query import Row, expected_answer
+from ivr.supervision.calls_query import CallFilter, Row, every, expected_answer, filtered, item
+from ivr.supervision.calls_query import local as local_time
 from ivr.supervision.figures import CONTACTED
+from ivr.supervision.schemas import ExceptionCall
 
 EXPECTED_PARTY = {"direct": "official", "": "official", "deputy": "deputy", "pool": "operator",
                   "voicemail": "none"}
@@ -71,3 +74,34 @@ async def follow_ups(db: Db, call_ids: list[int]) -> dict[int, tuple[str, dateti
 
 def expected_party(row: Row) -> str:
     return EXPECTED_PARTY.get(row.call.mode, "official")
+
+
+async def items(db: Db, rows: list[Row], tz: str) -> list[ExceptionCall]:
+    """The exceptions as listed: the call, the reason, the follow-up's failure, the deadline."""
+    ups = await follow_ups(db, [r.call.id for r in rows])
+    out = []
+    for r in rows:
+        why, deadline = ups.get(r.call.id, ("no_case", None))
+        out.append(ExceptionCall(**item(r, tz).model_dump(), reason=reason(r.call),
+                                 follow_up=why, expected_party=expected_party(r),
+                                 deadline=local_time(deadline, tz) or None))
+    return out
+
+
+async def query(db: Db, f: CallFilter, tz: str, now: datetime) -> Select[Any]:
+    """The exceptions ``f`` selects as of ``now``, oldest first."""
+    return only_exceptions(await filtered(db, f, tz, oldest_first=True), now)
+
+
+async def all_items(db: Db, f: CallFilter, tz: str, now: datetime,
+                    batch: int = 1000) -> AsyncIterator[ExceptionCall]:
+    """Every exception of ``f`` (keyset batches), oldest first."""
+    rows: list[Row] = []
+    async for r in every(db, await query(db, f, tz, now), ascending=True):
+        rows.append(r)
+        if len(rows) == batch:
+            for e in await items(db, rows, tz):
+                yield e
+            rows = []
+    for e in await items(db, rows, tz):
+        yield e

@@ -74,7 +74,8 @@ def test_every_setting_can_be_set_from_the_environment(tmp_path: Path) -> None:
     for section, key, default, kind, _ in settings():
         value = {"str": "x-1", "int": "7", "float": "7.5", "bool": "1"}.get(kind, '{"normal": 3}')
         value = {("database", "timezone"): "Europe/Berlin", ("outbound", "country_code"): "852",
-                 ("outbound", "allow_prefixes"): "+852"}.get((section, key), value)
+                 ("outbound", "allow_prefixes"): "+852",
+                 ("reports", "auto_monthly"): "0"}.get((section, key), value)  # default on
         if section in ("deadlines", "webhooks") and kind == "Mapping":  # tables of strings
             value = '{"normal": "3d"}'
         got = getattr(getattr(load(tmp_path, "", {env_name(section, key): value}), section), key)

@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from ivr.core.config import Config
 from ivr.core.errors import InvalidInput
 from ivr.db.followup_models import Callback, CaseEvent
 from ivr.db.models import Call, CallStep, Official
-from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async
-from ivr.directory.importer import import_text
+from ivr.db.session import Db
 from ivr.followup.cases import new_case
 from ivr.http.keys import DB
 from ivr.supervision import calls_query as cq
 from ivr.supervision import exceptions as ex
 from tests.unit.deadline_helpers import round_the_clock
-from tests.unit.test_figures_sql import DIRECTORY
+from tests.unit.test_figures_sql import db  # noqa: F401  (fixture)
 from tests.unit.test_web_authz import TOKEN, Env, env  # noqa: F401  (fixture)
 
 TZ = "Asia/Shanghai"
@@ -47,7 +44,7 @@ EXCEPTIONS = {"a2": ("other_party", "no_case"), "m2": ("nobody_answered", "case_
               "b1": ("abandoned", "contacted_late"), "p2": ("abandoned", "callback_unreachable")}
 
 
-async def _seed(db: Db) -> dict[str, int]:
+async def _seed(db: Db) -> dict[str, int]:  # noqa: F811
     ids: dict[str, int] = {}
     async with db() as s, s.begin():
         officials = dict((await s.execute(select(Official.slug, Official.id))).all())
@@ -82,22 +79,12 @@ async def _seed(db: Db) -> dict[str, int]:
     return ids
 
 
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Db]:
-    await upgrade_async(db_url)
-    engine = create_engine(Config.build(database={"url": db_url}))
-    sm = make_sessionmaker(engine)
-    await import_text(sm, DIRECTORY, "yaml", "setup")
-    yield sm
-    await engine.dispose()
-
-
-async def _names(db: Db, f: cq.CallFilter, ids: dict[str, int]) -> list[str]:
+async def _names(db: Db, f: cq.CallFilter, ids: dict[str, int]) -> list[str]:  # noqa: F811
     by_id = {v: k for k, v in ids.items()}
     return [by_id[r.call.id] async for r in cq.every(db, await cq.filtered(db, f, TZ))]
 
 
-async def test_filters_pages_and_exceptions(db: Db) -> None:
+async def test_filters_pages_and_exceptions(db: Db) -> None:  # noqa: F811
     ids = await _seed(db)
     every = await _names(db, cq.CallFilter(), ids)
     assert every == list(reversed(SEED))  # newest first
