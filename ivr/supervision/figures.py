@@ -183,14 +183,15 @@ def figures_row(r: dict[str, Any] | None) -> dict[str, Any]:
     g = {name: int(r.get(name) or 0) for name in (
         "calls", "answered", "answered_expected", "answered_by_official", "voicemail", "missed",
         "abandoned", "interrupted", "within", "cases", "on_time", "late")}
-    n, others = g["calls"], g["answered"] - g["answered_expected"]
+    n, other_party = g["calls"], g["answered"] - g["answered_expected"]
     asa = r.get("asa")
     return dict(
         calls=n, answered=g["answered"], answered_pct=pct(g["answered"], n),
         answered_expected=g["answered_expected"],
         answered_expected_pct=pct(g["answered_expected"], n),
-        answered_by_official=g["answered_by_official"], answered_by_others=others,
-        answered_by_others_pct=pct(others, n),
+        answered_other_party=other_party, answered_other_party_pct=pct(other_party, n),
+        answered_by_official=g["answered_by_official"],
+        answered_by_others=g["answered"] - g["answered_by_official"],
         voicemail=g["voicemail"], voicemail_pct=pct(g["voicemail"], n),
         missed=g["missed"], missed_pct=pct(g["missed"], n),
         abandoned=g["abandoned"], abandoned_pct=pct(g["abandoned"], n),

@@ -37,7 +37,7 @@ OverdueCounter = Callable[[Db, datetime, datetime], Awaitable[dict[int, int]]]
 CSV_COLUMNS = ("calls", "answered_pct", "answered_by_official", "answered_by_others",
                "abandoned_pct", "asa_seconds", "service_level_pct", "overdue_cases",
                "missed_pct", "voicemail", "interrupted",  # new columns appended: old readers keep
-               "answered_expected_pct", "answered_by_others_pct", "voicemail_pct",
+               "answered_expected_pct", "answered_other_party_pct", "voicemail_pct",
                "median_answer_seconds", "p90_answer_seconds", "followed_on_time_pct", "rank")
 
 

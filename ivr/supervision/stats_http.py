@@ -42,7 +42,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dashboard.service_level": ("20秒内接通率", "Service level (20 s)"),
     "dashboard.overdue": ("逾期工单", "Overdue cases"),
     "dashboard.expected_pct": ("应答人接听率", "Answered by the expected party %"),
-    "dashboard.others_pct": ("他人接听率", "Answered by others %"),
+    "dashboard.others_pct": ("非应答人接听率", "Answered by another party %"),
     "dashboard.median": ("接听时长中位数(秒)", "Median time to answer (s)"),
     "dashboard.p90": ("90%接听时长(秒)", "90th percentile time to answer (s)"),
     "dashboard.on_time_pct": ("按时回访率", "Followed up on time %"),
@@ -61,7 +61,7 @@ COLUMNS = (("calls", "dashboard.calls"), ("answered_pct", "dashboard.answered_pc
            ("overdue_cases", "dashboard.overdue"), ("missed_pct", "dashboard.missed_pct"),
            ("voicemail", "dashboard.voicemail"), ("interrupted", "dashboard.interrupted"),
            ("answered_expected_pct", "dashboard.expected_pct"),
-           ("answered_by_others_pct", "dashboard.others_pct"),
+           ("answered_other_party_pct", "dashboard.others_pct"),
            ("median_answer_seconds", "dashboard.median"), ("p90_answer_seconds", "dashboard.p90"),
            ("followed_on_time_pct", "dashboard.on_time_pct"), ("rank", "dashboard.rank"))
 

@@ -23,9 +23,11 @@ class StatsRow(BaseModel):
                                                "direct → the official, deputy → the deputy, "
                                                "pool → an operator")
     answered_expected_pct: float | None
+    answered_other_party: int = Field(description="answered, but not by the expected party")
+    answered_other_party_pct: float | None
     answered_by_official: int = Field(description="answered on the official's own device")
-    answered_by_others: int = Field(description="answered, but not by the expected party")
-    answered_by_others_pct: float | None
+    answered_by_others: int = Field(description="answered, not on the official's own device "
+                                                "(by the deputy or an operator)")
     abandoned: int
     abandoned_pct: float | None = Field(description="hung up before the route's final step")
     missed: int

@@ -108,9 +108,10 @@ async def test_figures_equal_hand_computed(db: Db, monkeypatch: pytest.MonkeyPat
     f = await reports.figures(db, TZ, since, until)
     z = next(o for o in f.officials if o.slug == "zhang-wei")
     # counted: z1-z8, z12, z13 (z9 interrupted apart, z10 refused, z11 a test call)
-    assert (z.calls, z.answered, z.answered_expected, z.answered_by_others) == (10, 6, 5, 1)
+    assert (z.calls, z.answered, z.answered_expected, z.answered_other_party) == (10, 6, 5, 1)
+    assert (z.answered_by_official, z.answered_by_others) == (5, 1)  # in person or not
     assert (z.voicemail, z.missed, z.abandoned, z.interrupted) == (1, 2, 1, 1)
-    assert (z.answered_expected_pct, z.answered_by_others_pct, z.voicemail_pct, z.missed_pct,
+    assert (z.answered_expected_pct, z.answered_other_party_pct, z.voicemail_pct, z.missed_pct,
             z.abandoned_pct) == (50.0, 10.0, 10.0, 20.0, 10.0)  # they sum to 100 %
     # waits 2 4 6 10 20 30: nearest-rank median the 3rd (6), p90 the 6th (30); mean 72/6
     assert (z.median_answer_seconds, z.p90_answer_seconds, z.asa_seconds) == (6.0, 30.0, 12.0)
@@ -120,7 +121,8 @@ async def test_figures_equal_hand_computed(db: Db, monkeypatch: pytest.MonkeyPat
         3, 1, 2, 33.3)
     li = next(o for o in f.officials if o.slug == "li-qiang")
     # l1 pool mode answered by an operator, l2 deputy mode by the deputy: both expected
-    assert (li.calls, li.answered_expected, li.answered_by_others, li.abandoned) == (3, 2, 0, 1)
+    assert (li.calls, li.answered_expected, li.answered_other_party, li.abandoned) == (3, 2, 0, 1)
+    assert (li.answered_by_official, li.answered_by_others) == (0, 2)
     assert (li.median_answer_seconds, li.p90_answer_seconds) == (8.0, 12.0)
     assert (li.cases, li.followed_on_time, li.followed_late, li.followed_on_time_pct) == (
         1, 0, 0, None)  # l3's deadline is still ahead
