@@ -167,7 +167,8 @@ async def load_pg(url: str, n: int, ids: list[int]) -> None:
         for table, row in generate(n, ids):
             batches[table].append(row)
             if len(batches[table]) >= 50_000:
-                await flush(table)
+                for t in COLS:  # in the order of the foreign keys
+                    await flush(t)
         for table in COLS:
             await flush(table)
         for table in COLS:

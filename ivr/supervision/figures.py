@@ -15,13 +15,31 @@ status change to ``called_back`` or ``resolved``) by its contact deadline (``cas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, case, func, literal, or_, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -94,9 +112,10 @@ def local_seconds(period: Period) -> ColumnElement[int]:
 
 def base(period: Period, official_id: int | None = None) -> Select[Any]:
     """One row per counted call of the period, with what the figures need."""
-    contact = (select(CaseEvent.case_id, func.min(CaseEvent.at).label("at"))
-               .where(CaseEvent.action == "status", CaseEvent.new_value.in_(CONTACTED))
-               .group_by(CaseEvent.case_id).subquery("contact"))
+    contact = (select(func.min(CaseEvent.at))
+               .where(CaseEvent.case_id == Case.id, CaseEvent.action == "status",
+                      CaseEvent.new_value.in_(CONTACTED))
+               .correlate(Case).scalar_subquery())
     expected = or_(*[and_(Call.mode == mode, Call.answered_kind == kind)
                      for mode, kind in EXPECTED_KIND.items()])
     local = local_seconds(period)
@@ -106,10 +125,9 @@ def base(period: Period, official_id: int | None = None) -> Select[Any]:
                 case((Call.answered_kind == "pool", 1), else_=0).label("by_operator"),
                 Call.waited_secs, (local // 86400).label("day"),
                 ((local // 3600) % 24).label("hour"),
-                Case.id.label("case_id"), Case.deadline, contact.c.at.label("contact_at"))
+                Case.id.label("case_id"), Case.deadline, contact.label("contact_at"))
          .select_from(Call).outerjoin(Official, Official.id == Call.official_id)
          .outerjoin(Case, Case.call_id == Call.id)
-         .outerjoin(contact, contact.c.case_id == Case.id)
          .where(Call.started_at >= period.since.astimezone(UTC),
                 Call.started_at < period.until.astimezone(UTC),
                 Call.outcome.is_not(None), Call.outcome != "refused",
@@ -117,6 +135,33 @@ def base(period: Period, official_id: int | None = None) -> Select[Any]:
     if official_id is not None:
         q = q.where(Call.official_id == official_id)
     return q
+
+
+# the columns of base(), as the temporary table stores them
+BASE_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("call_id", Integer), ("official_id", Integer), ("department", String(120)),
+    ("outcome", String(16)), ("expected", Integer), ("in_person", Integer),
+    ("by_operator", Integer), ("waited_secs", Float), ("day", Integer), ("hour", Integer),
+    ("case_id", Integer), ("deadline", DateTime(timezone=True)),
+    ("contact_at", DateTime(timezone=True)))
+
+
+@asynccontextmanager
+async def materialized(session: AsyncSession, rows: Select[Any]) -> AsyncIterator[Select[Any]]:
+    """``rows`` (a :func:`base` select) stored once in a temporary table of this session's
+    connection (read by every grouping; one scan of the period's calls and their cases), as a
+    select of that table; dropped afterwards."""
+    table = Table(f"sv_base_{next(_temp_names)}", MetaData(),
+                  *[Column(name, kind) for name, kind in BASE_COLUMNS], prefixes=["TEMPORARY"])
+    await session.run_sync(lambda s: table.create(s.connection()))
+    try:
+        await session.execute(table.insert().from_select([n for n, _ in BASE_COLUMNS], rows))
+        yield select(table)
+    finally:
+        await session.run_sync(lambda s: table.drop(s.connection()))
+
+
+_temp_names = itertools.count(1)
 
 
 def _n(cond: ColumnElement[bool]) -> ColumnElement[int]:
@@ -162,9 +207,9 @@ async def grouped(session: AsyncSession, rows: Select[Any], key: str, now: datet
 def pool_rows(rows: Select[Any]) -> Select[Any]:
     """:func:`base` rows once per pool queue the call entered (column ``queue``)."""
     b = rows.subquery("calls_in")
-    queues = (select(CallStep.call_id, CallStep.target.label("queue")).where(CallStep.kind == "pool")
-              .distinct().subquery("queues"))
-    return select(*b.c, queues.c.queue).join(queues, queues.c.call_id == b.c.call_id)
+    return (select(*b.c, CallStep.target.label("queue"))
+            .join(CallStep, and_(CallStep.call_id == b.c.call_id, CallStep.kind == "pool"))
+            .distinct())
 
 
 def whole(rows: Select[Any]) -> Select[Any]:

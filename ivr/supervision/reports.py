@@ -48,12 +48,13 @@ async def figures(db: Db, tz: str, since: datetime, until: datetime,
     rows = sql.base(period, official_id)
     now = utcnow()
     async with db() as session:
-        by_official = await sql.grouped(session, rows, "official_id", now)
-        by_department = await sql.grouped(session, rows, "department", now)
-        by_pool = await sql.grouped(session, sql.pool_rows(rows), "queue", now)
-        by_day = await sql.grouped(session, rows, "day", now)
-        total = (await sql.grouped(session, sql.whole(rows), "all", now)).get(1)
-        hours = await sql.grouped(session, rows, "hour", now)
+        async with sql.materialized(session, rows) as stored:
+            by_official = await sql.grouped(session, stored, "official_id", now)
+            by_department = await sql.grouped(session, stored, "department", now)
+            by_pool = await sql.grouped(session, sql.pool_rows(stored), "queue", now)
+            by_day = await sql.grouped(session, stored, "day", now)
+            total = (await sql.grouped(session, sql.whole(stored), "all", now)).get(1)
+            hours = await sql.grouped(session, stored, "hour", now)
         officials = (await session.scalars(select(Official).order_by(Official.name))).all()
         pools = (await session.scalars(select(Pool).order_by(Pool.name))).all()
     overdue_by = await overdue(db, since, until) if overdue is not None else None

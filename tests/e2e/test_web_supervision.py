@@ -8,7 +8,9 @@ of a missed-call case is 3 working seconds on a round-the-clock working week (a 
 day), so the unanswered calls become unfollowed at once. A supervisor then checks in the browser:
 the calls page lists exactly the calls placed; the filters narrow it as planned; the CSV equals
 the whole filtered set; the exceptions list holds exactly the unanswered-and-unfollowed calls;
-a call's page shows its steps. An official signed in sees only their own call.
+a call's page shows its steps; the month's report for an official, made on demand, is a PDF
+whose text (pdftotext) names the official and their figures in an embedded CJK font. An
+official signed in sees only their own call (and no reports).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import subprocess
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -196,6 +199,23 @@ async def test_supervisor_calls_page_exceptions_on_real_calls(lab: Any, sipp: An
     assert sorted(r["caller"] for r in rows) == sorted(expected_exceptions)
     await sup.screenshot(path=str(artifacts / "03-supervision-exceptions.png"), full_page=True)
 
+    # the monthly report of this month, made on demand: the PDF names the official in Chinese,
+    # holds their figures and their exception, in an embedded CJK font
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    r = await sup.request.get(f"{lab.api}/supervision/reports/{month}.pdf?official=miss")
+    assert r.ok and (await r.body()).startswith(b"%PDF")
+    pdf = tmp_path / "miss.pdf"
+    pdf.write_bytes(await r.body())
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "马失" in text and "1 (100.0%)" in text and c[2] in text, text  # missed: 1 of 1
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True,
+                           check=True).stdout
+    assert any("CJK" in f and f.split()[-5] == "yes" for f in fonts.splitlines()[2:]), fonts
+    await sup.goto(f"{lab.api}/supervision/reports")
+    assert await sup.locator(f'tr[data-month="{month}"][data-scope="official:miss"]').count() == 1
+    await sup.screenshot(path=str(artifacts / "04-supervision-reports.png"), full_page=True)
+
     # an official sees only their own call, and not another's
     own = await _login(await browser(), lab, "mashi")
     await own.goto(f"{lab.api}/supervision/calls")
@@ -206,4 +226,5 @@ async def test_supervisor_calls_page_exceptions_on_real_calls(lab: Any, sipp: An
     assert r.status == 403
     rows = await _csv(own, "/supervision/calls.csv", lab)
     assert [r["caller"] for r in rows] == [c[2]]
-    await own.screenshot(path=str(artifacts / "04-official-own-calls.png"), full_page=True)
+    assert (await own.request.get(f"{lab.api}/supervision/reports/{month}.pdf")).status == 403
+    await own.screenshot(path=str(artifacts / "05-official-own-calls.png"), full_page=True)
