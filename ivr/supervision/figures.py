@@ -168,15 +168,22 @@ def _n(cond: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
-async def grouped(session: AsyncSession, rows: Select[Any], key: str, now: datetime,
-                  ) -> dict[Any, dict[str, Any]]:
-    """Counts per value of column ``key`` of ``rows`` (a :func:`base`-shaped select)."""
+SUMS = ("calls", "answered", "answered_expected", "answered_by_official", "by_operator",
+        "voicemail", "missed", "abandoned", "interrupted", "wait_sum", "wait_n", "within",
+        "cases", "on_time", "late")
+
+
+async def sums(session: AsyncSession, rows: Select[Any], keys: Sequence[str], now: datetime,
+               ) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The counts (and sums of waits) per value of the columns ``keys`` of ``rows`` (a
+    :func:`base`-shaped select): one GROUP BY; coarser groups are their sums (:func:`rollup`)."""
     b = rows.subquery("b")
-    k = b.c[key]
+    ks = [b.c[k] for k in keys]
     counted = b.c.outcome != "interrupted"
     answered = b.c.outcome == "answered"
+    timed = and_(answered, b.c.waited_secs.is_not(None))
     q = select(
-        k.label("key"), _n(counted).label("calls"), _n(answered).label("answered"),
+        *ks, _n(counted).label("calls"), _n(answered).label("answered"),
         _n(b.c.expected == 1).label("answered_expected"),
         _n(and_(answered, b.c.in_person == 1)).label("answered_by_official"),
         _n(and_(answered, b.c.by_operator == 1)).label("by_operator"),
@@ -184,24 +191,53 @@ async def grouped(session: AsyncSession, rows: Select[Any], key: str, now: datet
         _n(b.c.outcome == "missed").label("missed"),
         _n(b.c.outcome == "abandoned").label("abandoned"),
         _n(b.c.outcome == "interrupted").label("interrupted"),
-        func.avg(case((answered, b.c.waited_secs))).label("asa"),
+        func.coalesce(func.sum(case((timed, b.c.waited_secs))), 0).label("wait_sum"),
+        _n(timed).label("wait_n"),
         _n(and_(answered, b.c.waited_secs <= SERVICE_LEVEL_SECONDS)).label("within"),
         _n(and_(counted, b.c.case_id.is_not(None))).label("cases"),
         _n(and_(counted, b.c.contact_at <= b.c.deadline)).label("on_time"),
         _n(and_(counted, or_(b.c.contact_at > b.c.deadline,
                              and_(b.c.contact_at.is_(None), b.c.deadline < now)))).label("late"),
-    ).group_by(k)
-    out = {r.key: dict(r._mapping) for r in (await session.execute(q)).all()}
+    ).group_by(*ks)
+    return {tuple(r[:len(keys)]): {name: r._mapping[name] for name in SUMS}
+            for r in (await session.execute(q)).all()}
+
+
+def rollup(fine: dict[tuple[Any, ...], dict[str, Any]], index: int | None,
+           ) -> dict[Any, dict[str, Any]]:
+    """The sums of :func:`sums` added up per the ``index``-th key (None: one group, key 1)."""
+    out: dict[Any, dict[str, Any]] = {}
+    for key, r in fine.items():
+        into = out.setdefault(1 if index is None else key[index], dict.fromkeys(SUMS, 0))
+        for name in SUMS:
+            into[name] += r[name] or 0
+    return out
+
+
+async def percentiles(session: AsyncSession, rows: Select[Any], key: str,
+                      into: dict[Any, dict[str, Any]]) -> None:
+    """The nearest-rank median and 90th percentile of the wait to answer per value of
+    ``key``, added to ``into`` (as p50, p90): window functions, in either database."""
+    b = rows.subquery("b")
+    k = b.c[key]
     ranked = select(k.label("key"), b.c.waited_secs.label("w"),
                     func.row_number().over(partition_by=k, order_by=b.c.waited_secs).label("rn"),
                     func.count().over(partition_by=k).label("n")).where(
-        answered, b.c.waited_secs.is_not(None)).subquery("ranked")
+        b.c.outcome == "answered", b.c.waited_secs.is_not(None)).subquery("ranked")
     pq = select(ranked.c.key, *[
         func.min(case((ranked.c.rn == (ranked.c.n * p + 99) // 100, ranked.c.w))).label(f"p{p}")
         for p in (50, 90)]).group_by(ranked.c.key)
     for r in (await session.execute(pq)).all():
-        out[r.key].update(p50=r.p50, p90=r.p90)
-    return out
+        into.setdefault(r.key, dict.fromkeys(SUMS, 0)).update(p50=r.p50, p90=r.p90)
+
+
+async def hour_counts(session: AsyncSession, rows: Select[Any]) -> list[int]:
+    """Calls (interrupted ones too) by local hour of arrival, 0-23."""
+    b = rows.subquery("b")
+    hourly = [0] * 24
+    for hour, n in (await session.execute(select(b.c.hour, func.count()).group_by(b.c.hour))):
+        hourly[int(hour)] = int(n)
+    return hourly
 
 
 def pool_rows(rows: Select[Any]) -> Select[Any]:
@@ -227,9 +263,9 @@ def figures_row(r: dict[str, Any] | None) -> dict[str, Any]:
     r = r or {}
     g = {name: int(r.get(name) or 0) for name in (
         "calls", "answered", "answered_expected", "answered_by_official", "voicemail", "missed",
-        "abandoned", "interrupted", "within", "cases", "on_time", "late")}
+        "abandoned", "interrupted", "within", "cases", "on_time", "late", "wait_n")}
     n, other_party = g["calls"], g["answered"] - g["answered_expected"]
-    asa = r.get("asa")
+    asa = float(r["wait_sum"]) / g["wait_n"] if g["wait_n"] else None
     return dict(
         calls=n, answered=g["answered"], answered_pct=pct(g["answered"], n),
         answered_expected=g["answered_expected"],

@@ -49,12 +49,19 @@ async def figures(db: Db, tz: str, since: datetime, until: datetime,
     now = utcnow()
     async with db() as session:
         async with sql.materialized(session, rows) as stored:
-            by_official = await sql.grouped(session, stored, "official_id", now)
-            by_department = await sql.grouped(session, stored, "department", now)
-            by_pool = await sql.grouped(session, sql.pool_rows(stored), "queue", now)
-            by_day = await sql.grouped(session, stored, "day", now)
-            total = (await sql.grouped(session, sql.whole(stored), "all", now)).get(1)
-            hours = await sql.grouped(session, stored, "hour", now)
+            # one GROUP BY (official, department, day); the coarser groups are its sums
+            fine = await sql.sums(session, stored, ("official_id", "department", "day"), now)
+            by_official, by_department = sql.rollup(fine, 0), sql.rollup(fine, 1)
+            by_day, totals = sql.rollup(fine, 2), sql.rollup(fine, None)
+            in_pools = sql.pool_rows(stored)
+            by_pool = sql.rollup(await sql.sums(session, in_pools, ("queue",), now), 0)
+            for grouping, key, into in ((stored, "official_id", by_official),
+                                        (stored, "department", by_department),
+                                        (in_pools, "queue", by_pool),
+                                        (sql.whole(stored), "all", totals)):
+                await sql.percentiles(session, grouping, key, into)
+            hourly = await sql.hour_counts(session, stored)
+        total = totals.get(1)
         officials = (await session.scalars(select(Official).order_by(Official.name))).all()
         pools = (await session.scalars(select(Pool).order_by(Pool.name))).all()
     overdue_by = await overdue(db, since, until) if overdue is not None else None
@@ -74,9 +81,6 @@ async def figures(db: Db, tz: str, since: datetime, until: datetime,
                 for p in pools]
     days = [DayStats(day=sql.day_of(d).isoformat(), **sql.figures_row(by_day[d]))
             for d in sorted(by_day)]
-    hourly = [0] * 24
-    for h, r in hours.items():
-        hourly[int(h)] = int(r["calls"]) + int(r["interrupted"])
     return StatsOut(since=since.isoformat(), until=until.isoformat(), timezone=tz,
                     official=official_id, service_level_seconds=SERVICE_LEVEL_SECONDS,
                     total=StatsRow(**sql.figures_row(total)), officials=per_official,
