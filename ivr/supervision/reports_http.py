@@ -15,9 +15,11 @@ from pydantic import BaseModel, Field
 
 from ivr.core.constants import API_PREFIX
 from ivr.core.errors import InvalidInput, IvrError, NotFound
+from ivr.db.settings import current_timezone
 from ivr.http import CONFIG, DB, ROUTES, Routes, require_identity
 from ivr.http.pages import MESSAGES, NAV, error_text, render
 from ivr.supervision import monthly
+from ivr.supervision.calls_query import local
 from ivr.supervision.stats_http import OVERDUE_CASES
 
 routes = Routes("reports")
@@ -60,7 +62,7 @@ def _scope(official: str) -> str:
 
 async def _generate(request: web.Request, month: str, official: str) -> list[str]:
     return await monthly.generate(request.config_dict[DB], aiohttp_jinja2.get_env(request.app),
-                                  month.strip(), f"web:{require_identity(request).actor}",
+                                  month.strip(), require_identity(request).actor,
                                   official.strip() or None,
                                   request.config_dict.get(OVERDUE_CASES))
 
@@ -110,8 +112,10 @@ async def api_generate(request: web.Request, body: ReportRequest) -> Generated:
 
 
 async def _page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
-    items = await monthly.listing(request.config_dict[DB])
-    rows = [(m, s, at.strftime("%Y-%m-%d %H:%M"), by,
+    db = request.config_dict[DB]
+    tz = await current_timezone(db)
+    items = await monthly.listing(db)
+    rows = [(m, s, local(at, tz)[:16], by,
              s.removeprefix("official:") if s != monthly.CITY else "") for m, s, at, by in items]
     return render(request, "supervision/reports.html", {"rows": rows}, title="reports.title",
                   error=error, status=status)
