@@ -152,7 +152,7 @@ async def exceptions_page(request: web.Request, query: cq.CallFilter) -> web.Res
 async def call_page(request: web.Request) -> web.Response:
     """One call: its steps (who rang, how long, result, confirmed), its case, its voicemail."""
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not cq.is_id(raw):
         raise InvalidInput("call id must be a number", {"id": raw})
     db = request.config_dict[DB]
     tz = await current_timezone(db)

@@ -52,6 +52,12 @@ class CallFilter(BaseModel):
     limit: int = Field(PAGE, ge=1, le=500, description="page size")
 
 
+def is_id(raw: str) -> bool:
+    """A row id as text: digits that fit a 64-bit integer (larger ones overflow the database's
+    integer and would be a 500)."""
+    return raw.isdigit() and len(raw) <= 18
+
+
 def expected_answer() -> Any:
     """SQL: the call was answered by the party its mode expects."""
     return and_(Call.outcome == "answered", or_(*[
@@ -73,7 +79,7 @@ async def filtered(db: Db, f: CallFilter, tz: str, oldest_first: bool = False) -
     async with db() as session:
         if f.official.strip():
             ref = f.official.strip()
-            clause = Official.id == int(ref) if ref.isdigit() else Official.slug == ref
+            clause = Official.id == int(ref) if is_id(ref) else Official.slug == ref
             oid = await session.scalar(select(Official.id).where(clause))
             if oid is None:
                 raise InvalidInput(f"unknown official {ref!r}", {"official": ref})
@@ -134,7 +140,7 @@ class Row:
 async def page(db: Db, q: Select[Any], cursor: str, limit: int,
                ascending: bool = False) -> tuple[list[Row], str | None]:
     """One page of ``q`` after ``cursor`` and the next page's cursor (None: the last page)."""
-    if cursor and not cursor.isdigit():
+    if cursor and not is_id(cursor):
         raise InvalidInput("after must be a call id", {"after": cursor})
     rows = await _rows(db, after(q, int(cursor), ascending) if cursor else q, limit + 1)
     more = len(rows) > limit

@@ -122,7 +122,8 @@ async def official_ref(db: Db, ref: str) -> int | None:
     if not ref:
         return None
     async with db() as session:
-        clause = Official.id == int(ref) if ref.isdigit() else Official.slug == ref
+        clause = Official.id == int(ref) if ref.isdigit() and len(ref) <= 18 else \
+            Official.slug == ref
         oid = await session.scalar(select(Official.id).where(clause))
     if oid is None:
         raise InvalidInput(f"unknown official {ref!r}", {"official": ref})

@@ -118,9 +118,11 @@ async def test_filters_pages_and_exceptions(db: Db) -> None:  # noqa: F811
     assert got == EXCEPTIONS and [r.call.linkedid for r in rows] == ["a2", "m2", "b1", "p2"]
     for bad in (cq.CallFilter(outcome="lost"), cq.CallFilter(official="nobody"),
                 cq.CallFilter(pool="nope"), cq.CallFilter(number="abc"),
-                cq.CallFilter(since="yesterday")):
+                cq.CallFilter(since="yesterday"), cq.CallFilter(official="9" * 20)):
         with pytest.raises(InvalidInput):
             await cq.filtered(db, bad, TZ)
+    with pytest.raises(InvalidInput):  # past a 64-bit id: refused, not overflowing PostgreSQL
+        await cq.page(db, await cq.filtered(db, cq.CallFilter(), TZ), "9" * 20, 10)
 
 
 async def _session(env: Env, role: str) -> dict[str, str]:  # noqa: F811
@@ -176,3 +178,7 @@ async def test_calls_page_csv_api_and_scopes(env: Env) -> None:  # noqa: F811
     r = await env.client.get("/api/v1/supervision/calls?after=x1", headers=h)
     assert r.status == 400
     assert (await env.client.get("/supervision/calls/abc", cookies=sup)).status == 400
+    for big in ("/supervision/calls/99999999999999999999999", "/api/v1/supervision/calls?after="
+                "99999999999999999999", "/api/v1/supervision/calls?official=99999999999999999999"):
+        r = await env.client.get(big, headers=h, cookies=sup)
+        assert r.status in (400, 403), (big, r.status)
