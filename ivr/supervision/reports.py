@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
@@ -100,10 +100,13 @@ def period(since_raw: str, until_raw: str, tz: str,
             return default
         try:
             value = datetime.fromisoformat(raw)
-        except ValueError:
-            raise InvalidInput(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time",
-                               {name: raw}) from None
-        return value if value.tzinfo else value.replace(tzinfo=zone)
+            value = value if value.tzinfo else value.replace(tzinfo=zone)
+            if not 1970 <= value.astimezone(UTC).year <= 9000:  # no overflow further on
+                raise ValueError(raw)
+        except (ValueError, OverflowError):
+            raise InvalidInput(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time "
+                               "between 1970 and 9000", {name: raw}) from None
+        return value
     since_raw, until_raw = since_raw.strip(), until_raw.strip()
     since = parse("since", since_raw, datetime.combine(today - timedelta(days=6), dtime(), zone))
     until = parse("until", until_raw, datetime.combine(today + timedelta(days=1), dtime(), zone))

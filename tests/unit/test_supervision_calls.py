@@ -118,7 +118,8 @@ async def test_filters_pages_and_exceptions(db: Db) -> None:  # noqa: F811
     assert got == EXCEPTIONS and [r.call.linkedid for r in rows] == ["a2", "m2", "b1", "p2"]
     for bad in (cq.CallFilter(outcome="lost"), cq.CallFilter(official="nobody"),
                 cq.CallFilter(pool="nope"), cq.CallFilter(number="abc"),
-                cq.CallFilter(since="yesterday"), cq.CallFilter(official="9" * 20)):
+                cq.CallFilter(since="yesterday"), cq.CallFilter(official="9" * 20), cq.CallFilter(until="9999-12-31"),
+                cq.CallFilter(since="0001-01-01T00:00:00")):
         with pytest.raises(InvalidInput):
             await cq.filtered(db, bad, TZ)
     with pytest.raises(InvalidInput):  # past a 64-bit id: refused, not overflowing PostgreSQL
