@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.accounts import http as accounts_http
 from ivr.accounts import pages as accounts_pages
 from ivr.calls import http as calls_http
-from ivr.calls import stats_http
 from ivr.controller import Controller
 from ivr.core.config import Config
 from ivr.core.constants import API_PREFIX, PUBLIC, SYSTEM
@@ -43,6 +42,9 @@ from ivr.routing import pages as routing_pages
 from ivr.sipguard import http as sipguard_http
 from ivr.sipguard.guard import SipGuard, expiry_context
 from ivr.speech import http as speech_http
+from ivr.supervision import calls_http as supervision_calls
+from ivr.supervision import reports_http as supervision_reports
+from ivr.supervision import stats_http
 from ivr.web import shell
 from ivr.web.middleware import middleware
 from ivr.web.templating import setup_templates
@@ -157,7 +159,7 @@ def create_app(config: Config) -> web.Application:
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
-                          "ivr.calls", "ivr.followup", "ivr.speech", "ivr.ops"])
+                          "ivr.supervision", "ivr.followup", "ivr.speech", "ivr.ops"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, followup.deadline_context, _fastagi, _ami,
                             _scheduler, _feed, expiry_context])
@@ -177,6 +179,8 @@ def create_app(config: Config) -> web.Application:
     followup_admin_pages.setup(app, schedule_page=routing_pages.schedule_page)
     pool_console.setup(app, ami=ctrl.ami, calls=ctrl.calls)
     stats_http.setup(app, overdue=followup_reports.overdue_by_official)
+    supervision_calls.setup(app)
+    supervision_reports.setup(app)
     followup_pages.setup(app)
     sipguard_http.setup(app, SipGuard(config, db, ctrl.ami, everywhere=ctrl.on_directory_change,
                                       here=ctrl.sync_asterisk_config))

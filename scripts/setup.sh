@@ -19,7 +19,8 @@ t0=$(date +%s)
 # --- 1. system packages ------------------------------------------------------------------------
 # command the suite runs -> Debian package that provides it (extend here when a test needs more)
 needs=(python3:python3 sipp:sip-tester sox:sox espeak-ng:espeak-ng zstd:zstd flock:util-linux
-       pg_ctlcluster:postgresql docker-compose:docker-compose chromium:chromium)
+       pg_ctlcluster:postgresql docker-compose:docker-compose chromium:chromium
+       pdftotext:poppler-utils)
 missing=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 for pair in "${needs[@]}"; do
@@ -35,8 +36,8 @@ if ! have_cmd asterisk && [ ! -x "$cache/asterisk-sid/usr/sbin/asterisk" ] \
   have_cmd debootstrap || missing+=(debootstrap)
 fi
 # packages without a command to look for: Chinese fonts, so screenshots of the Mandarin UI are
-# readable; IVR_EXTRA_PACKAGES="pkg1 pkg2": more Debian packages, installed when dpkg lacks them
-for pkg in fonts-noto-cjk ${IVR_EXTRA_PACKAGES:-}; do
+# readable and the monthly report's PDF embeds them; Pango for WeasyPrint; IVR_EXTRA_PACKAGES="pkg1 pkg2": more Debian packages, installed when dpkg lacks them
+for pkg in fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 ${IVR_EXTRA_PACKAGES:-}; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 

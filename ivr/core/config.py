@@ -32,7 +32,15 @@ from ivr.core.config_followup import (
 from ivr.core.config_legacy import ENV_PREFIX, LEGACY_ENV, LEGACY_KEYS
 from ivr.core.config_ops import AlertsConfig, BackupConfig
 from ivr.core.outbound import OutboundConfig
-from ivr.core.sections import BansConfig, CarrierConfig, CasesConfig, RecordsConfig, VoicemailConfig, doc_field
+from ivr.core.sections import (
+    BansConfig,
+    CarrierConfig,
+    CasesConfig,
+    RecordsConfig,
+    ReportsConfig,
+    VoicemailConfig,
+    doc_field,
+)
 from ivr.core.sections import ConfigError as ConfigError  # re-exported: raised by the loader too
 from ivr.core.sections import networks as networks  # re-exported (ivr.sipguard)
 
@@ -142,6 +150,7 @@ SECTIONS: dict[str, type[Any]] = {
     "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig, "alerts": AlertsConfig,
     "backup": BackupConfig, "bans": BansConfig,
     "autocallback": AutoCallbackConfig, "survey": SurveyConfig,
+    "reports": ReportsConfig,
 }
 
 def env_name(section: str, key: str) -> str:
@@ -263,6 +272,7 @@ class Config:
     backup: BackupConfig = field(default_factory=BackupConfig)
     autocallback: AutoCallbackConfig = field(default_factory=AutoCallbackConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

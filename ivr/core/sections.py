@@ -78,6 +78,15 @@ class RecordsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportsConfig:
+    auto_monthly: bool = _doc(True, "generate last month's supervision reports (city-wide and per "
+                                    "official, HTML and PDF) once the month is over; one node "
+                                    "of several does it (docs/supervision.md)")
+    check_seconds: float = _doc(600.0, "seconds between looks for a month without its report "
+                                       "(the first look comes this long after the start)")
+
+
+@dataclass(frozen=True, slots=True)
 class CasesConfig:
     triage_rules: str = _doc("", "path of the triage rules YAML; empty: the shipped "
                                  "ivr/followup/triage_rules.yaml")

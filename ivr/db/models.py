@@ -216,6 +216,13 @@ class Call(Base):
     node: Mapped[str | None] = mapped_column(String(64))  # the Asterisk node that took it
     steps: Mapped[list[CallStep]] = relationship(back_populates="call", cascade="all, delete-orphan",
                                                    order_by="CallStep.seq")
+    # the supervisors' calls page: keyset pages by (started_at, id), alone or per filter (0017)
+    __table_args__ = (
+        Index("ix_calls_started_id", "started_at", "id"),
+        Index("ix_calls_official_started", "official_id", "started_at", "id"),
+        Index("ix_calls_number_started", "number_dialed", "started_at"),
+        Index("ix_calls_caller_started", "caller", "started_at"),
+    )
 
 
 class CallStep(Base):
@@ -232,7 +239,8 @@ class CallStep(Base):
     started_at: Mapped[datetime] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
     call: Mapped[Call] = relationship(back_populates="steps")
-    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+    __table_args__ = (UniqueConstraint("call_id", "seq"),
+                      Index("ix_call_steps_kind_target", "kind", "target", "call_id"))  # 0012
 
 
 class CelEvent(Base):

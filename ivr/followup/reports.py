@@ -1,4 +1,4 @@
-"""Figures of the follow-up for the supervision dashboard (``ivr.calls.reports.OverdueCounter``)."""
+"""Figures of the follow-up for the supervision dashboard (``ivr.supervision.reports.OverdueCounter``)."""
 
 from __future__ import annotations
 

@@ -136,6 +136,7 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
             s.add(Call(linkedid=f"l{n}", official_id=oid, outcome=outcome, answered_kind=kind,
                        answered_by="x" if kind else None, number_dialed="05585551001",
                        caller="139", started_at=start, ended_at=start + timedelta(minutes=1),
+                       waited_secs=wait,
                        answered_at=start + timedelta(seconds=wait) if wait is not None else None))
         s.add(Call(linkedid="old", official_id=zhang, outcome="answered", answered_kind="direct",
                    started_at=t0 - timedelta(days=30), answered_at=t0 - timedelta(days=30)))

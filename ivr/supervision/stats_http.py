@@ -1,5 +1,5 @@
 """The supervision figures over HTTP: ``GET /api/v1/stats`` (JSON), the dashboard page and its
-CSV export — the same figures (``ivr.calls.reports.figures``) for the same query."""
+CSV export — the same figures (``ivr.supervision.reports.figures``) for the same query."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ivr.calls import reports
-from ivr.calls.reports import OverdueCounter
-from ivr.calls.stats_schemas import StatsOut, StatsQuery
 from ivr.core.constants import API_PREFIX
 from ivr.core.errors import Forbidden, InvalidInput
 from ivr.db.settings import current_timezone
 from ivr.http import DB, ROUTES, Routes, require_identity
 from ivr.http.pages import MESSAGES, NAV, error_text, render
 from ivr.http.scopes import OFFICIAL_QUERY
+from ivr.supervision import reports
+from ivr.supervision.reports import OverdueCounter
+from ivr.supervision.stats_schemas import StatsOut, StatsQuery
 
 routes = Routes("stats")
 READERS = ("admin", "supervisor", "official")
@@ -41,6 +41,16 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dashboard.asa": ("平均应答(秒)", "Avg. speed of answer (s)"),
     "dashboard.service_level": ("20秒内接通率", "Service level (20 s)"),
     "dashboard.overdue": ("逾期工单", "Overdue cases"),
+    "dashboard.expected_pct": ("应答人接听率", "Answered by the expected party %"),
+    "dashboard.others_pct": ("非应答人接听率", "Answered by another party %"),
+    "dashboard.median": ("接听时长中位数(秒)", "Median time to answer (s)"),
+    "dashboard.p90": ("90%接听时长(秒)", "90th percentile time to answer (s)"),
+    "dashboard.on_time_pct": ("按时回访率", "Followed up on time %"),
+    "dashboard.rank": ("排名", "Rank"),
+    "dashboard.per_department": ("按部门", "Per department"),
+    "dashboard.department": ("部门", "Department"),
+    "dashboard.per_day": ("每日趋势", "Trend per day"),
+    "dashboard.day": ("日期", "Day"),
 }
 # the table's columns: figure, heading's message id
 COLUMNS = (("calls", "dashboard.calls"), ("answered_pct", "dashboard.answered_pct"),
@@ -49,7 +59,11 @@ COLUMNS = (("calls", "dashboard.calls"), ("answered_pct", "dashboard.answered_pc
            ("abandoned_pct", "dashboard.abandoned_pct"), ("asa_seconds", "dashboard.asa"),
            ("service_level_pct", "dashboard.service_level"),
            ("overdue_cases", "dashboard.overdue"), ("missed_pct", "dashboard.missed_pct"),
-           ("voicemail", "dashboard.voicemail"), ("interrupted", "dashboard.interrupted"))
+           ("voicemail", "dashboard.voicemail"), ("interrupted", "dashboard.interrupted"),
+           ("answered_expected_pct", "dashboard.expected_pct"),
+           ("answered_other_party_pct", "dashboard.others_pct"),
+           ("median_answer_seconds", "dashboard.median"), ("p90_answer_seconds", "dashboard.p90"),
+           ("followed_on_time_pct", "dashboard.on_time_pct"), ("rank", "dashboard.rank"))
 
 
 async def request_figures(request: web.Request, query: StatsQuery) -> StatsOut:
@@ -103,7 +117,7 @@ async def dashboard(request: web.Request, query: StatsQuery) -> web.Response:
     try:
         f = await request_figures(request, query)
     except InvalidInput as exc:
-        return render(request, "calls/dashboard.html", {**context, "figures": None},
+        return render(request, "supervision/dashboard.html", {**context, "figures": None},
                       title="dashboard.title", error=error_text(request, exc), status=exc.status)
     names = [c for c, _ in COLUMNS]
     total = f.total.model_dump()
@@ -112,8 +126,11 @@ async def dashboard(request: web.Request, query: StatsQuery) -> web.Response:
         officials=[(o.name, _qs(query, official=o.slug),
                     [_cell(v) for v in map(o.model_dump().get, names)]) for o in f.officials],
         pools=[(p.pool, [_cell(v) for v in map(p.model_dump().get, names)]) for p in f.pools],
+        departments=[(d.department or "–", [_cell(v) for v in map(d.model_dump().get, names)])
+                     for d in f.departments],
+        days=[(d.day, [_cell(v) for v in map(d.model_dump().get, names)]) for d in f.days],
         total=[_cell(total.get(c)) for c in names], chart=reports.hour_chart(f.calls_per_hour))
-    return render(request, "calls/dashboard.html", context, title="dashboard.title")
+    return render(request, "supervision/dashboard.html", context, title="dashboard.title")
 
 
 def setup(app: web.Application, *, overdue: OverdueCounter | None = None) -> None:

@@ -1,21 +1,7 @@
-"""Supervision figures per official and per pool over a period, computed from the call records.
-
-Definitions (one function, :func:`figures`, feeds the dashboard page, its CSV and
-``GET /api/v1/stats``):
-- *calls*: citizens' calls (kind ``citizen``) to a published number that have ended with an
-  outcome of the model (docs/architecture.md, "Call outcomes"), ``refused`` and
-  ``interrupted`` excluded; every percentage is over these. A call counts for its official,
-  and for every pool whose queue it entered; *interrupted*: counted apart (the PBX or node
-  failed during the call), never in a percentage;
-- *answered %*: answered / calls; *by official*: answered on the official's own device
-  (``answered_kind == direct``); *by others*: answered by the deputy or an operator;
-- *abandoned %*: the caller hung up before the route's final step (while ringing, queued or in
-  the menu); *missed %*: the route reached its final step (closing message or voicemail
-  greeting) and nobody answered; *voicemail*: a message was left;
-- *ASA*: mean seconds from the call's arrival to its answer, over answered calls;
-- *service level*: calls answered within 20 s of their arrival / calls;
-- *calls per hour*: calls by local hour of arrival (the deployment's timezone);
-- *overdue cases*: given by another feature (``OverdueCounter``; the follow-up's cases).
+"""Supervision figures per official, department and pool over a period, the trend per day
+and calls per hour — computed in the database (:mod:`ivr.supervision.figures`, the definitions);
+:func:`figures` feeds the dashboard page, its CSV, the monthly report and ``GET /api/v1/stats``.
+*overdue cases* are given by another feature (``OverdueCounter``; the follow-up's cases).
 """
 
 from __future__ import annotations
@@ -29,83 +15,77 @@ from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from ivr.calls.stats_schemas import OfficialStats, PoolStats, StatsOut, StatsRow
 from ivr.core.errors import InvalidInput
 from ivr.core.ids import parse_id
-from ivr.core.timeutil import as_utc, parse_iso_time
-from ivr.db.models import Call, Official, Pool
+from ivr.core.timeutil import parse_iso_time, utcnow
+from ivr.db.models import Official, Pool
 from ivr.db.session import Db
+from ivr.supervision import figures as sql
+from ivr.supervision.stats_schemas import (
+    DayStats,
+    DepartmentStats,
+    OfficialStats,
+    PoolStats,
+    StatsOut,
+    StatsRow,
+)
 
-SERVICE_LEVEL_SECONDS = 20
+SERVICE_LEVEL_SECONDS = sql.SERVICE_LEVEL_SECONDS
 MAX_DAYS = 366
 # (db, since, until) -> {official id: cases created in the period and overdue now}
 OverdueCounter = Callable[[Db, datetime, datetime], Awaitable[dict[int, int]]]
 CSV_COLUMNS = ("calls", "answered_pct", "answered_by_official", "answered_by_others",
                "abandoned_pct", "asa_seconds", "service_level_pct", "overdue_cases",
-               "missed_pct", "voicemail", "interrupted")  # new columns appended: old readers keep
-# the calls the figures are over; interrupted ones are only counted
-COUNTED_KINDS = ("citizen",)
-
-
-def _pct(k: int, n: int) -> float | None:
-    return round(100.0 * k / n, 1) if n else None
-
-
-def row(every: Sequence[Call]) -> StatsRow:
-    interrupted = sum(1 for c in every if c.outcome == "interrupted")
-    calls = [c for c in every if c.outcome != "interrupted"]
-    n = len(calls)
-    answered = [c for c in calls if c.outcome == "answered"]
-    waits = [(as_utc(c.answered_at) - as_utc(c.started_at)).total_seconds() for c in answered
-             if c.answered_at and c.started_at]
-    within = sum(1 for w in waits if w <= SERVICE_LEVEL_SECONDS)
-    abandoned = sum(1 for c in calls if c.outcome == "abandoned")
-    missed = sum(1 for c in calls if c.outcome == "missed")
-    return StatsRow(
-        calls=n, answered=len(answered), answered_pct=_pct(len(answered), n),
-        answered_by_official=sum(1 for c in answered if c.answered_kind == "direct"),
-        answered_by_others=sum(1 for c in answered if c.answered_kind != "direct"),
-        abandoned=abandoned, abandoned_pct=_pct(abandoned, n),
-        missed=missed, missed_pct=_pct(missed, n), interrupted=interrupted,
-        voicemail=sum(1 for c in calls if c.outcome == "voicemail"),
-        asa_seconds=round(sum(waits) / len(waits), 1) if waits else None,
-        answered_within_20s=within, service_level_pct=_pct(within, n))
+               "missed_pct", "voicemail", "interrupted",  # new columns appended: old readers keep
+               "answered_expected_pct", "answered_other_party_pct", "voicemail_pct",
+               "median_answer_seconds", "p90_answer_seconds", "followed_on_time_pct", "rank")
 
 
 async def figures(db: Db, tz: str, since: datetime, until: datetime,
                   official_id: int | None = None,
                   overdue: OverdueCounter | None = None) -> StatsOut:
-    zone = ZoneInfo(tz)
+    period = sql.Period(since, until, tz)
+    rows = sql.base(period, official_id)
+    now = utcnow()
     async with db() as session:
-        q = (select(Call).where(Call.started_at >= since.astimezone(UTC),
-                                Call.started_at < until.astimezone(UTC),
-                                Call.outcome.is_not(None), Call.outcome != "refused",
-                                Call.kind.in_(COUNTED_KINDS))
-             .options(selectinload(Call.steps)).order_by(Call.started_at))
-        if official_id is not None:
-            q = q.where(Call.official_id == official_id)
-        calls = list((await session.scalars(q)).all())
+        async with sql.materialized(session, rows) as stored:
+            # one GROUP BY (official, department, day); the coarser groups are its sums
+            fine = await sql.sums(session, stored, ("official_id", "department", "day"), now)
+            by_official, by_department = sql.rollup(fine, 0), sql.rollup(fine, 1)
+            by_day, totals = sql.rollup(fine, 2), sql.rollup(fine, None)
+            in_pools = sql.pool_rows(stored)
+            by_pool = sql.rollup(await sql.sums(session, in_pools, ("queue",), now), 0)
+            for grouping, key, into in ((stored, "official_id", by_official),
+                                        (stored, "department", by_department),
+                                        (in_pools, "queue", by_pool),
+                                        (sql.whole(stored), "all", totals)):
+                await sql.percentiles(session, grouping, key, into)
+            hourly = await sql.hour_counts(session, stored)
+        total = totals.get(1)
         officials = (await session.scalars(select(Official).order_by(Official.name))).all()
         pools = (await session.scalars(select(Pool).order_by(Pool.name))).all()
     overdue_by = await overdue(db, since, until) if overdue is not None else None
+    mine = [o for o in officials if official_id is None or o.id == official_id]
+    o_rows = [sql.figures_row(by_official.get(o.id)) for o in mine]
+    departments = sorted({o.department for o in mine} | {d for d in by_department if d})
+    d_rows = [sql.figures_row(by_department.get(d)) for d in departments]
     per_official = [
         OfficialStats(official_id=o.id, slug=o.slug, name=o.display_name,
-                      **row([c for c in calls if c.official_id == o.id]).model_dump(),
+                      department=o.department, rank=rank, **r,
                       overdue_cases=overdue_by.get(o.id, 0) if overdue_by is not None else None)
-        for o in officials if official_id is None or o.id == official_id]
-    per_pool = []
-    for p in pools:
-        mine = [c for c in calls if any(s.kind == "pool" and s.target == p.queue for s in c.steps)]
-        per_pool.append(PoolStats(pool=p.name, queue=p.queue, **row(mine).model_dump(),
-                                  answered_in_pool=sum(1 for c in mine if c.answered_kind == "pool")))
-    hourly = [0] * 24
-    for c in calls:
-        hourly[as_utc(c.started_at).astimezone(zone).hour] += 1
+        for o, r, rank in zip(mine, o_rows, sql.ranking(o_rows), strict=True)]
+    per_department = [DepartmentStats(department=d, rank=rank, **r)
+                      for d, r, rank in zip(departments, d_rows, sql.ranking(d_rows), strict=True)]
+    per_pool = [PoolStats(pool=p.name, queue=p.queue, **sql.figures_row(by_pool.get(p.queue)),
+                          answered_in_pool=int(by_pool.get(p.queue, {}).get("by_operator") or 0))
+                for p in pools]
+    days = [DayStats(day=sql.day_of(d).isoformat(), **sql.figures_row(by_day[d]))
+            for d in sorted(by_day)]
     return StatsOut(since=since.isoformat(), until=until.isoformat(), timezone=tz,
                     official=official_id, service_level_seconds=SERVICE_LEVEL_SECONDS,
-                    total=row(calls), officials=per_official, pools=per_pool,
+                    total=StatsRow(**sql.figures_row(total)), officials=per_official,
+                    departments=per_department, pools=per_pool, days=days,
                     calls_per_hour=hourly)
 
 
@@ -121,10 +101,13 @@ def period(since_raw: str, until_raw: str, tz: str,
             return default
         try:
             value = parse_iso_time(raw)
-        except ValueError:
-            raise InvalidInput(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time",
-                               {name: raw}) from None
-        return value if value.tzinfo else value.replace(tzinfo=zone)
+            value = value if value.tzinfo else value.replace(tzinfo=zone)
+            if not 1970 <= value.astimezone(UTC).year <= 9000:  # no overflow further on
+                raise ValueError(raw)
+        except (ValueError, OverflowError):
+            raise InvalidInput(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time "
+                               "between 1970 and 9000", {name: raw}) from None
+        return value
     since_raw, until_raw = since_raw.strip(), until_raw.strip()
     since = parse("since", since_raw, datetime.combine(today - timedelta(days=6), dtime(), zone))
     until = parse("until", until_raw, datetime.combine(today + timedelta(days=1), dtime(), zone))

@@ -1,0 +1,316 @@
+"""The supervision figures in the database: one SQL aggregation (GROUP BY) per grouping —
+official, department, pool, the whole period, the local day and the local hour — over the same
+base query of the period's citizen calls. It feeds the dashboard page, its CSV, the monthly
+report and ``GET /api/v1/stats`` (docs/supervision.md, "Figures").
+
+The outcome model is docs/architecture.md's "Call outcomes": over citizen calls (kind
+``citizen``) with an outcome, ``refused`` excluded, ``interrupted`` counted apart; answered by
+the expected party (the mode in effect for the call: ``direct`` → the official in person,
+``deputy`` → the deputy, ``pool`` → an operator) + answered by others + voicemail + missed +
+abandoned = calls. Percentiles of the time to answer are nearest-rank (the smallest wait with at
+least p % of the answered calls at or below it), computed with window functions that SQLite and
+PostgreSQL both have. *Followed up on time*: the call's case reached the citizen (its first
+status change to ``called_back`` or ``resolved``) by its contact deadline (``cases.deadline``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+from ivr.db.followup_models import Case, CaseEvent
+from ivr.db.models import Call, CallStep, Official
+
+SERVICE_LEVEL_SECONDS = 20
+COUNTED_KINDS = ("citizen",)
+# the statuses that mean somebody reached the citizen (ivr.followup.cases: not OPEN_STATES)
+CONTACTED = ("called_back", "resolved")
+# the party expected to answer, by the mode in effect for the call (answered_kind)
+EXPECTED_KIND = {"direct": "direct", "deputy": "deputy", "pool": "pool", "": "direct"}
+
+
+class epoch(FunctionElement[int]):  # noqa: N801  (an SQL function's name)
+    """Whole seconds since 1970 of a stored time (UTC), in either database."""
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
+    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(epoch, "postgresql")
+def _epoch_pg(element: epoch, compiler: Any, **kw: Any) -> str:
+    return f"CAST(floor(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+@dataclass(frozen=True)
+class Period:
+    since: datetime
+    until: datetime
+    tz: str
+
+    def offsets(self) -> list[tuple[int, int]]:
+        """(UTC epoch from which, offset seconds) of the city's zone over the period: one
+        entry, or more where the offset changes (daylight saving)."""
+        zone = ZoneInfo(self.tz)
+        t, end = self.since.astimezone(UTC), self.until.astimezone(UTC)
+        spans = [(int(t.timestamp()), _offset(t, zone))]
+        while t < end:
+            nxt = min(t + timedelta(days=1), end)
+            if _offset(nxt, zone) != spans[-1][1]:
+                lo, hi = t, nxt  # bisect to the second of the change
+                while hi - lo > timedelta(seconds=1):
+                    mid = lo + (hi - lo) / 2
+                    lo, hi = (mid, hi) if _offset(mid, zone) == spans[-1][1] else (lo, mid)
+                spans.append((int(hi.timestamp()), _offset(hi, zone)))
+            t = nxt
+        return spans
+
+
+def _offset(t: datetime, zone: ZoneInfo) -> int:
+    off = t.astimezone(zone).utcoffset()
+    return int(off.total_seconds()) if off is not None else 0
+
+
+def local_seconds(period: Period) -> ColumnElement[int]:
+    """The call's arrival as seconds since 1970 on the city's wall clock."""
+    e = epoch(Call.started_at)
+    spans = period.offsets()
+    if len(spans) == 1:
+        return e + spans[0][1]
+    offset = case(*[(e >= start, off) for start, off in reversed(spans[1:])], else_=spans[0][1])
+    return e + offset
+
+
+def base(period: Period, official_id: int | None = None) -> Select[Any]:
+    """One row per counted call of the period, with what the figures need."""
+    contact = (select(func.min(CaseEvent.at))
+               .where(CaseEvent.case_id == Case.id, CaseEvent.action == "status",
+                      CaseEvent.new_value.in_(CONTACTED))
+               .correlate(Case).scalar_subquery())
+    expected = or_(*[and_(Call.mode == mode, Call.answered_kind == kind)
+                     for mode, kind in EXPECTED_KIND.items()])
+    local = local_seconds(period)
+    q = (select(Call.id.label("call_id"), Call.official_id, Official.department, Call.outcome,
+                case((and_(Call.outcome == "answered", expected), 1), else_=0).label("expected"),
+                case((Call.answered_kind == "direct", 1), else_=0).label("in_person"),
+                case((Call.answered_kind == "pool", 1), else_=0).label("by_operator"),
+                Call.waited_secs, (local // 86400).label("day"),
+                ((local // 3600) % 24).label("hour"),
+                Case.id.label("case_id"), Case.deadline, contact.label("contact_at"))
+         .select_from(Call).outerjoin(Official, Official.id == Call.official_id)
+         .outerjoin(Case, Case.call_id == Call.id)
+         .where(Call.started_at >= period.since.astimezone(UTC),
+                Call.started_at < period.until.astimezone(UTC),
+                Call.outcome.is_not(None), Call.outcome != "refused",
+                Call.kind.in_(COUNTED_KINDS)))
+    if official_id is not None:
+        q = q.where(Call.official_id == official_id)
+    return q
+
+
+# the columns of base(), as the temporary table stores them
+BASE_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("call_id", Integer), ("official_id", Integer), ("department", String(120)),
+    ("outcome", String(16)), ("expected", Integer), ("in_person", Integer),
+    ("by_operator", Integer), ("waited_secs", Float), ("day", Integer), ("hour", Integer),
+    ("case_id", Integer), ("deadline", DateTime(timezone=True)),
+    ("contact_at", DateTime(timezone=True)))
+
+
+@asynccontextmanager
+async def materialized(session: AsyncSession, rows: Select[Any]) -> AsyncIterator[Select[Any]]:
+    """``rows`` (a :func:`base` select) stored once in a temporary table of this session's
+    connection (read by every grouping; one scan of the period's calls and their cases), as a
+    select of that table; dropped afterwards."""
+    table = Table(f"sv_base_{next(_temp_names)}", MetaData(),
+                  *[Column(name, kind) for name, kind in BASE_COLUMNS], prefixes=["TEMPORARY"])
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:  # the month's sorts in memory (the default 4 MB spills them to disk); no JIT:
+        # the first contact's subplan makes the estimate look huge, and compiling the plan cost
+        # ~0.7 s of a 1.6 s scan at 1M calls (EXPLAIN ANALYZE; docs/decisions.md)
+        await session.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))
+        await session.execute(text("SET LOCAL jit = off"))
+    await session.run_sync(lambda s: table.create(s.connection()))
+    try:
+        await session.execute(table.insert().from_select([n for n, _ in BASE_COLUMNS], rows))
+        if postgres:  # temporary tables are never analysed by autovacuum
+            await session.execute(text(f"ANALYZE {table.name}"))
+        yield select(table)
+    finally:
+        await session.run_sync(lambda s: table.drop(s.connection()))
+
+
+_temp_names = itertools.count(1)
+PG_WORK_MEM = "64MB"
+
+
+def _n(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+SUMS = ("calls", "answered", "answered_expected", "answered_by_official", "by_operator",
+        "voicemail", "missed", "abandoned", "interrupted", "wait_sum", "wait_n", "within",
+        "cases", "on_time", "late")
+
+
+async def sums(session: AsyncSession, rows: Select[Any], keys: Sequence[str], now: datetime,
+               ) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The counts (and sums of waits) per value of the columns ``keys`` of ``rows`` (a
+    :func:`base`-shaped select): one GROUP BY; coarser groups are their sums (:func:`rollup`)."""
+    b = rows.subquery("b")
+    ks = [b.c[k] for k in keys]
+    counted = b.c.outcome != "interrupted"
+    answered = b.c.outcome == "answered"
+    timed = and_(answered, b.c.waited_secs.is_not(None))
+    q = select(
+        *ks, _n(counted).label("calls"), _n(answered).label("answered"),
+        _n(b.c.expected == 1).label("answered_expected"),
+        _n(and_(answered, b.c.in_person == 1)).label("answered_by_official"),
+        _n(and_(answered, b.c.by_operator == 1)).label("by_operator"),
+        _n(b.c.outcome == "voicemail").label("voicemail"),
+        _n(b.c.outcome == "missed").label("missed"),
+        _n(b.c.outcome == "abandoned").label("abandoned"),
+        _n(b.c.outcome == "interrupted").label("interrupted"),
+        func.coalesce(func.sum(case((timed, b.c.waited_secs))), 0).label("wait_sum"),
+        _n(timed).label("wait_n"),
+        _n(and_(answered, b.c.waited_secs <= SERVICE_LEVEL_SECONDS)).label("within"),
+        _n(and_(counted, b.c.case_id.is_not(None))).label("cases"),
+        _n(and_(counted, b.c.contact_at <= b.c.deadline)).label("on_time"),
+        _n(and_(counted, or_(b.c.contact_at > b.c.deadline,
+                             and_(b.c.contact_at.is_(None), b.c.deadline < now)))).label("late"),
+    ).group_by(*ks)
+    return {tuple(r[:len(keys)]): {name: r._mapping[name] for name in SUMS}
+            for r in (await session.execute(q)).all()}
+
+
+def rollup(fine: dict[tuple[Any, ...], dict[str, Any]], index: int | None,
+           ) -> dict[Any, dict[str, Any]]:
+    """The sums of :func:`sums` added up per the ``index``-th key (None: one group, key 1)."""
+    out: dict[Any, dict[str, Any]] = {}
+    for key, r in fine.items():
+        into = out.setdefault(1 if index is None else key[index], dict.fromkeys(SUMS, 0))
+        for name in SUMS:
+            into[name] += r[name] or 0
+    return out
+
+
+async def percentiles(session: AsyncSession, rows: Select[Any], key: str,
+                      into: dict[Any, dict[str, Any]]) -> None:
+    """The nearest-rank median and 90th percentile of the wait to answer per value of
+    ``key``, added to ``into`` (as p50, p90): window functions, in either database."""
+    b = rows.subquery("b")
+    k = b.c[key]
+    ranked = select(k.label("key"), b.c.waited_secs.label("w"),
+                    func.row_number().over(partition_by=k, order_by=b.c.waited_secs).label("rn"),
+                    func.count().over(partition_by=k).label("n")).where(
+        b.c.outcome == "answered", b.c.waited_secs.is_not(None)).subquery("ranked")
+    pq = select(ranked.c.key, *[
+        func.min(case((ranked.c.rn == (ranked.c.n * p + 99) // 100, ranked.c.w))).label(f"p{p}")
+        for p in (50, 90)]).group_by(ranked.c.key)
+    for r in (await session.execute(pq)).all():
+        into.setdefault(r.key, dict.fromkeys(SUMS, 0)).update(p50=r.p50, p90=r.p90)
+
+
+async def hour_counts(session: AsyncSession, rows: Select[Any]) -> list[int]:
+    """Calls (interrupted ones too) by local hour of arrival, 0-23."""
+    b = rows.subquery("b")
+    hourly = [0] * 24
+    for hour, n in (await session.execute(select(b.c.hour, func.count()).group_by(b.c.hour))):
+        hourly[int(hour)] = int(n)
+    return hourly
+
+
+def pool_rows(rows: Select[Any]) -> Select[Any]:
+    """:func:`base` rows once per pool queue the call entered (column ``queue``)."""
+    b = rows.subquery("calls_in")
+    return (select(*b.c, CallStep.target.label("queue"))
+            .join(CallStep, and_(CallStep.call_id == b.c.call_id, CallStep.kind == "pool"))
+            .distinct())
+
+
+def whole(rows: Select[Any]) -> Select[Any]:
+    """:func:`base` rows with one more column ``all`` (the same value for every call)."""
+    b = rows.subquery("every")
+    return select(*b.c, literal(1).label("all"))
+
+
+def pct(k: int, n: int) -> float | None:
+    return round(100.0 * k / n, 1) if n else None
+
+
+def figures_row(r: dict[str, Any] | None) -> dict[str, Any]:
+    """The figures of one group (zeros for a group without calls) — StatsRow's fields."""
+    r = r or {}
+    g = {name: int(r.get(name) or 0) for name in (
+        "calls", "answered", "answered_expected", "answered_by_official", "voicemail", "missed",
+        "abandoned", "interrupted", "within", "cases", "on_time", "late", "wait_n")}
+    n, other_party = g["calls"], g["answered"] - g["answered_expected"]
+    asa = float(r["wait_sum"]) / g["wait_n"] if g["wait_n"] else None
+    return dict(
+        calls=n, answered=g["answered"], answered_pct=pct(g["answered"], n),
+        answered_expected=g["answered_expected"],
+        answered_expected_pct=pct(g["answered_expected"], n),
+        answered_other_party=other_party, answered_other_party_pct=pct(other_party, n),
+        answered_by_official=g["answered_by_official"],
+        answered_by_others=g["answered"] - g["answered_by_official"],
+        voicemail=g["voicemail"], voicemail_pct=pct(g["voicemail"], n),
+        missed=g["missed"], missed_pct=pct(g["missed"], n),
+        abandoned=g["abandoned"], abandoned_pct=pct(g["abandoned"], n),
+        interrupted=g["interrupted"],
+        asa_seconds=round(float(asa), 1) if asa is not None else None,
+        median_answer_seconds=_secs(r.get("p50")), p90_answer_seconds=_secs(r.get("p90")),
+        answered_within_20s=g["within"], service_level_pct=pct(g["within"], n),
+        cases=g["cases"], followed_on_time=g["on_time"], followed_late=g["late"],
+        followed_on_time_pct=pct(g["on_time"], g["on_time"] + g["late"]))
+
+
+def _secs(v: Any) -> float | None:
+    return round(float(v), 1) if v is not None else None
+
+
+def day_of(number: int) -> date:
+    """The local date of a ``day`` value of :func:`base` (days since 1970 on the wall clock)."""
+    return date(1970, 1, 1) + timedelta(days=int(number))
+
+
+def ranking(rows: Sequence[dict[str, Any]]) -> list[int | None]:
+    """Rank (1 = best) of each row with calls: by answered by the expected party %, then
+    followed up on time %, then fewer abandoned; rows without calls are not ranked."""
+    def score(r: dict[str, Any]) -> tuple[float, float, float]:
+        return (-(r["answered_expected_pct"] or 0.0), -(r["followed_on_time_pct"] or 0.0),
+                r["abandoned_pct"] or 0.0)
+    order = sorted((i for i, r in enumerate(rows) if r["calls"]), key=lambda i: score(rows[i]))
+    ranks: list[int | None] = [None] * len(rows)
+    for place, i in enumerate(order, start=1):
+        ranks[i] = place
+    return ranks
