@@ -11,6 +11,9 @@ abandoned = calls. Percentiles of the time to answer are nearest-rank (the small
 least p % of the answered calls at or below it), computed with window functions that SQLite and
 PostgreSQL both have. *Followed up on time*: the call's case reached the citizen (its first
 status change to ``called_back`` or ``resolved``) by its contact deadline (``cases.deadline``).
+*Satisfaction*: the ratings (1 satisfied, 2 fairly, 3 not; ``surveys.rating``) of the surveys of
+the counted calls and of their cases, in the period, official, department and pools of the call
+— not of the survey (docs/supervision.md, "Satisfaction").
 """
 
 from __future__ import annotations
@@ -43,9 +46,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import FunctionElement
 
-from ivr.db.followup_models import Case, CaseEvent
+from ivr.db.followup_models import Case, CaseEvent, Survey
 from ivr.db.models import Call, CallStep, Official
 
 SERVICE_LEVEL_SECONDS = 20
@@ -54,6 +58,7 @@ COUNTED_KINDS = ("citizen",)
 CONTACTED = ("called_back", "resolved")
 # the party expected to answer, by the mode in effect for the call (answered_kind)
 EXPECTED_KIND = {"direct": "direct", "deputy": "deputy", "pool": "pool", "": "direct"}
+RATINGS = (1, 2, 3)  # surveys.rating: satisfied, fairly satisfied, not satisfied
 
 
 class epoch(FunctionElement[int]):  # noqa: N801  (an SQL function's name)
@@ -120,15 +125,20 @@ def base(period: Period, official_id: int | None = None) -> Select[Any]:
     expected = or_(*[and_(Call.mode == mode, Call.answered_kind == kind)
                      for mode, kind in EXPECTED_KIND.items()])
     local = local_seconds(period)
+    # a survey per call and per case at most (unique): the rating of each, at most one row
+    by_call, by_case = aliased(Survey, name="call_survey"), aliased(Survey, name="case_survey")
     q = (select(Call.id.label("call_id"), Call.official_id, Official.department, Call.outcome,
                 case((and_(Call.outcome == "answered", expected), 1), else_=0).label("expected"),
                 case((Call.answered_kind == "direct", 1), else_=0).label("in_person"),
                 case((Call.answered_kind == "pool", 1), else_=0).label("by_operator"),
                 Call.waited_secs, (local // 86400).label("day"),
                 ((local // 3600) % 24).label("hour"),
-                Case.id.label("case_id"), Case.deadline, contact.label("contact_at"))
+                Case.id.label("case_id"), Case.deadline, contact.label("contact_at"),
+                by_call.rating.label("call_rating"), by_case.rating.label("case_rating"))
          .select_from(Call).outerjoin(Official, Official.id == Call.official_id)
          .outerjoin(Case, Case.call_id == Call.id)
+         .outerjoin(by_call, and_(by_call.call_id == Call.id, by_call.rating.is_not(None)))
+         .outerjoin(by_case, and_(by_case.case_id == Case.id, by_case.rating.is_not(None)))
          .where(Call.started_at >= period.since.astimezone(UTC),
                 Call.started_at < period.until.astimezone(UTC),
                 Call.outcome.is_not(None), Call.outcome != "refused",
@@ -144,7 +154,7 @@ BASE_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("outcome", String(16)), ("expected", Integer), ("in_person", Integer),
     ("by_operator", Integer), ("waited_secs", Float), ("day", Integer), ("hour", Integer),
     ("case_id", Integer), ("deadline", DateTime(timezone=True)),
-    ("contact_at", DateTime(timezone=True)))
+    ("contact_at", DateTime(timezone=True)), ("call_rating", Integer), ("case_rating", Integer))
 
 
 @asynccontextmanager
@@ -180,7 +190,7 @@ def _n(cond: ColumnElement[bool]) -> ColumnElement[int]:
 
 SUMS = ("calls", "answered", "answered_expected", "answered_by_official", "by_operator",
         "voicemail", "missed", "abandoned", "interrupted", "wait_sum", "wait_n", "within",
-        "cases", "on_time", "late")
+        "cases", "on_time", "late", *[f"rated_{n}" for n in RATINGS])
 
 
 async def sums(session: AsyncSession, rows: Select[Any], keys: Sequence[str], now: datetime,
@@ -208,6 +218,8 @@ async def sums(session: AsyncSession, rows: Select[Any], keys: Sequence[str], no
         _n(and_(counted, b.c.contact_at <= b.c.deadline)).label("on_time"),
         _n(and_(counted, or_(b.c.contact_at > b.c.deadline,
                              and_(b.c.contact_at.is_(None), b.c.deadline < now)))).label("late"),
+        *[(_n(and_(counted, b.c.call_rating == n)) + _n(and_(counted, b.c.case_rating == n))
+           ).label(f"rated_{n}") for n in RATINGS],
     ).group_by(*ks)
     return {tuple(r[:len(keys)]): {name: r._mapping[name] for name in SUMS}
             for r in (await session.execute(q)).all()}
@@ -273,7 +285,8 @@ def figures_row(r: dict[str, Any] | None) -> dict[str, Any]:
     r = r or {}
     g = {name: int(r.get(name) or 0) for name in (
         "calls", "answered", "answered_expected", "answered_by_official", "voicemail", "missed",
-        "abandoned", "interrupted", "within", "cases", "on_time", "late", "wait_n")}
+        "abandoned", "interrupted", "within", "cases", "on_time", "late", "wait_n",
+        *[f"rated_{k}" for k in RATINGS])}
     n, other_party = g["calls"], g["answered"] - g["answered_expected"]
     asa = float(r["wait_sum"]) / g["wait_n"] if g["wait_n"] else None
     return dict(
@@ -291,7 +304,16 @@ def figures_row(r: dict[str, Any] | None) -> dict[str, Any]:
         median_answer_seconds=_secs(r.get("p50")), p90_answer_seconds=_secs(r.get("p90")),
         answered_within_20s=g["within"], service_level_pct=pct(g["within"], n),
         cases=g["cases"], followed_on_time=g["on_time"], followed_late=g["late"],
-        followed_on_time_pct=pct(g["on_time"], g["on_time"] + g["late"]))
+        followed_on_time_pct=pct(g["on_time"], g["on_time"] + g["late"]),
+        **satisfaction(g["rated_1"], g["rated_2"], g["rated_3"]))
+
+
+def satisfaction(satisfied: int, fairly: int, not_satisfied: int) -> dict[str, Any]:
+    """The satisfaction figures of a group from its counts of ratings 1, 2 and 3."""
+    n = satisfied + fairly + not_satisfied
+    return dict(ratings=n, satisfied=satisfied, satisfied_pct=pct(satisfied, n),
+                fairly_satisfied=fairly, fairly_satisfied_pct=pct(fairly, n),
+                not_satisfied=not_satisfied, not_satisfied_pct=pct(not_satisfied, n))
 
 
 def _secs(v: Any) -> float | None:

@@ -39,7 +39,8 @@ CSV_COLUMNS = ("calls", "answered_pct", "answered_by_official", "answered_by_oth
                "abandoned_pct", "asa_seconds", "service_level_pct", "overdue_cases",
                "missed_pct", "voicemail", "interrupted",  # new columns appended: old readers keep
                "answered_expected_pct", "answered_other_party_pct", "voicemail_pct",
-               "median_answer_seconds", "p90_answer_seconds", "followed_on_time_pct", "rank")
+               "median_answer_seconds", "p90_answer_seconds", "followed_on_time_pct", "rank",
+               "ratings", "satisfied_pct", "fairly_satisfied_pct", "not_satisfied_pct")
 
 
 async def figures(db: Db, tz: str, since: datetime, until: datetime,

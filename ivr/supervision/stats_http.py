@@ -51,6 +51,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dashboard.department": ("部门", "Department"),
     "dashboard.per_day": ("每日趋势", "Trend per day"),
     "dashboard.day": ("日期", "Day"),
+    "dashboard.ratings": ("回访评价数", "Satisfaction ratings"),
+    "dashboard.satisfied_pct": ("满意率", "Satisfied %"),
+    "dashboard.fairly_pct": ("基本满意率", "Fairly satisfied %"),
+    "dashboard.not_satisfied_pct": ("不满意率", "Not satisfied %"),
 }
 # the table's columns: figure, heading's message id
 COLUMNS = (("calls", "dashboard.calls"), ("answered_pct", "dashboard.answered_pct"),
@@ -63,7 +67,10 @@ COLUMNS = (("calls", "dashboard.calls"), ("answered_pct", "dashboard.answered_pc
            ("answered_expected_pct", "dashboard.expected_pct"),
            ("answered_other_party_pct", "dashboard.others_pct"),
            ("median_answer_seconds", "dashboard.median"), ("p90_answer_seconds", "dashboard.p90"),
-           ("followed_on_time_pct", "dashboard.on_time_pct"), ("rank", "dashboard.rank"))
+           ("followed_on_time_pct", "dashboard.on_time_pct"), ("rank", "dashboard.rank"),
+           ("ratings", "dashboard.ratings"), ("satisfied_pct", "dashboard.satisfied_pct"),
+           ("fairly_satisfied_pct", "dashboard.fairly_pct"),
+           ("not_satisfied_pct", "dashboard.not_satisfied_pct"))
 
 
 async def request_figures(request: web.Request, query: StatsQuery) -> StatsOut:

@@ -53,6 +53,15 @@ class StatsRow(BaseModel):
     followed_late: int = Field(description="cases that reached the citizen after it, or not yet "
                                            "with the deadline past")
     followed_on_time_pct: float | None = Field(description="on time / (on time + late)")
+    ratings: int = Field(description="satisfaction ratings (surveys, 回访) of these calls and of "
+                                     "their cases: counted in the call's period, official, "
+                                     "department and pools, whenever the survey took place")
+    satisfied: int = Field(description="ratings 1, satisfied (满意)")
+    satisfied_pct: float | None = Field(description="satisfied / ratings")
+    fairly_satisfied: int = Field(description="ratings 2, fairly satisfied (基本满意)")
+    fairly_satisfied_pct: float | None = Field(description="fairly satisfied / ratings")
+    not_satisfied: int = Field(description="ratings 3, not satisfied (不满意)")
+    not_satisfied_pct: float | None = Field(description="not satisfied / ratings")
 
 
 class _OfficialKey(BaseModel):
