@@ -12,8 +12,9 @@ least p % of the answered calls at or below it), computed with window functions 
 PostgreSQL both have. *Followed up on time*: the call's case reached the citizen (its first
 status change to ``called_back`` or ``resolved``) by its contact deadline (``cases.deadline``).
 *Satisfaction*: the ratings (1 satisfied, 2 fairly, 3 not; ``surveys.rating``) of the surveys of
-the counted calls and of their cases, in the period, official, department and pools of the call
-— not of the survey (docs/supervision.md, "Satisfaction").
+the counted calls and of their cases (``call_id``, or opened from the call: ``linkedid``), in
+the period, official, department and pools of the call — not of the survey (docs/supervision.md,
+"Satisfaction").
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.expression import FunctionElement
 
 from ivr.db.followup_models import Case, CaseEvent, Survey
@@ -125,8 +126,7 @@ def base(period: Period, official_id: int | None = None) -> Select[Any]:
     expected = or_(*[and_(Call.mode == mode, Call.answered_kind == kind)
                      for mode, kind in EXPECTED_KIND.items()])
     local = local_seconds(period)
-    # a survey per call and per case at most (unique): the rating of each, at most one row
-    by_call, by_case = aliased(Survey, name="call_survey"), aliased(Survey, name="case_survey")
+    by_call, by_case, linked = _rating_sources(period)
     q = (select(Call.id.label("call_id"), Call.official_id, Official.department, Call.outcome,
                 case((and_(Call.outcome == "answered", expected), 1), else_=0).label("expected"),
                 case((Call.answered_kind == "direct", 1), else_=0).label("in_person"),
@@ -134,11 +134,13 @@ def base(period: Period, official_id: int | None = None) -> Select[Any]:
                 Call.waited_secs, (local // 86400).label("day"),
                 ((local // 3600) % 24).label("hour"),
                 Case.id.label("case_id"), Case.deadline, contact.label("contact_at"),
-                by_call.rating.label("call_rating"), by_case.rating.label("case_rating"))
+                *[(_is(by_call.rating, n) + _is(by_case.rating, n)
+                   + func.coalesce(linked.c[f"n{n}"], 0)).label(f"rated_{n}") for n in RATINGS])
          .select_from(Call).outerjoin(Official, Official.id == Call.official_id)
          .outerjoin(Case, Case.call_id == Call.id)
          .outerjoin(by_call, and_(by_call.call_id == Call.id, by_call.rating.is_not(None)))
          .outerjoin(by_case, and_(by_case.case_id == Case.id, by_case.rating.is_not(None)))
+         .outerjoin(linked, linked.c.linkedid == Call.linkedid)
          .where(Call.started_at >= period.since.astimezone(UTC),
                 Call.started_at < period.until.astimezone(UTC),
                 Call.outcome.is_not(None), Call.outcome != "refused",
@@ -148,13 +150,33 @@ def base(period: Period, official_id: int | None = None) -> Select[Any]:
     return q
 
 
+def _rating_sources(period: Period) -> tuple[Any, Any, Any]:
+    """Where a call's ratings come from: its own survey, the survey of its case (``call_id``;
+    both unique: one row each at most), and the ratings of the cases an operator opened from it
+    (kind ``call``, linked by ``linkedid``, maybe several: counted per linkedid; created during
+    or after the call, so not before the period)."""
+    by_call, by_case = aliased(Survey, name="call_survey"), aliased(Survey, name="case_survey")
+    opened, rated = aliased(Case, name="opened"), aliased(Survey, name="opened_survey")
+    linked = (select(opened.linkedid.label("linkedid"),
+                     *[func.sum(_is(rated.rating, n)).label(f"n{n}") for n in RATINGS])
+              .join(rated, rated.case_id == opened.id)
+              .where(rated.rating.is_not(None), opened.linkedid.is_not(None),
+                     opened.call_id.is_(None), opened.created_at >= period.since.astimezone(UTC))
+              .group_by(opened.linkedid).subquery("linked_ratings"))
+    return by_call, by_case, linked
+
+
+def _is(rating: ColumnElement[Any] | InstrumentedAttribute[Any], n: int) -> ColumnElement[int]:
+    return case((rating == n, 1), else_=0)
+
+
 # the columns of base(), as the temporary table stores them
 BASE_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("call_id", Integer), ("official_id", Integer), ("department", String(120)),
     ("outcome", String(16)), ("expected", Integer), ("in_person", Integer),
     ("by_operator", Integer), ("waited_secs", Float), ("day", Integer), ("hour", Integer),
     ("case_id", Integer), ("deadline", DateTime(timezone=True)),
-    ("contact_at", DateTime(timezone=True)), ("call_rating", Integer), ("case_rating", Integer))
+    ("contact_at", DateTime(timezone=True)), *[(f"rated_{n}", Integer) for n in RATINGS])
 
 
 @asynccontextmanager
@@ -218,8 +240,8 @@ async def sums(session: AsyncSession, rows: Select[Any], keys: Sequence[str], no
         _n(and_(counted, b.c.contact_at <= b.c.deadline)).label("on_time"),
         _n(and_(counted, or_(b.c.contact_at > b.c.deadline,
                              and_(b.c.contact_at.is_(None), b.c.deadline < now)))).label("late"),
-        *[(_n(and_(counted, b.c.call_rating == n)) + _n(and_(counted, b.c.case_rating == n))
-           ).label(f"rated_{n}") for n in RATINGS],
+        *[func.coalesce(func.sum(case((counted, b.c[f"rated_{n}"]), else_=0)), 0).label(
+            f"rated_{n}") for n in RATINGS],
     ).group_by(*ks)
     return {tuple(r[:len(keys)]): {name: r._mapping[name] for name in SUMS}
             for r in (await session.execute(q)).all()}

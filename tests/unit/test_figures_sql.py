@@ -74,11 +74,13 @@ SEED = [
      True, "citizen", None),
 ]
 
-# satisfaction surveys: (call, of the call or of its case, rating, when it was rated); a rating
-# counts in its call's period, official, department, day and pools, whatever its own date
+# satisfaction surveys: (call, of the call, of its case or of a case an operator "opened" from
+# it (kind call, linked by linkedid), rating, when it was rated); a rating counts in its call's
+# period, official, department, day and pools, whatever its own date
 D = timedelta(days=1)
 SURVEYS = [
     ("z1", "call", 1, DAY1 + D), ("z2", "call", 2, DAY1 + D), ("z3", "call", 1, DAY1 + D),
+    ("z1", "opened", 1, DAY1 + D),
     ("z4", "call", None, DAY1 + D),  # no key pressed: not a rating
     ("z6", "case", 3, DAY1 + D),  # the survey of z6's resolved case
     ("z13", "call", 2, DAY1 + D),  # local day 2
@@ -86,7 +88,10 @@ SURVEYS = [
     ("z11", "call", 3, DAY1 + D),  # a test call: not counted
     ("l1", "call", 3, DAY1 + D),
     ("l2", "call", 1, DAY1 + 5 * D),  # rated after the period: counted, its call is in it
+    ("l2", "opened", 2, DAY1 + D), ("l2", "opened", 2, DAY1 + D),  # two cases from one call
+    ("l2", "opened", None, DAY1 + D),
     ("l4", "call", 1, DAY1 + 2 * D),  # a call after the period: not counted
+    ("l4", "opened", 3, DAY1 + 2 * D),
 ]
 
 
@@ -119,7 +124,15 @@ async def _seed(db: Db) -> None:
             cases[name] = case
         await s.flush()
         for name, of, rating, at in SURVEYS:
-            ref = {"call_id": calls[name].id} if of == "call" else {"case_id": cases[name].id}
+            if of in ("call", "case"):
+                ref = {"call_id": calls[name].id} if of == "call" else {"case_id": cases[name].id}
+            else:
+                opened = new_case("call", created_at=calls[name].started_at + M / 2,
+                                  deadlines=round_the_clock(), linkedid=name,
+                                  official_id=calls[name].official_id)
+                s.add(opened)
+                await s.flush()
+                ref = {"case_id": opened.id}
             s.add(Survey(**ref, number="13900000000", official_id=calls[name].official_id,
                          due_at=at, state="done" if rating else "failed", rating=rating,
                          ended_at=at))
@@ -166,24 +179,25 @@ async def test_figures_equal_hand_computed(db: Db, monkeypatch: pytest.MonkeyPat
     assert f.calls_per_hour[23] == 1 and f.calls_per_hour[0] == 1 and f.calls_per_hour[9] == 12
     assert sum(f.calls_per_hour) == 14
     # one official's figures only
-    # satisfaction: z1 1, z2 2, z3 1, z6's case 3, z13 2 (z4 unrated, z9 interrupted, z11 a test
-    # call); li: l1 3, l2 1 (rated after the period); l4 is after the period
-    assert (z.ratings, z.satisfied, z.fairly_satisfied, z.not_satisfied) == (5, 2, 2, 1)
-    assert (z.satisfied_pct, z.fairly_satisfied_pct, z.not_satisfied_pct) == (40.0, 40.0, 20.0)
+    # satisfaction: z1 1 and its opened case 1, z2 2, z3 1, z6's case 3, z13 2 (z4 unrated, z9
+    # interrupted, z11 a test call); li: l1 3, l2 1 (rated after the period) and its opened
+    # cases 2, 2 (and one unrated); l4 is after the period
+    assert (z.ratings, z.satisfied, z.fairly_satisfied, z.not_satisfied) == (6, 3, 2, 1)
+    assert (z.satisfied_pct, z.fairly_satisfied_pct, z.not_satisfied_pct) == (50.0, 33.3, 16.7)
     assert (li.ratings, li.satisfied_pct, li.fairly_satisfied_pct, li.not_satisfied_pct) == (
-        2, 50.0, 0.0, 50.0)
-    assert (departments["市交通运输局"].ratings, departments["市财政局"].ratings) == (5, 2)
-    assert departments["市财政局"].not_satisfied_pct == 50.0
+        4, 25.0, 50.0, 25.0)
+    assert (departments["市交通运输局"].ratings, departments["市财政局"].ratings) == (6, 4)
+    assert departments["市财政局"].not_satisfied_pct == 25.0
     # the pool: z3 (1) and l1 (3), the calls that entered it
     assert (pool.ratings, pool.satisfied, pool.not_satisfied, pool.satisfied_pct) == (2, 1, 1, 50.0)
-    # the whole period: 3 satisfied, 2 fairly, 2 not of 7
+    # the whole period: 4 satisfied, 4 fairly, 2 not of 10
     assert (f.total.ratings, f.total.satisfied_pct, f.total.fairly_satisfied_pct,
-            f.total.not_satisfied_pct) == (7, 42.9, 28.6, 28.6)
-    assert [(d.day, d.ratings) for d in f.days] == [("2026-03-02", 6), ("2026-03-03", 1)]
+            f.total.not_satisfied_pct) == (10, 40.0, 40.0, 20.0)
+    assert [(d.day, d.ratings) for d in f.days] == [("2026-03-02", 9), ("2026-03-03", 1)]
     csv_rows = reports.to_csv(f).splitlines()
     assert csv_rows[0].endswith(",ratings,satisfied_pct,fairly_satisfied_pct,not_satisfied_pct")
-    assert [r for r in csv_rows if r.startswith("total,")][0].endswith(",7,42.9,28.6,28.6")
+    assert [r for r in csv_rows if r.startswith("total,")][0].endswith(",10,40.0,40.0,20.0")
     mine = await reports.figures(db, TZ, since, until, official_id=li.official_id)
     assert [o.slug for o in mine.officials] == ["li-qiang"] and mine.total.calls == 3
-    assert (mine.total.ratings, mine.total.satisfied_pct) == (2, 50.0)
+    assert (mine.total.ratings, mine.total.satisfied_pct) == (4, 25.0)
     assert [d.department for d in mine.departments] == ["市财政局"]

@@ -68,9 +68,9 @@ async def test_pdf_has_the_name_figures_and_an_embedded_cjk_font(db: Db,  # noqa
     assert "张伟" in text and "2026年3月" in text and "政务热线接听情况通报" in text
     assert "5 (50.0%)" in text  # answered by the expected party
     assert "13900000000" in text  # an exception of his: the caller
-    # satisfaction: 5 ratings of his March calls, 2 satisfied, 2 fairly, 1 not (the seed's)
+    # satisfaction: 6 ratings of his March calls, 3 satisfied, 2 fairly, 1 not (the seed's)
     assert "群众满意度" in text and re.search(
-        r"5\s+2 \(40\.0%\)\s+2 \(40\.0%\)\s+1 \(20\.0%\)", text), text
+        r"6\s+3 \(50\.0%\)\s+2 \(33\.3%\)\s+1 \(16\.7%\)", text), text
     fonts = subprocess.run([_tool("pdffonts"), str(pdf)], capture_output=True, text=True,
                            check=True).stdout.splitlines()[2:]
     cjk = [f for f in fonts if "CJK" in f]

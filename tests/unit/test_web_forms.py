@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from ivr.accounts import services as auth
 from ivr.db.account_models import User
+from ivr.db.followup_models import Survey
 from ivr.db.models import AuditEntry, Call, Official, Pool
 from ivr.http.keys import DB
 from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)
@@ -142,6 +143,11 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
                    started_at=t0 - timedelta(days=30), answered_at=t0 - timedelta(days=30)))
         s.add(Call(linkedid="probe", kind="test", official_id=zhang, outcome="missed",
                    started_at=t0))  # a test call: never in the figures
+    async with db() as s, s.begin():  # satisfaction surveys of zhang's two answered calls
+        for linkedid, rating in (("l0", 1), ("l1", 3)):
+            call_id = await s.scalar(select(Call.id).where(Call.linkedid == linkedid))
+            s.add(Survey(call_id=call_id, number="139", official_id=zhang, due_at=t0,
+                         state="done", rating=rating, ended_at=t0))
     h = {"Authorization": f"Bearer {TOKEN}"}
     api = await (await env.client.get("/api/v1/stats", headers=h)).json()
     z = next(r for r in api["officials"] if r["slug"] == "zhang-wei")
@@ -150,6 +156,8 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
     assert (z["answered_pct"], z["abandoned_pct"], z["asa_seconds"], z["service_level_pct"]) == (
         40.0, 20.0, 17.5, 20.0)
     assert (z["missed"], z["missed_pct"], z["voicemail"], z["interrupted"]) == (1, 20.0, 1, 1)
+    assert (z["ratings"], z["satisfied_pct"], z["fairly_satisfied_pct"],
+            z["not_satisfied_pct"]) == (2, 50.0, 0.0, 50.0)
     li_row = next(r for r in api["officials"] if r["slug"] == "li-qiang")
     assert (li_row["calls"], li_row["answered_by_others"], li_row["service_level_pct"]) == (1, 1, 100.0)
     assert api["total"]["calls"] == 6 and api["total"]["interrupted"] == 1
@@ -160,11 +168,15 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
     rows = {r[1]: r for r in csv.reader(io.StringIO(body.lstrip("\ufeff"))) if r and r[0] == "official"}
     assert rows["zhang-wei"][3:14] == ["5", "40.0", "1", "1", "20.0", "17.5", "20.0", "0", "20.0",
                                        "1", "1"]
+    assert rows["zhang-wei"][-4:] == ["2", "50.0", "0.0", "50.0"]  # ratings, satisfied … %
     # the page too
     page = await (await env.client.get("/dashboard", cookies=(await _admin(env))[0])).text()
     assert re.search(r"张伟 局长</a></td><td>5</td><td>40.0</td><td>1</td><td>1</td><td>20.0</td>"
                      r"<td>17.5</td><td>20.0</td><td>[^<]*</td><td>20.0</td><td>1</td><td>1</td>",
                      page), page
+    assert re.search(r"张伟 局长</a></td>(<td>[^<]*</td>){17}<td>2</td><td>50.0</td><td>0.0</td>"
+                     r"<td>50.0</td></tr>", page), page
+    assert "满意率" in page and "回访评价数" in page
     # an official sees only their own row; asking for another official is refused
     tok = {"Authorization": f"Bearer {env.tokens['official']}"}
     mine = await (await env.client.get("/api/v1/stats", headers=tok)).json()
