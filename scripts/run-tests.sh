@@ -26,7 +26,10 @@ say "gates: ruff, mypy --strict, import contracts"
 # --- 5. tests --------------------------------------------------------------------------------
 mkdir -p artifacts
 set +e
-.venv/bin/python -m pytest -q "$@"
+# several test files at once (IVR_TEST_WORKERS, default 4 on any machine): the end-to-end tests
+# mostly wait on SIP and Asterisk, so 4 workers on 2 cores take a third of the serial time;
+# a file stays on one worker (module fixtures, e.g. a shared lab, are built once)
+.venv/bin/python -m pytest -q -n "${IVR_TEST_WORKERS:-4}" --dist loadfile "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

@@ -41,11 +41,15 @@ def install_prompts(dest: Path) -> None:
     texts = hashlib.sha256(repr(DEFAULT_PROMPTS).encode()).hexdigest()[:12]
     cache = Path(os.environ.get("IVR_CACHE", Path.home() / ".cache" / "ivr")) / f"prompts-{texts}"
     if not (cache / "zh" / "ivr-beep.wav").exists():
+        # test workers may all build it at once: each in its own folder, renamed into place
+        # (atomic); a worker that finds the cache there already drops its own copy
         tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         generate_default_prompts(tmp)
-        shutil.rmtree(cache, ignore_errors=True)
-        tmp.rename(cache)
+        try:
+            tmp.rename(cache)
+        except OSError:  # another worker's copy is in place (a non-empty folder)
+            shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(cache, dest, dirs_exist_ok=True)
 
 
