@@ -44,8 +44,7 @@ def _yes(value: object) -> object:
 
 
 class CalendarQuery(BaseModel):
-    year: int | None = Field(None, description="only this year's days",
-                             json_schema_extra={"minimum": 2000, "maximum": 2100})
+    year: int | None = Field(None, ge=2000, le=2100, description="only this year's days")
 
 
 class CalendarImportQuery(BaseModel):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from ivr.core.constants import API_PREFIX
+from ivr.core.ids import MAX_ID
 from ivr.db.followup_models import Survey
 from ivr.db.models import Official
 from ivr.db.session import Db
@@ -27,8 +28,8 @@ BY = ("official", "pool", "department")
 
 
 class SurveysQuery(BaseModel):
-    call_id: int | None = Field(None, description="the answered call it follows")
-    case_id: int | None = Field(None, description="the resolved case it follows")
+    call_id: int | None = Field(None, ge=1, le=MAX_ID, description="the answered call it follows")
+    case_id: int | None = Field(None, ge=1, le=MAX_ID, description="the resolved case it follows")
     number: str | None = Field(None, description="the citizen's number", max_length=24)
     limit: int = Field(100, ge=1, le=1000)
 

@@ -1,12 +1,15 @@
 """Schemathesis against the real app's OpenAPI document (issue 9): every operation, examples
 from the schemas and mutated away from them, for a bounded time (``MAX_SECONDS``). Required:
 no server error (a 503 with an error_id — a real dependency down, here AMI — is allowed by the
-check below), every status, content type, header and body as the document says."""
+check below), every status, content type, header and body as the document says. One worker:
+with two threads, CPython 3.11's ``ast.parse`` (hypothesis describing a filter lambda) sometimes
+fails with "AST constructor recursion depth mismatch", an error of the tool, not of ivr."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -39,7 +42,7 @@ async def test_openapi_fuzz_finds_no_server_error(tmp_path: Path) -> None:
         proc = await asyncio.create_subprocess_exec(
             str(st), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json",
             "-H", f"Authorization: Bearer {TOKEN}", "--checks", CHECKS,
-            "--max-examples", "30", "--max-time", str(MAX_SECONDS), "--workers", "2",
+            "--max-examples", "30", "--max-time", str(MAX_SECONDS), "--workers", "1",
             "--seed", "9", "--no-color", "--request-timeout", "20",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
             env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.unit.schemathesis_hooks",
@@ -49,4 +52,5 @@ async def test_openapi_fuzz_finds_no_server_error(tmp_path: Path) -> None:
         await runner.cleanup()
     text = out.decode(errors="replace")
     assert proc.returncode == 0, text[-6000:]
-    assert " passed" in text and "Tested: 4" in text, text[-3000:]
+    tested = re.search(r"Tested: (\d+)", text)
+    assert " passed" in text and tested and int(tested.group(1)) >= 40, text[-3000:]  # every op
