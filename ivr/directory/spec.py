@@ -259,7 +259,13 @@ def parse_csv(text: str) -> DirectorySpec:
     ``numbers`` and ``mobile`` may hold several values separated by ``;``. An empty cell leaves
     the current value alone (numbers, devices, deputy, mode, superior)."""
     text = text.lstrip("\ufeff")  # spreadsheet exports start with a BOM
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_csv_rows(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:  # a malformed CSV is bad input, not a server error
+        raise InvalidDirectory(f"not a CSV file: {exc}", where="CSV") from None
+
+
+def _parse_csv_rows(reader: csv.DictReader[str]) -> DirectorySpec:
     header = [h.strip() for h in (reader.fieldnames or [])]
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown or "slug" not in header or "name" not in header:

@@ -114,7 +114,14 @@ def parse_yaml(text: str) -> CalendarSpec:
 
 
 def parse_csv(text: str) -> CalendarSpec:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _parse_csv(text)
+    except csv.Error as exc:  # a malformed CSV is bad input, not a server error
+        raise InvalidCalendar(f"not a CSV file: {exc}") from None
+
+
+def _parse_csv(text: str) -> CalendarSpec:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = [h.strip() for h in reader.fieldnames or []]
     if header[:2] != ["date", "kind"] or set(header) - {"date", "kind", "name"}:
         raise InvalidCalendar(f"CSV header must be date,kind,name; got {','.join(header)}",

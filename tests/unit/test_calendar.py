@@ -204,3 +204,15 @@ async def test_cli_import_via_api_reloads_routing(tmp_path: Path, monkeypatch: p
         assert code == 1 and changes == [None]
     out = capsys.readouterr()
     assert '"holidays": 7' in out.out and "status: example" in out.err
+
+
+@pytest.mark.parametrize("text", ["\r\xf1\U0006fbe4", 'date,kind\n"2030-01-01,holiday\r'])
+def test_malformed_csv_is_bad_input(text: str) -> None:
+    """What the OpenAPI fuzzer sent (a lone CR in an unquoted field): 400, not a 500."""
+    from ivr.core.errors import InvalidCalendar, InvalidDirectory
+    from ivr.directory.spec import parse_csv as directory_csv
+    from ivr.followup.calendar import parse_csv
+    with pytest.raises(InvalidCalendar):
+        parse_csv(text)
+    with pytest.raises(InvalidDirectory):
+        directory_csv(text)

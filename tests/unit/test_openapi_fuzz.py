@@ -43,7 +43,7 @@ async def test_openapi_fuzz_finds_no_server_error(tmp_path: Path) -> None:
             str(st), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json",
             "-H", f"Authorization: Bearer {TOKEN}", "--checks", CHECKS,
             "--max-examples", "30", "--max-time", str(MAX_SECONDS), "--workers", "1",
-            "--seed", "9", "--no-color", "--request-timeout", "20",
+            "--seed", os.environ.get("IVR_FUZZ_SEED", "9"), "--no-color", "--request-timeout", "20",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
             env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.unit.schemathesis_hooks",
                  "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
