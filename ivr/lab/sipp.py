@@ -25,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -271,14 +272,23 @@ def _read(p: Path) -> str:
 
 
 def _udp_bound(host: str, port: int) -> bool:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    """Whether some socket is bound to UDP ``host:port`` (or the wildcard), read from the kernel.
+
+    Never probes by binding: a probe that holds the port for an instant makes sipp's own bind
+    fail with EADDRINUSE when the two meet (seen in CI under load: "Unable to bind main socket").
+    """
+    want = {f"{_hex_ip(host)}:{port:04X}", f"00000000:{port:04X}"}
     try:
-        s.bind((host, port))
-        return False
+        lines = Path("/proc/net/udp").read_text().splitlines()[1:]
     except OSError:
-        return True
-    finally:
-        s.close()
+        return False
+    return any(len(f := line.split()) > 1 and f[1] in want for line in lines)
+
+
+def _hex_ip(host: str) -> str:
+    """``127.0.0.2`` as /proc/net/udp writes it (host byte order on little-endian: 0200007F)."""
+    return socket.inet_aton(host)[::-1].hex().upper() if sys.byteorder == "little" \
+        else socket.inet_aton(host).hex().upper()
 
 
 def _last_stat_row(text: str) -> dict[str, str]:
