@@ -338,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_commands(sub)  # ivr user …, ivr token … (web accounts and API tokens)
     from ivr.ops.cli import add_commands as add_ops_commands
     add_ops_commands(sub)  # ivr backup, ivr restore
+    from ivr.evidence.cli import add_commands as add_evidence_commands
+    add_evidence_commands(sub, _lazy)  # ivr verify, ivr evidence, ivr retention
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

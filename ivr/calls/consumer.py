@@ -22,6 +22,7 @@ from ivr.calls.journal import Position, complete_end, reached
 from ivr.calls.recorder import CallRecorder, Recorded
 from ivr.core.config import Config
 from ivr.db.session import create_engine, make_sessionmaker
+from ivr.evidence.chain import seal_backlog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -131,6 +132,7 @@ class JournalConsumer:
     async def _follow(self, recorder: CallRecorder) -> None:
         cfg = self.config.records
         delay, next_prune = RETRY_INITIAL, time.monotonic() + 5.0
+        next_seal = time.monotonic()
         assert self._stop is not None
         while not self._stop.is_set():
             try:
@@ -151,12 +153,24 @@ class JournalConsumer:
                 log.warning("recording the journal again after %.1f s of failures",
                             time.time() - self.failing_since)
             delay, self.failing_since = RETRY_INITIAL, None
-            if done is None:
-                if recorder.position is not None and self.position != recorder.position:
-                    self._hand_over(Recorded(position=dict(recorder.position)))
-                await self._pause(cfg.poll_seconds)
-            else:
+            if done is not None:
                 self._hand_over(done)
+            elif recorder.position is not None and self.position != recorder.position:
+                self._hand_over(Recorded(position=dict(recorder.position)))
+            if time.monotonic() >= next_seal:
+                next_seal = await self._seal(recorder)
+            if done is None:
+                await self._pause(cfg.poll_seconds)
+
+    async def _seal(self, recorder: CallRecorder) -> float:
+        """Case events and audit entries into the evidence chains (``ivr.evidence``); when to
+        look again (at once while there is a backlog)."""
+        try:
+            sealed = await seal_backlog(recorder.db, recorder.node)
+        except Exception as exc:  # the database is failing: the recorder's retries show it
+            log.warning("could not seal into the evidence chains: %s", exc)
+            sealed = 0
+        return time.monotonic() + (0.0 if sealed else self.config.evidence.seal_seconds)
 
     def _hand_over(self, recorded: Recorded) -> None:
         assert self._main is not None

@@ -30,6 +30,8 @@ from ivr.calls.journal import OFFSET_KEY, Position, offset_key, read_chunk
 from ivr.core.config import Config
 from ivr.db.models import Call, CallStep, CelEvent, Official, Setting
 from ivr.db.session import Db
+from ivr.evidence.chain import seal_calls, seal_cel
+from ivr.evidence.retention import release_cel
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +185,7 @@ class CallRecorder:
             dialect = session.get_bind().dialect.name
             insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
             await session.execute(insert_(ev).on_conflict_do_nothing(index_elements=["key"]), rows)
+            await seal_cel(session, self.node, rows)  # the evidence chain (ivr.evidence)
         return list(fresh.values())
 
     async def open_calls(self) -> set[str]:
@@ -215,10 +218,15 @@ class CallRecorder:
         before = (datetime.now(UTC) - timedelta(days=keep_days)).timestamp()
         ev = cast(Table, CelEvent.__table__)
         async with self.db() as session, session.begin():
-            ids = select(ev.c.id).where(ev.c.folded.is_(True), ev.c.eventtime < before,
-                                        ev.c.node == self.node).limit(batch)
-            result = await session.execute(delete(ev).where(ev.c.id.in_(ids.scalar_subquery())))
-        return int(getattr(result, "rowcount", 0) or 0)
+            rows = (await session.execute(
+                select(ev.c.id, ev.c.key).where(ev.c.folded.is_(True), ev.c.eventtime < before,
+                                                ev.c.node == self.node).limit(batch))).all()
+            if rows:
+                await session.execute(delete(ev).where(ev.c.id.in_([r.id for r in rows])))
+                # the evidence chain: a retention entry releases their sealed entries
+                await release_cel(session, self.node, [r.key for r in rows], keep_days,
+                                  "recorder")
+        return len(rows)
 
     async def _finish(self, session: AsyncSession, linkedids: list[str],
                       interrupted: dict[str, datetime] | None = None) -> list[CallView]:
@@ -281,4 +289,7 @@ class CallRecorder:
                           for s in view.steps.values()]
         if step_rows:
             await session.execute(insert(steps), step_rows)
+        # sealed into the evidence chain; a record written before gets a superseding entry
+        await seal_calls(session, self.node, sorted(call_ids.values()),
+                         "interrupted" if interrupted else "journal")
         return views

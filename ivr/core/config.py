@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.core.config_evidence import EvidenceConfig, RetentionConfig
 from ivr.core.config_followup import (
     AutoCallbackConfig,
     DeadlinesConfig,
@@ -150,7 +151,7 @@ SECTIONS: dict[str, type[Any]] = {
     "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig, "alerts": AlertsConfig,
     "backup": BackupConfig, "bans": BansConfig,
     "autocallback": AutoCallbackConfig, "survey": SurveyConfig,
-    "reports": ReportsConfig,
+    "reports": ReportsConfig, "evidence": EvidenceConfig, "retention": RetentionConfig,
 }
 
 def env_name(section: str, key: str) -> str:
@@ -273,6 +274,8 @@ class Config:
     autocallback: AutoCallbackConfig = field(default_factory=AutoCallbackConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

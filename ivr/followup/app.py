@@ -60,7 +60,7 @@ def setup(app: web.Application, *, config: Config, db: Db, calls: LiveCalls,
     d = config.deadlines
     app[SWEEPER] = Sweeper(db, pipeline.deadlines, max_levels=d.max_levels,
                            near_minutes=d.near_minutes, interval=d.sweep_seconds)
-    app[NOTIFIER] = Notifier(db, config.webhooks)
+    app[NOTIFIER] = Notifier(db, config.webhooks, config)
     app[SCHEDULER] = scheduler = Scheduler(db, ami, config)
     calls.record_listeners.append(scheduler.survey_tracker)
     scheduler.queued = Queued(db, ami, config, pipeline.deadlines)

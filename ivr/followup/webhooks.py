@@ -37,11 +37,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from ivr.core.config import Config
 from ivr.core.config_followup import WebhooksConfig
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import Case, CaseEvent, WebhookDelivery
 from ivr.db.models import Official, Setting
 from ivr.db.session import Db
+from ivr.evidence.heads import publish_due
 
 log = logging.getLogger(__name__)
 CURSOR_KEY = "webhook_cursor"
@@ -211,8 +213,8 @@ async def deliver_due(db: Db, config: WebhooksConfig, http: aiohttp.ClientSessio
 class Notifier:
     """Moves case events into the outbox and delivers it, every ``poll_seconds``."""
 
-    def __init__(self, db: Db, config: WebhooksConfig) -> None:
-        self.db, self.config = db, config
+    def __init__(self, db: Db, config: WebhooksConfig, full: Config | None = None) -> None:
+        self.db, self.config, self.full = db, config, full
         self.targets = sorted(config.urls)
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -220,6 +222,8 @@ class Notifier:
     async def once(self) -> dict[str, int]:
         while await collect(self.db, self.targets):
             pass
+        if self.full is not None:  # the evidence chains' heads, once a city day
+            await publish_due(self.db, self.full, self.targets)
         if self._http is None:
             self._http = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout))

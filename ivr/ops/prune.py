@@ -23,6 +23,7 @@ from sqlalchemy import Table, delete, select
 from ivr.core.config import Config
 from ivr.db.models import CelEvent
 from ivr.db.session import Db, create_engine, make_sessionmaker
+from ivr.evidence.retention import release_cel
 
 
 async def prune_raw(db: Db, node: str, keep_days: float, archive: Path | None = None,
@@ -46,6 +47,8 @@ async def prune_raw(db: Db, node: str, keep_days: float, archive: Path | None = 
                                    for r in rows)
                     out.flush()  # archived before the delete commits
                 await session.execute(delete(ev).where(ev.c.id.in_([r.id for r in rows])))
+                # the evidence chain: a retention entry releases their sealed entries
+                await release_cel(session, node, [r.key for r in rows], keep_days, "prune")
             total += len(rows)
     finally:
         if out is not None:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import ivr.db.account_models  # noqa: F401,E402  (web accounts tables)
+import ivr.db.evidence_models  # noqa: F401,E402  (evidence chains)
 import ivr.db.followup_models  # noqa: F401,E402  (voicemail tables on the same metadata)
 import ivr.db.security_models  # noqa: F401,E402  (SIP bans)
 import ivr.db.supervision_models  # noqa: F401,E402  (monthly reports)
