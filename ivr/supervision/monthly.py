@@ -24,6 +24,7 @@ from ivr.db.models import Official, Setting
 from ivr.db.session import Db
 from ivr.db.settings import current_timezone
 from ivr.db.supervision_models import MonthlyReport
+from ivr.evidence.chain import heads as chain_heads
 from ivr.supervision import exceptions as ex
 from ivr.supervision import reports
 from ivr.supervision.calls_query import CallFilter
@@ -85,7 +86,15 @@ async def context(db: Db, month: str, official: Official | None, overdue: Any = 
             "departments": sorted((d for d in city.departments if d.rank),
                                   key=lambda d: d.rank or 0),
             "generated_at": (now or utcnow()).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M"),
-            "evidence_heads": []}  # the evidence chain's heads: when the evidence issue lands
+            "evidence_heads": await _heads(db)}
+
+
+async def _heads(db: Db) -> list[str]:
+    """The evidence chains' heads as the report prints them (ivr.evidence.heads): a printed,
+    signed report is an anchor a rewritten database cannot match."""
+    async with db() as session:
+        return [f"{h['stream']}/{h['node']} 第 {h['seq']} 条 seq {h['seq']}: {h['entry_hash']}"
+                for h in await chain_heads(session)]
 
 
 def pdf_of(html: str) -> bytes:

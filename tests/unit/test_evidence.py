@@ -18,14 +18,16 @@ from ivr.calls.recorder import CallRecorder
 from ivr.core.config import Config
 from ivr.core.timeutil import utcnow
 from ivr.db.evidence_models import EvidenceEntry, EvidenceHead
-from ivr.db.followup_models import Case, CaseEvent
+from ivr.db.followup_models import Case, CaseEvent, WebhookDelivery
 from ivr.db.models import AuditEntry, Call, CelEvent
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async
 from ivr.evidence.canon import canonical, content_hash, field_hash, field_hashes
 from ivr.evidence.chain import Seal, append, seal_backlog
-from ivr.evidence.heads import check_signature, signed_heads
+from ivr.evidence.chain import heads as chain_heads
+from ivr.evidence.heads import check_signature, publish_due, signed_heads
 from ivr.evidence.retention import run_retention
 from ivr.evidence.verify import Report, verify
+from ivr.supervision.monthly import _heads as monthly_heads
 from tests.unit.test_recorder import T0, _split, answered_call
 
 # -- the canonical form ----------------------------------------------------------------------
@@ -224,3 +226,29 @@ async def test_concurrent_appends_never_fork_a_chain(env: tuple[Db, Config]) -> 
     report = await verify(db)
     assert report.entries == 24 and not [p for p in report.problems if p.seq is not None
                                          and "missing" not in p.what and p.kind != "test"]
+
+
+async def test_heads_published_once_a_day_through_the_hook_and_in_the_monthly_report(
+        env: tuple[Db, Config], tmp_path: Path) -> None:
+    db, config = env
+    await _traffic(db, config)
+    key = tmp_path / "heads.key"
+    key.write_text("outside the database\n", encoding="utf-8")
+    config = Config.build(database={"url": config.database.url}, node={"name": "n1"},
+                          evidence={"key_file": str(key)})
+    assert await publish_due(db, config, ["wecom", "audit"]) == 2
+    assert await publish_due(db, config, ["wecom", "audit"]) == 0  # once a day and target
+    async with db() as s:
+        rows = (await s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))).all()
+        heads = await chain_heads(s)
+    assert [r.event for r in rows] == ["evidence.heads"] * 2
+    body = rows[0].payload["heads"]
+    assert body["heads"] == heads and len(heads) == 4
+    assert check_signature(body, b"outside the database") is None
+    assert check_signature(body, b"another key") is not None
+    printed = await monthly_heads(db)
+    assert len(printed) == 4 and all(h["entry_hash"] in " ".join(printed) for h in heads)
+    off = Config.build(database={"url": config.database.url}, evidence={"publish": False})
+    async with db() as s, s.begin():
+        await s.execute(delete(WebhookDelivery))
+    assert await publish_due(db, off, ["wecom"]) == 0
