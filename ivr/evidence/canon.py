@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
+import math
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
@@ -39,7 +41,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_encode_str = json.encoder.encode_basestring  # the C encoder json.dumps uses (no ASCII escaping)
+
+
 def canonical(value: Any) -> bytes:
+    """Canonical JSON of ``value``; scalars (most fields) take a fast path that gives the same
+    bytes as ``json.dumps`` (tests/unit/test_evidence.py checks it)."""
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value).encode()
+    if value is None:
+        return b"null"
+    if kind is bool:
+        return b"true" if value else b"false"
+    if kind is int:
+        return str(value).encode()
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value).encode()
     return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode()
 

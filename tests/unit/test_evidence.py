@@ -252,3 +252,10 @@ async def test_heads_published_once_a_day_through_the_hook_and_in_the_monthly_re
     async with db() as s, s.begin():
         await s.execute(delete(WebhookDelivery))
     assert await publish_due(db, off, ["wecom"]) == 0
+
+
+@pytest.mark.parametrize("value", ["", "领导\n\"x\"\\\u2028\x00", "a" * 300, 0, -7, 2**70, 0.1,
+                                   1e-300, 3.0, -0.0, True, False, None])
+def test_the_fast_path_gives_json_dumps_bytes(value: object) -> None:
+    assert canonical(value) == __import__("json").dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
