@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.core.timeutil import utcnow
 from ivr.db.evidence_models import EvidenceEntry, EvidenceHead
+from ivr.db.models import Setting
 from ivr.db.session import Db
 from ivr.evidence.canon import (
     GENESIS,
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 EV = cast(Table, EvidenceEntry.__table__)
 HEADS = cast(Table, EvidenceHead.__table__)
 BACKLOG_BATCH = 500
+MARGIN = 1000  # ids below the watermark looked at again each round
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,22 +178,44 @@ def unsealed(kind: str, node: str | None = None) -> Any:
     return q.order_by(table.c.id)
 
 
-async def seal_backlog(db: Db, node: str, batch: int = BACKLOG_BATCH) -> int:
+async def _backlog_kind(session: AsyncSession, kind: str, node: str, batch: int,
+                        rescan: bool) -> int:
+    """One kind's round: rows above this node's watermark (less ``MARGIN`` ids, for a
+    transaction that committed late with a lower id) that have no entry, sealed; the watermark
+    (setting ``evidence_scan:<kind>:<node>``) moves on, so a round reads only new rows."""
+    table, _, _ = KINDS[kind]
+    key = f"evidence_scan:{kind}:{node}"
+    mark = await session.get(Setting, key)
+    since = int(mark.value) if mark is not None and not rescan else 0
+    top_q = select(func.max(table.c.id))
+    if kind in ("cel", "call"):
+        top_q = top_q.where(table.c.node == node)
+    top = int(await session.scalar(top_q) or 0)  # before the scan: later rows come next round
+    rows = (await session.execute(unsealed(kind, node).where(table.c.id > since - MARGIN)
+                                  .limit(batch))).all()
+    if kind == "call" and rows:
+        await seal_calls(session, node, [r.id for r in rows], "backlog")
+    elif rows:
+        await append(session, kind, node, [seal_of(kind, r._mapping) for r in rows])
+    moved = rows[-1].id if len(rows) == batch else top
+    if mark is None or moved > int(mark.value):
+        if mark is None:
+            session.add(Setting(key=key, value=moved))
+        else:
+            mark.value = moved
+    return len(rows)
+
+
+async def seal_backlog(db: Db, node: str, batch: int = BACKLOG_BATCH,
+                       rescan: bool = False) -> int:
     """Seal rows nobody sealed yet: case events and audit entries (any controller's), and this
-    node's raw events and call records stored before the chains existed. How many sealed."""
+    node's raw events and call records stored before the chains existed. How many sealed.
+    ``rescan``: from the first row, not from the watermark (``ivr evidence seal``)."""
     total = 0
     for kind in ("audit", "case", "call", "cel"):
         try:
             async with db() as session, session.begin():
-                rows = (await session.execute(unsealed(kind, node).limit(batch))).all()
-                if not rows:
-                    continue
-                if kind == "call":
-                    total += len(rows)
-                    await seal_calls(session, node, [r.id for r in rows], "backlog")
-                    continue
-                await append(session, kind, node, [seal_of(kind, r._mapping) for r in rows])
-                total += len(rows)
+                total += await _backlog_kind(session, kind, node, batch, rescan)
         except IntegrityError:  # another controller sealed some of them first: next round
             log.info("evidence backlog of %s: sealed meanwhile by another controller", kind)
     return total

@@ -71,7 +71,13 @@ def cli_verify(args: argparse.Namespace) -> int:
 def cli_evidence(args: argparse.Namespace) -> int:
     config = Config.load(args.config)
     if args.action == "seal":
-        n = _run(config, lambda db: seal_backlog(db, config.node.name, batch=args.batch))
+        async def all_of_it(db: Db) -> int:
+            total = 0
+            rescan = True  # the first round from the first row, then from where it got
+            while n := await seal_backlog(db, config.node.name, args.batch, rescan=rescan):
+                total, rescan = total + n, False
+            return total
+        n = _run(config, all_of_it)
         print(f"sealed {n} rows into node {config.node.name}'s chains")
         return 0
     body = _run(config, lambda db: signed_heads(db, load_key(config)))

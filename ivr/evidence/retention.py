@@ -21,6 +21,7 @@ told from a deleted one.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -33,12 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ivr.core.config import Config
 from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import Case, CaseEvent, Transcript, Voicemail
-from ivr.db.models import Call, CelEvent
+from ivr.db.models import Call, CelEvent, Official
 from ivr.db.session import Db
 from ivr.evidence.canon import field_hash
 from ivr.evidence.chain import EV, append, latest, retention_seal
-from ivr.evidence.contents import SALTED
+from ivr.evidence.contents import SALTED, STEPS
+from ivr.evidence.verify import Sealed, check_row
 
+log = logging.getLogger(__name__)
 DATA_KINDS = ("caller", "transcripts", "audio")
 BATCH = 500
 # data kind → the chained (kind, table, time column, fields blanked)
@@ -76,42 +79,68 @@ def _ranges(ids: list[int]) -> list[list[int]]:
     return out
 
 
+async def _steps(session: AsyncSession, call_ids: list[int]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for s in (await session.execute(select(STEPS).where(STEPS.c.call_id.in_(call_ids)))).all():
+        out.setdefault(s.call_id, []).append(s._mapping)
+    return out
+
+
 def _cutoff_value(kind: str, before: datetime) -> Any:
     return before.timestamp() if kind == "cel" else before
 
 
 async def _anonymise_chained(session: AsyncSession, node: str, data: str, before: datetime,
-                             days: float, actor: str) -> int:
-    done = 0
+                             days: float, actor: str, cursor: dict[str, int]) -> tuple[int, bool]:
+    """One batch per kind after ``cursor`` (kind → last id looked at; moved on); how many
+    anonymised, and whether there were rows to look at."""
+    done, looked = 0, False
     for kind, table, when, fields in CHAINED.get(data, []):
         t = cast(Table, table)
         q = select(t).where(t.c[when] < _cutoff_value(kind, before),
                             or_(*[t.c[f] != "" for f in fields]))
         if kind == "case":
             q = q.where(t.c.action == "transcript_corrected")
+        q = q.where(t.c.id > cursor.get(kind, 0))
         rows = (await session.execute(q.order_by(t.c.id).limit(BATCH))).all()
         if not rows:
             continue
+        looked, cursor[kind] = True, rows[-1].id
         key = "key" if kind == "cel" else "id"
         sealed = await latest(session, kind, [str(r._mapping[key]) for r in rows])
+        steps = await _steps(session, [r.id for r in rows]) if kind == "call" else {}
+        officials = set((await session.scalars(select(Official.id))).all())
         kept: dict[str, dict[str, str]] = {}
+        ids, refused = [], []
         for r in rows:
             ref = str(r._mapping[key])
             entry = sealed.get(ref)
             if entry is not None and entry.salt is not None:
+                # never launder a changed record: only one that still matches its seal
+                as_sealed = Sealed("", "", 0, entry.rev, entry.content_hash, entry.salt,
+                                    entry.detail)
+                if check_row(kind, ref, as_sealed, r._mapping, steps.get(r.id, []), {},
+                             officials) is not None:
+                    refused.append(ref)
+                    continue
                 kept[f"{kind}:{ref}"] = {f: field_hash(entry.salt, f, r._mapping[f])
                                          for f in SALTED[kind]}
-        ids = [r.id for r in rows]
+            ids.append(r.id)
+        if refused:
+            log.error("retention: %d %s rows differ from their seal and were left as they are "
+                      "(ivr verify names them): %s", len(refused), kind, ", ".join(refused[:20]))
+        if not ids:
+            continue
         await session.execute(update(t).where(t.c.id.in_(ids)).values({f: "" for f in fields}))
         if kept:
             refs = [k.split(":", 1)[1] for k in kept]
             await session.execute(update(EV).where(EV.c.kind == kind, EV.c.ref.in_(refs))
                                   .values(salt=None))
         detail = {"action": "anonymise", "data": data, "table": t.name, "fields": list(fields),
-                  "older_than_days": days, "by": actor, "count": len(rows), "rows": kept}
+                  "older_than_days": days, "by": actor, "count": len(ids), "rows": kept}
         await append(session, "retention", node, [retention_seal(_ref_token(), detail)])
-        done += len(rows)
-    return done
+        done += len(ids)
+    return done, looked
 
 
 async def _anonymise_plain(session: AsyncSession, data: str, before: datetime) -> int:
@@ -166,11 +195,13 @@ async def run_retention(db: Db, config: Config, periods: dict[str, float], actor
             async with db() as session, session.begin():
                 total = await _delete_audio(session, config, node, before, days, actor)
         else:
+            cursor: dict[str, int] = {}
             while True:  # batches, each its own transaction and retention entry
                 async with db() as session, session.begin():
-                    n = await _anonymise_chained(session, node, data, before, days, actor)
+                    n, looked = await _anonymise_chained(session, node, data, before, days,
+                                                         actor, cursor)
                 total += n
-                if n == 0:
+                if not looked:
                     break
             async with db() as session, session.begin():
                 total += await _anonymise_plain(session, data, before)

@@ -58,7 +58,7 @@ class Report:
 
 
 @dataclass
-class _Sealed:
+class Sealed:
     stream: str
     node: str
     seq: int
@@ -70,7 +70,7 @@ class _Sealed:
 
 @dataclass
 class _State:
-    latest: dict[tuple[str, str], _Sealed] = field(default_factory=dict)
+    latest: dict[tuple[str, str], Sealed] = field(default_factory=dict)
     released: list[tuple[int, int]] = field(default_factory=list)
     kept: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     ids: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, ref) → entry id
@@ -123,7 +123,7 @@ async def _chains(db: Db, report: Report, state: _State) -> None:
                 else:
                     prior = state.latest.get((e.kind, e.ref))
                     if prior is None or e.rev > prior.rev:
-                        state.latest[(e.kind, e.ref)] = _Sealed(stream, node, e.seq, e.rev,
+                        state.latest[(e.kind, e.ref)] = Sealed(stream, node, e.seq, e.rev,
                                                                 e.content_hash, e.salt, e.detail)
                         state.ids[(e.kind, e.ref)] = e.id
                 last_seq, last_hash = e.seq, e.entry_hash
@@ -145,7 +145,7 @@ def _released(state: _State, entry_id: int) -> bool:
     return any(lo <= entry_id <= hi for lo, hi in state.released)
 
 
-def check_row(kind: str, ref: str, sealed: _Sealed, row: Mapping[Any, Any],
+def check_row(kind: str, ref: str, sealed: Sealed, row: Mapping[Any, Any],
               steps: list[Mapping[Any, Any]] | None, kept: Mapping[str, str],
               officials: set[int]) -> str | None:
     """Why the stored row does not match its sealed entry (None: it does)."""

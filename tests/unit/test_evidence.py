@@ -159,7 +159,7 @@ async def test_a_recomputed_chain_is_caught_against_published_heads(
                         .values(answered_by="o-zhang"))
         await s.execute(delete(EvidenceEntry))
         await s.execute(delete(EvidenceHead))
-    while await seal_backlog(db, config.node.name):
+    while await seal_backlog(db, config.node.name, rescan=True):
         pass
     assert (await verify(db)).ok  # consistent in itself …
     first = _first(await verify(db, published))  # … but not with what was published
@@ -259,3 +259,18 @@ async def test_heads_published_once_a_day_through_the_hook_and_in_the_monthly_re
 def test_the_fast_path_gives_json_dumps_bytes(value: object) -> None:
     assert canonical(value) == __import__("json").dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def test_anonymisation_never_launders_a_changed_record(env: tuple[Db, Config]) -> None:
+    db, config = env
+    await _traffic(db, config)
+    async with db() as s, s.begin():
+        await s.execute(update(Call).where(Call.linkedid == "1795366780.1")
+                        .values(answered_by="o-li"))
+    later = datetime.fromtimestamp(T0, UTC) + timedelta(days=400)
+    await run_retention(db, config, {"caller": 365.0}, "cli:test", later)
+    async with db() as s:
+        callers = dict((await s.execute(select(Call.linkedid, Call.caller))).all())
+    assert callers == {"1795366780.1": "13800000000", "1795366780.2": ""}
+    first = _first(await verify(db))
+    assert "(call " in first and "answered_by" in first
