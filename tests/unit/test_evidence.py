@@ -18,7 +18,7 @@ from ivr.calls.recorder import CallRecorder
 from ivr.core.config import Config
 from ivr.core.timeutil import utcnow
 from ivr.db.evidence_models import EvidenceEntry, EvidenceHead
-from ivr.db.followup_models import Case, CaseEvent, WebhookDelivery
+from ivr.db.followup_models import Case, CaseEvent, Transcript, Voicemail, WebhookDelivery
 from ivr.db.models import AuditEntry, Call, CelEvent
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade_async
 from ivr.evidence.canon import canonical, content_hash, field_hash, field_hashes
@@ -274,3 +274,37 @@ async def test_anonymisation_never_launders_a_changed_record(env: tuple[Db, Conf
     assert callers == {"1795366780.1": "13800000000", "1795366780.2": ""}
     first = _first(await verify(db))
     assert "(call " in first and "answered_by" in first
+
+
+async def test_transcripts_and_audio_past_their_period(env: tuple[Db, Config]) -> None:
+    db, config = env
+    await _traffic(db, config)
+    audio = config.host_path("/spool/ivr-voicemail/msg-1.wav")
+    audio.parent.mkdir(parents=True)
+    audio.write_bytes(b"RIFF....")
+    async with db() as s, s.begin():
+        vm = Voicemail(path="/spool/ivr-voicemail/msg-1.wav", linkedid="1795366780.9",
+                       caller="13800000000", received_at=utcnow())
+        s.add(vm)
+        await s.flush()
+        s.add(Transcript(voicemail_id=vm.id, text="我家门口的路灯坏了", words=[], model="m",
+                         language="zh", corrected_text="我家门口路灯坏了"))
+        case = await s.scalar(select(Case))
+        assert case is not None
+        s.add(CaseEvent(case_id=case.id, actor="official:zhang", action="transcript_corrected",
+                        note="我家门口路灯坏了"))
+    assert await seal_backlog(db, config.node.name) == 1
+    later = utcnow() + timedelta(days=40)
+    counts = await run_retention(db, config, {"transcripts": 30.0, "audio": 30.0}, "cli:t", later)
+    assert counts == {"transcripts": 2, "audio": 1}  # the case event and the transcript; a file
+    assert not audio.exists()
+    async with db() as s:
+        tr = await s.scalar(select(Transcript))
+        assert tr is not None and (tr.text, tr.corrected_text) == ("", None)
+        notes = (await s.scalars(select(CaseEvent.note).where(
+            CaseEvent.action == "transcript_corrected"))).all()
+        kinds = [e["action"] + ":" + e["data"] for e in (await s.scalars(
+            select(EvidenceEntry.detail).where(EvidenceEntry.kind == "retention"))).all()]
+    assert list(notes) == [""] and sorted(kinds) == ["anonymise:transcripts", "delete:audio"]
+    report = await verify(db)
+    assert report.ok, [str(p) for p in report.problems]
