@@ -24,7 +24,7 @@ from sqlalchemy import String, Table, exists, func, insert, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.core.timeutil import utcnow
@@ -218,6 +218,8 @@ async def seal_backlog(db: Db, node: str, batch: int = BACKLOG_BATCH,
                 total += await _backlog_kind(session, kind, node, batch, rescan)
         except IntegrityError:  # another controller sealed some of them first: next round
             log.info("evidence backlog of %s: sealed meanwhile by another controller", kind)
+        except OperationalError as exc:  # SQLite: another writer went first; next round
+            log.info("evidence backlog of %s: %s; next round", kind, exc)
     return total
 
 

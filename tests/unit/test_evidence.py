@@ -308,3 +308,20 @@ async def test_transcripts_and_audio_past_their_period(env: tuple[Db, Config]) -
     assert list(notes) == [""] and sorted(kinds) == ["anonymise:transcripts", "delete:audio"]
     report = await verify(db)
     assert report.ok, [str(p) for p in report.problems]
+
+
+async def test_two_controllers_sealing_at_once_seal_each_row_once(env: tuple[Db, Config]) -> None:
+    db, _ = env
+    async with db() as s, s.begin():
+        s.add_all(AuditEntry(actor=f"web:{i}", field="mode", old_value="direct",
+                             new_value="pool") for i in range(300))
+    for _ in range(3):  # rounds of both nodes at once, as their recorder threads would run
+        await asyncio.gather(seal_backlog(db, "n1", batch=120), seal_backlog(db, "n2", batch=120))
+    while await seal_backlog(db, "n1", rescan=True):
+        pass
+    async with db() as s:
+        refs = (await s.scalars(select(EvidenceEntry.ref).where(EvidenceEntry.kind == "audit")))
+        sealed = list(refs.all())
+    assert len(sealed) == len(set(sealed)) == 300
+    report = await verify(db)
+    assert report.ok, [str(p) for p in report.problems]
