@@ -223,7 +223,10 @@ class Notifier:
         while await collect(self.db, self.targets):
             pass
         if self.full is not None:  # the evidence chains' heads, once a city day
-            await publish_due(self.db, self.full, self.targets)
+            try:
+                await publish_due(self.db, self.full, self.targets)
+            except (OSError, ValueError) as exc:  # e.g. an unreadable [evidence] key_file
+                log.error("could not publish the evidence heads: %s", exc)
         if self._http is None:
             self._http = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout))
