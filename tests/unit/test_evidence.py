@@ -325,3 +325,28 @@ async def test_two_controllers_sealing_at_once_seal_each_row_once(env: tuple[Db,
     assert len(sealed) == len(set(sealed)) == 300
     report = await verify(db)
     assert report.ok, [str(p) for p in report.problems]
+
+
+async def test_the_commands_exit_codes(env: tuple[Db, Config], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from ivr.cli import main
+
+    db, config = env
+    await _traffic(db, config)
+    cfg = tmp_path / "ivr.toml"
+    cfg.write_text(f'[database]\nurl = "{config.database.url}"\n[node]\nname = "n1"\n',
+                   encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"nothing": 1}', encoding="utf-8")
+
+    async def run(*args: str) -> int:  # the command runs its own loop: in a thread
+        return await asyncio.to_thread(main, ["--config", str(cfg), *args])
+    assert await run("verify") == 0 and "evidence intact" in capsys.readouterr().out
+    assert await run("verify", "--against", str(bad)) == 2
+    assert "not a heads file" in capsys.readouterr().err
+    assert await run("retention", "run") == 0 and "nothing done" in capsys.readouterr().out
+    assert await run("retention", "run", "--caller-days", "-1") == 2
+    async with db() as s, s.begin():
+        await s.execute(update(AuditEntry).values(reason="改过"))
+    assert await run("verify") == 1
+    assert "first: audit/n1 seq 1" in capsys.readouterr().err
