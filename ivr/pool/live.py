@@ -22,7 +22,7 @@ from sqlalchemy.orm import selectinload
 from ivr.asterisk.ami import AmiClient, AmiError, Message
 from ivr.calls.fold import CallView
 from ivr.calls.live import LiveCalls
-from ivr.db.models import Call, Official
+from ivr.db.models import Call, Official, Operator
 from ivr.db.session import Db
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class LiveHub:
         self.waiting: dict[str, dict[str, float]] = {}  # queue -> caller uniqueid -> joined at
         self.views: OrderedDict[str, CallView] = OrderedDict()  # linkedid -> latest fold
         self.live: dict[str, dict[str, Any]] = {}  # operator endpoint -> live call payload
+        self.phones: dict[str, str] = {}  # endpoint -> registration status, as last changed
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inputs -----------------------------------------------------------------------------
@@ -98,6 +99,20 @@ class LiveHub:
         self.views.move_to_end(view.linkedid)
         while len(self.views) > 2000:
             self.views.popitem(last=False)
+
+    def on_registration(self, endpoint: str, status: str) -> None:
+        """A phone (un)registered: its operator's console gets their state (maybe paused or
+        resumed by the system) and the phone's status; every page gets ``phones``."""
+        self.phones[endpoint] = status
+        self.broadcast("phones", dict(self.phones))
+        self._spawn(self._send_operator(endpoint, status))
+
+    async def _send_operator(self, endpoint: str, status: str) -> None:
+        async with self.db() as session:
+            op = await session.scalar(select(Operator).where(Operator.endpoint == endpoint))
+        if op is not None:
+            self.send(endpoint, "operator", {"state": op.state, "paused_reason": op.paused_reason,
+                                             "auto_paused": op.auto_paused, "phone": status})
 
     # -- enrichment -------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
