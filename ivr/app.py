@@ -46,7 +46,7 @@ from ivr.sipguard.guard import SipGuard, expiry_context
 from ivr.speech import http as speech_http
 from ivr.supervision import calls_http as supervision_calls
 from ivr.supervision import reports_http as supervision_reports
-from ivr.supervision import stats_http
+from ivr.supervision import stats_http, wallboard
 from ivr.web import shell
 from ivr.web.middleware import middleware
 from ivr.web.templating import setup_templates
@@ -186,6 +186,7 @@ def create_app(config: Config) -> web.Application:
     stats_http.setup(app, overdue=followup_reports.overdue_by_official)
     supervision_calls.setup(app)
     supervision_reports.setup(app)
+    wallboard.setup(app)
     followup_pages.setup(app)
     sipguard_http.setup(app, SipGuard(config, db, ctrl.ami, everywhere=ctrl.on_directory_change,
                                       here=ctrl.sync_asterisk_config))

@@ -5,7 +5,8 @@ operator logs in; the phone unregisters (Expires: 0): the API, the console (push
 reload) and app_queue (QueueStatus) show the operator paused with the reason 电话未注册, and a
 pooled call is answered by another operator; the phone registers again: resumed. A pause the
 operator made (lunch) survives a re-registration. Phones with a static contact count as
-registered. The phone page shows what the phone needs; "reset secret" gives a new secret that
+registered. The supervisors' wallboard shows a caller waiting in the pool, pushed by SSE while
+the caller is still queued. The phone page shows what the phone needs; "reset secret" gives a new secret that
 registers (and the old one no longer does).
 """
 
@@ -31,7 +32,9 @@ REASON = "电话未注册"
 PHONES_DIRECTORY = DIRECTORY.replace(
     '  - {{name: 话务员 李娜, endpoint: op-2, pool: main, static_contact: "sip:op-2@127.0.0.1:{op2}"}}\n',
     '  - {{name: 话务员 李娜, endpoint: op-2, pool: main, static_contact: "sip:op-2@127.0.0.1:{op2}"}}\n'
-    '  - {{name: 话务员 赵敏, endpoint: op-3, pool: main}}\n')
+    '  - {{name: 话务员 赵敏, endpoint: op-3, pool: main}}\n').replace(
+    "{{name: main, strategy: leastrecent, max_wait: 8}}",
+    "{{name: main, strategy: leastrecent, max_wait: 40}}")  # a waiting caller stays long enough
 
 
 @pytest.fixture
@@ -242,3 +245,65 @@ async def test_phone_page_and_secret_reset(lab: Any, sipp: Any, browser: Any,
     assert status == 200 and len(body["secret"]) >= 16, body
     status, body = await lab.arequest("POST", "/api/v1/phones/nobody/secret")
     assert status == 404 and body["error_id"] == "unknown-endpoint", body
+
+
+async def test_wallboard_shows_a_waiting_caller_by_push(lab: Any, sipp: Any, browser: Any,
+                                                        artifacts: Path) -> None:
+    assert "max_wait: 40" in PHONES_DIRECTORY
+    await asyncio.to_thread(_cli, lab, "user", "create", "jiandu", "--role", "supervisor",
+                            "--display-name", "监督员", "--password-stdin", stdin=PASSWORD + "\n")
+    page = await (await browser()).new_page()
+    await page.goto(f"{lab.api}/login")
+    await page.fill("#username", "jiandu")
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_load_state()
+    await page.goto(f"{lab.api}/wallboard")
+    await page.wait_for_function("document.body.dataset.live === '1'")
+    await page.evaluate("window.__noReload = 'same page'")
+    row = "#wb-pools tr[data-queue='pool-main']"
+    assert await page.get_attribute(f"{row} .wb-waiting", "data-waiting") == "0"
+    assert "实时大屏" in await page.inner_text("h1")
+
+    # op-1 is ready, its phone rings and nobody answers: the caller waits in the pool
+    status, body = await lab.arequest("PUT", "/api/v1/operators/op-1/state", {"state": "ready"})
+    assert status == 200, body
+    await page.wait_for_function(
+        f"document.querySelector(\"{row} .wb-ready\").textContent === '1'", timeout=15000)
+    op1 = await sipp("uas_noanswer", port=lab.extra["phones"]["op1"], calls=10).start()
+    citizen = await sipp("uac_abandon", remote=lab.sip, local_ip="127.0.0.2",
+                         service="05585552001", keys={"ring_ms": 15000}, timeout=60).start()
+    await page.wait_for_function(
+        f"document.querySelector(\"{row} .wb-waiting\").dataset.waiting === '1'", timeout=15000)
+    # still queued now: app_queue has the caller
+    entries = await _queue_entries(lab)
+    assert len(entries) == 1, entries
+    assert await page.evaluate("window.__noReload") == "same page"
+    await page.wait_for_function(
+        f"document.querySelector(\"{row} .wb-on_call\").textContent === '1'", timeout=15000)
+    await page.screenshot(path=str(artifacts / "wallboard-waiting.png"), full_page=True)
+    # the caller gives up: the board follows, and today's calls count the abandoned call
+    result = await citizen.wait(60)
+    assert result.ok, result.summary()
+    await page.wait_for_function(
+        f"document.querySelector(\"{row} .wb-waiting\").dataset.waiting === '0'", timeout=15000)
+    record = await eventually(lambda: call_record(lab, "05585552001"))
+    assert (record["outcome"], record["abandoned_during"]) == ("abandoned", "queued"), record
+    await page.wait_for_function(
+        "document.querySelector(\"#wb-today [data-outcome='abandoned'] .wb-n\").textContent === '1'",
+        timeout=20000)
+    assert await page.evaluate("window.__noReload") == "same page"
+    await op1.stop()
+    await page.screenshot(path=str(artifacts / "wallboard-after.png"), full_page=True)
+
+
+async def _queue_entries(lab: Any) -> list[dict[str, str]]:
+    c = lab.config
+    ami = AmiClient(c.ami.host, c.ami.port, c.ami.user, c.ami.secret)
+    ami.start()
+    try:
+        await ami.wait_logged_in(5)
+        events = await ami.action_list("QueueStatus", Queue="pool-main", timeout=10)
+    finally:
+        await ami.close()
+    return [ev for ev in events if ev.get("Event") == "QueueEntry"]
