@@ -8,10 +8,10 @@ from aiohttp import web
 
 from ivr.core.errors import IvrError
 from ivr.http import CONFIG, DB, ROUTES, Routes, require_identity
-from ivr.http.keys import directory_changed
+from ivr.http.keys import PHONE_STATUS_TEXTS, directory_changed
 from ivr.http.pages import MESSAGES, NAV, error_text, render
 from ivr.phones import services as phones
-from ivr.pool.registrations import REGISTRATIONS, STATUSES
+from ivr.pool.registrations import REGISTRATIONS
 
 ADMIN = ["admin"]
 TEXTS: dict[str, tuple[str, str]] = {
@@ -45,12 +45,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "phones.state.ready": ("已登录·就绪", "logged in, ready"),
     "phones.state.paused": ("暂停", "paused"),
     "phones.state.logged_out": ("已退出", "logged out"),
-    **{f"phone.status.{s}": (zh, en) for s, zh, en in (
-        ("registered", "已注册", "registered"), ("static", "已注册（固定地址）", "registered (static contact)"),
-        ("unregistered", "未注册", "not registered"), ("unreachable", "无法连通", "unreachable"),
-        ("unknown", "未知", "unknown"))},
+    **PHONE_STATUS_TEXTS,
 }
-assert all(f"phone.status.{s}" in TEXTS for s in STATUSES)
 routes = Routes("phones-pages")
 
 

@@ -24,6 +24,7 @@ from ivr.calls.live import LiveCalls
 from ivr.core.errors import InvalidOperatorState, IvrError, UnknownOperator
 from ivr.db.models import Operator
 from ivr.http import DB, ROUTES, Routes, require_identity
+from ivr.http.keys import PHONE_STATUS_TEXTS
 from ivr.http.pages import MESSAGES, NAV, error_text, render, t
 from ivr.pool import service as pool_service
 from ivr.pool.live import HUB, Item, LiveHub
@@ -52,11 +53,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "console.ended": ("已结束", "ended"),
     "console.no_cases": ("工单功能尚未启用", "Cases are not available yet"),
     "console.phone": ("我的电话", "My phone"),
-    "phone.status.registered": ("已注册", "registered"),
-    "phone.status.static": ("已注册（固定地址）", "registered (static contact)"),
-    "phone.status.unregistered": ("未注册", "not registered"),
-    "phone.status.unreachable": ("无法连通", "unreachable"),
-    "phone.status.unknown": ("未知", "unknown"),
 }
 # the live call's states as the script shows them (ivr/web/static/ivr.js reads #i18n)
 LIVE_STATES = ("ringing", "connected", "ended", "no_call")
@@ -179,5 +175,6 @@ def setup(app: web.Application, *, ami: AmiClient, calls: LiveCalls,
     app[HUB] = hub
     app.on_shutdown.append(_close_hub)
     app[MESSAGES].add(TEXTS)
+    app[MESSAGES].add(PHONE_STATUS_TEXTS)
     app[NAV].add(["operator"], "/console", "console.title")
     app[ROUTES].add(app, routes)

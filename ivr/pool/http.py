@@ -12,6 +12,7 @@ from ivr.core.constants import API_PREFIX
 from ivr.core.errors import InvalidInput, InvalidOperatorState
 from ivr.directory.schemas import OperatorOut
 from ivr.http import DB, ROUTES, Routes
+from ivr.http.keys import PHONE_STATUS
 from ivr.http.scopes import OPERATOR_PATH
 from ivr.pool import service as pool_service
 from ivr.pool.registrations import REGISTRATIONS, Registrations
@@ -46,4 +47,8 @@ def setup(app: web.Application, *, ami: AmiClient | None,
         app[AMI] = ami
     if registrations is not None:
         app[REGISTRATIONS] = registrations
+
+        async def status(endpoints: list[str]) -> dict[str, str]:
+            return {e: s.status for e, s in (await registrations.states(endpoints)).items()}
+        app[PHONE_STATUS] = status
     app[ROUTES].add(app, routes)

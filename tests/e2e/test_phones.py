@@ -214,7 +214,14 @@ async def test_phone_page_and_secret_reset(lab: Any, sipp: Any, browser: Any,
     assert await page.get_attribute("#phones tr[data-endpoint=op-1]", "data-status") == "static"
     assert await page.get_attribute("#phones tr[data-endpoint=op-3]", "data-status") == "unregistered"
     await page.screenshot(path=str(artifacts / "phones.png"), full_page=True)
-    await page.goto(f"{lab.api}/admin/phones/o-li")
+    # the operators' page and an official's phones show the registration too
+    await page.goto(f"{lab.api}/admin/operators")
+    assert "未注册" in await page.locator("#operators tr", has_text="op-3").inner_text()
+    assert "已注册（固定地址）" in await page.locator("#operators tr", has_text="op-1").inner_text()
+    await page.goto(f"{lab.api}/admin/officials/li-qiang/schedule")
+    assert "已注册（固定地址）" in await page.inner_text("#devices")
+    await page.click("#devices a[href='/admin/phones/o-li']")
+    await page.wait_for_load_state()
     assert (await page.inner_text("#sip-user")).strip() == "o-li"
     assert (await page.inner_text("#registrar")).strip() == f"{lab.sip[0]}:{lab.sip[1]}"
     assert (await page.inner_text("#transport")).strip() == "UDP"

@@ -132,3 +132,10 @@ async def test_registered_on_another_node_counts(db: Db) -> None:
     assert (state.status, state.nodes, state.user_agent) == ("registered", ("node-a",), "Yealink T46U")
     await node_a.apply(Update("op-3", "unregistered"))  # gone everywhere now
     assert (await _op(db)).paused_reason == REASON
+
+
+def test_every_status_has_its_texts() -> None:
+    from ivr.http.keys import PHONE_STATUS_TEXTS
+    from ivr.pool.registrations import STATUSES
+    assert set(PHONE_STATUS_TEXTS) == {f"phone.status.{s}" for s in STATUSES}
+    assert all(zh and en and zh != en for zh, en in PHONE_STATUS_TEXTS.values())
