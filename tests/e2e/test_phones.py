@@ -314,3 +314,33 @@ async def _queue_entries(lab: Any) -> list[dict[str, str]]:
     finally:
         await ami.close()
     return [ev for ev in events if ev.get("Event") == "QueueEntry"]
+
+
+async def test_registration_resynced_after_the_controller_was_away(lab: Any, sipp: Any) -> None:
+    """What happened while the controller was down is read back from Asterisk after its AMI
+    login (PJSIPShowContacts): the operator is paused, then resumed, as their phone is now."""
+    secret = lab.extra["credentials"]["op-3"]
+    reg = await _register(lab, sipp, secret, 3600)
+    assert reg.ok, reg.summary()
+    await eventually(lambda: _phone_if(lab, "op-3", "registered"))
+    status, body = await lab.arequest("PUT", "/api/v1/operators/op-3/state", {"state": "ready"})
+    assert status == 200 and body["state"] == "ready", body
+
+    lab.stop_controller()
+    unreg = await _register(lab, sipp, secret, 0)  # nobody hears the ContactStatus
+    assert unreg.ok, unreg.summary()
+    lab.start_controller()
+    await lab.wait_ready()
+    p3 = await eventually(lambda: _phone_if(lab, "op-3", "unregistered", "paused"))
+    assert (p3["paused_reason"], p3["auto_paused"]) == (REASON, True), p3
+    member = await eventually(lambda: _member_if(lab, "op-3", "1"))
+    assert member["PausedReason"] == REASON, member
+
+    lab.stop_controller()
+    reg = await _register(lab, sipp, secret, 3600)
+    assert reg.ok, reg.summary()
+    lab.start_controller()
+    await lab.wait_ready()
+    p3 = await eventually(lambda: _phone_if(lab, "op-3", "registered", "ready"))
+    assert p3["contact"].startswith("sip:op-3@"), p3
+    await eventually(lambda: _member_if(lab, "op-3", "0"))
