@@ -35,6 +35,8 @@ from ivr.http.openapi import document
 from ivr.ops import http as ops_http
 from ivr.ops.checks import NodeProbe
 from ivr.ops.monitor import Monitor
+from ivr.phones import http as phones_http
+from ivr.phones import pages as phones_pages
 from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
@@ -44,7 +46,7 @@ from ivr.sipguard.guard import SipGuard, expiry_context
 from ivr.speech import http as speech_http
 from ivr.supervision import calls_http as supervision_calls
 from ivr.supervision import reports_http as supervision_reports
-from ivr.supervision import stats_http
+from ivr.supervision import stats_http, wallboard
 from ivr.web import shell
 from ivr.web.middleware import middleware
 from ivr.web.templating import setup_templates
@@ -90,6 +92,7 @@ async def _ami(app: web.Application) -> AsyncIterator[None]:
     ctrl.ami.start()
     yield
     await ctrl.ami.close()
+    await ctrl.registrations.close()
 
 
 async def _scheduler(app: web.Application) -> AsyncIterator[None]:
@@ -159,7 +162,7 @@ def create_app(config: Config) -> web.Application:
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
-                          "ivr.supervision", "ivr.followup", "ivr.speech", "ivr.ops"])
+                          "ivr.supervision", "ivr.followup", "ivr.speech", "ivr.ops", "ivr.phones"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, followup.deadline_context, _fastagi, _ami,
                             _scheduler, _feed, expiry_context])
@@ -168,7 +171,7 @@ def create_app(config: Config) -> web.Application:
     directory_http.setup(app)
     routing_http.setup(app)
     calls_http.setup(app)
-    pool_http.setup(app, ami=ctrl.ami)
+    pool_http.setup(app, ami=ctrl.ami, registrations=ctrl.registrations)
     followup.setup(app, config=config, db=db, calls=ctrl.calls, recorder=ctrl.recorder,
                    ami=ctrl.ami)
     accounts_http.setup(app)
@@ -177,10 +180,13 @@ def create_app(config: Config) -> web.Application:
     directory_pages.setup(app)
     accounts_pages.setup(app)
     followup_admin_pages.setup(app, schedule_page=routing_pages.schedule_page)
-    pool_console.setup(app, ami=ctrl.ami, calls=ctrl.calls)
+    pool_console.setup(app, ami=ctrl.ami, calls=ctrl.calls, registrations=ctrl.registrations)
+    phones_http.setup(app)
+    phones_pages.setup(app)
     stats_http.setup(app, overdue=followup_reports.overdue_by_official)
     supervision_calls.setup(app)
     supervision_reports.setup(app)
+    wallboard.setup(app)
     followup_pages.setup(app)
     sipguard_http.setup(app, SipGuard(config, db, ctrl.ami, everywhere=ctrl.on_directory_change,
                                       here=ctrl.sync_asterisk_config))

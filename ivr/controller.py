@@ -25,6 +25,7 @@ from ivr.db.feed import ChangeFeed, bump
 from ivr.db.session import Db
 from ivr.directory.asterisk_input import load_render_input
 from ivr.pool import service as pool_service
+from ivr.pool.registrations import Registrations
 from ivr.routing.store import RoutingSnapshot, load_snapshot
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class Controller:
         self.recorder = JournalConsumer(config, self.calls.on_recorded)
         self.agi = FastAgiServer({"route": self.route}, answer_timeout=config.agi.answer_timeout)
         self.ami.subscribe("CEL", self.calls.on_ami_cel)
+        # phones' registration (contact events); operators paused while their phone is not
+        self.registrations = Registrations(db, config.node.name, self.ami)
+        self.registrations.attach(self.ami)
         self.resyncs = 0
         self.resync_failures: dict[str, int] = {}  # step -> failures since start (/healthz)
         self.resync_pending: set[str] = set()  # resync steps not done since the last login
@@ -153,6 +157,7 @@ class Controller:
         steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("mirror", self._resync_mirror), ("config", self.sync_asterisk_config),
             ("queue members", lambda: pool_service.reconcile(self.db, ami)),
+            ("registrations", lambda: self.registrations.resync(ami)),
             ("journal", lambda: self._close_lost(ami))]
         self.resync_pending = {name for name, _ in steps}
         retry: list[tuple[str, Callable[[], Awaitable[object]]]] = []

@@ -128,7 +128,22 @@ class Operator(Base):
     pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"))
     state: Mapped[str] = mapped_column(String(16), default="logged_out")
     paused_reason: Mapped[str] = mapped_column(String(80), default="")
+    # paused by the system because the phone unregistered (0021): resumed when it registers
+    auto_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     pool: Mapped[Pool] = relationship(back_populates="operators")
+
+
+class PhoneRegistration(Base):
+    """A SIP phone's registration as one node's Asterisk reports it (contact events over AMI,
+    resynced after every AMI login; ivr.pool.registrations). A phone with a static contact has
+    no row: it counts as registered."""
+    __tablename__ = "phone_registrations"
+    endpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # registered | unregistered | unreachable
+    contact: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    since: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RoutingPolicy(Base):

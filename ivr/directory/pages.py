@@ -8,6 +8,7 @@ from ivr.core.errors import InvalidForm, IvrError
 from ivr.core.ids import parse_id
 from ivr.directory import services as directory
 from ivr.http import DB, ON_DIRECTORY_CHANGE, ROUTES, Routes, require_identity
+from ivr.http.keys import PHONE_STATUS_TEXTS, phone_status
 from ivr.http.pages import MESSAGES, NAV, error_text, render, t
 
 ADMIN = ["admin"]
@@ -25,6 +26,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "directory.state.ready": ("已登录·就绪", "logged in, ready"),
     "directory.state.paused": ("暂停", "paused"),
     "directory.state.logged_out": ("已退出", "logged out"),
+    "directory.phone": ("电话注册", "Phone"),
 }
 routes = Routes("directory")
 
@@ -34,8 +36,10 @@ async def operators_page(request: web.Request, *, error: str = "", status: int =
     pools, ops = await directory.list_pools(db), await directory.list_operators(db)
     pool_rows = [[p.name, p.queue, p.strategy, str(p.max_wait),
                   " ".join(sorted(o.endpoint for o in p.operators))] for p in pools]
+    phones = await phone_status(request, [o.endpoint for o in ops])
     operator_rows = [[o.name, o.endpoint, o.pool.name if o.pool else "",
-                      t(request, f"directory.state.{o.state}"), o.paused_reason] for o in ops]
+                      t(request, f"directory.state.{o.state}"), o.paused_reason,
+                      t(request, f"phone.status.{phones[o.endpoint]}")] for o in ops]
     return render(request, "directory/operators.html",
                   {"pools": pool_rows, "operators": operator_rows},
                   title="directory.operators", error=error, status=status)
@@ -67,5 +71,6 @@ async def post_pool(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[MESSAGES].add(TEXTS)
+    app[MESSAGES].add(PHONE_STATUS_TEXTS)
     app[NAV].add(ADMIN, "/admin/operators", "directory.operators")
     app[ROUTES].add(app, routes)

@@ -88,6 +88,48 @@ async def demo_accounts(lab: LabDeployment, official: str, operator: str) -> dic
     return {"password": password, "users": [(u, r) for u, r, _ in users]}
 
 
+SOFTPHONE = "op-softphone"
+
+
+async def softphone(lab: LabDeployment) -> dict[str, str]:
+    """One phone a person can register (a softphone, a desk phone): an operator of the main
+    pool with no static contact, logged in — paused by the system (电话未注册) until it
+    registers. Its generated secret is printed by the demo."""
+    status, body = await lab.arequest("POST", "/api/v1/operators", {
+        "name": "话务员 软电话", "endpoint": SOFTPHONE, "pool": "main"})
+    if status != 201:
+        raise RuntimeError(f"could not create the demo softphone: {body}")
+    await lab.arequest("PUT", f"/api/v1/operators/{SOFTPHONE}/state", {"state": "ready"})
+    return {"endpoint": SOFTPHONE, "secret": body["secret"]}
+
+
+def softphone_banner(lab: LabDeployment, phone: dict[str, str]) -> str:
+    host, port = lab.sip
+    return "\n".join([
+        "  a phone to register / 可注册的电话 (softphone or desk phone: docs/phones.md):",
+        f"    SIP user / 用户名   {phone['endpoint']}",
+        f"    password / 密码     {phone['secret']}",
+        f"    registrar / 注册服务器 {host}:{port}   UDP   codecs ulaw, alaw   realm ivr",
+        "    an operator of pool main: paused (电话未注册) until it registers, then ready", ""])
+
+
+async def smoke_softphone(lab: LabDeployment, phone: dict[str, str], workdir: Path) -> bool:
+    """The printed credentials register, and the operator becomes ready."""
+    r = await Sipp("register", workdir=workdir / "softphone", remote=lab.sip,
+                   keys={"user": phone["endpoint"], "expires": 60},
+                   auth=(phone["endpoint"], phone["secret"]), timeout=20).run()
+    state = ""
+    for _ in range(100):
+        status, body = await lab.arequest("GET", f"/api/v1/phones/{phone['endpoint']}")
+        state = body.get("operator_state", "") if status == 200 else ""
+        if r.ok and body.get("registered") and state == "ready":
+            break
+        await asyncio.sleep(0.2)
+    ok = r.ok and state == "ready"
+    print(f"  softphone {phone['endpoint']}: {'registered, ready' if ok else 'NOT registered'}")
+    return ok
+
+
 async def smoke(lab: LabDeployment, officials: list[dict[str, Any]], workdir: Path) -> int:
     """Call every published number once and print what the call records say."""
     numbers = [o["numbers"][0]["dial_forms"][-1] for o in officials]
@@ -132,14 +174,17 @@ async def main(argv: list[str] | None = None) -> int:
         status, body = await lab.arequest("GET", "/api/v1/officials")
         officials = [o for o in body["items"] if o["numbers"]]
         accounts = await demo_accounts(lab, officials[0]["slug"], ops["items"][0]["endpoint"])
+        phone = await softphone(lab)
         print(banner(lab, officials), flush=True)
+        print(softphone_banner(lab, phone), flush=True)
         print(f"  web UI / 网页     {lab.api}/   (password for every demo account: "
               f"{accounts['password']})")
         for username, role in accounts["users"]:
             print(f"    {role:<11} {username}")
         print("\n  Ctrl-C stops everything.\n", flush=True)
         if args.smoke:
-            return await smoke(lab, officials, workdir)
+            calls = await smoke(lab, officials, workdir)
+            return calls if await smoke_softphone(lab, phone, workdir) else 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

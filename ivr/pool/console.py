@@ -24,9 +24,11 @@ from ivr.calls.live import LiveCalls
 from ivr.core.errors import InvalidOperatorState, IvrError, UnknownOperator
 from ivr.db.models import Operator
 from ivr.http import DB, ROUTES, Routes, require_identity
+from ivr.http.keys import PHONE_STATUS_TEXTS
 from ivr.http.pages import MESSAGES, NAV, error_text, render, t
 from ivr.pool import service as pool_service
 from ivr.pool.live import HUB, Item, LiveHub
+from ivr.pool.registrations import REGISTRATIONS, STATUSES, Registrations
 
 __all__ = ["CASE_FORM", "HUB", "LiveHub", "Panel", "routes", "setup"]
 
@@ -50,6 +52,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "console.ringing": ("振铃中", "ringing"), "console.connected": ("通话中", "connected"),
     "console.ended": ("已结束", "ended"),
     "console.no_cases": ("工单功能尚未启用", "Cases are not available yet"),
+    "console.phone": ("我的电话", "My phone"),
 }
 # the live call's states as the script shows them (ivr/web/static/ivr.js reads #i18n)
 LIVE_STATES = ("ringing", "connected", "ended", "no_call")
@@ -82,8 +85,13 @@ async def _console_page(request: web.Request, *, error: str = "", status: int = 
     op = await _operator(request)
     hook = request.config_dict.get(CASE_FORM)
     texts = {state: t(request, f"console.{state}") for state in LIVE_STATES}
+    texts.update({f"state.{s}": t(request, f"console.state.{s}") for s in pool_service.STATES})
+    texts.update({f"phone.{s}": t(request, f"phone.status.{s}") for s in STATUSES})
+    registrations = request.config_dict.get(REGISTRATIONS)
+    phone = (await registrations.states([op.endpoint]))[op.endpoint].status \
+        if registrations is not None else "unknown"
     return render(request, "pool/console.html", {
-        "op": op, "states": pool_service.STATES,
+        "op": op, "states": pool_service.STATES, "phone": phone,
         "case_form": hook(request) if hook is not None else None,
         "i18n": json.dumps(texts, ensure_ascii=False),
     }, title="console.title", error=error, status=status, scripts=["ivr.js", "cases.js"])
@@ -104,8 +112,10 @@ async def post_state(request: web.Request) -> web.Response:
     try:
         if state == "paused" and not reason:
             raise InvalidOperatorState("a pause needs a reason", {"field": "reason"})
+        registrations = request.config_dict.get(REGISTRATIONS)
+        registered = await registrations.is_registered(op.endpoint) if registrations else None
         await pool_service.set_state(request.config_dict[DB], request.config_dict[HUB].ami,
-                                     op.endpoint, state, reason)
+                                     op.endpoint, state, reason, registered)
     except IvrError as exc:
         return await _console_page(request, error=error_text(request, exc), status=exc.status)
     raise web.HTTPSeeOther("/console")
@@ -113,8 +123,9 @@ async def post_state(request: web.Request) -> web.Response:
 
 @routes.get("/console/events", roles="operator")
 async def console_events(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events for this operator: ``queue`` (waiting count, oldest join time) and
-    ``call`` (the live call offered to or connected with this operator)."""
+    """Server-Sent Events for this operator: ``queue`` (waiting count, oldest join time),
+    ``call`` (the live call offered to or connected with this operator) and ``operator`` (my
+    state, pause reason and phone registration, when the phone (un)registers)."""
     op = await _operator(request)
     hub = request.config_dict[HUB]
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
@@ -152,13 +163,18 @@ async def _close_hub(app: web.Application) -> None:
     app[HUB].close()  # ends every open event stream, so shutdown does not wait for them
 
 
-def setup(app: web.Application, *, ami: AmiClient, calls: LiveCalls) -> None:
-    """The console pages and the live hub fed by ``ami`` (queue and agent events) and
-    ``calls`` (the calls folded from their events: live, then as recorded)."""
+def setup(app: web.Application, *, ami: AmiClient, calls: LiveCalls,
+          registrations: Registrations | None = None) -> None:
+    """The console pages and the live hub fed by ``ami`` (queue and agent events),
+    ``calls`` (the calls folded from their events: live, then as recorded) and
+    ``registrations`` (phones registering and unregistering)."""
     hub = LiveHub(app[DB], ami)
     hub.attach(ami, calls)
+    if registrations is not None:
+        registrations.listeners.append(hub.on_registration)
     app[HUB] = hub
     app.on_shutdown.append(_close_hub)
     app[MESSAGES].add(TEXTS)
+    app[MESSAGES].add(PHONE_STATUS_TEXTS)
     app[NAV].add(["operator"], "/console", "console.title")
     app[ROUTES].add(app, routes)

@@ -22,12 +22,13 @@ from sqlalchemy.orm import selectinload
 from ivr.asterisk.ami import AmiClient, AmiError, Message
 from ivr.calls.fold import CallView
 from ivr.calls.live import LiveCalls
-from ivr.db.models import Call, Official
+from ivr.db.models import Call, Official, Operator
 from ivr.db.session import Db
 
 log = logging.getLogger(__name__)
 QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon")
 AGENT_EVENTS = ("AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer")
+MEMBER_EVENTS = ("QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause")
 AGENT_STATE = {"AgentCalled": "ringing", "AgentConnect": "connected", "AgentComplete": "ended",
                "AgentRingNoAnswer": "ended"}
 # what a subscriber receives: (SSE event name, JSON-able data), or None when the hub closes
@@ -50,6 +51,8 @@ class LiveHub:
         self.waiting: dict[str, dict[str, float]] = {}  # queue -> caller uniqueid -> joined at
         self.views: OrderedDict[str, CallView] = OrderedDict()  # linkedid -> latest fold
         self.live: dict[str, dict[str, Any]] = {}  # operator endpoint -> live call payload
+        self.phones: dict[str, str] = {}  # endpoint -> registration status, as last changed
+        self.watchers: set[asyncio.Queue[Item]] = set()  # wallboards: every event, every operator
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inputs -----------------------------------------------------------------------------
@@ -58,6 +61,8 @@ class LiveHub:
             ami.subscribe(name, self.on_queue_event)
         for name in AGENT_EVENTS:
             ami.subscribe(name, self.on_agent_event)
+        for name in MEMBER_EVENTS:
+            ami.subscribe(name, self.on_member_event)
         calls.listeners.append(self.on_view)
 
     def on_queue_event(self, msg: Message) -> None:
@@ -68,6 +73,11 @@ class LiveHub:
         else:
             waiting.pop(uid, None)
         self.broadcast("queue", self.queue_state())
+
+    def on_member_event(self, msg: Message) -> None:
+        """An operator logged in, paused, resumed or logged out in app_queue: wallboards."""
+        for q in self.watchers:
+            q.put_nowait(("members", None))
 
     def on_agent_event(self, msg: Message) -> None:
         iface = msg.get("Interface") or msg.get("MemberName", "")
@@ -94,10 +104,28 @@ class LiveHub:
             self._spawn(self._enrich(endpoint, linkedid))
 
     def on_view(self, view: CallView) -> None:
+        known = self.views.get(view.linkedid)
+        if known is None or known.outcome != view.outcome:  # a call began or ended: wallboards
+            for q in self.watchers:
+                q.put_nowait(("calls", None))
         self.views[view.linkedid] = view
         self.views.move_to_end(view.linkedid)
         while len(self.views) > 2000:
             self.views.popitem(last=False)
+
+    def on_registration(self, endpoint: str, status: str) -> None:
+        """A phone (un)registered: its operator's console gets their state (maybe paused or
+        resumed by the system) and the phone's status; every page gets ``phones``."""
+        self.phones[endpoint] = status
+        self.broadcast("phones", dict(self.phones))
+        self._spawn(self._send_operator(endpoint, status))
+
+    async def _send_operator(self, endpoint: str, status: str) -> None:
+        async with self.db() as session:
+            op = await session.scalar(select(Operator).where(Operator.endpoint == endpoint))
+        if op is not None:
+            self.send(endpoint, "operator", {"state": op.state, "paused_reason": op.paused_reason,
+                                             "auto_paused": op.auto_paused, "phone": status})
 
     # -- enrichment -------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -169,14 +197,27 @@ class LiveHub:
     def unsubscribe(self, endpoint: str, q: asyncio.Queue[Item]) -> None:
         self.subscribers.get(endpoint, set()).discard(q)
 
+    def watch(self) -> asyncio.Queue[Item]:
+        """A queue of every event sent to any console (a wallboard)."""
+        q: asyncio.Queue[Item] = asyncio.Queue()
+        self.watchers.add(q)
+        return q
+
+    def unwatch(self, q: asyncio.Queue[Item]) -> None:
+        self.watchers.discard(q)
+
     def send(self, endpoint: str, event: str, data: Any) -> None:
         for q in self.subscribers.get(endpoint, ()):
+            q.put_nowait((event, data))
+        for q in self.watchers:
             q.put_nowait((event, data))
 
     def broadcast(self, event: str, data: Any) -> None:
         for subs in self.subscribers.values():
             for q in subs:
                 q.put_nowait((event, data))
+        for q in self.watchers:
+            q.put_nowait((event, data))
 
     async def seed_queue(self, queue: str) -> None:
         """The callers waiting now, from Asterisk (after a controller restart, say)."""
@@ -198,7 +239,7 @@ class LiveHub:
         self.waiting[queue] = entries
 
     def close(self) -> None:
-        for subs in self.subscribers.values():
+        for subs in [*self.subscribers.values(), self.watchers]:
             for q in subs:
                 q.put_nowait(None)
         for task in list(self._tasks):

@@ -21,6 +21,9 @@ from ivr.db.session import Db
 
 log = logging.getLogger(__name__)
 STATES = OPERATOR_STATES
+# the reason of a pause the system made because the operator's phone unregistered (the same in
+# app_queue's PausedReason, the API and the console)
+UNREGISTERED_REASON = "电话未注册"
 
 
 
@@ -28,7 +31,10 @@ def interface(op: Operator) -> str:
     return f"PJSIP/{op.endpoint}"
 
 
-async def set_state(db: Db, ami: AmiClient | None, endpoint: str, state: str, reason: str = "") -> Operator:
+async def set_state(db: Db, ami: AmiClient | None, endpoint: str, state: str, reason: str = "",
+                    registered: bool | None = None) -> Operator:
+    """The operator's own (or an admin's) change: never a system pause any more. ``registered``
+    False (their phone is not registered): ``ready`` becomes a system pause at once."""
     if state not in STATES:
         raise InvalidOperatorState(f"invalid state {state!r}: one of {', '.join(STATES)}")
     reason = "".join(c for c in reason if c.isprintable())[:80]
@@ -38,7 +44,34 @@ async def set_state(db: Db, ami: AmiClient | None, endpoint: str, state: str, re
         if op is None:
             raise UnknownOperator(f"unknown operator {endpoint!r}")
         op.state, op.paused_reason = state, reason if state == "paused" else ""
+        op.auto_paused = False
+        if state == "ready" and registered is False:
+            op.state, op.paused_reason, op.auto_paused = "paused", UNREGISTERED_REASON, True
         await bump_in(session, "operators")  # every node's queues follow (ivr/db/feed.py)
+    if ami is not None and ami.logged_in.is_set():
+        await apply_member(ami, op)
+    return op
+
+
+async def follow_registration(db: Db, ami: AmiClient | None, endpoint: str,
+                              registered: bool) -> Operator | None:
+    """An operator's phone (un)registered: a ready operator is paused by the system with
+    :data:`UNREGISTERED_REASON`; a pause the system made is lifted when the phone registers
+    again. A pause the operator made (lunch), a logged-out operator, or no change: ``None``."""
+    async with db() as session, session.begin():
+        op = await session.scalar(select(Operator).where(Operator.endpoint == endpoint)
+                                  .options(selectinload(Operator.pool)))
+        if op is None:
+            return None
+        if not registered and op.state == "ready":
+            op.state, op.paused_reason, op.auto_paused = "paused", UNREGISTERED_REASON, True
+        elif registered and op.state == "paused" and op.auto_paused:
+            op.state, op.paused_reason, op.auto_paused = "ready", "", False
+        else:
+            return None
+        await bump_in(session, "operators")
+    log.info("operator %s %s: phone %s", endpoint, op.state,
+             "registered" if registered else "unregistered")
     if ami is not None and ami.logged_in.is_set():
         await apply_member(ami, op)
     return op

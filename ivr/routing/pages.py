@@ -15,6 +15,7 @@ from ivr.core.errors import InvalidForm, InvalidMode, IvrError, ReasonRequired
 from ivr.db.models import Official
 from ivr.directory import services as directory
 from ivr.http import DB, ON_CHANGE, ROUTES, Routes, require_identity
+from ivr.http.keys import PHONE_STATUS_TEXTS, phone_status
 from ivr.http.pages import MESSAGES, NAV, error_text, render, t
 from ivr.routing import services as routing
 from ivr.routing.services import MAX_REASON
@@ -137,8 +138,9 @@ async def schedule_page(request: web.Request, *, text: str | None = None, flash:
     if text is None:
         text = "\n".join(f"{w['days']} {w['start']} {w['end']} {w['mode']}"
                          for w in routing.windows_of(o))
+    phones = await phone_status(request, [d.endpoint for d in o.devices if d.endpoint])
     return render(request, "routing/schedule.html",
-                  {"official": o, "mode": o.policy.mode if o.policy else "direct",
+                  {"official": o, "mode": o.policy.mode if o.policy else "direct", "phones": phones,
                    "windows": text, "max_reason": MAX_REASON},
                   title="routing.schedule", flash=flash, error=error, status=status)
 
@@ -195,6 +197,7 @@ async def admin_audit(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[MESSAGES].add(TEXTS)
+    app[MESSAGES].add(PHONE_STATUS_TEXTS)
     app[NAV].add(ADMIN, "/admin", "routing.directory")
     app[NAV].add(ADMIN, "/admin/audit", "routing.audit")
     app[ROUTES].add(app, routes)

@@ -42,7 +42,7 @@ class FakeAmi:
         return {}
 
     async def action_list(self, name: str, timeout: float | None = None, **fields: Any) -> Any:
-        if self.queue_failures:
+        if self.queue_failures and name == "QueueStatus":
             self.queue_failures -= 1
             raise RuntimeError(f"{name}: Invalid/unknown command")
         return []

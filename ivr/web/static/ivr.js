@@ -46,8 +46,18 @@
     }
   }
 
+  function showOperator(o) {  // my state and phone, when the phone (un)registers
+    $("state").dataset.state = o.state;
+    $("state").textContent = i18n["state." + o.state] || o.state;
+    $("paused-reason").textContent = "(" + (o.paused_reason || "") + ")";
+    $("paused-reason").hidden = o.state !== "paused";
+    $("phone-status").dataset.status = o.phone;
+    $("phone-status").textContent = i18n["phone." + o.phone] || o.phone;
+  }
+
   const es = new EventSource("/console/events");
   es.addEventListener("queue", (ev) => showQueue(JSON.parse(ev.data)));
   es.addEventListener("call", (ev) => showCall(JSON.parse(ev.data)));
+  es.addEventListener("operator", (ev) => showOperator(JSON.parse(ev.data)));
   es.addEventListener("open", () => { document.body.dataset.live = "1"; });
 })();
