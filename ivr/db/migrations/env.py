@@ -14,6 +14,7 @@ import ivr.db.account_models  # noqa: F401,E402  (web accounts tables)
 import ivr.db.followup_models  # noqa: F401,E402  (voicemail tables on the same metadata)
 import ivr.db.security_models  # noqa: F401,E402  (SIP bans)
 import ivr.db.supervision_models  # noqa: F401,E402  (monthly reports)
+import ivr.db.testcall_models  # noqa: F401,E402  (test calls)
 from ivr.db.models import Base
 
 config = context.config

@@ -1,0 +1,171 @@
+"""Scheduled test calls (拨测, issue 13) on real Asterisk + sipp.
+
+Three test calls enter Asterisk as citizens' calls (a Local channel into the citizens' entry,
+presenting ``[testcalls] caller``):
+
+- to 张伟 (direct), whose sipp phone answers and presses 1 (RFC 2833) after the announcement:
+  answered and acknowledged, by his phone, as the official;
+- to 张伟 again, the phone answers and sends nothing: answered, not acknowledged;
+- to 李强, busy, whose fallback pool has nobody logged in: not answered, the route ended at
+  the voicemail step.
+
+The INVITE the phone received for a test call carries nothing a citizen's call to the same
+number (from the same number) does not; none of the test calls is in the citizens' figures or
+calls, opens a case (the busy one would, as a citizen's: missed) or gets a survey (the
+citizen's answered call does: surveys are on).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.lab.deploy import LabDeployment
+from tests.e2e.routing_helpers import eventually, routing_lab
+
+pytestmark = pytest.mark.e2e
+
+DIRECTORY = """
+version: 1
+settings:
+  timezone: Asia/Shanghai
+pools:
+  - {{name: main, strategy: leastrecent, max_wait: 5}}
+officials:
+  - slug: zhang-wei
+    name: 张伟
+    title: 局长
+    department: 市交通运输局
+    numbers: ["0558-5551001"]
+    devices: [{{sip: o-zhang, static_contact: "sip:o-zhang@127.0.0.1:{zhang}"}}]
+    mode: direct
+    chain: [voicemail]
+    ring_timeout: 10
+  - slug: li-qiang
+    name: 李强
+    title: 副局长
+    department: 市交通运输局
+    numbers: ["0558-5551002"]
+    devices: [{{sip: o-li, static_contact: "sip:o-li@127.0.0.1:{li}"}}]
+    mode: direct
+    chain: [pool, voicemail]
+    ring_timeout: 5
+"""
+PHONES = ("zhang", "li")
+ZHANG, LI = "05585551001", "05585551002"
+CALLER = "13912340000"  # the citizen-like number test calls present; a citizen calls from it too
+DTMF = Path(__file__).parent / "scenarios" / "uas_dtmf.xml"
+# headers whose values differ between any two calls (transaction, dialog, routing ids, lengths)
+PER_CALL = {"via", "call-id", "cseq", "content-length"}
+
+
+@pytest.fixture
+async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
+    async for deployment in routing_lab(
+            asterisk_root, tmp_path / "lab", DIRECTORY, PHONES,
+            testcalls={"caller": CALLER, "tick_seconds": 0.5, "ack_seconds": 3},
+            survey={"enabled": True, "after": "all", "after_resolved": False,
+                    "delay_seconds": 1, "hours": "00:00-24:00", "ring_seconds": 4},
+            autocallback={"enabled": True, "tick_seconds": 0.5, "first_delay_seconds": 1,
+                          "hours": "00:00-24:00"}):
+        yield deployment
+
+
+def headers(invite: str) -> dict[str, str]:
+    """An INVITE's headers (names lower-cased), the tags and branch parameters blanked."""
+    head = invite.split("\n\n", 1)[0]
+    out = {}
+    for line in head.splitlines()[1:]:
+        name, _, value = line.partition(":")
+        out[name.strip().lower()] = re.sub(r";(tag|branch)=[^;>\s]+", r";\1=…", value.strip())
+    return out
+
+
+async def schedule_now(lab: LabDeployment, number: str) -> int:
+    status, body = await lab.arequest("POST", "/api/v1/testcalls/schedules",
+                                      {"numbers": [number], "mode": "now"})
+    assert status == 201 and body["planned"] == 1, body
+    return int(body["id"])
+
+
+async def result_of(lab: LabDeployment, schedule_id: int) -> dict[str, Any]:
+    async def done() -> dict[str, Any] | None:
+        status, body = await lab.arequest("GET", f"/api/v1/testcalls?schedule_id={schedule_id}")
+        assert status == 200, body
+        item = body["items"][0]
+        return item if item["state"] == "done" else None
+    return dict(await eventually(done, timeout=60))
+
+
+async def test_test_calls_results_and_nothing_distinguishes_them(lab: LabDeployment,
+                                                                  sipp: Any) -> None:
+    phones = lab.extra["phones"]
+    # a citizen's call from CALLER to 张伟, answered: the INVITE his phone gets
+    phone = await sipp("uas_answer", port=phones["zhang"], keys={"hold_ms": 60000},
+                       timeout=30).start()
+    citizen = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service=ZHANG,
+                         keys={"caller": CALLER, "hold_ms": 1500}, timeout=20).run()
+    assert citizen.ok, citizen.summary()
+    heard = await phone.wait(15)
+    citizen_invite = heard.received("INVITE")[0]
+
+    # 1. answered, 1 pressed after the announcement
+    phone = await sipp(DTMF, port=phones["zhang"], timeout=60, keys={
+        "answer_ms": 500, "key_after_ms": 3000, "hold_ms": 30000,
+        "dtmf": "/usr/share/sip-tester/dtmf_2833_1.pcap"}).start()
+    acked = await result_of(lab, await schedule_now(lab, ZHANG))
+    test_heard = await phone.wait(30)
+    assert test_heard.received("BYE"), test_heard.summary()  # the test call hung up after the key
+    assert (acked["result"], acked["answered_by"], acked["answered_role"], acked["ack_key"]) == (
+        "acknowledged", "o-zhang", "official", "1"), acked
+    assert acked["official"] == "张伟" and acked["ack_secs"] > acked["answered_secs"] > 0, acked
+    test_invite = test_heard.received("INVITE")[0]
+    citizen_h, test_h = headers(citizen_invite), headers(test_invite)
+    assert set(citizen_h) == set(test_h), (citizen_invite, test_invite)
+    assert {k: v for k, v in citizen_h.items() if k not in PER_CALL} == {
+        k: v for k, v in test_h.items() if k not in PER_CALL}, (citizen_invite, test_invite)
+    assert test_invite.split("\n", 1)[0] == citizen_invite.split("\n", 1)[0]  # request line
+    assert "ivrtc" not in test_invite.lower() and "test" not in test_invite.lower(), test_invite
+
+    # 2. answered, no key
+    phone = await sipp("uas_answer", port=phones["zhang"], keys={"hold_ms": 60000},
+                       timeout=60).start()
+    silent = await result_of(lab, await schedule_now(lab, ZHANG))
+    assert (await phone.wait(30)).received("BYE")
+    assert (silent["result"], silent["answered_by"], silent["ack_key"]) == (
+        "unacknowledged", "o-zhang", ""), silent
+
+    # 3. 李强 busy, nobody in the pool: not answered, the route ended at the voicemail
+    busy = await sipp("uas_busy", port=phones["li"], timeout=60).start()
+    missed = await result_of(lab, await schedule_now(lab, LI))
+    await busy.stop()
+    assert (missed["result"], missed["answered_by"]) == ("not_answered", None), missed
+    assert missed["ended"].split(":")[1] == "voicemail", missed
+
+    # the call records: kind test, the route a citizen's
+    status, tests = await lab.arequest("GET", "/api/v1/calls?kind=test&limit=50")
+    assert status == 200 and sorted(c["outcome"] for c in tests["items"]) == [
+        "answered", "answered", "missed"], tests
+    assert {c["caller"] for c in tests["items"]} == {CALLER}, tests
+    assert [s["kind"] for s in next(c for c in tests["items"] if c["number_dialed"] == LI)
+            ["steps"]] == ["direct", "pool", "voicemail"], tests
+    # none of them in the citizens' calls, figures, cases or surveys
+    status, calls = await lab.arequest("GET", "/api/v1/calls?kind=citizen&limit=50")
+    assert [c["number_dialed"] for c in calls["items"]] == [ZHANG], calls
+    status, stats = await lab.arequest("GET", "/api/v1/stats")
+    assert status == 200 and stats["total"]["calls"] == 1, stats
+    status, cases = await lab.arequest("GET", "/api/v1/cases?limit=100")
+    assert status == 200 and (cases["items"] if isinstance(cases, dict) else cases) == [], cases
+
+    async def surveyed() -> list[Any] | None:
+        status, body = await lab.arequest("GET", "/api/v1/surveys")
+        return body["items"] or None
+    surveys = await eventually(surveyed, timeout=20)
+    assert [s["call_id"] for s in surveys] == [calls["items"][0]["id"]], surveys
+    status, report = await lab.arequest("GET", "/api/v1/testcalls")
+    assert {k: v for k, v in report["totals"].items() if v} == {
+        "acknowledged": 1, "unacknowledged": 1, "not_answered": 1}, report
