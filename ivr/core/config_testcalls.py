@@ -17,9 +17,9 @@ def _doc(default: Any, doc: str) -> Any:
 class TestCallsConfig:
     """Scheduled test calls to the published numbers, placed like a citizen's call."""
     __test__ = False  # not a pytest class
-    enabled: bool = _doc(True, "place the scheduled test calls (a node with false places none)")
+    enabled: bool = _doc(False, "test calls can be scheduled, and this node places them")
     caller: str = _doc("", "the citizen-like number a test call presents (digits, e.g. a "
-                       "mobile of the supervision office); empty: test calls cannot be scheduled")
+                       "mobile of the supervision office); needed to schedule test calls")
     ring_seconds: int = _doc(120, "how long a test call waits for its route to answer")
     ack_seconds: int = _doc(8, "seconds the callee has to press 1 after the announcement "
                             "(played twice at most)")
@@ -32,7 +32,7 @@ class TestCallsConfig:
         if self.caller and (sanitize_caller_id(self.caller) != self.caller
                             or not self.caller.lstrip("+").isdigit()):
             raise ValueError(f"[testcalls] caller: {self.caller!r} is not a number")
-        if not 10 <= self.ring_seconds <= 3600 or not 2 <= self.ack_seconds <= 60 \
-                or not 10 <= self.max_seconds <= 600:
-            raise ValueError("[testcalls] ring_seconds is 10-3600, ack_seconds 2-60 and "
-                             "max_seconds 10-600")
+        if not 5 <= self.ring_seconds <= 3600 or not 2 <= self.ack_seconds <= 60 \
+                or not 5 <= self.max_seconds <= 600:
+            raise ValueError("[testcalls] ring_seconds is 5-3600, ack_seconds 2-60 and "
+                             "max_seconds 5-600")

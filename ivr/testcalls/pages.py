@@ -47,7 +47,8 @@ async def _page(request: web.Request, error: str = "", status: int = 200) -> web
     totals = [(report.RESULT_TEXTS[r][lang], n) for r, n in (await report.totals(db)).items()]
     return render(request, "testcalls/testcalls.html", {
         "schedules": await schedules.listing(db), "rows": rows, "totals": totals,
-        "configured": bool(request.config_dict[CONFIG].testcalls.caller)},
+        "configured": request.config_dict[CONFIG].testcalls.enabled
+        and bool(request.config_dict[CONFIG].testcalls.caller)},
         title="tc.title", error=error, status=status)
 
 

@@ -62,9 +62,10 @@ async def create(db: Db, config: TestCallsConfig, numbers: Sequence[str], mode: 
                  actor: str, *, per_day: int = 1, hours: str = "", days: int = 1,
                  note: str = "", now: datetime | None = None) -> tuple[TestSchedule, int]:
     """A new schedule and its first test calls (how many were planned)."""
-    if not config.caller:
-        raise TestCallsUnavailable("no [testcalls] caller is configured: a test call needs a "
-                                   "citizen-like number to present", {"caller": ""})
+    if not config.enabled or not config.caller:
+        raise TestCallsUnavailable("test calls are off: set [testcalls] enabled and caller (the "
+                                   "citizen-like number a test call presents)",
+                                   {"enabled": config.enabled, "caller": config.caller})
     if mode not in MODES:
         raise InvalidTestSchedule(f"mode: one of {', '.join(MODES)}", {"mode": mode})
     if mode == "daily":
