@@ -86,13 +86,17 @@ async def totals(db: Db, since: datetime | None = None,
     return {r: int(found.get(r, 0)) for r in RESULTS}
 
 
-async def by_number(db: Db, since: datetime, until: datetime) -> list[NumberRow]:
-    """Per published number: finished test calls and their results (the monthly report)."""
+async def by_number(db: Db, since: datetime, until: datetime,
+                    official_id: int | None = None) -> list[NumberRow]:
+    """Per published number (of one official's, or all): finished test calls and their
+    results (the monthly report)."""
     q = (select(TestCall.number, func.min(Official.name), TestCall.result, func.count(TestCall.id))
          .outerjoin(PublishedNumber, PublishedNumber.number == TestCall.number)
          .outerjoin(Official, Official.id == PublishedNumber.official_id)
          .where(TestCall.state == "done", TestCall.due_at >= since, TestCall.due_at < until)
          .group_by(TestCall.number, TestCall.result).order_by(TestCall.number))
+    if official_id is not None:
+        q = q.where(PublishedNumber.official_id == official_id)
     async with db() as session:
         rows = (await session.execute(q)).all()
     out: dict[str, NumberRow] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -326,3 +327,44 @@ async def test_a_test_call_whose_record_never_comes_is_recorded_lost(db: Db) -> 
     assert await settle(db, T0 + timedelta(seconds=901), 900) == 1
     (lost,) = await _tests(db)
     assert (lost.state, lost.result) == ("done", "lost") and "lost" in lost.note
+
+
+# -- the monthly report's section -----------------------------------------------------------------
+async def test_the_monthly_report_has_the_test_calls_per_number(db: Db) -> None:  # noqa: F811
+    import jinja2
+
+    from ivr.db.testcall_models import TestSchedule
+    from ivr.supervision import monthly
+
+    await _directory(db)
+    march = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    async with db() as s, s.begin():
+        sched = TestSchedule(numbers="+865585551001,+865585551002", mode="daily", per_day=1,
+                             hours="09:00-17:00", first_day="2026-03-01", last_day="2026-03-31",
+                             created_by="sv", created_at=march)
+        s.add(sched)
+        await s.flush()
+        results = [("+865585551001", "acknowledged"), ("+865585551001", "acknowledged"),
+                   ("+865585551001", "not_answered"), ("+865585551002", "unacknowledged"),
+                   ("+865585551002", "lost")]
+        for i, (number, result) in enumerate(results):
+            s.add(TestCall(schedule_id=sched.id, number=number, day=f"2026-03-{10 + i}", seq=1,
+                           due_at=march + timedelta(days=i), state="done", result=result))
+        # April's is not March's
+        s.add(TestCall(schedule_id=sched.id, number="+865585551001", day="2026-04-02", seq=1,
+                       due_at=datetime(2026, 4, 2, 2, tzinfo=UTC), state="done",
+                       result="not_answered"))
+    env = jinja2.Environment(loader=jinja2.PackageLoader("ivr.supervision", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    html = env.get_template("supervision/monthly.html").render(
+        **await monthly.context(db, "2026-03", None))
+    assert "监督拨测" in html
+    rows = re.findall(r"<tr><td>(\+86\d+)</td><td>([^<]*)</td>((?:<td>[^<]*</td>)+)</tr>", html)
+    cells = {n: (name, re.findall(r"<td>([^<]*)</td>", rest)) for n, name, rest in rows}
+    assert cells == {"+865585551001": ("张伟", ["3", "2", "0", "1", "0", "66.7%"]),
+                     "+865585551002": ("李强", ["2", "0", "1", "0", "1", "0.0%"])}, cells
+    async with db() as s:
+        li = await s.scalar(select(Official).where(Official.slug == "li-qiang"))
+    mine = env.get_template("supervision/monthly.html").render(
+        **await monthly.context(db, "2026-03", li))
+    assert "+865585551002" in mine and "+865585551001" not in mine
