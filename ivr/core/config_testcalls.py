@@ -26,7 +26,8 @@ class TestCallsConfig:
     max_seconds: int = _doc(60, "a test call ends at the latest this long after it was answered")
     tick_seconds: float = _doc(5.0, "seconds between two looks at the test calls due")
     lost_after_seconds: float = _doc(900.0, "a placed test call whose record never came is "
-                                     "recorded as lost this long after it was placed")
+                                     "recorded as lost this long after it was placed (at "
+                                     "least ring_seconds + max_seconds + 300)")
 
     def __post_init__(self) -> None:
         if self.caller and (sanitize_caller_id(self.caller) != self.caller

@@ -82,7 +82,7 @@ async def totals(db: Db, since: datetime | None = None,
     if until is not None:
         q = q.where(TestCall.due_at < until)
     async with db() as session:
-        found = dict((await session.execute(q.group_by(TestCall.result))).tuples().all())
+        found = {r: n for r, n in (await session.execute(q.group_by(TestCall.result))).all()}
     return {r: int(found.get(r, 0)) for r in RESULTS}
 
 

@@ -116,6 +116,9 @@ class TestCallRunner:
         self.db, self.ami, self.config = db, ami, config
         self.settings = config.testcalls
         self.node = config.node.name
+        # never before its call can have ended: ringing, then answered for max_seconds at most
+        self.lost_after = max(self.settings.lost_after_seconds, float(
+            self.settings.ring_seconds + self.settings.max_seconds + 300))
         self._task: asyncio.Task[None] | None = None
         self._live: set[asyncio.Task[None]] = set()
 
@@ -123,7 +126,7 @@ class TestCallRunner:
         now = now or utcnow()
         done = {"planned": await schedules.plan_days(self.db, now),
                 "recovered": await recover(self.db, now),
-                "settled": await settle(self.db, now, self.settings.lost_after_seconds),
+                "settled": await settle(self.db, now, self.lost_after),
                 "placed": 0}
         if self.settings.enabled:
             for test_id in await claim(self.db, self.node, now, model=TestCall):

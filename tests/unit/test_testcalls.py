@@ -30,7 +30,9 @@ from ivr.directory.importer import import_text
 from ivr.followup.scheduler import claim
 from ivr.testcalls import schedules
 from ivr.testcalls.runner import TestCallRunner, recover, settle
+from tests.unit.test_supervision_calls import _session
 from tests.unit.test_voicemail_cases import db  # noqa: F401  (fixture)
+from tests.unit.test_web_authz import TOKEN, Env, env  # noqa: F401  (fixture)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday
@@ -354,9 +356,9 @@ async def test_the_monthly_report_has_the_test_calls_per_number(db: Db) -> None:
         s.add(TestCall(schedule_id=sched.id, number="+865585551001", day="2026-04-02", seq=1,
                        due_at=datetime(2026, 4, 2, 2, tzinfo=UTC), state="done",
                        result="not_answered"))
-    env = jinja2.Environment(loader=jinja2.PackageLoader("ivr.supervision", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined)
-    html = env.get_template("supervision/monthly.html").render(
+    jinja = jinja2.Environment(loader=jinja2.PackageLoader("ivr.supervision", "templates"),
+                               autoescape=True, undefined=jinja2.StrictUndefined)
+    html = jinja.get_template("supervision/monthly.html").render(
         **await monthly.context(db, "2026-03", None))
     assert "监督拨测" in html
     rows = re.findall(r"<tr><td>(\+86\d+)</td><td>([^<]*)</td>((?:<td>[^<]*</td>)+)</tr>", html)
@@ -365,6 +367,44 @@ async def test_the_monthly_report_has_the_test_calls_per_number(db: Db) -> None:
                      "+865585551002": ("李强", ["2", "0", "1", "0", "1", "0.0%"])}, cells
     async with db() as s:
         li = await s.scalar(select(Official).where(Official.slug == "li-qiang"))
-    mine = env.get_template("supervision/monthly.html").render(
+    mine = jinja.get_template("supervision/monthly.html").render(
         **await monthly.context(db, "2026-03", li))
     assert "+865585551002" in mine and "+865585551001" not in mine
+
+
+# -- over HTTP: the API refuses while off, the page shows results in Mandarin ------------------
+async def test_api_and_page(env: Env) -> None:  # noqa: F811
+    from ivr.db.testcall_models import TestSchedule
+    from ivr.http.keys import DB as DB_KEY
+
+    h = {"Authorization": f"Bearer {TOKEN}"}
+    r = await env.client.post("/api/v1/testcalls/schedules", headers=h,
+                              json={"numbers": ["0558-5551001"], "mode": "now"})
+    assert r.status == 409 and (await r.json())["error_id"] == "test-calls-unavailable"
+    r = await env.client.post("/api/v1/testcalls/schedules", headers=h,
+                              json={"numbers": ["0558-5551001"], "mode": "sometimes"})
+    assert r.status == 400
+    async with env.app[DB_KEY]() as s, s.begin():
+        sched = TestSchedule(numbers="+865585551001", mode="now", per_day=1, hours="",
+                             first_day="2026-11-23", last_day="2026-11-23", created_by="sv",
+                             created_at=T0)
+        s.add(sched)
+        await s.flush()
+        s.add(TestCall(schedule_id=sched.id, number="+865585551001", day="2026-11-23", seq=1,
+                       due_at=T0, state="done", result="not_answered", ended="2:voicemail:CUT"))
+    body = await (await env.client.get("/api/v1/testcalls?since=2026-11-23&until=2026-11-23",
+                                       headers=h)).json()
+    assert [(i["number"], i["official"], i["result"]) for i in body["items"]] == [
+        ("+865585551001", "张伟", "not_answered")] and body["totals"]["not_answered"] == 1, body
+    empty = await (await env.client.get("/api/v1/testcalls?since=2026-11-24", headers=h)).json()
+    assert empty["items"] == [] and empty["totals"]["not_answered"] == 0
+    r = await env.client.get("/api/v1/testcalls?since=yesterday", headers=h)
+    assert r.status == 400
+    page = await (await env.client.get("/supervision/testcalls",
+                                       cookies=await _session(env, "supervisor"))).text()
+    assert "监督拨测" in page and "无人接听" in page and "2026-11-23 09:00:00" in page, page
+    assert 'data-result="not_answered"' in page and "2:voicemail:CUT" in page
+    r = await env.client.delete(f"/api/v1/testcalls/schedules/{sched.id}", headers=h)
+    assert r.status == 200 and (await r.json())["active"] is False
+    tok = {"Authorization": f"Bearer {env.tokens['official']}"}
+    assert (await env.client.get("/api/v1/testcalls", headers=tok)).status == 403
