@@ -18,6 +18,7 @@ citizen's answered call does: surveys are on).
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -54,11 +55,21 @@ officials:
     mode: direct
     chain: [pool, voicemail]
     ring_timeout: 5
+  - slug: wang-fang
+    name: 王芳
+    title: 主任
+    department: 市政务服务中心
+    numbers: ["0558-5551003"]
+    devices: [{{mobile: "13800002009"}}]   # a mobile: its callee confirms with 1 (issue 8)
+    mode: direct
+    chain: [voicemail]
+    ring_timeout: 10
 """
 PHONES = ("zhang", "li")
-ZHANG, LI = "05585551001", "05585551002"
+ZHANG, LI, WANG = "05585551001", "05585551002", "05585551003"
 CALLER = "13912340000"  # the citizen-like number test calls present; a citizen calls from it too
 DTMF = Path(__file__).parent / "scenarios" / "uas_dtmf.xml"
+TWICE = Path(__file__).parent / "scenarios" / "uas_answer_dtmf_twice.xml"
 # headers whose values differ between any two calls (transaction, dialog, routing ids, lengths)
 PER_CALL = {"via", "call-id", "cseq", "content-length"}
 
@@ -177,3 +188,48 @@ async def test_test_calls_results_and_nothing_distinguishes_them(lab: LabDeploym
     status, report = await lab.arequest("GET", "/api/v1/testcalls")
     assert {k: v for k, v in report["totals"].items() if v} == {
         "acknowledged": 1, "unacknowledged": 1, "not_answered": 1}, report
+
+
+def later_key(src: Path, dest: Path, seq: int = 500, ts: int = 80000) -> Path:
+    """``src``'s RFC 2833 packets with later RTP sequence numbers and timestamps (Ethernet,
+    IPv4, UDP; the UDP checksum left out, as IPv4 allows)."""
+    data = bytearray(src.read_bytes())
+    off = 24  # the pcap header; then each record's 16-byte header and its packet
+    while off < len(data):
+        size = struct.unpack_from("<I", data, off + 8)[0]
+        pkt = off + 16
+        rtp = pkt + 14 + 20 + 8
+        struct.pack_into("!H", data, pkt + 14 + 20 + 6, 0)
+        struct.pack_into("!H", data, rtp + 2, (struct.unpack_from("!H", data, rtp + 2)[0] + seq)
+                         % 65536)
+        struct.pack_into("!I", data, rtp + 4, (struct.unpack_from("!I", data, rtp + 4)[0] + ts)
+                         % 2**32)
+        off = pkt + size
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+async def test_a_confirming_leg_hears_the_announcement_only_after_confirming(
+        lab: LabDeployment, sipp: Any, tmp_path: Path) -> None:
+    from ivr.calls.events import from_journal_line
+
+    one = Path("/usr/share/sip-tester/dtmf_2833_1.pcap")
+    carrier = await sipp(TWICE, local_ip="127.0.0.2", port=lab.config.carrier.port, timeout=60,
+                         keys={"answer_ms": 300, "key_after_ms": 1500, "again_after_ms": 4000,
+                               "hold_ms": 30000, "dtmf": str(one),
+                               "dtmf_again": str(later_key(one, tmp_path / "one-again.pcap"))
+                               }).start()
+    acked = await result_of(lab, await schedule_now(lab, WANG))
+    heard = await carrier.wait(30)
+    assert heard.received("INVITE")[0].startswith("INVITE sip:"), heard.summary()
+    assert (acked["result"], acked["answered_role"], acked["ack_key"]) == (
+        "acknowledged", "official", "1"), acked
+    assert "13800002009" in (acked["answered_by"] or ""), acked
+    lines = lab.config.cel_journal.read_text(encoding="utf-8").splitlines()
+    mine = [r for r in map(from_journal_line, lines) if r is not None
+            and r.linkedid == acked["linkedid"] and r.eventtype == "USER_DEFINED"]
+    order = [r.name for r in sorted(mine, key=lambda r: r.eventtime)
+             if r.name in ("IVR_CONFIRM", "IVR_CONFIRM_END", "IVR_TEST_ASK", "IVR_TEST_ACK")]
+    assert order == ["IVR_CONFIRM", "IVR_CONFIRM_END", "IVR_TEST_ASK", "IVR_TEST_ACK"], order
+    confirmed = next(r for r in mine if r.name == "IVR_CONFIRM_END")
+    assert confirmed.fields["result"] == "CONFIRMED", confirmed
