@@ -408,3 +408,31 @@ async def test_api_and_page(env: Env) -> None:  # noqa: F811
     assert r.status == 200 and (await r.json())["active"] is False
     tok = {"Authorization": f"Bearer {env.tokens['official']}"}
     assert (await env.client.get("/api/v1/testcalls", headers=tok)).status == 403
+
+
+async def test_a_test_call_recording_is_never_a_message_nor_a_case(db: Db,  # noqa: F811
+                                                                    tmp_path: Any) -> None:
+    import numpy
+
+    from ivr.calls.fold import CallView
+    from ivr.db.followup_models import Case
+    from ivr.followup.ingest import ingest_call, unrecorded_files
+    from ivr.speech.audio import Audio, write_wav
+    from tests.unit.deadline_helpers import round_the_clock
+
+    config = Config.build(asterisk={"root": str(tmp_path), "instance": "/inst"})
+    folder = config.voicemail_dir
+    folder.mkdir(parents=True)
+    two_seconds = Audio(numpy.zeros(16000, dtype="int16"), 8000)
+    write_wav(two_seconds, folder / f"{LID}-o1.wav")
+    write_wav(two_seconds, folder / "1795366780.16-o1.wav")  # a citizen's
+    now = (folder / f"{LID}-o1.wav").stat().st_mtime + 10
+    assert [n.linkedid for _, n, _, _ in unrecorded_files(config, set(), now=now)] == [
+        "1795366780.16"]
+    view = CallView(LID, kind="test", outcome="voicemail",
+                    voicemail_file=f"/inst/spool/ivr-voicemail/{LID}-o1.wav", ended_at=T0)
+    assert await ingest_call(db, config, round_the_clock(), view) is None
+    view = CallView(LID, kind="test", outcome="missed", ended_at=T0)
+    assert await ingest_call(db, config, round_the_clock(), view) is None
+    async with db() as s:
+        assert (await s.scalars(select(Case))).all() == []
