@@ -233,3 +233,34 @@ async def test_a_confirming_leg_hears_the_announcement_only_after_confirming(
     assert order == ["IVR_CONFIRM", "IVR_CONFIRM_END", "IVR_TEST_ASK", "IVR_TEST_ACK"], order
     confirmed = next(r for r in mine if r.name == "IVR_CONFIRM_END")
     assert confirmed.fields["result"] == "CONFIRMED", confirmed
+
+
+async def test_a_test_call_lost_to_an_asterisk_crash_is_recorded_lost(lab: LabDeployment,
+                                                                      sipp: Any) -> None:
+    """Asterisk is SIGKILLed while a test call rings 张伟's phone and restarted: the call is
+    closed as interrupted, and the test call is recorded ``lost`` — never dropped."""
+    import asyncio
+
+    phone = await sipp("uas_answer", port=lab.extra["phones"]["zhang"], timeout=60,
+                       keys={"answer_ms": 60000, "hold_ms": 1000}).start()
+    schedule_id = await schedule_now(lab, ZHANG)
+    journal = lab.config.cel_journal
+
+    async def ringing() -> bool:
+        text = await asyncio.to_thread(
+            lambda: journal.read_text(errors="replace") if journal.exists() else "")
+        return any("ivrtc-" in line and "IVR_STEP" in line for line in text.splitlines())
+    await eventually(ringing, timeout=20, interval=0.1)
+    before = await asyncio.to_thread(lab.health)
+    assert before is not None
+    await asyncio.to_thread(lab.asterisk.kill)  # no hang-up, no LINKEDID_END ever
+    await eventually(lambda: asyncio.to_thread(lambda: (lab.health() or {}).get("ami") is False),
+                     timeout=15, interval=0.1)
+    await phone.stop()
+    await asyncio.to_thread(lab.asterisk.start)
+    await lab.wait_ready(min_resyncs=before["resyncs"] + 1)
+    lost = await result_of(lab, schedule_id)
+    assert (lost["result"], lost["answered_by"]) == ("lost", None), lost
+    assert lost["call_id"] is not None and "interrupted" in lost["note"], lost
+    status, tests = await lab.arequest("GET", "/api/v1/calls?kind=test")
+    assert [c["outcome"] for c in tests["items"]] == ["interrupted"], tests
