@@ -47,6 +47,7 @@ from ivr.speech import http as speech_http
 from ivr.supervision import calls_http as supervision_calls
 from ivr.supervision import reports_http as supervision_reports
 from ivr.supervision import stats_http, wallboard
+from ivr.testcalls import app as testcalls
 from ivr.web import shell
 from ivr.web.middleware import middleware
 from ivr.web.templating import setup_templates
@@ -162,7 +163,8 @@ def create_app(config: Config) -> web.Application:
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
-                          "ivr.supervision", "ivr.followup", "ivr.speech", "ivr.ops", "ivr.phones"])
+                          "ivr.supervision", "ivr.followup", "ivr.speech", "ivr.ops", "ivr.phones",
+                          "ivr.testcalls"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, followup.deadline_context, _fastagi, _ami,
                             _scheduler, _feed, expiry_context])
@@ -188,6 +190,7 @@ def create_app(config: Config) -> web.Application:
     supervision_reports.setup(app)
     wallboard.setup(app)
     followup_pages.setup(app)
+    testcalls.setup(app, config=config, db=db, ami=ctrl.ami)
     sipguard_http.setup(app, SipGuard(config, db, ctrl.ami, everywhere=ctrl.on_directory_change,
                                       here=ctrl.sync_asterisk_config))
 

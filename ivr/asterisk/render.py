@@ -158,6 +158,8 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "callback_max_seconds": str(c.outbound.callback_max_seconds),
         "survey_patterns": outbound_patterns("ivr-survey-run"),
         "survey_max_seconds": str(c.outbound.survey_max_seconds),
+        "testcall_ack_seconds": str(c.testcalls.ack_seconds),
+        "testcall_max_seconds": str(c.testcalls.max_seconds),
         "qcb_offer_seconds": str(int(c.autocallback.queue_offer_seconds)),
         "sip_host": c.sip.host, "sip_port": str(c.sip.port), "media_address": c.sip.media_address,
         "carrier_host": c.carrier.host, "carrier_port": str(c.carrier.port),

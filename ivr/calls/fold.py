@@ -35,8 +35,11 @@ _LOCAL_LEG = re.compile(r"Local/[cp][sm]([^@]{1,80})@ivr-leg-[0-9a-f]+;[12]")
 CONFIRMED, UNCONFIRMED, DECLINED = "CONFIRMED", "UNCONFIRMED", "DECLINED"  # a confirming leg's result
 SURVEY_PREFIX = "ivrsv-"  # linkedid of a satisfaction survey call (ivr/followup/survey.py)
 QUEUED_PREFIX = "ivrqc-"  # linkedid of a queued callback's legs (ivr/followup/queued.py)
+# linkedid of a scheduled test call (ivr/testcalls): a Local channel into the citizens' entry,
+# so it runs the citizens' route; its marker is this prefix in the journal, nothing else
+TEST_PREFIX = "ivrtc-"
 ORIGINATED = {CALLBACK_PREFIX: "callback", SURVEY_PREFIX: "survey",
-              QUEUED_PREFIX: "queued-callback"}  # recorded by prefix
+              QUEUED_PREFIX: "queued-callback", TEST_PREFIX: "test"}  # recorded by prefix
 
 
 def kind_of(linkedid: str) -> str:
@@ -129,6 +132,9 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
     events = sorted(events, key=lambda e: e.eventtime)
     # a confirming leg's device answers before its callee is asked: that is not an answer
     asked = {ev.uniqueid for ev in events if ev.name == "IVR_CONFIRM"}
+    # the caller's own channel answering is not a callee answering: a citizen's channel is the
+    # linkedid; a test call's is the far half of its Local channel, the one that ran the route
+    callers = {linkedid} | {ev.uniqueid for ev in events if ev.name == "IVR_CALL"}
     for ev in events:
         f = ev.fields
         when = _ts(ev.eventtime)
@@ -150,7 +156,7 @@ def fold(linkedid: str, events: Iterable[CelRecord], voicemail_secs: float | Non
             if seq is not None:
                 call.steps[seq] = StepView(seq, f.get("kind", "")[:16], f.get("target", "")[:255],
                                            started_at=when)
-        elif ev.eventtype == "ANSWER" and ev.uniqueid != linkedid and ev.uniqueid not in asked:
+        elif ev.eventtype == "ANSWER" and ev.uniqueid not in callers and ev.uniqueid not in asked:
             # a callee answered: the step running then is the one it answered
             running = [s for s in call.steps.values() if s.started_at and s.started_at <= when]
             step = max(running, key=lambda s: s.seq, default=None)

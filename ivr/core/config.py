@@ -32,6 +32,7 @@ from ivr.core.config_followup import (
 )
 from ivr.core.config_legacy import ENV_PREFIX, LEGACY_ENV, LEGACY_KEYS
 from ivr.core.config_ops import AlertsConfig, BackupConfig
+from ivr.core.config_testcalls import TestCallsConfig
 from ivr.core.outbound import OutboundConfig
 from ivr.core.sections import (
     BansConfig,
@@ -152,6 +153,7 @@ SECTIONS: dict[str, type[Any]] = {
     "backup": BackupConfig, "bans": BansConfig,
     "autocallback": AutoCallbackConfig, "survey": SurveyConfig,
     "reports": ReportsConfig, "evidence": EvidenceConfig, "retention": RetentionConfig,
+    "testcalls": TestCallsConfig,
 }
 
 def env_name(section: str, key: str) -> str:
@@ -276,6 +278,7 @@ class Config:
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    testcalls: TestCallsConfig = field(default_factory=TestCallsConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

@@ -2,12 +2,13 @@
 
 Two ways in, both idempotent (keys: the file path, the call, the voicemail), so a message seen
 live, replayed from the CEL journal and found by the directory scan is stored once:
-- :func:`ingest_call`: a finished call (CallView from the recorder). ``voicemail`` → voicemail +
+- :func:`ingest_call`: a finished citizen call (CallView from the recorder). ``voicemail`` → voicemail +
   case + job; ``missed``/``abandoned`` (citizen calls) → a ``missed`` case.
 - :func:`sweep_calls`: finished calls that lack their follow-up (the listener is in memory: a
   controller killed between a record and its case); run at start and with every folder scan.
 - :func:`ingest_file`: a file in the recording folder nothing has recorded yet (the controller
-  was down while the caller spoke). Asterisk names it ``<linkedid>-o<official id>.wav``.
+  was down while the caller spoke). Asterisk names it ``<linkedid>-o<official id>.wav``; a test
+  call's recording (linkedid ``ivrtc-…``, issue 13) is never a message.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr.calls.fold import CallView
+from ivr.calls.fold import CallView, kind_of
 from ivr.calls.recorder import wav_seconds
 from ivr.core.config import Config
 from ivr.core.constants import MIN_MESSAGE_SECONDS, UNANSWERED_OUTCOMES
@@ -131,7 +132,7 @@ async def ensure_voicemail(db: Db, config: Config, deadlines: Deadlines, *, path
 async def ingest_call(db: Db, config: Config, deadlines: Deadlines,
                       view: CallView) -> int | None:
     """A finished call. Returns a new job id when a message was queued."""
-    if view.outcome == "voicemail" and view.voicemail_file:
+    if view.outcome == "voicemail" and view.voicemail_file and view.kind == "citizen":
         secs = await asyncio.to_thread(wav_seconds, config.host_path(view.voicemail_file)) or 0.0
         when = view.ended_at or view.started_at or datetime.now(UTC)
         return await ensure_voicemail(db, config, deadlines, path=view.voicemail_file,
@@ -215,6 +216,8 @@ def unrecorded_files(config: Config, known: set[str], settle_seconds: float = 3.
         parsed = parse_filename(entry.name)
         path = inside_path(config, entry.name)
         if parsed is None or path in known or not entry.is_file():
+            continue
+        if kind_of(parsed.linkedid) != "citizen":  # a test call's: never a citizen's message
             continue
         mtime = entry.stat().st_mtime
         if now - mtime < settle_seconds:

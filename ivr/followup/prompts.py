@@ -92,6 +92,10 @@ DEFAULT_PROMPTS: tuple[PromptText, ...] = (
     PromptText("ivr-queued-callback-ok", "已为您保留排队位置，稍后回电，再见。",
                "Your place is kept; we will call you back. Goodbye.",
                "대기 순서가 유지되었습니다. 다시 전화 드리겠습니다. 안녕히 계십시오."),
+    # what a callee hears once a scheduled test call is theirs (extensions/testcall.tmpl)
+    PromptText("ivr-testcall", "这是监督拨测，请按1确认。",
+               "This is a supervision test call. Press 1 to confirm.",
+               "감독 시험 전화입니다. 확인하시려면 1번을 누르십시오."),
 )
 
 

@@ -28,9 +28,10 @@ from ivr.speech.audio import AudioError, read_wav
 
 # the prompts the dialplan plays: the voicemail greeting, "nobody can take your call", the
 # DTMF menu, the beep before recording, the confirmation a mobile's callee hears, the
-# satisfaction survey's question and thanks, the queued callback's offer and goodbye
+# satisfaction survey's question and thanks, the queued callback's offer and goodbye, the test
+# call's announcement
 PROMPTS = ("ivr-greeting", "ivr-unavailable", "ivr-menu", "ivr-beep", "ivr-confirm", "ivr-survey",
-           "ivr-survey-thanks", "ivr-queued-callback", "ivr-queued-callback-ok")
+           "ivr-survey-thanks", "ivr-queued-callback", "ivr-queued-callback-ok", "ivr-testcall")
 WAV = {"audio/wav": {"type": "string", "format": "binary"}}
 _LANG = re.compile(r"^[a-z]{2,3}$")
 

@@ -39,6 +39,7 @@ from ivr.db.followup_models import Callback, CallbackJob, Case, Survey
 from ivr.db.models import Device, Official
 from ivr.db.session import Db
 from ivr.db.settings import current_timezone
+from ivr.db.testcall_models import TestCall
 from ivr.followup import autocallback, survey
 from ivr.followup.callback import AUTO_PREFIX, RING_SECONDS, CallbackTracker, place_callback
 from ivr.followup.callback_guard import POOL_PREFIX
@@ -51,9 +52,10 @@ BATCH = 20
 
 
 async def claim(db: Db, node: str, now: datetime, limit: int = BATCH,
-                model: type[CallbackJob] | type[Survey] = CallbackJob) -> list[int]:
-    """Claim up to ``limit`` due attempts (or surveys) for ``node``; their ids (each claimed by
-    one node)."""
+                model: type[CallbackJob] | type[Survey] | type[TestCall] = CallbackJob
+                ) -> list[int]:
+    """Claim up to ``limit`` due attempts (or surveys, or test calls: ``ivr.testcalls``) for
+    ``node``; their ids (each claimed by one node)."""
     async with db() as session, session.begin():
         due = select(model.id).where(model.state == "pending", model.due_at <= now) \
             .order_by(model.due_at, model.id).limit(limit)

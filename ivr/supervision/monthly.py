@@ -28,6 +28,7 @@ from ivr.evidence.chain import heads as chain_heads
 from ivr.supervision import exceptions as ex
 from ivr.supervision import reports
 from ivr.supervision.calls_query import CallFilter
+from ivr.testcalls import report as testcall_report
 
 log = logging.getLogger(__name__)
 CITY = "city"
@@ -86,6 +87,8 @@ async def context(db: Db, month: str, official: Official | None, overdue: Any = 
             "departments": sorted((d for d in city.departments if d.rank),
                                   key=lambda d: d.rank or 0),
             "generated_at": (now or utcnow()).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M"),
+            "testcalls": await testcall_report.by_number(db, since, until,
+                                                         official.id if official else None),
             "evidence_heads": await _heads(db)}
 
 

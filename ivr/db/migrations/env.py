@@ -15,6 +15,7 @@ import ivr.db.evidence_models  # noqa: F401,E402  (evidence chains)
 import ivr.db.followup_models  # noqa: F401,E402  (voicemail tables on the same metadata)
 import ivr.db.security_models  # noqa: F401,E402  (SIP bans)
 import ivr.db.supervision_models  # noqa: F401,E402  (monthly reports)
+import ivr.db.testcall_models  # noqa: F401,E402  (test calls)
 from ivr.db.models import Base
 
 config = context.config

@@ -3,7 +3,7 @@ row or retention action, chained per stream and node) and ``evidence_heads`` (th
 of each chain: the row appenders lock, and what is published).
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels = None
 depends_on = None
 
