@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.core.errors import Conflict, InvalidDirectory, InvalidSuperior
+from ivr.core.errors import Conflict, InvalidDirectory, InvalidSuperior, NoDeputy
 from ivr.core.sipauth import sip_ha1
 from ivr.db.models import Device, Official, Operator, Pool, PublishedNumber, RoutingPolicy, ScheduleWindow, Setting
 from ivr.db.session import Db
@@ -352,6 +352,11 @@ class _Importer:
             changes.append(("pool", policy.pool.name if policy.pool else None, spec.pool))
             policy.pool = pool
         if "deputy" in spec.given and official.deputy_id != (deputy.id if deputy else None):
+            if deputy is None and policy.mode == "deputy":
+                raise NoDeputy(f"official {official.name} ({official.slug}) is in deputy mode: "
+                               "the import would remove their deputy (switch their mode first, "
+                               "or keep the deputy)", {"official": official.slug},
+                               where=f"{spec.where}.deputy")
             changes.append(("deputy", official.deputy.slug if official.deputy else None, spec.deputy))
             official.deputy_id = deputy.id if deputy else None
         if "availability" in spec.given and official.availability != spec.availability:
