@@ -17,6 +17,7 @@ from ivr.core.numbers import national_form
 from ivr.core.windows import HOLIDAY, MAX_WINDOWS, format_days, window_parts
 from ivr.db.models import Official
 from ivr.directory import services as directory
+from ivr.directory.importer import IMPORT_REASON
 from ivr.http import CONFIG, DB, ON_CHANGE, ROUTES, Routes, require_identity
 from ivr.http.pages import MESSAGES, NAV, TZ, error_text, lang_of, render, t, when
 from ivr.routing import services as routing
@@ -47,7 +48,6 @@ TEXTS: dict[str, tuple[str, str]] = {
                               "before the start runs past midnight and belongs to the start's "
                               "day), choose the mode; where windows overlap the later row wins. "
                               "Outside every window the admin's switch applies"),
-    "routing.timezone": ("时区", "Timezone"),
     "routing.days": ("日期", "Days"),
     "routing.start": ("开始", "Start"),
     "routing.end": ("结束", "End"),
@@ -101,29 +101,29 @@ class OfficialRow:
                    windows=len(o.windows), has_deputy=o.deputy_id is not None, eff=eff)
 
 
-def why_of(request: web.Request, eff: Effective) -> list[str]:
-    """The reasons of an effective mode, one short phrase each (the page joins them)."""
+def why_of(request: web.Request, eff: Effective) -> list[tuple[str, str]]:
+    """The reasons of an effective mode, one short phrase each with an id to show as code
+    (a pool's name), joined by the page."""
     lang = lang_of(request)
-    out = []
+    out: list[tuple[str, str]] = []
     if eff.source == "switch":
-        out.append(t(request, "eff.switch"))
+        out.append((t(request, "eff.switch"), ""))
     else:
-        days = days_label(eff.days, lang)
         head = t(request, "eff.window" if eff.source == "window" else "eff.holiday")
-        out.append(f"{head} {days} {eff.start}–{eff.end}")
+        out.append((f"{head} {days_label(eff.days, lang)} {eff.start}–{eff.end}", ""))
         if eff.mode != eff.stored:
-            out.append(f"{t(request, 'eff.stored')}：{t(request, 'routing.mode.' + eff.stored)}")
+            out.append((f"{t(request, 'eff.stored')}：{t(request, 'routing.mode.' + eff.stored)}", ""))
     if eff.availability != "available":
-        out.append(f"{t(request, 'avail.label')}：{t(request, 'avail.' + eff.availability)}")
-    first = t(request, "eff.step." + eff.first)
+        out.append((f"{t(request, 'avail.label')}：{t(request, 'avail.' + eff.availability)}", ""))
+    first, code = t(request, "eff.step." + eff.first), ""
     if eff.first == "pool":
-        first = f"{first} {eff.pool}"
+        code = eff.pool
     elif eff.first == "deputy" and eff.deputy:
         first = f"{first} {eff.deputy}"
     if eff.first != eff.mode or eff.first == "pool":
-        out.append(f"{t(request, 'eff.first')}：{first}")
+        out.append((f"{t(request, 'eff.first')}：{first}", code))
     if eff.until is not None:
-        out.append(f"{t(request, 'eff.next')}：{when(request, eff.until)}")
+        out.append((f"{t(request, 'eff.next')}：{when(request, eff.until)}", ""))
     return out
 
 
@@ -320,7 +320,9 @@ async def admin_audit(request: web.Request) -> web.Response:
         rows.append({"at": when(request, a.at), "channel": channel, "who": who,
                      "official": names.get(a.official_id, ""), "field": field,
                      "old": audit_value(a.field, a.old_value, text, days, slugs),
-                     "new": audit_value(a.field, a.new_value, text, days, slugs), "reason": a.reason})
+                     "new": audit_value(a.field, a.new_value, text, days, slugs),
+                     "reason": t(request, "audit.reason.import") if a.reason == IMPORT_REASON
+                     else a.reason})
     return render(request, "routing/audit.html", {"rows": rows}, title="routing.audit")
 
 

@@ -35,6 +35,7 @@ EFFECTIVE_TEXTS: dict[str, tuple[str, str]] = {
     "audit.actor.cli": ("命令行", "command line"),
     "audit.actor.api": ("接口", "API"),
     "audit.yes": ("是", "yes"),
+    "audit.reason.import": ("目录导入", "directory import"),
     "audit.no": ("否", "no"),
 }
 AUDIT_FIELDS: dict[str, tuple[str, str]] = {
