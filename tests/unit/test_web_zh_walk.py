@@ -73,10 +73,10 @@ def test_the_walk_can_fail() -> None:
     assert problems("<p>分机 <code>op-1</code>，上传 WAV</p>") == []
 
 
-async def _seed_more(env: Env) -> None:  # noqa: F811
+async def _seed_more(env: Env) -> dict[str, int]:  # noqa: F811
     h = {"Authorization": f"Bearer {TOKEN}"}
     db = env.app[DB]
-    await _seed(db)
+    ids = await _seed(db)
     r = await env.client.put("/api/v1/officials/li-qiang/schedule", headers=h, json={
         "windows": [{"days": "mon-fri", "start": "18:00", "end": "08:30", "mode": "pool"},
                      {"days": "sat,sun", "start": "00:00", "end": "24:00", "mode": "voicemail"}],
@@ -90,10 +90,11 @@ async def _seed_more(env: Env) -> None:  # noqa: F811
     assert r.status == 200, await r.text()
     await accounts.create_user(db, "wangfang", "correct horse battery", "operator",
                                operator="op-2", display_name="王芳")
+    return ids
 
 
 async def test_every_page_of_every_role_reads_in_mandarin(env: Env) -> None:  # noqa: F811
-    await _seed_more(env)
+    ids = await _seed_more(env)
     pages = [path for method, path in app_routes(env.app) if method == "GET"
              and not path.startswith(SKIP_PATHS) and not path.endswith(SKIP_SUFFIXES)]
     assert "/admin" in pages and "/cases" in pages and "/console" in pages
@@ -104,7 +105,7 @@ async def test_every_page_of_every_role_reads_in_mandarin(env: Env) -> None:  # 
         user = next(u for u in await accounts.list_users(db) if u.username == f"u-{role}")
         key, _ = await accounts.open_session(db, user.id)
         for path in pages:
-            url = fill(path, {**SAMPLE, **PARAMS})
+            url = fill(path, {**SAMPLE, **PARAMS, "id": str(ids["p2"])})
             env.client.session.cookie_jar.clear()
             r = await env.client.get(url, cookies={"ivr_session": key, "ivr_lang": "zh"},
                                      allow_redirects=False)
