@@ -56,7 +56,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cases.summary": ("摘要", "Summary"),
     "cases.summary_hint": ("来电事由，回车提交", "What the citizen called about; Enter submits"),
     "cases.urgency.urgent": ("紧急", "urgent"), "cases.urgency.normal": ("一般", "normal"),
-    "cases.submit": ("创建工单 (Enter)", "Open case (Enter)"),
+    "cases.submit": ("创建工单（回车）", "Open case (Enter)"),
+    "cases.wait_call": ("接通来电后，可在此从来电创建工单", "Once a call connects, open its case here"),
     "cases.opened": ("已创建工单", "Case opened"),
 }
 
