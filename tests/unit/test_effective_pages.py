@@ -15,6 +15,7 @@ from ivr.accounts import services as accounts
 from ivr.db.models import AuditEntry
 from ivr.directory.importer import import_text
 from ivr.http.keys import CONFIG, DB
+from ivr.lab.demo import mode_line
 from tests.unit.test_web_authz import PASSWORD, TOKEN, Env, env  # noqa: F401  (fixture)
 
 H = {"Authorization": f"Bearer {TOKEN}"}
@@ -75,6 +76,25 @@ async def test_a_window_in_effect_now_shows_its_mode_and_why(env: Env) -> None: 
     assert "时区：北京时间 <code>Asia/Shanghai</code>" in sched
     # the other official is untouched
     assert 'data-mode="direct"' in _cell(page, "zhang-wei")[0]
+    # the API says the same (a supervisor's token), and so does the demo's banner
+    r = await env.client.get("/api/v1/effective", headers={
+        "Authorization": f"Bearer {env.tokens['supervisor']}"})
+    assert r.status == 200, await r.text()
+    eff = {e["slug"]: e for e in (await r.json())["items"]}
+    li = eff["li-qiang"]
+    assert (li["mode"], li["stored"], li["source"], li["first_step"], li["pool"]) == (
+        "pool", "direct", "window", "pool", "main")
+    assert li["window"] == {k: window[k] for k in ("days", "start", "end")}
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", li["next_change"])
+    assert (eff["zhang-wei"]["mode"], eff["zhang-wei"]["source"]) == ("direct", "switch")
+    assert mode_line(li, "direct") == (
+        f"mode=pool (window {window['days']} {window['start']}-{window['end']}; switch: direct;"
+        " first: pool main)")
+    # 张伟 has no phone in this directory: his calls go to the pool first, and it is said
+    assert mode_line(eff["zhang-wei"], "direct") == "mode=direct (switch; first: pool main)"
+    r = await env.client.get("/api/v1/effective", headers={
+        "Authorization": f"Bearer {env.tokens['official']}"})
+    assert r.status == 403
 
 
 async def test_availability_and_pool_are_named(env: Env) -> None:  # noqa: F811
