@@ -178,6 +178,8 @@ class _Importer:
 
     async def _numbers(self) -> None:
         owner = {n: o.slug for o in self.spec.officials if "numbers" in o.given for n in o.numbers}
+        forms = {n: o.published.get(n) for o in self.spec.officials if "numbers" in o.given
+                 for n in o.numbers}
         replaced = {self.officials[o.slug].id for o in self.spec.officials if "numbers" in o.given}
         if not replaced:
             return
@@ -200,10 +202,13 @@ class _Importer:
                 self._touch_id(row.official_id)
                 row.official_id = target.id
                 self.touched.add(slug)
+            if forms.get(row.number) and row.published != forms[row.number]:
+                row.published = forms[row.number]  # how it is written: shown, not a change
             have.add(row.number)
         for number, slug in owner.items():
             if number not in have:
-                self.s.add(PublishedNumber(number=number, official_id=self.officials[slug].id))
+                self.s.add(PublishedNumber(number=number, official_id=self.officials[slug].id,
+                                           published=forms.get(number)))
                 self.touched.add(slug)
 
     async def _menus(self) -> None:

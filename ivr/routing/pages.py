@@ -96,7 +96,8 @@ class OfficialRow:
     @classmethod
     def of(cls, o: Official, eff: Effective | None = None) -> OfficialRow:
         return cls(slug=o.slug, display_name=o.display_name, department=o.department,
-                   numbers=[national_form(n.number) for n in sorted(o.numbers, key=lambda n: n.number)],
+                   numbers=[n.published or national_form(n.number)
+                            for n in sorted(o.numbers, key=lambda n: n.number)],
                    mode=o.policy.mode if o.policy else "direct", availability=o.availability,
                    windows=len(o.windows), has_deputy=o.deputy_id is not None, eff=eff)
 

@@ -243,3 +243,24 @@ async def test_current_greeting_plays(env: Env) -> None:  # noqa: F811
     assert await r.read() == b"RIFF0000WAVEfmt "
     page = await _page(env, "/admin/officials/zhang-wei/schedule")
     assert 'src="/admin/officials/zhang-wei/greeting.wav"' in page
+
+
+async def test_numbers_shown_as_published(env: Env) -> None:  # noqa: F811
+    """The directory's form is kept and shown; E.164 stays the key; a number imported before
+    the form was stored shows its national form."""
+    await import_text(env.app[DB], "officials:\n  - {slug: zhang-wei, name: 张伟, title: 局长, "
+                                   "numbers: ['(0558) 555 1001', '+86 558 5551011']}\n", "yaml", "test")
+    o = await (await env.client.get("/api/v1/officials/zhang-wei", headers=H)).json()
+    assert {n["number"]: n["published"] for n in o["numbers"]} == {
+        "+865585551001": "(0558) 555 1001", "+865585551011": "+86 558 5551011"}
+    page = await _page(env, "/admin")
+    row = re.search(r'<tr><td><span class="oname">张伟.*?</tr>', page, re.S)
+    assert row and '<span class="number">(0558) 555 1001</span>' in row.group(0)
+    assert "+865585551001" not in row.group(0)
+    async with env.app[DB]() as s, s.begin():
+        from ivr.db.models import PublishedNumber
+        for n in (await s.scalars(select(PublishedNumber))).all():
+            n.published = None
+    page = await _page(env, "/admin")
+    assert '<span class="number">0558-5551001</span>' in page
+    assert '<span class="number">0558-5551002</span>' in page
