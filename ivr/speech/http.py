@@ -18,7 +18,7 @@ routes = Routes("speech")
 STAFF = ["admin", "supervisor", "operator", "official"]
 TEXTS: dict[str, tuple[str, str]] = {
     "speech.title": ("语言与语音模型", "Languages and speech models"),
-    "speech.intro": ("号码或官员可选用的语言：须有提示音并已安装语音模型；只在目录中（未安装）的语言可选，"
+    "speech.intro": ("号码或领导可选用的语言：须有提示音并已安装语音模型；只在目录中（未安装）的语言可选，"
                      "但留言无法转写，需人工听录音。",
                      "A number or an official may use a language with prompts and an installed "
                      "speech model; one only catalogued (not installed) may be chosen, but its "

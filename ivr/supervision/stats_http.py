@@ -15,7 +15,7 @@ from ivr.db.settings import current_timezone
 from ivr.http import DB, ROUTES, Routes, require_identity
 from ivr.http.pages import MESSAGES, NAV, error_text, page_tz, render
 from ivr.http.scopes import OFFICIAL_QUERY
-from ivr.supervision import reports
+from ivr.supervision import charts, reports
 from ivr.supervision.reports import OverdueCounter
 from ivr.supervision.stats_schemas import StatsOut, StatsQuery
 
@@ -28,12 +28,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dashboard.title": ("监督统计", "Supervision dashboard"),
     "dashboard.from": ("开始", "From"), "dashboard.to": ("结束", "To"),
     "dashboard.show": ("查看", "Show"), "dashboard.export_csv": ("导出 CSV", "Export CSV"),
-    "dashboard.per_official": ("按官员", "Per official"),
+    "dashboard.per_official": ("按领导", "Per official"),
     "dashboard.per_pool": ("按话务组", "Per pool"),
     "dashboard.per_hour": ("每小时来电", "Calls per hour"),
-    "dashboard.official": ("官员", "Official"), "dashboard.pool": ("话务组", "pool"),
+    "dashboard.official": ("领导", "Official"), "dashboard.pool": ("话务组", "Pool"),
     "dashboard.total": ("合计", "Total"),
     "dashboard.period": ("统计周期", "Period"),
+    "dashboard.trend": ("每日来电（按结果）", "Calls per day by outcome"),
+    "dashboard.shares": ("各领导来电结果占比", "Outcome shares per official"),
+    "dashboard.part.answered": ("已接听", "answered"),
+    "dashboard.part.voicemail": ("留言", "voicemail"),
+    "dashboard.part.missed": ("未接", "missed"),
+    "dashboard.part.abandoned": ("来电者挂断", "abandoned"),
+    "dashboard.calls_n": ("通", "calls"),
     "dashboard.period_to": ("至", "to"),
     "dashboard.default_period": ("（默认：最近7天，含今天）", "(default: the last 7 days, today included)"),
     "dashboard.calls": ("来电", "Calls"), "dashboard.answered_pct": ("接通率", "Answered %"),
@@ -143,7 +150,8 @@ async def dashboard(request: web.Request, query: StatsQuery) -> web.Response:
     try:
         f = await request_figures(request, query)
     except InvalidInput as exc:
-        return render(request, "supervision/dashboard.html", {**context, "figures": None},
+        return render(request, "supervision/dashboard.html",
+                      {**context, "figures": None, "period": None},
                       title="dashboard.title", error=error_text(request, exc), status=exc.status)
     names = [c for c, _ in COLUMNS]
     total = f.total.model_dump()
@@ -156,6 +164,8 @@ async def dashboard(request: web.Request, query: StatsQuery) -> web.Response:
                      for d in f.departments],
         days=[(d.day, _cells(d.model_dump(), names)) for d in f.days],
         total=_cells(total, names), chart=reports.hour_chart(f.calls_per_hour),
+        trend=charts.daily_trend(f.days), shares=charts.official_shares(f.officials),
+        parts=charts.PARTS,
         period=_period(request, f.since, f.until))
     return render(request, "supervision/dashboard.html", context, title="dashboard.title")
 

@@ -190,6 +190,14 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
     assert re.search(r'<p id="period">统计周期：\d{4}-\d{2}-\d{2} 至 \d{4}-\d{2}-\d{2}（北京时间）'
                      r" （默认：最近7天，含今天）</p>", page), page
     assert "满意率" in page and "回访评价数" in page
+    # the charts: outcome shares per official, and the daily trend adds up to the calls
+    shares = dict(re.findall(r'class="share" data-official="张伟 局长" data-part="(\w+)" '
+                             r'data-pct="([\d.]+)"', page))
+    assert shares == {"answered": "40.0", "voicemail": "20.0", "missed": "20.0",
+                      "abandoned": "20.0"}, shares
+    trend = [int(n) for n in re.findall(r'class="seg" data-day="[^"]+" data-part="\w+" '
+                                        r'data-count="(\d+)"', page)]
+    assert sum(trend) == api["total"]["calls"] == 6, trend
     # an official sees only their own row; asking for another official is refused
     tok = {"Authorization": f"Bearer {env.tokens['official']}"}
     mine = await (await env.client.get("/api/v1/stats", headers=tok)).json()

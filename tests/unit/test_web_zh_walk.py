@@ -86,6 +86,8 @@ def problems(html: str) -> list[str]:
     found += [f"ISO:{m}" for m in ISO.findall(text)]
     if "UTC" in text:
         found.append("UTC")
+    if "官员" in text:  # officials are 领导 in the Mandarin UI, one term everywhere
+        found.append("官员")
     return found
 
 
@@ -93,6 +95,7 @@ def test_the_walk_can_fail() -> None:
     assert problems("<p>转接 direct</p>") == ["direct"]
     assert problems("<p>时间 2026-11-27T12:27 UTC</p>") == ["UTC", "ISO:2026-11-27T12:27", "UTC"]
     assert problems('<input placeholder="reason">') == ["reason"]
+    assert problems("<th>官员</th>") == ["官员"]
     assert problems("<p>分机 <code>op-1</code>，上传 WAV</p>") == []
     assert problems('<option value="u-admin">u-admin</option>') == []
     assert problems('<option value="direct">direct</option><option value="x">pool</option>') \
