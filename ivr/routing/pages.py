@@ -205,6 +205,21 @@ def _rows_of(windows: list[dict[str, str]]) -> list[dict[str, object]]:
     return rows + [{"days": [], "start": "", "end": "", "mode": ""}] * BLANK_ROWS
 
 
+def raw_rows(form: Mapping[str, object]) -> list[dict[str, object]]:
+    """The editor's rows as typed (to show them again with an error, nothing lost)."""
+    count = str(form.get("rows", "0"))
+    n_rows = min(int(count), MAX_WINDOWS + BLANK_ROWS) if count.isdigit() else 0
+    getall = getattr(form, "getall", None)
+    rows: list[dict[str, object]] = []
+    for n in range(n_rows):
+        ticked = [str(v) for v in (getall(f"days-{n}", []) if getall else [])]
+        rows.append({"days": sorted({int(v) for v in ticked if v.isdigit() and int(v) <= HOLIDAY}),
+                     "start": str(form.get(f"start-{n}", ""))[:8],
+                     "end": str(form.get(f"end-{n}", ""))[:8],
+                     "mode": str(form.get(f"mode-{n}", ""))[:16]})
+    return rows
+
+
 def form_windows(form: Mapping[str, object]) -> list[dict[str, str]]:
     """The structured editor's rows (``days-N`` ticked days 0–6 or 7 for holidays, ``start-N``,
     ``end-N``, ``mode-N``) → windows; a wholly empty row is skipped."""
@@ -262,13 +277,13 @@ async def get_schedule(request: web.Request) -> web.Response:
 async def post_schedule(request: web.Request) -> web.Response:
     """Replace an official's weekly schedule windows (audited)."""
     form = await request.post()
-    rows: list[dict[str, object]] | None = None
+    rows: list[dict[str, object]] | None = None if "windows" in form else raw_rows(form)
     try:
         if "windows" in form:  # one window per line (scripts; the page sends rows)
             windows = parse_windows(str(form.get("windows", "")))
         else:
             windows = form_windows(form)
-        rows = _rows_of(windows) if "windows" in form else None
+        rows = _rows_of(windows) if "windows" in form else raw_rows(form)
         await routing.set_schedule(request.config_dict[DB], request.match_info["slug"],
                                    windows, require_identity(request).actor,
                                    str(form.get("reason", "")),

@@ -184,6 +184,7 @@ async def test_structured_schedule_editor(env: Env) -> None:  # noqa: F811
         r = await env.client.post("/admin/officials/zhang-wei/schedule", cookies=cookies,
                                   data=rows)
         assert r.status == 400 and expect in await r.text(), (bad, await r.text())
+        assert 'name="start-0" value="08:00"' in await r.text()  # what was typed stays
     assert await _audits(env) == before
 
 
