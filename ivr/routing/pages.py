@@ -105,7 +105,7 @@ class OfficialRow:
 def why_of(request: web.Request, eff: Effective) -> list[tuple[str, str]]:
     """The reasons of an effective mode, one short phrase each with an id to show as code
     (a pool's name), joined by the page."""
-    lang = lang_of(request)
+    lang, colon = lang_of(request), t(request, "p.colon")
     out: list[tuple[str, str]] = []
     if eff.source == "switch":
         out.append((t(request, "eff.switch"), ""))
@@ -113,18 +113,18 @@ def why_of(request: web.Request, eff: Effective) -> list[tuple[str, str]]:
         head = t(request, "eff.window" if eff.source == "window" else "eff.holiday")
         out.append((f"{head} {days_label(eff.days, lang)} {eff.start}–{eff.end}", ""))
         if eff.mode != eff.stored:
-            out.append((f"{t(request, 'eff.stored')}：{t(request, 'routing.mode.' + eff.stored)}", ""))
+            out.append((f"{t(request, 'eff.stored')}{colon}{t(request, 'routing.mode.' + eff.stored)}", ""))
     if eff.availability != "available":
-        out.append((f"{t(request, 'avail.label')}：{t(request, 'avail.' + eff.availability)}", ""))
+        out.append((f"{t(request, 'avail.label')}{colon}{t(request, 'avail.' + eff.availability)}", ""))
     first, code = t(request, "eff.step." + eff.first), ""
     if eff.first == "pool":
         code = eff.pool
     elif eff.first == "deputy" and eff.deputy:
         first = f"{first} {eff.deputy}"
     if eff.first != eff.mode or eff.first == "pool":
-        out.append((f"{t(request, 'eff.first')}：{first}", code))
+        out.append((f"{t(request, 'eff.first')}{colon}{first}", code))
     if eff.until is not None:
-        out.append((f"{t(request, 'eff.next')}：{when(request, eff.until)}", ""))
+        out.append((f"{t(request, 'eff.next')}{colon}{when(request, eff.until)}", ""))
     return out
 
 
@@ -148,7 +148,7 @@ async def admin_index(request: web.Request) -> web.Response:
         try:
             o = await directory.get_official(request.config_dict[DB], saved)
             mode = o.policy.mode if o.policy else "direct"
-            flash = (f"{t(request, 'routing.switched')}：{o.display_name} → "
+            flash = (f"{t(request, 'routing.switched')}{t(request, 'p.colon')}{o.display_name} → "
                      f"{t(request, 'routing.mode.' + mode)}")
         except IvrError:
             flash = t(request, "routing.saved")

@@ -119,23 +119,23 @@ def audit_value(field: str, raw: str | None, t: Text, days: Callable[[str], str]
             value = raw
     if field == "confirm" and isinstance(value, str) and ":" in value:
         device, _, on = value.rpartition(":")
-        return f"{device}：{t('routing.confirm.' + ('on' if on == 'true' else 'off'))}"
+        return f"{device}{t('p.colon')}{t('routing.confirm.' + ('on' if on == 'true' else 'off'))}"
     if isinstance(value, list):
         if all(isinstance(w, dict) and "days" in w for w in value):
-            return "；".join(_window(w, t, days) for w in value) or "—"
+            return t("p.semi").join(_window(w, t, days) for w in value) or "—"
         return " → ".join(_scalar(v, t, days, names) for v in value)
     if isinstance(value, dict):
         parts = []
         for key, v in value.items():
             label = t(f"audit.field.{key}") if f"audit.field.{key}" in AUDIT_FIELDS else key
             if isinstance(v, list) and all(isinstance(w, dict) and "days" in w for w in v):
-                shown = "；".join(_window(w, t, days) for w in v) or "—"
+                shown = t("p.semi").join(_window(w, t, days) for w in v) or "—"
             elif isinstance(v, list):
                 shown = " → ".join(_scalar(x, t, days, names) for x in v)
             else:
                 shown = _scalar(v, t, days, names)
-            parts.append(f"{label}：{shown}")
-        return "，".join(parts)
+            parts.append(f"{label}{t('p.colon')}{shown}")
+        return t("p.semi").join(parts)
     return _scalar(value, t, days, names)
 
 

@@ -41,6 +41,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "login.username": ("用户名", "User name"),
     "login.password": ("密码", "Password"),
     "zone.label": ("时区", "Timezone"),
+    "p.colon": ("：", ": "), "p.semi": ("；", "; "),  # punctuation of the page's language
     "role.admin": ("管理员", "admin"),
     "role.operator": ("话务员", "operator"),
     "role.official": ("领导", "official"),
