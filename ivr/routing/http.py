@@ -79,7 +79,7 @@ async def get_effective(request: web.Request) -> Items[EffectiveOut]:
     return Items[EffectiveOut](items=out)
 
 
-@routes.put(f"{OFFICIAL}/mode", roles=ADMIN, body=ModeIn, response=OfficialOut)
+@routes.put(f"{OFFICIAL}/mode", roles=ADMIN, body=ModeIn, response=OfficialOut, errors=[409])
 async def put_mode(request: web.Request, body: ModeIn) -> OfficialOut:
     """Switch the base mode (audited)."""
     return OfficialOut.of(await routing.set_mode(
