@@ -194,6 +194,7 @@ async def _inbox(request: web.Request, query: InboxQuery, *, error: str = "",
     return render(request, "followup/cases.html",
                   {"rows": rows, "states": CASE_STATES, "kinds": CASE_KINDS, "phone": phone or "",
                    "wide": wide, "officials": [(s, n) for s, n in names.values()],
+                   "category_labels": dict(categories(request)),
                    "owners": owners, "q": query},
                   title="cases.title", error=error, status=http_status, scripts=["cases.js"])
 

@@ -12,9 +12,10 @@ Latin words, so they fail. Visible attributes (placeholder, title, alt) are read
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ivr.accounts import services as accounts
 from ivr.core.constants import (
@@ -27,7 +28,7 @@ from ivr.core.constants import (
     ROLES,
 )
 from ivr.db.account_models import ApiToken
-from ivr.db.followup_models import CASE_KINDS, CASE_STATES, URGENCIES
+from ivr.db.followup_models import CASE_KINDS, CASE_STATES, URGENCIES, Callback, Case
 from ivr.http.keys import DB
 from tests.unit.test_supervision_calls import _seed
 from tests.unit.test_web_authz import SAMPLE, TOKEN, Env, app_routes, env, fill  # noqa: F401
@@ -121,6 +122,13 @@ async def _seed_more(env: Env) -> dict[str, int]:  # noqa: F811
                                operator="op-2", display_name="王芳")
     async with db() as s, s.begin():  # the fixture's tokens, labelled as a city's admin would
         await s.execute(update(ApiToken).values(label="测试令牌"))
+        # a triaged, urgent case with a lost callback and an operator's case
+        await s.execute(update(Case).where(Case.call_id == ids["m1"]).values(
+            category="transport", urgency="urgent", kind="call", summary="公交站牌被撞坏"))
+        case = (await s.scalars(select(Case).where(Case.call_id == ids["m2"]))).one()
+        s.add(Callback(case_id=case.id, placed_by="web:u-operator", endpoint="op-1",
+                       number=case.caller, linkedid="cb-walk", state="originating",
+                       created_at=datetime.now(UTC) - timedelta(hours=1)))
     return ids
 
 
