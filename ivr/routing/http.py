@@ -117,7 +117,8 @@ async def put_ring_timeout(request: web.Request, body: RingTimeoutIn) -> Officia
         **_who(request, body)))
 
 
-@routes.put(f"{OFFICIAL}/deputy", roles=ADMIN, body=DeputyIn, response=OfficialOut)
+@routes.put(f"{OFFICIAL}/deputy", roles=ADMIN, body=DeputyIn, response=OfficialOut,
+            errors=[409])
 async def put_deputy(request: web.Request, body: DeputyIn) -> OfficialOut:
     """Set the deputy (slug, or null; audited)."""
     return OfficialOut.of(await routing.set_deputy(

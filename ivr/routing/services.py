@@ -217,6 +217,9 @@ async def set_deputy(db: Db, official: str | int, deputy: str | int | None, acto
             raise InvalidInput("an official cannot be their own deputy", {"deputy": str(deputy)})
         if (o.deputy_id or None) == (new.id if new else None):
             return []
+        if new is None and o.policy is not None and o.policy.mode == "deputy":
+            raise NoDeputy(f"{o.name} ({o.slug}) is in deputy mode: switch the mode before "
+                           "removing the deputy", {"official": o.slug})
         old = o.deputy.slug if o.deputy else None
         o.deputy = new
         return [("deputy", old, new.slug if new else None)]

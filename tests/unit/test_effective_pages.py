@@ -133,6 +133,12 @@ async def test_deputy_mode_refused_without_a_deputy(env: Env) -> None:  # noqa: 
     r = await env.client.post("/admin/officials/zhang-wei/mode", cookies=cookies,
                               data={"mode": "deputy", "reason": "出差", "csrf": csrf})
     assert r.status == 200 and "已切换：张伟 局长 → 副职代接" in await r.text()
+    # and the deputy cannot be removed while the mode is deputy
+    r = await env.client.put("/api/v1/officials/zhang-wei/deputy", headers=H,
+                             json={"deputy": None, "reason": "调岗"})
+    assert r.status == 409 and (await r.json())["error_id"] == "no-deputy"
+    o = await (await env.client.get("/api/v1/officials/zhang-wei", headers=H)).json()
+    assert (o["policy"]["mode"], o["deputy"]) == ("deputy", "li-qiang")
 
 
 async def test_import_removing_the_deputy_of_an_official_in_deputy_mode_is_refused(
