@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
+from sqlalchemy import select
 
 from ivr.accounts import security
 from ivr.accounts import services as accounts
@@ -13,8 +14,9 @@ from ivr.core.constants import ROLES
 from ivr.core.errors import InvalidForm, IvrError
 from ivr.core.ids import parse_id
 from ivr.db.account_models import ApiToken
+from ivr.db.models import Official, Operator
 from ivr.http import DB, ROUTES, Routes, require_identity
-from ivr.http.pages import MESSAGES, NAV, error_text, render
+from ivr.http.pages import MESSAGES, NAV, error_text, render, when
 
 ADMIN = ["admin"]
 TEXTS: dict[str, tuple[str, str]] = {
@@ -24,7 +26,24 @@ TEXTS: dict[str, tuple[str, str]] = {
     "accounts.display_name": ("显示名称", "Display name"),
     "accounts.role": ("角色", "Role"),
     "accounts.endpoint": ("分机", "Endpoint"),
-    "accounts.official": ("官员", "Official"),
+    "accounts.official": ("领导", "Official"),
+    "accounts.choose": ("请选择", "choose"),
+    "accounts.none": ("无", "none"),
+    "accounts.state": ("状态", "State"),
+    "accounts.active": ("启用", "active"),
+    "accounts.disabled": ("已停用", "disabled"),
+    "accounts.disable": ("停用", "Disable"),
+    "accounts.enable": ("启用", "Enable"),
+    "accounts.reset": ("重设密码", "Reset password"),
+    "accounts.new_password": ("新密码", "New password"),
+    "accounts.saved": ("已保存", "Saved"),
+    "accounts.token_user": ("账号", "Account"),
+    "accounts.token_by": ("签发人", "Issued by"),
+    "accounts.token": ("令牌", "Token"),
+    "accounts.revoked": ("已吊销", "revoked"),
+    "accounts.actions": ("操作", "Actions"),
+    "accounts.role_help": ("话务员须选分机，领导须选本人", "Operators need an endpoint, officials "
+                                                          "their official"),
     "accounts.create": ("创建", "Create"),
     "accounts.label": ("标签", "Label"),
     "accounts.issue_token": ("签发令牌", "Issue token"),
@@ -68,11 +87,19 @@ async def users_page(request: web.Request, *, error: str = "", token: str = "",
                      status: int = 200) -> web.Response:
     db = request.config_dict[DB]
     users, tokens = await accounts.list_users(db), await accounts.list_tokens(db)
-    user_rows = [[u.username, u.display_name, u.role, u.operator_endpoint or "",
-                  u.official.slug if u.official else ""] for u in users]
+    user_rows = [{"username": u.username, "display_name": u.display_name, "role": u.role,
+                  "endpoint": u.operator_endpoint or "",
+                  "official": u.official.display_name if u.official else "",
+                  "active": u.active} for u in users]
+    async with db() as session:
+        endpoints = list((await session.execute(select(Operator.endpoint, Operator.name)
+                                                .order_by(Operator.endpoint))).all())
+        officials = list((await session.execute(select(Official.slug, Official.name, Official.title)
+                                                .order_by(Official.slug))).all())
     return render(request, "accounts/users.html",
                   {"users": user_rows, "tokens": [TokenRow.of(tk) for tk in tokens],
-                   "roles": ROLES, "token": token},
+                   "roles": ROLES, "token": token, "endpoints": endpoints,
+                   "officials": officials, "flash_saved": "saved" in request.query},
                   title="accounts.users", error=error, status=status)
 
 
@@ -94,6 +121,33 @@ async def post_user(request: web.Request) -> web.Response:
     except IvrError as exc:
         return await users_page(request, error=error_text(request, exc), status=exc.status)
     raise web.HTTPSeeOther("/admin/users")
+
+
+@routes.post("/admin/users/{username}/active", roles=ADMIN)
+async def post_user_active(request: web.Request) -> web.Response:
+    """Disable an account (its sessions end at once, its tokens stop) or enable it (audited)."""
+    form = await request.post()
+    value = str(form.get("active", ""))
+    try:
+        if value not in ("true", "false"):
+            raise InvalidForm("active must be true or false", {"field": "active"})
+        await accounts.set_active(request.config_dict[DB], request.match_info["username"],
+                                  value == "true", require_identity(request).actor)
+    except IvrError as exc:
+        return await users_page(request, error=error_text(request, exc), status=exc.status)
+    raise web.HTTPSeeOther("/admin/users?saved=1")
+
+
+@routes.post("/admin/users/{username}/password", roles=ADMIN)
+async def post_user_password(request: web.Request) -> web.Response:
+    """Set a new password for an account (its sessions end; the policy applies)."""
+    form = await request.post()
+    try:
+        await accounts.set_password(request.config_dict[DB], request.match_info["username"],
+                                    str(form.get("password", "")))
+    except IvrError as exc:
+        return await users_page(request, error=error_text(request, exc), status=exc.status)
+    raise web.HTTPSeeOther("/admin/users?saved=1")
 
 
 @routes.post("/admin/tokens", roles=ADMIN)
@@ -126,8 +180,8 @@ async def security_page(request: web.Request, *, error: str = "",
                         status: int = 200) -> web.Response:
     db = request.config_dict[DB]
     locks = [LockOut.of(row) for row in await security.locks(db)]
-    entries = [[e.at, e.kind, e.actor, e.source, e.subject, e.detail]
-               for e in (AccessOut.of(row) for row in await security.access_log(db))]
+    entries = [[when(request, row.at), e.kind, e.actor, e.source, e.subject, e.detail]
+               for row in await security.access_log(db) for e in (AccessOut.of(row),)]
     return render(request, "accounts/security.html", {"locks": locks, "entries": entries},
                   title="security.title", error=error, status=status)
 

@@ -29,7 +29,7 @@ from ivr.core.identity import Identity
 from ivr.core.ids import parse_id
 from ivr.core.timeutil import as_utc
 from ivr.db.account_models import ApiToken, User, WebSession
-from ivr.db.models import Official, Operator
+from ivr.db.models import AuditEntry, Official, Operator
 from ivr.db.session import Db
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -153,6 +153,24 @@ async def set_password(db: Db, username: str, password: str) -> None:
             raise InvalidAccount(f"unknown user {username!r}", {"field": "username"})
         user.password_hash = password_hash
         await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+
+
+async def set_active(db: Db, username: str, active: bool, actor: str) -> None:
+    """Disable an account (its sessions end at once; its tokens stop working) or enable it
+    again; audited as ``account`` (``<user>:active|disabled``)."""
+    async with db() as session, session.begin():
+        user = await session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise InvalidAccount(f"unknown user {username!r}", {"field": "username"})
+        if user.active == active:
+            return
+        user.active = active
+        if not active:
+            await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        state = {True: "active", False: "disabled"}
+        session.add(AuditEntry(actor=actor[:80], field="account",
+                               old_value=f"{username}:{state[not active]}",
+                               new_value=f"{username}:{state[active]}"))
 
 
 async def authenticate(db: Db, username: str, password: str) -> User:

@@ -101,6 +101,12 @@ class Conflict(IvrError):
     error_id = "conflict"
 
 
+class NoDeputy(Conflict):
+    """Deputy mode for an official without a deputy (calls would go silently to the pool), or
+    an import removing the deputy of an official in deputy mode."""
+    error_id = "no-deputy"
+
+
 # --- authentication and authorisation -------------------------------------------------------
 
 class NotSignedIn(IvrError):

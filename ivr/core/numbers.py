@@ -126,3 +126,17 @@ def sanitize_caller_id(raw: str | None) -> str:
         return ""
     kept = [c for c in str(raw) if c in _CALLER_ID_OK]
     return "".join(kept[:_CALLER_ID_MAX]).strip()
+
+
+def national_form(e164: str) -> str:
+    """How a Chinese number is published: ``+865585551004`` → ``0558-5551004``, ``+861012345678``
+    → ``010-12345678``, a mobile as its 11 digits; anything else as given (E.164)."""
+    if not e164.startswith("+86"):
+        return e164
+    nsn = e164[3:]
+    if _MOBILE.match(nsn):
+        return nsn
+    if _LANDLINE.match(nsn):
+        area = 2 if nsn[:2] == "10" or nsn[0] == "2" else 3
+        return f"0{nsn[:area]}-{nsn[area:]}"
+    return e164

@@ -81,6 +81,8 @@ class PublishedNumber(Base):
     __tablename__ = "published_numbers"
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)  # normalised E.164, "+86…"
+    # the form the directory gave at import ("0558-5551004"), shown on the pages (0020)
+    published: Mapped[str | None] = mapped_column(String(40))
     official_id: Mapped[int] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"))
     language: Mapped[str | None] = mapped_column(String(8))  # None: the official's
     # a DTMF menu before the route: 1 leave a message, 0 an operator, 9 repeat

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.core.errors import Conflict, InvalidDirectory, InvalidSuperior
+from ivr.core.errors import Conflict, InvalidDirectory, InvalidSuperior, NoDeputy
 from ivr.core.sipauth import sip_ha1
 from ivr.db.models import Device, Official, Operator, Pool, PublishedNumber, RoutingPolicy, ScheduleWindow, Setting
 from ivr.db.session import Db
@@ -178,6 +178,8 @@ class _Importer:
 
     async def _numbers(self) -> None:
         owner = {n: o.slug for o in self.spec.officials if "numbers" in o.given for n in o.numbers}
+        forms = {n: o.published.get(n) for o in self.spec.officials if "numbers" in o.given
+                 for n in o.numbers}
         replaced = {self.officials[o.slug].id for o in self.spec.officials if "numbers" in o.given}
         if not replaced:
             return
@@ -200,10 +202,13 @@ class _Importer:
                 self._touch_id(row.official_id)
                 row.official_id = target.id
                 self.touched.add(slug)
+            if forms.get(row.number) and row.published != forms[row.number]:
+                row.published = forms[row.number]  # how it is written: shown, not a change
             have.add(row.number)
         for number, slug in owner.items():
             if number not in have:
-                self.s.add(PublishedNumber(number=number, official_id=self.officials[slug].id))
+                self.s.add(PublishedNumber(number=number, official_id=self.officials[slug].id,
+                                           published=forms.get(number)))
                 self.touched.add(slug)
 
     async def _menus(self) -> None:
@@ -352,6 +357,11 @@ class _Importer:
             changes.append(("pool", policy.pool.name if policy.pool else None, spec.pool))
             policy.pool = pool
         if "deputy" in spec.given and official.deputy_id != (deputy.id if deputy else None):
+            if deputy is None and policy.mode == "deputy":
+                raise NoDeputy(f"official {official.name} ({official.slug}) is in deputy mode: "
+                               "the import would remove their deputy (switch their mode first, "
+                               "or keep the deputy)", {"official": official.slug},
+                               where=f"{spec.where}.deputy")
             changes.append(("deputy", official.deputy.slug if official.deputy else None, spec.deputy))
             official.deputy_id = deputy.id if deputy else None
         if "availability" in spec.given and official.availability != spec.availability:

@@ -13,7 +13,7 @@ from ivr.http.pages import MESSAGES, NAV, error_text, render, t
 
 ADMIN = ["admin"]
 TEXTS: dict[str, tuple[str, str]] = {
-    "directory.pool": ("话务组", "pool"),
+    "directory.pool": ("话务组", "Pool"),
     "directory.operators": ("话务员与话务组", "Operators and pools"),
     "directory.name": ("姓名", "Name"),
     "directory.queue": ("队列", "Queue"),
@@ -34,12 +34,14 @@ routes = Routes("directory")
 async def operators_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     db = request.config_dict[DB]
     pools, ops = await directory.list_pools(db), await directory.list_operators(db)
-    pool_rows = [[p.name, p.queue, p.strategy, str(p.max_wait),
-                  " ".join(sorted(o.endpoint for o in p.operators))] for p in pools]
+    pool_rows = [{"name": p.name, "queue": p.queue, "strategy": t(request, f"strategy.{p.strategy}"),
+                  "max_wait": p.max_wait, "operators": sorted(o.name for o in p.operators)}
+                 for p in pools]
     phones = await phone_status(request, [o.endpoint for o in ops])
-    operator_rows = [[o.name, o.endpoint, o.pool.name if o.pool else "",
-                      t(request, f"directory.state.{o.state}"), o.paused_reason,
-                      t(request, f"phone.status.{phones[o.endpoint]}")] for o in ops]
+    operator_rows = [{"name": o.name, "endpoint": o.endpoint, "pool": o.pool.name if o.pool else "",
+                      "state": o.state, "state_text": t(request, f"directory.state.{o.state}"),
+                      "reason": o.paused_reason,
+                      "phone": t(request, f"phone.status.{phones[o.endpoint]}")} for o in ops]
     return render(request, "directory/operators.html",
                   {"pools": pool_rows, "operators": operator_rows},
                   title="directory.operators", error=error, status=status)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, Field
 
 from ivr.core.constants import AVAILABILITY, CHAIN_KINDS, MODES, QUEUE_STRATEGIES
-from ivr.core.numbers import NumberError, dial_forms
+from ivr.core.numbers import NumberError, dial_forms, national_form
 from ivr.db.models import (
     Device,
     Official,
@@ -42,10 +42,13 @@ def _forms(number: str) -> list[str]:
 class NumberOut(BaseModel):
     number: str
     dial_forms: list[str]
+    published: str = Field("", description="the number as published (the directory's form, "
+                                           "else the national form), for display")
 
     @classmethod
     def of(cls, n: PublishedNumber) -> NumberOut:
-        return cls(number=n.number, dial_forms=_forms(n.number))
+        return cls(number=n.number, dial_forms=_forms(n.number),
+                   published=n.published or national_form(n.number))
 
 
 class DeviceOut(BaseModel):

@@ -82,6 +82,7 @@ class OfficialSpec:
     department: str = ""
     language: str = "zh"
     numbers: list[str] = field(default_factory=list)
+    published: dict[str, str] = field(default_factory=dict)  # E.164 → the form as given
     devices: list[DeviceSpec] = field(default_factory=list)
     deputy: str | None = None
     superior: str | None = None  # escalation goes there (issue 11)
@@ -191,8 +192,9 @@ def _official(raw: Any, where: str) -> OfficialSpec:
     o.language = str(m.get("language") or "zh")
     if "menu" in m:
         o.menu = check_bool(m["menu"], f"{where}.menu")
-    o.numbers = [check_number(n, f"{where}.numbers[{i}]")
-                 for i, n in enumerate(_list(m.get("numbers"), f"{where}.numbers"))]
+    given = _list(m.get("numbers"), f"{where}.numbers")
+    o.numbers = [check_number(n, f"{where}.numbers[{i}]") for i, n in enumerate(given)]
+    o.published = {e164: published_form(raw) for e164, raw in zip(o.numbers, given, strict=True)}
     o.devices = [_device(d, f"{where}.devices[{i}]")
                  for i, d in enumerate(_list(m.get("devices"), f"{where}.devices"))]
     if m.get("deputy") is not None:
@@ -248,6 +250,11 @@ def parse_yaml(text: str) -> DirectorySpec:
 
 
 # --- CSV -----------------------------------------------------------------------------------
+
+def published_form(raw: Any) -> str:
+    """The number as the directory wrote it, for display (white space folded, 40 characters)."""
+    return " ".join(str(raw).split())[:40]
+
 
 def _split(cell: str) -> list[str]:
     return [part.strip() for part in cell.split(";") if part.strip()]

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from ivr.core.errors import InvalidAudio
+from ivr.core.errors import InvalidAudio, NoAudio
 from ivr.directory import services as directory
 from ivr.followup.prompts import validate_upload
 from ivr.followup.uploads import write_atomic
@@ -60,6 +60,17 @@ async def post_greeting(request: web.Request) -> web.Response:
     path = config.host_path(config.prompts_dir_inside) / o.language / f"ivr-greeting-{o.id}.wav"
     await asyncio.to_thread(write_atomic, path, wav)
     raise web.HTTPSeeOther(f"/admin/officials/{quote(o.slug)}/schedule?saved=1")
+
+
+@routes.get("/admin/officials/{slug}/greeting.wav", roles=["admin"])
+async def get_greeting(request: web.Request) -> web.StreamResponse:
+    """The official's current voicemail greeting (WAV), to play it on the schedule page."""
+    config = request.config_dict[CONFIG]
+    o = await directory.get_official(request.config_dict[DB], request.match_info["slug"])
+    path = config.host_path(config.prompts_dir_inside) / o.language / f"ivr-greeting-{o.id}.wav"
+    if not await asyncio.to_thread(path.is_file):
+        raise NoAudio(f"{o.slug!r} has no greeting uploaded", {"official": o.slug})
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav", "Cache-Control": "no-store"})
 
 
 def setup(app: web.Application, *, schedule_page: SchedulePage) -> None:

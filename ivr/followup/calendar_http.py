@@ -30,6 +30,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "calendar.name": ("名称", "Name"),
     "calendar.kind.holiday": ("放假", "holiday"), "calendar.kind.workday": ("调休上班", "make-up day"),
     "calendar.import": ("导入 (YAML/CSV)", "Import (YAML/CSV)"),
+    "calendar.day.mon": ("周一", "Monday"), "calendar.day.tue": ("周二", "Tuesday"),
+    "calendar.day.wed": ("周三", "Wednesday"), "calendar.day.thu": ("周四", "Thursday"),
+    "calendar.day.fri": ("周五", "Friday"), "calendar.day.sat": ("周六", "Saturday"),
+    "calendar.day.sun": ("周日", "Sunday"),
     "calendar.allow_example": ("示例文件已按国务院通知核对", "the example was checked against "
                                                         "the State Council's notice"),
     "calendar.imported": ("已导入", "Imported"),

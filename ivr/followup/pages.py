@@ -15,16 +15,17 @@ from ivr.core.errors import Forbidden, IvrError
 from ivr.core.identity import Identity
 from ivr.core.ids import parse_id
 from ivr.core.timeutil import utcnow
-from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, Transcript
+from ivr.db.followup_models import CASE_KINDS, CASE_STATES, URGENCIES, Case, Transcript
 from ivr.db.models import Official
 from ivr.followup import cases as case_service
+from ivr.followup import inbox_view
 from ivr.followup.callback_guard import awaiting_approval, own_phones
 from ivr.followup.keys import PIPELINE
 from ivr.followup.scopes import OFFICIAL_CASE
 from ivr.followup.transcript_view import TEXTS as TRANSCRIPT_TEXTS
 from ivr.followup.transcript_view import TranscriptView, view
 from ivr.http import DB, ROUTES, Routes, require_identity
-from ivr.http.pages import MESSAGES, NAV, error_text, lang_of, render
+from ivr.http.pages import MESSAGES, NAV, error_text, lang_of, render, t, when
 from ivr.pool.console import CASE_FORM, Panel
 
 routes = Routes("cases")
@@ -55,13 +56,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cases.summary": ("摘要", "Summary"),
     "cases.summary_hint": ("来电事由，回车提交", "What the citizen called about; Enter submits"),
     "cases.urgency.urgent": ("紧急", "urgent"), "cases.urgency.normal": ("一般", "normal"),
-    "cases.submit": ("创建工单 (Enter)", "Open case (Enter)"),
+    "cases.submit": ("创建工单（回车）", "Open case (Enter)"),
+    "cases.wait_call": ("接通来电后，可在此从来电创建工单", "Once a call connects, open its case here"),
     "cases.opened": ("已创建工单", "Case opened"),
 }
 
 
 class InboxQuery(BaseModel):
     status: str = Field("", max_length=20, description="only cases in this status")
+    official: str = Field("", max_length=40, description="admins, supervisors: one official's "
+                                                         "cases (slug)")
+    kind: str = Field("", max_length=12, description="voicemail, missed or call")
+    owner: str = Field("", max_length=80, description="admins, supervisors: cases assigned to "
+                                                      "this owner")
 
 
 @dataclass(frozen=True)
@@ -79,14 +86,20 @@ class Row:
     summary: str
     audio: bool
     overdue: bool
-    deadline: str
+    deadline: datetime | None
     callback: bool
     altered: bool  # the caller ID was altered on the way in and no admin approved a callback
     approve: bool  # the asker (an admin) may approve calling it back
-    resolve_deadline: str = ""
-    escalated: str = ""  # "level 1 → slug", empty when not escalated
-    history: tuple[str, ...] = ()
+    resolve_deadline: datetime | None = None
+    escalated: str = ""  # "level 1 → name", empty when not escalated
+    history: tuple[inbox_view.Event, ...] = ()
     duty: str = ""  # the automatic callback duty (open, closed, unreachable, refused), if any
+    call_at: str = ""  # the call's arrival, local time
+    attempts: tuple[inbox_view.Attempt, ...] = ()
+    owner: str = ""
+    official: str = ""
+    repeat: int = 1  # cases of this caller in the list
+    transcribed: bool = True  # a voicemail's transcript exists
 
 
 async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, Transcript]:
@@ -99,30 +112,20 @@ async def _transcripts(request: web.Request, items: list[Case]) -> dict[int, Tra
     return {tr.voicemail_id: tr for tr in found}
 
 
-def _minutes(value: datetime | None) -> str:
-    return value.isoformat(timespec="minutes") if value is not None else ""
-
-
-async def _names(request: web.Request, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
+async def _names(request: web.Request) -> dict[int, tuple[str, str]]:
+    """official id → (slug, name) of every official (the filter's pick-list, the columns)."""
     async with request.config_dict[DB]() as session:
-        rows = (await session.execute(select(Official.id, Official.name)
-                                      .where(Official.id.in_(ids)))).all()
-    return {oid: name for oid, name in rows}
+        rows = (await session.execute(select(Official.id, Official.slug, Official.name)
+                                      .order_by(Official.slug))).all()
+    return {oid: (slug, name) for oid, slug, name in rows}
 
 
-def _escalation(c: Case, names: dict[int, str]) -> str:
+def _escalation(request: web.Request, c: Case, names: dict[int, tuple[str, str]]) -> str:
     if not c.escalation_level:
         return ""
-    to = names.get(c.escalated_to or -1, "")
+    to = names.get(c.escalated_to or -1, ("", ""))[1]
     return f"{c.escalation_level} → {to}".strip(" →") + \
-        (f" ({_minutes(c.escalation_deadline)})" if c.escalation_deadline else "")
-
-
-def _history(c: Case) -> list[str]:
-    return [f"{_minutes(e.at)} {e.actor} {e.action} {e.new_value or ''} {e.note}".strip()
-            for e in c.events]
+        (f" ({when(request, c.escalation_deadline)})" if c.escalation_deadline else "")
 
 
 async def _callback_phone(request: web.Request, identity: Identity) -> str | None:
@@ -133,46 +136,73 @@ async def _callback_phone(request: web.Request, identity: Identity) -> str | Non
     return own[0] if own else None
 
 
-async def _inbox(request: web.Request, status: str, *, error: str = "",
+async def _inbox(request: web.Request, query: InboxQuery, *, error: str = "",
                  http_status: int = 200) -> web.Response:
     identity = require_identity(request)
     official = None
+    names = await _names(request)
+    wide = identity.role in (_A, _S)  # admins and supervisors filter by official and owner
     if identity.role == _F:
         if identity.official_id is None:
             raise Forbidden("this account is not linked to an official")
         official = str(identity.official_id)
+    elif wide and query.official:
+        official = query.official
+    kind = query.kind if query.kind in CASE_KINDS else None
+    status = query.status if query.status in CASE_STATES else None
     items = list(await case_service.list_cases(request.config_dict[DB], case_service.CaseFilter(
-        official=official, status=status or None, limit=200)))
+        official=official, status=status, kind=kind, limit=200)))
+    if wide and query.owner:
+        items = [c for c in items if (c.assigned_to or "") == query.owner]
+    items = inbox_view.grouped(items)
+    repeats = inbox_view.repeat_counts(items)
     texts = await _transcripts(request, items)
-    names = await _names(request, {c.escalated_to for c in items if c.escalated_to})
     phone = await _callback_phone(request, identity)
     async with request.config_dict[DB]() as session:
         altered = await awaiting_approval(session, items)
+        call_at = await inbox_view.call_times(session, items)
     now = utcnow()
     min_conf = request.config_dict[PIPELINE].rules.min_confidence
+
+    def at(dt: datetime | None) -> str:
+        return when(request, dt)
+
+    def text(key: str) -> str:
+        return t(request, key)
+
     rows = [Row(id=c.id, kind=c.kind, status=c.status, caller=c.caller or "",
                 number_dialed=c.number_dialed or "", urgency=c.urgency, category=c.category or "",
                 transcript=view(c, texts.get(c.voicemail_id), min_conf) if c.voicemail_id
                 else None, can_correct=bool(c.voicemail_id) and identity.role in (_A, _F),
                 summary=c.summary or "", audio=bool(c.voicemail_id),
                 overdue=case_service.is_overdue(c.status, c.deadline, now),
-                deadline=c.deadline.isoformat(timespec="minutes") if c.deadline else "",
+                deadline=c.deadline,
                 callback=phone is not None and c.status != "resolved" and bool(c.caller),
                 altered=c.id in altered,
                 approve=c.id in altered and identity.role == _A and c.status != "resolved",
-                resolve_deadline=_minutes(c.resolve_deadline),
-                escalated=_escalation(c, names), history=tuple(_history(c)),
-                duty=c.callback_duty if c.callback_duty and c.callback_duty != "off" else "")
+                resolve_deadline=c.resolve_deadline,
+                escalated=_escalation(request, c, names),
+                history=tuple(inbox_view.events(c, at, text)),
+                duty=c.callback_duty if c.callback_duty and c.callback_duty != "off" else "",
+                call_at=at(call_at.get(c.id)), attempts=tuple(inbox_view.attempts(c, now, at)),
+                owner=c.assigned_to or "", official=names.get(c.official_id or -1, ("", ""))[1],
+                repeat=repeats.get(c.caller or "", 1),
+                transcribed=not c.voicemail_id or c.voicemail_id in texts)
             for c in items]
+    owners = sorted({c.assigned_to for c in items if c.assigned_to} | (
+        {query.owner} if query.owner else set()))
     return render(request, "followup/cases.html",
-                  {"rows": rows, "states": CASE_STATES, "phone": phone or ""},
+                  {"rows": rows, "states": CASE_STATES, "kinds": CASE_KINDS, "phone": phone or "",
+                   "wide": wide, "officials": [(s, n) for s, n in names.values()],
+                   "category_labels": dict(categories(request)),
+                   "owners": owners, "q": query},
                   title="cases.title", error=error, status=http_status, scripts=["cases.js"])
 
 
 @routes.get("/cases", roles=[_A, _S, _O, _F], query=InboxQuery)
 async def inbox(request: web.Request, query: InboxQuery) -> web.Response:
     """The cases inbox (an official: their own officials' cases)."""
-    return await _inbox(request, query.status)
+    return await _inbox(request, query)
 
 
 @routes.post("/cases/{id}/status", roles=[_A, _O, _F], scope=OFFICIAL_CASE)
@@ -194,7 +224,8 @@ async def post_case_status(request: web.Request) -> web.Response:
 
 async def inbox_with_error(request: web.Request, exc: IvrError) -> web.Response:
     """The inbox again, with what went wrong (a form on it was refused)."""
-    return await _inbox(request, "", error=error_text(request, exc), http_status=exc.status)
+    return await _inbox(request, InboxQuery(), error=error_text(request, exc),
+                        http_status=exc.status)
 
 
 def categories(request: web.Request) -> list[tuple[str, str]]:
@@ -218,5 +249,6 @@ def setup(app: web.Application) -> None:
     app[CASE_FORM] = case_form
     app[MESSAGES].add(TEXTS)
     app[MESSAGES].add(TRANSCRIPT_TEXTS)
+    app[MESSAGES].add(inbox_view.TEXTS)
     app[NAV].add([_A, _O, _F, _S], "/cases", "cases.title")
     app[ROUTES].add(app, routes)

@@ -14,15 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from ivr.core.errors import IvrError
+from ivr.http import localtime
+from ivr.http.keys import CONFIG
 from ivr.http.routes import identity_of
 
 LANG_COOKIE = "ivr_lang"
+TZ = web.RequestKey("tz", str)  # the city's IANA zone, set by the web middleware
 LANGS = ("zh", "en")
 SECURITY_HEADERS = {
     "Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
@@ -68,6 +73,21 @@ def lang_of(request: web.Request) -> str:
     return lang if lang in LANGS else "zh"
 
 
+def page_tz(request: web.Request) -> ZoneInfo:
+    """The city's timezone for this request (the database's, read by the web middleware; the
+    config's when the middleware did not run)."""
+    name = request.get(TZ) or request.config_dict[CONFIG].database.timezone
+    try:
+        return ZoneInfo(str(name))
+    except (KeyError, ValueError):
+        return ZoneInfo("Asia/Shanghai")
+
+
+def when(request: web.Request, dt: datetime | None, *, zone: bool = False) -> str:
+    """``dt`` in the city's timezone, for a page (see ivr.http.localtime)."""
+    return localtime.when(dt, page_tz(request), lang_of(request), zone=zone)
+
+
 def t(request: web.Request, key: str) -> str:
     """The text of message ``key`` in the request's language."""
     return request.config_dict[MESSAGES].text(key, lang_of(request))
@@ -94,7 +114,13 @@ def render(request: web.Request, template: str, context: Mapping[str, Any] | Non
     messages = request.config_dict[MESSAGES]
     errors = {key[len("error."):]: messages.text(key, lang)  # for scripts: texts by error_id
               for key in messages.texts if key.startswith("error.")}
+    tz, now = page_tz(request), datetime.now(UTC)
     full = {"t": lambda key: messages.text(key, lang), "title": title, "flash": flash,
+            "when": lambda dt, zone=False, seconds=False: localtime.when(
+                dt, tz, lang, zone=zone, seconds=seconds),
+            "due": lambda dt: localtime.due(dt, now, lang),
+            "ago": lambda dt: localtime.relative(dt, now, lang),
+            "zone": localtime.zone_label(tz, lang, now),
             "error": error, "scripts": list(scripts), "error_texts": errors,
             "identity": identity, "csrf": identity.csrf if identity else "", "lang": lang,
             "nav": nav, "here": request.path_qs, **(context or {})}

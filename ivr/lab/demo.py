@@ -51,7 +51,26 @@ async def start_phones(lab: LabDeployment, phones: dict[str, int], workdir: Path
     return started
 
 
-def banner(lab: LabDeployment, officials: list[dict[str, Any]]) -> str:
+def mode_line(effective: dict[str, Any] | None, stored: str) -> str:
+    """The mode in effect and why, for the banner: ``mode=pool (window mon-fri 18:00-08:30;
+    switch: direct)``; the stored mode alone when nothing is known."""
+    if not effective:
+        return f"mode={stored}"
+    why = "switch" if effective["source"] == "switch" else (
+        f"{effective['source']} {effective['window']['days']} "
+        f"{effective['window']['start']}-{effective['window']['end']}; switch: {stored}")
+    if effective["availability"] != "available":
+        why += f"; {effective['availability']}"
+    if effective["first_step"] != effective["mode"] or effective["first_step"] == "pool":
+        first = effective["first_step"]
+        why += f"; first: {first}" + (f" {effective['pool']}" if first == "pool" else "")
+    return f"mode={effective['mode']} ({why})"
+
+
+def banner(lab: LabDeployment, officials: list[dict[str, Any]],
+           effective: dict[str, dict[str, Any]] | None = None) -> str:
+    """The demo's addresses and numbers; each official's mode is the one IN EFFECT now with
+    why (``effective``: GET /api/v1/effective by slug)."""
     host, port = lab.sip
     lines = ["", "ivr demo is running — 演示已启动", "",
              f"  Asterisk SIP   {host}:{port} (citizens come from the carrier address 127.0.0.2)",
@@ -61,7 +80,8 @@ def banner(lab: LabDeployment, officials: list[dict[str, Any]]) -> str:
              "  published numbers / 公开电话:"]
     for o in officials:
         nums = ", ".join(n["dial_forms"][-1] for n in o["numbers"])
-        lines.append(f"    {nums:<28} {o['name']} {o['title']:<6} mode={o['policy']['mode']}")
+        lines.append(f"    {nums:<28} {o['name']} {o['title']:<6} "
+                     f"{mode_line((effective or {}).get(o['slug']), o['policy']['mode'])}")
     first = officials[0]["numbers"][0]["dial_forms"][-1]
     lines += ["", "  dial one as a citizen (another terminal):",
               f"    sipp -sn uac -s {first} {host}:{port} -i 127.0.0.2 -p 0 -m 1 -d 4000",
@@ -175,7 +195,9 @@ async def main(argv: list[str] | None = None) -> int:
         officials = [o for o in body["items"] if o["numbers"]]
         accounts = await demo_accounts(lab, officials[0]["slug"], ops["items"][0]["endpoint"])
         phone = await softphone(lab)
-        print(banner(lab, officials), flush=True)
+        status, eff = await lab.arequest("GET", "/api/v1/effective")
+        effective = {e["slug"]: e for e in eff["items"]} if status == 200 else {}
+        print(banner(lab, officials, effective), flush=True)
         print(softphone_banner(lab, phone), flush=True)
         print(f"  web UI / 网页     {lab.api}/   (password for every demo account: "
               f"{accounts['password']})")

@@ -19,9 +19,9 @@ KINDS: dict[str, tuple[str, str]] = {
     "recorder_lag": ("通话记录滞后", "Call records lagging"),
     "transcription_backlog": ("转写积压", "Transcription backlog"),
     "disk_low": ("磁盘空间不足", "Disk space low"),
-    "journal_large": ("CEL 日志过大", "CEL journal large"),
+    "journal_large": ("通话事件日志过大", "CEL journal large"),
     "pool_unstaffed": ("话务组无人就绪", "Pool with nobody ready"),
-    "asterisk_restarted": ("Asterisk 已重启", "Asterisk restarted"),
+    "asterisk_restarted": ("电话交换机已重启", "Asterisk restarted"),
     "backup_failed": ("定时备份失败", "Scheduled backup failed"),
     "sip_bans": ("多个 SIP 来源被封禁", "Several SIP sources banned"),
 }

@@ -25,11 +25,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "alerts.intro": ("本节点的健康检查；条件消失后告警自动解除。",
                      "This node's health checks; an alert clears itself when its condition ends."),
     "alerts.alert": ("告警", "Alert"), "alerts.subject": ("对象", "Subject"),
-    "alerts.since": ("开始于 (UTC)", "Since (UTC)"), "alerts.detail": ("详情", "Detail"),
+    "alerts.since": ("开始于", "Since"), "alerts.detail": ("详情（技术信息）", "Detail"),
     "alerts.none": ("当前没有告警。", "No alert now."), "alerts.checks": ("检查项", "Checks"),
     "alerts.state": ("状态", "State"), "alerts.raised": ("告警中", "raised"),
     "alerts.pending": ("观察中", "pending"), "alerts.ok": ("正常", "ok"),
-    "alerts.howto": ("每项告警的处理方法见 docs/operations.md；Prometheus 指标：/metrics。",
+    "alerts.howto": ("每项告警的处理方法见运维文档；监控指标见",
                      "What to do about each alert: docs/operations.md; Prometheus metrics: /metrics."),
 }
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from ivr.asterisk.ami import AmiClient
 from ivr.calls.live import LiveCalls
+from ivr.core.constants import OUTCOMES
 from ivr.core.errors import InvalidOperatorState, IvrError, UnknownOperator
 from ivr.db.models import Operator
 from ivr.http import DB, ROUTES, Routes, require_identity
@@ -37,9 +38,18 @@ routes = Routes("console")
 
 TEXTS: dict[str, tuple[str, str]] = {
     "console.title": ("话务台", "Operator console"),
-    "console.my_state": ("我的状态", "My state"), "console.set_state": ("设置", "Set"),
-    "console.state.ready": ("已登录·就绪", "logged in, ready"),
-    "console.state.paused": ("暂停", "paused"), "console.state.logged_out": ("已退出", "logged out"),
+    "console.my_state": ("我的接听状态", "My queue state"), "console.set_state": ("设置", "Set"),
+    "console.state.ready": ("已签入队列·就绪", "in the queue, ready"),
+    "console.state.paused": ("暂停接听", "paused"),
+    "console.state.logged_out": ("未签入队列（不接来电）", "not in the queue (no calls)"),
+    "console.seconds": ("秒", "s"),
+    "console.outcome.answered": ("已接听", "answered"),
+    "console.outcome.voicemail": ("留言", "voicemail"),
+    "console.outcome.missed": ("未接", "missed"),
+    "console.outcome.abandoned": ("来电者挂断", "abandoned"),
+    "console.outcome.refused": ("已拒绝", "refused"),
+    "console.outcome.interrupted": ("中断", "interrupted"),
+    "console.outcome.in-progress": ("进行中", "in progress"),
     "console.pause_reason": ("暂停原因", "Pause reason"), "console.endpoint": ("分机", "Endpoint"),
     "console.queue": ("队列", "Queue"), "console.waiting": ("排队人数", "Waiting"),
     "console.longest": ("最长等待", "Longest wait"),
@@ -47,7 +57,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "console.whose": ("号码归属", "Whose number"), "console.dialed": ("拨打号码", "Number dialed"),
     "console.caller": ("来电号码", "Caller"),
     "console.earlier": ("此来电者的历史来电", "This caller's earlier calls"),
-    "console.at": ("时间", "At"), "console.official": ("官员", "Official"),
+    "console.at": ("时间", "At"), "console.official": ("领导", "Official"),
     "console.outcome": ("结果", "Outcome"),
     "console.ringing": ("振铃中", "ringing"), "console.connected": ("通话中", "connected"),
     "console.ended": ("已结束", "ended"),
@@ -90,6 +100,8 @@ async def _console_page(request: web.Request, *, error: str = "", status: int = 
     registrations = request.config_dict.get(REGISTRATIONS)
     phone = (await registrations.states([op.endpoint]))[op.endpoint].status \
         if registrations is not None else "unknown"
+    texts.update({f"outcome.{o}": t(request, f"console.outcome.{o}")
+                  for o in (*OUTCOMES, "in-progress")})
     return render(request, "pool/console.html", {
         "op": op, "states": pool_service.STATES, "phone": phone,
         "case_form": hook(request) if hook is not None else None,

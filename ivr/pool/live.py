@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import select
@@ -22,8 +23,11 @@ from sqlalchemy.orm import selectinload
 from ivr.asterisk.ami import AmiClient, AmiError, Message
 from ivr.calls.fold import CallView
 from ivr.calls.live import LiveCalls
-from ivr.db.models import Call, Official, Operator
+from ivr.core.config import DEFAULT_TIMEZONE
+from ivr.db.models import Call, Official, Operator, Setting
 from ivr.db.session import Db
+from ivr.db.settings import TIMEZONE_KEY
+from ivr.http import localtime
 
 log = logging.getLogger(__name__)
 QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon")
@@ -254,11 +258,17 @@ async def earlier_calls(session: AsyncSession, caller: str, exclude_linkedid: st
     rows = (await session.scalars(
         select(Call).where(Call.caller == caller, Call.linkedid != exclude_linkedid)
         .order_by(Call.started_at.desc()).limit(limit))).all()
+    setting = await session.get(Setting, TIMEZONE_KEY)
+    try:
+        tz = ZoneInfo(str(setting.value if setting is not None else DEFAULT_TIMEZONE))
+    except (KeyError, ValueError):
+        tz = ZoneInfo(DEFAULT_TIMEZONE)
     ids = {c.official_id for c in rows if c.official_id}
     names: dict[int | None, str] = {}
     if ids:
         for o in (await session.scalars(select(Official).where(Official.id.in_(ids)))).all():
             names[o.id] = o.display_name
     return [{"id": c.id, "started_at": c.started_at.isoformat(timespec="seconds") if c.started_at else "",
+             "at": localtime.when(c.started_at, tz, "zh"),  # the city's time, for the console
              "dialed": c.number_dialed, "official": names.get(c.official_id, ""),
              "outcome": c.outcome or "in-progress", "answered_by": c.answered_by or ""} for c in rows]

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from ivr.core.constants import API_PREFIX
+from ivr.db.settings import current_timezone
 from ivr.directory.schemas import OfficialOut
-from ivr.http import DB, ROUTES, OnChange, Routes
+from ivr.directory.services import list_officials
+from ivr.http import CONFIG, DB, ROUTES, OnChange, Routes
 from ivr.http.inputs import actor_of, local_time
 from ivr.http.keys import on_change_of
+from ivr.http.localtime import when
 from ivr.http.schemas import Items
 from ivr.routing import services as routing
+from ivr.routing.effective import effective_modes
 from ivr.routing.numbers_service import language_warning, set_number
 from ivr.routing.schemas import (
     AuditOut,
@@ -25,6 +30,7 @@ from ivr.routing.schemas import (
     ChangeIn,
     DeputyIn,
     DeviceConfirmIn,
+    EffectiveOut,
     ModeIn,
     NumberIn,
     NumberOut,
@@ -51,7 +57,29 @@ def _who(request: web.Request, body: ChangeIn) -> _Who:
             "on_change": on_change_of(request)}
 
 
-@routes.put(f"{OFFICIAL}/mode", roles=ADMIN, body=ModeIn, response=OfficialOut)
+@routes.get(f"{P}/effective", roles=["admin", "supervisor"], response=Items[EffectiveOut],
+            summary="Every official's mode in effect now and why")
+async def get_effective(request: web.Request) -> Items[EffectiveOut]:
+    """The mode in effect now for every official (schedule window, holiday window or the
+    admin's switch), their availability and where calls go first."""
+    db = request.config_dict[DB]
+    officials = await list_officials(db)
+    effs = await effective_modes(db, request.config_dict[CONFIG], officials)
+    tz = ZoneInfo(await current_timezone(db))
+    out = []
+    for o in officials:
+        e = effs.get(o.id)
+        if e is None:
+            continue
+        out.append(EffectiveOut(
+            slug=o.slug, name=o.display_name, mode=e.mode, stored=e.stored, source=e.source,
+            window={"days": e.days, "start": e.start, "end": e.end} if e.days else None,
+            availability=e.availability, first_step=e.first, pool=e.pool, deputy=e.deputy,
+            next_change=when(e.until, tz, "zh", seconds=True) if e.until else None))
+    return Items[EffectiveOut](items=out)
+
+
+@routes.put(f"{OFFICIAL}/mode", roles=ADMIN, body=ModeIn, response=OfficialOut, errors=[409])
 async def put_mode(request: web.Request, body: ModeIn) -> OfficialOut:
     """Switch the base mode (audited)."""
     return OfficialOut.of(await routing.set_mode(
@@ -89,7 +117,8 @@ async def put_ring_timeout(request: web.Request, body: RingTimeoutIn) -> Officia
         **_who(request, body)))
 
 
-@routes.put(f"{OFFICIAL}/deputy", roles=ADMIN, body=DeputyIn, response=OfficialOut)
+@routes.put(f"{OFFICIAL}/deputy", roles=ADMIN, body=DeputyIn, response=OfficialOut,
+            errors=[409])
 async def put_deputy(request: web.Request, body: DeputyIn) -> OfficialOut:
     """Set the deputy (slug, or null; audited)."""
     return OfficialOut.of(await routing.set_deputy(

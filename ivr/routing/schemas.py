@@ -114,3 +114,22 @@ class AuditOut(BaseModel):
     def of(cls, a: AuditEntry) -> AuditOut:
         return cls(id=a.id, at=iso_time(a.at), actor=a.actor, official_id=a.official_id,
                    field=a.field, old_value=a.old_value, new_value=a.new_value, reason=a.reason)
+
+
+class EffectiveOut(BaseModel):
+    """What the next call to one official does now, and why (the pages show the same)."""
+    slug: str
+    name: str
+    mode: str = Field(description="the mode in effect now")
+    stored: str = Field(description="the admin's switch (the mode outside every window)")
+    source: str = Field(description="switch | window (a weekly window) | holiday (a holiday "
+                                    "window): what sets the mode now")
+    window: dict[str, str] | None = Field(description="the window in effect ({days, start, "
+                                                      "end}), null for the switch")
+    availability: str
+    first_step: str = Field(description="where calls go first: direct, deputy, pool, "
+                                        "voicemail or message")
+    pool: str = Field(description="the pool of the pool step")
+    deputy: str = Field(description="the deputy's name, empty when none")
+    next_change: str | None = Field(description="the next schedule boundary, city time "
+                                                "(YYYY-MM-DD HH:MM:SS), null when none")

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from ivr.core.constants import CALL_KINDS, OUTCOMES
-from ivr.core.errors import InvalidInput, UnknownCall, UnknownDevice, UnknownOfficial, UnknownPool
+from ivr.core.errors import InvalidInput, NoDeputy, UnknownCall, UnknownDevice, UnknownOfficial, UnknownPool
 from ivr.core.ids import MAX_ID, parse_id
 from ivr.core.numbers import NumberError, normalize
 from ivr.core.timeutil import as_utc
@@ -107,6 +107,9 @@ async def set_mode(db: Db, official: str | int, mode: str, actor: str, reason: s
         policy = _policy(o)
         if policy.mode == mode:
             return []
+        if mode == "deputy" and o.deputy_id is None:
+            raise NoDeputy(f"{o.name} ({o.slug}) has no deputy: calls in deputy mode would go "
+                           "to the pool; name a deputy first", {"official": o.slug})
         old, policy.mode = policy.mode, mode
         return [("mode", old, mode)]
     return await _change(db, official, actor, reason, on_change, apply)
@@ -214,6 +217,9 @@ async def set_deputy(db: Db, official: str | int, deputy: str | int | None, acto
             raise InvalidInput("an official cannot be their own deputy", {"deputy": str(deputy)})
         if (o.deputy_id or None) == (new.id if new else None):
             return []
+        if new is None and o.policy is not None and o.policy.mode == "deputy":
+            raise NoDeputy(f"{o.name} ({o.slug}) is in deputy mode: switch the mode before "
+                           "removing the deputy", {"official": o.slug})
         old = o.deputy.slug if o.deputy else None
         o.deputy = new
         return [("deputy", old, new.slug if new else None)]

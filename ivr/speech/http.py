@@ -18,7 +18,7 @@ routes = Routes("speech")
 STAFF = ["admin", "supervisor", "operator", "official"]
 TEXTS: dict[str, tuple[str, str]] = {
     "speech.title": ("语言与语音模型", "Languages and speech models"),
-    "speech.intro": ("号码或官员可选用的语言：须有提示音并已安装语音模型；只在目录中（未安装）的语言可选，"
+    "speech.intro": ("号码或领导可选用的语言：须有提示音并已安装语音模型；只在目录中（未安装）的语言可选，"
                      "但留言无法转写，需人工听录音。",
                      "A number or an official may use a language with prompts and an installed "
                      "speech model; one only catalogued (not installed) may be chosen, but its "
@@ -28,11 +28,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "speech.note": ("说明", "Note"), "speech.no_model": ("未安装", "not installed"),
     "speech.yes": ("是", "yes"), "speech.no": ("否", "no"),
     "speech.installed": ("已安装的模型", "Installed models"), "speech.none": ("无", "none"),
-    "speech.howto": ("在服务器上安装：ivr models download 名称，或离线 ivr models install 文件.zip（均校验 SHA-256）；"
-                     "ivr models list --verify 复核。",
-                     "Install on the server: ivr models download NAME, or offline ivr models "
-                     "install FILE.zip (both verify the SHA-256); recheck with ivr models list "
-                     "--verify."),
+    "speech.lang.zh": ("普通话", "Mandarin"), "speech.lang.en": ("英语", "English"),
+    "speech.lang.ko": ("韩语", "Korean"),
+    "speech.note.no_prompts": ("没有该语言的提示音：来电者将听不到任何提示，不可选用",
+                               "No prompts in this language: callers would hear nothing"),
+    "speech.note.catalogued": ("未安装语音模型：留言照常保存，并标记为需人工听录音，直到安装模型。可安装：",
+                               "No speech model installed: messages are kept and marked for "
+                               "listening until one is. Install:"),
+    "speech.note.none": ("未安装语音模型，模型目录中也没有该语言的模型",
+                         "No speech model installed, and none is catalogued"),
+    "speech.from": ("来源", "source"),
+    "speech.howto_head": ("在服务器上安装模型（均校验文件摘要）：", "Install a model on the server "
+                                                            "(both verify the SHA-256):"),
+    "speech.howto_offline": ("离线安装", "offline"), "speech.howto_verify": ("复核", "recheck"),
 }
 
 

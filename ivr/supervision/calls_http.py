@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -16,8 +17,9 @@ from ivr.core.constants import API_PREFIX, CALL_KINDS
 from ivr.core.errors import InvalidInput
 from ivr.core.timeutil import utcnow
 from ivr.db.settings import current_timezone
+from ivr.followup import inbox_view
 from ivr.http import DB, ROUTES, Routes
-from ivr.http.pages import MESSAGES, NAV, error_text, render
+from ivr.http.pages import MESSAGES, NAV, error_text, render, t, when
 from ivr.http.scopes import OFFICIAL_CALL, OFFICIAL_QUERY
 from ivr.supervision import calls_query as cq
 from ivr.supervision import exceptions as ex
@@ -157,16 +159,23 @@ async def call_page(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     tz = await current_timezone(db)
     d = await cq.detail(db, int(raw))
+    now = datetime.now(UTC)
+
+    def at(dt: datetime | None) -> str:
+        return when(request, dt)
+
+    def text(key: str) -> str:
+        return t(request, key)
     steps = [{"seq": s.seq, "kind": s.kind, "target": s.target, "result": s.result or "",
               "answered_by": s.answered_by or "", "started": cq.local(s.started_at, tz),
               "secs": round((s.ended_at - s.started_at).total_seconds(), 1)
               if s.ended_at else None} for s in d.call.steps]
     cases = [{"id": c.id, "kind": c.kind, "status": c.status,
               "deadline": cq.local(c.deadline, tz),
-              "history": [f"{cq.local(e.at, tz)} {e.actor} {e.action} "
-                          f"{e.old_value or ''}→{e.new_value or ''} {e.note}" for e in c.events],
-              "callbacks": [f"{cq.local(cb.created_at, tz)} {cb.number} {cb.state} "
-                            f"{cb.result or ''}" for cb in c.callbacks]} for c in d.cases]
+              "history": inbox_view.events(c, at, text),
+              "callbacks": [{"at": a.at, "number": cb.number, "state": a.state, "result": a.result}
+                            for a, cb in zip(inbox_view.attempts(c, now, at), c.callbacks,
+                                             strict=True)]} for c in d.cases]
     context = {"c": d.call, "started": cq.local(d.call.started_at, tz),
                "official": d.official.display_name if d.official else "",
                "steps": steps, "cases": cases, "voicemail": d.voicemail,

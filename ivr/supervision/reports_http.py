@@ -28,7 +28,7 @@ TICKER = web.AppKey("monthly_ticker", asyncio.Task[None])
 
 TEXTS: dict[str, tuple[str, str]] = {
     "reports.title": ("月度通报", "Monthly reports"),
-    "reports.month": ("月份", "Month"), "reports.official": ("官员（可选）", "Official (optional)"),
+    "reports.month": ("月份", "Month"), "reports.official": ("领导（可选）", "Official (optional)"),
     "reports.generate": ("生成", "Generate"), "reports.scope": ("范围", "Scope"),
     "reports.generated": ("生成时间", "Generated"), "reports.by": ("生成者", "By"),
     "reports.city": ("全市", "City-wide"), "reports.none": ("尚无通报", "No report yet"),

@@ -3,17 +3,19 @@ CSV export — the same figures (``ivr.supervision.reports.figures``) for the sa
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from ivr.core.constants import API_PREFIX
 from ivr.core.errors import Forbidden, InvalidInput
+from ivr.core.timeutil import parse_iso_time
 from ivr.db.settings import current_timezone
 from ivr.http import DB, ROUTES, Routes, require_identity
-from ivr.http.pages import MESSAGES, NAV, error_text, render
+from ivr.http.pages import MESSAGES, NAV, error_text, page_tz, render
 from ivr.http.scopes import OFFICIAL_QUERY
-from ivr.supervision import reports
+from ivr.supervision import charts, reports
 from ivr.supervision.reports import OverdueCounter
 from ivr.supervision.stats_schemas import StatsOut, StatsQuery
 
@@ -26,11 +28,21 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dashboard.title": ("监督统计", "Supervision dashboard"),
     "dashboard.from": ("开始", "From"), "dashboard.to": ("结束", "To"),
     "dashboard.show": ("查看", "Show"), "dashboard.export_csv": ("导出 CSV", "Export CSV"),
-    "dashboard.per_official": ("按官员", "Per official"),
+    "dashboard.per_official": ("按领导", "Per official"),
     "dashboard.per_pool": ("按话务组", "Per pool"),
     "dashboard.per_hour": ("每小时来电", "Calls per hour"),
-    "dashboard.official": ("官员", "Official"), "dashboard.pool": ("话务组", "pool"),
+    "dashboard.official": ("领导", "Official"), "dashboard.pool": ("话务组", "Pool"),
     "dashboard.total": ("合计", "Total"),
+    "dashboard.period": ("统计周期", "Period"),
+    "dashboard.trend": ("每日来电（按结果）", "Calls per day by outcome"),
+    "dashboard.shares": ("各领导来电结果占比", "Outcome shares per official"),
+    "dashboard.part.answered": ("已接听", "answered"),
+    "dashboard.part.voicemail": ("留言", "voicemail"),
+    "dashboard.part.missed": ("未接", "missed"),
+    "dashboard.part.abandoned": ("来电者挂断", "abandoned"),
+    "dashboard.calls_n": ("通", "calls"),
+    "dashboard.period_to": ("至", "to"),
+    "dashboard.default_period": ("（默认：最近7天，含今天）", "(default: the last 7 days, today included)"),
     "dashboard.calls": ("来电", "Calls"), "dashboard.answered_pct": ("接通率", "Answered %"),
     "dashboard.by_self": ("本人接听", "Answered by the official"),
     "dashboard.by_others": ("他人接听", "Answered by others"),
@@ -113,8 +125,22 @@ def _qs(query: StatsQuery, **override: str) -> str:
     return urlencode(q)
 
 
-def _cell(value: object) -> str:
-    return "–" if value is None else str(value)
+def _cell(value: object, column: str = "") -> str:
+    if value is None:
+        return "–"
+    return f"{value}%" if column.endswith("_pct") else str(value)
+
+
+def _cells(values: dict[str, object], names: list[str]) -> list[str]:
+    return [_cell(values.get(c), c) for c in names]
+
+
+def _period(request: web.Request, since: str, until: str) -> tuple[str, str]:
+    """The period shown (first and last day, the city's dates; ``until`` is exclusive)."""
+    tz = page_tz(request)
+    first = parse_iso_time(since).astimezone(tz)
+    last = (parse_iso_time(until) - timedelta(seconds=1)).astimezone(tz)
+    return first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
 
 
 @routes.get("/dashboard", roles=READERS, query=StatsQuery)
@@ -124,19 +150,23 @@ async def dashboard(request: web.Request, query: StatsQuery) -> web.Response:
     try:
         f = await request_figures(request, query)
     except InvalidInput as exc:
-        return render(request, "supervision/dashboard.html", {**context, "figures": None},
+        return render(request, "supervision/dashboard.html",
+                      {**context, "figures": None, "period": None},
                       title="dashboard.title", error=error_text(request, exc), status=exc.status)
     names = [c for c, _ in COLUMNS]
     total = f.total.model_dump()
     context.update(
         figures=f, headings=[key for _, key in COLUMNS], csv_query=_qs(query),
-        officials=[(o.name, _qs(query, official=o.slug),
-                    [_cell(v) for v in map(o.model_dump().get, names)]) for o in f.officials],
-        pools=[(p.pool, [_cell(v) for v in map(p.model_dump().get, names)]) for p in f.pools],
-        departments=[(d.department or "–", [_cell(v) for v in map(d.model_dump().get, names)])
+        officials=[(o.name, _qs(query, official=o.slug), _cells(o.model_dump(), names))
+                   for o in f.officials],
+        pools=[(p.pool, _cells(p.model_dump(), names)) for p in f.pools],
+        departments=[(d.department or "–", _cells(d.model_dump(), names))
                      for d in f.departments],
-        days=[(d.day, [_cell(v) for v in map(d.model_dump().get, names)]) for d in f.days],
-        total=[_cell(total.get(c)) for c in names], chart=reports.hour_chart(f.calls_per_hour))
+        days=[(d.day, _cells(d.model_dump(), names)) for d in f.days],
+        total=_cells(total, names), chart=reports.hour_chart(f.calls_per_hour),
+        trend=charts.daily_trend(f.days), shares=charts.official_shares(f.officials),
+        parts=charts.PARTS,
+        period=_period(request, f.since, f.until))
     return render(request, "supervision/dashboard.html", context, title="dashboard.title")
 
 

@@ -11,6 +11,9 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ivr.core.errors import IvrError, NotSignedIn
+from ivr.db.settings import current_timezone
+from ivr.http import DB
+from ivr.http.pages import TZ
 from ivr.web import auth
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,8 @@ async def _page(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=401, text="请先登录 / please sign in")
     except IvrError as exc:  # Forbidden, CsrfFailed
         return request.config_dict[ERROR_PAGE](request, exc)
+    if not request.path.startswith("/static/"):
+        request[TZ] = await current_timezone(request.config_dict[DB])  # pages show local times
     try:
         return await handler(request)
     except IvrError as exc:  # e.g. an unknown official in the path

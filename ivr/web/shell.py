@@ -40,6 +40,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "login": ("登录", "Sign in"),
     "login.username": ("用户名", "User name"),
     "login.password": ("密码", "Password"),
+    "zone.label": ("时区", "Timezone"),
+    "p.colon": ("：", ": "), "p.semi": ("；", "; "),  # punctuation of the page's language
+    "role.admin": ("管理员", "admin"),
+    "role.operator": ("话务员", "operator"),
+    "role.official": ("领导", "official"),
+    "role.supervisor": ("督查员", "supervisor"),
+    "role.system": ("系统", "system"),
 }
 routes = Routes("web")
 # sign-ins handled at once (the others wait their turn, holding no database lock): a flood then

@@ -146,7 +146,7 @@ async def test_web_admin_operator_supervisor(lab: Any, sipp: Any, browser: Any,
     assert status == 200, stats
     api_row = next(r for r in stats["officials"] if r["slug"] == "zhang-wei")
     assert api_row["calls"] == 1 and api_row["answered_by_others"] == 1
-    assert cells[1:5] == [str(api_row["calls"]), str(api_row["answered_pct"]),
+    assert cells[1:5] == [str(api_row["calls"]), f"{api_row['answered_pct']}%",
                           str(api_row["answered_by_official"]), str(api_row["answered_by_others"])]
     assert sum(int(b) for b in await sup.locator("#per-hour rect").evaluate_all(
         "rs => rs.map(r => r.dataset.calls)")) == stats["total"]["calls"]

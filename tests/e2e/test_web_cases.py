@@ -148,7 +148,8 @@ async def test_operator_opens_case_from_live_call_official_sees_it(
     await zhang.goto(f"{lab.api}/cases")
     row = zhang.locator(f"#case-{case_id}")
     assert "公交站牌被撞坏" in await row.inner_text()
-    assert "transport" in await row.inner_text()
+    assert "交通" in await row.inner_text()  # the category's label
+    assert await row.locator(".category").get_attribute("data-category") == "transport"
     await zhang.screenshot(path=str(artifacts / "02-official-inbox-call-case.png"), full_page=True)
     li = await _login(await browser(), lab, "liqiang")
     await li.goto(f"{lab.api}/cases")

@@ -78,7 +78,8 @@ async def test_officials(env: Env) -> None:
     r = await env.client.get(f"{PREFIX}/officials/zhang-wei", headers=AUTH)
     o = await r.json()
     assert o["display_name"] == "张伟 局长" and o["deputy"] == "li-qiang"
-    assert o["numbers"][0] == {"number": "+865585551001", "dial_forms": ["865585551001", "05585551001"]}
+    assert o["numbers"][0] == {"number": "+865585551001", "dial_forms": ["865585551001", "05585551001"],
+                               "published": "0558-5551001"}
     assert "secret" not in str(o)
     r = await env.client.get(f"{PREFIX}/officials/nobody", headers=AUTH)
     assert r.status == 404 and (await r.json())["error_id"] == "unknown-official"

@@ -115,3 +115,12 @@ def test_sanitize_caller_id(raw: str | None, clean: str) -> None:
 
 def test_sanitize_caller_id_never_exceeds_40() -> None:
     assert len(sanitize_caller_id("x" * 39 + "<" * 10 + "y" * 10)) == 40
+
+
+def test_national_form_is_how_numbers_are_published() -> None:
+    from ivr.core.numbers import national_form
+    assert national_form("+865585551004") == "0558-5551004"
+    assert national_form("+861012345678") == "010-12345678"
+    assert national_form("+862012345678") == "020-12345678"
+    assert national_form("+8613800001001") == "13800001001"
+    assert national_form("+14155550100") == "+14155550100"

@@ -187,10 +187,10 @@ async def test_list_calls_filters(db: Db) -> None:
 
 
 async def test_audit_entry_written_in_same_transaction(db: Db) -> None:
-    await rs.set_mode(db, "zhang-wei", "deputy", "admin", "r")
+    await rs.set_mode(db, "zhang-wei", "voicemail", "admin", "r")
     async with db() as session:
         entry = (await session.execute(select(AuditEntry).where(AuditEntry.field == "mode"))).scalar_one()
-    assert entry.new_value == "deputy"
+    assert entry.new_value == "voicemail"
 
 
 def test_window_helpers() -> None:

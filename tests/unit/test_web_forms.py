@@ -169,14 +169,35 @@ async def test_dashboard_figures_from_call_records(env: Env) -> None:  # noqa: F
     assert rows["zhang-wei"][3:14] == ["5", "40.0", "1", "1", "20.0", "17.5", "20.0", "0", "20.0",
                                        "1", "1"]
     assert rows["zhang-wei"][-4:] == ["2", "50.0", "0.0", "50.0"]  # ratings, satisfied … %
+    # … from a script too, with a supervisor's API token (no browser session)
+    env.client.session.cookie_jar.clear()
+    r = await env.client.get("/dashboard.csv", headers={
+        "Authorization": f"Bearer {env.tokens['supervisor']}"})
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/csv")
+    assert await r.text() == body
+    r = await env.client.get("/supervision/calls.csv", headers={
+        "Authorization": f"Bearer {env.tokens['supervisor']}"})
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/csv")
+    r = await env.client.get("/dashboard.csv", headers={"Authorization": "Bearer wrong"})
+    assert r.status == 401
     # the page too
     page = await (await env.client.get("/dashboard", cookies=(await _admin(env))[0])).text()
-    assert re.search(r"张伟 局长</a></td><td>5</td><td>40.0</td><td>1</td><td>1</td><td>20.0</td>"
-                     r"<td>17.5</td><td>20.0</td><td>[^<]*</td><td>20.0</td><td>1</td><td>1</td>",
-                     page), page
-    assert re.search(r"张伟 局长</a></td>(<td>[^<]*</td>){17}<td>2</td><td>50.0</td><td>0.0</td>"
-                     r"<td>50.0</td></tr>", page), page
+    assert re.search(r"张伟 局长</a></td><td>5</td><td>40.0%</td><td>1</td><td>1</td><td>20.0%</td>"
+                     r"<td>17.5</td><td>20.0%</td><td>[^<]*</td><td>20.0%</td><td>1</td><td>1</td>",
+                     page), page  # shares with their % sign, seconds and counts without
+    assert re.search(r"张伟 局长</a></td>(<td>[^<]*</td>){17}<td>2</td><td>50.0%</td><td>0.0%</td>"
+                     r"<td>50.0%</td></tr>", page), page
+    assert re.search(r'<p id="period">统计周期：\d{4}-\d{2}-\d{2} 至 \d{4}-\d{2}-\d{2}（北京时间）'
+                     r" （默认：最近7天，含今天）</p>", page), page
     assert "满意率" in page and "回访评价数" in page
+    # the charts: outcome shares per official, and the daily trend adds up to the calls
+    shares = dict(re.findall(r'class="share" data-official="张伟 局长" data-part="(\w+)" '
+                             r'data-pct="([\d.]+)"', page))
+    assert shares == {"answered": "40.0", "voicemail": "20.0", "missed": "20.0",
+                      "abandoned": "20.0"}, shares
+    trend = [int(n) for n in re.findall(r'class="seg" data-day="[^"]+" data-part="\w+" '
+                                        r'data-count="(\d+)"', page)]
+    assert sum(trend) == api["total"]["calls"] == 6, trend
     # an official sees only their own row; asking for another official is refused
     tok = {"Authorization": f"Bearer {env.tokens['official']}"}
     mine = await (await env.client.get("/api/v1/stats", headers=tok)).json()

@@ -39,8 +39,11 @@
     const live = document.getElementById("live-call");
     let focusedFor = "";
     // a new call connects: its case form is ready to type into
+    const waiting = document.getElementById("case-wait");
     new MutationObserver(() => {
       const lid = live.dataset.linkedid || "";
+      form.hidden = !lid;  // the form belongs to a call: none shown before the first one
+      if (waiting) waiting.hidden = !!lid;
       if (lid && lid !== focusedFor && live.dataset.state === "connected") {
         focusedFor = lid;
         show(result, ""); show(error, "");

@@ -33,7 +33,8 @@
     body.replaceChildren();
     for (const e of (c.earlier || [])) {
       const tr = document.createElement("tr");
-      for (const v of [e.started_at, e.dialed, e.official, e.outcome]) {
+      const outcome = i18n["outcome." + e.outcome] || e.outcome;
+      for (const v of [e.at || e.started_at, e.dialed, e.official, outcome]) {
         const td = document.createElement("td"); td.textContent = v || ""; tr.appendChild(td);
       }
       body.appendChild(tr);

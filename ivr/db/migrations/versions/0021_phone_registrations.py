@@ -4,7 +4,7 @@ made by the system (their phone unregistered: resumed when it registers again; a
 operator made survives a re-registration).
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0019"
+down_revision: str | None = "0020"
 branch_labels = None
 depends_on = None
 
