@@ -19,8 +19,8 @@ from ivr.db.models import Official
 from ivr.directory import services as directory
 from ivr.directory.importer import IMPORT_REASON
 from ivr.http import CONFIG, DB, ON_CHANGE, ROUTES, Routes, require_identity
-from ivr.http.pages import MESSAGES, NAV, TZ, error_text, lang_of, render, t, when
 from ivr.http.keys import PHONE_STATUS_TEXTS, phone_status
+from ivr.http.pages import MESSAGES, NAV, TZ, error_text, lang_of, render, t, when
 from ivr.routing import services as routing
 from ivr.routing.effective import DAY_LABELS, Effective, days_label, effective_modes
 from ivr.routing.services import MAX_REASON
