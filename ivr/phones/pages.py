@@ -41,7 +41,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "phones.reset_help": ("旧密码立即失效；新密码只显示这一次，请立即配置到电话上",
                           "The old secret stops working at once; the new one is shown this once only"),
     "phones.new_secret": ("新密码（只显示一次）", "New secret (shown once)"),
-    "phones.guide": ("设置桌面电话或软电话：见文档 docs/phones.md", "Setting up a phone: docs/phones.md"),
+    "phones.guide": ("设置桌面电话或软电话：见文档", "Setting up a phone:"),
     "phones.state.ready": ("已登录·就绪", "logged in, ready"),
     "phones.state.paused": ("暂停", "paused"),
     "phones.state.logged_out": ("已退出", "logged out"),

@@ -23,7 +23,11 @@
     for (const p of b.pools) {
       const tr = document.createElement("tr");
       tr.dataset.queue = p.queue;
-      tr.appendChild(cell(p.name));
+      const name = cell("");
+      const code = document.createElement("code");
+      code.textContent = p.name;
+      name.appendChild(code);
+      tr.appendChild(name);
       const waiting = cell(p.waiting, "wb-waiting");
       waiting.dataset.waiting = String(p.waiting);
       tr.appendChild(waiting);
