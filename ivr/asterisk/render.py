@@ -150,6 +150,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
     return {
         "generated": f"ivr {__version__}",  # no timestamp: unchanged input, unchanged file
         "agi_host": c.agi.host, "agi_port": str(c.agi.port), "agi_limit": str(AGI_LIMIT),
+        "route_live": "1" if c.agi.route_live else "0",
         "default_plan": default_plan(default_queue),
         "timezone": inp.timezone or c.database.timezone, "default_language": c.routing.default_language,
         "confirm_window": str(c.routing.confirm_window),

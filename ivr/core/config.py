@@ -88,8 +88,10 @@ class HttpConfig:
 class AgiConfig:
     host: str = _doc("127.0.0.1", "FastAGI bind address (Asterisk connects to it)")
     port: int = _doc(4573, "FastAGI port")
-    answer_timeout: float = _doc(0.8, "seconds the controller has to answer a route request, "
-                                      "else the dialplan uses the AstDB mirror")
+    answer_timeout: float = _doc(0.8, "seconds the controller has to answer a FastAGI request "
+                                      "(route, queued-callback offer), else the dialplan goes on")
+    route_live: bool = _doc(False, "ask the controller (FastAGI) on every call before the AstDB "
+                                   "mirror; false: calls route from the mirror alone (decisions.md)")
 
 
 @dataclass(frozen=True, slots=True)
