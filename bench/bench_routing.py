@@ -353,9 +353,12 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     sampler = asyncio.create_task(meter_loop(list(meters.values()), stop))
     probe_ms: list[float] = []
     probe = None
-    if path == "agi" and args.probe > 0:
+    hung = getattr(args, "hung", False) and path != "baseline" and lab.controller is not None
+    if path == "agi" and args.probe > 0 and not hung:
         probe = asyncio.create_task(agi_probe(lab.config.agi.host, lab.config.agi.port, nums[0][0],
                                               stop, probe_ms, 1.0 / args.probe))
+    if hung:  # the controller hung (SIGSTOP) for the whole run: what does a call pay for it?
+        os.kill(lab.controller.pid, signal.SIGSTOP)  # type: ignore[union-attr]
     m0 = machine_ticks()
     t0 = time.monotonic()
     out = open(workdir / "sipp.out", "wb")
@@ -367,6 +370,8 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     except TimeoutError:
         proc.send_signal(signal.SIGKILL)
         code = await proc.wait()
+    if hung:
+        os.kill(lab.controller.pid, signal.SIGCONT)  # type: ignore[union-attr]
     duration = time.monotonic() - t0
     m1 = machine_ticks()
     stop.set()
@@ -609,6 +614,8 @@ async def main() -> int:
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     ap.add_argument("--probe", type=float, default=10.0,
                     help="FastAGI probe requests per second during agi runs (0: off)")
+    ap.add_argument("--hung", action="store_true",
+                    help="SIGSTOP the controller during every non-baseline run (a hung controller)")
     ap.add_argument("--paths", default="baseline,controller",
                     help="paths interleaved, baseline first: baseline,controller[,agi] (agi: "
                          "[agi] route_live, FastAGI before the mirror)")

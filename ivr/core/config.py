@@ -117,7 +117,7 @@ class SipConfig:
     port: int = _doc(5060, "SIP port")
     media_address: str = _doc("127.0.0.1", "RTP address announced in SDP")
     rtp_start: int = _doc(10000, "first RTP port")
-    rtp_end: int = _doc(10999, "last RTP port")
+    rtp_end: int = _doc(11999, "last RTP port (2000 ports: 300 bridged calls, docs/deploy.md)")
 
 
 @dataclass(frozen=True, slots=True)
