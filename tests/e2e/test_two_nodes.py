@@ -146,7 +146,7 @@ async def test_change_through_a_reaches_b(nodes: list[LabDeployment], sipp: Any,
     assert set(by) == {("node-b", "05585551001"), ("node-b", "05585556001"),
                        ("node-a", "05585556001")}, calls
     zb = by[("node-b", "05585551001")]
-    assert (zb["route_source"], zb["mode"], zb["steps"][0]["kind"]) == ("agi", "pool", "pool"), zb
+    assert (zb["route_source"], zb["mode"], zb["steps"][0]["kind"]) == ("mirror", "pool", "pool"), zb
     assert zb["answered_by"] == "op-3", zb
     for node in ("node-a", "node-b"):
         w = by[(node, "05585556001")]
