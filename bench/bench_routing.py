@@ -81,14 +81,30 @@ def numbers(n_phones: int) -> list[tuple[str, str]]:
     return [(f"0558555{9000 + i}", f"o-bench{i}") for i in range(1, n_phones + 1)]
 
 
+BASELINE_EVENTS = [True]  # --bare-baseline: False
+
+
 def baseline_config(n_phones: int) -> tuple[str, str]:
+    """The static dialplan: Dial straight away; by default it emits the IVR_* CEL events the
+    routing path emits for a direct call (so record keeping costs both paths the same and the
+    CPU ratio is routing's own: issue 16, "Pinned")."""
     pjsip = (f"\n{MARK}: a second trunk, identified by source address ---\n"
              "[bench-static](ivr-media)\ncontext = bench-static\n\n"
              f"[bench-static]\ntype = identify\nendpoint = bench-static\nmatch = {BASELINE_IP}\n")
     ext = [f"\n{MARK}: Dial the official's phone straight away ---",
            "[bench-static]"]
-    for num, ep in numbers(n_phones):
-        ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
+    for i, (num, ep) in enumerate(numbers(n_phones), 1):
+        if not BASELINE_EVENTS[0]:
+            ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
+            continue
+        ext.append(
+            f"exten => {num},1,CELGenUserEvent(IVR_CALL,dialed=${{EXTEN}}\\;caller=${{CALLERID(num)}}"
+            f"\\;caller_raw=${{CALLERID(num)}})\n"
+            f" same => n,CELGenUserEvent(IVR_ROUTE,official={i}\\;src=static\\;mode=direct)\n"
+            f" same => n,CELGenUserEvent(IVR_STEP,n=1\\;kind=direct\\;target=PJSIP/{ep})\n"
+            f" same => n,Dial(PJSIP/{ep},20)\n"
+            f" same => n,CELGenUserEvent(IVR_STEP_END,n=1\\;kind=direct\\;result=${{DIALSTATUS}})\n"
+            " same => n,Hangup()")
     return pjsip, "\n".join(ext) + "\n"
 
 
@@ -614,6 +630,8 @@ async def main() -> int:
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     ap.add_argument("--probe", type=float, default=10.0,
                     help="FastAGI probe requests per second during agi runs (0: off)")
+    ap.add_argument("--bare-baseline", action="store_true",
+                    help="the baseline emits no IVR_* CEL events (before issue 16's comparison)")
     ap.add_argument("--hung", action="store_true",
                     help="SIGSTOP the controller during every non-baseline run (a hung controller)")
     ap.add_argument("--paths", default="baseline,controller",
@@ -624,6 +642,7 @@ async def main() -> int:
                     help="Asterisk console verbosity during the runs (0: no per-step log lines)")
     args = ap.parse_args()
     PATHS[:] = [p for p in args.paths.split(",") if p in ("baseline", "controller", "agi")]
+    BASELINE_EVENTS[0] = not args.bare_baseline
     if args.quick:
         args.rate, args.calls, args.reps = 20.0, 100, 2
     if args.limit is None:
