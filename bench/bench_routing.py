@@ -11,7 +11,9 @@ Method (see bench/README.md):
   * one lab deployment (ivr.lab.deploy.create_lab): SQLite directory of --phones officials, each
     with one SIP phone played by its own sipp UAS that answers at once (200 OK, no ringing);
   * controller path: a sipp UAC at 127.0.0.2 (the carrier) calls the officials' published numbers:
-    ivr-citizens -> ivr-route (Ringing, FastAGI to the controller) -> ivr-exec -> Dial(phone);
+    ivr-citizens -> ivr-route (Ringing, the route from the AstDB mirror) -> ivr-exec -> Dial(phone);
+  * agi path (``--paths baseline,controller,agi``): the same with ``[agi] route_live`` (the global
+    IVR_ROUTE_LIVE set to 1 for the run): FastAGI to the controller first, as before issue 16;
   * baseline: the same Asterisk, an extra endpoint identified by 127.0.0.3 whose context
     ``bench-static`` does ``Dial(PJSIP/<the same phone endpoint>,20)`` straight away;
   * the two paths are interleaved (baseline, controller, baseline, ...), --reps each;
@@ -54,6 +56,7 @@ BASELINE_IP = "127.0.0.3"  # identified as bench-static -> Dial straight away (b
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
+PATHS: list[str] = ["baseline", "controller"]  # set from --paths; baseline first
 TARGET_FAILED = 0
 TARGET_ADDED_P99_MS = 2.0
 
@@ -78,14 +81,30 @@ def numbers(n_phones: int) -> list[tuple[str, str]]:
     return [(f"0558555{9000 + i}", f"o-bench{i}") for i in range(1, n_phones + 1)]
 
 
+BASELINE_EVENTS = [True]  # --bare-baseline: False
+
+
 def baseline_config(n_phones: int) -> tuple[str, str]:
+    """The static dialplan: Dial straight away; by default it emits the IVR_* CEL events the
+    routing path emits for a direct call (so record keeping costs both paths the same and the
+    CPU ratio is routing's own: issue 16, "Pinned")."""
     pjsip = (f"\n{MARK}: a second trunk, identified by source address ---\n"
              "[bench-static](ivr-media)\ncontext = bench-static\n\n"
              f"[bench-static]\ntype = identify\nendpoint = bench-static\nmatch = {BASELINE_IP}\n")
     ext = [f"\n{MARK}: Dial the official's phone straight away ---",
            "[bench-static]"]
-    for num, ep in numbers(n_phones):
-        ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
+    for i, (num, ep) in enumerate(numbers(n_phones), 1):
+        if not BASELINE_EVENTS[0]:
+            ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
+            continue
+        ext.append(
+            f"exten => {num},1,CELGenUserEvent(IVR_CALL,dialed=${{EXTEN}}\\;caller=${{CALLERID(num)}}"
+            f"\\;caller_raw=${{CALLERID(num)}})\n"
+            f" same => n,CELGenUserEvent(IVR_ROUTE,official={i}\\;src=static\\;mode=direct)\n"
+            f" same => n,CELGenUserEvent(IVR_STEP,n=1\\;kind=direct\\;target=PJSIP/{ep})\n"
+            f" same => n,Dial(PJSIP/{ep},20)\n"
+            f" same => n,CELGenUserEvent(IVR_STEP_END,n=1\\;kind=direct\\;result=${{DIALSTATUS}})\n"
+            " same => n,Hangup()")
     return pjsip, "\n".join(ext) + "\n"
 
 
@@ -317,7 +336,7 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     (bench/experiments use them for dialplan variants); by default ``path`` picks them."""
     workdir.mkdir(parents=True, exist_ok=True)
     if src is None:
-        src = CARRIER_IP if path == "controller" else BASELINE_IP
+        src = BASELINE_IP if path == "baseline" else CARRIER_IP
     nums = numbers(args.phones)
     if dialed is None:
         dialed = [n for n, _ in nums]
@@ -350,9 +369,12 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     sampler = asyncio.create_task(meter_loop(list(meters.values()), stop))
     probe_ms: list[float] = []
     probe = None
-    if path == "controller" and args.probe > 0:
+    hung = getattr(args, "hung", False) and path != "baseline" and lab.controller is not None
+    if path == "agi" and args.probe > 0 and not hung:
         probe = asyncio.create_task(agi_probe(lab.config.agi.host, lab.config.agi.port, nums[0][0],
                                               stop, probe_ms, 1.0 / args.probe))
+    if hung:  # the controller hung (SIGSTOP) for the whole run: what does a call pay for it?
+        os.kill(lab.controller.pid, signal.SIGSTOP)  # type: ignore[union-attr]
     m0 = machine_ticks()
     t0 = time.monotonic()
     out = open(workdir / "sipp.out", "wb")
@@ -364,6 +386,8 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     except TimeoutError:
         proc.send_signal(signal.SIGKILL)
         code = await proc.wait()
+    if hung:
+        os.kill(lab.controller.pid, signal.SIGCONT)  # type: ignore[union-attr]
     duration = time.monotonic() - t0
     m1 = machine_ticks()
     stop.set()
@@ -470,7 +494,7 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
             f"{'ast RSS':>8}")
     L.append(hdr2)
     L.append("-" * len(hdr2))
-    for path in ("baseline", "controller"):
+    for path in PATHS:
         rs = [r for r in results if r.path == path]
         if not rs:
             continue
@@ -484,6 +508,9 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
             "ast_cpu_pct_median": statistics.median(r.ast_cpu_pct for r in rs),
             "ctrl_rss_mb_max": max(r.ctrl_rss_mb for r in rs),
             "ast_rss_mb_max": max(r.ast_rss_mb for r in rs),
+            # CPU seconds per call attempted, the controller (all its processes) + Asterisk
+            "cpu_ms_per_call_median": statistics.median(
+                1000 * (r.ctrl_cpu_s + r.ast_cpu_s) / max(1, r.attempted) for r in rs),
         }
         summary[path] = s
         p50s = "/".join(fmt(v) for v in s["p50_spread"])
@@ -492,6 +519,27 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
                  f"{p50s:>22}{p99s:>22}{fmt(s['pooled_p50']):>11}{fmt(s['pooled_p99']):>11}"
                  f"{s['ctrl_cpu_pct_median']:>9.1f}{s['ast_cpu_pct_median']:>9.1f}"
                  f"{s['ctrl_rss_mb_max']:>8.1f}{s['ast_rss_mb_max']:>8.1f}")
+    if "baseline" in summary:
+        L.append("")
+        L.append("Ratios to the static dialplan (issue 16 targets: p50 <= 1.15, p99 <= 1.3, CPU per "
+                 "call <= 1.2); per interleaved pair (path run / baseline run just before it)")
+        base_runs = [r for r in results if r.path == "baseline"]
+        for path in PATHS[1:]:
+            runs = [r for r in results if r.path == path]
+            if not runs:
+                continue
+            pairs = list(zip(base_runs, runs, strict=False))
+            r50 = [cr.p50 / br.p50 for br, cr in pairs]
+            r99 = [cr.p99 / br.p99 for br, cr in pairs]
+            rcpu = [((cr.ctrl_cpu_s + cr.ast_cpu_s) / max(1, cr.attempted))
+                    / max(1e-9, (br.ctrl_cpu_s + br.ast_cpu_s) / max(1, br.attempted)) for br, cr in pairs]
+            summary.setdefault("ratios", {})[path] = {"p50": r50, "p99": r99, "cpu_per_call": rcpu}
+
+            def sp(v: list[float]) -> str:
+                lo, med, hi = spread(v)
+                return f"{med:.2f} ({lo:.2f}-{hi:.2f})"
+            L.append(f"  {path:<11} p50 {sp(r50)}, p99 {sp(r99)}, CPU/call {sp(rcpu)}   "
+                     f"[median (min-max) of {len(pairs)} pairs]")
     if "baseline" in summary and "controller" in summary:
         b, c = summary["baseline"], summary["controller"]
         added = {
@@ -549,12 +597,19 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
 
 # ---------------------------------------------------------------------------------------------
 
+async def route_live(lab: LabDeployment, path: str) -> None:
+    """The agi path asks the controller first (IVR_ROUTE_LIVE=1); the others route from the mirror."""
+    await asyncio.to_thread(lab.asterisk.cli,
+                            f"dialplan set global IVR_ROUTE_LIVE {1 if path == 'agi' else 0}")
+
+
 async def warm_up(lab: LabDeployment, work: Path, args: argparse.Namespace,
                   meters: dict[str, TreeMeter]) -> None:
     """A few calls down each path: proves both are wired before anything is measured."""
     wargs = argparse.Namespace(**{**vars(args), "calls": 2 * args.phones, "rate": 10.0,
                                   "limit": 10, "hold": 0.2})
-    for path in ("baseline", "controller"):
+    for path in PATHS:
+        await route_live(lab, path)
         r = await run_uac(lab, work / f"warmup-{path}", path, 0, wargs, meters)
         if r.completed != r.attempted or r.attempted == 0:
             raise SystemExit(f"warm-up on the {path} path failed: {r.completed}/{r.attempted} calls "
@@ -574,11 +629,20 @@ async def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smoke check: 20/s x 100 calls x 2 reps")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     ap.add_argument("--probe", type=float, default=10.0,
-                    help="FastAGI probe requests per second during controller runs (0: off)")
+                    help="FastAGI probe requests per second during agi runs (0: off)")
+    ap.add_argument("--bare-baseline", action="store_true",
+                    help="the baseline emits no IVR_* CEL events (before issue 16's comparison)")
+    ap.add_argument("--hung", action="store_true",
+                    help="SIGSTOP the controller during every non-baseline run (a hung controller)")
+    ap.add_argument("--paths", default="baseline,controller",
+                    help="paths interleaved, baseline first: baseline,controller[,agi] (agi: "
+                         "[agi] route_live, FastAGI before the mirror)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--asterisk-verbose", type=int, default=0,
                     help="Asterisk console verbosity during the runs (0: no per-step log lines)")
     args = ap.parse_args()
+    PATHS[:] = [p for p in args.paths.split(",") if p in ("baseline", "controller", "agi")]
+    BASELINE_EVENTS[0] = not args.bare_baseline
     if args.quick:
         args.rate, args.calls, args.reps = 20.0, 100, 2
     if args.limit is None:
@@ -617,7 +681,8 @@ async def main() -> int:
               f"{lab.controller.pid}, {h['officials']} officials; work folder {work}", flush=True)
         await warm_up(lab, work, args, meters)
         for rep in range(1, args.reps + 1):
-            for path in ("baseline", "controller"):
+            for path in PATHS:
+                await route_live(lab, path)
                 r = await run_uac(lab, work / f"{path}-{rep}", path, rep, args, meters)
                 results.append(r)
                 print(f"  {path:<10} #{rep}: {r.completed}/{r.attempted} ok, {r.failed} failed, "

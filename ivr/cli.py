@@ -81,7 +81,9 @@ async def _api_call(config: Config, base: str, method: str, path: str, *, data: 
                 body = await response.json(content_type=None)
             except (ValueError, aiohttp.ContentTypeError):
                 body = {"error_id": "bad-response", "message": await response.text(), "details": {}}
-            if response.status >= 400:
+            # 202 not-in-effect: saved, but this node's mirror does not hold it: say so
+            if response.status >= 400 or (response.status == 202 and isinstance(body, dict)
+                                           and "error_id" in body):
                 err = IvrError(str(body.get("message", response.reason)), body.get("details") or {})
                 err.status, err.error_id = response.status, str(body.get("error_id", "http-error"))
                 raise err

@@ -18,7 +18,7 @@ from ivr.calls.callerid import normalise
 from ivr.calls.consumer import JournalConsumer
 from ivr.calls.live import LiveCalls
 from ivr.core.config import Config
-from ivr.core.errors import UnrenderableConfig
+from ivr.core.errors import ChangeNotInEffect, UnrenderableConfig
 from ivr.core.outbound import dialable
 from ivr.core.timeutil import utcnow
 from ivr.db.feed import ChangeFeed, bump
@@ -50,7 +50,8 @@ class Controller:
         self.mirror = MirrorWriter(self.ami)
         self.calls = LiveCalls()  # live views from AMI; records from the journal:
         self.recorder = JournalConsumer(config, self.calls.on_recorded)
-        self.agi = FastAgiServer({"route": self.route}, answer_timeout=config.agi.answer_timeout)
+        self.agi = FastAgiServer({"route": self.route, "qcb": self.qcb},
+                                 answer_timeout=config.agi.answer_timeout)
         self.ami.subscribe("CEL", self.calls.on_ami_cel)
         # phones' registration (contact events); operators paused while their phone is not
         self.registrations = Registrations(db, config.node.name, self.ami)
@@ -67,7 +68,8 @@ class Controller:
 
     # -- routing ----------------------------------------------------------------------------
     async def route(self, headers: AgiHeaders) -> Mapping[str, str]:
-        """FastAGI ``route``: the plan for the dialed number, from the in-memory snapshot."""
+        """FastAGI ``route`` (only with ``[agi] route_live``; calls route from the AstDB mirror
+        otherwise): the plan for the dialed number, from the in-memory snapshot."""
         found = self.snapshot.route(headers.get("agi_arg_1", ""), utcnow())
         if found is None:
             return {"IVR_INFO": "unknown"}
@@ -75,8 +77,12 @@ class Controller:
         menu, lang = self.snapshot.number_options.get(headers.get("agi_arg_1", ""), (False, None))
         lang = lang or self.snapshot.languages.get(r.official_id, self.config.routing.default_language)
         # two round trips; IVR_INFO last, so an answer cut short is never taken for a route
-        return {"IVR_PLAN": plan.encode(), "IVR_QCB": self.queued_callback_offer(headers),
+        return {"IVR_PLAN": plan.encode(),
                 "IVR_INFO": f"route^{r.official_id}^{plan.mode}^{lang}^{int(menu)}^{r.name}"}
+
+    async def qcb(self, headers: AgiHeaders) -> Mapping[str, str]:
+        """FastAGI ``qcb``, asked once a pooled caller has waited ``queue_offer_seconds``."""
+        return {"IVR_QCB": self.queued_callback_offer(headers)}
 
     def queued_callback_offer(self, headers: AgiHeaders) -> str:
         """"1" when this caller may be offered a queued callback (issue 10): the offer is on
@@ -88,12 +94,14 @@ class Controller:
         ok = number == raw and dialable(number, self.config.outbound) is not None
         return "1" if ok else "0"
 
-    async def reload(self) -> None:
-        """Rebuild the snapshot from the database and push the difference to the mirror."""
+    async def reload(self) -> bool:
+        """Rebuild the snapshot from the database and push the difference to the mirror; True
+        when the mirror holds it."""
         async with self._reload_lock:
             self.snapshot = await load_snapshot(self.db, self.config)
-            await self.mirror.apply(self.snapshot.mirror(utcnow()))
+            held = await self.mirror.apply(self.snapshot.mirror(utcnow()))
         self._schedule_wake.set()
+        return held
 
     async def _announce(self, kind: str) -> None:
         """Tell the other controllers (the change is committed); before our own reload, so
@@ -104,8 +112,19 @@ class Controller:
             log.warning("could not bump the %s revision: %s", kind, exc)
 
     async def on_change(self, official_id: int | None = None) -> None:
+        """A committed routing change: acknowledged only once this node's mirror holds it (calls
+        route from the mirror), else ``ChangeNotInEffect`` (202: saved, not in effect yet)."""
         await self._announce("routing")
-        await self.reload()
+        try:
+            held = await self.reload()
+        except Exception as exc:
+            log.warning("routing change saved but not mirrored: %s", exc)
+            raise ChangeNotInEffect(f"saved, not in effect yet: the mirror update failed ({exc})",
+                                    {"node": self.config.node.name}) from exc
+        if not held:
+            raise ChangeNotInEffect("saved, not in effect yet: this node's AstDB mirror is not in "
+                                    "sync (AMI down or resyncing); it follows at the next resync",
+                                    {"node": self.config.node.name})
 
     async def apply_feed(self, kinds: frozenset[str]) -> None:
         """Another controller changed something (ivr/db/feed.py): once per poll, however many."""

@@ -20,6 +20,10 @@ AgiHeaders = dict[str, str]
 AgiHandler = Callable[[AgiHeaders], Awaitable[Mapping[str, str]]]
 
 MAX_HEADER_BYTES = 16384
+# Connections the kernel queues before the server accepts them: a burst of the per-node target
+# (300 calls set up at once, docs/deploy.md "Sizing") while the loop is busy, rounded up to a
+# power of two; Linux caps it at net.core.somaxconn (4096 by default since 5.4).
+BACKLOG = 512
 _AGI_KEY = re.compile(r"agi_[a-z0-9_]+")
 
 
@@ -37,7 +41,7 @@ class FastAgiServer:
         self.stats = {"requests": 0, "answered": 0, "timeouts": 0, "errors": 0}
 
     async def start(self, host: str, port: int) -> None:
-        self.server = await asyncio.start_server(self._client, host, port, backlog=512)
+        self.server = await asyncio.start_server(self._client, host, port, backlog=BACKLOG)
 
     async def close(self) -> None:
         if self.server is not None:

@@ -132,8 +132,15 @@ def banned_acl(addresses: tuple[str, ...]) -> str:
 def _queue_section(q: QueueDef) -> str:
     if q.strategy not in QUEUE_STRATEGIES:
         raise RenderError(f"queue {q.name}: unknown strategy {q.strategy!r}")
+    # One call per operator without idle gaps (issue 16, bench/bench_pool.py, decisions.md):
+    # retry 1 s is app_queue's floor (0 falls back to 5 s); no wrap-up, no member delay; every
+    # caller at the head of the queue is offered at once (autofill); ringinuse=no: an operator on
+    # any call is never rung; no announcements that would hold a caller's channel while an
+    # operator frees up; servicelevel 20: QueueStatus's figure is "answered within 20 s".
     return (f"[{q.name}]\nstrategy = {q.strategy}\ntimeout = {q.ring_seconds}\nretry = 1\n"
-            "wrapuptime = 0\nringinuse = no\nannounce-position = no\n"
+            "wrapuptime = 0\nmemberdelay = 0\nautofill = yes\nringinuse = no\n"
+            "announce-position = no\nannounce-frequency = 0\nperiodic-announce-frequency = 0\n"
+            "servicelevel = 20\n"
             "joinempty = paused,unavailable,invalid,unknown\n"
             "leavewhenempty = paused,unavailable,invalid,unknown\n")
 
@@ -150,6 +157,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
     return {
         "generated": f"ivr {__version__}",  # no timestamp: unchanged input, unchanged file
         "agi_host": c.agi.host, "agi_port": str(c.agi.port), "agi_limit": str(AGI_LIMIT),
+        "route_live": "1" if c.agi.route_live else "0",
         "default_plan": default_plan(default_queue),
         "timezone": inp.timezone or c.database.timezone, "default_language": c.routing.default_language,
         "confirm_window": str(c.routing.confirm_window),

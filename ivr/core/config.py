@@ -24,12 +24,7 @@ from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.core.config_evidence import EvidenceConfig, RetentionConfig
-from ivr.core.config_followup import (
-    AutoCallbackConfig,
-    DeadlinesConfig,
-    SurveyConfig,
-    WebhooksConfig,
-)
+from ivr.core.config_followup import AutoCallbackConfig, DeadlinesConfig, SurveyConfig, WebhooksConfig
 from ivr.core.config_legacy import ENV_PREFIX, LEGACY_ENV, LEGACY_KEYS
 from ivr.core.config_ops import AlertsConfig, BackupConfig
 from ivr.core.config_testcalls import TestCallsConfig
@@ -90,8 +85,10 @@ class HttpConfig:
 class AgiConfig:
     host: str = _doc("127.0.0.1", "FastAGI bind address (Asterisk connects to it)")
     port: int = _doc(4573, "FastAGI port")
-    answer_timeout: float = _doc(0.8, "seconds the controller has to answer a route request, "
-                                      "else the dialplan uses the AstDB mirror")
+    answer_timeout: float = _doc(0.8, "seconds the controller has to answer a FastAGI request "
+                                      "(route, queued-callback offer), else the dialplan goes on")
+    route_live: bool = _doc(False, "ask the controller (FastAGI) on every call before the AstDB "
+                                   "mirror; false: calls route from the mirror alone (decisions.md)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +114,7 @@ class SipConfig:
     port: int = _doc(5060, "SIP port")
     media_address: str = _doc("127.0.0.1", "RTP address announced in SDP")
     rtp_start: int = _doc(10000, "first RTP port")
-    rtp_end: int = _doc(10999, "last RTP port")
+    rtp_end: int = _doc(11999, "last RTP port (2000 ports: 300 bridged calls, docs/deploy.md)")
 
 
 @dataclass(frozen=True, slots=True)

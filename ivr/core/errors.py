@@ -211,6 +211,14 @@ class CallbackFailed(IvrError):
     error_id = "callback-failed"
 
 
+class ChangeNotInEffect(IvrError):
+    """Saved (committed, audited), but this node's AstDB mirror, which routes the calls, does not
+    hold it yet (AMI down, the mirror being resynced): calls follow it once the next full resync
+    is done (``mirror_in_sync`` in /healthz). 202, not an error of the request."""
+    status = 202
+    error_id = "not-in-effect"
+
+
 # the callback guard (issue 9): refused before anything is dialled, each refusal audited
 
 class CallbackNumberRefused(Forbidden):

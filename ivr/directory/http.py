@@ -154,7 +154,7 @@ async def delete_operator(request: web.Request) -> None:
 # --- import ---------------------------------------------------------------------------------
 
 @routes.post(f"{P}/directory/import", roles=ADMIN, query=ImportQuery,
-             response=ImportResultCommitted | ImportResultOut, errors=[404, 409],
+             response=ImportResultCommitted | ImportResultOut, errors=[202, 404, 409],
              raw_body={"application/yaml": {"type": "string"}, "text/csv": {"type": "string"}})
 async def post_import(request: web.Request,
                       query: ImportQuery) -> ImportResultCommitted | ImportResultOut:

@@ -122,6 +122,8 @@ async def list_pools(db: Db) -> list[Pool]:
 
 
 async def _pool(session: AsyncSession, name: str) -> Pool:
+    if not isinstance(name, str):  # a JSON object or number from the API: 400, never a 500
+        raise InvalidInput("pool must be a pool name", {"pool": str(name)})
     query = select(Pool).options(selectinload(Pool.operators)).where(Pool.name == name)
     pool = (await session.execute(query)).scalar_one_or_none()
     if pool is None:

@@ -21,7 +21,9 @@ _ERROR = {"type": "object", "required": ["error_id", "message", "details"],
 # a database id (``ivr.core.ids.parse_id`` also takes 19 digits up to 2^63-1)
 _ID = {"type": "string", "pattern": "^[0-9]{1,18}$", "description": "a database id"}
 _TEXT = {"type": "string"}
-_ERROR_TEXT = {400: "invalid input (error_id names what)", 401: "not signed in / wrong token",
+_ERROR_TEXT = {202: "saved, not in effect yet: this node's AstDB mirror does not hold it "
+                    "(error_id not-in-effect)",
+               400: "invalid input (error_id names what)", 401: "not signed in / wrong token",
                403: "role not allowed", 404: "not found", 409: "conflict",
                413: "body too large", 503: "unavailable"}
 

@@ -1,6 +1,7 @@
 """The routing routes: an official's audited routing changes (mode, availability, schedule,
 fallback chain, ring timeout, deputy, pool), a published number's menu and language, and the
-audit log. Every change awaits the routing hook (snapshot, mirror, change feed)."""
+audit log. Every change awaits the routing hook (snapshot, mirror, change feed): 202
+``not-in-effect`` when this node's AstDB mirror could not take it (saved, not in effect yet)."""
 
 from __future__ import annotations
 
@@ -79,14 +80,14 @@ async def get_effective(request: web.Request) -> Items[EffectiveOut]:
     return Items[EffectiveOut](items=out)
 
 
-@routes.put(f"{OFFICIAL}/mode", roles=ADMIN, body=ModeIn, response=OfficialOut, errors=[409])
+@routes.put(f"{OFFICIAL}/mode", roles=ADMIN, body=ModeIn, response=OfficialOut, errors=[202, 409])
 async def put_mode(request: web.Request, body: ModeIn) -> OfficialOut:
     """Switch the base mode (audited)."""
     return OfficialOut.of(await routing.set_mode(
         request.config_dict[DB], request.match_info["slug"], body.mode, **_who(request, body)))
 
 
-@routes.put(f"{OFFICIAL}/availability", roles=ADMIN, body=AvailabilityIn, response=OfficialOut)
+@routes.put(f"{OFFICIAL}/availability", roles=ADMIN, body=AvailabilityIn, response=OfficialOut, errors=[202])
 async def put_availability(request: web.Request, body: AvailabilityIn) -> OfficialOut:
     """Set availability (meeting, dnd and leave skip the direct step; audited)."""
     return OfficialOut.of(await routing.set_availability(
@@ -94,7 +95,7 @@ async def put_availability(request: web.Request, body: AvailabilityIn) -> Offici
         **_who(request, body)))
 
 
-@routes.put(f"{OFFICIAL}/schedule", roles=ADMIN, body=ScheduleIn, response=OfficialOut)
+@routes.put(f"{OFFICIAL}/schedule", roles=ADMIN, body=ScheduleIn, response=OfficialOut, errors=[202])
 async def put_schedule(request: web.Request, body: ScheduleIn) -> OfficialOut:
     """Replace the schedule windows (the last listed wins; audited)."""
     return OfficialOut.of(await routing.set_schedule(
@@ -102,14 +103,14 @@ async def put_schedule(request: web.Request, body: ScheduleIn) -> OfficialOut:
         **_who(request, body)))
 
 
-@routes.put(f"{OFFICIAL}/chain", roles=ADMIN, body=ChainIn, response=OfficialOut)
+@routes.put(f"{OFFICIAL}/chain", roles=ADMIN, body=ChainIn, response=OfficialOut, errors=[202])
 async def put_chain(request: web.Request, body: ChainIn) -> OfficialOut:
     """Set the fallback chain (null: the city default; audited)."""
     return OfficialOut.of(await routing.set_chain(
         request.config_dict[DB], request.match_info["slug"], body.chain, **_who(request, body)))
 
 
-@routes.put(f"{OFFICIAL}/ring-timeout", roles=ADMIN, body=RingTimeoutIn, response=OfficialOut)
+@routes.put(f"{OFFICIAL}/ring-timeout", roles=ADMIN, body=RingTimeoutIn, response=OfficialOut, errors=[202])
 async def put_ring_timeout(request: web.Request, body: RingTimeoutIn) -> OfficialOut:
     """Set the ring timeout in seconds (audited)."""
     return OfficialOut.of(await routing.set_ring_timeout(
@@ -118,14 +119,14 @@ async def put_ring_timeout(request: web.Request, body: RingTimeoutIn) -> Officia
 
 
 @routes.put(f"{OFFICIAL}/deputy", roles=ADMIN, body=DeputyIn, response=OfficialOut,
-            errors=[409])
+            errors=[202, 409])
 async def put_deputy(request: web.Request, body: DeputyIn) -> OfficialOut:
     """Set the deputy (slug, or null; audited)."""
     return OfficialOut.of(await routing.set_deputy(
         request.config_dict[DB], request.match_info["slug"], body.deputy, **_who(request, body)))
 
 
-@routes.put(f"{OFFICIAL}/pool", roles=ADMIN, body=PoolChoiceIn, response=OfficialOut)
+@routes.put(f"{OFFICIAL}/pool", roles=ADMIN, body=PoolChoiceIn, response=OfficialOut, errors=[202])
 async def put_pool(request: web.Request, body: PoolChoiceIn) -> OfficialOut:
     """Set the operator pool (name, or null for the default; audited)."""
     return OfficialOut.of(await routing.set_pool(
@@ -133,7 +134,7 @@ async def put_pool(request: web.Request, body: PoolChoiceIn) -> OfficialOut:
 
 
 @routes.put(f"{OFFICIAL}/devices/{{device}}/confirm", roles=ADMIN, body=DeviceConfirmIn,
-            response=OfficialOut, errors=[404])
+            response=OfficialOut, errors=[202, 404])
 async def put_device_confirm(request: web.Request, body: DeviceConfirmIn) -> OfficialOut:
     """Whether the callee on a device (endpoint name or mobile number) must press 1 before the
     call is theirs (a carrier's voicemail never counts as answering; audited)."""
@@ -142,7 +143,7 @@ async def put_device_confirm(request: web.Request, body: DeviceConfirmIn) -> Off
         body.confirm, **_who(request, body)))
 
 
-@routes.put(f"{P}/numbers/{{number}}", roles=ADMIN, body=NumberIn, response=NumberOut)
+@routes.put(f"{P}/numbers/{{number}}", roles=ADMIN, body=NumberIn, response=NumberOut, errors=[202])
 async def put_number(request: web.Request, body: NumberIn) -> NumberOut:
     """Set a published number's DTMF menu and language (audited).
 

@@ -3,10 +3,11 @@
 Every change function validates its input first (raising an ``ivr.core.errors`` error and
 changing nothing), then in one transaction changes the official, bumps the policy version and
 writes one audit entry per changed field. After the commit it awaits ``on_change(official_id)``
-(the controller passes a hook that updates the Asterisk mirror; a failing hook is logged, the
-change stays: the mirror is fully resynced after every AMI login). It returns the official freshly
-loaded with numbers, devices, policy, windows and deputy. Setting a value it already has changes
-nothing (no audit entry, no hook call).
+(the controller passes a hook that updates the Asterisk mirror, which routes the calls). A hook
+that fails raises ``ChangeNotInEffect`` (202: the change is saved, not in effect yet; the mirror
+is fully resynced after every AMI login); otherwise it returns the official freshly loaded with
+numbers, devices, policy, windows and deputy. Setting a value it already has changes nothing (no
+audit entry, no hook call).
 
 All functions take the session factory (``ivr.db.session.Db``) and the official by slug or id.
 """
@@ -23,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from ivr.core.constants import CALL_KINDS, OUTCOMES
-from ivr.core.errors import InvalidInput, NoDeputy, UnknownCall, UnknownDevice, UnknownOfficial, UnknownPool
+from ivr.core.errors import (
+    ChangeNotInEffect,
+    InvalidInput,
+    NoDeputy,
+    UnknownCall,
+    UnknownDevice,
+    UnknownOfficial,
+    UnknownPool,
+)
 from ivr.core.ids import MAX_ID, parse_id
 from ivr.core.numbers import NumberError, normalize
 from ivr.core.timeutil import as_utc
@@ -87,8 +96,11 @@ async def _change(db: Db, ref: str | int, actor: str, reason: str | None, on_cha
     if changes:
         try:
             await (on_change or noop_on_change)(official_id)
-        except Exception:  # the change is committed; the mirror resyncs on the next AMI login
+        except ChangeNotInEffect:
+            raise
+        except Exception as exc:  # committed; the mirror resyncs on the next AMI login
             log.exception("on_change hook failed for official %s", official_id)
+            raise ChangeNotInEffect(f"saved, not in effect yet: {exc}") from exc
     return await get_official(db, official_id)
 
 

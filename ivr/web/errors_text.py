@@ -42,6 +42,10 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "error.no-audio": ("没有录音", "No recording"),
     "error.no-callback-number": ("没有可回拨的号码", "No number to call back"),
     "error.callback-failed": ("回拨未能发起", "The callback could not be placed"),
+    "error.not-in-effect": ("已保存，但尚未生效：本节点的呼叫路由（Asterisk 镜像）还没有更新，"
+                            "与 Asterisk 的连接恢复后自动生效",
+                            "Saved, not in effect yet: this node's call routing (the Asterisk "
+                            "mirror) is not updated; it will be once the link to Asterisk is back"),
     "error.callback-number-refused": ("该号码不在允许回拨的范围内（国内号码或管理员允许的前缀）",
                                       "This number may not be called back (national numbers "
                                       "or prefixes an admin allowed only)"),

@@ -1,7 +1,8 @@
 """Holiday routing (issue 11) on real Asterisk with sipp: a schedule window ``days: holiday``
 sends an official's calls to the operator pool on the working calendar's public holidays — by
-the controller, and by the dialplan from the AstDB mirror with the controller killed. The
-holiday is today in a calendar made up by the test (never the shipped sample)."""
+the controller (this lab asks it live: ``[agi] route_live``), and by the dialplan from the AstDB
+mirror with the controller killed. The holiday is today in a calendar made up by the test (never
+the shipped sample)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ NUMBER = "05585551001"  # zhang-wei: mode direct
 
 @pytest.fixture
 async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
-    async for deployment in routing_lab(asterisk_root, tmp_path / "lab"):
+    async for deployment in routing_lab(asterisk_root, tmp_path / "lab", agi={"route_live": True}):
         yield deployment
 
 

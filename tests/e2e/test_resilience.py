@@ -114,9 +114,20 @@ async def test_mode_switch_leaves_live_calls_alone(lab: Any, sipp: Any) -> None:
     assert _t(after["started_at"]) > switched, (after, entry)
 
 
-async def test_controller_killed_then_hung_calls_still_routed(lab: Any, sipp: Any) -> None:
+@pytest.fixture(params=[False, True], ids=["mirror", "route_live"])
+async def either_lab(request: Any, asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
+    async for deployment in routing_lab(asterisk_root, tmp_path / "lab",
+                                        agi={"route_live": request.param}):
+        yield deployment
+
+
+async def test_controller_killed_then_hung_calls_still_routed(either_lab: Any, sipp: Any) -> None:
     """The mirrored route (direct, not the default pool) carries calls while the controller is
-    dead or hung; the restarted controller resyncs and recovers the records of those calls."""
+    dead or hung; the restarted controller resyncs and recovers the records of those calls.
+    Routing from the mirror (the default) never asks the controller, so a hung one costs nothing;
+    with ``[agi] route_live`` the FastAGI bound cuts the hung controller off, once."""
+    lab = either_lab
+    live = lab.config.agi.route_live
     p = lab.extra["phones"]
     phone = await sipp("uas_answer", port=p["zhang"], calls=2, keys={"hold_ms": 500}).start()
 
@@ -141,11 +152,14 @@ async def test_controller_killed_then_hung_calls_still_routed(lab: Any, sipp: An
     for rec in recs:
         assert rec["route_source"] == "mirror", rec
         assert (rec["outcome"], rec["answered_by"]) == ("answered", "o-zhang"), rec
-    # the hung controller was cut off by the FastAGI bound: the dialplan's T extension logged
-    # it, once (the killed controller refused the connection: straight to the mirror)
+    # route_live: the hung controller was cut off by the FastAGI bound: the dialplan's T
+    # extension logged it, once (the killed controller refused the connection: straight to the
+    # mirror). From the mirror: never asked, nothing to cut off.
     log = lab.asterisk.log_text()
-    assert log.count("controller did not answer within 1.5s; using the mirror") == 1, \
+    assert log.count("controller did not answer within 1.5s; using the mirror") == int(live), \
         lab.asterisk.log_tail(60)
+    # res_agi's warnings on the killed controller's refused connection name the agi:// URL
+    assert ("agi://" in log) == live, lab.asterisk.log_tail(60)
 
 
 async def _controller_log_count(lab: Any, text: str, n: int) -> bool:

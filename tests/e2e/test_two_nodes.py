@@ -146,11 +146,11 @@ async def test_change_through_a_reaches_b(nodes: list[LabDeployment], sipp: Any,
     assert set(by) == {("node-b", "05585551001"), ("node-b", "05585556001"),
                        ("node-a", "05585556001")}, calls
     zb = by[("node-b", "05585551001")]
-    assert (zb["route_source"], zb["mode"], zb["steps"][0]["kind"]) == ("agi", "pool", "pool"), zb
+    assert (zb["route_source"], zb["mode"], zb["steps"][0]["kind"]) == ("mirror", "pool", "pool"), zb
     assert zb["answered_by"] == "op-3", zb
     for node in ("node-a", "node-b"):
         w = by[(node, "05585556001")]
-        assert (w["route_source"], w["answered_by"]) == ("agi", "o-wu"), w
+        assert (w["route_source"], w["answered_by"]) == ("mirror", "o-wu"), w
     st, calls_a = await a.arequest("GET", "/api/v1/calls?limit=10")
     assert {c["linkedid"] for c in calls_a["items"]} == {c["linkedid"] for c in calls}
 

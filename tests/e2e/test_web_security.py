@@ -24,7 +24,9 @@ PARALLEL, ROUNDS = 64, 4
 
 @pytest.fixture
 async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
-    async for deployment in routing_lab(asterisk_root, tmp_path / "lab"):
+    # route_live: every call asks the controller over FastAGI, so a blocked event loop would
+    # show as FastAGI timeouts (from the mirror alone, calls would not need the loop at all)
+    async for deployment in routing_lab(asterisk_root, tmp_path / "lab", agi={"route_live": True}):
         yield deployment
 
 

@@ -71,6 +71,30 @@ async def test_no_token_configured_refuses_everything(tmp_path: Path) -> None:
         assert (await c.get(f"{PREFIX}/officials", headers={"Authorization": "Bearer "})).status == 401
 
 
+async def test_a_change_the_mirror_cannot_take_is_202_not_in_effect(tmp_path: Path) -> None:
+    """No Asterisk behind the controller (its mirror out of sync): the change is saved and
+    audited, and the API says it is not in effect yet; the next full resync puts it in effect."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    upgrade(url)
+    config = unit_config(tmp_path, database={"url": url}, http={"api_token": TOKEN})
+    engine = create_engine(config)
+    await import_file(make_sessionmaker(engine), EXAMPLE, "setup")
+    await engine.dispose()
+    app = real_app(config, mirror=False)
+    async with TestClient(TestServer(app)) as c:
+        r = await c.put(f"{PREFIX}/officials/zhang-wei/mode", headers=AUTH,
+                        json={"mode": "voicemail", "reason": "出差"})
+        body = await r.json()
+        assert (r.status, body["error_id"]) == (202, "not-in-effect"), body
+        assert "not in effect yet" in body["message"]
+        r = await c.get(f"{PREFIX}/officials/zhang-wei", headers=AUTH)
+        assert (await r.json())["policy"]["mode"] == "voicemail"  # saved
+        r = await c.get(f"{PREFIX}/audit", headers=AUTH, params={"field": "mode"})
+        assert [a["new_value"] for a in (await r.json())["items"]][:1] == ["voicemail"]
+        doc = await (await c.get(f"{PREFIX}/openapi.json")).json()
+        assert "202" in doc["paths"]["/officials/{slug}/mode"]["put"]["responses"]
+
+
 async def test_officials(env: Env) -> None:
     r = await env.client.get(f"{PREFIX}/officials", headers=AUTH)
     items = (await r.json())["items"]
@@ -197,6 +221,8 @@ async def test_pools_and_operators(env: Env) -> None:
     r = await c.get(f"{PREFIX}/operators", headers=AUTH)
     ops = (await r.json())["items"]
     assert [o["endpoint"] for o in ops] == ["op-1", "op-2", "op-3"] and "secret" not in str(ops)
+    r = await c.put(f"{PREFIX}/operators/op-3", headers=AUTH, json={"pool": {}})  # the fuzzer's
+    assert r.status == 400 and (await r.json())["error_id"] == "invalid-input"
     r = await c.put(f"{PREFIX}/operators/op-3", headers=AUTH, json={"pool": "main"})
     assert (await r.json())["pool"] == "main"
     assert (await c.put(f"{PREFIX}/pools/night", headers=AUTH, json={"strategy": "ringall"})).status == 200

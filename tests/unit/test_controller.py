@@ -1,4 +1,5 @@
-"""The controller's resync after an AMI login: every step on its own, the mirror first."""
+"""The controller's resync after an AMI login: every step on its own, the mirror first; a
+routing change acknowledged only once the mirror holds it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 
 from ivr.controller import Controller
 from ivr.core.config import Config
+from ivr.core.errors import ChangeNotInEffect
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_file
+from ivr.routing import services as rs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "directory.yaml"
 
@@ -108,3 +111,32 @@ async def test_the_queued_callback_is_offered_only_to_numbers_the_guard_would_di
         "13912345678", "05585551009", "+8821612345678", "139-1234-5678", "", "anonymous")}
     assert offers == {"13912345678": "1", "05585551009": "1", "+8821612345678": "0",
                       "139-1234-5678": "0", "": "0", "anonymous": "0"}, offers
+
+
+class BrokenAmi(FakeAmi):
+    async def db_put(self, family: str, key: str, value: str) -> None:
+        raise TimeoutError("AMI did not answer")
+
+
+async def test_a_change_is_acknowledged_once_the_mirror_holds_it(db: Db, tmp_path: Path) -> None:
+    config = Config.build(asterisk={"root": str(tmp_path), "instance": "/ast"},
+                          database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"})
+    ctrl = Controller(config, db)
+    fake = FakeAmi()
+    ctrl.mirror.ami = fake  # type: ignore[assignment]
+    await ctrl._resync_mirror()
+    o = await rs.set_mode(db, "zhang-wei", "voicemail", "admin", on_change=ctrl.on_change)
+    assert fake.puts[f"o/{o.id}/mode"] == "voicemail"  # in the mirror before the answer
+
+    ctrl.mirror.ami = BrokenAmi()  # type: ignore[assignment]  # the write fails: 202
+    with pytest.raises(ChangeNotInEffect, match="not in effect yet"):
+        await rs.set_mode(db, "zhang-wei", "pool", "admin", on_change=ctrl.on_change)
+    assert not ctrl.mirror.in_sync
+    ctrl.mirror.ami = fake  # type: ignore[assignment]  # AMI back, but no resync yet: still 202
+    with pytest.raises(ChangeNotInEffect, match="not in sync"):
+        await rs.set_mode(db, "zhang-wei", "deputy", "admin", on_change=ctrl.on_change)
+    assert fake.puts[f"o/{o.id}/mode"] == "voicemail"
+    await ctrl._resync_mirror()  # the next login's full sync puts the saved changes in effect
+    assert fake.puts[f"o/{o.id}/mode"] == "deputy"
+    o = await rs.set_mode(db, "zhang-wei", "direct", "admin", on_change=ctrl.on_change)
+    assert fake.puts[f"o/{o.id}/mode"] == "direct"

@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 
 from ivr.core.config import Config
 from ivr.core.errors import (
+    ChangeNotInEffect,
     InvalidAvailability,
     InvalidChain,
     InvalidInput,
@@ -25,6 +26,7 @@ from ivr.core.windows import WindowError, format_days, parse_days, parse_time, w
 from ivr.db.models import AuditEntry, Base, Call, CallStep
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
 from ivr.directory.importer import import_text
+from ivr.directory.services import get_official
 from ivr.routing import services as rs
 
 DIRECTORY = """
@@ -140,12 +142,18 @@ async def test_all_setters(db: Db) -> None:
     assert o.windows == []
 
 
-async def test_failing_hook_keeps_the_change(db: Db, caplog: pytest.LogCaptureFixture) -> None:
+async def test_failing_hook_keeps_the_change_and_says_not_in_effect(
+        db: Db, caplog: pytest.LogCaptureFixture) -> None:
     async def broken(official_id: int) -> None:
         raise ConnectionError("AMI down")
-    o = await rs.set_mode(db, "li-qiang", "voicemail", "admin", on_change=broken)
-    assert o.policy is not None and o.policy.mode == "voicemail"
+    with pytest.raises(ChangeNotInEffect) as err:  # 202: saved, not in effect yet
+        await rs.set_mode(db, "li-qiang", "voicemail", "admin", on_change=broken)
+    assert err.value.status == 202 and err.value.error_id == "not-in-effect"
+    assert "AMI down" in err.value.message
     assert "on_change hook failed" in caplog.text
+    o = await get_official(db, "li-qiang")  # the change is saved and audited all the same
+    assert o.policy is not None and o.policy.mode == "voicemail"
+    assert (await rs.audit_log(db, official="li-qiang", limit=1))[0].new_value == "voicemail"
 
 
 async def _add_calls(db: Db) -> datetime:

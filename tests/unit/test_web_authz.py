@@ -24,6 +24,7 @@ from ivr.http import ROUTES
 from ivr.http.keys import DB
 from ivr.lab import ports
 from ivr.web import auth
+from tests.unit.apps import with_astdb
 
 TOKEN = "deployment-token-for-tests"
 DIRECTORY = """
@@ -74,7 +75,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
                           asterisk={"root": str(tmp_path), "instance": "/inst"},
                           ami={"port": ports.free_port(), "secret": "s", "backoff_initial": 5.0,
                                "backoff_max": 5.0})
-    app = create_app(config)
+    app = with_astdb(create_app(config))  # routing changes in effect (200)
     client = TestClient(TestServer(app))
     await client.start_server()
     db = app[DB]
