@@ -48,8 +48,7 @@ Out = Callable[[str], None]
 
 
 def _clip(value: str | None, width: int = 60) -> str:
-    text = value or ""
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text := value or "") <= width else text[:width - 1] + "…"
 
 
 def _default_actor() -> str:
@@ -82,8 +81,7 @@ async def _api_call(config: Config, base: str, method: str, path: str, *, data: 
             except (ValueError, aiohttp.ContentTypeError):
                 body = {"error_id": "bad-response", "message": await response.text(), "details": {}}
             # 202 not-in-effect: saved, but this node's mirror does not hold it: say so
-            if response.status >= 400 or (response.status == 202 and isinstance(body, dict)
-                                           and "error_id" in body):
+            if response.status >= 400 or (response.status == 202 and "error_id" in body):
                 err = IvrError(str(body.get("message", response.reason)), body.get("details") or {})
                 err.status, err.error_id = response.status, str(body.get("error_id", "http-error"))
                 raise err
@@ -337,10 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(run=cmd_init, needs_config=False)
 
     from ivr.accounts.cli import add_commands as add_user_commands
-    add_user_commands(sub)  # ivr user …, ivr token … (web accounts and API tokens)
-    from ivr.ops.cli import add_commands as add_ops_commands
-    add_ops_commands(sub)  # ivr backup, ivr restore
     from ivr.evidence.cli import add_commands as add_evidence_commands
+    from ivr.ops.cli import add_commands as add_ops_commands
+    add_user_commands(sub)  # ivr user …, ivr token … (web accounts and API tokens)
+    add_ops_commands(sub)  # ivr backup, ivr restore
     add_evidence_commands(sub, _lazy)  # ivr verify, ivr evidence, ivr retention
 
     db = sub.add_parser("db", help="database maintenance")
