@@ -68,6 +68,7 @@ async def list_prompts(request: web.Request) -> PromptList:
 
 
 @routes.put(f"{API_PREFIX}/prompts/{{lang}}/{{name}}", roles=["admin"], response=PromptOut,
+            params={"lang": {"type": "string", "enum": list(LANGUAGES)}},
             raw_body=WAV)
 async def put_prompt(request: web.Request) -> PromptOut:
     """Replace a prompt with an uploaded WAV (validated, converted to 8 kHz mono)."""
