@@ -155,7 +155,9 @@ async def delete_operator(request: web.Request) -> None:
 
 @routes.post(f"{P}/directory/import", roles=ADMIN, query=ImportQuery,
              response=ImportResultCommitted | ImportResultOut, errors=[404, 409],
-             raw_body={"application/yaml": {"type": "string"}, "text/csv": {"type": "string"}})
+             raw_body={"application/yaml": {"type": "object", "description": "the directory "
+                                            "document (docs/directory.md)"},
+                       "text/csv": {"type": "string"}})
 async def post_import(request: web.Request,
                       query: ImportQuery) -> ImportResultCommitted | ImportResultOut:
     """Import a directory (YAML, or CSV with Content-Type text/csv); all or nothing."""

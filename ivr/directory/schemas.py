@@ -206,7 +206,11 @@ class OperatorChange(BaseModel):
 # --- import and audit -----------------------------------------------------------------------
 
 def _yes(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "yes")
+    """1, true or yes; 0, false, no or empty; anything else is refused (400)."""
+    text = str(value).lower()
+    if text not in ("1", "true", "yes", "0", "false", "no", ""):
+        raise ValueError("expected true or false")
+    return text in ("1", "true", "yes")
 
 
 class ImportQuery(BaseModel):
