@@ -320,8 +320,8 @@ class CaseFromCallIn(BaseModel):
                                       "unknown-category)")
     summary: str | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": SUMMARY_MAX,
                                                          "pattern": _NOT_BLANK})
-    urgency: Annotated[str | None, _enum(URGENCIES, nullable=True)] = Field(
-        None, description="default normal")
+    urgency: Annotated[str | None, _enum((*URGENCIES, ""), nullable=True)] = Field(
+        None, description="default (null or empty) normal")
     actor: Actor
 
 

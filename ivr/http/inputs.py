@@ -22,6 +22,7 @@ from ivr.http.routes import identity_of, read_json_object
 
 __all__ = [
     "ACTOR_SCHEMA",
+    "NUMBER_PARAM",
     "Actor",
     "QueryText",
     "QueryTime",
@@ -61,6 +62,10 @@ def loose(schema: Mapping[str, Any], default: Any = PydanticUndefined, *,
     raises its own error."""
     return Field(default, json_schema_extra=LooseSchema(schema, error), **kw)
 
+
+# a published number in a path: digits, a leading +, spaces, dashes, brackets (the numbering
+# plan itself, ``ivr.core.numbers.normalize``, answers 400 malformed-number)
+NUMBER_PARAM: dict[str, Any] = {"type": "string", "pattern": r"^\+?[0-9 ()-]{1,40}$"}
 
 # the actor claimed in a body (honoured for the deployment token only, see ``actor_of``)
 Actor = Annotated[Any, WithJsonSchema(ACTOR_SCHEMA)]

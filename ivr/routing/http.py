@@ -12,7 +12,7 @@ from aiohttp import web
 from ivr.core.constants import API_PREFIX
 from ivr.directory.schemas import OfficialOut
 from ivr.http import DB, ROUTES, OnChange, Routes
-from ivr.http.inputs import actor_of, local_time
+from ivr.http.inputs import NUMBER_PARAM, actor_of, local_time
 from ivr.http.keys import on_change_of
 from ivr.http.schemas import Items
 from ivr.routing import services as routing
@@ -113,7 +113,8 @@ async def put_device_confirm(request: web.Request, body: DeviceConfirmIn) -> Off
         body.confirm, **_who(request, body)))
 
 
-@routes.put(f"{P}/numbers/{{number}}", roles=ADMIN, body=NumberIn, response=NumberOut)
+@routes.put(f"{P}/numbers/{{number}}", roles=ADMIN, body=NumberIn, response=NumberOut,
+            params={"number": NUMBER_PARAM})
 async def put_number(request: web.Request, body: NumberIn) -> NumberOut:
     """Set a published number's DTMF menu and language (audited).
 

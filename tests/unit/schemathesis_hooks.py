@@ -39,12 +39,13 @@ SEMANTIC: dict[str, set[str]] = {
     "GET /supervision/calls": _PERIOD, "GET /supervision/exceptions": _PERIOD,
     "POST /directory/import": {"invalid-directory"},   # a YAML or CSV document
     "POST /calendar/import": {"invalid-calendar"},     # a YAML or CSV calendar
-    "PUT /numbers/{number}/greeting": {"invalid-audio"},  # a WAV file's content
+    "PUT /numbers/{number}/greeting": {"invalid-audio", "malformed-number"},  # a WAV's content
     "PUT /officials/{slug}/greeting": {"invalid-audio"},
     "PUT /prompts/{lang}/{name}": {"invalid-audio"},
     "POST /users": {"weak-password"},                  # zxcvbn's estimate
     "POST /cases": {"unknown-category"},               # the deployment's triage rules
-    "PUT /numbers/{number}": {"unsupported-language"},  # the speech models installed
+    "PUT /numbers/{number}": {"unsupported-language",  # the speech models installed
+                              "malformed-number"},  # the numbering plan (ivr.core.numbers)
     "PUT /officials/{slug}/schedule": {"invalid-schedule"},  # start equal to end: empty
 }
 
