@@ -24,13 +24,13 @@ from ivr.db.models import (
     RoutingPolicy,
     ScheduleWindow,
 )
-from ivr.http.inputs import Actor, loose
+from ivr.http.inputs import SOLID, Actor, loose
 from ivr.http.schemas import Time, iso_time
 
 _OK = r"""[^\x00-\x1f\x7f"';|^,\\<>]"""  # a character a name may hold (NAME_FORBIDDEN)
 # a person's or team's name: 1-80 characters, not blank, none of NAME_FORBIDDEN
 _NAME: dict[str, Any] = {"type": "string", "maxLength": 80,
-                         "pattern": rf"^{_OK}*(?=\S){_OK}+$"}
+                         "pattern": rf"^{_OK}*(?={SOLID}){_OK}+$"}
 _POOL: dict[str, Any] = {"type": "string", "pattern": POOL_RE.pattern}
 _ENDPOINT: dict[str, Any] = {"type": "string", "pattern": ENDPOINT_RE.pattern}
 _CONTACT: dict[str, Any] = {"type": ["string", "null"], "pattern": f"^$|{CONTACT_RE.pattern}"}

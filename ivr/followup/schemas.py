@@ -30,7 +30,7 @@ from ivr.db.followup_models import (
     Voicemail,
 )
 from ivr.followup.cases import SUMMARY_MAX, is_overdue
-from ivr.http.inputs import loose
+from ivr.http.inputs import SOLID, loose
 
 Time = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
 Actor = Annotated[str | None, Field(None, description="who (only the deployment token may name "
@@ -263,9 +263,9 @@ class StatusIn(BaseModel):
     actor: Actor
 
 
-_NOT_BLANK = r"\S"  # at least one character that is not a space
+_NOT_BLANK = SOLID  # at least one character that is not a space
 _LINE_CHAR = r"[^\x00-\x09\x0b-\x1f\x7f]"  # no control character but the line feed
-_TEXT_LINES = rf"^{_LINE_CHAR}*(?=\S){_LINE_CHAR}+$"  # lines of text, not blank
+_TEXT_LINES = rf"^{_LINE_CHAR}*(?={SOLID}){_LINE_CHAR}+$"  # lines of text, not blank
 
 
 class TranscriptIn(BaseModel):
@@ -276,7 +276,7 @@ class TranscriptIn(BaseModel):
 
 
 class AssigneeIn(BaseModel):
-    error: ClassVar[type[InvalidInput]] = InvalidCaseInput
+    errors: ClassVar[dict[str, type[InvalidInput]]] = {"assigned_to": InvalidCaseInput}
     assigned_to: str = Field(description="a name of 1 to 80 characters", max_length=80,
                              pattern=_NOT_BLANK)
     actor: Actor
@@ -290,7 +290,7 @@ class CallbackIn(BaseModel):
 
 
 class DispositionIn(BaseModel):
-    error: ClassVar[type[InvalidInput]] = InvalidCaseInput
+    errors: ClassVar[dict[str, type[InvalidInput]]] = {"outcome": InvalidCaseInput}
     outcome: Literal["reached", "message", "wrong_number", "unreachable"] = Field(
         description="reached, message (left a message), wrong_number, unreachable")
     note: str = Field("", description="kept up to 500 characters")
@@ -298,7 +298,7 @@ class DispositionIn(BaseModel):
 
 
 class CallbackApprovalIn(BaseModel):
-    error: ClassVar[type[InvalidInput]] = InvalidCaseInput
+    errors: ClassVar[dict[str, type[InvalidInput]]] = {"reason": InvalidCaseInput}
     reason: str = Field(description="why this (altered) caller ID may be called back",
                         max_length=500, pattern=_NOT_BLANK)
     actor: Actor

@@ -30,9 +30,10 @@ _PY = {"string": str, "boolean": bool, "object": dict, "array": list, "null": ty
 class Problem(ValueError):
     """The first place a value leaves its schema: ``path`` (field names and indexes) and why."""
 
-    def __init__(self, path: tuple[str | int, ...], message: str, *, missing: bool = False) -> None:
+    def __init__(self, path: tuple[str | int, ...], message: str, *, missing: bool = False,
+                 wrong_type: bool = False) -> None:
         super().__init__(message)
-        self.path, self.message, self.missing = path, message, missing
+        self.path, self.message, self.missing, self.wrong_type = path, message, missing, wrong_type
 
     @property
     def field(self) -> str:
@@ -91,7 +92,7 @@ def check(schema: Mapping[str, Any], value: Any, defs: Mapping[str, Any] | None 
     if kinds is not None:
         kinds = [kinds] if isinstance(kinds, str) else kinds
         if not any(_is(k, value) for k in kinds):
-            raise Problem(path, f"expected {' or '.join(kinds)}")
+            raise Problem(path, f"expected {' or '.join(kinds)}", wrong_type=True)
     if "enum" in schema and not any(_same(value, e) for e in schema["enum"]):
         raise Problem(path, "expected one of " + ", ".join(map(repr, schema["enum"])))
     if "anyOf" in schema:
@@ -130,7 +131,8 @@ def _text(schema: Mapping[str, Any], value: str, path: tuple[str | int, ...]) ->
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         raise Problem(path, f"at most {schema['maxLength']} characters")
     if "pattern" in schema and not _regex(schema["pattern"]).search(value):
-        raise Problem(path, f"does not match {schema['pattern']}")
+        what = schema.get("description")  # a long pattern says less to a person
+        raise Problem(path, f"expected {what}" if what else f"does not match {schema['pattern']}")
 
 
 def _array(schema: Mapping[str, Any], value: list[Any], defs: Mapping[str, Any],

@@ -23,6 +23,7 @@ from ivr.http.routes import identity_of, read_json_object
 __all__ = [
     "ACTOR_SCHEMA",
     "NUMBER_PARAM",
+    "SOLID",
     "Actor",
     "QueryText",
     "QueryTime",
@@ -62,6 +63,11 @@ def loose(schema: Mapping[str, Any], default: Any = PydanticUndefined, *,
     raises its own error."""
     return Field(default, json_schema_extra=LooseSchema(schema, error), **kw)
 
+
+# a character that is not blank to Python (``str.strip``) nor to ECMA 262 (a schema's ``\S``
+# differs: Python counts \x1c-\x1f and \x85 as spaces, ECMA \ufeff): for "not blank" patterns
+SOLID = ("[^\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f"
+         "\\u205f\\u3000\\ufeff]")
 
 # a published number in a path: digits, a leading +, spaces, dashes, brackets (the numbering
 # plan itself, ``ivr.core.numbers.normalize``, answers 400 malformed-number)

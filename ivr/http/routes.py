@@ -123,16 +123,18 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _error_class(model: type[BaseModel], name: str | int | None) -> type[InvalidInput]:
-    """The field's own error class (``loose(..., error=…)``), else the model's ``error``."""
+def _error_class(model: type[BaseModel], name: str | int | None,
+                 wrong_type: bool = False) -> type[InvalidInput]:
+    """The loose field's own error class (``loose(..., error=…)``); for a value of the right
+    type, the model's class for the field (``errors``); else the model's ``error``."""
     field = model.model_fields.get(name) if isinstance(name, str) else None
     own = getattr(field.json_schema_extra, "error", None) if field is not None else None
-    named = getattr(model, "errors", {}).get(name)  # a ClassVar: field -> error class
+    named = None if wrong_type else getattr(model, "errors", {}).get(name)
     found = own or named or getattr(model, "error", None)
     return found if isinstance(found, type) and issubclass(found, InvalidInput) else InvalidInput
 
 
-_TEXT_KEYWORDS = frozenset({"enum", "pattern", "minLength", "maxLength"})
+_TEXT_KEYWORDS = frozenset({"enum", "pattern", "minLength", "maxLength", "description"})
 
 
 def _typed(prop: Mapping[str, Any]) -> bool:
@@ -162,7 +164,7 @@ def _conform(model: type[BaseModel], data: Mapping[str, Any], source: str) -> No
         where = exc.field or source
         # a missing field is the request's fault (InvalidInput), a wrong value the field's
         first = None if exc.missing and len(exc.path) == 1 else exc.path[0] if exc.path else None
-        cls = _error_class(model, first)
+        cls = _error_class(model, first, exc.wrong_type and len(exc.path) == 1)
         raise cls(f"{where}: {exc.message}", {"field": where, "errors": [
             {"field": where, "message": exc.message}]}) from None
 

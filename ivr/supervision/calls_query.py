@@ -46,10 +46,11 @@ _AFTER: JsonDict = {"pattern": r"^$|^[0-9]{1,18}$"}  # a call id (``ivr.http.ope
 
 class CallFilter(BaseModel):
     """What the calls page, its CSV and ``GET /api/v1/supervision/calls`` filter on."""
-    since: str = Field("", max_length=40, json_schema_extra=_TIME, description="date or ISO time, inclusive "
-                                                      "(default: 6 days ago), city timezone")
+    since: str = Field("", max_length=40, json_schema_extra=_TIME,
+                       description="a date (YYYY-MM-DD) or an ISO 8601 time, inclusive "
+                                   "(default: 6 days ago), city timezone")
     until: str = Field("", max_length=40, json_schema_extra=_TIME,
-                       description="date (inclusive) or ISO time (exclusive)")
+                       description="a date (YYYY-MM-DD, inclusive) or an ISO 8601 time (exclusive)")
     official: str = Field("", max_length=80, description="slug or id")
     department: str = Field("", max_length=120)
     pool: str = Field("", max_length=40, description="pool name: calls that entered its queue")

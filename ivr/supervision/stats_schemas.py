@@ -13,9 +13,11 @@ _TIME: JsonDict = {"pattern": PERIOD_TIME_PATTERN}
 
 class StatsQuery(BaseModel):
     since: str = Field("", max_length=40, json_schema_extra=_TIME,
-                       description="date or ISO time, inclusive (default: 6 days ago)")
+                       description="a date (YYYY-MM-DD) or an ISO 8601 time, inclusive "
+                                   "(default: 6 days ago)")
     until: str = Field("", max_length=40, json_schema_extra=_TIME,
-                       description="date (inclusive) or ISO time (exclusive); default: end of today")
+                       description="a date (YYYY-MM-DD, inclusive) or an ISO 8601 time "
+                                   "(exclusive); default: end of today")
     official: str = Field("", max_length=80, description="slug or id (unknown: 404)")
 
 
