@@ -40,7 +40,8 @@ async def list_users(request: web.Request) -> UserList:
     return UserList(items=[UserOut.of(u) for u in await accounts.list_users(request.config_dict[DB])])
 
 
-@routes.post(f"{API_PREFIX}/users", roles=ADMIN, body=UserIn, response=UserOut, status=201)
+@routes.post(f"{API_PREFIX}/users", roles=ADMIN, body=UserIn, response=UserOut, status=201,
+             errors=(409,))
 async def create_user(request: web.Request, body: UserIn) -> UserOut:
     """Create an account; operator accounts name their endpoint, official accounts their
     official."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from zxcvbn import zxcvbn
 
-from ivr.core.errors import InvalidAccount
+from ivr.core.errors import InvalidAccount, WeakPassword
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
@@ -34,6 +34,6 @@ def check_password(password: object, *known: str) -> str:
         feedback = result.get("feedback") or {}
         hint = feedback.get("warning") or " ".join(feedback.get("suggestions") or []) or \
             "add more words or characters"
-        raise InvalidAccount(f"the password is too easy to guess: {hint}",
+        raise WeakPassword(f"the password is too easy to guess: {hint}",
                              {"field": "password", "score": result["score"]})
     return password

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ivr.accounts.policy import MAX_PASSWORD, MIN_PASSWORD, MIN_SCORE
 from ivr.accounts.security import KINDS
@@ -53,6 +53,17 @@ class UserList(BaseModel):
 
 
 class UserIn(BaseModel):
+    """An operator account names its operator, an official account its official (unknown:
+    404), the others neither."""
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"role": {"enum": ["admin", "supervisor"]},
+                        "operator": {"type": "null"}, "official": {"type": "null"}}},
+        {"required": ["operator"], "properties": {
+            "role": {"enum": ["operator"]}, "operator": {"type": "string", "minLength": 1},
+            "official": {"type": "null"}}},
+        {"required": ["official"], "properties": {
+            "role": {"enum": ["official"]}, "official": {"type": "string", "minLength": 1},
+            "operator": {"type": "null"}}}]})
     error: ClassVar[type[InvalidInput]] = InvalidAccount
     username: str = _USERNAME
     password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD,

@@ -24,7 +24,15 @@ from sqlalchemy.orm import selectinload
 
 from ivr.accounts.policy import MAX_PASSWORD, check_password
 from ivr.core.constants import ROLES
-from ivr.core.errors import InvalidAccount, LoginFailed, UnknownToken
+from ivr.core.errors import (
+    InvalidAccount,
+    LoginFailed,
+    UnknownOfficial,
+    UnknownOperator,
+    UnknownToken,
+    UnknownUser,
+    UsernameTaken,
+)
 from ivr.core.identity import Identity
 from ivr.core.ids import parse_id
 from ivr.core.timeutil import as_utc
@@ -107,16 +115,15 @@ async def create_user(db: Db, username: str, password: str, role: str, *, displa
     password_hash = await _off_loop(hash_password, password)
     async with db() as session, session.begin():
         if await session.scalar(select(User.id).where(User.username == username)):
-            raise InvalidAccount(f"username {username!r} is taken",
+            raise UsernameTaken(f"username {username!r} is taken",
                                  {"field": "username"})
         user = User(username=username, role=role, display_name=display_name,
                     password_hash=password_hash)
         if role == "operator":
             if not operator or not await session.scalar(
                     select(Operator.id).where(Operator.endpoint == operator)):
-                raise InvalidAccount(f"an operator account needs an existing operator endpoint "
-                                     f"(got {operator!r})",
-                                     {"field": "operator"})
+                raise UnknownOperator(f"an operator account needs an existing operator endpoint "
+                                      f"(got {operator!r})", {"field": "operator"})
             user.operator_endpoint = operator
         elif operator:
             raise InvalidAccount("only operator accounts have an endpoint",
@@ -128,8 +135,8 @@ async def create_user(db: Db, username: str, password: str, role: str, *, displa
                 clause = Official.id == as_id if as_id is not None else Official.slug == official
                 o = await session.scalar(select(Official).where(clause))
             if o is None:
-                raise InvalidAccount(f"an official account needs an existing official "
-                                     f"(got {official!r})", {"field": "official"})
+                raise UnknownOfficial(f"an official account needs an existing official "
+                                      f"(got {official!r})", {"field": "official"})
             user.official_id = o.id
         elif official:
             raise InvalidAccount("only official accounts map to an official",
@@ -150,7 +157,7 @@ async def set_password(db: Db, username: str, password: str) -> None:
     async with db() as session, session.begin():
         user = await session.scalar(select(User).where(User.username == username))
         if user is None:
-            raise InvalidAccount(f"unknown user {username!r}", {"field": "username"})
+            raise UnknownUser(f"unknown user {username!r}", {"field": "username"})
         user.password_hash = password_hash
         await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
 
@@ -228,7 +235,7 @@ async def issue_token(db: Db, username: str, label: str, created_by: str) -> tup
     async with db() as session, session.begin():
         user = await session.scalar(select(User).where(User.username == username))
         if user is None:
-            raise InvalidAccount(f"unknown user {username!r}", {"field": "username"})
+            raise UnknownUser(f"unknown user {username!r}", {"field": "username"})
         row = ApiToken(token_hash=_sha(token), prefix=token[:12], user_id=user.id, label=label,
                        created_by=created_by[:40])
         session.add(row)

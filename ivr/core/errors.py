@@ -46,6 +46,10 @@ class UnknownPool(NotFound):
     error_id = "unknown-pool"
 
 
+class UnknownUser(NotFound):
+    error_id = "unknown-user"
+
+
 class UnknownOperator(NotFound):
     error_id = "unknown-operator"
 
@@ -53,6 +57,12 @@ class UnknownOperator(NotFound):
 class InvalidInput(IvrError):
     status = 400
     error_id = "invalid-input"
+
+
+class InvalidPeriod(InvalidInput):
+    """A period whose end is not after its start, or longer than allowed (a rule across
+    fields, stated in the operation's description rather than its schema)."""
+    error_id = "invalid-period"
 
 
 class InvalidMode(InvalidInput):
@@ -107,6 +117,10 @@ class NoDeputy(Conflict):
     error_id = "no-deputy"
 
 
+class UsernameTaken(Conflict):
+    error_id = "username-taken"
+
+
 # --- authentication and authorisation -------------------------------------------------------
 
 class NotSignedIn(IvrError):
@@ -137,6 +151,11 @@ class CsrfFailed(IvrError):
 
 class InvalidAccount(InvalidInput):
     error_id = "invalid-account"
+
+
+class WeakPassword(InvalidAccount):
+    """The password's estimated strength is too low (zxcvbn): a rule no JSON schema can say."""
+    error_id = "weak-password"
 
 
 class UnknownToken(NotFound):
@@ -192,6 +211,12 @@ class InvalidTransition(Conflict):
 
 class InvalidCaseInput(InvalidInput):
     error_id = "invalid-case-input"
+
+
+class UnknownCategory(InvalidCaseInput):
+    """A case category that the deployment's triage rules do not name (a set of the config,
+    not of the OpenAPI schema)."""
+    error_id = "unknown-category"
 
 
 class InvalidAudio(InvalidInput):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ivr.core.constants import API_PREFIX, SYSTEM
-from ivr.core.errors import InvalidInput
+from ivr.core.errors import InvalidDirectory, InvalidInput
 from ivr.directory import services as directory
 from ivr.directory.importer import import_text
 from ivr.directory.schemas import (
@@ -155,7 +155,9 @@ async def delete_operator(request: web.Request) -> None:
 
 @routes.post(f"{P}/directory/import", roles=ADMIN, query=ImportQuery,
              response=ImportResultCommitted | ImportResultOut, errors=[202, 404, 409],
-             raw_body={"application/yaml": {"type": "string"}, "text/csv": {"type": "string"}})
+             raw_body={"application/yaml": {"type": "object", "description": "the directory "
+                                            "document (docs/directory.md)"},
+                       "text/csv": {"type": "string"}})
 async def post_import(request: web.Request,
                       query: ImportQuery) -> ImportResultCommitted | ImportResultOut:
     """Import a directory (YAML, or CSV with Content-Type text/csv); all or nothing."""
@@ -164,6 +166,8 @@ async def post_import(request: web.Request,
         text = await request.text()
     except UnicodeDecodeError:
         raise InvalidInput("the directory must be UTF-8 text") from None
+    if not text.strip():  # the document says the body is required
+        raise InvalidDirectory("the directory document is empty", where="directory")
     dry_run = query.dry_run
     result = await import_text(request.config_dict[DB], text, fmt, actor_of(request),
                                dry_run=dry_run, on_change=on_change_of(request))

@@ -7,11 +7,13 @@ check that required fields are present and document the shapes."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, Field
 
 from ivr.core.constants import AVAILABILITY, CHAIN_KINDS, MODES, QUEUE_STRATEGIES
+from ivr.core.errors import InvalidDirectory, InvalidEndpoint, InvalidInput
+from ivr.core.names import CONTACT_RE, ENDPOINT_RE, POOL_RE
 from ivr.core.numbers import NumberError, dial_forms, national_form
 from ivr.db.models import (
     Device,
@@ -22,10 +24,16 @@ from ivr.db.models import (
     RoutingPolicy,
     ScheduleWindow,
 )
-from ivr.http.inputs import Actor, loose
+from ivr.http.inputs import SOLID, Actor, loose
 from ivr.http.schemas import Time, iso_time
 
-_NAME: dict[str, Any] = {"type": "string"}
+_OK = r"""[^\x00-\x1f\x7f"';|^,\\<>]"""  # a character a name may hold (NAME_FORBIDDEN)
+# a person's or team's name: 1-80 characters, not blank, none of NAME_FORBIDDEN
+_NAME: dict[str, Any] = {"type": "string", "maxLength": 80,
+                         "pattern": rf"^{_OK}*(?={SOLID}){_OK}+$"}
+_POOL: dict[str, Any] = {"type": "string", "pattern": POOL_RE.pattern}
+_ENDPOINT: dict[str, Any] = {"type": "string", "pattern": ENDPOINT_RE.pattern}
+_CONTACT: dict[str, Any] = {"type": ["string", "null"], "pattern": f"^$|{CONTACT_RE.pattern}"}
 _NULLABLE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
 _STRATEGY: dict[str, Any] = {"enum": list(QUEUE_STRATEGIES)}
 
@@ -166,7 +174,8 @@ class PoolOut(BaseModel):
 
 
 class PoolIn(BaseModel):
-    name: Any = loose(_NAME)
+    error: ClassVar[type[InvalidInput]] = InvalidDirectory
+    name: Any = loose(_POOL)
     strategy: Any = loose(_STRATEGY, "leastrecent")
     max_wait: Any = loose({"type": "integer", "minimum": 5, "maximum": 3600}, 60,
                           description="seconds a caller waits in the queue")
@@ -174,30 +183,37 @@ class PoolIn(BaseModel):
 
 
 class PoolChange(BaseModel):
+    error: ClassVar[type[InvalidInput]] = InvalidDirectory
     strategy: Any = loose(_STRATEGY, None)
     max_wait: Any = loose({"type": "integer", "minimum": 5, "maximum": 3600}, None)
     actor: Actor = None
 
 
 class OperatorIn(BaseModel):
+    error: ClassVar[type[InvalidInput]] = InvalidDirectory
     name: Any = loose(_NAME)
-    endpoint: Any = loose(_NAME, description="PJSIP endpoint name")
-    pool: Any = loose(_NAME)
-    static_contact: Any = loose(_NULLABLE_TEXT, None, description="sip:user@host:port")
+    endpoint: Any = loose(_ENDPOINT, description="PJSIP endpoint name", error=InvalidEndpoint)
+    pool: Any = loose(_POOL)
+    static_contact: Any = loose(_CONTACT, None, description="sip:user@host:port")
     actor: Actor = None
 
 
 class OperatorChange(BaseModel):
+    error: ClassVar[type[InvalidInput]] = InvalidDirectory
     name: Any = loose(_NAME, None)
-    pool: Any = loose(_NAME, None)
-    static_contact: Any = loose(_NULLABLE_TEXT, None, description="null clears it")
+    pool: Any = loose(_POOL, None)
+    static_contact: Any = loose(_CONTACT, None, description="null clears it")
     actor: Actor = None
 
 
 # --- import and audit -----------------------------------------------------------------------
 
 def _yes(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "yes")
+    """1, true or yes; 0, false, no or empty; anything else is refused (400)."""
+    text = str(value).lower()
+    if text not in ("1", "true", "yes", "0", "false", "no", ""):
+        raise ValueError("expected true or false")
+    return text in ("1", "true", "yes")
 
 
 class ImportQuery(BaseModel):

@@ -226,6 +226,8 @@ def parse_yaml(text: str) -> DirectorySpec:
         raise InvalidDirectory(f"not valid YAML: {exc}") from None
     except RecursionError:  # nesting deeper than the parser's stack
         raise InvalidDirectory("not valid YAML: nested too deeply") from None
+    if doc is None and text.strip():  # an explicit null is not a directory
+        raise InvalidDirectory("expected a mapping", where="directory")
     if doc is None:
         doc = {}
     top = _mapping(doc, "directory", {"version", "settings", "pools", "operators", "officials"})

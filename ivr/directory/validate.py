@@ -49,6 +49,8 @@ def text_field(value: Any, where: str, *, max_len: int, required: bool = False,
 def int_field(value: Any, where: str, lo: int, hi: int, cls: type[IvrError] = InvalidDirectory) -> int:
     if isinstance(value, bool):
         raise cls(f"expected a whole number, got {value!r}", where=where)
+    if isinstance(value, float) and value.is_integer():  # JSON's 60.0 is the integer 60
+        value = int(value)
     try:
         number = int(str(value).strip())
     except ValueError:

@@ -106,7 +106,9 @@ async def get_calendar(request: web.Request, query: CalendarQuery) -> CalendarOu
 
 @routes.post(f"{PATH}/import", roles=["admin"], query=CalendarImportQuery,
              response=CalendarImportOut, errors=[202],
-             raw_body={"application/yaml": {"type": "string"}, "text/csv": {"type": "string"}})
+             raw_body={"application/yaml": {"type": "object",
+                                            "description": "year, holidays, workdays"},
+                       "text/csv": {"type": "string"}})
 async def post_import(request: web.Request, query: CalendarImportQuery) -> CalendarImportOut:
     """Import a year's holidays and make-up days (replaces that year); open cases' deadlines
     are recomputed."""

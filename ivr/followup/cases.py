@@ -20,7 +20,13 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.core.errors import InvalidCaseInput, InvalidTransition, UnknownCall, UnknownCase
+from ivr.core.errors import (
+    InvalidCaseInput,
+    InvalidTransition,
+    UnknownCall,
+    UnknownCase,
+    UnknownCategory,
+)
 from ivr.core.ids import MAX_ID, parse_id
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, CaseEvent
@@ -216,9 +222,11 @@ async def find_call(db: Db, *, linkedid: str | None = None, call_id: int | None 
 def check_call_case(category: Any, summary: Any, urgency: Any,
                     categories: Sequence[str]) -> tuple[str, str, str]:
     """Validated (category, summary, urgency) of a case opened from a call."""
-    if not isinstance(category, str) or category not in categories:
-        raise InvalidCaseInput(f"category must be one of {', '.join(categories)}",
-                               {"field": "category", "category": category})
+    if not isinstance(category, str):
+        raise InvalidCaseInput("category: expected text", {"field": "category"})
+    if category not in categories:
+        raise UnknownCategory(f"category must be one of {', '.join(categories)}",
+                              {"field": "category", "category": category})
     if not isinstance(summary, str) or not summary.strip():
         raise InvalidCaseInput("a summary is required", {"field": "summary"})
     if len(summary) > SUMMARY_MAX:

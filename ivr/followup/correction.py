@@ -19,7 +19,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from ivr.core.constants import API_PREFIX
-from ivr.core.errors import InvalidTranscript, IvrError, NoAudio
+from ivr.core.errors import InvalidInput, InvalidTranscript, IvrError, NoAudio
+from ivr.core.ids import parse_id
 from ivr.core.names import CONTROL_CHARS
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import Case, Transcript, Voicemail
@@ -100,10 +101,11 @@ async def put_transcript(request: web.Request, body: TranscriptIn) -> CaseOut:
 
 async def _correct(request: web.Request, text: Any, actor: str) -> Case:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise InvalidTranscript("case id must be a number", {"id": raw})
+    case_id = parse_id(raw)
+    if case_id is None:
+        raise InvalidInput("case id must be a number", {"id": raw})
     pipeline = request.config_dict[PIPELINE]
-    return await correct_transcript(request.config_dict[DB], int(raw), text, actor,
+    return await correct_transcript(request.config_dict[DB], case_id, text, actor,
                                     pipeline.rules, pipeline.deadlines)
 
 

@@ -23,6 +23,7 @@ from ivr.directory import services as directory
 from ivr.followup.schemas import GreetingOut, LanguageQuery, NumberGreetingOut, PromptList, PromptOut
 from ivr.followup.uploads import store_prompt
 from ivr.http import CONFIG, DB, Routes
+from ivr.http.inputs import NUMBER_PARAM
 from ivr.routing.numbers_service import get_number
 from ivr.speech.audio import AudioError, read_wav
 
@@ -69,6 +70,7 @@ async def list_prompts(request: web.Request) -> PromptList:
 
 
 @routes.put(f"{API_PREFIX}/prompts/{{lang}}/{{name}}", roles=["admin"], response=PromptOut,
+            params={"lang": {"type": "string", "enum": list(LANGUAGES)}},
             raw_body=WAV)
 async def put_prompt(request: web.Request) -> PromptOut:
     """Replace a prompt with an uploaded WAV (validated, converted to 8 kHz mono)."""
@@ -97,7 +99,8 @@ async def put_official_greeting(request: web.Request, query: LanguageQuery) -> G
 
 
 @routes.put(f"{API_PREFIX}/numbers/{{number}}/greeting", roles=["admin"], query=LanguageQuery,
-            response=NumberGreetingOut, raw_body=WAV)
+            response=NumberGreetingOut, raw_body=WAV,
+            params={"number": NUMBER_PARAM})
 async def put_number_greeting(request: web.Request, query: LanguageQuery) -> NumberGreetingOut:
     """Upload this number's voicemail greeting (WAV), played instead of the official's.
 

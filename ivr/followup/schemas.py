@@ -9,11 +9,12 @@ SQLite's naive values are UTC), exactly as before the models: serialised here, n
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, JsonValue, StrictInt, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictInt, WithJsonSchema, field_validator
 
-from ivr.core.constants import API_PREFIX
+from ivr.core.constants import API_PREFIX, LANGUAGES
+from ivr.core.errors import InvalidCaseInput, InvalidInput, InvalidTranscript
 from ivr.core.ids import MAX_ID
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import (
@@ -29,7 +30,7 @@ from ivr.db.followup_models import (
     Voicemail,
 )
 from ivr.followup.cases import SUMMARY_MAX, is_overdue
-from ivr.http.inputs import loose
+from ivr.http.inputs import SOLID, loose
 
 Time = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
 Actor = Annotated[str | None, Field(None, description="who (only the deployment token may name "
@@ -262,14 +263,22 @@ class StatusIn(BaseModel):
     actor: Actor
 
 
+_NOT_BLANK = SOLID  # at least one character that is not a space
+_LINE_CHAR = r"[^\x00-\x09\x0b-\x1f\x7f]"  # no control character but the line feed
+_TEXT_LINES = rf"^{_LINE_CHAR}*(?={SOLID}){_LINE_CHAR}+$"  # lines of text, not blank
+
+
 class TranscriptIn(BaseModel):
-    text: Any = loose({"type": "string", "maxLength": 5000},
+    text: Any = loose({"type": "string", "maxLength": 5000, "pattern": _TEXT_LINES},
+                      error=InvalidTranscript,
                       description="the corrected transcript (the recognised one is kept)")
     actor: Actor
 
 
 class AssigneeIn(BaseModel):
-    assigned_to: str = Field(description="a name of 1 to 80 characters")
+    errors: ClassVar[dict[str, type[InvalidInput]]] = {"assigned_to": InvalidCaseInput}
+    assigned_to: str = Field(description="a name of 1 to 80 characters", max_length=80,
+                             pattern=_NOT_BLANK)
     actor: Actor
 
 
@@ -281,33 +290,45 @@ class CallbackIn(BaseModel):
 
 
 class DispositionIn(BaseModel):
-    outcome: Annotated[str, Field(description="reached, message (left a message), "
-                                  "wrong_number, unreachable")]
-    note: str = ""
+    errors: ClassVar[dict[str, type[InvalidInput]]] = {"outcome": InvalidCaseInput}
+    outcome: Literal["reached", "message", "wrong_number", "unreachable"] = Field(
+        description="reached, message (left a message), wrong_number, unreachable")
+    note: str = Field("", description="kept up to 500 characters")
     actor: Actor
 
 
 class CallbackApprovalIn(BaseModel):
-    reason: str = Field(description="why this (altered) caller ID may be called back")
+    errors: ClassVar[dict[str, type[InvalidInput]]] = {"reason": InvalidCaseInput}
+    reason: str = Field(description="why this (altered) caller ID may be called back",
+                        max_length=500, pattern=_NOT_BLANK)
     actor: Actor
 
 
 class CaseFromCallIn(BaseModel):
     """The call (its linkedid — a live call has no id yet — or the stored call's id) and what
     the operator chose; category, summary and urgency are checked by the service."""
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["call_id"], "properties": {"call_id": {"type": "integer"}}},
+        {"required": ["linkedid"], "properties": {"linkedid": {"type": "string",
+                                                                "pattern": _NOT_BLANK}}}]})
+    errors: ClassVar[dict[str, type[InvalidInput]]] = {
+        "category": InvalidCaseInput, "summary": InvalidCaseInput, "urgency": InvalidCaseInput}
     linkedid: str | None = Field(None, description="the call's linkedid",
                                  json_schema_extra={"maxLength": 64})
     call_id: StrictInt | None = Field(None, description="or the stored call's id")
-    category: str | None = Field(None, description="a category of the triage rules")
-    summary: str | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": SUMMARY_MAX})
-    urgency: Annotated[str | None, _enum(URGENCIES, nullable=True)] = Field(
-        None, description="default normal")
+    category: str = Field(description="a category of the triage rules (unknown: 400 "
+                                      "unknown-category)")
+    summary: str | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": SUMMARY_MAX,
+                                                         "pattern": _NOT_BLANK})
+    urgency: Annotated[str | None, _enum((*URGENCIES, ""), nullable=True)] = Field(
+        None, description="default (null or empty) normal")
     actor: Actor
 
 
 class LanguageQuery(BaseModel):
     language: str | None = Field(None, description="prompt language (default: the number's, "
-                                                   "else the official's)")
+                                                   "else the official's)",
+                                 json_schema_extra={"enum": [*LANGUAGES, None]})
 
 
 

@@ -22,6 +22,8 @@ from ivr.http.routes import identity_of, read_json_object
 
 __all__ = [
     "ACTOR_SCHEMA",
+    "NUMBER_PARAM",
+    "SOLID",
     "Actor",
     "QueryText",
     "QueryTime",
@@ -34,18 +36,42 @@ __all__ = [
     "time_query",
 ]
 
-ACTOR_SCHEMA: dict[str, Any] = {"type": "string", "maxLength": 80,
+# no control characters (the audit log strips them; blank: not given)
+ACTOR_SCHEMA: dict[str, Any] = {"type": ["string", "null"], "maxLength": 80,
+                                "pattern": r"^[^\x00-\x1f\x7f]*$",
                                 "description": "who (default: api); only the deployment token may "
                                                "name the actor, anyone else is recorded as "
                                                "themselves"}
 
 
-def loose(schema: Mapping[str, Any], default: Any = PydanticUndefined, **kw: Any) -> Any:
-    """A field accepted as sent (typed ``Any``) and documented with ``schema``: the service
-    validates its value and raises its own error (e.g. ``invalid-mode``); the body model checks
-    only that a required field is present."""
-    return Field(default, json_schema_extra=dict(schema), **kw)
+class LooseSchema:
+    """A loose field's documented schema (pydantic's ``json_schema_extra``) and the error class
+    a value outside it raises (``ivr.http.routes.parse_model``)."""
 
+    def __init__(self, schema: Mapping[str, Any], error: type[InvalidInput] | None) -> None:
+        self.schema, self.error = dict(schema), error
+
+    def __call__(self, js: dict[str, Any]) -> None:
+        js.update(self.schema)
+
+
+def loose(schema: Mapping[str, Any], default: Any = PydanticUndefined, *,
+          error: type[InvalidInput] | None = None, **kw: Any) -> Any:
+    """A field passed on as sent (typed ``Any``) and documented with ``schema``. A value outside
+    the schema is refused before the handler runs (``error``, else the model's ``error``, else
+    InvalidInput); the service then checks what a schema cannot say (a known slug, …) and
+    raises its own error."""
+    return Field(default, json_schema_extra=LooseSchema(schema, error), **kw)
+
+
+# a character that is not blank to Python (``str.strip``) nor to ECMA 262 (a schema's ``\S``
+# differs: Python counts \x1c-\x1f and \x85 as spaces, ECMA \ufeff): for "not blank" patterns
+SOLID = ("[^\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f"
+         "\\u205f\\u3000\\ufeff]")
+
+# a published number in a path: digits, a leading +, spaces, dashes, brackets (the numbering
+# plan itself, ``ivr.core.numbers.normalize``, answers 400 malformed-number)
+NUMBER_PARAM: dict[str, Any] = {"type": "string", "pattern": r"^\+?[0-9 ()-]{1,40}$"}
 
 # the actor claimed in a body (honoured for the deployment token only, see ``actor_of``)
 Actor = Annotated[Any, WithJsonSchema(ACTOR_SCHEMA)]
@@ -65,7 +91,7 @@ def actor_of(request: web.Request, body: Mapping[str, Any] | BaseModel | None = 
     actor = claimed or request.query.get("actor") or request.headers.get("X-IVR-Actor")
     if actor is not None and not isinstance(actor, str):
         raise InvalidInput("actor must be text")
-    return actor or "api"
+    return actor if actor and actor.strip() else "api"  # blank: not given
 
 
 def require_field(body: Mapping[str, Any], name: str) -> Any:

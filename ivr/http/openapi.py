@@ -24,7 +24,8 @@ _TEXT = {"type": "string"}
 _ERROR_TEXT = {202: "saved, not in effect yet: this node's AstDB mirror does not hold it "
                     "(error_id not-in-effect)",
                400: "invalid input (error_id names what)", 401: "not signed in / wrong token",
-               403: "role not allowed", 404: "not found", 409: "conflict",
+               403: "role not allowed", 404: "not found (a named id, slug or name)",
+               409: "conflict",
                413: "body too large", 503: "unavailable"}
 
 
@@ -44,8 +45,8 @@ def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
         codes |= {401, 403}
     if route.body is not None or route.query is not None or route.raw_body is not None:
         codes.add(400)
-    if route.path_params:
-        codes.add(404)
+    if route.path_params or route.body is not None or route.query is not None:
+        codes.add(404)  # a path, body or query naming an official, pool, user … that is not there
     if "id" in route.path_params:  # not a number: 400 (``ivr.core.ids.parse_id``)
         codes.add(400)
     for code in sorted(codes):
@@ -58,12 +59,15 @@ def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
     if PUBLIC in route.roles:
         op["security"] = []
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": _ID if name == "id" else _TEXT}
+        {"name": name, "in": "path", "required": True,
+         "schema": _ID if name == "id" else route.params.get(name, _TEXT)}
         for name in route.path_params]
     if route.query is not None:
         qs = _schema(route.query, defs)
         required = set(qs.get("required", []))
         for name, prop in qs.get("properties", {}).items():
+            if "enum" in prop and prop.get("default", "") is None:  # empty: not given
+                prop = {**prop, "enum": [*prop["enum"], ""]}
             params.append({"name": name, "in": "query", "required": name in required,
                            "schema": prop, **({"description": prop["description"]}
                                               if "description" in prop else {})})

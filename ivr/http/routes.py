@@ -34,6 +34,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ivr.core.constants import ANY, API_PREFIX, PUBLIC, ROLES
 from ivr.core.errors import InvalidInput, MalformedJson, NotSignedIn
 from ivr.core.identity import Identity
+from ivr.http.conform import Problem, check, model_schema
 
 IDENTITY = web.RequestKey("identity", Identity)
 
@@ -82,6 +83,8 @@ class Route:
     # request bodies that are not JSON objects (YAML, CSV, audio): content type -> JSON schema
     raw_body: Mapping[str, Any] | None = None
     tag: str = ""
+    # path parameters' schemas when more than text (``id`` is always a database id)
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def api(self) -> bool:
@@ -120,9 +123,57 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _error_class(model: type[BaseModel], name: str | int | None,
+                 wrong_type: bool = False) -> type[InvalidInput]:
+    """The loose field's own error class (``loose(..., error=…)``); for a value of the right
+    type, the model's class for the field (``errors``); else the model's ``error``."""
+    field = model.model_fields.get(name) if isinstance(name, str) else None
+    own = getattr(field.json_schema_extra, "error", None) if field is not None else None
+    named = None if wrong_type else getattr(model, "errors", {}).get(name)
+    found = own or named or getattr(model, "error", None)
+    return found if isinstance(found, type) and issubclass(found, InvalidInput) else InvalidInput
+
+
+_TEXT_KEYWORDS = frozenset({"enum", "pattern", "minLength", "maxLength", "description"})
+
+
+def _typed(prop: Mapping[str, Any]) -> bool:
+    """A query parameter that is a number or a boolean (parsed from its text by pydantic)."""
+    kinds = [prop.get("type")] + [b.get("type") for b in prop.get("anyOf", [])]
+    return any(k in ("integer", "number", "boolean") for k in kinds)
+
+
+def query_data(model: type[BaseModel], query: Mapping[str, str]) -> dict[str, str]:
+    """A query as a dict; an empty value of a parameter that defaults to null is not given."""
+    fields = model.model_fields
+    return {k: v for k, v in query.items()
+            if not (v == "" and k in fields and fields[k].default is None)}
+
+
+def _conform(model: type[BaseModel], data: Mapping[str, Any], source: str) -> None:
+    """``data`` held against the schema the route documents: the whole of a JSON body; in a
+    query (text only) the loosely typed fields, which pydantic does not check."""
+    schema = model_schema(model)
+    if source != "body":  # text: what a text can break (pydantic parses numbers and booleans)
+        props = {n: {k: v for k, v in p.items() if k in _TEXT_KEYWORDS}
+                 for n, p in schema.get("properties", {}).items() if not _typed(p)}
+        schema = {"properties": props}
+    try:
+        check(schema, dict(data))
+    except Problem as exc:
+        where = exc.field or source
+        # a missing field is the request's fault (InvalidInput), a wrong value the field's
+        first = None if exc.missing and len(exc.path) == 1 else exc.path[0] if exc.path else None
+        cls = _error_class(model, first, exc.wrong_type and len(exc.path) == 1)
+        raise cls(f"{where}: {exc.message}", {"field": where, "errors": [
+            {"field": where, "message": exc.message}]}) from None
+
+
 def parse_model(model: type[M], data: Mapping[str, Any], source: str) -> M:
-    """``data`` validated as ``model``; a failure is the model's ``error`` class (400), else
-    InvalidInput, naming the first offending field."""
+    """``data`` validated as ``model`` (first against the schema the route documents, see
+    ``ivr.http.conform``); a failure is the offending field's error class, else the model's
+    ``error`` class (400), else InvalidInput, naming the first offending field."""
+    _conform(model, data, source)
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
@@ -137,7 +188,7 @@ def _wrap(endpoint: Endpoint, body: type[BaseModel] | None, query: type[BaseMode
     async def handler(request: web.Request) -> web.StreamResponse:
         kwargs: dict[str, Any] = {}
         if query is not None:
-            kwargs["query"] = parse_model(query, request.query, "query")
+            kwargs["query"] = parse_model(query, query_data(query, request.query), "query")
         if body is not None:
             kwargs["body"] = parse_model(body, await read_json_object(request), "body")
         result = await endpoint(request, **kwargs)
@@ -171,14 +222,15 @@ class Routes:
               scope: Scope | None = None, body: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
               summary: str = "", errors: Iterable[int] = (),
-              raw_body: Mapping[str, Any] | None = None) -> Callable[[Endpoint], Endpoint]:
+              raw_body: Mapping[str, Any] | None = None,
+              params: Mapping[str, Any] | None = None) -> Callable[[Endpoint], Endpoint]:
         def declare(endpoint: Endpoint) -> Endpoint:
             doc = (endpoint.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
             self.routes.append(Route(
                 method=method.upper(), path=path, roles=_roles(roles), endpoint=endpoint,
                 handler=_wrap(endpoint, body, query, response, status), scope=scope, body=body,
                 query=query, response=response, status=status, summary=summary or doc,
-                errors=tuple(errors), raw_body=raw_body, tag=self.tag))
+                errors=tuple(errors), raw_body=raw_body, tag=self.tag, params=dict(params or {})))
             return endpoint
         return declare
 

@@ -16,7 +16,7 @@ from ivr.db.settings import current_timezone
 from ivr.directory.schemas import OfficialOut
 from ivr.directory.services import list_officials
 from ivr.http import CONFIG, DB, ROUTES, OnChange, Routes
-from ivr.http.inputs import actor_of, local_time
+from ivr.http.inputs import NUMBER_PARAM, actor_of, local_time
 from ivr.http.keys import on_change_of
 from ivr.http.localtime import when
 from ivr.http.schemas import Items
@@ -143,7 +143,8 @@ async def put_device_confirm(request: web.Request, body: DeviceConfirmIn) -> Off
         body.confirm, **_who(request, body)))
 
 
-@routes.put(f"{P}/numbers/{{number}}", roles=ADMIN, body=NumberIn, response=NumberOut, errors=[202])
+@routes.put(f"{P}/numbers/{{number}}", roles=ADMIN, body=NumberIn, response=NumberOut, errors=[202],
+            params={"number": NUMBER_PARAM})
 async def put_number(request: web.Request, body: NumberIn) -> NumberOut:
     """Set a published number's DTMF menu and language (audited).
 

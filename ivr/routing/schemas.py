@@ -17,14 +17,34 @@ from ivr.core.constants import (
     MODES,
     RING_TIMEOUT_RANGE,
 )
+from ivr.core.errors import (
+    InvalidAvailability,
+    InvalidChain,
+    InvalidMode,
+    InvalidRingTimeout,
+    InvalidSchedule,
+)
 from ivr.core.ids import MAX_ID
+from ivr.core.windows import DAY_NAMES, MAX_WINDOWS
 from ivr.db.models import AuditEntry, PublishedNumber
-from ivr.directory.schemas import WindowOut
 from ivr.http.inputs import Actor, QueryText, QueryTime, loose
 from ivr.http.schemas import Time, iso_time
 
 _REASON: dict[str, Any] = {"type": "string", "maxLength": 500, "description": "why (kept in the audit log)"}
 _NULLABLE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
+
+
+_DAY_ITEM = "(" + "|".join(f"{d}(-({'|'.join(DAY_NAMES[i:])}))?" for i, d in enumerate(DAY_NAMES)) + ")"
+_HHMM = r"([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?"
+# a window as ``ivr.core.windows.parse_window`` takes it (start equal to end: invalid-schedule)
+_WINDOW: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["days", "start", "end", "mode"],
+    "properties": {
+        "days": {"type": "string", "examples": ["mon-fri", "sat,sun", "daily", "holiday"],
+                 "pattern": f"^(daily|all|everyday|holidays?|{_DAY_ITEM}(,{_DAY_ITEM})*)$"},
+        "start": {"type": "string", "pattern": f"^{_HHMM}$", "examples": ["18:00"]},
+        "end": {"type": "string", "pattern": f"^({_HHMM}|24:00(:00)?)$", "examples": ["08:30"]},
+        "mode": {"enum": list(MODES)}}}
 
 
 class ChangeIn(BaseModel):
@@ -33,7 +53,7 @@ class ChangeIn(BaseModel):
 
 
 class ModeIn(ChangeIn):
-    mode: Any = loose({"enum": list(MODES)})
+    mode: Any = loose({"enum": list(MODES)}, error=InvalidMode)
 
 
 class DeviceConfirmIn(ChangeIn):
@@ -41,22 +61,24 @@ class DeviceConfirmIn(ChangeIn):
 
 
 class AvailabilityIn(ChangeIn):
-    availability: Any = loose({"enum": list(AVAILABILITY)})
+    availability: Any = loose({"enum": list(AVAILABILITY)}, error=InvalidAvailability)
     note: Any = loose({"type": "string", "maxLength": 200}, None)
 
 
 class ScheduleIn(ChangeIn):
-    windows: Any = loose({"type": "array", "items": WindowOut.model_json_schema()})
+    windows: Any = loose({"type": "array", "maxItems": MAX_WINDOWS, "items": _WINDOW},
+                         error=InvalidSchedule)
 
 
 class ChainIn(ChangeIn):
     chain: Any = loose({"type": ["array", "null"], "items": {"enum": list(CHAIN_KINDS)},
-                        "description": "null: the city default chain"})
+                        "uniqueItems": True}, error=InvalidChain,
+                       description="null: the city default chain")
 
 
 class RingTimeoutIn(ChangeIn):
     ring_timeout: Any = loose({"type": "integer", "minimum": RING_TIMEOUT_RANGE[0],
-                               "maximum": RING_TIMEOUT_RANGE[1]})
+                               "maximum": RING_TIMEOUT_RANGE[1]}, error=InvalidRingTimeout)
 
 
 class DeputyIn(ChangeIn):

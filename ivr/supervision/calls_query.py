@@ -16,12 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
+from pydantic.config import JsonDict
 from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.orm import selectinload
 
 from ivr.core.constants import CALL_KINDS, OUTCOMES
-from ivr.core.errors import InvalidInput
+from ivr.core.errors import InvalidInput, UnknownOfficial, UnknownPool
 from ivr.core.ids import parse_id
+from ivr.core.timeutil import PERIOD_TIME_PATTERN
 from ivr.db.followup_models import Case, Voicemail
 from ivr.db.models import Call, CallStep, Official, Pool
 from ivr.db.session import Db
@@ -36,19 +38,28 @@ PAGE = 50
 CSV_BATCH = 1000
 
 
+_TIME: JsonDict = {"pattern": PERIOD_TIME_PATTERN}
+# digits, * and #, maybe a leading +, spaced by blanks, dashes or brackets (``_digits``)
+_DIALLED: JsonDict = {"pattern": r"^[ ()-]*(\+[ ()-]*)?[0-9*#() -]*$"}
+_AFTER: JsonDict = {"pattern": r"^$|^[0-9]{1,18}$"}  # a call id (``ivr.http.openapi``'s id)
+
+
 class CallFilter(BaseModel):
     """What the calls page, its CSV and ``GET /api/v1/supervision/calls`` filter on."""
-    since: str = Field("", max_length=40, description="date or ISO time, inclusive "
-                                                      "(default: 6 days ago), city timezone")
-    until: str = Field("", max_length=40, description="date (inclusive) or ISO time (exclusive)")
+    since: str = Field("", max_length=40, json_schema_extra=_TIME,
+                       description="a date (YYYY-MM-DD) or an ISO 8601 time, inclusive "
+                                   "(default: 6 days ago), city timezone")
+    until: str = Field("", max_length=40, json_schema_extra=_TIME,
+                       description="a date (YYYY-MM-DD, inclusive) or an ISO 8601 time (exclusive)")
     official: str = Field("", max_length=80, description="slug or id")
     department: str = Field("", max_length=120)
     pool: str = Field("", max_length=40, description="pool name: calls that entered its queue")
     outcome: str = Field("", max_length=24, json_schema_extra={"enum": ["", *OUTCOME_FILTERS]})
     kind: str = Field("", max_length=24, json_schema_extra={"enum": ["", *CALL_KINDS]})
-    number: str = Field("", max_length=40, description="the published number dialled")
-    caller: str = Field("", max_length=40, description="the caller's number (its beginning)")
-    after: str = Field("", max_length=20, description="cursor: the last call id of the page "
+    number: str = Field("", max_length=40, json_schema_extra=_DIALLED, description="the published number dialled")
+    caller: str = Field("", max_length=40, json_schema_extra=_DIALLED,
+                        description="the caller's number (its beginning)")
+    after: str = Field("", max_length=20, json_schema_extra=_AFTER, description="cursor: the last call id of the page "
                                                       "before (keyset pagination)")
     limit: int = Field(PAGE, ge=1, le=500, description="page size")
 
@@ -66,8 +77,8 @@ def expected_answer() -> Any:
 
 
 def _digits(raw: str, name: str) -> str:
-    value = re.sub(r"[\s\-()]", "", raw)
-    if value and not re.fullmatch(r"\+?[0-9*#]{1,40}", value):
+    value = re.sub(r"[ ()-]", "", raw)
+    if value and not re.fullmatch(r"\+?[0-9*#]{0,40}", value):
         raise InvalidInput(f"{name} must be digits", {name: raw})
     return value
 
@@ -83,12 +94,12 @@ async def filtered(db: Db, f: CallFilter, tz: str, oldest_first: bool = False) -
             clause = Official.id == int(ref) if is_id(ref) else Official.slug == ref
             oid = await session.scalar(select(Official.id).where(clause))
             if oid is None:
-                raise InvalidInput(f"unknown official {ref!r}", {"official": ref})
+                raise UnknownOfficial(f"unknown official {ref!r}", {"official": ref})
             q = q.where(Call.official_id == oid)
         if f.pool.strip():
             pool = await session.scalar(select(Pool).where(Pool.name == f.pool.strip()))
             if pool is None:
-                raise InvalidInput(f"unknown pool {f.pool!r}", {"pool": f.pool})
+                raise UnknownPool(f"unknown pool {f.pool!r}", {"pool": f.pool})
             q = q.where(exists().where(CallStep.call_id == Call.id, CallStep.kind == "pool",
                                        CallStep.target == pool.queue))
     if f.department.strip():

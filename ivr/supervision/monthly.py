@@ -18,7 +18,7 @@ import jinja2
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ivr.core.errors import InvalidInput
+from ivr.core.errors import InvalidInput, UnknownOfficial
 from ivr.core.timeutil import utcnow
 from ivr.db.models import Official, Setting
 from ivr.db.session import Db
@@ -38,10 +38,13 @@ CLAIM_PREFIX = "monthly-report:"
 MAX_EXCEPTIONS = 500  # listed in a report (the CSV of the exceptions page has them all)
 
 
+MONTH_PATTERN = r"^(2[0-9]{3}|[3-8][0-9]{3})-(0[1-9]|1[0-2])$"  # 2000-01..8999-12
+
+
 def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
     """The month ``YYYY-MM`` as [first local midnight, next month's first local midnight)."""
-    m = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
-    if m is None or not 1 <= int(m[2]) <= 12 or int(m[1]) < 2000:
+    m = re.fullmatch(MONTH_PATTERN, month) if isinstance(month, str) else None
+    if m is None:
         raise InvalidInput("month must be YYYY-MM", {"month": month})
     year, mon = int(m[1]), int(m[2])
     zone = ZoneInfo(tz)
@@ -137,7 +140,7 @@ async def generate(db: Db, env: jinja2.Environment, month: str, by: str,
             q = q.where(Official.slug == official)
         officials = list((await session.scalars(q)).all())
     if official and not officials:
-        raise InvalidInput(f"unknown official {official!r}", {"official": official})
+        raise UnknownOfficial(f"unknown official {official!r}", {"official": official})
     scopes = []
     for o in ([] if official else [None]) + officials:
         built = await build(db, env, month, o, overdue)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from ivr.core.errors import InvalidInput
+from ivr.core.errors import InvalidInput, InvalidPeriod, UnknownOfficial
 from ivr.core.ids import parse_id
 from ivr.core.timeutil import parse_iso_time, utcnow
 from ivr.db.models import Official, Pool
@@ -115,9 +115,11 @@ def period(since_raw: str, until_raw: str, tz: str,
     if until_raw and len(until_raw) == 10:  # a date: the whole day is included
         until += timedelta(days=1)
     if until <= since:
-        raise InvalidInput("the period's end must be after its start")
+        raise InvalidPeriod("the period's end must be after its start",
+                            {"since": since_raw, "until": until_raw})
     if until - since > timedelta(days=MAX_DAYS):
-        raise InvalidInput(f"the period may span at most {MAX_DAYS} days")
+        raise InvalidPeriod(f"the period may span at most {MAX_DAYS} days",
+                            {"since": since_raw, "until": until_raw, "max_days": MAX_DAYS})
     return since, until
 
 
@@ -131,7 +133,7 @@ async def official_ref(db: Db, ref: str) -> int | None:
         clause = Official.id == as_id if as_id is not None else Official.slug == ref
         oid = await session.scalar(select(Official.id).where(clause))
     if oid is None:
-        raise InvalidInput(f"unknown official {ref!r}", {"official": ref})
+        raise UnknownOfficial(f"unknown official {ref!r}", {"official": ref})
     return oid
 
 

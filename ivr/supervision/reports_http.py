@@ -40,8 +40,10 @@ class ReportQuery(BaseModel):
 
 
 class ReportRequest(BaseModel):
-    month: str = Field(max_length=7, description="YYYY-MM, the city's timezone")
-    official: str = Field("", max_length=40, description="only this official's report")
+    month: str = Field(max_length=7, pattern=monthly.MONTH_PATTERN,
+                       description="YYYY-MM (2000..8999), the city's timezone")
+    official: str = Field("", max_length=40,
+                          description="only this official's report (a slug; unknown: 404)")
 
 
 class ReportInfo(BaseModel):

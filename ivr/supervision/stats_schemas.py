@@ -5,18 +5,20 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from pydantic.config import JsonDict
 
-from ivr.core.timeutil import ISO_TIME_PATTERN
+from ivr.core.timeutil import PERIOD_TIME_PATTERN
 
 # checked by the service (``reports.period``): empty, a date or an ISO time
-_TIME: JsonDict = {"pattern": f"{ISO_TIME_PATTERN}|^$"}
+_TIME: JsonDict = {"pattern": PERIOD_TIME_PATTERN}
 
 
 class StatsQuery(BaseModel):
     since: str = Field("", max_length=40, json_schema_extra=_TIME,
-                       description="date or ISO time, inclusive (default: 6 days ago)")
+                       description="a date (YYYY-MM-DD) or an ISO 8601 time, inclusive "
+                                   "(default: 6 days ago)")
     until: str = Field("", max_length=40, json_schema_extra=_TIME,
-                       description="date (inclusive) or ISO time (exclusive); default: end of today")
-    official: str = Field("", max_length=80, description="slug or id")
+                       description="a date (YYYY-MM-DD, inclusive) or an ISO 8601 time "
+                                   "(exclusive); default: end of today")
+    official: str = Field("", max_length=80, description="slug or id (unknown: 404)")
 
 
 class StatsRow(BaseModel):

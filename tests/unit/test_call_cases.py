@@ -174,7 +174,7 @@ async def test_route_roles_validation_and_nothing_changed(env: Env) -> None:  # 
         assert r.status == 403, role
     h = {"Authorization": f"Bearer {env.tokens['operator']}"}
     for body, status, error_id in (
-            ({**good, "category": "teleport"}, 400, "invalid-case-input"),
+            ({**good, "category": "teleport"}, 400, "unknown-category"),
             ({**good, "summary": " "}, 400, "invalid-case-input"),
             ({**good, "urgency": "whenever"}, 400, "invalid-case-input"),
             ({"category": "transport", "summary": "x"}, 400, "invalid-input"),
@@ -188,7 +188,7 @@ async def test_route_roles_validation_and_nothing_changed(env: Env) -> None:  # 
     assert await _counts(env) == (0, 0)
     r = await env.client.post("/api/v1/cases", json={**good, "category": "teleport"}, headers=h)
     out = await r.json()  # English detail; the UI shows its error_id and field in Mandarin
-    assert out["error_id"] == "invalid-case-input" and out["details"]["field"] == "category"
+    assert out["error_id"] == "unknown-category" and out["details"]["field"] == "category"
     assert "category must be one of" in out["message"]
     # by the stored call's id too; the admin may open one
     r = await env.client.post("/api/v1/cases", json={"call_id": call_id, "category": "other",

@@ -17,7 +17,7 @@ import jinja2
 import pytest
 from sqlalchemy import func, select
 
-from ivr.core.errors import InvalidInput
+from ivr.core.errors import InvalidInput, UnknownOfficial
 from ivr.db.session import Db
 from ivr.db.supervision_models import MonthlyReport
 from ivr.supervision import monthly
@@ -81,7 +81,7 @@ async def test_pdf_has_the_name_figures_and_an_embedded_cjk_font(db: Db,  # noqa
     await monthly.generate(db, _env(), "2026-03", "test", official="zhang-wei")
     async with db() as s:
         assert await s.scalar(select(func.count()).select_from(MonthlyReport)) == 3
-    with pytest.raises(InvalidInput):
+    with pytest.raises(UnknownOfficial):  # 404: a named official that is not there
         await monthly.generate(db, _env(), "2026-03", "test", official="nobody")
 
 
