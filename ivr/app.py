@@ -39,6 +39,7 @@ from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
+from ivr.selfservice import http as selfservice_http
 from ivr.sipguard import http as sipguard_http
 from ivr.sipguard.guard import SipGuard, expiry_context
 from ivr.speech import http as speech_http
@@ -94,8 +95,10 @@ async def _ami(app: web.Application) -> AsyncIterator[None]:
 
 async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(app[CTRL].schedule_loop(), name="schedule")
+    expiry = asyncio.create_task(app[CTRL].expiry_loop(), name="availability-expiry")
     yield
     task.cancel()
+    expiry.cancel()
 
 
 async def _feed(app: web.Application) -> AsyncIterator[None]:
@@ -167,6 +170,7 @@ def create_app(config: Config) -> web.Application:
     shell.setup(app)  # sign-in, language, static files, the error page
     directory_http.setup(app)
     routing_http.setup(app)
+    selfservice_http.setup(app)
     calls_http.setup(app)
     pool_http.setup(app, ami=ctrl.ami)
     followup.setup(app, config=config, db=db, calls=ctrl.calls, recorder=ctrl.recorder,

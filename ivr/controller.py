@@ -25,11 +25,14 @@ from ivr.db.feed import ChangeFeed, bump
 from ivr.db.session import Db
 from ivr.directory.asterisk_input import load_render_input
 from ivr.pool import service as pool_service
+from ivr.routing import services as routing
 from ivr.routing.store import RoutingSnapshot, load_snapshot
+from ivr.selfservice import phone
 
 log = logging.getLogger(__name__)
 RESYNC_RETRY_INITIAL = 0.2  # seconds before a failed resync step is tried again, doubling
 RESYNC_RETRY_MAX = 10.0
+FEATURE_ANSWER_LIMIT = 5.0  # seconds a feature code's answer may take (a database write)
 CEL_GRACE_S = 1.0  # a hang-up reaches the journal through CEL's queue a moment after the channel goes
 
 
@@ -49,7 +52,9 @@ class Controller:
         self.mirror = MirrorWriter(self.ami)
         self.calls = LiveCalls()  # live views from AMI; records from the journal:
         self.recorder = JournalConsumer(config, self.calls.on_recorded)
-        self.agi = FastAgiServer({"route": self.route}, answer_timeout=config.agi.answer_timeout)
+        self.agi = FastAgiServer({"route": self.route, "feature": self.feature},
+                                 answer_timeout=config.agi.answer_timeout,
+                                 limits={"feature": FEATURE_ANSWER_LIMIT})
         self.ami.subscribe("CEL", self.calls.on_ami_cel)
         self.resyncs = 0
         self.resync_failures: dict[str, int] = {}  # step -> failures since start (/healthz)
@@ -58,6 +63,7 @@ class Controller:
         self._directory_lock = asyncio.Lock()
         self._reload_pending: set[str] = set()  # modules whose files changed while AMI was down
         self._schedule_wake = asyncio.Event()
+        self._expiry_wake = asyncio.Event()
         # changes committed through other controllers on the same database (ivr/db/feed.py)
         self.feed = ChangeFeed(db, self.apply_feed, interval=config.node.feed_interval)
 
@@ -74,6 +80,12 @@ class Controller:
         return {"IVR_PLAN": plan.encode(), "IVR_QCB": self.queued_callback_offer(headers),
                 "IVR_INFO": f"route^{r.official_id}^{plan.mode}^{lang}^{int(menu)}^{r.name}"}
 
+    async def feature(self, headers: AgiHeaders) -> Mapping[str, str]:
+        """FastAGI ``feature``: a feature code from an official's own phone (ivr.selfservice)."""
+        result = await phone.feature_code(self.db, self.config, headers.get("agi_arg_1", ""),
+                                          headers.get("agi_arg_2", ""), self.on_change)
+        return {"IVR_FEATURE": result}
+
     def queued_callback_offer(self, headers: AgiHeaders) -> str:
         """"1" when this caller may be offered a queued callback (issue 10): the offer is on
         and the callback guard would dial their number (national plan, caller ID not altered)."""
@@ -84,12 +96,15 @@ class Controller:
         ok = number == raw and dialable(number, self.config.outbound) is not None
         return "1" if ok else "0"
 
-    async def reload(self) -> None:
-        """Rebuild the snapshot from the database and push the difference to the mirror."""
+    async def reload(self) -> bool:
+        """Rebuild the snapshot from the database and push the difference to the mirror;
+        False when the mirror could not be written (AMI down: resynced at the next login)."""
         async with self._reload_lock:
             self.snapshot = await load_snapshot(self.db, self.config)
-            await self.mirror.apply(self.snapshot.mirror(utcnow()))
+            written = await self.mirror.apply(self.snapshot.mirror(utcnow()))
         self._schedule_wake.set()
+        self._expiry_wake.set()
+        return written
 
     async def _announce(self, kind: str) -> None:
         """Tell the other controllers (the change is committed); before our own reload, so
@@ -99,9 +114,10 @@ class Controller:
         except Exception as exc:  # the change itself is committed; the others' safety net
             log.warning("could not bump the %s revision: %s", kind, exc)
 
-    async def on_change(self, official_id: int | None = None) -> None:
+    async def on_change(self, official_id: int | None = None) -> bool:
+        """False: the change is committed, the mirror not written (told to who made it)."""
         await self._announce("routing")
-        await self.reload()
+        return await self.reload()
 
     async def apply_feed(self, kinds: frozenset[str]) -> None:
         """Another controller changed something (ivr/db/feed.py): once per poll, however many."""
@@ -218,3 +234,23 @@ class Controller:
             if boundary is not None and utcnow() >= boundary - timedelta(milliseconds=1):
                 await self.mirror.apply(self.snapshot.mirror(utcnow()))
                 log.info("schedule boundary %s: effective modes updated", boundary.isoformat())
+
+    async def expiry_loop(self) -> None:
+        """At each availability's return time, write ``available`` back to the database
+        (audited as ``system``; the mirror already routes by its end epoch)."""
+        while True:
+            due = self.snapshot.next_expiry()
+            wait = 300.0 if due is None else max(0.0, (due - utcnow()).total_seconds()) + 0.05
+            self._expiry_wake.clear()
+            try:
+                await asyncio.wait_for(self._expiry_wake.wait(), min(wait, 300.0))
+                continue  # the snapshot changed: recompute the next return time
+            except TimeoutError:
+                pass
+            try:
+                back = await routing.expire_availability(self.db, utcnow(), on_change=self.on_change)
+                if back:
+                    log.info("availability returned to available: officials %s", back)
+            except Exception:
+                log.exception("availability expiry failed; retrying")
+                await asyncio.sleep(5.0)

@@ -31,6 +31,7 @@ from ivr.core.config_followup import (
 )
 from ivr.core.config_legacy import ENV_PREFIX, LEGACY_ENV, LEGACY_KEYS
 from ivr.core.config_ops import AlertsConfig, BackupConfig
+from ivr.core.config_self import SelfServiceConfig
 from ivr.core.outbound import OutboundConfig
 from ivr.core.sections import (
     BansConfig,
@@ -150,7 +151,7 @@ SECTIONS: dict[str, type[Any]] = {
     "deadlines": DeadlinesConfig, "webhooks": WebhooksConfig, "alerts": AlertsConfig,
     "backup": BackupConfig, "bans": BansConfig,
     "autocallback": AutoCallbackConfig, "survey": SurveyConfig,
-    "reports": ReportsConfig,
+    "reports": ReportsConfig, "self_service": SelfServiceConfig,
 }
 
 def env_name(section: str, key: str) -> str:
@@ -273,6 +274,7 @@ class Config:
     autocallback: AutoCallbackConfig = field(default_factory=AutoCallbackConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    self_service: SelfServiceConfig = field(default_factory=SelfServiceConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ class OfficialRouting:
     chain: tuple[str, ...] = DEFAULT_CHAIN
     ring_timeout: int = 20
     availability: str = "available"
+    availability_until: datetime | None = None  # the automatic return to available (aware)
     direct_dial: str = ""  # "" when the official has no device
     deputy_dial: str = ""  # "" when there is no deputy or the deputy has no device
     deputy_ring_timeout: int = 20
@@ -84,9 +85,22 @@ def effective_mode(r: OfficialRouting, now: datetime, tz: ZoneInfo,
     return mode_on(r.mode, r.intervals, r.holiday_intervals, now, tz, holidays)
 
 
+def availability_state(state: str, until: datetime | None, now: datetime) -> str:
+    """The availability in force at ``now``: a meeting, leave or dnd whose return time has
+    passed is ``available`` again (whether or not the scheduler has written that back yet)."""
+    if state != "available" and until is not None and now >= until:
+        return "available"
+    return state
+
+
+def availability_at(r: OfficialRouting, now: datetime) -> str:
+    return availability_state(r.availability, r.availability_until, now)
+
+
 def plan_route(r: OfficialRouting, now: datetime, tz: ZoneInfo,
                holidays: Collection[date] = ()) -> RoutePlan:
-    return plan_for_mode(r, effective_mode(r, now, tz, holidays))
+    return plan_for_mode(replace(r, availability=availability_at(r, now)),
+                         effective_mode(r, now, tz, holidays))
 
 
 def default_plan(pool_queue: str = "pool-main", max_wait: int = 60) -> str:

@@ -31,7 +31,7 @@ from ivr.directory.spec import DirectorySpec, OfficialSpec, load_file, parse_dir
 
 __all__ = ["ImportResult", "import_directory", "import_text", "import_file"]
 
-OnChange = Callable[[int], Awaitable[None]]
+OnChange = Callable[[int], Awaitable[object]]
 IMPORT_REASON = "directory import"
 
 

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ivr.core.config import Config
 from ivr.http.routes import RouteRegistry
 
-OnChange = Callable[[int | None], Awaitable[None]]
+# the routing hook answers False when the change is committed but the mirror was not written
+OnChange = Callable[[int | None], Awaitable[object]]
 OnDirectoryChange = Callable[[], Awaitable[None]]
 
 # the deployment configuration

@@ -5,22 +5,27 @@ audit log. Every change awaits the routing hook (snapshot, mirror, change feed).
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from aiohttp import web
 
 from ivr.core.constants import API_PREFIX
+from ivr.core.errors import InvalidInput
+from ivr.core.timeutil import utcnow
 from ivr.directory.schemas import OfficialOut
-from ivr.http import DB, ROUTES, OnChange, Routes
+from ivr.http import DB, ROUTES, OnChange, Routes, identity_of
 from ivr.http.inputs import actor_of, local_time
 from ivr.http.keys import on_change_of
 from ivr.http.schemas import Items
+from ivr.http.scopes import OFFICIAL_PATH
 from ivr.routing import services as routing
 from ivr.routing.numbers_service import language_warning, set_number
 from ivr.routing.schemas import (
     AuditOut,
     AuditQuery,
     AvailabilityIn,
+    AvailabilityOut,
     ChainIn,
     ChangeIn,
     DeputyIn,
@@ -32,11 +37,13 @@ from ivr.routing.schemas import (
     RingTimeoutIn,
     ScheduleIn,
 )
+from ivr.routing.selfmode import check_own_mode
 
 routes = Routes("routing")
 P = API_PREFIX
 OFFICIAL = f"{P}/officials/{{slug}}"
 ADMIN = ["admin"]
+SELF = ["admin", "official"]  # an official: their own record only (scope OFFICIAL_PATH)
 
 
 class _Who(TypedDict):
@@ -51,19 +58,48 @@ def _who(request: web.Request, body: ChangeIn) -> _Who:
             "on_change": on_change_of(request)}
 
 
-@routes.put(f"{OFFICIAL}/mode", roles=ADMIN, body=ModeIn, response=OfficialOut)
+@routes.put(f"{OFFICIAL}/mode", roles=SELF, scope=OFFICIAL_PATH, body=ModeIn,
+            response=OfficialOut, errors=[403])
 async def put_mode(request: web.Request, body: ModeIn) -> OfficialOut:
-    """Switch the base mode (audited)."""
+    """Switch the base mode (audited). An official: their own, when an admin allowed it (for
+    them or city-wide; off by default), else 403."""
+    db = request.config_dict[DB]
+    who = identity_of(request)
+    if who is not None and who.role == "official":
+        await check_own_mode(db, request.match_info["slug"])
     return OfficialOut.of(await routing.set_mode(
-        request.config_dict[DB], request.match_info["slug"], body.mode, **_who(request, body)))
+        db, request.match_info["slug"], body.mode, **_who(request, body)))
 
 
-@routes.put(f"{OFFICIAL}/availability", roles=ADMIN, body=AvailabilityIn, response=OfficialOut)
-async def put_availability(request: web.Request, body: AvailabilityIn) -> OfficialOut:
-    """Set availability (meeting, dnd and leave skip the direct step; audited)."""
-    return OfficialOut.of(await routing.set_availability(
+@routes.put(f"{OFFICIAL}/availability", roles=SELF, scope=OFFICIAL_PATH, body=AvailabilityIn,
+            response=AvailabilityOut)
+async def put_availability(request: web.Request, body: AvailabilityIn) -> AvailabilityOut:
+    """Set availability (meeting, dnd and leave skip the direct step; audited), with its
+    automatic return to available: ``until`` (a time) or ``minutes``. An official: their own.
+    ``mirror_written`` false: saved, but Asterisk's mirror was not written (``warning``)."""
+    until = await availability_until(request, body)
+    report: list[str] = []
+    official = await routing.set_availability(
         request.config_dict[DB], request.match_info["slug"], body.availability, note=body.note,
-        **_who(request, body)))
+        until=until, report=report, **_who(request, body))
+    return AvailabilityOut(**OfficialOut.of(official).model_dump(), mirror_written=not report,
+                           warning=MIRROR_WARNING if report else None)
+
+
+MIRROR_WARNING = ("已保存，但未能写入电话系统（Asterisk）：控制器恢复连接后自动同步 / "
+                  "Saved, but not written to Asterisk: it is resynced when the controller reconnects")
+
+
+async def availability_until(request: web.Request, body: AvailabilityIn) -> datetime | None:
+    """``until`` (local time without offset) or ``minutes`` from now, never both."""
+    if body.until is not None and body.minutes is not None:
+        raise InvalidInput("give until or minutes, not both", {"field": "minutes"})
+    if body.minutes is not None:
+        m = body.minutes
+        if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 527040:
+            raise InvalidInput("minutes must be a whole number 1..527040", {"minutes": str(m)})
+        return utcnow() + timedelta(minutes=m)
+    return await local_time(request, body.until)
 
 
 @routes.put(f"{OFFICIAL}/schedule", roles=ADMIN, body=ScheduleIn, response=OfficialOut)

@@ -19,7 +19,7 @@ from ivr.core.constants import (
 )
 from ivr.core.ids import MAX_ID
 from ivr.db.models import AuditEntry, PublishedNumber
-from ivr.directory.schemas import WindowOut
+from ivr.directory.schemas import OfficialOut, WindowOut
 from ivr.http.inputs import Actor, QueryText, QueryTime, loose
 from ivr.http.schemas import Time, iso_time
 
@@ -43,6 +43,17 @@ class DeviceConfirmIn(ChangeIn):
 class AvailabilityIn(ChangeIn):
     availability: Any = loose({"enum": list(AVAILABILITY)})
     note: Any = loose({"type": "string", "maxLength": 200}, None)
+    until: QueryTime = Field(None, description="the automatic return to available (meeting, "
+                             "leave, dnd only); without offset: the city's local time")
+    minutes: Any = loose({"type": ["integer", "null"], "minimum": 1, "maximum": 527040}, None,
+                         description="or: return to available after this many minutes")
+
+
+class AvailabilityOut(OfficialOut):
+    mirror_written: bool = Field(description="false: saved, but Asterisk's mirror was not "
+                                 "written (calls with the controller down may not follow yet; "
+                                 "it is resynced when the controller reconnects)")
+    warning: str | None = None
 
 
 class ScheduleIn(ChangeIn):

@@ -4,7 +4,7 @@ content (ivr/core/mirror.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ from ivr.core.config import Config
 from ivr.core.constants import MODES
 from ivr.core.mirror import FAMILY, mirror_entries, number_entries, official_entries
 from ivr.core.plan import Step, decode_steps
-from ivr.core.policy import OfficialRouting, plan_for_mode
+from ivr.core.policy import OfficialRouting, plan_for_mode, plan_route
 from ivr.core.schedule import DAY, WEEK, encode_intervals
 from ivr.db.models import Base, Official
 from ivr.db.session import Db, create_engine, make_sessionmaker
@@ -224,8 +224,10 @@ async def test_snapshot_mirror(snap: RoutingSnapshot) -> None:
     assert sum(k.startswith("num/") for k in m) == 12
     assert "meta/synced" not in m
     assert all(not k.startswith("/") and not k.startswith(FAMILY) for k in m)
-    # one official's keys: name, mode, win, hwin (holiday windows), effective, lang, 4 plans
-    assert sum(k.startswith(f"{p}/") for k in m) == 10
+    # one official's keys: name, mode, win, hwin (holiday windows), effective, avail, lang,
+    # 4 plans
+    assert m[f"{p}/avail"] == "available^"
+    assert sum(k.startswith(f"{p}/") for k in m) == 11
 
 
 def test_mirror_entries_pure() -> None:
@@ -234,7 +236,7 @@ def test_mirror_entries_pure() -> None:
     entries = official_entries(r, now, SH)
     assert entries == {
         "o/3/name": "甲", "o/3/mode": "pool", "o/3/win": "", "o/3/hwin": "",
-        "o/3/effective": "pool",
+        "o/3/effective": "pool", "o/3/avail": "available^",
         "o/3/plan/direct": "direct^PJSIP/o-3^20|pool^pool-main^60|voicemail^3^120",
         "o/3/plan/pool": "pool^pool-main^60|voicemail^3^120",
         "o/3/plan/deputy": "pool^pool-main^60|voicemail^3^120",
@@ -245,6 +247,25 @@ def test_mirror_entries_pure() -> None:
     full = mirror_entries([r], {"05585551001": 3}, "Asia/Shanghai", now)
     assert full == {"meta/tz": "Asia/Shanghai", "meta/hol": "", **entries,
                     "num/05585551001": "3^0^"}
+
+
+def test_mirror_carries_availability_and_its_end() -> None:
+    """Away with a return time: the avail field holds the state and the end epoch, the plans
+    are an available official's (the dialplan skips direct until the end); once the end has
+    passed, available (and the controller's own plan rings the official again)."""
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=SH)
+    until = now + timedelta(hours=2)
+    r = OfficialRouting(official_id=3, name="甲", mode="direct", direct_dial="PJSIP/o-3",
+                        availability="meeting", availability_until=until)
+    entries = official_entries(r, now, SH)
+    assert entries["o/3/avail"] == f"meeting^{int(until.timestamp())}"
+    assert entries["o/3/plan/direct"].startswith("direct^PJSIP/o-3^20|")
+    assert plan_route(r, now, SH).steps[0].kind == "pool"  # the controller skips direct
+    later = until + timedelta(seconds=1)
+    assert official_entries(r, later, SH)["o/3/avail"] == "available^"
+    assert plan_route(r, later, SH).steps[0].kind == "direct"
+    forever = OfficialRouting(official_id=3, name="甲", mode="direct", availability="leave")
+    assert official_entries(forever, later, SH)["o/3/avail"] == "leave^"
 
 
 async def test_display_name_with_title(db: Db) -> None:
