@@ -40,6 +40,7 @@ from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
 from ivr.selfservice import http as selfservice_http
+from ivr.selfservice import pages as selfservice_pages
 from ivr.sipguard import http as sipguard_http
 from ivr.sipguard.guard import SipGuard, expiry_context
 from ivr.speech import http as speech_http
@@ -162,7 +163,7 @@ def create_app(config: Config) -> web.Application:
     app[ON_CHANGE] = ctrl.on_change
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
-                          "ivr.supervision", "ivr.followup", "ivr.speech", "ivr.ops"])
+                          "ivr.supervision", "ivr.followup", "ivr.speech", "ivr.ops", "ivr.selfservice"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, followup.deadline_context, _fastagi, _ami,
                             _scheduler, _feed, expiry_context])
@@ -178,6 +179,7 @@ def create_app(config: Config) -> web.Application:
     accounts_http.setup(app)
     speech_http.setup(app)
     routing_pages.setup(app)
+    selfservice_pages.setup(app)  # before the dashboard: an official's first link is /me
     directory_pages.setup(app)
     accounts_pages.setup(app)
     followup_admin_pages.setup(app, schedule_page=routing_pages.schedule_page)

@@ -101,6 +101,11 @@ class Conflict(IvrError):
     error_id = "conflict"
 
 
+class SelfModeOff(Conflict):
+    """An official changing their own mode while no admin allowed it (issue 15)."""
+    error_id = "self-mode-off"
+
+
 # --- authentication and authorisation -------------------------------------------------------
 
 class NotSignedIn(IvrError):

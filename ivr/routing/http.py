@@ -59,10 +59,10 @@ def _who(request: web.Request, body: ChangeIn) -> _Who:
 
 
 @routes.put(f"{OFFICIAL}/mode", roles=SELF, scope=OFFICIAL_PATH, body=ModeIn,
-            response=OfficialOut, errors=[403])
+            response=OfficialOut, errors=[409])
 async def put_mode(request: web.Request, body: ModeIn) -> OfficialOut:
     """Switch the base mode (audited). An official: their own, when an admin allowed it (for
-    them or city-wide; off by default), else 403."""
+    them or city-wide; off by default), else 409 ``self-mode-off``."""
     db = request.config_dict[DB]
     who = identity_of(request)
     if who is not None and who.role == "official":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ivr.core.errors import Forbidden, InvalidInput
+from ivr.core.errors import InvalidInput, SelfModeOff
 from ivr.db.models import Official, Setting
 from ivr.db.session import Db
 from ivr.directory.services import audit, clean_actor, get_official, load_official
@@ -27,9 +27,9 @@ async def may_set_own_mode(db: Db, official: Official) -> bool:
 
 
 async def check_own_mode(db: Db, ref: str | int) -> None:
-    """Forbidden unless the official may change their own mode."""
+    """SelfModeOff (409) unless the official may change their own mode."""
     if not await may_set_own_mode(db, await get_official(db, ref)):
-        raise Forbidden("changing your own mode is not enabled: ask an administrator",
+        raise SelfModeOff("changing your own mode is not enabled: ask an administrator",
                         {"self_mode": False})
 
 

@@ -110,7 +110,7 @@ def _policy(official: Official) -> RoutingPolicy:
 
 
 async def set_mode(db: Db, official: str | int, mode: str, actor: str, reason: str | None = "",
-                   *, on_change: OnChange | None = None) -> Official:
+                   *, on_change: OnChange | None = None, report: list[str] | None = None) -> Official:
     """Switch the base mode (``direct``, ``pool``, ``deputy``, ``voicemail``)."""
     mode = check_mode(mode)
 
@@ -120,7 +120,7 @@ async def set_mode(db: Db, official: str | int, mode: str, actor: str, reason: s
             return []
         old, policy.mode = policy.mode, mode
         return [("mode", old, mode)]
-    return await _change(db, official, actor, reason, on_change, apply)
+    return await _change(db, official, actor, reason, on_change, apply, report)
 
 
 async def set_availability(db: Db, official: str | int, availability: str, actor: str,

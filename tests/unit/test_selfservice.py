@@ -222,7 +222,7 @@ async def test_own_mode_only_when_an_admin_allows_it(client: Any) -> None:
     c, db = client
     mode = "/api/v1/officials/zhang-wei/mode"
     status, body = await _as(c, db, "zw", "PUT", mode, {"mode": "pool"})
-    assert status == 403, body
+    assert (status, body["error_id"]) == (409, "self-mode-off"), body
     status, body = await _as(c, db, "boss", "PUT", "/api/v1/officials/zhang-wei/self-service",
                              {"mode": True})
     assert status == 200 and body["self_mode"] is True, body
@@ -233,8 +233,59 @@ async def test_own_mode_only_when_an_admin_allows_it(client: Any) -> None:
     assert status == 403, body
     # city-wide: every official
     await _as(c, db, "boss", "PUT", "/api/v1/officials/zhang-wei/self-service", {"mode": False})
-    assert (await _as(c, db, "zw", "PUT", mode, {"mode": "direct"}))[0] == 403
+    assert (await _as(c, db, "zw", "PUT", mode, {"mode": "direct"}))[0] == 409
     await set_city_self_mode(db, True, "web:boss")
     assert (await _as(c, db, "zw", "PUT", mode, {"mode": "direct"}))[0] == 200
     fields = [a.field for a in await audits(db)]
     assert fields.count("self_mode") == 2 and "self_service_mode" in fields
+
+
+async def _page(c: TestClient, db: Db, user: str, method: str, path: str,
+                form: dict[str, str] | None = None) -> tuple[int, str, str]:
+    u = next(x for x in await accounts.list_users(db) if x.username == user)
+    key, csrf = await accounts.open_session(db, u.id)
+    c.session.cookie_jar.clear()
+    data = {**(form or {}), "csrf": csrf} if method == "POST" else None
+    async with c.request(method, path, data=data, cookies={auth.SESSION_COOKIE: key},
+                         headers={"Cookie": f"{auth.SESSION_COOKIE}={key}"},
+                         allow_redirects=False) as r:
+        return r.status, r.headers.get("Location", ""), await r.text()
+
+
+async def test_the_officials_page_is_their_home_and_sets_their_availability(client: Any) -> None:
+    c, db = client
+    status, where, _ = await _page(c, db, "zw", "GET", "/")
+    assert (status, where) == (303, "/me")
+    status, _, html = await _page(c, db, "zw", "GET", "/me")
+    assert status == 200, html
+    title = html.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "我的状态" in title and "监督统计" not in title
+    assert 'name="viewport"' in html and "*61" in html
+    assert 'action="/me/mode"' not in html  # not allowed by an admin yet
+    status, where, html = await _page(c, db, "zw", "POST", "/me/availability",
+                                      {"availability": "leave", "minutes": "120", "note": "出差"})
+    assert status == 303, html
+    assert where == "/me?saved=mirror"  # no Asterisk here: the failed mirror write is shown
+    o = await rs.get_official(db, "zhang-wei")
+    assert (o.availability, o.availability_note) == ("leave", "出差")
+    assert o.availability_until is not None
+    status, _, html = await _page(c, db, "zw", "GET", "/me?saved=mirror")
+    assert "未能写入电话系统" in html and 'data-state="leave"' in html
+    # a return time in the city's local time (Asia/Shanghai: UTC+8)
+    day = (datetime.now(UTC) + timedelta(days=2)).date()
+    status, where, html = await _page(c, db, "zw", "POST", "/me/availability",
+                                      {"availability": "meeting", "until": f"{day}T16:00"})
+    assert status == 303, html
+    o = await rs.get_official(db, "zhang-wei")
+    assert rs._utc(o.availability_until) == datetime(day.year, day.month, day.day, 8, 0, tzinfo=UTC)
+    status, _, html = await _page(c, db, "zw", "POST", "/me/availability",
+                                  {"availability": "meeting", "until": "tomorrow"})
+    assert status == 400
+    status, _, html = await _page(c, db, "zw", "POST", "/me/mode", {"mode": "pool"})
+    assert status == 409 and "未开放自助修改" in html
+    assert (await rs.get_official(db, "zhang-wei")).policy.mode == "direct"
+    status, where, html = await _page(c, db, "zw", "POST", "/me/availability",
+                                      {"availability": "available"})
+    assert status == 303
+    o = await rs.get_official(db, "zhang-wei")
+    assert (o.availability, o.availability_until) == ("available", None)
