@@ -289,3 +289,14 @@ async def test_the_officials_page_is_their_home_and_sets_their_availability(clie
     assert status == 303
     o = await rs.get_official(db, "zhang-wei")
     assert (o.availability, o.availability_until) == ("available", None)
+
+
+async def test_a_directory_import_setting_availability_drops_the_old_return_time(db: Db) -> None:
+    await rs.set_availability(db, "zhang-wei", "meeting", "web:admin",
+                              until=datetime.now(UTC) + timedelta(hours=1))
+    await import_text(db, DIRECTORY.replace('devices: [{sip: o-zw}]}',
+                                            'devices: [{sip: o-zw}], availability: leave}'),
+                      "yaml", "import")
+    o = await rs.get_official(db, "zhang-wei")
+    assert (o.availability, o.availability_until) == ("leave", None)  # not back in an hour
+    assert (await audits(db, "availability_until"))[-1].new_value is None
