@@ -48,9 +48,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "self.mode_locked": ("接听方式由管理员设置。", "Your mode is set by an administrator."),
     "self.codes": ("在办公电话上拨号设置", "From your desk phone"),
     "self.code.available": ("恢复接听", "available"),
-    "self.code.meeting": ("会议 {n} 分钟", "meeting for {n} min"),
-    "self.code.leave": ("请假 {n} 分钟", "leave for {n} min"),
-    "self.code.dnd": ("勿扰 {n} 分钟", "do not disturb for {n} min"),
+    "self.code.meeting": ("会议 {n}", "meeting for {n}"),
+    "self.code.leave": ("请假 {n}", "leave for {n}"),
+    "self.code.dnd": ("勿扰 {n}", "do not disturb for {n}"),
+    "self.local_time": ("当地时间", "local time"),
     "self.saved": ("已保存", "Saved"),
     "self.mirror_failed": ("已保存，但未能写入电话系统：控制器恢复连接后会自动同步。"
                            "在此之前若控制器停机，来电可能仍按原状态处理。",
@@ -76,7 +77,8 @@ async def self_page(request: web.Request, *, flash: str = "", error: str = "",
     tz = ZoneInfo(await current_timezone(db))
     until = as_utc(o.availability_until).astimezone(tz) if o.availability_until else None
     durations = request.config_dict[CONFIG].self_service
-    codes = [(f"*{code}", state, durations.minutes(state)) for code, state in FEATURE_CODES.items()]
+    codes = [(f"*{code}", state, _duration(request, durations.minutes(state)))
+             for code, state in FEATURE_CODES.items()]
     default_until = (utcnow().astimezone(tz) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     return render(request, "selfservice/me.html", {
         "official": o, "until": until.strftime("%m-%d %H:%M") if until else "",
@@ -84,6 +86,14 @@ async def self_page(request: web.Request, *, flash: str = "", error: str = "",
         "mode": o.policy.mode if o.policy else "direct", "codes": codes,
         "may_set_mode": await may_set_own_mode(db, o), "default_until": default_until,
     }, title="self.title", flash=flash, error=error, status=status)
+
+
+def _duration(request: web.Request, minutes: int | None) -> str:
+    if minutes is None:
+        return ""
+    if minutes % 60 == 0:
+        return t(request, "self.hours").replace("{n}", str(minutes // 60))
+    return t(request, "self.minutes").replace("{n}", str(minutes))
 
 
 @routes.get("/me", roles=OFFICIAL)
