@@ -13,6 +13,7 @@ from aiohttp import web
 from ivr.core.constants import API_PREFIX
 from ivr.core.errors import InvalidInput
 from ivr.core.timeutil import utcnow
+from ivr.db.models import Official
 from ivr.directory.schemas import OfficialOut
 from ivr.http import DB, ROUTES, OnChange, Routes, identity_of
 from ivr.http.inputs import actor_of, local_time
@@ -25,8 +26,8 @@ from ivr.routing.schemas import (
     AuditOut,
     AuditQuery,
     AvailabilityIn,
-    AvailabilityOut,
     ChainIn,
+    ChangedOut,
     ChangeIn,
     DeputyIn,
     DeviceConfirmIn,
@@ -59,31 +60,36 @@ def _who(request: web.Request, body: ChangeIn) -> _Who:
 
 
 @routes.put(f"{OFFICIAL}/mode", roles=SELF, scope=OFFICIAL_PATH, body=ModeIn,
-            response=OfficialOut, errors=[409])
-async def put_mode(request: web.Request, body: ModeIn) -> OfficialOut:
+            response=ChangedOut, errors=[409])
+async def put_mode(request: web.Request, body: ModeIn) -> ChangedOut:
     """Switch the base mode (audited). An official: their own, when an admin allowed it (for
-    them or city-wide; off by default), else 409 ``self-mode-off``."""
+    them or city-wide; off by default), else 409 ``self-mode-off``. ``mirror_written`` false:
+    saved, but Asterisk's mirror was not written (``warning``)."""
     db = request.config_dict[DB]
     who = identity_of(request)
     if who is not None and who.role == "official":
         await check_own_mode(db, request.match_info["slug"])
-    return OfficialOut.of(await routing.set_mode(
-        db, request.match_info["slug"], body.mode, **_who(request, body)))
+    report: list[str] = []
+    return _changed(await routing.set_mode(db, request.match_info["slug"], body.mode,
+                                           report=report, **_who(request, body)), report)
+
+
+def _changed(official: Official, report: list[str]) -> ChangedOut:
+    return ChangedOut(**OfficialOut.of(official).model_dump(), mirror_written=not report,
+                      warning=MIRROR_WARNING if report else None)
 
 
 @routes.put(f"{OFFICIAL}/availability", roles=SELF, scope=OFFICIAL_PATH, body=AvailabilityIn,
-            response=AvailabilityOut)
-async def put_availability(request: web.Request, body: AvailabilityIn) -> AvailabilityOut:
+            response=ChangedOut)
+async def put_availability(request: web.Request, body: AvailabilityIn) -> ChangedOut:
     """Set availability (meeting, dnd and leave skip the direct step; audited), with its
     automatic return to available: ``until`` (a time) or ``minutes``. An official: their own.
     ``mirror_written`` false: saved, but Asterisk's mirror was not written (``warning``)."""
     until = await availability_until(request, body)
     report: list[str] = []
-    official = await routing.set_availability(
+    return _changed(await routing.set_availability(
         request.config_dict[DB], request.match_info["slug"], body.availability, note=body.note,
-        until=until, report=report, **_who(request, body))
-    return AvailabilityOut(**OfficialOut.of(official).model_dump(), mirror_written=not report,
-                           warning=MIRROR_WARNING if report else None)
+        until=until, report=report, **_who(request, body)), report)
 
 
 MIRROR_WARNING = ("已保存，但未能写入电话系统（Asterisk）：控制器恢复连接后自动同步 / "

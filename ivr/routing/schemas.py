@@ -49,7 +49,8 @@ class AvailabilityIn(ChangeIn):
                          description="or: return to available after this many minutes")
 
 
-class AvailabilityOut(OfficialOut):
+class ChangedOut(OfficialOut):
+    """An official after a change, and whether Asterisk's mirror was written."""
     mirror_written: bool = Field(description="false: saved, but Asterisk's mirror was not "
                                  "written (calls with the controller down may not follow yet; "
                                  "it is resynced when the controller reconnects)")

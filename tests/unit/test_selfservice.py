@@ -228,6 +228,7 @@ async def test_own_mode_only_when_an_admin_allows_it(client: Any) -> None:
     assert status == 200 and body["self_mode"] is True, body
     status, body = await _as(c, db, "zw", "PUT", mode, {"mode": "pool"})
     assert status == 200 and body["policy"]["mode"] == "pool", body
+    assert body["mirror_written"] is False and body["warning"]  # no Asterisk here: told
     status, body = await _as(c, db, "zw", "PUT", "/api/v1/officials/li-qiang/mode",
                              {"mode": "pool"})
     assert status == 403, body
