@@ -51,10 +51,14 @@ class FastAgiServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.stats["requests"] += 1
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         try:
+            # one bound for the whole answer, headers included (a route's own limit, if any)
             headers = await asyncio.wait_for(read_headers(reader), self.answer_timeout)
             limit = self.limits.get(headers.get("agi_network_script", ""), self.answer_timeout)
-            await asyncio.wait_for(self._serve(headers, reader, writer), limit)
+            left = max(0.0, limit - (loop.time() - start))
+            await asyncio.wait_for(self._serve(headers, reader, writer), left)
             self.stats["answered"] += 1
         except TimeoutError:
             self.stats["timeouts"] += 1
