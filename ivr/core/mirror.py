@@ -3,7 +3,8 @@
 Availability (issue 15) is its own field, ``o/<id>/avail`` = ``<state>^<until epoch>`` (epoch
 empty: no return time), and the mirrored plans are those of an available official: the dialplan
 skips the ``direct`` step while the state is not ``available`` and ``${EPOCH}`` is before the
-end, so a meeting ends on time with the controller down (docs/architecture.md).
+end, so a meeting ends on time with the controller down (docs/architecture.md). The same for
+the deputy step: ``o/<id>/dep`` names the deputy, whose own ``avail`` is read.
 
 Keys are relative to the family. The writer (ivr.asterisk.astdb) puts them with DBPut and
 writes ``meta/synced`` last, so a half-written mirror is never taken for a complete one.
@@ -33,8 +34,9 @@ def official_entries(r: OfficialRouting, now: datetime, tz: ZoneInfo,
         f"{prefix}/hwin": encode_intervals(r.holiday_intervals),
         f"{prefix}/effective": effective_mode(r, now, tz, holidays),
         f"{prefix}/avail": availability_entry(r, now),
+        f"{prefix}/dep": str(r.deputy_id) if r.deputy_id else "",
     }
-    available = replace(r, availability="available")
+    available = replace(r, availability="available", deputy_availability="available")
     for mode in MODES:
         entries[f"{prefix}/plan/{mode}"] = plan_for_mode(available, mode).encode()
     return entries

@@ -30,6 +30,9 @@ class OfficialRouting:
     direct_dial: str = ""  # "" when the official has no device
     deputy_dial: str = ""  # "" when there is no deputy or the deputy has no device
     deputy_ring_timeout: int = 20
+    deputy_id: int = 0  # 0: no deputy
+    deputy_availability: str = "available"  # away: the deputy step is skipped, as direct
+    deputy_until: datetime | None = None
     pool_queue: str = "pool-main"
     pool_max_wait: int = 60
     voicemail_secs: int = 120
@@ -68,7 +71,7 @@ def plan_for_mode(r: OfficialRouting, mode: str) -> RoutePlan:
             if r.availability == "available" and r.direct_dial:
                 steps.append(Step("direct", r.direct_dial, r.ring_timeout))
         elif kind == "deputy":
-            if r.deputy_dial:
+            if r.deputy_dial and r.deputy_availability == "available":
                 steps.append(Step("deputy", r.deputy_dial, r.deputy_ring_timeout))
         elif kind == "pool":
             steps.append(Step("pool", r.pool_queue, r.pool_max_wait))
@@ -99,8 +102,9 @@ def availability_at(r: OfficialRouting, now: datetime) -> str:
 
 def plan_route(r: OfficialRouting, now: datetime, tz: ZoneInfo,
                holidays: Collection[date] = ()) -> RoutePlan:
-    return plan_for_mode(replace(r, availability=availability_at(r, now)),
-                         effective_mode(r, now, tz, holidays))
+    return plan_for_mode(replace(r, availability=availability_at(r, now), deputy_availability=(
+        availability_state(r.deputy_availability, r.deputy_until, now))),
+        effective_mode(r, now, tz, holidays))
 
 
 def default_plan(pool_queue: str = "pool-main", max_wait: int = 60) -> str:

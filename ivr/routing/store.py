@@ -17,7 +17,7 @@ from ivr.core.config import DEFAULT_TIMEZONE, Config
 from ivr.core.mirror import mirror_entries
 from ivr.core.numbers import dial_forms
 from ivr.core.plan import RoutePlan
-from ivr.core.policy import DEFAULT_CHAIN, OfficialRouting, availability_state, dial_string, plan_route
+from ivr.core.policy import DEFAULT_CHAIN, OfficialRouting, dial_string, plan_route
 from ivr.core.schedule import (
     Window,
     holiday_boundary,
@@ -25,7 +25,7 @@ from ivr.core.schedule import (
     next_boundary,
     week_intervals,
 )
-from ivr.core.timeutil import as_utc, utcnow
+from ivr.core.timeutil import as_utc
 from ivr.core.windows import window_parts
 from ivr.db.followup_models import CalendarDay
 from ivr.db.models import Official, Pool, RoutingPolicy, Setting
@@ -102,14 +102,12 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
     dial_keys: dict[str, int] = {}
     languages: dict[int, str] = {}
     number_options: dict[str, tuple[bool, str | None]] = {}
-    now = utcnow()
     for o in officials:
         pol = o.policy
         pool = (pol.pool if pol is not None and pol.pool is not None else default_pool)
         deputy = by_id.get(o.deputy_id) if o.deputy_id else None
         deputy_dial = ""
-        if deputy is not None and availability_state(
-                deputy.availability, as_aware(deputy.availability_until), now) == "available":
+        if deputy is not None:  # dialled while available (plan_route; the mirror's dep)
             deputy_dial = dial_string((d.kind, d.endpoint, d.number, d.confirm) for d in deputy.devices)
         windows = [Window(*window_parts(w.days, w.start, w.end, w.mode)) for w in o.windows]
         ring = pol.ring_timeout if pol is not None else 20
@@ -121,6 +119,9 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
             availability_until=as_aware(o.availability_until),
             direct_dial=dial_string((d.kind, d.endpoint, d.number, d.confirm) for d in o.devices),
             deputy_dial=deputy_dial, deputy_ring_timeout=ring,
+            deputy_id=deputy.id if deputy is not None else 0,
+            deputy_availability=deputy.availability if deputy is not None else "available",
+            deputy_until=as_aware(deputy.availability_until) if deputy is not None else None,
             pool_queue=pool.queue if pool is not None else f"pool-{config.routing.default_pool}",
             pool_max_wait=pool.max_wait if pool is not None else 60,
             intervals=week_intervals(windows), holiday_intervals=holiday_intervals(windows))

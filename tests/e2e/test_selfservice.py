@@ -18,7 +18,7 @@ import pytest
 
 from ivr.calls.events import CelRecord, from_journal_line
 from ivr.lab.deploy import LabDeployment
-from tests.e2e.routing_helpers import eventually, routing_lab
+from tests.e2e.routing_helpers import eventually, login_operators, routing_lab
 
 pytestmark = pytest.mark.e2e
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -139,6 +139,32 @@ async def test_the_scheduler_returns_an_official_on_time_with_the_controller_up(
     assert lab.astdb(f"o/{o['id']}/avail") == "available^"
     await _call(lab, sipp)
     await eventually(lambda: _rung(zhang, 1), timeout=10, interval=0.05)
+
+
+async def test_a_deputys_meeting_ends_on_time_with_the_controller_down(lab: Any, sipp: Any) -> None:
+    """张伟 on leave (no return), his deputy 李强 in a meeting until a few seconds ahead: from the
+    mirror, calls skip both and reach the pool; once the deputy's meeting is over, the deputy
+    rings again — the controller still down."""
+    p = lab.extra["phones"]
+    await login_operators(lab, "op-1")
+    op = await sipp("uas_answer", port=p["op1"], calls=3, keys={"hold_ms": 500}).start()
+    li = await sipp("uas_answer", port=p["li"], calls=3, keys={"hold_ms": 500}).start()
+    zhang = await sipp("uas_answer", port=p["zhang"], calls=3, keys={"hold_ms": 500}).start()
+    status, body = await lab.arequest("PUT", f"{OFFICIAL}/availability", {"availability": "leave"})
+    assert status == 200 and body["mirror_written"], body
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=15)
+    status, body = await lab.arequest("PUT", "/api/v1/officials/li-qiang/availability", {
+        "availability": "meeting", "until": until.isoformat()})
+    assert status == 200 and body["mirror_written"], body
+    lab.signal_controller(signal.SIGKILL)
+    await _call(lab, sipp)
+    await eventually(lambda: _rung(op, 1), timeout=15, interval=0.05)
+    assert (_invites(li), _invites(zhang)) == (0, 0)
+    assert time.time() < until.timestamp(), "the call took longer than the meeting"
+    await eventually(lambda: _passed(until), timeout=40, interval=0.2)
+    await _call(lab, sipp)
+    await eventually(lambda: _rung(li, 1), timeout=10, interval=0.05)
+    assert (_invites(op), _invites(zhang)) == (1, 0)
 
 
 def _phone(lab: Any, sipp: Any, code: str, endpoint: str = "o-zhang") -> Any:
