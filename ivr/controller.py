@@ -251,6 +251,8 @@ class Controller:
                 back = await routing.expire_availability(self.db, utcnow(), on_change=self.on_change)
                 if back:
                     log.info("availability returned to available: officials %s", back)
+                else:  # another node did it: our snapshot catches up by the change feed
+                    await asyncio.sleep(1.0)
             except Exception:
                 log.exception("availability expiry failed; retrying")
                 await asyncio.sleep(5.0)
