@@ -41,6 +41,8 @@ from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
+from ivr.selfservice import http as selfservice_http
+from ivr.selfservice import pages as selfservice_pages
 from ivr.sipguard import http as sipguard_http
 from ivr.sipguard.guard import SipGuard, expiry_context
 from ivr.speech import http as speech_http
@@ -98,8 +100,10 @@ async def _ami(app: web.Application) -> AsyncIterator[None]:
 
 async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(app[CTRL].schedule_loop(), name="schedule")
+    expiry = asyncio.create_task(app[CTRL].expiry_loop(), name="availability-expiry")
     yield
     task.cancel()
+    expiry.cancel()
 
 
 async def _feed(app: web.Application) -> AsyncIterator[None]:
@@ -164,7 +168,7 @@ def create_app(config: Config) -> web.Application:
     app[ON_DIRECTORY_CHANGE] = ctrl.on_directory_change
     setup_templates(app, ["ivr.web", "ivr.routing", "ivr.directory", "ivr.accounts", "ivr.pool",
                           "ivr.supervision", "ivr.followup", "ivr.speech", "ivr.ops", "ivr.phones",
-                          "ivr.testcalls"])
+                          "ivr.testcalls", "ivr.selfservice"])
     app.cleanup_ctx.extend([_database, _controller, followup.voicemail_context, _recorder,
                             followup.voicemail_workers, followup.deadline_context, _fastagi, _ami,
                             _scheduler, _feed, expiry_context])
@@ -172,6 +176,7 @@ def create_app(config: Config) -> web.Application:
     shell.setup(app)  # sign-in, language, static files, the error page
     directory_http.setup(app)
     routing_http.setup(app)
+    selfservice_http.setup(app)
     calls_http.setup(app)
     pool_http.setup(app, ami=ctrl.ami, registrations=ctrl.registrations)
     followup.setup(app, config=config, db=db, calls=ctrl.calls, recorder=ctrl.recorder,
@@ -179,6 +184,7 @@ def create_app(config: Config) -> web.Application:
     accounts_http.setup(app)
     speech_http.setup(app)
     routing_pages.setup(app)
+    selfservice_pages.setup(app)  # before the dashboard: an official's first link is /me
     directory_pages.setup(app)
     accounts_pages.setup(app)
     followup_admin_pages.setup(app, schedule_page=routing_pages.schedule_page)

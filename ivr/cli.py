@@ -234,7 +234,8 @@ def cmd_show(args: argparse.Namespace, config: Config, out: Out) -> int:
         out(f"{o['display_name']}  ({o['slug']}, id {o['id']})  {o['department']}")
         out(f"mode {p['mode']}  chain {' > '.join(p['chain']) if p['chain'] is not None else '(city default)'}"
             f"  ring {p['ring_timeout']}s  pool {p['pool'] or '(default)'}  version {p['version']}")
-        out(f"availability {o['availability']} {o['availability_note']}".rstrip())
+        back = f"  until {o['availability_until']}" if o["availability_until"] else ""
+        out(f"availability {o['availability']}{back} {o['availability_note']}".rstrip())
         out(f"deputy {o['deputy'] or '-'}")
         for n in o["numbers"]:
             out(f"number {n['number']}  dialled as {', '.join(n['dial_forms'])}")

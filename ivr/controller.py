@@ -26,11 +26,14 @@ from ivr.db.session import Db
 from ivr.directory.asterisk_input import load_render_input
 from ivr.pool import service as pool_service
 from ivr.pool.registrations import Registrations
+from ivr.routing import services as routing
 from ivr.routing.store import RoutingSnapshot, load_snapshot
+from ivr.selfservice import phone
 
 log = logging.getLogger(__name__)
 RESYNC_RETRY_INITIAL = 0.2  # seconds before a failed resync step is tried again, doubling
 RESYNC_RETRY_MAX = 10.0
+FEATURE_ANSWER_LIMIT = 5.0  # seconds a feature code's answer may take (a database write)
 CEL_GRACE_S = 1.0  # a hang-up reaches the journal through CEL's queue a moment after the channel goes
 
 
@@ -50,8 +53,9 @@ class Controller:
         self.mirror = MirrorWriter(self.ami)
         self.calls = LiveCalls()  # live views from AMI; records from the journal:
         self.recorder = JournalConsumer(config, self.calls.on_recorded)
-        self.agi = FastAgiServer({"route": self.route, "qcb": self.qcb},
-                                 answer_timeout=config.agi.answer_timeout)
+        self.agi = FastAgiServer({"route": self.route, "qcb": self.qcb, "feature": self.feature},
+                                 answer_timeout=config.agi.answer_timeout,
+                                 limits={"feature": FEATURE_ANSWER_LIMIT})
         self.ami.subscribe("CEL", self.calls.on_ami_cel)
         # phones' registration (contact events); operators paused while their phone is not
         self.registrations = Registrations(db, config.node.name, self.ami)
@@ -63,6 +67,7 @@ class Controller:
         self._directory_lock = asyncio.Lock()
         self._reload_pending: set[str] = set()  # modules whose files changed while AMI was down
         self._schedule_wake = asyncio.Event()
+        self._expiry_wake = asyncio.Event()
         # changes committed through other controllers on the same database (ivr/db/feed.py)
         self.feed = ChangeFeed(db, self.apply_feed, interval=config.node.feed_interval)
 
@@ -84,6 +89,12 @@ class Controller:
         """FastAGI ``qcb``, asked once a pooled caller has waited ``queue_offer_seconds``."""
         return {"IVR_QCB": self.queued_callback_offer(headers)}
 
+    async def feature(self, headers: AgiHeaders) -> Mapping[str, str]:
+        """FastAGI ``feature``: a feature code from an official's own phone (ivr.selfservice)."""
+        result = await phone.feature_code(self.db, self.config, headers.get("agi_arg_1", ""),
+                                          headers.get("agi_arg_2", ""), self.on_change)
+        return {"IVR_FEATURE": result}
+
     def queued_callback_offer(self, headers: AgiHeaders) -> str:
         """"1" when this caller may be offered a queued callback (issue 10): the offer is on
         and the callback guard would dial their number (national plan, caller ID not altered)."""
@@ -101,6 +112,7 @@ class Controller:
             self.snapshot = await load_snapshot(self.db, self.config)
             held = await self.mirror.apply(self.snapshot.mirror(utcnow()))
         self._schedule_wake.set()
+        self._expiry_wake.set()
         return held
 
     async def _announce(self, kind: str) -> None:
@@ -111,7 +123,7 @@ class Controller:
         except Exception as exc:  # the change itself is committed; the others' safety net
             log.warning("could not bump the %s revision: %s", kind, exc)
 
-    async def on_change(self, official_id: int | None = None) -> None:
+    async def on_change(self, official_id: int | None = None) -> bool:
         """A committed routing change: acknowledged only once this node's mirror holds it (calls
         route from the mirror), else ``ChangeNotInEffect`` (202: saved, not in effect yet)."""
         await self._announce("routing")
@@ -125,6 +137,7 @@ class Controller:
             raise ChangeNotInEffect("saved, not in effect yet: this node's AstDB mirror is not in "
                                     "sync (AMI down or resyncing); it follows at the next resync",
                                     {"node": self.config.node.name})
+        return True
 
     async def apply_feed(self, kinds: frozenset[str]) -> None:
         """Another controller changed something (ivr/db/feed.py): once per poll, however many."""
@@ -242,3 +255,25 @@ class Controller:
             if boundary is not None and utcnow() >= boundary - timedelta(milliseconds=1):
                 await self.mirror.apply(self.snapshot.mirror(utcnow()))
                 log.info("schedule boundary %s: effective modes updated", boundary.isoformat())
+
+    async def expiry_loop(self) -> None:
+        """At each availability's return time, write ``available`` back to the database
+        (audited as ``system``; the mirror already routes by its end epoch)."""
+        while True:
+            due = self.snapshot.next_expiry()
+            wait = 300.0 if due is None else max(0.0, (due - utcnow()).total_seconds()) + 0.05
+            self._expiry_wake.clear()
+            try:
+                await asyncio.wait_for(self._expiry_wake.wait(), min(wait, 300.0))
+                continue  # the snapshot changed: recompute the next return time
+            except TimeoutError:
+                pass
+            try:
+                back = await routing.expire_availability(self.db, utcnow(), on_change=self.on_change)
+                if back:
+                    log.info("availability returned to available: officials %s", back)
+                else:  # another node did it: our snapshot catches up by the change feed
+                    await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("availability expiry failed; retrying")
+                await asyncio.sleep(5.0)

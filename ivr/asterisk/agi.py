@@ -34,9 +34,13 @@ def quote(value: str) -> str:
 
 
 class FastAgiServer:
-    def __init__(self, routes: Mapping[str, AgiHandler], answer_timeout: float = 0.8) -> None:
+    def __init__(self, routes: Mapping[str, AgiHandler], answer_timeout: float = 0.8,
+                 limits: Mapping[str, float] | None = None) -> None:
+        """``limits``: a longer answer time for some routes (a feature code writes the database
+        and the mirror before it answers; calls never wait for those)."""
         self.routes = dict(routes)
         self.answer_timeout = answer_timeout
+        self.limits = dict(limits or {})
         self.server: asyncio.Server | None = None
         self.stats = {"requests": 0, "answered": 0, "timeouts": 0, "errors": 0}
 
@@ -51,8 +55,14 @@ class FastAgiServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.stats["requests"] += 1
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         try:
-            await asyncio.wait_for(self._serve(reader, writer), self.answer_timeout)
+            # one bound for the whole answer, headers included (a route's own limit, if any)
+            headers = await asyncio.wait_for(read_headers(reader), self.answer_timeout)
+            limit = self.limits.get(headers.get("agi_network_script", ""), self.answer_timeout)
+            left = max(0.0, limit - (loop.time() - start))
+            await asyncio.wait_for(self._serve(headers, reader, writer), left)
             self.stats["answered"] += 1
         except TimeoutError:
             self.stats["timeouts"] += 1
@@ -67,8 +77,8 @@ class FastAgiServer:
         finally:
             writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        headers = await read_headers(reader)
+    async def _serve(self, headers: AgiHeaders, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
         script = headers.get("agi_network_script", "")
         handler = self.routes.get(script)
         if handler is None:

@@ -34,6 +34,7 @@ TEMPLATE_DIR: Traversable = files("ivr.asterisk") / "templates"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 _INCLUDE = re.compile(r"^\{\{\s*include\s+([a-z0-9_-]+(?:/[a-z0-9_-]+)*\.tmpl)\s*\}\}\n", re.M)
 AGI_LIMIT = 1.5  # seconds a call may wait for the controller before the mirror takes over
+FEATURE_LIMIT = 6  # seconds a feature code waits for the controller (its answer limit is 5 s)
 
 
 # The deployment cannot be rendered into a valid Asterisk configuration: a 400 where a request
@@ -158,6 +159,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "generated": f"ivr {__version__}",  # no timestamp: unchanged input, unchanged file
         "agi_host": c.agi.host, "agi_port": str(c.agi.port), "agi_limit": str(AGI_LIMIT),
         "route_live": "1" if c.agi.route_live else "0",
+        "feature_limit": str(FEATURE_LIMIT),
         "default_plan": default_plan(default_queue),
         "timezone": inp.timezone or c.database.timezone, "default_language": c.routing.default_language,
         "confirm_window": str(c.routing.confirm_window),

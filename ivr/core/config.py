@@ -27,6 +27,7 @@ from ivr.core.config_evidence import EvidenceConfig, RetentionConfig
 from ivr.core.config_followup import AutoCallbackConfig, DeadlinesConfig, SurveyConfig, WebhooksConfig
 from ivr.core.config_legacy import ENV_PREFIX, LEGACY_ENV, LEGACY_KEYS
 from ivr.core.config_ops import AlertsConfig, BackupConfig
+from ivr.core.config_self import SelfServiceConfig
 from ivr.core.config_testcalls import TestCallsConfig
 from ivr.core.outbound import OutboundConfig
 from ivr.core.sections import (
@@ -150,7 +151,7 @@ SECTIONS: dict[str, type[Any]] = {
     "backup": BackupConfig, "bans": BansConfig,
     "autocallback": AutoCallbackConfig, "survey": SurveyConfig,
     "reports": ReportsConfig, "evidence": EvidenceConfig, "retention": RetentionConfig,
-    "testcalls": TestCallsConfig,
+    "testcalls": TestCallsConfig, "self_service": SelfServiceConfig,
 }
 
 def env_name(section: str, key: str) -> str:
@@ -276,6 +277,7 @@ class Config:
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     testcalls: TestCallsConfig = field(default_factory=TestCallsConfig)
+    self_service: SelfServiceConfig = field(default_factory=SelfServiceConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

@@ -121,6 +121,11 @@ class UsernameTaken(Conflict):
     error_id = "username-taken"
 
 
+class SelfModeOff(Conflict):
+    """An official changing their own mode while no admin allowed it (issue 15)."""
+    error_id = "self-mode-off"
+
+
 # --- authentication and authorisation -------------------------------------------------------
 
 class NotSignedIn(IvrError):

@@ -1,5 +1,11 @@
 """What the controller mirrors into Asterisk's AstDB (family ``ivr``): pure, from plain data.
 
+Availability (issue 15) is its own field, ``o/<id>/avail`` = ``<state>^<until epoch>`` (epoch
+empty: no return time), and the mirrored plans are those of an available official: the dialplan
+skips the ``direct`` step while the state is not ``available`` and ``${EPOCH}`` is before the
+end, so a meeting ends on time with the controller down (docs/architecture.md). The same for
+the deputy step: ``o/<id>/dep`` names the deputy, whose own ``avail`` is read.
+
 Keys are relative to the family. The writer (ivr.asterisk.astdb) puts them with DBPut and
 writes ``meta/synced`` last, so a half-written mirror is never taken for a complete one.
 """
@@ -7,11 +13,12 @@ writes ``meta/synced`` last, so a half-written mirror is never taken for a compl
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from ivr.core.constants import MODES
-from ivr.core.policy import OfficialRouting, effective_mode, plan_for_mode
+from ivr.core.policy import OfficialRouting, availability_at, effective_mode, plan_for_mode
 from ivr.core.schedule import encode_holidays, encode_intervals
 
 FAMILY = "ivr"
@@ -26,10 +33,22 @@ def official_entries(r: OfficialRouting, now: datetime, tz: ZoneInfo,
         f"{prefix}/win": encode_intervals(r.intervals),
         f"{prefix}/hwin": encode_intervals(r.holiday_intervals),
         f"{prefix}/effective": effective_mode(r, now, tz, holidays),
+        f"{prefix}/avail": availability_entry(r, now),
+        f"{prefix}/dep": str(r.deputy_id) if r.deputy_id else "",
     }
+    available = replace(r, availability="available", deputy_availability="available")
     for mode in MODES:
-        entries[f"{prefix}/plan/{mode}"] = plan_for_mode(r, mode).encode()
+        entries[f"{prefix}/plan/{mode}"] = plan_for_mode(available, mode).encode()
     return entries
+
+
+def availability_entry(r: OfficialRouting, now: datetime) -> str:
+    """``<state>^<until epoch>``: ``available^`` once the return time has passed."""
+    state = availability_at(r, now)
+    until = r.availability_until
+    if state == "available" or until is None:
+        return f"{state}^"
+    return f"{state}^{int(until.timestamp())}"
 
 
 NumberOptions = Mapping[str, tuple[bool, "str | None"]]

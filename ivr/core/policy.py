@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -26,9 +26,13 @@ class OfficialRouting:
     chain: tuple[str, ...] = DEFAULT_CHAIN
     ring_timeout: int = 20
     availability: str = "available"
+    availability_until: datetime | None = None  # the automatic return to available (aware)
     direct_dial: str = ""  # "" when the official has no device
     deputy_dial: str = ""  # "" when there is no deputy or the deputy has no device
     deputy_ring_timeout: int = 20
+    deputy_id: int = 0  # 0: no deputy
+    deputy_availability: str = "available"  # away: the deputy step is skipped, as direct
+    deputy_until: datetime | None = None
     pool_queue: str = "pool-main"
     pool_max_wait: int = 60
     voicemail_secs: int = 120
@@ -67,7 +71,7 @@ def plan_for_mode(r: OfficialRouting, mode: str) -> RoutePlan:
             if r.availability == "available" and r.direct_dial:
                 steps.append(Step("direct", r.direct_dial, r.ring_timeout))
         elif kind == "deputy":
-            if r.deputy_dial:
+            if r.deputy_dial and r.deputy_availability == "available":
                 steps.append(Step("deputy", r.deputy_dial, r.deputy_ring_timeout))
         elif kind == "pool":
             steps.append(Step("pool", r.pool_queue, r.pool_max_wait))
@@ -84,9 +88,23 @@ def effective_mode(r: OfficialRouting, now: datetime, tz: ZoneInfo,
     return mode_on(r.mode, r.intervals, r.holiday_intervals, now, tz, holidays)
 
 
+def availability_state(state: str, until: datetime | None, now: datetime) -> str:
+    """The availability in force at ``now``: a meeting, leave or dnd whose return time has
+    passed is ``available`` again (whether or not the scheduler has written that back yet)."""
+    if state != "available" and until is not None and now >= until:
+        return "available"
+    return state
+
+
+def availability_at(r: OfficialRouting, now: datetime) -> str:
+    return availability_state(r.availability, r.availability_until, now)
+
+
 def plan_route(r: OfficialRouting, now: datetime, tz: ZoneInfo,
                holidays: Collection[date] = ()) -> RoutePlan:
-    return plan_for_mode(r, effective_mode(r, now, tz, holidays))
+    return plan_for_mode(replace(r, availability=availability_at(r, now), deputy_availability=(
+        availability_state(r.deputy_availability, r.deputy_until, now))),
+        effective_mode(r, now, tz, holidays))
 
 
 def default_plan(pool_queue: str = "pool-main", max_wait: int = 60) -> str:

@@ -54,6 +54,10 @@ class Official(Base):
     superior_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"))
     availability: Mapped[str] = mapped_column(String(16), default="available")
     availability_note: Mapped[str] = mapped_column(String(200), default="")
+    # the automatic return to ``available`` (UTC; None: until changed), mirrored as an epoch
+    availability_until: Mapped[datetime | None] = mapped_column()
+    # the official may change their own mode (issue 15; or city-wide: setting self_service_mode)
+    self_mode: Mapped[bool] = mapped_column(default=False, server_default=false())
     language: Mapped[str] = mapped_column(String(8), default="zh")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -31,7 +31,7 @@ from ivr.directory.spec import DirectorySpec, OfficialSpec, load_file, parse_dir
 
 __all__ = ["ImportResult", "import_directory", "import_text", "import_file"]
 
-OnChange = Callable[[int], Awaitable[None]]
+OnChange = Callable[[int], Awaitable[object]]
 IMPORT_REASON = "directory import"
 
 
@@ -367,6 +367,9 @@ class _Importer:
         if "availability" in spec.given and official.availability != spec.availability:
             changes.append(("availability", official.availability, spec.availability))
             official.availability = spec.availability
+            if official.availability_until is not None:  # the file's state has no return time
+                changes.append(("availability_until", official.availability_until.isoformat(), None))
+                official.availability_until = None
         if "schedule" in spec.given:
             old = _windows_of(official)
             new = [w.as_dict() for w in spec.schedule]

@@ -113,6 +113,10 @@ class OfficialOut(BaseModel):
     language: str
     availability: str = Field(json_schema_extra={"enum": list(AVAILABILITY)})
     availability_note: str
+    availability_until: Time = Field(None, description="the automatic return to available "
+                                     "(null: until changed)")
+    self_mode: bool = Field(False, description="the official may change their own mode "
+                            "(or every official: setting self_service_mode)")
     deputy: str | None = Field(description="the deputy's slug")
     superior: str | None = Field(None, description="the superior's slug: overdue cases are "
                                                    "escalated to them")
@@ -129,7 +133,9 @@ class OfficialOut(BaseModel):
         return cls(
             id=o.id, slug=o.slug, name=o.name, title=o.title, department=o.department,
             display_name=o.display_name, language=o.language, availability=o.availability,
-            availability_note=o.availability_note, deputy=o.deputy.slug if o.deputy else None,
+            availability_note=o.availability_note,
+            availability_until=iso_time(o.availability_until), self_mode=bool(o.self_mode),
+            deputy=o.deputy.slug if o.deputy else None,
             superior=o.superior.slug if o.superior else None,
             numbers=[NumberOut.of(n) for n in sorted(o.numbers, key=lambda n: n.number)],
             devices=[DeviceOut.of(d) for d in devices], policy=PolicyOut.of(o.policy),

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ivr.core.config import Config
 from ivr.http.routes import RouteRegistry
 
-OnChange = Callable[[int | None], Awaitable[None]]
+# the routing hook answers False when the change is committed but the mirror was not written
+OnChange = Callable[[int | None], Awaitable[object]]
 # endpoints -> each one's registration status (registered, static, unregistered, unreachable,
 # unknown: ivr/pool/registrations.py), for pages of features that cannot import it
 PhoneStatus = Callable[[list[str]], Awaitable[dict[str, str]]]

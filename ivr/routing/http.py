@@ -6,20 +6,25 @@ audit log. Every change awaits the routing hook (snapshot, mirror, change feed):
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from ivr.core.constants import API_PREFIX
+from ivr.core.errors import ChangeNotInEffect, InvalidInput
+from ivr.core.timeutil import utcnow
+from ivr.db.models import Official
 from ivr.db.settings import current_timezone
 from ivr.directory.schemas import OfficialOut
 from ivr.directory.services import list_officials
-from ivr.http import CONFIG, DB, ROUTES, OnChange, Routes
+from ivr.http import CONFIG, DB, ROUTES, OnChange, Routes, identity_of
 from ivr.http.inputs import NUMBER_PARAM, actor_of, local_time
 from ivr.http.keys import on_change_of
 from ivr.http.localtime import when
 from ivr.http.schemas import Items
+from ivr.http.scopes import OFFICIAL_PATH
 from ivr.routing import services as routing
 from ivr.routing.effective import effective_modes
 from ivr.routing.numbers_service import language_warning, set_number
@@ -28,6 +33,7 @@ from ivr.routing.schemas import (
     AuditQuery,
     AvailabilityIn,
     ChainIn,
+    ChangedOut,
     ChangeIn,
     DeputyIn,
     DeviceConfirmIn,
@@ -39,11 +45,13 @@ from ivr.routing.schemas import (
     RingTimeoutIn,
     ScheduleIn,
 )
+from ivr.routing.selfmode import check_own_mode
 
 routes = Routes("routing")
 P = API_PREFIX
 OFFICIAL = f"{P}/officials/{{slug}}"
 ADMIN = ["admin"]
+SELF = ["admin", "official"]  # an official: their own record only (scope OFFICIAL_PATH)
 
 
 class _Who(TypedDict):
@@ -80,19 +88,54 @@ async def get_effective(request: web.Request) -> Items[EffectiveOut]:
     return Items[EffectiveOut](items=out)
 
 
-@routes.put(f"{OFFICIAL}/mode", roles=ADMIN, body=ModeIn, response=OfficialOut, errors=[202, 409])
-async def put_mode(request: web.Request, body: ModeIn) -> OfficialOut:
-    """Switch the base mode (audited)."""
-    return OfficialOut.of(await routing.set_mode(
-        request.config_dict[DB], request.match_info["slug"], body.mode, **_who(request, body)))
+@routes.put(f"{OFFICIAL}/mode", roles=SELF, scope=OFFICIAL_PATH, body=ModeIn,
+            response=ChangedOut, errors=[202, 409])
+async def put_mode(request: web.Request, body: ModeIn) -> ChangedOut:
+    """Switch the base mode (audited). An official: their own, when an admin allowed it (for
+    them or city-wide; off by default), else 409 ``self-mode-off``. ``mirror_written`` false:
+    saved, but Asterisk's mirror was not written (``warning``)."""
+    db = request.config_dict[DB]
+    who = identity_of(request)
+    if who is not None and who.role == "official":
+        await check_own_mode(db, request.match_info["slug"])
+    report: list[str] = []
+    return _changed(await routing.set_mode(db, request.match_info["slug"], body.mode,
+                                           report=report, **_who(request, body)), report)
 
 
-@routes.put(f"{OFFICIAL}/availability", roles=ADMIN, body=AvailabilityIn, response=OfficialOut, errors=[202])
-async def put_availability(request: web.Request, body: AvailabilityIn) -> OfficialOut:
-    """Set availability (meeting, dnd and leave skip the direct step; audited)."""
-    return OfficialOut.of(await routing.set_availability(
+def _changed(official: Official, report: list[str]) -> ChangedOut:
+    if report:  # saved, not in effect: 202 as for every routing change (docs/decisions.md)
+        raise ChangeNotInEffect(f"saved, not in effect yet: {MIRROR_WARNING}", {"official": official.slug})
+    return ChangedOut(**OfficialOut.of(official).model_dump(), mirror_written=True, warning=None)
+
+
+@routes.put(f"{OFFICIAL}/availability", roles=SELF, scope=OFFICIAL_PATH, body=AvailabilityIn,
+            response=ChangedOut, errors=[202])
+async def put_availability(request: web.Request, body: AvailabilityIn) -> ChangedOut:
+    """Set availability (meeting, dnd and leave skip the direct step; audited), with its
+    automatic return to available: ``until`` (a time) or ``minutes``. An official: their own.
+    ``mirror_written`` false: saved, but Asterisk's mirror was not written (``warning``)."""
+    until = await availability_until(request, body)
+    report: list[str] = []
+    return _changed(await routing.set_availability(
         request.config_dict[DB], request.match_info["slug"], body.availability, note=body.note,
-        **_who(request, body)))
+        until=until, report=report, **_who(request, body)), report)
+
+
+MIRROR_WARNING = ("已保存，但未能写入电话系统（Asterisk）：控制器恢复连接后自动同步 / "
+                  "Saved, but not written to Asterisk: it is resynced when the controller reconnects")
+
+
+async def availability_until(request: web.Request, body: AvailabilityIn) -> datetime | None:
+    """``until`` (local time without offset) or ``minutes`` from now, never both."""
+    if body.until is not None and body.minutes is not None:
+        raise InvalidInput("give until or minutes, not both", {"field": "minutes"})
+    if body.minutes is not None:
+        m = body.minutes
+        if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 527040:
+            raise InvalidInput("minutes must be a whole number 1..527040", {"minutes": str(m)})
+        return utcnow() + timedelta(minutes=m)
+    return await local_time(request, body.until)
 
 
 @routes.put(f"{OFFICIAL}/schedule", roles=ADMIN, body=ScheduleIn, response=OfficialOut, errors=[202])

@@ -32,7 +32,7 @@ async def get_number(db: Db, raw_number: str) -> PublishedNumber:
 
 async def set_number(db: Db, raw_number: str, actor: str, *, menu: Any = None,
                      language: Any = ..., reason: str = "",
-                     on_change: Callable[[int], Awaitable[None]] | None = None) -> PublishedNumber:
+                     on_change: Callable[[int], Awaitable[object]] | None = None) -> PublishedNumber:
     """Change ``menu`` (true/false) and/or ``language`` (a selectable one, see
     ``ivr.speech.languages``, or None: the official's). A language whose model is only catalogued
     is accepted; :func:`language_warning` says why its messages will need listening."""

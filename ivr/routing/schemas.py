@@ -27,6 +27,7 @@ from ivr.core.errors import (
 from ivr.core.ids import MAX_ID
 from ivr.core.windows import DAY_NAMES, MAX_WINDOWS
 from ivr.db.models import AuditEntry, PublishedNumber
+from ivr.directory.schemas import OfficialOut
 from ivr.http.inputs import Actor, QueryText, QueryTime, loose
 from ivr.http.schemas import Time, iso_time
 
@@ -63,6 +64,18 @@ class DeviceConfirmIn(ChangeIn):
 class AvailabilityIn(ChangeIn):
     availability: Any = loose({"enum": list(AVAILABILITY)}, error=InvalidAvailability)
     note: Any = loose({"type": "string", "maxLength": 200}, None)
+    until: QueryTime = Field(None, description="the automatic return to available (meeting, "
+                             "leave, dnd only); without offset: the city's local time")
+    minutes: Any = loose({"type": ["integer", "null"], "minimum": 1, "maximum": 527040}, None,
+                         description="or: return to available after this many minutes")
+
+
+class ChangedOut(OfficialOut):
+    """An official after a change, and whether Asterisk's mirror was written."""
+    mirror_written: bool = Field(description="false: saved, but Asterisk's mirror was not "
+                                 "written (calls with the controller down may not follow yet; "
+                                 "it is resynced when the controller reconnects)")
+    warning: str | None = None
 
 
 class ScheduleIn(ChangeIn):

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr.core.constants import CALL_KINDS, OUTCOMES
+from ivr.core.constants import CALL_KINDS, OUTCOMES, SYSTEM
 from ivr.core.errors import (
     ChangeNotInEffect,
     InvalidInput,
@@ -47,16 +47,19 @@ from ivr.directory.validate import (
     check_windows,
 )
 
-__all__ = ["OnChange", "noop_on_change", "set_mode", "set_availability", "set_schedule", "set_chain",
+__all__ = ["OnChange", "noop_on_change", "set_mode", "set_availability", "expire_availability",
+           "set_schedule", "set_chain",
            "set_ring_timeout", "set_deputy", "set_pool", "set_device_confirm", "list_calls", "get_call", "audit_log",
            "windows_of"]
 
 log = logging.getLogger(__name__)
 
-OnChange = Callable[[int], Awaitable[None]]
+# the routing hook; it may answer False: the change is committed but the mirror was not written
+OnChange = Callable[[int], Awaitable[object]]
 Change = tuple[str, Any, Any]  # field, old, new
 MAX_LIMIT = 1000
 MAX_REASON = 500
+MAX_AWAY = timedelta(days=366)  # the furthest return time (a long leave)
 
 
 async def noop_on_change(official_id: int) -> None:
@@ -78,7 +81,10 @@ def _reason(reason: str | None) -> str:
 
 
 async def _change(db: Db, ref: str | int, actor: str, reason: str | None, on_change: OnChange | None,
-                  apply: Callable[[AsyncSession, Official], Awaitable[list[Change]]]) -> Official:
+                  apply: Callable[[AsyncSession, Official], Awaitable[list[Change]]],
+                  report: list[str] | None = None) -> Official:
+    """``report``: where a failed mirror write is told (``mirror``: the hook returned False or
+    raised), for the caller to pass on to whoever made the change."""
     actor = clean_actor(actor)
     why = _reason(reason)
     async with db() as session:
@@ -95,12 +101,21 @@ async def _change(db: Db, ref: str | int, actor: str, reason: str | None, on_cha
         official_id = official.id
     if changes:
         try:
-            await (on_change or noop_on_change)(official_id)
+            written = await (on_change or noop_on_change)(official_id)
         except ChangeNotInEffect:
-            raise
+            if report is None:
+                raise
+            written = False
         except Exception as exc:  # committed; the mirror resyncs on the next AMI login
             log.exception("on_change hook failed for official %s", official_id)
-            raise ChangeNotInEffect(f"saved, not in effect yet: {exc}") from exc
+            if report is None:
+                raise ChangeNotInEffect(f"saved, not in effect yet: {exc}") from exc
+            written = False
+        if written is False:
+            log.warning("official %s changed by %s: the Asterisk mirror was not written", official_id, actor)
+            if report is None:
+                raise ChangeNotInEffect("saved, not in effect yet: this node's AstDB mirror was not written")
+            report.append("mirror")
     return await get_official(db, official_id)
 
 
@@ -111,7 +126,7 @@ def _policy(official: Official) -> RoutingPolicy:
 
 
 async def set_mode(db: Db, official: str | int, mode: str, actor: str, reason: str | None = "",
-                   *, on_change: OnChange | None = None) -> Official:
+                   *, on_change: OnChange | None = None, report: list[str] | None = None) -> Official:
     """Switch the base mode (``direct``, ``pool``, ``deputy``, ``voicemail``)."""
     mode = check_mode(mode)
 
@@ -124,27 +139,80 @@ async def set_mode(db: Db, official: str | int, mode: str, actor: str, reason: s
                            "to the pool; name a deputy first", {"official": o.slug})
         old, policy.mode = policy.mode, mode
         return [("mode", old, mode)]
-    return await _change(db, official, actor, reason, on_change, apply)
+    return await _change(db, official, actor, reason, on_change, apply, report)
 
 
 async def set_availability(db: Db, official: str | int, availability: str, actor: str,
                            reason: str | None = "", *, note: str | None = None,
-                           on_change: OnChange | None = None) -> Official:
-    """``available``, ``meeting``, ``dnd`` or ``leave`` (the last three skip the direct step)."""
+                           until: datetime | None = None, on_change: OnChange | None = None,
+                           report: list[str] | None = None) -> Official:
+    """``available``, ``meeting``, ``dnd`` or ``leave`` (the last three skip the direct step),
+    with ``until`` the automatic return to ``available`` (aware, in the future, within
+    MAX_AWAY; None: until changed; audited as ``availability_until``)."""
     availability = check_availability(availability)
     if note is not None and (not isinstance(note, str) or len(note) > 200):
         raise InvalidInput("availability note must be text of at most 200 characters")
+    until = check_until(availability, until, datetime.now(UTC))
 
     async def apply(_s: AsyncSession, o: Official) -> list[Change]:
         changes: list[Change] = []
         if o.availability != availability:
             changes.append(("availability", o.availability, availability))
             o.availability = availability
+        old_until = _utc(o.availability_until)
+        if old_until != until:
+            changes.append(("availability_until", _text(old_until), _text(until)))
+            o.availability_until = until
         if note is not None and o.availability_note != note.strip():
             changes.append(("availability_note", o.availability_note, note.strip()))
             o.availability_note = note.strip()
         return changes
-    return await _change(db, official, actor, reason, on_change, apply)
+    return await _change(db, official, actor, reason, on_change, apply, report)
+
+
+def check_until(availability: str, until: datetime | None, now: datetime) -> datetime | None:
+    """The return time, UTC: only for an away state, aware, after ``now``, within MAX_AWAY."""
+    if until is None:
+        return None
+    if not isinstance(until, datetime) or until.tzinfo is None:
+        raise InvalidInput("until must be a time with its timezone", {"until": str(until)})
+    if availability == "available":
+        raise InvalidInput("until is only for meeting, leave or dnd", {"until": until.isoformat()})
+    if until <= now:
+        raise InvalidInput("until must be in the future", {"until": until.isoformat()})
+    if until - now > MAX_AWAY:
+        raise InvalidInput(f"until must be within {MAX_AWAY.days} days", {"until": until.isoformat()})
+    return until.astimezone(UTC).replace(microsecond=0)
+
+
+def _text(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+async def expire_availability(db: Db, now: datetime, *, on_change: OnChange | None = None) -> list[int]:
+    """Officials whose return time has passed are ``available`` again: written back by the
+    scheduler (actor ``system``, one audit entry each); the ids changed. Each is re-checked
+    under its row lock, so two controllers on one database change (and audit) it once."""
+    async with db() as session:
+        due = list((await session.scalars(select(Official.id).where(
+            Official.availability != "available", Official.availability_until.is_not(None),
+            Official.availability_until <= now))).all())
+    done: list[int] = []
+    for oid in due:
+        async def apply(_s: AsyncSession, o: Official) -> list[Change]:
+            until = _utc(o.availability_until)
+            if o.availability == "available" or until is None or until > now:
+                return []
+            old, o.availability, o.availability_until = o.availability, "available", None
+            return [("availability", old, "available"), ("availability_until", _text(until), None)]
+        try:
+            o = await _change(db, oid, SYSTEM, "到期自动恢复 (return time reached)", on_change, apply,
+                              [])  # a mirror not written: resynced at the next AMI login
+        except UnknownOfficial:
+            continue  # deleted meanwhile
+        if o.availability == "available":
+            done.append(oid)
+    return done
 
 
 async def set_schedule(db: Db, official: str | int, windows: Sequence[Mapping[str, Any]], actor: str,

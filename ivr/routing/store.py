@@ -25,6 +25,7 @@ from ivr.core.schedule import (
     next_boundary,
     week_intervals,
 )
+from ivr.core.timeutil import as_utc
 from ivr.core.windows import window_parts
 from ivr.db.followup_models import CalendarDay
 from ivr.db.models import Official, Pool, RoutingPolicy, Setting
@@ -66,6 +67,16 @@ class RoutingSnapshot:
             r.holiday_intervals, now, self.tz, self.holidays)) is not None]
         return min(edges, default=None)
 
+    def next_expiry(self) -> datetime | None:
+        """The earliest automatic return to ``available`` still to be written back."""
+        return min((r.availability_until for r in self.routings.values()
+                    if r.availability != "available" and r.availability_until is not None),
+                   default=None)
+
+
+def as_aware(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)  # SQLite gives naive UTC back
+
 
 def _display(official: Official) -> str:
     # the name travels in caller-ID names and ^/| separated dialplan fields
@@ -96,7 +107,7 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
         pool = (pol.pool if pol is not None and pol.pool is not None else default_pool)
         deputy = by_id.get(o.deputy_id) if o.deputy_id else None
         deputy_dial = ""
-        if deputy is not None and deputy.availability == "available":
+        if deputy is not None:  # dialled while available (plan_route; the mirror's dep)
             deputy_dial = dial_string((d.kind, d.endpoint, d.number, d.confirm) for d in deputy.devices)
         windows = [Window(*window_parts(w.days, w.start, w.end, w.mode)) for w in o.windows]
         ring = pol.ring_timeout if pol is not None else 20
@@ -105,8 +116,12 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
             mode=pol.mode if pol is not None else "direct",
             chain=tuple(pol.chain) if pol is not None and pol.chain is not None else default_chain,
             ring_timeout=ring, availability=o.availability,
+            availability_until=as_aware(o.availability_until),
             direct_dial=dial_string((d.kind, d.endpoint, d.number, d.confirm) for d in o.devices),
             deputy_dial=deputy_dial, deputy_ring_timeout=ring,
+            deputy_id=deputy.id if deputy is not None else 0,
+            deputy_availability=deputy.availability if deputy is not None else "available",
+            deputy_until=as_aware(deputy.availability_until) if deputy is not None else None,
             pool_queue=pool.queue if pool is not None else f"pool-{config.routing.default_pool}",
             pool_max_wait=pool.max_wait if pool is not None else 60,
             intervals=week_intervals(windows), holiday_intervals=holiday_intervals(windows))

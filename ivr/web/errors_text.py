@@ -30,6 +30,8 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
                              "Invalid period (the end after the start, within the day limit)"),
     "error.invalid-mode": ("模式无效", "Invalid mode"),
     "error.invalid-availability": ("状态无效", "Invalid availability"),
+    "error.self-mode-off": ("接听方式由管理员设置，未开放自助修改",
+                            "Your mode is set by an administrator: changing it yourself is not enabled"),
     "error.unsupported-language": ("不支持该语言（无提示音或无语音模型）",
                                    "Language not supported (no prompts or no speech model)"),
     "error.invalid-transcript": ("转写更正无效", "Invalid transcript correction"),

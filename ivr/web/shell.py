@@ -32,7 +32,7 @@ from ivr.web.auth import (
 from ivr.web.middleware import ERROR_PAGE
 
 STATIC = Path(__file__).resolve().parent / "static"
-HOME = {"admin": "/admin", "operator": "/console", "official": "/dashboard",
+HOME = {"admin": "/admin", "operator": "/console", "official": "/me",
         "supervisor": "/dashboard"}
 TEXTS: dict[str, tuple[str, str]] = {
     "app": ("政务热线路由", "Officials' hotline routing"),

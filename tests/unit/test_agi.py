@@ -233,3 +233,23 @@ async def test_line_break_in_a_value_refused(served: tuple[FastAgiServer, FakeAs
            b"agi_callerid: " + value.encode() + b"\n\n")
     assert await ast.session(raw) == [] and seen == []
     assert server.stats["errors"] == 1
+
+
+async def test_a_route_with_its_own_limit_may_answer_later(unused_tcp_port: int) -> None:
+    """``limits``: a route allowed longer than ``answer_timeout`` (a feature code writes the
+    database) answers after it; the other routes keep the short bound."""
+    async def feature(headers: AgiHeaders) -> Mapping[str, str]:
+        await asyncio.sleep(0.4)
+        return {"IVR_FEATURE": "meeting"}
+
+    server = FastAgiServer({"feature": feature, "route": feature}, answer_timeout=0.2,
+                           limits={"feature": 3.0})
+    await server.start("127.0.0.1", unused_tcp_port)
+    try:
+        ast = FakeAsterisk(unused_tcp_port)
+        assert await ast.session({**HEADERS, "agi_network_script": "feature"}) == [
+            'SET VARIABLE IVR_FEATURE "meeting"']
+        assert await ast.session({**HEADERS, "agi_network_script": "route"}) == []
+        assert (server.stats["answered"], server.stats["timeouts"]) == (1, 1)
+    finally:
+        await server.close()

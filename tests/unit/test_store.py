@@ -4,7 +4,8 @@ content (ivr/core/mirror.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,7 @@ from ivr.core.config import Config
 from ivr.core.constants import MODES
 from ivr.core.mirror import FAMILY, mirror_entries, number_entries, official_entries
 from ivr.core.plan import Step, decode_steps
-from ivr.core.policy import OfficialRouting, plan_for_mode
+from ivr.core.policy import OfficialRouting, plan_for_mode, plan_route
 from ivr.core.schedule import DAY, WEEK, encode_intervals
 from ivr.db.models import Base, Official
 from ivr.db.session import Db, create_engine, make_sessionmaker
@@ -153,7 +154,8 @@ officials:
 async def test_deputy_unavailable_is_not_dialled(snap: RoutingSnapshot) -> None:
     o = by_name(snap)
     wang = o["王敏"]
-    assert wang.deputy_dial == ""  # deputy "away" is on leave
+    assert wang.deputy_availability == "leave"  # deputy "away" is on leave
+    assert wang.deputy_dial  # kept for when they return (the mirror's dep, plan_route)
     assert o["赵休"].availability == "leave"
     plan = plan_for_mode(wang, "direct")
     assert [s.kind for s in plan.steps] == ["direct", "pool", "voicemail"]
@@ -215,17 +217,22 @@ async def test_snapshot_mirror(snap: RoutingSnapshot) -> None:
     assert m[f"{p}/lang"] == "zh"
     assert m[f"{p}/win"] == encode_intervals(wang.intervals)
     assert m[f"{p}/win"].startswith("64800-117000-pool|")
+    # the mirrored plans: everyone available; avail and dep tell the dialplan who is away
+    everyone = replace(wang, availability="available", deputy_availability="available")
+    assert m[f"{p}/avail"] == "available^" and m[f"o/{wang.deputy_id}/avail"] == "leave^"
+    assert m[f"{p}/dep"] == str(wang.deputy_id)
     for mode in MODES:
         steps = decode_steps(m[f"{p}/plan/{mode}"])
-        assert steps == plan_for_mode(wang, mode).steps
+        assert steps == plan_for_mode(everyone, mode).steps
         assert steps[-1].kind in ("voicemail", "message")
     assert m["num/05585551003"] == f"{wang.official_id}^0^"  # official^menu^language
     assert m["num/865585551003"] == f"{wang.official_id}^0^"
     assert sum(k.startswith("num/") for k in m) == 12
     assert "meta/synced" not in m
     assert all(not k.startswith("/") and not k.startswith(FAMILY) for k in m)
-    # one official's keys: name, mode, win, hwin (holiday windows), effective, lang, 4 plans
-    assert sum(k.startswith(f"{p}/") for k in m) == 10
+    # one official's keys: name, mode, win, hwin (holiday windows), effective, avail, dep,
+    # lang, 4 plans
+    assert sum(k.startswith(f"{p}/") for k in m) == 12
 
 
 def test_mirror_entries_pure() -> None:
@@ -234,7 +241,7 @@ def test_mirror_entries_pure() -> None:
     entries = official_entries(r, now, SH)
     assert entries == {
         "o/3/name": "甲", "o/3/mode": "pool", "o/3/win": "", "o/3/hwin": "",
-        "o/3/effective": "pool",
+        "o/3/effective": "pool", "o/3/avail": "available^", "o/3/dep": "",
         "o/3/plan/direct": "direct^PJSIP/o-3^20|pool^pool-main^60|voicemail^3^120",
         "o/3/plan/pool": "pool^pool-main^60|voicemail^3^120",
         "o/3/plan/deputy": "pool^pool-main^60|voicemail^3^120",
@@ -245,6 +252,35 @@ def test_mirror_entries_pure() -> None:
     full = mirror_entries([r], {"05585551001": 3}, "Asia/Shanghai", now)
     assert full == {"meta/tz": "Asia/Shanghai", "meta/hol": "", **entries,
                     "num/05585551001": "3^0^"}
+
+
+def test_mirror_carries_availability_and_its_end() -> None:
+    """Away with a return time: the avail field holds the state and the end epoch, the plans
+    are an available official's (the dialplan skips direct until the end); once the end has
+    passed, available (and the controller's own plan rings the official again)."""
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=SH)
+    until = now + timedelta(hours=2)
+    r = OfficialRouting(official_id=3, name="甲", mode="direct", direct_dial="PJSIP/o-3",
+                        availability="meeting", availability_until=until)
+    entries = official_entries(r, now, SH)
+    assert entries["o/3/avail"] == f"meeting^{int(until.timestamp())}"
+    assert entries["o/3/plan/direct"].startswith("direct^PJSIP/o-3^20|")
+    assert plan_route(r, now, SH).steps[0].kind == "pool"  # the controller skips direct
+    later = until + timedelta(seconds=1)
+    assert official_entries(r, later, SH)["o/3/avail"] == "available^"
+    assert plan_route(r, later, SH).steps[0].kind == "direct"
+    forever = OfficialRouting(official_id=3, name="甲", mode="direct", availability="leave")
+    assert official_entries(forever, later, SH)["o/3/avail"] == "leave^"
+    # a deputy away until a time: the mirror names the deputy and keeps their step in the plans;
+    # the controller's own plan skips it until then
+    d = OfficialRouting(official_id=4, name="乙", mode="direct", direct_dial="PJSIP/o-4",
+                        deputy_dial="PJSIP/o-3", deputy_id=3, deputy_availability="meeting",
+                        deputy_until=until)
+    entries = official_entries(d, now, SH)
+    assert entries["o/4/dep"] == "3"
+    assert entries["o/4/plan/deputy"].startswith("deputy^PJSIP/o-3^20|")
+    assert [s.kind for s in plan_route(d, now, SH).steps][:2] == ["direct", "pool"]
+    assert [s.kind for s in plan_route(d, later, SH).steps][:2] == ["direct", "deputy"]
 
 
 async def test_display_name_with_title(db: Db) -> None:
