@@ -72,8 +72,7 @@ async def _api_call(config: Config, base: str, method: str, path: str, *, data: 
     headers = {"Authorization": f"Bearer {token}"}
     if content_type:
         headers["Content-Type"] = content_type
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
         async with http.request(method, url + path, data=data, json=json_body, headers=headers,
                                 params=params) as response:
             try:

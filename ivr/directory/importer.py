@@ -303,8 +303,7 @@ class _Importer:
         specs = [o for o in self.spec.officials if "superior" in o.given]
         if not specs:
             return
-        rows = (await self.s.execute(select(Official.id, Official.slug,
-                                            Official.superior_id))).all()
+        rows = (await self.s.execute(select(Official.id, Official.slug, Official.superior_id))).all()
         ids = {slug: oid for oid, slug, _ in rows}
         above = {oid: sup for oid, _, sup in rows}
         slugs = {oid: slug for oid, slug, _ in rows}
@@ -367,8 +366,8 @@ class _Importer:
         if "availability" in spec.given and official.availability != spec.availability:
             changes.append(("availability", official.availability, spec.availability))
             official.availability = spec.availability
-            if official.availability_until is not None:  # the file's state has no return time
-                changes.append(("availability_until", official.availability_until.isoformat(), None))
+            if (until := official.availability_until) is not None:  # the file's state has no return time
+                changes.append(("availability_until", until.isoformat(), None))
                 official.availability_until = None
         if "schedule" in spec.given:
             old = _windows_of(official)

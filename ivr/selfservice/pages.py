@@ -17,7 +17,8 @@ from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.settings import current_timezone
 from ivr.directory import services as directory
 from ivr.http import CONFIG, DB, ON_CHANGE, ROUTES, Routes, require_identity
-from ivr.http.pages import MESSAGES, NAV, error_text, render, t
+from ivr.http.localtime import zone_label
+from ivr.http.pages import MESSAGES, NAV, error_text, lang_of, render, t
 from ivr.routing import services as routing
 from ivr.routing.selfmode import check_own_mode, may_set_own_mode
 
@@ -82,7 +83,7 @@ async def self_page(request: web.Request, *, flash: str = "", error: str = "",
     default_until = (utcnow().astimezone(tz) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     return render(request, "selfservice/me.html", {
         "official": o, "until": until.strftime("%m-%d %H:%M") if until else "",
-        "zone": tz.key, "away": AWAY, "durations": DURATIONS, "modes": MODES,
+        "zone": zone_label(tz, lang_of(request)), "away": AWAY, "durations": DURATIONS, "modes": MODES,
         "mode": o.policy.mode if o.policy else "direct", "codes": codes,
         "may_set_mode": await may_set_own_mode(db, o), "default_until": default_until,
     }, title="self.title", flash=flash, error=error, status=status)

@@ -227,7 +227,7 @@ async def test_pools_and_operators(env: Env) -> None:
     ops = (await r.json())["items"]
     assert [o["endpoint"] for o in ops] == ["op-1", "op-2", "op-3"] and "secret" not in str(ops)
     r = await c.put(f"{PREFIX}/operators/op-3", headers=AUTH, json={"pool": {}})  # the fuzzer's
-    assert r.status == 400 and (await r.json())["error_id"] == "invalid-input"
+    assert r.status == 400 and (await r.json())["error_id"] == "invalid-directory"  # never a 500
     r = await c.put(f"{PREFIX}/operators/op-3", headers=AUTH, json={"pool": "main"})
     assert (await r.json())["pool"] == "main"
     assert (await c.put(f"{PREFIX}/pools/night", headers=AUTH, json={"strategy": "ringall"})).status == 200
