@@ -93,6 +93,12 @@ class MalformedNumber(InvalidInput):
     error_id = "malformed-number"
 
 
+class InvalidReturnTime(InvalidInput):
+    """An availability's return time: in the past, too far, for ``available``, or both ``until``
+    and ``minutes`` (rules across fields and of the clock, which no JSON schema states)."""
+    error_id = "invalid-return-time"
+
+
 class InvalidSchedule(InvalidInput):
     error_id = "invalid-schedule"
 

@@ -144,10 +144,11 @@ def _typed(prop: Mapping[str, Any]) -> bool:
 
 
 def query_data(model: type[BaseModel], query: Mapping[str, str]) -> dict[str, str]:
-    """A query as a dict; an empty value of a parameter that defaults to null is not given."""
-    fields = model.model_fields
+    """A query as a dict; an empty value of a text parameter that defaults to null is not given
+    (a number's or a boolean's empty value is refused, as its schema says)."""
+    fields, props = model.model_fields, model.model_json_schema().get("properties", {})
     return {k: v for k, v in query.items()
-            if not (v == "" and k in fields and fields[k].default is None)}
+            if not (v == "" and k in fields and fields[k].default is None and not _typed(props.get(k, {})))}
 
 
 def _conform(model: type[BaseModel], data: Mapping[str, Any], source: str) -> None:

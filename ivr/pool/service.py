@@ -7,7 +7,11 @@ with exactly the operators who are logged in.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -24,6 +28,20 @@ STATES = OPERATOR_STATES
 # the reason of a pause the system made because the operator's phone unregistered (the same in
 # app_queue's PausedReason, the API and the console)
 UNREGISTERED_REASON = "电话未注册"
+# One change of queue members at a time on this node: a reconcile (after a change-feed poll)
+# reads the operators, then the queue; an operator's own change landing between the two would
+# otherwise be undone by it (a logout re-added by a reconcile that read "ready").
+_members = asyncio.Lock()
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _one_at_a_time(fn: Callable[_P, Awaitable[_T]]) -> Callable[_P, Awaitable[_T]]:
+    @functools.wraps(fn)
+    async def locked(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        async with _members:
+            return await fn(*args, **kwargs)
+    return locked
 
 
 
@@ -31,6 +49,7 @@ def interface(op: Operator) -> str:
     return f"PJSIP/{op.endpoint}"
 
 
+@_one_at_a_time
 async def set_state(db: Db, ami: AmiClient | None, endpoint: str, state: str, reason: str = "",
                     registered: bool | None = None) -> Operator:
     """The operator's own (or an admin's) change: never a system pause any more. ``registered``
@@ -53,6 +72,7 @@ async def set_state(db: Db, ami: AmiClient | None, endpoint: str, state: str, re
     return op
 
 
+@_one_at_a_time
 async def follow_registration(db: Db, ami: AmiClient | None, endpoint: str,
                               registered: bool) -> Operator | None:
     """An operator's phone (un)registered: a ready operator is paused by the system with
@@ -98,6 +118,7 @@ async def apply_member(ami: AmiClient, op: Operator, present: bool | None = None
                      Reason=op.paused_reason or "")
 
 
+@_one_at_a_time
 async def reconcile(db: Db, ami: AmiClient) -> None:
     """Make app_queue's members equal to the operators logged in, after every AMI login."""
     async with db() as session:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ivr.core.constants import API_PREFIX
-from ivr.core.errors import ChangeNotInEffect, InvalidInput
+from ivr.core.errors import ChangeNotInEffect, InvalidInput, InvalidReturnTime
 from ivr.core.timeutil import utcnow
 from ivr.db.models import Official
 from ivr.db.settings import current_timezone
@@ -129,7 +129,7 @@ MIRROR_WARNING = ("已保存，但未能写入电话系统（Asterisk）：控�
 async def availability_until(request: web.Request, body: AvailabilityIn) -> datetime | None:
     """``until`` (local time without offset) or ``minutes`` from now, never both."""
     if body.until is not None and body.minutes is not None:
-        raise InvalidInput("give until or minutes, not both", {"field": "minutes"})
+        raise InvalidReturnTime("give until or minutes, not both", {"field": "minutes"})
     if body.minutes is not None:
         m = body.minutes
         if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 527040:

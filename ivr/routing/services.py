@@ -27,6 +27,7 @@ from ivr.core.constants import CALL_KINDS, OUTCOMES, SYSTEM
 from ivr.core.errors import (
     ChangeNotInEffect,
     InvalidInput,
+    InvalidReturnTime,
     NoDeputy,
     UnknownCall,
     UnknownDevice,
@@ -175,13 +176,13 @@ def check_until(availability: str, until: datetime | None, now: datetime) -> dat
     if until is None:
         return None
     if not isinstance(until, datetime) or until.tzinfo is None:
-        raise InvalidInput("until must be a time with its timezone", {"until": str(until)})
+        raise InvalidReturnTime("until must be a time with its timezone", {"until": str(until)})
     if availability == "available":
-        raise InvalidInput("until is only for meeting, leave or dnd", {"until": until.isoformat()})
+        raise InvalidReturnTime("until is only for meeting, leave or dnd", {"until": until.isoformat()})
     if until <= now:
-        raise InvalidInput("until must be in the future", {"until": until.isoformat()})
+        raise InvalidReturnTime("until must be in the future", {"until": until.isoformat()})
     if until - now > MAX_AWAY:
-        raise InvalidInput(f"until must be within {MAX_AWAY.days} days", {"until": until.isoformat()})
+        raise InvalidReturnTime(f"until must be within {MAX_AWAY.days} days", {"until": until.isoformat()})
     return until.astimezone(UTC).replace(microsecond=0)
 
 

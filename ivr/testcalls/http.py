@@ -165,8 +165,11 @@ async def get_test_calls(request: web.Request, query: TestCallsQuery) -> TestCal
     tz = ZoneInfo(await current_timezone(db))
     since, until = _day(query.since, tz, "since"), _day(query.until, tz, "until", end=True)
     number = ""
-    if query.number:
-        number = (await schedules.published(db, [query.number]))[0]
+    if query.number:  # a filter: a number not published (or malformed) matches no test call
+        try:
+            number = (await schedules.published(db, [query.number]))[0]
+        except InvalidInput:
+            number = query.number
     rows = await report.calls(db, since, until, number, query.result, query.schedule_id,
                               query.limit)
     return TestCallList(items=[TestCallOut.of(t, name) for t, name in rows],

@@ -38,6 +38,8 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "error.invalid-chain": ("转接顺序无效", "Invalid fallback chain"),
     "error.invalid-ring-timeout": ("振铃时长无效", "Invalid ring timeout"),
     "error.invalid-schedule": ("时间表无效", "Invalid schedule"),
+    "error.invalid-return-time": ("恢复时间无效（须在将来、一年以内）",
+                                  "Invalid return time (in the future, within a year)"),
     "error.invalid-endpoint": ("分机无效", "Invalid endpoint"),
     "error.invalid-directory": ("目录内容无效", "Invalid directory"),
     "error.malformed-number": ("号码格式无效", "Malformed number"),

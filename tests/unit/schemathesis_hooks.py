@@ -47,6 +47,7 @@ SEMANTIC: dict[str, set[str]] = {
     "PUT /numbers/{number}": {"unsupported-language",  # the speech models installed
                               "malformed-number"},  # the numbering plan (ivr.core.numbers)
     "PUT /officials/{slug}/schedule": {"invalid-schedule"},  # start equal to end: empty
+    "PUT /officials/{slug}/availability": {"invalid-return-time"},  # the clock; until or minutes
 }
 
 

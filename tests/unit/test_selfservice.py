@@ -214,7 +214,7 @@ async def test_an_official_sets_their_own_availability_only(client: Any) -> None
     assert status == 400, body
     status, body = await _as(c, db, "zw", "PUT", "/api/v1/officials/zhang-wei/availability",
                              {"availability": "leave", "until": "2020-01-01T10:00"})
-    assert status == 400 and body["error_id"] == "invalid-input", body
+    assert status == 400 and body["error_id"] == "invalid-return-time", body
 
 
 async def test_own_mode_only_when_an_admin_allows_it(client: Any) -> None:
