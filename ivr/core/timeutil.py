@@ -25,6 +25,8 @@ ISO_TIME_PATTERN = (rf"^({_YEAR}-({_DAY})|{_LEAP}-02-29)"
                     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
                     r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$")
 _ISO_TIME = re.compile(ISO_TIME_PATTERN)
+# a calendar date (years 1000..9998), or empty: not given
+DATE_PATTERN = rf"^$|^({_YEAR}-({_DAY})|{_LEAP}-02-29)$"
 # a supervision period's ends (``ivr.supervision.reports.period``): years 1971..8999, so that
 # any timezone keeps the instant within 1970..9000; empty: the default
 PERIOD_TIME_PATTERN = (ISO_TIME_PATTERN

@@ -132,6 +132,8 @@ async def availability_until(request: web.Request, body: AvailabilityIn) -> date
         raise InvalidReturnTime("give until or minutes, not both", {"field": "minutes"})
     if body.minutes is not None:
         m = body.minutes
+        if isinstance(m, float) and m.is_integer():  # JSON's 90.0 is the integer 90
+            m = int(m)
         if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 527040:
             raise InvalidInput("minutes must be a whole number 1..527040", {"minutes": str(m)})
         return utcnow() + timedelta(minutes=m)

@@ -21,6 +21,7 @@ from ivr.core.constants import API_PREFIX
 from ivr.core.errors import InvalidInput
 from ivr.core.ids import parse_id
 from ivr.core.testcalls import RESULTS
+from ivr.core.timeutil import DATE_PATTERN
 from ivr.db.settings import current_timezone
 from ivr.db.testcall_models import TestCall, TestSchedule
 from ivr.http import CONFIG, DB, Routes
@@ -71,8 +72,9 @@ class ScheduleList(BaseModel):
 
 
 class TestCallsQuery(BaseModel):
-    since: str = Field("", max_length=10, description="YYYY-MM-DD (city date), due from")
-    until: str = Field("", max_length=10, description="YYYY-MM-DD (city date), due until "
+    since: str = Field("", max_length=10, pattern=DATE_PATTERN, description="YYYY-MM-DD (city date), due from")
+    until: str = Field("", max_length=10, pattern=DATE_PATTERN,
+                       description="YYYY-MM-DD (city date), due until "
                        "(inclusive)")
     number: str = Field("", max_length=40, description="a published number")
     result: Literal["", "acknowledged", "unacknowledged", "not_answered", "not_asked", "lost",
