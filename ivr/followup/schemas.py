@@ -250,8 +250,7 @@ class CaseQuery(BaseModel):
     offset: int = Field(0, description="skip this many",
                         json_schema_extra={"minimum": 0, "maximum": MAX_ID})
 
-    @field_validator("official", "category", "urgency", "status", "kind", "overdue",
-                     "escalated", mode="before")
+    @field_validator("official", "category", "urgency", "status", "kind", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
