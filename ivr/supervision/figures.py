@@ -8,9 +8,10 @@ The outcome model is docs/architecture.md's "Call outcomes": over citizen calls 
 the expected party (the mode in effect for the call: ``direct`` → the official in person,
 ``deputy`` → the deputy, ``pool`` → an operator) + answered by others + voicemail + missed +
 abandoned = calls. Percentiles of the time to answer are nearest-rank (the smallest wait with at
-least p % of the answered calls at or below it), computed with window functions that SQLite and
-PostgreSQL both have. *Followed up on time*: the call's case reached the citizen (its first
-status change to ``called_back`` or ``resolved``) by its contact deadline (``cases.deadline``).
+least p % of the answered calls at or below it), read off one GROUP BY of the waits (stored to a
+tenth of a second) per official, department and pool. *Followed up on time*: the call's case
+reached the citizen (its first status change to ``called_back`` or ``resolved``) by its
+contact deadline (``cases.deadline``).
 *Satisfaction*: the ratings (1 satisfied, 2 fairly, 3 not; ``surveys.rating``) of the surveys of
 the counted calls and of their cases (``call_id``, or opened from the call: ``linkedid``), in
 the period, official, department and pools of the call — not of the survey (docs/supervision.md,
@@ -258,21 +259,44 @@ def rollup(fine: dict[tuple[Any, ...], dict[str, Any]], index: int | None,
     return out
 
 
-async def percentiles(session: AsyncSession, rows: Select[Any], key: str,
-                      into: dict[Any, dict[str, Any]]) -> None:
-    """The nearest-rank median and 90th percentile of the wait to answer per value of
-    ``key``, added to ``into`` (as p50, p90): window functions, in either database."""
+async def wait_counts(session: AsyncSession, rows: Select[Any], keys: Sequence[str],
+                      ) -> dict[tuple[Any, ...], dict[float, int]]:
+    """How many answered calls waited each time (a tenth of a second, as stored) per value of
+    the columns ``keys``: one GROUP BY. The percentiles are read off these counts
+    (:func:`add_percentiles`), for these keys and the coarser groups alike."""
     b = rows.subquery("b")
-    k = b.c[key]
-    ranked = select(k.label("key"), b.c.waited_secs.label("w"),
-                    func.row_number().over(partition_by=k, order_by=b.c.waited_secs).label("rn"),
-                    func.count().over(partition_by=k).label("n")).where(
-        b.c.outcome == "answered", b.c.waited_secs.is_not(None)).subquery("ranked")
-    pq = select(ranked.c.key, *[
-        func.min(case((ranked.c.rn == (ranked.c.n * p + 99) // 100, ranked.c.w))).label(f"p{p}")
-        for p in (50, 90)]).group_by(ranked.c.key)
-    for r in (await session.execute(pq)).all():
-        into.setdefault(r.key, dict.fromkeys(SUMS, 0)).update(p50=r.p50, p90=r.p90)
+    ks = [b.c[k] for k in keys]
+    q = (select(*ks, b.c.waited_secs, func.count())
+         .where(b.c.outcome == "answered", b.c.waited_secs.is_not(None))
+         .group_by(*ks, b.c.waited_secs))
+    out: dict[tuple[Any, ...], dict[float, int]] = {}
+    for r in (await session.execute(q)).all():
+        out.setdefault(tuple(r[:len(keys)]), {})[float(r[len(keys)])] = int(r[-1])
+    return out
+
+
+def add_percentiles(counts: dict[tuple[Any, ...], dict[float, int]], index: int | None,
+                    into: dict[Any, dict[str, Any]]) -> None:
+    """The nearest-rank median and 90th percentile of the wait to answer per value of the
+    ``index``-th key of :func:`wait_counts` (None: one group, key 1), added to ``into``."""
+    merged: dict[Any, dict[float, int]] = {}
+    for key, waits in counts.items():
+        m = merged.setdefault(1 if index is None else key[index], {})
+        for w, n in waits.items():
+            m[w] = m.get(w, 0) + n
+    for key, m in merged.items():
+        into.setdefault(key, dict.fromkeys(SUMS, 0)).update(
+            p50=nearest_rank(m, 50), p90=nearest_rank(m, 90))
+
+
+def nearest_rank(counts: dict[float, int], p: int) -> float:
+    """The smallest wait with at least ``p`` % of the calls at or below it."""
+    rank, seen = (sum(counts.values()) * p + 99) // 100, 0
+    for w in sorted(counts):
+        seen += counts[w]
+        if seen >= rank:
+            return w
+    raise ValueError("no waits")
 
 
 async def hour_counts(session: AsyncSession, rows: Select[Any]) -> list[int]:
