@@ -39,6 +39,14 @@ AGENT_STATE = {"AgentCalled": "ringing", "AgentConnect": "connected", "AgentComp
 Item = tuple[str, Any] | None
 
 
+def _apply(waiting: dict[str, float], msg: Message) -> None:
+    """A queue event on the callers waiting in its queue (uniqueid -> joined at)."""
+    if msg.get("Event") == "QueueCallerJoin":
+        waiting[msg.get("Uniqueid", "")] = _ts(msg)
+    else:
+        waiting.pop(msg.get("Uniqueid", ""), None)
+
+
 def _ts(msg: Message) -> float:
     try:
         return float(msg.get("Timestamp", ""))
@@ -57,6 +65,9 @@ class LiveHub:
         self.live: dict[str, dict[str, Any]] = {}  # operator endpoint -> live call payload
         self.phones: dict[str, str] = {}  # endpoint -> registration status, as last changed
         self.watchers: set[asyncio.Queue[Item]] = set()  # wallboards: every event, every operator
+        # queue -> the queue events that arrived while a QueueStatus snapshot was in flight, one
+        # list per snapshot (seed_queue replays them over the snapshot, which may predate them)
+        self._seeding: dict[str, list[list[Message]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inputs -----------------------------------------------------------------------------
@@ -70,12 +81,10 @@ class LiveHub:
         calls.listeners.append(self.on_view)
 
     def on_queue_event(self, msg: Message) -> None:
-        queue, uid = msg.get("Queue", ""), msg.get("Uniqueid", "")
-        waiting = self.waiting.setdefault(queue, {})
-        if msg.get("Event") == "QueueCallerJoin":
-            waiting[uid] = _ts(msg)
-        else:
-            waiting.pop(uid, None)
+        queue = msg.get("Queue", "")
+        for pending in self._seeding.get(queue, ()):
+            pending.append(msg)
+        _apply(self.waiting.setdefault(queue, {}), msg)
         self.broadcast("queue", self.queue_state())
 
     def on_member_event(self, msg: Message) -> None:
@@ -227,11 +236,17 @@ class LiveHub:
         """The callers waiting now, from Asterisk (after a controller restart, say)."""
         if self.ami is None or not self.ami.logged_in.is_set():
             return
+        pending: list[Message] = []
+        self._seeding.setdefault(queue, []).append(pending)
         try:
             events = await self.ami.action_list("QueueStatus", Queue=queue, timeout=5)
         except (TimeoutError, AmiError, ConnectionError) as exc:
             log.warning("console: QueueStatus %s failed: %s", queue, exc)
             return
+        finally:
+            self._seeding[queue].remove(pending)
+            if not self._seeding[queue]:
+                del self._seeding[queue]
         now = time.time()
         entries = {}
         for ev in events:
@@ -240,6 +255,8 @@ class LiveHub:
                     entries[ev.get("Uniqueid", "")] = now - float(ev.get("Wait", "0"))
                 except ValueError:
                     continue
+        for msg in pending:  # joins and leaves the snapshot may not have seen yet: both idempotent
+            _apply(entries, msg)
         self.waiting[queue] = entries
 
     def close(self) -> None:
