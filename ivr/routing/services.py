@@ -100,7 +100,9 @@ async def _change(db: Db, ref: str | int, actor: str, reason: str | None, on_cha
                 for field, old, new in changes:
                     audit(session, actor, official.id, field, old, new, why)
         official_id = official.id
-    if changes:
+    # a repeated change (no difference) still needs this node's mirror to hold it: the first one
+    # may have been answered 202 (not in effect yet), and the repeat must not say 200 before it is
+    if changes or on_change is not None:
         try:
             written = await (on_change or noop_on_change)(official_id)
         except ChangeNotInEffect:

@@ -96,6 +96,12 @@ async def test_a_change_the_mirror_cannot_take_is_202_not_in_effect(tmp_path: Pa
         assert (await r.json())["policy"]["mode"] == "voicemail"  # saved
         r = await c.get(f"{PREFIX}/audit", headers=AUTH, params={"field": "mode"})
         assert [a["new_value"] for a in (await r.json())["items"]][:1] == ["voicemail"]
+        # the same change again: nothing to save, but still not in effect — never a 200 yet
+        r = await c.put(f"{PREFIX}/officials/zhang-wei/mode", headers=AUTH,
+                        json={"mode": "voicemail", "reason": "出差"})
+        assert (r.status, (await r.json())["error_id"]) == (202, "not-in-effect")
+        r = await c.get(f"{PREFIX}/audit", headers=AUTH, params={"field": "mode"})
+        assert [a["new_value"] for a in (await r.json())["items"]].count("voicemail") == 1
         doc = await (await c.get(f"{PREFIX}/openapi.json")).json()
         assert "202" in doc["paths"]["/officials/{slug}/mode"]["put"]["responses"]
 
