@@ -92,6 +92,12 @@ def test_backup_and_restore_round_trip(db_url: str, target_url: str, tmp_path: P
     a.cel_journal.parent.mkdir(parents=True)
     a.cel_journal.write_bytes(b'{"e": 1}\n{"e": 2}\n{"e": 3, "cut sh')  # a line being written
 
+    # the evidence chains (issue 13) travel in the database: sealed and published before
+    assert run(a_cfg, "evidence", "seal") == 0
+    heads = tmp_path / "heads.json"
+    assert run(a_cfg, "evidence", "heads", "--out", str(heads)) == 0
+    assert json.loads(heads.read_text(encoding="utf-8"))["heads"]  # the import's audit entries
+
     dest = tmp_path / "backups"
     assert run(a_cfg, "backup", str(dest)) == 0
     (archive,) = dest.glob("ivr-backup-*.tar.gz")
@@ -106,6 +112,8 @@ def test_backup_and_restore_round_trip(db_url: str, target_url: str, tmp_path: P
     assert b.cel_journal.read_bytes() == b'{"e": 1}\n{"e": 2}\n'
     assert "[op-1]" in (b.asterisk_etc / "pjsip.conf").read_text()  # the restored directory
     assert 's-b' in (b.asterisk_etc / "manager.conf").read_text()  # rendered for the target
+    # the restored chains verify, and still hold the heads published before the backup
+    assert run(b_cfg, "verify", "--against", str(heads)) == 0
 
     # never under a running controller (its HTTP port answers)
     with socket.create_server((b.http.host, b.http.port)):
