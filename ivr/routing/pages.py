@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
 from aiohttp import web
@@ -330,6 +331,9 @@ async def admin_audit(request: web.Request) -> web.Response:
     def days(d: str) -> str:
         return days_label(d, lang)
 
+    def at(dt: datetime) -> str:
+        return when(request, dt, zone=True)
+
     rows = []
     for a in entries:
         channel, who = actor_label(a.actor, text)
@@ -337,8 +341,8 @@ async def admin_audit(request: web.Request) -> web.Response:
             else a.field
         rows.append({"at": when(request, a.at), "channel": channel, "who": who,
                      "official": names.get(a.official_id, ""), "field": field,
-                     "old": audit_value(a.field, a.old_value, text, days, slugs),
-                     "new": audit_value(a.field, a.new_value, text, days, slugs),
+                     "old": audit_value(a.field, a.old_value, text, days, slugs, at),
+                     "new": audit_value(a.field, a.new_value, text, days, slugs, at),
                      "reason": t(request, "audit.reason.import") if a.reason == IMPORT_REASON
                      else a.reason})
     return render(request, "routing/audit.html", {"rows": rows}, title="routing.audit")
