@@ -172,9 +172,11 @@ async def call_page(request: web.Request) -> web.Response:
               "answered_by": s.answered_by or "", "started": cq.local(s.started_at, tz),
               "secs": round((s.ended_at - s.started_at).total_seconds(), 1)
               if s.ended_at else None} for s in d.call.steps]
+    slugs = {d.official.slug: d.official.display_name} if d.official else {}
     cases = [{"id": c.id, "kind": c.kind, "status": c.status,
               "deadline": cq.local(c.deadline, tz),
-              "history": inbox_view.events(c, at, text),
+              "history": inbox_view.events(c, at, text, slugs,
+                                           lambda dt: when(request, dt, zone=True)),
               "callbacks": [{"at": a.at, "number": cb.number, "state": a.state, "result": a.result}
                             for a, cb in zip(inbox_view.attempts(c, now, at), c.callbacks,
                                              strict=True)]} for c in d.cases]

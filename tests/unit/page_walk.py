@@ -27,7 +27,14 @@ from ivr.core.constants import (
     ROLES,
 )
 from ivr.db.account_models import ApiToken
-from ivr.db.followup_models import CASE_KINDS, CASE_STATES, URGENCIES, Callback, Case
+from ivr.db.followup_models import (
+    CASE_KINDS,
+    CASE_STATES,
+    URGENCIES,
+    Callback,
+    Case,
+    CaseEvent,
+)
 from ivr.http.keys import DB
 from tests.unit.test_supervision_calls import _seed
 from tests.unit.test_web_authz import SAMPLE, TOKEN, Env, app_routes, fill
@@ -113,6 +120,19 @@ async def seed(env: Env) -> dict[str, int]:
         s.add(Callback(case_id=case.id, placed_by="web:u-operator", endpoint="op-1",
                        number=case.caller, linkedid="cb-walk", state="originating",
                        created_at=datetime.now(UTC) - timedelta(hours=1)))
+        # the history the system writes (English notes, ISO times), read back into words
+        at = datetime.now(UTC) - timedelta(minutes=30)
+        for action, value, note in (
+                ("overdue", "contact", "contact deadline 2026-11-27T04:27+00:00 passed"),
+                ("escalated", "li-qiang", "level 1; second deadline 2026-11-28T04:27+00:00"),
+                ("reminded", "zhang-wei", "the official is reminded: case escalated to li-qiang"),
+                ("autocallback_attempt", "NOANSWER", "attempt 1/3: NOANSWER"),
+                ("autocallback", "scheduled", "attempt 2 due 2026-11-27T05:00:00+00:00"),
+                ("callback", "ANSWER", "calling 13900000001 via op-1, caller ID 05585551001"),
+                ("triaged", "transport/urgent", "by the operator"),
+                ("mystery", "weird_value", "some future note nobody reads yet")):
+            s.add(CaseEvent(case_id=case.id, at=at, actor="system", action=action,
+                            new_value=value, note=note))
     return ids
 
 
