@@ -53,7 +53,8 @@ class Monitor:
         if self.backups.enabled:
             failed = self.backups.last_error
             readings.append(Reading("backup_failed", "", failed is not None, float(bool(failed)),
-                                    f"the last scheduled backup failed: {failed}"))
+                                    f"the last scheduled backup failed: {failed}",
+                                    code=str(failed or "")))
             kinds.add("backup_failed")
         changes = self.book.update(readings, now, kinds)
         self.gauges = gauges
