@@ -5,8 +5,8 @@ JSON blobs as "label: value" lists)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from ivr.core.constants import AVAILABILITY, MODES

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ivr.followup import notes_view

@@ -6,7 +6,6 @@ applies, every step is a case event."""
 from __future__ import annotations
 
 import re
-
 from datetime import UTC, datetime, timedelta
 
 import pytest
