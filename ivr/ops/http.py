@@ -36,11 +36,11 @@ TEXTS: dict[str, tuple[str, str]] = {
 DETAILS: dict[str, tuple[str, str]] = {
     "alerts.detail.ami_disconnected": ("与电话交换机的 AMI 连接已中断 {0} 秒",
                                        "AMI disconnected for {0} s"),
-    "alerts.detail.mirror_out_of_sync": ("路由镜像（AstDB）已 {0} 秒未与数据库一致",
+    "alerts.detail.mirror_out_of_sync": ("路由镜像已 {0} 秒未与数据库一致",
                                          "AstDB mirror out of sync for {0} s"),
     "alerts.detail.recorder_lag": ("最早未入库的通话事件已等待 {0} 秒；连续失败 {1} 秒",
                                    "oldest unrecorded journal line {0} s old; failing for {1} s"),
-    "alerts.detail.journal_large": ("通话事件日志 {0} MiB", "CEL journal {0} MiB"),
+    "alerts.detail.journal_large": ("通话事件日志 {0} MB", "CEL journal {0} MiB"),
     "alerts.detail.disk_low": ("剩余空间 {0}", "{0} free"),
     "alerts.detail.asterisk_restarted": ("电话交换机已重启，当时进行中的通话已中断",
                                          "Asterisk restarted (calls in progress then were cut)"),
