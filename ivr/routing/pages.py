@@ -24,6 +24,7 @@ from ivr.http.keys import PHONE_STATUS_TEXTS, phone_status
 from ivr.http.pages import MESSAGES, NAV, TZ, error_text, lang_of, render, t, when
 from ivr.routing import services as routing
 from ivr.routing.effective import DAY_LABELS, Effective, days_label, effective_modes
+from ivr.routing.selfmode import city_self_mode
 from ivr.routing.services import MAX_REASON
 from ivr.routing.texts import AUDIT_FIELDS, EFFECTIVE_TEXTS, STRATEGIES, actor_label, audit_value
 
@@ -138,6 +139,7 @@ async def directory_page(request: web.Request, *, flash: str = "", error: str = 
     rows = [OfficialRow.of(o, effs.get(o.id)) for o in officials]
     return render(request, "routing/directory.html",
                   {"officials": rows, "modes": MODES, "max_reason": MAX_REASON,
+                   "city_self_mode": await city_self_mode(db),
                    "why": {r.slug: why_of(request, r.eff) for r in rows if r.eff}},
                   title="routing.directory", flash=flash, error=error, status=status)
 
@@ -267,7 +269,8 @@ async def schedule_page(request: web.Request, *, rows: list[dict[str, object]] |
                    "why": why_of(request, eff) if eff else [], "rows": rows, "modes": MODES,
                    "day_names": [d[1 if lang == "en" else 0] for d in DAY_LABELS],
                    "tz_name": (request.get(TZ) or config.database.timezone),
-                   "greeting": greeting, "max_reason": MAX_REASON},
+                   "greeting": greeting, "max_reason": MAX_REASON,
+                   "city_self_mode": await city_self_mode(db)},
                   title="routing.schedule", flash=flash, error=error, status=status)
 
 
