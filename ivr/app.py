@@ -212,7 +212,7 @@ def _probe(ctrl: Controller) -> NodeProbe:
         return dict(await ctrl.ami.action("CoreStatus"))
     return NodeProbe(ami_connected=ctrl.ami.logged_in.is_set, ami_logins=lambda: ctrl.ami.logins,
                      mirror_in_sync=lambda: ctrl.mirror.in_sync, recorder=ctrl.recorder.stats,
-                     core_status=core_status)
+                     core_status=core_status, feed_seen=lambda: dict(ctrl.feed.seen))
 
 
 def cli_serve(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ class NodeProbe:
     mirror_in_sync: Callable[[], bool]
     recorder: Callable[[], dict[str, Any]]
     core_status: Callable[[], Awaitable[dict[str, str]]]  # AMI CoreStatus's fields
+    feed_seen: Callable[[], dict[str, int]] = dict  # the change feed's revisions applied
 
 
 class Since:

@@ -10,7 +10,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from ivr.core.constants import API_PREFIX
-from ivr.http import ROUTES, Routes
+from ivr.db.nodes import node_states
+from ivr.http import DB, ROUTES, Routes, identity_of
 from ivr.http.pages import MESSAGES, NAV, lang_of, render, t
 from ivr.ops.alerts import KINDS, Alert
 from ivr.ops.monitor import Monitor
@@ -31,6 +32,24 @@ TEXTS: dict[str, tuple[str, str]] = {
     "alerts.pending": ("观察中", "pending"), "alerts.ok": ("正常", "ok"),
     "alerts.howto": ("每项告警的处理方法见运维文档；监控指标见",
                      "What to do about each alert: docs/operations.md; Prometheus metrics: /metrics."),
+}
+NODE_TEXTS: dict[str, tuple[str, str]] = {
+    "nodes.title": ("各节点路由状态", "Each node's routing state"),
+    "nodes.help": ("每个节点（控制器 + 电话交换机）按自己的路由镜像接听来电：镜像未同步或变更尚未应用的节点，"
+                   "来电可能仍按旧设置处理。",
+                   "Each node (controller + Asterisk) routes calls from its own mirror: a node "
+                   "whose mirror is out of sync, or which has not applied a change yet, may still "
+                   "route calls by the old settings."),
+    "nodes.node": ("节点", "Node"), "nodes.mirror": ("路由镜像", "Mirror"),
+    "nodes.feed": ("变更同步", "Changes applied"), "nodes.ami": ("交换机连接", "AMI"),
+    "nodes.at": ("最近报告", "Last report"),
+    "nodes.in_sync": ("已同步", "in sync"), "nodes.out_of_sync": ("未同步", "out of sync"),
+    "nodes.up_to_date": ("已是最新", "up to date"), "nodes.behind": ("落后", "behind"),
+    "nodes.connected": ("已连接", "connected"), "nodes.disconnected": ("已断开", "disconnected"),
+    "nodes.stale": ("已停止报告", "stopped reporting"),
+    "nodes.none": ("尚无节点报告状态。", "No node has reported yet."),
+    "nodes.kind.routing": ("路由", "routing"), "nodes.kind.directory": ("目录", "directory"),
+    "nodes.kind.operators": ("话务员", "operators"),
 }
 # each check's detail in words, with the reading's figures ({0}, {1}…)
 DETAILS: dict[str, tuple[str, str]] = {
@@ -121,8 +140,10 @@ async def alerts_page(request: web.Request) -> web.Response:
         state = "ok" if alert is None else ("pending" if alert.raised_at is None else "raised")
         checks.append({"title": KINDS[kind][0 if lang == "zh" else 1], "subject": subject,
                        "state": state, "detail": detail_of(request, kind, r.args), "code": r.code})
-    return render(request, "ops/alerts.html", {"alerts": alerts, "checks": checks},
-                  title="alerts.title")
+    ident = identity_of(request)
+    shown = await node_states(request.config_dict[DB]) if ident and ident.role == "admin" else None
+    return render(request, "ops/alerts.html", {"alerts": alerts, "checks": checks,
+                                               "nodes": shown}, title="alerts.title")
 
 
 async def monitor_context(app: web.Application) -> AsyncIterator[None]:
@@ -136,6 +157,7 @@ def setup(app: web.Application, monitor: Monitor) -> None:
     app[MONITOR] = monitor
     app[MESSAGES].add(TEXTS)
     app[MESSAGES].add(DETAILS)
+    app[MESSAGES].add(NODE_TEXTS)
     app[NAV].add(READERS, "/admin/alerts", "alerts.title")
     app[ROUTES].add(app, routes)
     app.cleanup_ctx.append(monitor_context)

@@ -17,6 +17,7 @@ from ivr.core.errors import InvalidForm, InvalidMode, IvrError, ReasonRequired
 from ivr.core.numbers import national_form
 from ivr.core.windows import HOLIDAY, MAX_WINDOWS, format_days, window_parts
 from ivr.db.models import Official
+from ivr.db.nodes import node_states
 from ivr.directory import services as directory
 from ivr.directory.importer import IMPORT_REASON
 from ivr.http import CONFIG, DB, ON_CHANGE, ROUTES, Routes, require_identity
@@ -80,6 +81,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "routing.confirm.turn_on": ("改为按1确认", "Require 1"),
     "routing.confirm.turn_off": ("改为直接接通", "Connect at once"),
     "error.reason-required": ("请填写切换原因", "A reason is required"),
+    "routing.nodes_behind": ("以下节点的路由尚未更新，经这些节点的来电可能仍按旧设置处理",
+                             "These nodes have not applied the routing yet: calls through them "
+                             "may still follow the old settings"),
+    "routing.nodes_link": ("各节点状态", "each node's state"),
 }
 routes = Routes("routing")
 
@@ -140,6 +145,7 @@ async def directory_page(request: web.Request, *, flash: str = "", error: str = 
     return render(request, "routing/directory.html",
                   {"officials": rows, "modes": MODES, "max_reason": MAX_REASON,
                    "city_self_mode": await city_self_mode(db),
+                   "nodes_behind": [n.node for n in await node_states(db) if not n.ok],
                    "why": {r.slug: why_of(request, r.eff) for r in rows if r.eff}},
                   title="routing.directory", flash=flash, error=error, status=status)
 
