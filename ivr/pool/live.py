@@ -114,6 +114,8 @@ class LiveHub:
 
     def on_view(self, view: CallView) -> None:
         known = self.views.get(view.linkedid)
+        if known is not None and known.outcome is not None and view.outcome is None:
+            return  # the record is final: a live fold of late AMI events does not undo it
         if known is None or known.outcome != view.outcome:  # a call began or ended: wallboards
             for q in self.watchers:
                 q.put_nowait(("calls", None))
@@ -204,7 +206,9 @@ class LiveHub:
         oldest = datetime.now(UTC) - LIVE_CALL_MAX  # a fold whose end AMI never told
         out |= {lid for lid, v in self.views.items() if v.outcome is None and v.kind == "citizen"
                 and (v.started_at is None or v.started_at >= oldest)}
-        return out
+        # a call recorded (over) is not in progress, whatever an agent event left behind (a
+        # caller who hangs up while an operator's phone rings ends no agent's ringing)
+        return out - {lid for lid, v in self.views.items() if v.outcome is not None}
 
     def queue_state(self) -> dict[str, dict[str, Any]]:
         return {q: {"waiting": len(w), "oldest": min(w.values()) if w else None}

@@ -66,6 +66,16 @@ async def test_in_progress_counts_live_calls_once(env: Env) -> None:  # noqa: F8
     hub.on_view(CallView(linkedid="1700000000.1", kind="citizen", outcome="answered",
                          started_at=datetime.now(UTC)))
     assert await _in_progress(env) == 1
+    # a caller who hangs up while an operator's phone rings: no agent event ends the ringing,
+    # the record (an outcome) does; a late live fold does not bring it back
+    hub.on_queue_event(_queue("QueueCallerJoin", "1700000002.1", "1700000002.1"))
+    hub.on_agent_event(_agent("AgentCalled", "1700000002.1"))
+    hub.on_queue_event(_queue("QueueCallerAbandon", "1700000002.1", "1700000002.1"))
+    assert await _in_progress(env) == 2
+    hub.on_view(CallView(linkedid="1700000002.1", kind="citizen", outcome="abandoned",
+                         started_at=datetime.now(UTC)))
+    hub.on_view(CallView(linkedid="1700000002.1", kind="citizen", started_at=datetime.now(UTC)))
+    assert await _in_progress(env) == 1
     # a stored call without an outcome that is also live: once
     async with env.app[DB]() as s, s.begin():
         s.add(Call(linkedid="1700000000.9", kind="citizen", started_at=datetime.now(UTC)))
