@@ -41,6 +41,7 @@ from ivr.pool import console as pool_console
 from ivr.pool import http as pool_http
 from ivr.routing import http as routing_http
 from ivr.routing import pages as routing_pages
+from ivr.selfservice import admin_pages as selfservice_admin
 from ivr.selfservice import http as selfservice_http
 from ivr.selfservice import pages as selfservice_pages
 from ivr.sipguard import http as sipguard_http
@@ -177,6 +178,7 @@ def create_app(config: Config) -> web.Application:
     directory_http.setup(app)
     routing_http.setup(app)
     selfservice_http.setup(app)
+    selfservice_admin.setup(app)
     calls_http.setup(app)
     pool_http.setup(app, ami=ctrl.ami, registrations=ctrl.registrations)
     followup.setup(app, config=config, db=db, calls=ctrl.calls, recorder=ctrl.recorder,
@@ -210,7 +212,7 @@ def _probe(ctrl: Controller) -> NodeProbe:
         return dict(await ctrl.ami.action("CoreStatus"))
     return NodeProbe(ami_connected=ctrl.ami.logged_in.is_set, ami_logins=lambda: ctrl.ami.logins,
                      mirror_in_sync=lambda: ctrl.mirror.in_sync, recorder=ctrl.recorder.stats,
-                     core_status=core_status)
+                     core_status=core_status, feed_seen=lambda: dict(ctrl.feed.seen))
 
 
 def cli_serve(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ through the catalogue, times in the city's timezone (``ivr.http.localtime``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.db.followup_models import Case
 from ivr.db.models import Call
+from ivr.followup import notes_view
 from ivr.http.localtime import aware
 
 # a click-to-call-back whose outcome never arrived (AMI lost, node restarted): shown as such
@@ -99,10 +100,6 @@ class Event:
     note_code: bool
 
 
-def _cjk(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
-
-
 def attempts(c: Case, now: datetime, when: Callable[[datetime | None], str]) -> list[Attempt]:
     out = []
     for cb in c.callbacks:
@@ -117,24 +114,33 @@ def attempts(c: Case, now: datetime, when: Callable[[datetime | None], str]) -> 
     return out
 
 
-def events(c: Case, when: Callable[[datetime | None], str],
-           t: Callable[[str], str]) -> list[Event]:
+def events(c: Case, when: Callable[[datetime | None], str], t: Callable[[str], str],
+           names: Mapping[str, str] | None = None,
+           zoned: Callable[[datetime | None], str] | None = None) -> list[Event]:
+    """The case's history in words (``names``: officials' slugs → names); times by ``when``
+    (the deadlines in machine notes by ``zoned``: with the zone)."""
+    names = names or {}
+
+    def known(raw: str) -> str | None:
+        for key in (f"cases.state.{raw}", f"cb.result.{raw}", f"duty.{raw}", f"cases.kind.{raw}",
+                    f"note.deadline.{raw}"):
+            if key in TEXTS or key in notes_view.TEXTS:
+                return t(key)
+        return None
+
+    at = zoned or when
     out = []
     for e in c.events:
-        action = f"ev.{e.action}" if f"ev.{e.action}" in TEXTS else "ev.other"
-        raw, value, code = e.new_value or "", "", False
-        for key in (f"cases.state.{raw}", f"cb.result.{raw}", f"duty.{raw}", f"cases.kind.{raw}"):
-            if key in TEXTS:
-                value = t(key)
-                break
-        else:
-            value, code = raw, bool(raw)
+        action = f"ev.{e.action}" if f"ev.{e.action}" in TEXTS or f"ev.{e.action}" in \
+            notes_view.TEXTS else "ev.other"
+        value, code = notes_view.value_text(e.new_value or "", t, names, known)
         note = e.note or ""
         if e.action == "created" and f"cases.kind.{note}" in TEXTS:
-            note = t(f"cases.kind.{note}")
+            note, shown = t(f"cases.kind.{note}"), True
+        else:
+            note, shown = notes_view.note_text(note, t, at, names)
         actor = "" if e.actor in ("system", "") else e.actor
-        out.append(Event(when(e.at), actor, action, value, code, note,
-                         bool(note) and not _cjk(note)))
+        out.append(Event(when(e.at), actor, action, value, code, note if shown else "", False))
     return out
 
 

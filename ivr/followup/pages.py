@@ -18,7 +18,7 @@ from ivr.core.timeutil import utcnow
 from ivr.db.followup_models import CASE_KINDS, CASE_STATES, URGENCIES, Case, Transcript
 from ivr.db.models import Official
 from ivr.followup import cases as case_service
-from ivr.followup import inbox_view
+from ivr.followup import inbox_view, notes_view
 from ivr.followup.callback_guard import awaiting_approval, own_phones
 from ivr.followup.keys import PIPELINE
 from ivr.followup.scopes import OFFICIAL_CASE
@@ -125,7 +125,8 @@ def _escalation(request: web.Request, c: Case, names: dict[int, tuple[str, str]]
         return ""
     to = names.get(c.escalated_to or -1, ("", ""))[1]
     return f"{c.escalation_level} → {to}".strip(" →") + \
-        (f" ({when(request, c.escalation_deadline)})" if c.escalation_deadline else "")
+        (f"{t(request, 'p.open')}{when(request, c.escalation_deadline, zone=True)}"
+         f"{t(request, 'p.close')}" if c.escalation_deadline else "")
 
 
 async def _callback_phone(request: web.Request, identity: Identity) -> str | None:
@@ -170,6 +171,7 @@ async def _inbox(request: web.Request, query: InboxQuery, *, error: str = "",
     def text(key: str) -> str:
         return t(request, key)
 
+    slugs = dict(names.values())
     rows = [Row(id=c.id, kind=c.kind, status=c.status, caller=c.caller or "",
                 number_dialed=c.number_dialed or "", urgency=c.urgency, category=c.category or "",
                 transcript=view(c, texts.get(c.voicemail_id), min_conf) if c.voicemail_id
@@ -182,7 +184,8 @@ async def _inbox(request: web.Request, query: InboxQuery, *, error: str = "",
                 approve=c.id in altered and identity.role == _A and c.status != "resolved",
                 resolve_deadline=c.resolve_deadline,
                 escalated=_escalation(request, c, names),
-                history=tuple(inbox_view.events(c, at, text)),
+                history=tuple(inbox_view.events(c, at, text, slugs,
+                                                lambda dt: when(request, dt, zone=True))),
                 duty=c.callback_duty if c.callback_duty and c.callback_duty != "off" else "",
                 call_at=at(call_at.get(c.id)), attempts=tuple(inbox_view.attempts(c, now, at)),
                 owner=c.assigned_to or "", official=names.get(c.official_id or -1, ("", ""))[1],
@@ -250,5 +253,6 @@ def setup(app: web.Application) -> None:
     app[MESSAGES].add(TEXTS)
     app[MESSAGES].add(TRANSCRIPT_TEXTS)
     app[MESSAGES].add(inbox_view.TEXTS)
+    app[MESSAGES].add(notes_view.TEXTS)
     app[NAV].add([_A, _O, _F, _S], "/cases", "cases.title")
     app[ROUTES].add(app, routes)

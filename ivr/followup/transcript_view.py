@@ -1,9 +1,11 @@
 """How the inbox shows a voicemail's transcript: each recognised word with its confidence (the
 uncertain ones marked), the correction beside the recognised text, and why the case asks for
-listening, in the page's language (the service's English reason kept beside it)."""
+listening, in the page's language: the service's English reason (kept by the API) is read for
+its figures and the command that fixes it, never shown as it is."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ivr.db.followup_models import Case, Transcript
@@ -24,6 +26,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "listen.empty": ("未识别出内容", "Nothing recognised"),
     "listen.short": ("识别内容过短", "Too little recognised"),
     "listen.other": ("需人工核听", "Needs listening"),
+    "listen.low_confidence.n": ("识别置信度 {0}，低于 {1}", "recognition confidence {0}, under {1}"),
+    "listen.short.words": ("只识别出 {0} 个词", "only {0} words recognised"),
+    "listen.short.chars": ("只识别出 {0} 个字", "only {0} characters recognised"),
+    "listen.fix": ("安装方法", "to install"),
     "transcript.uncertain": ("不确定的词（置信度低）已标出", "Uncertain words (low confidence) are marked"),
     "transcript.confidence": ("置信度", "confidence"),
     "transcript.corrected": ("已更正", "Corrected"),
@@ -44,7 +50,10 @@ class Word:
 @dataclass(frozen=True, slots=True)
 class Reason:
     key: str        # message key of the page-language text
-    detail: str     # the English reason as stored
+    detail: str     # the English reason as stored (the API's; not shown on the pages)
+    figures: str = ""           # message key of the figures' text ("" none)
+    args: tuple[str, ...] = ()  # its figures
+    command: str = ""           # the command that fixes it (shown as code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,21 @@ def reason_key(reason: str) -> str:
     return next((key for prefix, key in REASONS if reason.startswith(prefix)), "listen.other")
 
 
+_FIGURES = ((re.compile(r"low confidence ([\d.]+) < ([\d.]+)"), "listen.low_confidence.n"),
+            (re.compile(r"only (\d+) words"), "listen.short.words"),
+            (re.compile(r"only (\d+) characters"), "listen.short.chars"))
+_COMMAND = re.compile(r"(ivr models (?:download|install) [\w.-]+|pip install [\w.-]+)")
+
+
+def reason_of(reason: str) -> Reason:
+    """A stored reason as the pages show it: its text, its figures, the command that fixes it."""
+    for pattern, key in _FIGURES:
+        if m := pattern.match(reason):
+            return Reason(reason_key(reason), reason, key, m.groups())
+    command = _COMMAND.search(reason)
+    return Reason(reason_key(reason), reason, command=command.group(1) if command else "")
+
+
 def view(case: Case, tr: Transcript | None, min_confidence: float) -> TranscriptView:
     """The transcript of ``case`` (None: nothing recognised) as the inbox shows it; a word is
     uncertain below ``min_confidence`` (the triage rules' threshold for a whole message)."""
@@ -78,7 +102,7 @@ def view(case: Case, tr: Transcript | None, min_confidence: float) -> Transcript
         words = tuple(Word(str(w.get("word", "")), float(w.get("conf", 0.0)),
                            float(w.get("conf", 0.0)) < min_confidence)
                       for w in tr.words or ())
-    reasons = tuple(Reason(reason_key(r), r) for r in (case.listen_reasons or ())) \
+    reasons = tuple(reason_of(r) for r in (case.listen_reasons or ())) \
         if case.needs_listening else ()
     return TranscriptView(
         words=words, spaced=(tr.language if tr is not None else "zh") != "zh",

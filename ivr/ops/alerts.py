@@ -35,6 +35,10 @@ class Reading:
     value: float
     detail: str
     hold: float = 0.0  # seconds the condition must last before the alert is raised
+    # the detail's figures for the pages' words (``alerts.detail.<kind>`` in the catalogue),
+    # and a technical part (a path, an error) shown as code
+    args: tuple[str, ...] = ()
+    code: str = ""
 
 
 @dataclass(slots=True)
@@ -45,6 +49,8 @@ class Alert:
     detail: str
     value: float
     raised_at: float | None = None  # None: the condition holds, not yet long enough
+    args: tuple[str, ...] = ()  # as the reading's
+    code: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -82,7 +88,7 @@ class AlertBook:
             alert = self.alerts.get(key)
             if alert is None:
                 alert = self.alerts[key] = Alert(r.kind, r.subject, now, r.detail, r.value)
-            alert.detail, alert.value = r.detail, r.value
+            alert.detail, alert.value, alert.args, alert.code = r.detail, r.value, r.args, r.code
             if alert.raised_at is None and now - alert.since >= r.hold:
                 alert.raised_at = now
                 changes.append(Change("raised", alert, now))

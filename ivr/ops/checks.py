@@ -43,6 +43,7 @@ class NodeProbe:
     mirror_in_sync: Callable[[], bool]
     recorder: Callable[[], dict[str, Any]]
     core_status: Callable[[], Awaitable[dict[str, str]]]  # AMI CoreStatus's fields
+    feed_seen: Callable[[], dict[str, int]] = dict  # the change feed's revisions applied
 
 
 class Since:
@@ -157,12 +158,14 @@ class Checks:
         ami = p.ami_connected()
         down = self.ami.held(not ami, now)
         readings.append(Reading("ami_disconnected", "", not ami, down,
-                                f"AMI disconnected for {down:.0f} s", a.ami_down_seconds))
+                                f"AMI disconnected for {down:.0f} s", a.ami_down_seconds,
+                                (f"{down:.0f}",)))
         gauges.append(("ivr_ami_connected", "1 while logged in to Asterisk's AMI", {}, float(ami)))
         sync = p.mirror_in_sync()
         out = self.mirror.held(not sync, now)
         readings.append(Reading("mirror_out_of_sync", "", not sync, out,
-                                f"AstDB mirror out of sync for {out:.0f} s", a.mirror_seconds))
+                                f"AstDB mirror out of sync for {out:.0f} s", a.mirror_seconds,
+                                (f"{out:.0f}",)))
         gauges.append(("ivr_mirror_in_sync", "1 while the AstDB mirror matches the routes", {},
                        float(sync)))
 
@@ -174,7 +177,8 @@ class Checks:
         readings.append(Reading("recorder_lag", "", worst > 0, worst,
                                 f"oldest unrecorded journal line {lag:.0f} s old; failing for "
                                 f"{failing:.0f} s: {rec.get('last_error') or '-'}",
-                                a.recorder_lag_seconds))
+                                a.recorder_lag_seconds, (f"{lag:.0f}", f"{failing:.0f}"),
+                                str(rec.get("last_error") or "")))
         size = float(end["offset"]) if end else 0.0
         gauges += [("ivr_recorder_lag_seconds", "age of the oldest journal line not yet recorded",
                     {}, lag),
@@ -182,13 +186,15 @@ class Checks:
                     float(rec.get("failures") or 0)),
                    ("ivr_journal_bytes", "size of the CEL journal", {}, size)]
         readings.append(Reading("journal_large", "", size > a.journal_bytes, size,
-                                f"CEL journal {size / 2**20:.0f} MiB"))
+                                f"CEL journal {size / 2**20:.0f} MiB", 0.0,
+                                (f"{size / 2**20:.0f}",)))
 
         for what, path in watched_paths(self.config).items():
             usage = shutil.disk_usage(path)
             ratio = usage.free / usage.total if usage.total else 1.0
             readings.append(Reading("disk_low", what, ratio * 100 < a.disk_free_percent, ratio,
-                                    f"{path}: {ratio:.1%} free"))
+                                    f"{path}: {ratio:.1%} free", 0.0, (f"{ratio:.1%}",),
+                                    str(path)))
             gauges.append(("ivr_disk_free_ratio", "free space of the filesystem", {"what": what},
                            ratio))
 
@@ -222,12 +228,13 @@ class Checks:
         readings.append(Reading("transcription_backlog", "",
                                 waiting > a.transcription_queue
                                 or age > a.transcription_oldest_seconds, float(waiting),
-                                f"{waiting} messages waiting, the oldest {age / 60:.0f} min"))
+                                f"{waiting} messages waiting, the oldest {age / 60:.0f} min",
+                                0.0, (str(waiting), f"{age / 60:.0f}")))
         gauges += [("ivr_transcription_waiting", "transcription jobs pending or running", {},
                     float(waiting)),
                    ("ivr_transcription_oldest_seconds", "age of the oldest waiting job", {}, age)]
         readings.append(Reading("sip_bans", "", bans >= a.sip_bans_active, float(bans),
-                                f"{bans} SIP sources banned (failed logins)"))
+                                f"{bans} SIP sources banned (failed logins)", 0.0, (str(bans),)))
         gauges.append(("ivr_sip_bans_active", "SIP source addresses banned now", {}, float(bans)))
         tz = ZoneInfo(await current_timezone(self.db))
         open_now = in_hours(a.pool_hours, datetime.now(tz))

@@ -14,6 +14,8 @@ from typing import Any
 
 from ivr.core.config import Config
 from ivr.core.timeutil import utcnow
+from ivr.db import nodes
+from ivr.db.feed import read_revisions
 from ivr.db.followup_models import WebhookDelivery
 from ivr.db.session import Db
 from ivr.ops.alerts import KINDS, AlertBook, Change, Reading
@@ -45,6 +47,8 @@ class Monitor:
         self.gauges: list[Gauge] = []
         self.rounds = 0
         self.unsent: list[dict[str, Any]] = []  # notifications the outbox could not take yet
+        self._published: dict[str, Any] | None = None  # the node state last written
+        self._published_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def once(self, now: float | None = None) -> list[Change]:
@@ -53,9 +57,11 @@ class Monitor:
         if self.backups.enabled:
             failed = self.backups.last_error
             readings.append(Reading("backup_failed", "", failed is not None, float(bool(failed)),
-                                    f"the last scheduled backup failed: {failed}"))
+                                    f"the last scheduled backup failed: {failed}",
+                                    code=str(failed or "")))
             kinds.add("backup_failed")
         changes = self.book.update(readings, now, kinds)
+        await self.publish(now)
         self.gauges = gauges
         self.rounds += 1
         for c in changes:
@@ -67,6 +73,21 @@ class Monitor:
         if self.unsent:
             await self.notify()
         return changes
+
+    async def publish(self, now: float) -> None:
+        """This node's mirror and feed state for the admin pages (ivr.db.nodes): when it
+        changes, and every HEARTBEAT seconds; a database that cannot take it is an alert of
+        its own, not this round's failure."""
+        p = self.checks.probe
+        try:
+            state = nodes.record(p.mirror_in_sync(), p.ami_connected(), p.feed_seen(),
+                                 await read_revisions(self.db))
+            if state != self._published or now - self._published_at >= nodes.HEARTBEAT:
+                await nodes.publish(self.db, self.config.node.name, state,
+                                    datetime.fromtimestamp(now, UTC))
+                self._published, self._published_at = state, now
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            log.warning("node state not published: %s", exc)
 
     async def notify(self) -> None:
         """The notifications into the outbox; kept for the next round while the database

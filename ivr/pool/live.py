@@ -12,6 +12,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,6 +36,7 @@ AGENT_EVENTS = ("AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnsw
 MEMBER_EVENTS = ("QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause")
 AGENT_STATE = {"AgentCalled": "ringing", "AgentConnect": "connected", "AgentComplete": "ended",
                "AgentRingNoAnswer": "ended"}
+LIVE_CALL_MAX = timedelta(hours=4)  # a call "in progress" longer than this is a lost end
 # what a subscriber receives: (SSE event name, JSON-able data), or None when the hub closes
 Item = tuple[str, Any] | None
 
@@ -61,6 +63,7 @@ class LiveHub:
         self.db, self.ami = db, ami
         self.subscribers: dict[str, set[asyncio.Queue[Item]]] = {}
         self.waiting: dict[str, dict[str, float]] = {}  # queue -> caller uniqueid -> joined at
+        self.linked: dict[str, str] = {}  # a waiting caller's uniqueid -> its call's linkedid
         self.views: OrderedDict[str, CallView] = OrderedDict()  # linkedid -> latest fold
         self.live: dict[str, dict[str, Any]] = {}  # operator endpoint -> live call payload
         self.phones: dict[str, str] = {}  # endpoint -> registration status, as last changed
@@ -81,10 +84,14 @@ class LiveHub:
         calls.listeners.append(self.on_view)
 
     def on_queue_event(self, msg: Message) -> None:
-        queue = msg.get("Queue", "")
+        queue, uid = msg.get("Queue", ""), msg.get("Uniqueid", "")
         for pending in self._seeding.get(queue, ()):
             pending.append(msg)
         _apply(self.waiting.setdefault(queue, {}), msg)
+        if msg.get("Event") == "QueueCallerJoin":
+            self.linked[uid] = msg.get("Linkedid") or uid
+        else:
+            self.linked.pop(uid, None)
         self.broadcast("queue", self.queue_state())
 
     def on_member_event(self, msg: Message) -> None:
@@ -118,6 +125,8 @@ class LiveHub:
 
     def on_view(self, view: CallView) -> None:
         known = self.views.get(view.linkedid)
+        if known is not None and known.outcome is not None and view.outcome is None:
+            return  # the record is final: a live fold of late AMI events does not undo it
         if known is None or known.outcome != view.outcome:  # a call began or ended: wallboards
             for q in self.watchers:
                 q.put_nowait(("calls", None))
@@ -197,6 +206,21 @@ class LiveHub:
         return None
 
     # -- outputs ----------------------------------------------------------------------------
+    def live_calls(self) -> set[str]:
+        """The linkedids of the calls going on now, as the live events show them: callers
+        waiting in a queue, calls ringing or connected to an operator, and citizens' calls the
+        recorder's live folds have without an outcome yet (ringing an official, in the menu,
+        leaving a message). A call in several of these is counted once."""
+        out = {self.linked.get(uid, uid) for w in self.waiting.values() for uid in w}
+        out |= {p["linkedid"] for p in self.live.values()
+                if p.get("state") in ("ringing", "connected") and p.get("linkedid")}
+        oldest = datetime.now(UTC) - LIVE_CALL_MAX  # a fold whose end AMI never told
+        out |= {lid for lid, v in self.views.items() if v.outcome is None and v.kind == "citizen"
+                and (v.started_at is None or v.started_at >= oldest)}
+        # a call recorded (over) is not in progress, whatever an agent event left behind (a
+        # caller who hangs up while an operator's phone rings ends no agent's ringing)
+        return out - {lid for lid, v in self.views.items() if v.outcome is not None}
+
     def queue_state(self) -> dict[str, dict[str, Any]]:
         return {q: {"waiting": len(w), "oldest": min(w.values()) if w else None}
                 for q, w in self.waiting.items()}

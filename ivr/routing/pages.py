@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from ivr.core.errors import InvalidForm, InvalidMode, IvrError, ReasonRequired
 from ivr.core.numbers import national_form
 from ivr.core.windows import HOLIDAY, MAX_WINDOWS, format_days, window_parts
 from ivr.db.models import Official
+from ivr.db.nodes import node_states
 from ivr.directory import services as directory
 from ivr.directory.importer import IMPORT_REASON
 from ivr.http import CONFIG, DB, ON_CHANGE, ROUTES, Routes, require_identity
@@ -23,6 +25,7 @@ from ivr.http.keys import PHONE_STATUS_TEXTS, phone_status
 from ivr.http.pages import MESSAGES, NAV, TZ, error_text, lang_of, render, t, when
 from ivr.routing import services as routing
 from ivr.routing.effective import DAY_LABELS, Effective, days_label, effective_modes
+from ivr.routing.selfmode import city_self_mode
 from ivr.routing.services import MAX_REASON
 from ivr.routing.texts import AUDIT_FIELDS, EFFECTIVE_TEXTS, STRATEGIES, actor_label, audit_value
 
@@ -78,6 +81,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "routing.confirm.turn_on": ("改为按1确认", "Require 1"),
     "routing.confirm.turn_off": ("改为直接接通", "Connect at once"),
     "error.reason-required": ("请填写切换原因", "A reason is required"),
+    "routing.nodes_behind": ("以下节点的路由尚未更新，经这些节点的来电可能仍按旧设置处理",
+                             "These nodes have not applied the routing yet: calls through them "
+                             "may still follow the old settings"),
+    "routing.nodes_link": ("各节点状态", "each node's state"),
 }
 routes = Routes("routing")
 
@@ -137,6 +144,8 @@ async def directory_page(request: web.Request, *, flash: str = "", error: str = 
     rows = [OfficialRow.of(o, effs.get(o.id)) for o in officials]
     return render(request, "routing/directory.html",
                   {"officials": rows, "modes": MODES, "max_reason": MAX_REASON,
+                   "city_self_mode": await city_self_mode(db),
+                   "nodes_behind": [n.node for n in await node_states(db) if not n.ok],
                    "why": {r.slug: why_of(request, r.eff) for r in rows if r.eff}},
                   title="routing.directory", flash=flash, error=error, status=status)
 
@@ -266,7 +275,8 @@ async def schedule_page(request: web.Request, *, rows: list[dict[str, object]] |
                    "why": why_of(request, eff) if eff else [], "rows": rows, "modes": MODES,
                    "day_names": [d[1 if lang == "en" else 0] for d in DAY_LABELS],
                    "tz_name": (request.get(TZ) or config.database.timezone),
-                   "greeting": greeting, "max_reason": MAX_REASON},
+                   "greeting": greeting, "max_reason": MAX_REASON,
+                   "city_self_mode": await city_self_mode(db)},
                   title="routing.schedule", flash=flash, error=error, status=status)
 
 
@@ -330,6 +340,9 @@ async def admin_audit(request: web.Request) -> web.Response:
     def days(d: str) -> str:
         return days_label(d, lang)
 
+    def at(dt: datetime) -> str:
+        return when(request, dt, zone=True)
+
     rows = []
     for a in entries:
         channel, who = actor_label(a.actor, text)
@@ -337,8 +350,8 @@ async def admin_audit(request: web.Request) -> web.Response:
             else a.field
         rows.append({"at": when(request, a.at), "channel": channel, "who": who,
                      "official": names.get(a.official_id, ""), "field": field,
-                     "old": audit_value(a.field, a.old_value, text, days, slugs),
-                     "new": audit_value(a.field, a.new_value, text, days, slugs),
+                     "old": audit_value(a.field, a.old_value, text, days, slugs, at),
+                     "new": audit_value(a.field, a.new_value, text, days, slugs, at),
                      "reason": t(request, "audit.reason.import") if a.reason == IMPORT_REASON
                      else a.reason})
     return render(request, "routing/audit.html", {"rows": rows}, title="routing.audit")

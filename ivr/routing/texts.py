@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from ivr.core.constants import AVAILABILITY, MODES
@@ -67,6 +68,9 @@ AUDIT_FIELDS: dict[str, tuple[str, str]] = {
     "audit.field.end": ("结束", "end"),
     "audit.field.endpoint": ("分机", "endpoint"),
     "audit.field.state": ("状态", "state"),
+    "audit.field.self_mode": ("允许领导自行切换模式", "official may switch own mode"),
+    "audit.field.self_service_mode": ("允许全部领导自行切换模式", "all officials may switch their own mode"),
+    "audit.field.availability_until": ("自动恢复时间", "returns at"),
 }
 STRATEGIES: dict[str, tuple[str, str]] = {
     "strategy.ringall": ("同时振铃", "ring all"),
@@ -89,6 +93,8 @@ def _scalar(value: Any, t: Text, days: Callable[[str], str],
     if value is None:
         return "—"
     text = str(value)
+    if text in ("true", "false"):  # a switch, stored as JSON's words
+        return t("audit.yes" if text == "true" else "audit.no")
     if text in MODES:
         return t(f"routing.mode.{text}")
     if text in AVAILABILITY:
@@ -107,10 +113,17 @@ def _window(w: dict[str, Any], t: Text, days: Callable[[str], str]) -> str:
 
 
 def audit_value(field: str, raw: str | None, t: Text, days: Callable[[str], str],
-                names: Mapping[str, str] | None = None) -> str:
-    """A stored audit value as a person reads it (``names``: slugs → officials' names)."""
+                names: Mapping[str, str] | None = None,
+                at: Callable[[datetime], str] | None = None) -> str:
+    """A stored audit value as a person reads it (``names``: slugs → officials' names; ``at``:
+    a time stored as ISO 8601, e.g. ``availability_until``, in the city's time)."""
     if raw is None or raw == "":
         return "—" if raw is None else ""
+    if at is not None and field.endswith("_until"):
+        try:
+            return at(datetime.fromisoformat(raw))
+        except ValueError:
+            pass
     value: Any = raw
     if raw[:1] in "[{":
         try:

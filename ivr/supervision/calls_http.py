@@ -21,6 +21,7 @@ from ivr.followup import inbox_view
 from ivr.http import DB, ROUTES, Routes
 from ivr.http.pages import MESSAGES, NAV, error_text, render, t, when
 from ivr.http.scopes import OFFICIAL_CALL, OFFICIAL_QUERY
+from ivr.supervision import call_view
 from ivr.supervision import calls_query as cq
 from ivr.supervision import exceptions as ex
 from ivr.supervision.calls_texts import TEXTS
@@ -166,13 +167,16 @@ async def call_page(request: web.Request) -> web.Response:
 
     def text(key: str) -> str:
         return t(request, key)
-    steps = [{"seq": s.seq, "kind": s.kind, "target": s.target, "result": s.result or "",
+    steps = [{"seq": s.seq, "kind": s.kind, "target": call_view.target_parts(s.target, s.kind, text),
+              "result": call_view.result_label(s.result or "", text), "raw_result": s.result or "",
               "answered_by": s.answered_by or "", "started": cq.local(s.started_at, tz),
               "secs": round((s.ended_at - s.started_at).total_seconds(), 1)
               if s.ended_at else None} for s in d.call.steps]
+    slugs = {d.official.slug: d.official.display_name} if d.official else {}
     cases = [{"id": c.id, "kind": c.kind, "status": c.status,
               "deadline": cq.local(c.deadline, tz),
-              "history": inbox_view.events(c, at, text),
+              "history": inbox_view.events(c, at, text, slugs,
+                                           lambda dt: when(request, dt, zone=True)),
               "callbacks": [{"at": a.at, "number": cb.number, "state": a.state, "result": a.result}
                             for a, cb in zip(inbox_view.attempts(c, now, at), c.callbacks,
                                              strict=True)]} for c in d.cases]
@@ -185,6 +189,7 @@ async def call_page(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[MESSAGES].add(TEXTS)
+    app[MESSAGES].add(call_view.TEXTS)
     app[NAV].add(list(READERS), "/supervision/calls", "sv.calls.title")
     app[NAV].add(list(READERS), "/supervision/exceptions", "sv.exceptions.title")
     app[ROUTES].add(app, routes)

@@ -25,9 +25,11 @@ from ivr.db.session import Db
 from ivr.db.settings import current_timezone
 from ivr.db.supervision_models import MonthlyReport
 from ivr.evidence.chain import heads as chain_heads
+from ivr.http.localtime import zone_label
 from ivr.supervision import exceptions as ex
 from ivr.supervision import reports
 from ivr.supervision.calls_query import CallFilter
+from ivr.supervision.monthly_texts import label
 from ivr.testcalls import report as testcall_report
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,8 @@ async def context(db: Db, month: str, official: Official | None, overdue: Any = 
             "generated_at": (now or utcnow()).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M"),
             "testcalls": await testcall_report.by_number(db, since, until,
                                                          official.id if official else None),
-            "evidence_heads": await _heads(db)}
+            "evidence_heads": await _heads(db), "label": label,
+            "zone": tuple(zone_label(ZoneInfo(tz), lang) for lang in ("zh", "en"))}
 
 
 async def _heads(db: Db) -> list[str]:

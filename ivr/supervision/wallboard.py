@@ -80,8 +80,12 @@ async def board(request: web.Request) -> dict[str, Any]:
                                        .options(selectinload(Pool.operators)))).all()
         rows = (await session.execute(
             select(Call.outcome, func.count()).where(Call.started_at >= start.astimezone(UTC),
-                                                     Call.kind == "citizen")
+                                                     Call.kind == "citizen",
+                                                     Call.outcome.is_not(None))
             .group_by(Call.outcome))).all()
+        unfinished = set((await session.scalars(
+            select(Call.linkedid).where(Call.started_at >= start.astimezone(UTC),
+                                        Call.kind == "citizen", Call.outcome.is_(None)))).all())
     registrations = request.config_dict.get(REGISTRATIONS)
     phones = await registrations.states() if registrations is not None else {}
     queues = hub.queue_state()
@@ -94,6 +98,9 @@ async def board(request: web.Request) -> dict[str, Any]:
     for outcome, n in rows:
         key = outcome if outcome in today else "in_progress"
         today[key] += int(n)
+    # in progress: the live calls (queued, ringing, talking: a call is stored once it is over)
+    # and any stored call still without an outcome, each once
+    today["in_progress"] += len(hub.live_calls() | unfinished)
     return {"pools": out, "today": today, "total": sum(today.values()), "day": start.date().isoformat()}
 
 

@@ -52,8 +52,8 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "error.no-audio": ("没有录音", "No recording"),
     "error.no-callback-number": ("没有可回拨的号码", "No number to call back"),
     "error.callback-failed": ("回拨未能发起", "The callback could not be placed"),
-    "error.not-in-effect": ("已保存，但尚未生效：本节点的呼叫路由（Asterisk 镜像）还没有更新，"
-                            "与 Asterisk 的连接恢复后自动生效",
+    "error.not-in-effect": ("已保存，但尚未生效：本节点的呼叫路由（电话交换机的镜像）还没有更新，"
+                            "与电话交换机的连接恢复后自动生效",
                             "Saved, not in effect yet: this node's call routing (the Asterisk "
                             "mirror) is not updated; it will be once the link to Asterisk is back"),
     "error.callback-number-refused": ("该号码不在允许回拨的范围内（国内号码或管理员允许的前缀）",
@@ -77,6 +77,6 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "error.unknown-prompt": ("未知提示音", "Unknown prompt"),
     "error.unknown-token": ("未知令牌", "Unknown token"),
     "error.unknown-lock": ("没有这个登录限制", "No such sign-in lock"),
-    "error.unrenderable-config": ("该配置无法写入 Asterisk", "Asterisk cannot be configured so"),
+    "error.unrenderable-config": ("该配置无法写入电话交换机", "Asterisk cannot be configured so"),
     "error.unknown-ban": ("未知封禁记录", "Unknown SIP ban"),
 }

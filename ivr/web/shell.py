@@ -42,6 +42,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "login.password": ("密码", "Password"),
     "zone.label": ("时区", "Timezone"),
     "p.colon": ("：", ": "), "p.semi": ("；", "; "),  # punctuation of the page's language
+    "p.open": ("（", " ("), "p.close": ("）", ")"), "p.list": ("、", ", "), "p.comma": ("，", ", "),
     "role.admin": ("管理员", "admin"),
     "role.operator": ("话务员", "operator"),
     "role.official": ("领导", "official"),

@@ -282,6 +282,9 @@ async def test_wallboard_shows_a_waiting_caller_by_push(lab: Any, sipp: Any, bro
                          service="05585552001", keys={"ring_ms": 15000}, timeout=60).start()
     await page.wait_for_function(
         f"document.querySelector(\"{row} .wb-waiting\").dataset.waiting === '1'", timeout=15000)
+    # in progress while only queued (no call row yet): counted from the live events
+    progress = "document.querySelector(\"#wb-today [data-outcome='in_progress'] .wb-n\").textContent"
+    await page.wait_for_function(f"{progress} === '1'", timeout=15000)
     # still queued now: app_queue has the caller
     entries = await _queue_entries(lab)
     assert len(entries) == 1, entries
@@ -299,6 +302,7 @@ async def test_wallboard_shows_a_waiting_caller_by_push(lab: Any, sipp: Any, bro
     await page.wait_for_function(
         "document.querySelector(\"#wb-today [data-outcome='abandoned'] .wb-n\").textContent === '1'",
         timeout=20000)
+    await page.wait_for_function(f"{progress} === '0'", timeout=15000)  # over: not in progress
     assert await page.evaluate("window.__noReload") == "same page"
     await op1.stop()
     await page.screenshot(path=str(artifacts / "wallboard-after.png"), full_page=True)

@@ -1,7 +1,8 @@
 """An official's own page in headless Chromium at a phone's size (issue 15), against a real
 controller with real Asterisk and sipp calls: 张伟 signs in and lands on 我的状态 (not 监督统计),
 sets 会议 for one hour with one tap — the next citizen call goes to his deputy, his phone never
-rings — then taps 恢复接听 and the next call rings him again. Screenshots in the artifacts."""
+rings — then taps 恢复接听 and the next call rings him again. An admin then allows him his own mode on
+his admin page, and he switches it himself (both audited). Screenshots in the artifacts."""
 
 from __future__ import annotations
 
@@ -87,3 +88,34 @@ async def test_official_sets_a_meeting_on_their_phone_sized_page(
     await _call(lab, sipp)
     await eventually(lambda: _rung(zhang, 1), timeout=10, interval=0.05)
     assert _invites(li) == 1
+
+    # the admin allows him his own mode on his page (Chromium); his page offers it at once,
+    # he switches to the pool himself, audited as his
+    assert await page.locator("#mode form").count() == 0  # off by default
+    status, out = await lab.arequest("POST", "/api/v1/users", {
+        "username": "guanli", "role": "admin", "display_name": "管理员", "password": PASSWORD})
+    assert status == 201, out
+    admin = await (await browser()).new_page()
+    await admin.goto(f"{lab.api}/login")
+    await admin.fill("#username", "guanli")
+    await admin.fill("#password", PASSWORD)
+    await admin.click("#login-submit")
+    await admin.wait_for_load_state()
+    await admin.goto(f"{lab.api}/admin/officials/zhang-wei/schedule")
+    form = admin.locator("#self-mode-form")
+    assert await form.locator(".self-mode-state").get_attribute("data-on") == "false"
+    await form.locator("input[name=reason]").fill("试点自助切换")
+    await form.locator("button[type=submit]").click()
+    await admin.wait_for_load_state()
+    assert await admin.locator("#self-mode-form .self-mode-state").get_attribute("data-on") == "true"
+    await admin.screenshot(path=str(artifacts / "04-admin-allows-own-mode.png"), full_page=True)
+    status, audit = await lab.arequest("GET", "/api/v1/audit?official=zhang-wei&field=self_mode")
+    assert (audit["items"][0]["actor"], audit["items"][0]["new_value"]) == ("web:guanli", "true")
+    await page.reload()
+    await page.locator("#mode button[value=pool]").click()
+    await page.wait_for_load_state()
+    status, o = await lab.arequest("GET", "/api/v1/officials/zhang-wei")
+    assert o["policy"]["mode"] == "pool", o
+    status, audit = await lab.arequest("GET", "/api/v1/audit?official=zhang-wei&field=mode")
+    assert audit["items"][0]["actor"] == "web:zhangwei", audit
+    await page.screenshot(path=str(artifacts / "05-me-own-mode.png"), full_page=True)

@@ -230,6 +230,7 @@ async def test_official_plays_voicemail_and_calls_back(
         f"document.getElementById('cb-result-{case['id']}').classList.length > 1", timeout=10000)
     text = await out.inner_text()
     assert "正在回拨" in text and CALLER in text and "o-li" in text, text
+    assert "originating" not in text, text  # the state in words, never its value
 
     async def called_back() -> dict[str, Any] | None:
         _, c = await lab.arequest("GET", f"/api/v1/cases/{case['id']}")

@@ -185,8 +185,11 @@ async def test_supervisor_calls_page_exceptions_on_real_calls(lab: Any, sipp: An
     assert {r["caller"]: r["outcome"] for r in all_rows} == {k: v[1] for k, v in PLAN.items()}
     # a call's page: its steps as they happened
     await sup.goto(f"{lab.api}/supervision/calls/{ids[c[2]]}")
-    results = [x.strip() for x in await sup.locator("#steps td.result").all_inner_texts()]
+    results = [await td.get_attribute("data-result")
+               for td in await sup.locator("#steps td.result").all()]
     assert results == ["BUSY", "TIMEOUT", "PLAYED"]
+    words = [x.strip() for x in await sup.locator("#steps td.result").all_inner_texts()]
+    assert words == ["占线", "超时", "已播放提示"]  # in words, not Asterisk's statuses
     await sup.screenshot(path=str(artifacts / "02-supervision-call.png"), full_page=True)
 
     # the exceptions: exactly the unanswered-and-unfollowed calls, oldest first

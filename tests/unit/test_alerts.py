@@ -144,6 +144,12 @@ async def test_metrics_page_api_and_notifications(ops: tuple[TestClient[Any, Any
     page = await client.get("/admin/alerts", cookies={SESSION_COOKIE: key})
     html = await page.text()
     assert page.status == 200 and "转写积压" in html and 'id="alert-pool_unstaffed-main"' in html
+    # each detail in words with its figures, never the English detail of the API
+    assert "1 条留言等待转写，最早的已等待 20 分钟" in html and "messages waiting" not in html
+    assert "工作时间内话务组无人就绪" in html and "AMI disconnected" not in html
+    en = await (await client.get("/admin/alerts", cookies={SESSION_COOKIE: key,
+                                                          "ivr_lang": "en"})).text()
+    assert "1 messages waiting, the oldest 20 min" in en and "转写" not in en
     async with db() as s, s.begin():
         await s.execute(update(TranscriptionJob).values(status="done"))
     await eventually(lambda: alert("transcription_backlog", "", 0.0), timeout=10)

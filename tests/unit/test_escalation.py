@@ -5,6 +5,7 @@ applies, every step is a case event."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -139,7 +140,11 @@ async def test_overdue_case_escalated_to_superior_and_supervisor(env: Env) -> No
         row = text[text.index(f'id="case-{case.id}"'):]
         row = row[:row.index("</tr>")]
         assert "13900000077" in row and "1 → 张伟" in row
-        assert "<code>li-qiang</code> <small><code>the official is reminded" in row
+        # the history in words: the reminded official by name, the note read back, no English
+        assert "已提醒 李强 <small>已提醒领导：工单升级至 张伟</small>" in row
+        assert "the official is reminded" not in row
+        assert "deadline 20" not in row and "level 1" not in row
+        assert re.search(r"联系期限 \d{4}-\d{2}-\d{2} \d{2}:\d{2} 北京时间 已过", row), row
 
     # past the second deadline: level 2, but zhang-wei has no superior: supervisors only
     assert (await sweep(db, DEADLINES, max_levels=2, near=timedelta(hours=1),

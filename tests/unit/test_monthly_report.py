@@ -77,6 +77,11 @@ async def test_pdf_has_the_name_figures_and_an_embedded_cjk_font(db: Db,  # noqa
     assert cjk and all(f.split()[-5] == "yes" for f in cjk), fonts  # emb: yes (no tofu)
     city = await monthly.load(db, "2026-03", "city")
     assert city is not None and "李强" in city.html and "张伟" in city.html
+    # the exceptions' values in words (both languages), never raw enum values
+    cells = re.findall(r'data-(?:outcome|reason|follow-up)="([^"]*)">([^<]*)<', report.html)
+    assert cells and all(value and words.strip() and words.strip() != value
+                         for value, words in cells), cells
+    assert "北京时间" in report.html and "Beijing time" in report.html  # the period's zone
     # again: replaced, not duplicated
     await monthly.generate(db, _env(), "2026-03", "test", official="zhang-wei")
     async with db() as s:

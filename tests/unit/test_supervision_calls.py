@@ -155,7 +155,8 @@ async def test_calls_page_csv_api_and_scopes(env: Env) -> None:  # noqa: F811
     assert f'id="call-{ids["b1"]}"' in page and f'id="call-{ids["p2"]}"' in page
     assert f'id="call-{ids["a1"]}"' not in page
     detail = await (await env.client.get(f"/supervision/calls/{ids['p2']}", cookies=sup)).text()
-    assert "pool-main" in detail and "ivrcb-p2" not in detail and "NOANSWER" in detail
+    assert "话务组 <code>main</code>" in detail and "ivrcb-p2" not in detail
+    assert 'data-result="NOANSWER">无人接听<' in detail and ">NOANSWER<" not in detail
     exc = await (await env.client.get("/api/v1/supervision/exceptions", headers=h)).json()
     assert [(c["id"], c["reason"], c["follow_up"]) for c in exc["items"]] == [
         (ids[n], *EXCEPTIONS[n]) for n in ("a2", "m2", "b1", "p2")]
@@ -183,3 +184,20 @@ async def test_calls_page_csv_api_and_scopes(env: Env) -> None:  # noqa: F811
                 "99999999999999999999", "/api/v1/supervision/calls?official=99999999999999999999"):
         r = await env.client.get(big, headers=h, cookies=sup)
         assert r.status in (400, 403, 404), (big, r.status)  # 404: no such official
+
+
+def test_step_targets_and_results_in_words() -> None:
+    from ivr.supervision.call_view import result_label, target_parts
+
+    def t(key: str) -> str:
+        return {"sv.tgt.phone": "电话", "sv.tgt.mobile": "手机", "sv.tgt.pool": "话务组",
+                "sv.tgt.key": "按{0}", "routing.mode.voicemail": "留言",
+                "sv.res.NOANSWER": "无人接听"}.get(key, key)
+    parts = target_parts("PJSIP/o-zw&PJSIP/+8613900000001@carrier&Local/csd-li@ivr-leg-3f;1",
+                         "direct", t)
+    assert [(p.text, p.code) for p in parts] == [("电话", "o-zw"), ("手机 13900000001", ""),
+                                                 ("电话", "d-li")]
+    assert [(p.text, p.code) for p in target_parts("pool-main", "pool", t)] == [("话务组", "main")]
+    assert [(p.text, p.code) for p in target_parts("1-voicemail.9-dance", "menu", t)] == [
+        ("按1 留言", ""), ("按9", "dance")]
+    assert (result_label("NOANSWER", t).text, result_label("WEIRD", t).code) == ("无人接听", "WEIRD")

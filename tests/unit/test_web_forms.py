@@ -63,6 +63,10 @@ BAD_FORMS = [
     ("/admin/tokens", {"username": "nobody", "label": "x"}, "unknown user"),
     ("/admin/officials/zhang-wei/devices/o-zhang-wei/confirm", {"confirm": "maybe"}, "true or false"),
     ("/admin/officials/zhang-wei/devices/o-nobody/confirm", {"confirm": "true"}, "not a device"),
+    ("/admin/officials/zhang-wei/self-service", {"mode": "maybe"}, "true or false"),
+    ("/admin/officials/nobody/self-service", {"mode": "true"}, "nobody"),
+    ("/admin/self-service", {"mode": "yes"}, "true or false"),
+    ("/admin/self-service", {"mode": "true", "reason": "x" * 501}, "500"),
 ]
 
 

@@ -95,7 +95,9 @@
         if (r.ok) {
           out.classList.add("ok");
           out.dataset.state = r.data.state || "";
-          out.textContent = (en ? "Calling back " : "正在回拨 ") + `${r.data.number} (${r.data.endpoint}, ${r.data.state})`;
+          // the state stays in data-state: "originating" is a value, not words
+          out.textContent = en ? `Calling back ${r.data.number}: your phone ${r.data.endpoint} rings first`
+            : `正在回拨 ${r.data.number}，先振铃您的电话 ${r.data.endpoint}`;
         } else {
           out.classList.add("error");
           out.textContent = explain(r, null);
