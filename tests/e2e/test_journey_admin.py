@@ -19,16 +19,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from ivr.lab.deploy import LabDeployment
 from tests.e2e.routing_helpers import eventually, login_operators
-from tests.e2e.web_helpers import PASSWORD, first_admin, sign_in, web_lab
+from tests.e2e.web_helpers import CITY_TZ, PASSWORD, first_admin, next_boundary, sign_in, web_lab
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
-TZ = ZoneInfo("Asia/Shanghai")
 NUMBER = "05585551001"  # 张伟
 DAYS = "周一 周二 周三 周四 周五 周六 周日".split()
 
@@ -51,13 +49,8 @@ async def _newest(lab: Any, after: set[int]) -> dict[str, Any] | None:
 def _window() -> tuple[datetime, datetime]:
     """From half an hour ago (not before midnight) to the next minute boundary at least 50 s
     ahead, in the city's time (a window the editor can type: the same day, HH:MM)."""
-    now = datetime.now(UTC).astimezone(TZ)
-    end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    if (end - now).total_seconds() < 50:
-        end += timedelta(minutes=1)
-    if end.date() != now.date():  # the last two minutes of the day: the editor cannot say 24:00
-        pytest.fail("run again after midnight (the window would cross it)")  # pragma: no cover
-    start = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0, second=0, microsecond=0))
+    end = next_boundary(50)
+    start = max(end - timedelta(minutes=31), end.replace(hour=0, minute=0))
     return start, end
 
 
@@ -99,6 +92,7 @@ async def test_admin_journey(lab: Any, sipp: Any, browser: Any, artifacts: Path,
     why = await page.inner_text("#why-zhang-wei")
     assert f"时间表时段 {DAYS[start.weekday()]} {start:%H:%M}–{end:%H:%M}" in why, why
     assert "管理员设置的模式：直接接听" in why and "来电先到：话务组 main" in why, why
+    assert f"下次时间表变更：{end:%Y-%m-%d %H:%M}" in why, why
 
     # the next call does what the page says: the operator answers, 张伟's phone never rings
     p = lab.extra["phones"]
@@ -162,7 +156,7 @@ async def test_admin_journey(lab: Any, sipp: Any, browser: Any, artifacts: Path,
     assert queues[0] == 200 and "night" in str(queues[1]), queues
 
     # the working calendar, imported from a file
-    year = datetime.now(TZ).year
+    year = datetime.now(CITY_TZ).year
     cal = tmp_path / f"holidays-{year}.yaml"
     cal.write_text(f"year: {year}\nholidays:\n  - {{name: 元旦, date: {year}-01-01}}\n"
                    f"workdays:\n  - {{name: 国庆节调休, date: {year}-09-28}}\n", encoding="utf-8")

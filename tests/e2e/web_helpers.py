@@ -16,13 +16,30 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from ivr.lab.deploy import LabDeployment
 from tests.e2e.routing_helpers import DIRECTORY, PHONES, eventually, routing_lab
 
 PASSWORD = "ivr-journey-pass"
+CITY_TZ = ZoneInfo("Asia/Shanghai")  # the routing directory's timezone
+
+
+def next_boundary(ahead: float = 50.0) -> datetime:
+    """The next whole minute at least ``ahead`` seconds from now, in the city's time: a return
+    time or a window's end a form can type (HH:MM) that the journey can still act before."""
+    now = datetime.now(UTC).astimezone(CITY_TZ)
+    at = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    while (at - now).total_seconds() < ahead:
+        at += timedelta(minutes=1)
+    if at.date() != now.date():  # a form's time of day cannot say 24:00
+        pytest.fail("the minute boundary is past midnight: run again after it")
+    return at
 
 
 def registering(directory: str, *endpoints: str) -> str:
