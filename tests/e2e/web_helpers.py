@@ -111,8 +111,10 @@ class Browsing:
         self.errors.append(f"script error on {self.page.url}: {exc}")
 
     def _console(self, msg: Any) -> None:
-        if msg.type == "error":
-            self.errors.append(f"console error on {self.page.url}: {msg.text}")
+        where = (msg.location or {}).get("url", "")
+        if msg.type == "error" and not where.endswith("/favicon.ico"):
+            # (the browser's own icon request, no page asks for one: not the page's error)
+            self.errors.append(f"console error on {self.page.url}: {msg.text} ({where})")
 
     def _response(self, response: Any) -> None:
         if response.status >= 400:
@@ -170,7 +172,10 @@ def role_pages(lab: LabDeployment) -> dict[str, list[str]]:
     from ivr.core.constants import ANY, PUBLIC, ROLES
     from ivr.http import ROUTES
     from tests.unit.test_web_authz import app_routes
-    from tests.unit.test_web_zh_walk import SKIP_PATHS, SKIP_SUFFIXES
+    try:  # the walks' shared page list (tests/unit/page_walk.py, with the English walk)
+        from tests.unit.page_walk import SKIP_PATHS, SKIP_SUFFIXES
+    except ImportError:  # before it: the zh walk's own
+        from tests.unit.test_web_zh_walk import SKIP_PATHS, SKIP_SUFFIXES
 
     app = create_app(lab.config)  # only its route table: nothing is started
     registry = app[ROUTES]
