@@ -105,6 +105,7 @@ async def test_admin_journey(lab: Any, sipp: Any, browser: Any, artifacts: Path,
     first = await eventually(lambda: _newest(lab, set()))
     assert (first["mode"], first["answered_kind"], first["answered_by"]) == (
         "pool", "pool", "op-1"), first
+    assert [s["kind"] for s in first["steps"]] == ["pool"], first["steps"]
     assert (await operator.wait(10)).received("INVITE")
     await official.stop()
     assert not (await official.wait(10)).received("INVITE"), "张伟's phone rang in the window"

@@ -8,7 +8,9 @@ baresip-like phone of the issue), his deputy is 李强.
 3. the return time passes: a reload shows 可接听 again and the next call rings his phone;
 4. from his own registered phone he dials *61 (authenticated INVITE): a reload of /me shows
    会议 with the automatic return two hours later, audited as ``phone:o-zhang``, and the next
-   call goes to the deputy; *60 from the phone: 可接听 after a reload, and calls ring him again.
+   call goes to the deputy; *60 from the phone: 可接听 after a reload;
+5. one tap sets 会议 for an hour (the next call goes to the deputy), 恢复接听 ends it (the next
+   call rings him); his calls page lists his own calls.
 Every page visited is screenshotted (numbered) in the test's artifacts folder.
 """
 
@@ -95,7 +97,8 @@ async def test_official_journey(lab: Any, sipp: Any, browser: Any, artifacts: Pa
     me = await sign_in(browser, lab, "zhangwei", artifacts, "official", viewport=PHONE_SIZE)
     page = me.page
     assert page.url.endswith("/me"), page.url
-    assert "我的状态" in await page.title()
+    title = await page.title()
+    assert "我的状态" in title and "监督统计" not in title, title
     assert await page.get_attribute("#state", "data-state") == "available"
     await me.shot("me")
 
@@ -156,12 +159,31 @@ async def test_official_journey(lab: Any, sipp: Any, browser: Any, artifacts: Pa
     assert await page.get_attribute("#state", "data-state") == "available"
     assert await page.locator("#until").count() == 0
     await me.shot("me-back-by-phone")
+
+    # 5. one tap: 会议 for an hour; the next call goes to the deputy; 恢复接听: rings him again
+    await page.locator("#away input[value=meeting]").check()
+    await page.locator("#away button[name=minutes][value='60']").click()
+    await page.wait_for_load_state()
+    assert await page.get_attribute("#state", "data-state") == "meeting"
+    assert "自动恢复接听" in await page.inner_text("#until")
+    assert await page.locator("p.error").count() == 0  # the mirror was written
+    await me.shot("me-meeting-one-tap")
+    status, audit = await lab.arequest("GET", "/api/v1/audit?official=zhang-wei&field=availability")
+    assert (audit["items"][0]["actor"], audit["items"][0]["new_value"]) == (
+        "web:zhangwei", "meeting"), audit
     await _call(lab, sipp, "13900000004")
+    await eventually(lambda: _rung(li, 3), timeout=10, interval=0.05)
+    assert _invites(zhang) == 1
+    await page.locator("#back button").click()
+    await page.wait_for_load_state()
+    assert await page.get_attribute("#state", "data-state") == "available"
+    await me.shot("me-back-by-tap")
+    await _call(lab, sipp, "13900000005")
     await eventually(lambda: _rung(zhang, 2), timeout=10, interval=0.05)
-    assert _invites(li) == 2
+    assert _invites(li) == 3
 
     # the calls he can see: his own
     await me.goto(lab, "/supervision/calls", "own-calls")
     callers = [c.strip() for c in await page.locator("#calls td.caller").all_inner_texts()]
-    assert sorted(callers) == ["13900000001", "13900000002", "13900000003", "13900000004"], callers
+    assert sorted(callers) == [f"1390000000{n}" for n in range(1, 6)], callers
     assert me.script_errors == [], me.script_errors
