@@ -181,6 +181,8 @@ async def test_official_journey(lab: Any, sipp: Any, browser: Any, artifacts: Pa
     await _call(lab, sipp, "13900000005")
     await eventually(lambda: _rung(zhang, 2), timeout=10, interval=0.05)
     assert _invites(li) == 3
+    rec = await eventually(lambda: _answered(lab, "13900000005"))
+    assert (rec["answered_kind"], rec["answered_by"]) == ("direct", "o-zhang"), rec
 
     # the calls he can see: his own
     await me.goto(lab, "/supervision/calls", "own-calls")
