@@ -24,17 +24,14 @@ import pytest
 from ivr.asterisk.ami import AmiClient
 from ivr.lab import ports
 from tests.e2e.routing_helpers import DIRECTORY, PHONES, call_record, eventually, make_lab
+from tests.e2e.web_helpers import max_wait, with_operator
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "ivr-phones-e2e-pass"
 REASON = "电话未注册"
 # the routing directory with a third operator whose phone registers (no static contact)
-PHONES_DIRECTORY = DIRECTORY.replace(
-    '  - {{name: 话务员 李娜, endpoint: op-2, pool: main, static_contact: "sip:op-2@127.0.0.1:{op2}"}}\n',
-    '  - {{name: 话务员 李娜, endpoint: op-2, pool: main, static_contact: "sip:op-2@127.0.0.1:{op2}"}}\n'
-    '  - {{name: 话务员 赵敏, endpoint: op-3, pool: main}}\n').replace(
-    "{{name: main, strategy: leastrecent, max_wait: 8}}",
-    "{{name: main, strategy: leastrecent, max_wait: 40}}")  # a waiting caller stays long enough
+PHONES_DIRECTORY = max_wait(with_operator(DIRECTORY, "{{name: 话务员 赵敏, endpoint: op-3, pool: main}}"),
+                            40)  # a waiting caller stays long enough
 
 
 @pytest.fixture

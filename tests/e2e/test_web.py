@@ -14,56 +14,33 @@ Screenshots of every main page go to the test's artifacts folder.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ivr.lab import ports
-from tests.e2e.routing_helpers import PHONES, call_record, eventually, make_lab
+from ivr.lab.deploy import LabDeployment
+from tests.e2e.routing_helpers import call_record, eventually
+from tests.e2e.web_helpers import PASSWORD, first_admin, sign_in, web_lab
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "ivr-web-e2e-pass"
 
 
 @pytest.fixture
-async def lab(asterisk_root: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    phone_ports = dict(zip(PHONES, ports.free_ports(len(PHONES)), strict=False))
-    deployment = await make_lab(asterisk_root, tmp_path / "lab", phone_ports)
-    deployment.extra["phones"] = phone_ports
-    yield deployment
-    deployment.close()
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-        print(deployment.controller_log()[-4000:])
-    deployment.asterisk.remove()
+async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeployment]:
+    async for deployment in web_lab(asterisk_root, tmp_path / "lab"):
+        yield deployment
 
 
-def _cli(lab: Any, *args: str, stdin: str = "") -> str:
-    env = dict(os.environ, IVR_CONFIG=str(lab.workdir / "ivr.toml"))
-    r = subprocess.run([sys.executable, "-m", "ivr.cli", *args], input=stdin, env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
-
-
-async def _login(ctx: Any, lab: Any, username: str) -> Any:
-    page = ctx.pages[0] if ctx.pages else await ctx.new_page()
-    await page.goto(f"{lab.api}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
-    return page
+async def _login(browser: Any, lab: Any, username: str, artifacts: Path) -> Any:
+    return (await sign_in(browser, lab, username, artifacts)).page
 
 
 async def test_web_admin_operator_supervisor(lab: Any, sipp: Any, browser: Any,
                                              artifacts: Path) -> None:
     # accounts: the first admin from the CLI, the others through the API by the deployment
-    await asyncio.to_thread(_cli, lab, "user", "create", "admin", "--role", "admin",
-                            "--display-name", "管理员", "--password-stdin", stdin=PASSWORD + "\n")
+    await first_admin(lab)
     for body in ({"username": "wangfang", "role": "operator", "operator": "op-1",
                   "display_name": "王芳"},
                  {"username": "jiandu", "role": "supervisor", "display_name": "监督员"},
@@ -72,7 +49,7 @@ async def test_web_admin_operator_supervisor(lab: Any, sipp: Any, browser: Any,
         assert status == 201, out
 
     # 1. admin: a switch without a reason is refused and changes nothing; then direct → pool
-    admin = await _login(await browser(), lab, "admin")
+    admin = await _login(browser, lab, "admin", artifacts)
     assert admin.url.endswith("/admin")
     await admin.screenshot(path=str(artifacts / "01-admin-directory.png"), full_page=True)
     row = admin.locator("#switch-zhang-wei")
@@ -101,7 +78,7 @@ async def test_web_admin_operator_supervisor(lab: Any, sipp: Any, browser: Any,
     assert "局长外出开会" in await admin.inner_text("#audit")
 
     # 2. operator: log in to the queue from the console, then a pooled call shows up live
-    op = await _login(await browser(), lab, "wangfang")
+    op = await _login(browser, lab, "wangfang", artifacts)
     assert op.url.endswith("/console")
     await op.select_option("#state-select", "ready")
     await op.click("#state-submit")
@@ -138,7 +115,7 @@ async def test_web_admin_operator_supervisor(lab: Any, sipp: Any, browser: Any,
     await op.screenshot(path=str(artifacts / "10-console-after-call.png"), full_page=True)
 
     # 3. supervisor: the call is counted, the page agrees with the JSON API
-    sup = await _login(await browser(), lab, "jiandu")
+    sup = await _login(browser, lab, "jiandu", artifacts)
     assert sup.url.endswith("/dashboard")
     row = sup.locator("#stats-officials tr", has_text="张伟")
     cells = [c.strip() for c in await row.locator("td").all_inner_texts()]
