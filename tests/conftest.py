@@ -29,7 +29,11 @@ from ivr.lab.asterisk import AsteriskError, AsteriskInstance, provision
 from ivr.lab.sipp import Sipp
 
 REPO = Path(__file__).resolve().parents[1]
-RUN_DIR = REPO / "artifacts" / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+# one folder per run, shared by pytest-xdist's workers (named by the run's id, which they all
+# have), so artifacts/latest holds every test's artifacts; a run without workers: its process
+_XDIST_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:12]
+RUN_DIR = REPO / "artifacts" / (f"run-x{_XDIST_RUN}" if _XDIST_RUN else
+                                 f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

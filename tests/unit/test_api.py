@@ -30,12 +30,14 @@ class Env:
 
     async def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every table's rows, but the evidence sealer's own bookkeeping (it seals rows written
-        before the request, on its own clock: ivr.evidence), which no request causes."""
+        before the request, on its own clock: ivr.evidence) and the monitor's node state (its
+        heartbeat, ivr.db.nodes), which no request causes."""
         async with self.db() as session:
             rows = {t.name: [tuple(r) for r in (await session.execute(
                         text(f'SELECT * FROM "{t.name}" ORDER BY 1'))).all()]
                     for t in Base.metadata.sorted_tables if t.name not in SEALER_TABLES}
-        rows["settings"] = [r for r in rows["settings"] if not str(r[0]).startswith("evidence_scan:")]
+        rows["settings"] = [r for r in rows["settings"]
+                            if not str(r[0]).startswith(("evidence_scan:", "node_state:"))]
         return rows
 
 
