@@ -138,6 +138,17 @@ async def get_pool(db: Db, name: str) -> Pool:
 
 
 
+def set_pool_fields(pool: Pool, strategy: str, max_wait: int,
+                    announce: tuple[bool | None, bool | None, int | None]) -> bool:
+    """Give ``pool`` these settings (validated already); whether any changed."""
+    want = {"strategy": strategy, "max_wait": max_wait, "announce_position": announce[0],
+            "announce_holdtime": announce[1], "announce_every": announce[2]}
+    changed = any(getattr(pool, k) != v for k, v in want.items())
+    for k, v in want.items():
+        setattr(pool, k, v)
+    return changed
+
+
 async def create_pool(db: Db, name: str, actor: str, *, strategy: str = "leastrecent",
                       max_wait: int = 60) -> Pool:
     actor = clean_actor(actor)
