@@ -4,6 +4,7 @@ End to end on Asterisk: tests/e2e/test_pool_announce.py."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -207,3 +208,48 @@ async def test_imported_pool_settings_reach_queues_conf(tmp_path: Path) -> None:
         assert again.updated["pools"] == 0
     finally:
         await engine.dispose()
+
+
+# --- the pools API ---------------------------------------------------------------------------
+
+async def test_the_pools_api_sets_shows_and_audits_a_pools_announce(tmp_path: Path) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from ivr.app import create_app
+    from tests.unit.apps import unit_config
+
+    token = "deployment-token-for-tests"
+    config = unit_config(tmp_path, database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"},
+                         http={"api_token": token})
+    client = TestClient(TestServer(create_app(config)))
+    await client.start_server()
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        r = await client.post("/api/v1/pools", headers=auth, json={
+            "name": "night", "announce": {"position": False, "every": 20}})
+        assert r.status == 201, await r.text()
+        assert (await r.json())["announce"] == {"position": False, "holdtime": None, "every": 20}
+        # refused before anything changes: an unknown key, out of range, not a mapping
+        for bad in ({"often": 3}, {"every": 5}, {"holdtime": "maybe"}, "yes"):
+            r = await client.put("/api/v1/pools/night", headers=auth, json={"announce": bad})
+            body = await r.json()
+            assert (r.status, body["error_id"]) == (400, "invalid-directory"), (bad, body)
+        # absent: unchanged; a mapping replaces the pool's own settings
+        r = await client.put("/api/v1/pools/night", headers=auth, json={"max_wait": 90})
+        assert (await r.json())["announce"] == {"position": False, "holdtime": None, "every": 20}
+        r = await client.put("/api/v1/pools/night", headers=auth,
+                             json={"announce": {"holdtime": False}})
+        assert (await r.json())["announce"] == {"position": None, "holdtime": False, "every": None}
+        r = await client.get("/api/v1/pools/night", headers=auth)
+        assert (await r.json())["announce"]["holdtime"] is False
+        r = await client.get("/api/v1/audit?limit=10", headers=auth)
+        assert r.status == 200, await r.text()
+        changes = [(json.loads(e["old_value"] or "{}"), json.loads(e["new_value"]))
+                   for e in (await r.json())["items"] if e["field"] == "pool"]
+        # created, max_wait changed, announce replaced: three entries, the refusals none
+        assert len(changes) == 3, changes
+        old, new = next(c for c in changes if c[1]["announce_holdtime"] is False)
+        assert (old["announce_position"], old["announce_every"]) == (False, 20)
+        assert (new["announce_position"], new["announce_every"]) == (None, None)
+    finally:
+        await client.close()
