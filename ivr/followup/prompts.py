@@ -193,18 +193,21 @@ def beep(out: Path, *, seconds: float = 0.4, freq: int = 1000) -> Path:
 
 
 def generate_default_prompts(directory: Path, *, name_zh: str = "本单位",
-                             name_en: str = "this office") -> list[Path]:
-    """Write every default prompt in every prompt language, plus the beep, under ``directory``."""
+                             name_en: str = "this office", missing_only: bool = False) -> list[Path]:
+    """Write every default prompt in every prompt language, plus the beep, under ``directory``;
+    ``missing_only``: only those not there (an upgrade adds new prompts, keeps a city's own)."""
     written: list[Path] = []
     parts = {p.name for p in (*ANNOUNCE_PROMPTS, *number_prompts())}
     for prompt in (greeting_text(name_zh, name_en), *DEFAULT_PROMPTS, *ANNOUNCE_PROMPTS,
                    *number_prompts()):
         for lang in LANGUAGES:
-            written.append(synthesize(prompt.text(lang), lang,
-                                      directory / lang / f"{prompt.name}.wav",
-                                      trim=prompt.name in parts))
+            out = directory / lang / f"{prompt.name}.wav"
+            if not (missing_only and out.exists()):
+                written.append(synthesize(prompt.text(lang), lang, out,
+                                          trim=prompt.name in parts))
     for lang in LANGUAGES:
-        written.append(beep(directory / lang / "ivr-beep.wav"))
+        if not (missing_only and (directory / lang / "ivr-beep.wav").exists()):
+            written.append(beep(directory / lang / "ivr-beep.wav"))
     return written
 
 

@@ -4,7 +4,8 @@ config (queues.conf, say.conf) and prompts, nothing is asked live.
 
 The pool's only operator takes caller A; B waits (position 1: 您是下一位), C waits behind B
 (position 2: 您现在排在第 | 二 | 位), D behind C (position 3) hangs up in the middle of its
-announcement. What each caller heard is read from Asterisk's own log: the file each channel
+announcement; E, calling an English-speaking official of the same pool, hears position 3 in
+English. What each caller heard is read from Asterisk's own log: the file each channel
 played (``Playing '<file>' (language 'zh')``) and app_queue's ``Told <channel> … (which was N)``.
 A (an operator free) hears nothing. Every record is written once the controller runs again; D's
 says abandoned, while queued.
@@ -38,8 +39,11 @@ operators:
 officials:
   - {{slug: chen-jing, name: 陈静, numbers: ["0558-5552001"], mode: pool, chain: [pool],
      pool: main}}
+  - {{slug: ann-lee, name: Ann Lee, language: en, numbers: ["0558-5552002"], mode: pool,
+     chain: [pool], pool: main}}
 """
 NUMBER = "05585552001"
+ENGLISH = "05585552002"  # an official whose calls are in English: the same pool
 _PLAYING = re.compile(r"<(PJSIP/carrier-[0-9a-f]+)> Playing '([^']+)' \(language '([^']*)'\)")
 _TOLD = re.compile(r"Told (PJSIP/carrier-[0-9a-f]+) in pool-main their queue position "
                    r"\(which was (\d+)\)")
@@ -103,6 +107,12 @@ async def test_waiting_callers_hear_their_place_in_mandarin(lab: Any, sipp: Any)
         d = await sipp("uac_abandon", keys={"ring_ms": 1000, "caller": "13900000004"},
                        timeout=60, **ip).run()
         assert d.ok, d.summary()
+        # E calls the English number: position 3 again (D has left), in English
+        e = await sipp("uac_abandon", keys={"ring_ms": 5000, "caller": "13900000005"},
+                       timeout=60, **{**ip, "service": ENGLISH}).start()
+        await eventually(lambda: told_position(3), timeout=15)
+        res_e = await e.wait(60)
+        assert res_e.ok, res_e.summary()
         for s in (b, c):
             res = await s.wait(60)
             assert res.ok, res.summary()
@@ -120,7 +130,11 @@ async def test_waiting_callers_hear_their_place_in_mandarin(lab: Any, sipp: Any)
     assert files[chan_c][:3] == [("ivr-queue-position", "zh"), ("ivr-num-2", "zh"),
                                  ("ivr-queue-calls", "zh")], files[chan_c]
     # D: its announcement began (position 3), and D hung up before app_queue finished it
-    others = [ch for ch in files if ch not in (chan_b, chan_c)]
+    # E: the same pool, the same queues.conf, English prompts (the channel's language)
+    chan_e = positions[3]
+    assert files[chan_e][:3] == [("ivr-queue-position", "en"), ("ivr-num-3", "en"),
+                                 ("ivr-queue-calls", "en")], files[chan_e]
+    others = [ch for ch in files if ch not in (chan_b, chan_c, chan_e)]
     assert len(others) == 1, files
     chan_d = others[0]
     want_d = [("ivr-queue-position", "zh"), ("ivr-num-3", "zh"), ("ivr-queue-calls", "zh")]
@@ -130,7 +144,7 @@ async def test_waiting_callers_hear_their_place_in_mandarin(lab: Any, sipp: Any)
     text = console(lab) + lab.asterisk.log_text()
     assert "does not exist in any format" not in text and "Unable to play" not in text
 
-    records = await finished_records(lab, 4, timeout=30)
+    records = await finished_records(lab, 5, timeout=30)
     want = {
         "13900000001": Planned(NUMBER, "13900000001", "answered", [("pool", "ANSWER")],
                                ("operator", "op-1")),
@@ -139,6 +153,8 @@ async def test_waiting_callers_hear_their_place_in_mandarin(lab: Any, sipp: Any)
         "13900000003": Planned(NUMBER, "13900000003", "abandoned", [("pool", "CANCEL")],
                                abandoned_during="queued"),
         "13900000004": Planned(NUMBER, "13900000004", "abandoned", [("pool", "CANCEL")],
+                               abandoned_during="queued"),
+        "13900000005": Planned(ENGLISH, "13900000005", "abandoned", [("pool", "CANCEL")],
                                abandoned_during="queued"),
     }
     for caller, plan in want.items():

@@ -253,3 +253,27 @@ async def test_the_pools_api_sets_shows_and_audits_a_pools_announce(tmp_path: Pa
         assert (new["announce_position"], new["announce_every"]) == (None, None)
     finally:
         await client.close()
+
+
+def test_an_upgrade_adds_the_new_prompts_and_keeps_a_citys_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr.followup import prompts
+
+    made: list[Path] = []
+
+    def fake(text: str, language: str, out: Path, **kw: object) -> Path:
+        made.append(out)
+        return out
+    monkeypatch.setattr(prompts, "synthesize", fake)
+    monkeypatch.setattr(prompts, "beep", lambda out, **kw: fake("", "", out))
+    own = tmp_path / "zh" / "ivr-unavailable.wav"  # a city's recording, and an older default
+    own.parent.mkdir()
+    own.write_bytes(b"RIFF")
+    (tmp_path / "zh" / "ivr-beep.wav").write_bytes(b"RIFF")
+    prompts.generate_default_prompts(tmp_path, missing_only=True)
+    assert own not in made and tmp_path / "zh" / "ivr-beep.wav" not in made
+    assert {tmp_path / lang / "ivr-num-23.wav" for lang in LANGUAGES} <= set(made)
+    assert tmp_path / "zh" / "ivr-queue-next.wav" in made
+    made.clear()
+    prompts.generate_default_prompts(tmp_path)  # first start: everything
+    assert own in made
