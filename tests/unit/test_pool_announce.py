@@ -125,6 +125,10 @@ def test_every_sound_the_announcements_name_is_a_prompt_in_every_language() -> N
     for prompt in (*ANNOUNCE_PROMPTS, *number_prompts()):
         for lang in LANGUAGES:
             assert prompt.text(lang).strip(), (prompt.name, lang)
+    # a city may record its own words (PUT /api/v1/prompts/{lang}/{name}); numbers stay ours
+    from ivr.followup.prompts_http import PROMPTS as REPLACEABLE
+    assert {p.name for p in ANNOUNCE_PROMPTS} <= set(REPLACEABLE)
+    assert not any(n.startswith("ivr-num-") for n in REPLACEABLE)
 
 
 # --- configuration: [announce] and the directory's announce: --------------------------------
