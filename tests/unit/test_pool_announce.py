@@ -281,3 +281,38 @@ def test_an_upgrade_adds_the_new_prompts_and_keeps_a_citys_own(
     made.clear()
     prompts.generate_default_prompts(tmp_path)  # first start: everything
     assert own in made
+
+
+async def test_the_operators_page_says_what_each_pool_announces(tmp_path: Path) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from ivr.accounts import services as accounts
+    from ivr.app import create_app
+    from ivr.directory.importer import import_text
+    from ivr.http.keys import DB
+    from tests.unit.apps import unit_config
+
+    config = unit_config(tmp_path, database={"url": f"sqlite+aiosqlite:///{tmp_path / 'ivr.db'}"},
+                         announce={"every": 50})
+    app = create_app(config)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        db = app[DB]
+        await import_text(db, "pools:\n  - {name: main}\n"
+                              "  - {name: night, announce: {position: no, every: 20}}\n"
+                              "  - {name: quiet, announce: {position: no, holdtime: no}}\n",
+                          "yaml", "test")
+        user = await accounts.create_user(db, "admin-1", "correct horse battery staple", "admin")
+        key, _ = await accounts.open_session(db, user.id)
+        pages = {}
+        for lang in ("zh", "en"):
+            r = await client.get("/admin/operators", cookies={"ivr_session": key, "ivr_lang": lang})
+            assert r.status == 200, await r.text()
+            pages[lang] = await r.text()
+        assert "排队播报" in pages["zh"] and "排队位置、预计等待，每50秒" in pages["zh"]
+        assert "预计等待，每20秒" in pages["zh"] and "不播报" in pages["zh"]
+        assert "place in the queue, expected wait, every 50 s" in pages["en"]
+        assert "expected wait, every 20 s" in pages["en"] and ">none<" in pages["en"]
+    finally:
+        await client.close()
