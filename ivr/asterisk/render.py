@@ -24,7 +24,8 @@ from pathlib import Path
 
 from ivr import __version__
 from ivr.core.config import Config
-from ivr.core.constants import QUEUE_STRATEGIES
+from ivr.core.config_announce import NUMBER_MAX, QUEUE_SOUNDS, PoolAnnounce
+from ivr.core.constants import LANGUAGES, QUEUE_STRATEGIES
 from ivr.core.errors import UnrenderableConfig
 from ivr.core.names import CONTACT_RE, ENDPOINT_RE
 from ivr.core.policy import default_plan
@@ -55,6 +56,7 @@ class QueueDef:
     name: str  # queue name, "pool-<pool>"
     strategy: str = "leastrecent"
     ring_seconds: int = 15  # how long each operator rings before the next is tried
+    announce: PoolAnnounce = PoolAnnounce(False, False)  # what a waiting caller hears
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,17 +132,47 @@ def banned_acl(addresses: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _queue_section(q: QueueDef) -> str:
+def announce_lines(a: PoolAnnounce, prompts_dir: str) -> str:
+    """app_queue's announcements to a waiting caller (issue 15, docs/decisions.md): position
+    and expected wait every ``a.every`` s, and not more often when the position changes
+    (min-announce-frequency: a hand-over moves every caller up at once); numbers by say.conf.
+    The sounds are paths without a language: Asterisk inserts the channel's (zh/en/ko)."""
+    if not a.enabled:
+        return "announce-position = no\nannounce-holdtime = no\nannounce-frequency = 0\n"
+    sounds = "".join(f"{k} = {prompts_dir}/{v}\n" for k, v in QUEUE_SOUNDS.items())
+    return (f"announce-position = {'limit' if a.position else 'no'}\n"
+            f"announce-position-limit = {NUMBER_MAX}\n"
+            f"announce-holdtime = {'yes' if a.holdtime else 'no'}\n"
+            f"announce-frequency = {a.every}\nmin-announce-frequency = {a.every}\n"
+            "announce-round-seconds = 0\nannounce-to-first-user = no\n"
+            f"{sounds}queue-thankyou =\n")
+
+
+def say_rules(prompts_dir: str) -> str:
+    """say.conf's number rules (mode new: app_playback's say.conf replaces Asterisk's number
+    reading): 1..99 are our own prompts ivr-num-<n>, in the channel's language; more: ivr-num-more.
+    Rules are tried in order, so the catch-all comes last."""
+    if len(prompts_dir) > 100 or not re.fullmatch(r"/[A-Za-z0-9_./-]+", prompts_dir):
+        raise RenderError(f"prompts folder {prompts_dir!r}: an absolute path of at most 100 "
+                          "letters, digits and _ . / - (say.conf's file names are short)")
+    rules = (f"_[n]um:[1-9] => {prompts_dir}/ivr-num-${{SAY}}\n"
+             f"_[n]um:[1-9]X => {prompts_dir}/ivr-num-${{SAY}}\n"
+             f"_[n]um:. => {prompts_dir}/ivr-num-more\n")
+    return "".join(f"[{lang}]\n{rules}\n" for lang in LANGUAGES)
+
+
+def _queue_section(q: QueueDef, prompts_dir: str) -> str:
     if q.strategy not in QUEUE_STRATEGIES:
         raise RenderError(f"queue {q.name}: unknown strategy {q.strategy!r}")
     # One call per operator without idle gaps (issue 16, bench/bench_pool.py, decisions.md):
     # retry 1 s is app_queue's floor (0 falls back to 5 s); no wrap-up, no member delay; every
     # caller at the head of the queue is offered at once (autofill); ringinuse=no: an operator on
     # any call is never rung; no announcements that would hold a caller's channel while an
-    # operator frees up; servicelevel 20: QueueStatus's figure is "answered within 20 s".
+    # operator frees up (the position announcements are the exception: announce_lines);
+    # servicelevel 20: QueueStatus's figure is "answered within 20 s".
     return (f"[{q.name}]\nstrategy = {q.strategy}\ntimeout = {q.ring_seconds}\nretry = 1\n"
             "wrapuptime = 0\nmemberdelay = 0\nautofill = yes\nringinuse = no\n"
-            "announce-position = no\nannounce-frequency = 0\nperiodic-announce-frequency = 0\n"
+            f"{announce_lines(q.announce, prompts_dir)}periodic-announce-frequency = 0\n"
             "servicelevel = 20\n"
             "joinempty = paused,unavailable,invalid,unknown\n"
             "leavewhenempty = paused,unavailable,invalid,unknown\n")
@@ -175,7 +207,8 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "carrier_host": c.carrier.host, "carrier_port": str(c.carrier.port),
         "carrier_match": ", ".join(c.carrier.match), "banned_acl": banned_acl(inp.banned),
         "phone_endpoints": "\n".join(_phone_section(p) for p in inp.phones),
-        "queues": "\n".join(_queue_section(q) for q in inp.queues),
+        "queues": "\n".join(_queue_section(q, c.prompts_dir_inside) for q in inp.queues),
+        "say_rules": say_rules(c.prompts_dir_inside),
         "ami_host": c.ami.host, "ami_port": str(c.ami.port), "ami_user": c.ami.user,
         "ami_secret": c.ami.secret,
         "rtp_start": str(c.sip.rtp_start), "rtp_end": str(c.sip.rtp_end),

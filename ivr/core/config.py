@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.core.config_announce import AnnounceConfig
 from ivr.core.config_evidence import EvidenceConfig, RetentionConfig
 from ivr.core.config_followup import AutoCallbackConfig, DeadlinesConfig, SurveyConfig, WebhooksConfig
 from ivr.core.config_legacy import ENV_PREFIX, LEGACY_ENV, LEGACY_KEYS
@@ -151,7 +152,7 @@ SECTIONS: dict[str, type[Any]] = {
     "backup": BackupConfig, "bans": BansConfig,
     "autocallback": AutoCallbackConfig, "survey": SurveyConfig,
     "reports": ReportsConfig, "evidence": EvidenceConfig, "retention": RetentionConfig,
-    "testcalls": TestCallsConfig, "self_service": SelfServiceConfig,
+    "testcalls": TestCallsConfig, "self_service": SelfServiceConfig, "announce": AnnounceConfig,
 }
 
 def env_name(section: str, key: str) -> str:
@@ -278,6 +279,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     testcalls: TestCallsConfig = field(default_factory=TestCallsConfig)
     self_service: SelfServiceConfig = field(default_factory=SelfServiceConfig)
+    announce: AnnounceConfig = field(default_factory=AnnounceConfig)
 
     def host_path(self, inside: str) -> Path:
         """A path that Asterisk sees (inside its root) as the host sees it."""

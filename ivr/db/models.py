@@ -117,6 +117,10 @@ class Pool(Base):
     name: Mapped[str] = mapped_column(String(40), unique=True)  # queue is "pool-<name>"
     strategy: Mapped[str] = mapped_column(String(16), default="leastrecent")
     max_wait: Mapped[int] = mapped_column(Integer, default=60)
+    # what a waiting caller hears (0024); null: the [announce] default (ivr.core.config_announce)
+    announce_position: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    announce_holdtime: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    announce_every: Mapped[int | None] = mapped_column(Integer, nullable=True)
     operators: Mapped[list[Operator]] = relationship(back_populates="pool")
 
     @property

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ivr.asterisk.render import Phone, QueueDef, RenderInput, render_all, write_all
 from ivr.core.config import Config
+from ivr.core.config_announce import PoolAnnounce
 from ivr.core.timeutil import utcnow
 from ivr.db.models import Device, Operator, Pool
 from ivr.db.security_models import SipBan
@@ -30,9 +31,12 @@ async def load_render_input(db: Db, config: Config) -> RenderInput:
             .order_by(SipBan.id))).all()
     phones = [Phone(d.endpoint, d.sip_ha1 or "", d.static_contact) for d in devices if d.endpoint]
     phones += [Phone(o.endpoint, o.sip_ha1, o.static_contact) for o in operators]
-    queues = [QueueDef(p.queue, p.strategy) for p in pools]
+    queues = [QueueDef(p.queue, p.strategy, announce=PoolAnnounce.resolve(
+        config.announce, p.announce_position, p.announce_holdtime, p.announce_every))
+        for p in pools]
     if not any(q.name == f"pool-{config.routing.default_pool}" for q in queues):
-        queues.append(QueueDef(f"pool-{config.routing.default_pool}"))
+        queues.append(QueueDef(f"pool-{config.routing.default_pool}",
+                               announce=PoolAnnounce.resolve(config.announce)))
     return RenderInput(config, tuple(phones), tuple(queues), await current_timezone(db),
                        tuple(dict.fromkeys(banned)))
 

@@ -74,7 +74,7 @@ async def post_pool(request: web.Request, body: PoolIn) -> PoolOut:
     """Create a pool (audited)."""
     pool = await directory.create_pool(request.config_dict[DB], body.name,
                                        actor_of(request, body), strategy=body.strategy,
-                                       max_wait=body.max_wait)
+                                       max_wait=body.max_wait, announce=body.announce)
     await directory_changed(request)
     return PoolOut.of(pool)
 
@@ -90,7 +90,7 @@ async def put_pool(request: web.Request, body: PoolChange) -> PoolOut:
     """Change a pool (audited)."""
     pool = await directory.update_pool(request.config_dict[DB], request.match_info["name"],
                                        actor_of(request, body), strategy=body.strategy,
-                                       max_wait=body.max_wait)
+                                       max_wait=body.max_wait, announce=body.announce)
     await directory_changed(request)
     return PoolOut.of(pool)
 

@@ -26,7 +26,7 @@ from ivr.core.errors import Conflict, InvalidDirectory, InvalidSuperior, NoDeput
 from ivr.core.sipauth import sip_ha1
 from ivr.db.models import Device, Official, Operator, Pool, PublishedNumber, RoutingPolicy, ScheduleWindow, Setting
 from ivr.db.session import Db
-from ivr.directory.services import audit, clean_actor, new_secret
+from ivr.directory.services import audit, clean_actor, new_secret, set_pool_fields
 from ivr.directory.spec import DirectorySpec, OfficialSpec, load_file, parse_directory
 
 __all__ = ["ImportResult", "import_directory", "import_text", "import_file"]
@@ -101,11 +101,11 @@ class _Importer:
         for spec in self.spec.pools:
             pool = existing.get(spec.name)
             if pool is None:
-                pool = Pool(name=spec.name, strategy=spec.strategy, max_wait=spec.max_wait)
+                pool = Pool(name=spec.name)
                 self.s.add(pool)
                 self.result.created["pools"] += 1
-            elif (pool.strategy, pool.max_wait) != (spec.strategy, spec.max_wait):
-                pool.strategy, pool.max_wait = spec.strategy, spec.max_wait
+                set_pool_fields(pool, spec.strategy, spec.max_wait, spec.announce)
+            elif set_pool_fields(pool, spec.strategy, spec.max_wait, spec.announce):
                 self.result.updated["pools"] += 1
             self.pools[spec.name] = pool
 

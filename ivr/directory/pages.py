@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ivr.core.config_announce import PoolAnnounce
 from ivr.core.errors import InvalidForm, IvrError
 from ivr.core.ids import parse_id
+from ivr.db.models import Pool
 from ivr.directory import services as directory
 from ivr.http import DB, ON_DIRECTORY_CHANGE, ROUTES, Routes, require_identity
-from ivr.http.keys import PHONE_STATUS_TEXTS, phone_status
+from ivr.http.keys import CONFIG, PHONE_STATUS_TEXTS, phone_status
 from ivr.http.pages import MESSAGES, NAV, error_text, render, t
 
 ADMIN = ["admin"]
@@ -27,15 +29,36 @@ TEXTS: dict[str, tuple[str, str]] = {
     "directory.state.paused": ("暂停", "paused"),
     "directory.state.logged_out": ("已退出", "logged out"),
     "directory.phone": ("电话注册", "Phone"),
+    # what a caller waiting in the pool hears (issue 15): resolved with the [announce] defaults
+    "directory.announce": ("排队播报", "Announcements"),
+    "directory.announce.position": ("排队位置", "place in the queue"),
+    "directory.announce.holdtime": ("预计等待", "expected wait"),
+    "directory.announce.every": ("每{n}秒", "every {n} s"),
+    "directory.announce.none": ("不播报", "none"),
+    "directory.announce.and": ("、", ", "),
+    "directory.announce.then": ("，", ", "),
 }
 routes = Routes("directory")
+
+
+def announce_text(request: web.Request, pool: Pool) -> str:
+    """``排队位置、预计等待，每45秒`` (the pool's own settings, else the [announce] defaults)."""
+    a = PoolAnnounce.resolve(request.config_dict[CONFIG].announce, pool.announce_position,
+                             pool.announce_holdtime, pool.announce_every)
+    said = [t(request, f"directory.announce.{k}") for k in ("position", "holdtime")
+            if getattr(a, k)]
+    if not said:
+        return t(request, "directory.announce.none")
+    return (t(request, "directory.announce.and").join(said) + t(request, "directory.announce.then")
+            + t(request, "directory.announce.every").format(n=a.every))
 
 
 async def operators_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     db = request.config_dict[DB]
     pools, ops = await directory.list_pools(db), await directory.list_operators(db)
     pool_rows = [{"name": p.name, "queue": p.queue, "strategy": t(request, f"strategy.{p.strategy}"),
-                  "max_wait": p.max_wait, "operators": sorted(o.name for o in p.operators)}
+                  "max_wait": p.max_wait, "announce": announce_text(request, p),
+                  "operators": sorted(o.name for o in p.operators)}
                  for p in pools]
     phones = await phone_status(request, [o.endpoint for o in ops])
     operator_rows = [{"name": o.name, "endpoint": o.endpoint, "pool": o.pool.name if o.pool else "",

@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, Field
 
+from ivr.core.config_announce import EVERY_RANGE
 from ivr.core.constants import AVAILABILITY, CHAIN_KINDS, MODES, QUEUE_STRATEGIES
 from ivr.core.errors import InvalidDirectory, InvalidEndpoint, InvalidInput
 from ivr.core.names import CONTACT_RE, ENDPOINT_RE, POOL_RE
@@ -36,6 +37,13 @@ _ENDPOINT: dict[str, Any] = {"type": "string", "pattern": ENDPOINT_RE.pattern}
 _CONTACT: dict[str, Any] = {"type": ["string", "null"], "pattern": f"^$|{CONTACT_RE.pattern}"}
 _NULLABLE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
 _STRATEGY: dict[str, Any] = {"enum": list(QUEUE_STRATEGIES)}
+# a pool's own announcements (docs/directory.md, announce:); a key null or left out: [announce]
+_ANNOUNCE: dict[str, Any] = {
+    "type": ["object", "null"], "additionalProperties": False,
+    "properties": {"position": {"type": ["boolean", "null"]},
+                   "holdtime": {"type": ["boolean", "null"]},
+                   "every": {"type": ["integer", "null"], "minimum": EVERY_RANGE[0],
+                             "maximum": EVERY_RANGE[1]}}}
 
 
 # --- officials ------------------------------------------------------------------------------
@@ -166,16 +174,27 @@ class OperatorCreated(OperatorOut):
         return cls(**OperatorOut.of(o).model_dump(), secret=secret)
 
 
+class PoolAnnounceOut(BaseModel):
+    """The pool's own announcement settings; null: the [announce] default of the deployment."""
+    position: bool | None
+    holdtime: bool | None
+    every: int | None
+
+
 class PoolOut(BaseModel):
     name: str
     queue: str
     strategy: str = Field(json_schema_extra=_STRATEGY)
     max_wait: int
+    announce: PoolAnnounceOut
     operators: list[str]
 
     @classmethod
     def of(cls, p: Pool) -> PoolOut:
         return cls(name=p.name, queue=p.queue, strategy=p.strategy, max_wait=p.max_wait,
+                   announce=PoolAnnounceOut(position=p.announce_position,
+                                            holdtime=p.announce_holdtime,
+                                            every=p.announce_every),
                    operators=sorted(o.endpoint for o in p.operators))
 
 
@@ -185,6 +204,8 @@ class PoolIn(BaseModel):
     strategy: Any = loose(_STRATEGY, "leastrecent")
     max_wait: Any = loose({"type": "integer", "minimum": 5, "maximum": 3600}, 60,
                           description="seconds a caller waits in the queue")
+    announce: Any = loose(_ANNOUNCE, None, description="what a waiting caller hears; a key "
+                          "left out or null: the [announce] default")
     actor: Actor = None
 
 
@@ -192,6 +213,9 @@ class PoolChange(BaseModel):
     error: ClassVar[type[InvalidInput]] = InvalidDirectory
     strategy: Any = loose(_STRATEGY, None)
     max_wait: Any = loose({"type": "integer", "minimum": 5, "maximum": 3600}, None)
+    announce: Any = loose(_ANNOUNCE, None, description="replaces the pool's own announcement "
+                          "settings (a key left out or null: the default; {}: all defaults); "
+                          "null or absent: unchanged")
     actor: Actor = None
 
 

@@ -23,6 +23,7 @@ from ivr.db.models import AuditEntry, Device, Official, Operator, Pool, RoutingP
 from ivr.db.session import Db
 from ivr.directory.validate import (
     NAME_FORBIDDEN,
+    check_announce,
     check_contact,
     check_endpoint,
     check_pool_name,
@@ -138,31 +139,50 @@ async def get_pool(db: Db, name: str) -> Pool:
 
 
 
+def set_pool_fields(pool: Pool, strategy: str, max_wait: int,
+                    announce: tuple[bool | None, bool | None, int | None]) -> bool:
+    """Give ``pool`` these settings (validated already); whether any changed."""
+    want = {"strategy": strategy, "max_wait": max_wait, "announce_position": announce[0],
+            "announce_holdtime": announce[1], "announce_every": announce[2]}
+    changed = any(getattr(pool, k) != v for k, v in want.items())
+    for k, v in want.items():
+        setattr(pool, k, v)
+    return changed
+
+
+def _pool_fields(pool: Pool) -> dict[str, Any]:
+    return {"name": pool.name, "strategy": pool.strategy, "max_wait": pool.max_wait,
+            "announce_position": pool.announce_position,
+            "announce_holdtime": pool.announce_holdtime, "announce_every": pool.announce_every}
+
+
 async def create_pool(db: Db, name: str, actor: str, *, strategy: str = "leastrecent",
-                      max_wait: int = 60) -> Pool:
+                      max_wait: int = 60, announce: Any = None) -> Pool:
     actor = clean_actor(actor)
-    pool = Pool(name=check_pool_name(name, "name"), strategy=check_strategy(strategy),
-                max_wait=int_field(max_wait, "max_wait", 5, 3600))
+    pool = Pool(name=check_pool_name(name, "name"))
+    set_pool_fields(pool, check_strategy(strategy), int_field(max_wait, "max_wait", 5, 3600),
+                    check_announce(announce, "announce"))
     async with db() as session, session.begin():
         if (await session.execute(select(Pool.id).where(Pool.name == name))).first():
             raise Conflict(f"pool {name!r} exists", {"pool": name})
         session.add(pool)
-        audit(session, actor, None, "pool", None, {"name": name, "strategy": strategy,
-                                                   "max_wait": pool.max_wait})
+        audit(session, actor, None, "pool", None, _pool_fields(pool))
     return await get_pool(db, name)
 
 
 async def update_pool(db: Db, name: str, actor: str, *, strategy: str | None = None,
-                      max_wait: int | None = None) -> Pool:
+                      max_wait: int | None = None, announce: Any = None) -> Pool:
+    """Change what is given; ``announce`` (a mapping) replaces the pool's own settings."""
     actor = clean_actor(actor)
     async with db() as session, session.begin():
         pool = await _pool(session, name)
-        old = {"name": pool.name, "strategy": pool.strategy, "max_wait": pool.max_wait}
-        if strategy is not None:
-            pool.strategy = check_strategy(strategy)
-        if max_wait is not None:
-            pool.max_wait = int_field(max_wait, "max_wait", 5, 3600)
-        new = {"name": pool.name, "strategy": pool.strategy, "max_wait": pool.max_wait}
+        old = _pool_fields(pool)
+        set_pool_fields(pool, pool.strategy if strategy is None else check_strategy(strategy),
+                        pool.max_wait if max_wait is None
+                        else int_field(max_wait, "max_wait", 5, 3600),
+                        (pool.announce_position, pool.announce_holdtime, pool.announce_every)
+                        if announce is None else check_announce(announce, "announce"))
+        new = _pool_fields(pool)
         if new != old:
             audit(session, actor, None, "pool", old, new)
     return pool

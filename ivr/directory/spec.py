@@ -29,6 +29,8 @@ from ivr.core.windows import WindowInput
 from ivr.directory.validate import (
     CSV_COLUMNS,
     NAME_FORBIDDEN,
+    Announce,
+    check_announce,
     check_availability,
     check_bool,
     check_chain,
@@ -53,6 +55,7 @@ class PoolSpec:
     name: str
     strategy: str = "leastrecent"
     max_wait: int = 60
+    announce: Announce = (None, None, None)  # own (position, holdtime, every); None: [announce]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,7 @@ _Loader.yaml_implicit_resolvers = {
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
-_POOL_KEYS = {"name", "strategy", "max_wait"}
+_POOL_KEYS = {"name", "strategy", "max_wait", "announce"}
 _OPERATOR_KEYS = {"name", "endpoint", "pool", "static_contact"}
 _OFFICIAL_KEYS = {"slug", "name", "title", "department", "language", "numbers", "devices", "deputy",
                   "superior", "mode", "chain", "ring_timeout", "pool", "schedule", "availability", "menu"}
@@ -150,7 +153,8 @@ def _pool(raw: Any, where: str) -> PoolSpec:
     strategy = m.get("strategy") or "leastrecent"
     return PoolSpec(check_pool_name(m["name"], f"{where}.name"),
                     check_strategy(strategy, f"{where}.strategy"),
-                    int_field(m.get("max_wait", 60), f"{where}.max_wait", 5, 3600))
+                    int_field(m.get("max_wait", 60), f"{where}.max_wait", 5, 3600),
+                    check_announce(m.get("announce"), f"{where}.announce"))
 
 
 def _operator(raw: Any, where: str) -> OperatorSpec:

@@ -9,6 +9,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.core.config_announce import EVERY_RANGE, POOL_KEYS
 from ivr.core.constants import AVAILABILITY, CHAIN_KINDS, MODES, QUEUE_STRATEGIES, RING_TIMEOUT_RANGE
 from ivr.core.errors import (
     InvalidAvailability,
@@ -105,6 +106,26 @@ def check_bool(value: Any, where: str) -> bool:
     if text in ("false", "no", "0", "off"):
         return False
     raise InvalidDirectory(f"expected true or false, got {value!r}", where=where)
+
+
+Announce = tuple[bool | None, bool | None, int | None]  # a pool's own (position, holdtime, every)
+
+
+def check_announce(value: Any, where: str) -> Announce:
+    """A pool's ``announce:`` (position, holdtime: true/false; every: seconds); a key not given
+    is None: the ``[announce]`` default. Unknown keys are refused."""
+    if value is None:
+        return (None, None, None)
+    if not isinstance(value, dict):
+        raise InvalidDirectory("expected a mapping (position, holdtime, every)", where=where)
+    unknown = sorted(str(k) for k in value if k not in POOL_KEYS)
+    if unknown:
+        raise InvalidDirectory(f"unknown field(s) {', '.join(unknown)}; allowed: "
+                               f"{', '.join(POOL_KEYS)}", where=where)
+    pos, hold, every = (value.get(k) for k in POOL_KEYS)
+    return (None if pos is None else check_bool(pos, f"{where}.position"),
+            None if hold is None else check_bool(hold, f"{where}.holdtime"),
+            None if every is None else int_field(every, f"{where}.every", *EVERY_RANGE))
 
 
 def check_ring_timeout(value: Any, where: str | None = None) -> int:

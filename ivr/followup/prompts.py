@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.core.config_announce import NUMBER_MAX
 from ivr.core.constants import LANGUAGES
 from ivr.speech.audio import (
     TELEPHONE_RATE,
@@ -119,6 +120,40 @@ DEFAULT_PROMPTS: tuple[PromptText, ...] = (
 )
 
 
+# What a caller waiting in a pool hears (issue 15; ivr.core.config_announce): app_queue plays
+# these between the numbers (ivr-num-<n>, say.conf): 您现在排在第 | 二 | 位; 预计等待 | 三 | 分钟.
+ANNOUNCE_PROMPTS: tuple[PromptText, ...] = (
+    PromptText("ivr-queue-next", "您是下一位，请稍候。", "You are next in line. Please hold.",
+               "다음 순서입니다. 잠시만 기다려 주십시오."),
+    PromptText("ivr-queue-position", "您现在排在第", "You are number", "현재 대기 순서는"),
+    PromptText("ivr-queue-calls", "位。", "in line.", "번째입니다."),
+    PromptText("ivr-queue-holdtime", "预计等待", "The expected wait is about", "예상 대기 시간은 약"),
+    PromptText("ivr-queue-minutes", "分钟。", "minutes.", "분입니다."),
+)
+_ZH_DIGITS = "零一二三四五六七八九"
+
+
+def zh_number(n: int) -> str:
+    """1..99 in Chinese numerals: 七, 十二, 二十, 九十九."""
+    if not 1 <= n <= NUMBER_MAX:
+        raise ValueError(f"{n} is outside 1-{NUMBER_MAX}")
+    tens, ones = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else _ZH_DIGITS[tens] + "十")
+    return head + (_ZH_DIGITS[ones] if ones else "")
+
+
+def number_prompts() -> tuple[PromptText, ...]:
+    """ivr-num-1 … ivr-num-99 and ivr-num-more (above 99), read by say.conf's rules."""
+    nums = tuple(PromptText(f"ivr-num-{n}", zh_number(n), str(n), str(n))
+                 for n in range(1, NUMBER_MAX + 1))
+    return (*nums, PromptText("ivr-num-more", "九十九以上", "more than ninety-nine", "99 이상"))
+
+
+# sox: cut silence (below 1 % for 20 ms) at both ends, then keep 80 ms of pause after the part
+_TRIM = ("silence", "1", "0.02", "1%", "reverse", "silence", "1", "0.02", "1%", "reverse",
+         "pad", "0", "0.08")
+
+
 class PromptError(RuntimeError):
     """A prompt could not be synthesised (espeak-ng or sox missing or failing)."""
 
@@ -134,15 +169,17 @@ def _run(cmd: list[str], timeout: float = 60.0) -> None:
         raise PromptError(f"{cmd[0]} timed out") from exc
 
 
-def synthesize(text: str, language: str, out: Path, *, speed: int = 150) -> Path:
-    """Speak ``text`` with espeak-ng (see VOICES) into an 8 kHz mono 16-bit WAV."""
+def synthesize(text: str, language: str, out: Path, *, speed: int = 150,
+               trim: bool = False) -> Path:
+    """Speak ``text`` with espeak-ng (see VOICES) into an 8 kHz mono 16-bit WAV; ``trim``: without
+    espeak-ng's leading and trailing silence (parts played one after another)."""
     voice = VOICES.get(language, language)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
         _run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text])
         _run(["sox", str(raw), "-r", str(TELEPHONE_RATE), "-c", "1", "-b", "16",
-              "-e", "signed-integer", str(out), "norm", "-3"])
+              "-e", "signed-integer", str(out), "norm", "-3", *(_TRIM if trim else ())])
     read_wav(out)          # what we wrote must itself pass validation
     return out
 
@@ -156,15 +193,21 @@ def beep(out: Path, *, seconds: float = 0.4, freq: int = 1000) -> Path:
 
 
 def generate_default_prompts(directory: Path, *, name_zh: str = "本单位",
-                             name_en: str = "this office") -> list[Path]:
-    """Write every default prompt in every prompt language, plus the beep, under ``directory``."""
+                             name_en: str = "this office", missing_only: bool = False) -> list[Path]:
+    """Write every default prompt in every prompt language, plus the beep, under ``directory``;
+    ``missing_only``: only those not there (an upgrade adds new prompts, keeps a city's own)."""
     written: list[Path] = []
-    for prompt in (greeting_text(name_zh, name_en), *DEFAULT_PROMPTS):
+    parts = {p.name for p in (*ANNOUNCE_PROMPTS, *number_prompts())}
+    for prompt in (greeting_text(name_zh, name_en), *DEFAULT_PROMPTS, *ANNOUNCE_PROMPTS,
+                   *number_prompts()):
         for lang in LANGUAGES:
-            written.append(synthesize(prompt.text(lang), lang,
-                                      directory / lang / f"{prompt.name}.wav"))
+            out = directory / lang / f"{prompt.name}.wav"
+            if not (missing_only and out.exists()):
+                written.append(synthesize(prompt.text(lang), lang, out,
+                                          trim=prompt.name in parts))
     for lang in LANGUAGES:
-        written.append(beep(directory / lang / "ivr-beep.wav"))
+        if not (missing_only and (directory / lang / "ivr-beep.wav").exists()):
+            written.append(beep(directory / lang / "ivr-beep.wav"))
     return written
 
 

@@ -20,6 +20,7 @@ from ivr.core.constants import API_PREFIX, LANGUAGES
 from ivr.core.errors import InvalidInput, UnknownPrompt
 from ivr.core.numbers import dial_forms
 from ivr.directory import services as directory
+from ivr.followup.prompts import ANNOUNCE_PROMPTS
 from ivr.followup.schemas import GreetingOut, LanguageQuery, NumberGreetingOut, PromptList, PromptOut
 from ivr.followup.uploads import store_prompt
 from ivr.http import CONFIG, DB, Routes
@@ -30,9 +31,11 @@ from ivr.speech.audio import AudioError, read_wav
 # the prompts the dialplan plays: the voicemail greeting, "nobody can take your call", the
 # DTMF menu, the beep before recording, the confirmation a mobile's callee hears, the
 # satisfaction survey's question and thanks, the queued callback's offer and goodbye, the test
-# call's announcement
+# call's announcement; the words of a pool's announcements (their numbers, ivr-num-<n>, stay
+# synthesised)
 PROMPTS = ("ivr-greeting", "ivr-unavailable", "ivr-menu", "ivr-beep", "ivr-confirm", "ivr-survey",
-           "ivr-survey-thanks", "ivr-queued-callback", "ivr-queued-callback-ok", "ivr-testcall")
+           "ivr-survey-thanks", "ivr-queued-callback", "ivr-queued-callback-ok", "ivr-testcall",
+           *(p.name for p in ANNOUNCE_PROMPTS))
 WAV = {"audio/wav": {"type": "string", "format": "binary"}}
 _LANG = re.compile(r"^[a-z]{2,3}$")
 

@@ -29,7 +29,12 @@ from ivr.db.session import create_engine, make_sessionmaker, upgrade_async
 from ivr.db.settings import seed_settings
 from ivr.directory.asterisk_input import load_render_input
 from ivr.directory.importer import import_text
-from ivr.followup.prompts import DEFAULT_PROMPTS, generate_default_prompts
+from ivr.followup.prompts import (
+    ANNOUNCE_PROMPTS,
+    DEFAULT_PROMPTS,
+    generate_default_prompts,
+    number_prompts,
+)
 from ivr.lab import ports
 from ivr.lab.asterisk import AsteriskInstance, _set_pdeathsig
 
@@ -38,7 +43,8 @@ REPO = Path(__file__).resolve().parents[2]
 def install_prompts(dest: Path) -> None:
     """The default prompts in every prompt language (espeak-ng), synthesised once and cached (the
     cache is named after their texts: a new or changed prompt makes a new one)."""
-    texts = hashlib.sha256(repr(DEFAULT_PROMPTS).encode()).hexdigest()[:12]
+    texts = hashlib.sha256(repr((DEFAULT_PROMPTS, ANNOUNCE_PROMPTS, number_prompts(), 'trim'))
+                           .encode()).hexdigest()[:12]
     cache = Path(os.environ.get("IVR_CACHE", Path.home() / ".cache" / "ivr")) / f"prompts-{texts}"
     if not (cache / "zh" / "ivr-beep.wav").exists():
         # test workers may all build it at once: each in its own folder, renamed into place

@@ -57,6 +57,10 @@ AUDIT_FIELDS: dict[str, tuple[str, str]] = {
     "audit.field.name": ("名称", "name"),
     "audit.field.strategy": ("分配方式", "strategy"),
     "audit.field.max_wait": ("最长等待（秒）", "longest wait (s)"),
+    # a pool's announcements to waiting callers (—: the deployment's default)
+    "audit.field.announce_position": ("播报排队位置", "announce the place in the queue"),
+    "audit.field.announce_holdtime": ("播报预计等待", "announce the expected wait"),
+    "audit.field.announce_every": ("播报间隔（秒）", "seconds between announcements"),
     "audit.field.timezone": ("时区", "timezone"),
     "audit.field.default_chain": ("默认转接顺序", "default chain"),
     "audit.field.case": ("工单", "case"),

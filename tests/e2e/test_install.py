@@ -60,7 +60,7 @@ def test_pip_install_renders_every_asterisk_file(tmp_path: Path) -> None:
 
     expected = sorted(name.removesuffix(".tmpl") for name in template_names())
     written = sorted(p.name for p in (work / "etc").iterdir())
-    assert written == expected and len(expected) == 16, (written, out)
+    assert written == expected and len(expected) == 17, (written, out)
     assert f"wrote {len(expected)} files" in out
     for name in written:
         text = (work / "etc" / name).read_text(encoding="utf-8")

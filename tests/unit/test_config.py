@@ -85,7 +85,9 @@ def test_every_setting_can_be_set_from_the_environment(tmp_path: Path) -> None:
                  ("autocallback", "officials"): '{"zhang-wei": "attempts=2"}',
                  ("reports", "auto_monthly"): "0",
                  ("evidence", "publish"): "0",
-                 ("testcalls", "caller"): "13912340000"}.get((section, key),
+                 ("testcalls", "caller"): "13912340000",
+                 ("announce", "position"): "0", ("announce", "holdtime"): "0",
+                 ("announce", "every"): "30"}.get((section, key),
                                                                                    value)
         if section in ("deadlines", "webhooks") and kind == "Mapping":  # tables of strings
             value = '{"normal": "3d"}'

@@ -87,7 +87,7 @@ def test_render_all_fills_every_placeholder() -> None:
                       banned=("192.0.2.7", "2001:db8::1"))
     files = render_all(inp)
     templates = sorted(name.removesuffix(".tmpl") for name in template_names())
-    assert len(templates) == 16 and sorted(files) == templates
+    assert len(templates) == 17 and sorted(files) == templates
     assert "extensions.conf" in files and "pjsip.conf" in files
     for name, text in files.items():
         assert "{{" not in text and "}}" not in text, name
