@@ -223,8 +223,9 @@ async def test_import_yaml_and_csv(env: Env) -> None:
 async def test_pools_and_operators(env: Env) -> None:
     c = env.client
     r = await c.get(f"{PREFIX}/pools", headers=AUTH)
-    assert (await r.json())["items"] == [{"name": "main", "queue": "pool-main", "strategy": "leastrecent",
-                                          "max_wait": 60, "operators": ["op-1", "op-2"]}]
+    assert (await r.json())["items"] == [{  # announce: the pool's own settings (none: [announce])
+        "name": "main", "queue": "pool-main", "strategy": "leastrecent", "max_wait": 60,
+        "announce": {"position": None, "holdtime": None, "every": None}, "operators": ["op-1", "op-2"]}]
     r = await c.post(f"{PREFIX}/pools", headers=AUTH, json={"name": "night", "max_wait": 30})
     assert r.status == 201
     r = await c.post(f"{PREFIX}/operators", headers=AUTH,
