@@ -118,7 +118,7 @@ class LabDeployment:
         except OSError:
             return None
 
-    async def wait_ready(self, timeout: float = 30.0, min_resyncs: int = 1) -> dict[str, Any]:
+    async def wait_ready(self, timeout: float = 60.0, min_resyncs: int = 1) -> dict[str, Any]:
         """Until the controller is logged in to AMI and has resynced Asterisk."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
