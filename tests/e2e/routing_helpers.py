@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ivr.asterisk.ami import AmiClient
 from ivr.lab import ports
 from ivr.lab.deploy import LabDeployment, create_lab
 
@@ -145,6 +146,19 @@ async def login_operators(lab: LabDeployment, *endpoints: str, state: str = "rea
     queue = await asyncio.to_thread(lab.asterisk.cli, "queue show pool-main")
     for ep in endpoints:
         assert (f"PJSIP/{ep}" in queue) == (state != "logged_out"), queue
+
+
+async def queue_status(lab: LabDeployment, queue: str = "pool-main") -> list[dict[str, str]]:
+    """app_queue's own view of ``queue`` (QueueStatus over a fresh AMI session): its events
+    (QueueParams, QueueMember, QueueEntry)."""
+    c = lab.config
+    ami = AmiClient(c.ami.host, c.ami.port, c.ami.user, c.ami.secret)
+    ami.start()
+    try:
+        await ami.wait_logged_in(5)
+        return await ami.action_list("QueueStatus", Queue=queue, timeout=10)
+    finally:
+        await ami.close()
 
 
 def tone_ulaw(path: Path, seconds: float = 3.0) -> Path:

@@ -22,10 +22,9 @@ from typing import Any
 
 import pytest
 
-from ivr.asterisk.ami import AmiClient
 from ivr.lab import ports
 from ivr.lab.deploy import LabDeployment
-from tests.e2e.routing_helpers import DIRECTORY, call_record, eventually
+from tests.e2e.routing_helpers import DIRECTORY, call_record, eventually, queue_status
 from tests.e2e.web_helpers import add_user, sign_in, web_lab, with_operator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -56,14 +55,7 @@ async def _phone(lab: Any, status: str, state: str = "") -> dict[str, Any] | Non
 
 async def _member(lab: Any, paused: str) -> dict[str, str] | None:
     """app_queue's own view of op-3 (QueueStatus over AMI), once its Paused is ``paused``."""
-    c = lab.config
-    ami = AmiClient(c.ami.host, c.ami.port, c.ami.user, c.ami.secret)
-    ami.start()
-    try:
-        await ami.wait_logged_in(5)
-        events = await ami.action_list("QueueStatus", Queue="pool-main", timeout=10)
-    finally:
-        await ami.close()
+    events = await queue_status(lab)
     for ev in events:
         if ev.get("Event") == "QueueMember" and ev.get("Name") == "op-3":
             return ev if ev.get("Paused") == paused else None

@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from ivr.asterisk.ami import AmiClient
 from ivr.lab.deploy import LabDeployment
-from tests.e2e.routing_helpers import DIRECTORY, call_record, eventually
+from tests.e2e.routing_helpers import DIRECTORY, call_record, eventually, queue_status
 from tests.e2e.web_helpers import CITY_TZ, add_user, max_wait, sign_in, web_lab
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -40,14 +39,7 @@ async def lab(asterisk_root: Path, tmp_path: Path) -> AsyncIterator[LabDeploymen
 
 
 async def _queue_entries(lab: Any) -> list[dict[str, str]]:
-    c = lab.config
-    ami = AmiClient(c.ami.host, c.ami.port, c.ami.user, c.ami.secret)
-    ami.start()
-    try:
-        await ami.wait_logged_in(5)
-        events = await ami.action_list("QueueStatus", Queue="pool-main", timeout=10)
-    finally:
-        await ami.close()
+    events = await queue_status(lab)
     return [ev for ev in events if ev.get("Event") == "QueueEntry"]
 
 

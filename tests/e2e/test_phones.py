@@ -21,9 +21,8 @@ from typing import Any
 
 import pytest
 
-from ivr.asterisk.ami import AmiClient
 from ivr.lab import ports
-from tests.e2e.routing_helpers import DIRECTORY, PHONES, call_record, eventually, make_lab
+from tests.e2e.routing_helpers import DIRECTORY, PHONES, call_record, eventually, make_lab, queue_status
 from tests.e2e.web_helpers import max_wait, with_operator
 
 pytestmark = pytest.mark.e2e
@@ -70,14 +69,7 @@ async def _phone(lab: Any, endpoint: str) -> dict[str, Any]:
 
 async def _queue_member(lab: Any, endpoint: str) -> dict[str, str]:
     """app_queue's own view of the member (QueueStatus over AMI)."""
-    c = lab.config
-    ami = AmiClient(c.ami.host, c.ami.port, c.ami.user, c.ami.secret)
-    ami.start()
-    try:
-        await ami.wait_logged_in(5)
-        events = await ami.action_list("QueueStatus", Queue="pool-main", timeout=10)
-    finally:
-        await ami.close()
+    events = await queue_status(lab)
     for ev in events:
         if ev.get("Event") == "QueueMember" and ev.get("Name") == endpoint:
             return ev
@@ -306,14 +298,7 @@ async def test_wallboard_shows_a_waiting_caller_by_push(lab: Any, sipp: Any, bro
 
 
 async def _queue_entries(lab: Any) -> list[dict[str, str]]:
-    c = lab.config
-    ami = AmiClient(c.ami.host, c.ami.port, c.ami.user, c.ami.secret)
-    ami.start()
-    try:
-        await ami.wait_logged_in(5)
-        events = await ami.action_list("QueueStatus", Queue="pool-main", timeout=10)
-    finally:
-        await ami.close()
+    events = await queue_status(lab)
     return [ev for ev in events if ev.get("Event") == "QueueEntry"]
 
 

@@ -171,11 +171,8 @@ def role_pages(lab: LabDeployment) -> dict[str, list[str]]:
     from ivr.app import create_app
     from ivr.core.constants import ANY, PUBLIC, ROLES
     from ivr.http import ROUTES
+    from tests.unit.page_walk import SKIP_PATHS, SKIP_SUFFIXES  # the walks' shared page list
     from tests.unit.test_web_authz import app_routes
-    try:  # the walks' shared page list (tests/unit/page_walk.py, with the English walk)
-        from tests.unit.page_walk import SKIP_PATHS, SKIP_SUFFIXES
-    except ImportError:  # before it: the zh walk's own
-        from tests.unit.test_web_zh_walk import SKIP_PATHS, SKIP_SUFFIXES
 
     app = create_app(lab.config)  # only its route table: nothing is started
     registry = app[ROUTES]
