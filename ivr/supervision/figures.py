@@ -8,10 +8,10 @@ The outcome model is docs/architecture.md's "Call outcomes": over citizen calls 
 the expected party (the mode in effect for the call: ``direct`` → the official in person,
 ``deputy`` → the deputy, ``pool`` → an operator) + answered by others + voicemail + missed +
 abandoned = calls. Percentiles of the time to answer are nearest-rank (the smallest wait with at
-least p % of the answered calls at or below it), read off one GROUP BY of the waits (stored to a
-tenth of a second) per official, department and pool. *Followed up on time*: the call's case
-reached the citizen (its first status change to ``called_back`` or ``resolved``) by its
-contact deadline (``cases.deadline``).
+least p % of the answered calls at or below it): ``percentile_disc`` over grouping sets on
+PostgreSQL, read off one GROUP BY of the waits (stored to a tenth of a second) on SQLite.
+*Followed up on time*: the call's case reached the citizen (its first status change to
+``called_back`` or ``resolved``) by its contact deadline (``cases.deadline``).
 *Satisfaction*: the ratings (1 satisfied, 2 fairly, 3 not; ``surveys.rating``) of the surveys of
 the counted calls and of their cases (``call_id``, or opened from the call: ``linkedid``), in
 the period, official, department and pools of the call — not of the survey (docs/supervision.md,
@@ -45,6 +45,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -257,6 +258,35 @@ def rollup(fine: dict[tuple[Any, ...], dict[str, Any]], index: int | None,
         for name in SUMS:
             into[name] += r[name] or 0
     return out
+
+
+async def percentiles(session: AsyncSession, rows: Select[Any], keys: Sequence[str],
+                      intos: Sequence[dict[Any, dict[str, Any]]],
+                      whole_into: dict[Any, dict[str, Any]] | None = None) -> None:
+    """The nearest-rank median and 90th percentile of the wait to answer per value of each of
+    ``keys`` (into the matching ``intos``) and, given ``whole_into``, of all rows (key 1).
+    PostgreSQL: ``percentile_disc`` (the nearest rank) over grouping sets, one scan, a row per
+    group; SQLite has no ordered-set aggregates: read off :func:`wait_counts`."""
+    if session.get_bind().dialect.name != "postgresql":
+        counts = await wait_counts(session, rows, keys)
+        for index, into in [*enumerate(intos), *([(None, whole_into)] if whole_into is not None
+                                                 else [])]:
+            add_percentiles(counts, index, into)
+        return
+    b = rows.subquery("b")
+    ks = [b.c[k] for k in keys]
+    sets = [tuple_(k) for k in ks] + ([tuple_()] if whole_into is not None else [])
+    q = (select(*ks, *[func.grouping(k).label(f"g{i}") for i, k in enumerate(ks)],
+                *[func.percentile_disc(p / 100).within_group(b.c.waited_secs).label(f"p{p}")
+                  for p in (50, 90)])
+         .where(b.c.outcome == "answered", b.c.waited_secs.is_not(None))
+         .group_by(func.grouping_sets(*sets)))
+    for r in (await session.execute(q)).all():
+        grouped = [i for i in range(len(ks)) if r._mapping[f"g{i}"] == 0]
+        target = intos[grouped[0]] if grouped else whole_into
+        if target is not None:
+            target.setdefault(r[grouped[0]] if grouped else 1, dict.fromkeys(SUMS, 0)).update(
+                p50=r.p50, p90=r.p90)
 
 
 async def wait_counts(session: AsyncSession, rows: Select[Any], keys: Sequence[str],

@@ -57,10 +57,9 @@ async def figures(db: Db, tz: str, since: datetime, until: datetime,
             by_day, totals = sql.rollup(fine, 2), sql.rollup(fine, None)
             in_pools = sql.pool_rows(stored)
             by_pool = sql.rollup(await sql.sums(session, in_pools, ("queue",), now), 0)
-            waits = await sql.wait_counts(session, stored, ("official_id", "department"))
-            for index, into in ((0, by_official), (1, by_department), (None, totals)):
-                sql.add_percentiles(waits, index, into)
-            sql.add_percentiles(await sql.wait_counts(session, in_pools, ("queue",)), 0, by_pool)
+            await sql.percentiles(session, stored, ("official_id", "department"),
+                                  (by_official, by_department), totals)
+            await sql.percentiles(session, in_pools, ("queue",), (by_pool,))
             hourly = await sql.hour_counts(session, stored)
         total = totals.get(1)
         officials = (await session.scalars(select(Official).order_by(Official.name))).all()
