@@ -12,6 +12,8 @@
       official ``o/990`` written to AstDB by this script, copied from official 1);
     - ``consts`` / ``consts_win``: the same with every ``${DB(...)}`` replaced by the value it
       reads (bounds what any mirror format can gain on DB() reads);
+    - ``fast``: the usual call's look-up since issue 16 (one AstDB value, num/<digits>, read
+      and split by ``s`` itself); ``mirror`` is then the fallback past a boundary;
     - ``exec``: the executor's priorities up to its Gosub (CEL user events and the Dial step
       replaced by NoOp).
 * ``--perf N``: N calls at --rate through the static dialplan (baseline) and through the routing
@@ -40,8 +42,8 @@ from bench_routing import (TreeMeter, create_lab, directory_yaml, ensure_baselin
                            ports, provision, run_uac, start_uas)
 
 MARK = "; --- exp_mirror"
-VARIANTS = ["empty", "mirror", "consts", "mirror_win", "consts_win", "exec", "nop10", "set10", "db10",
-            "cut10", "execif10"]
+VARIANTS = ["empty", "mirror", "consts", "mirror_win", "consts_win", "fast", "exec",
+            "nop10", "set10", "db10", "cut10", "execif10"]
 WIN = "28800-43200-direct|50400-64800-pool|118800-133200-deputy"
 HWIN = "0-28800-voicemail|64800-86400-voicemail"
 
@@ -88,6 +90,22 @@ def lookup_sub(route: list[str], ctx: str, consts: dict[str, str] | None, key: s
     return "\n".join(out)
 
 
+def fast_sub(route: list[str], ctx: str) -> str | None:
+    """The usual call's look-up (``s`` from its ``Set(IVR_NUM=…)``), as a subroutine."""
+    body = extension(route, "s")
+    start = next((i for i, x in enumerate(body) if "Set(IVR_NUM=" in x), None)
+    if start is None:
+        return None
+    out = [f"[{ctx}]"]
+    for i, line in enumerate(body[start:]):
+        line = re.sub(r"^\s*(exten => s,1|same => n),", "exten => s,1," if i == 0 else " same => n,", line)
+        line = re.sub(r"Goto\(run,1\)", "Return()", line)
+        line = re.sub(r"\?slow,1\)", "?done)", line)
+        out.append(line)
+    out.append(" same => n(done),Return()")
+    return "\n".join(out)
+
+
 def exec_sub(route: list[str], ctx: str) -> str:
     body = extension(route, "run")
     out = [f"[{ctx}]"]
@@ -115,11 +133,14 @@ def micro_dialplan(live: str, consts: dict[str, str], n: int) -> str:
         L.append(f"[exp-{name}10]\nexten => s,1,{app}\n" + "\n".join(f" same => n,{app}" for _ in range(9))
                  + "\n same => n,Return()")
     L.append(exec_sub(route, "exp-exec"))
+    fast = fast_sub(route, "exp-fast")
+    L.append(fast or "[exp-fast]\nexten => s,1,Return()")
     L.append("[exp-empty]\nexten => s,1,Return()")
     L.append("[exp-micro]")
     subs = {"empty": ("exp-empty", "0558555" + "9001"), "mirror": ("exp-look", "05585559001"),
             "mirror_win": ("exp-look", "05585559990"), "consts": ("exp-look-c", "05585559001"),
             "consts_win": ("exp-look-cw", "05585559990"), "exec": ("exp-exec", "05585559001"),
+            "fast": ("exp-fast", "05585559001"),
             **{f"{x}10": (f"exp-{x}10", "05585559001") for x in ("nop", "set", "db", "cut", "execif")}}
     for v, (ctx, key) in subs.items():
         L.append(f"exten => {v},1,Set(IVR_KEY={key})")
@@ -167,7 +188,8 @@ def run_micro(lab: br.LabDeployment, n: int, reps: int) -> None:
         inst.cli(f'database put ivr o/990/plan/{m} "{lab.astdb(f"o/1/plan/{m}") or ""}"')
     inst.cli(f'database put ivr o/990/win "{WIN}"')
     inst.cli(f'database put ivr o/990/hwin "{HWIN}"')
-    inst.cli('database put ivr num/05585559990 "990^0^"')
+    n1 = lab.astdb("num/05585559001") or "1^0^"
+    inst.cli(f'database put ivr num/05585559990 "990{n1[n1.index("^"):]}"')
     tree = inst.cli("database show ivr")
     consts: dict[str, str] = {}
     for line in tree.splitlines():
@@ -208,6 +230,9 @@ def run_micro(lab: br.LabDeployment, n: int, reps: int) -> None:
     from collections import Counter
     kinds = Counter(re.sub(r"^\[[^\]]*\] ", "", re.sub(r"\[\d+\]|\[C-[0-9a-f]+\]", "", x))[:140]
                     for x in last if "SECURITY" not in x)
+    errs = [i for i, x in enumerate(last) if "ERROR" in x or "WARNING" in x]
+    for i in errs[:3]:
+        print("  context: " + " / ".join(last[max(0, i - 3):i + 2])[:1500])
     print("log lines (count, text):\n" + "\n".join(f"  {n:6d} {k}" for k, n in kinds.most_common(12)))
     print("last results: " + " | ".join(x.split("EXPMICRO", 1)[1] for x in last if "EXPMICRO" in x)[-600:])
 
