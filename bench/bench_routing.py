@@ -82,6 +82,7 @@ def numbers(n_phones: int) -> list[tuple[str, str]]:
 
 
 BASELINE_EVENTS = [True]  # --bare-baseline: False
+BASELINE_RINGING = [False]  # --baseline-ringing: the static dialplan sends 180 first, as ivr-route
 
 
 def baseline_config(n_phones: int) -> tuple[str, str]:
@@ -97,9 +98,11 @@ def baseline_config(n_phones: int) -> tuple[str, str]:
         if not BASELINE_EVENTS[0]:
             ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
             continue
+        ring = " same => n,Ringing()\n" if BASELINE_RINGING[0] else ""
         ext.append(
             f"exten => {num},1,CELGenUserEvent(IVR_CALL,dialed=${{EXTEN}}\\;caller=${{CALLERID(num)}}"
             f"\\;caller_raw=${{CALLERID(num)}})\n"
+            + ring +
             f" same => n,CELGenUserEvent(IVR_ROUTE,official={i}\\;src=static\\;mode=direct)\n"
             f" same => n,CELGenUserEvent(IVR_STEP,n=1\\;kind=direct\\;target=PJSIP/{ep})\n"
             f" same => n,Dial(PJSIP/{ep},20)\n"
@@ -533,13 +536,18 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
             r99 = [cr.p99 / br.p99 for br, cr in pairs]
             rcpu = [((cr.ctrl_cpu_s + cr.ast_cpu_s) / max(1, cr.attempted))
                     / max(1e-9, (br.ctrl_cpu_s + br.ast_cpu_s) / max(1, br.attempted)) for br, cr in pairs]
-            summary.setdefault("ratios", {})[path] = {"p50": r50, "p99": r99, "cpu_per_call": rcpu}
+            # Asterisk alone (the routing itself; the controller's part is mostly record keeping,
+            # the same events on both paths: issue 16, "Pinned")
+            rast = [(cr.ast_cpu_s / max(1, cr.attempted)) / max(1e-9, br.ast_cpu_s / max(1, br.attempted))
+                    for br, cr in pairs]
+            summary.setdefault("ratios", {})[path] = {"p50": r50, "p99": r99, "cpu_per_call": rcpu,
+                                                      "asterisk_cpu_per_call": rast}
 
             def sp(v: list[float]) -> str:
                 lo, med, hi = spread(v)
                 return f"{med:.2f} ({lo:.2f}-{hi:.2f})"
-            L.append(f"  {path:<11} p50 {sp(r50)}, p99 {sp(r99)}, CPU/call {sp(rcpu)}   "
-                     f"[median (min-max) of {len(pairs)} pairs]")
+            L.append(f"  {path:<11} p50 {sp(r50)}, p99 {sp(r99)}, CPU/call {sp(rcpu)}, Asterisk "
+                     f"CPU/call {sp(rast)}   [median (min-max) of {len(pairs)} pairs]")
     if "baseline" in summary and "controller" in summary:
         b, c = summary["baseline"], summary["controller"]
         added = {
@@ -632,6 +640,8 @@ async def main() -> int:
                     help="FastAGI probe requests per second during agi runs (0: off)")
     ap.add_argument("--bare-baseline", action="store_true",
                     help="the baseline emits no IVR_* CEL events (before issue 16's comparison)")
+    ap.add_argument("--baseline-ringing", action="store_true",
+                    help="the baseline sends 180 Ringing first, as ivr-route does (its cost apart)")
     ap.add_argument("--hung", action="store_true",
                     help="SIGSTOP the controller during every non-baseline run (a hung controller)")
     ap.add_argument("--paths", default="baseline,controller",
@@ -643,6 +653,7 @@ async def main() -> int:
     args = ap.parse_args()
     PATHS[:] = [p for p in args.paths.split(",") if p in ("baseline", "controller", "agi")]
     BASELINE_EVENTS[0] = not args.bare_baseline
+    BASELINE_RINGING[0] = args.baseline_ringing
     if args.quick:
         args.rate, args.calls, args.reps = 20.0, 100, 2
     if args.limit is None:

@@ -73,13 +73,13 @@ class RenderInput:
 # only as caller_raw= in IVR_CALL), then overwrite every caller field with a safe form, before
 # any CEL event, AGI or Dial (docs/architecture.md, "Call events").
 CALLER_PROLOGUE = (
-    "Set(IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})",  # PJSIP keeps at most 79 characters
-    "Set(IVR_CALLER_RAW=${IVR_CALLER_RAW:0:240})",
-    "Set(IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})})",
-    "Set(IVR_CALLER=${IVR_CALLER:0:20})",
-    "Set(CALLERID(all)=\"${IVR_CALLER}\" <${IVR_CALLER}>)",
-    "Set(CALLERID(ani-all)=\"${IVR_CALLER}\" <${IVR_CALLER}>)",
-    "Set(CALLERID(rdnis)=)",
+    # MSet: several variables in one priority (Asterisk's cost is per priority). Its arguments are
+    # split after substitution, so only safe text comes first: the filtered digits; the
+    # URI-encoded original (which may keep ( ) ' ! * ~) is always the last pair
+    "MSet(IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})},IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})",
+    "MSet(IVR_CALLER=${IVR_CALLER:0:20},IVR_CALLER_RAW=${IVR_CALLER_RAW:0:240})",  # PJSIP keeps <= 79
+    "MSet(CALLERID(all)=${IVR_CALLER} <${IVR_CALLER}>,CALLERID(ani-all)=${IVR_CALLER} <${IVR_CALLER}>,"
+    "CALLERID(rdnis)=)",
 )
 
 
