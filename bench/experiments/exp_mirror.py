@@ -101,6 +101,7 @@ def fast_sub(route: list[str], ctx: str) -> str | None:
         line = re.sub(r"^\s*(exten => s,1|same => n),", "exten => s,1," if i == 0 else " same => n,", line)
         line = re.sub(r"Goto\(run,1\)", "Return()", line)
         line = re.sub(r"\?slow,1\)", "?done)", line)
+        line = line.replace("?run,fast:slow,1)", "?done:done)")
         out.append(line)
     out.append(" same => n(done),Return()")
     return "\n".join(out)
