@@ -15,7 +15,8 @@
     - ``fast``: the usual call's look-up since issue 16 (one AstDB value, num/<digits>, read
       and split by ``s`` itself); ``mirror`` is then the fallback past a boundary;
     - ``exec``: the executor's priorities up to its Gosub (CEL user events and the Dial step
-      replaced by NoOp).
+      replaced by NoOp); ``exec_old``: the same for the executor before issue 16's changes
+      (git show 0d9dc48:…/executor.tmpl).
 * ``--perf N``: N calls at --rate through the static dialplan (baseline) and through the routing
   path, each recorded by ``perf record`` on Asterisk; prints the top symbols of each and writes the
   reports next to --out.
@@ -42,7 +43,7 @@ from bench_routing import (TreeMeter, create_lab, directory_yaml, ensure_baselin
                            ports, provision, run_uac, start_uas)
 
 MARK = "; --- exp_mirror"
-VARIANTS = ["empty", "mirror", "consts", "mirror_win", "consts_win", "fast", "exec",
+VARIANTS = ["empty", "mirror", "consts", "mirror_win", "consts_win", "fast", "exec", "exec_old",
             "nop10", "set10", "db10", "cut10", "execif10"]
 WIN = "28800-43200-direct|50400-64800-pool|118800-133200-deputy"
 HWIN = "0-28800-voicemail|64800-86400-voicemail"
@@ -120,9 +121,21 @@ def exec_sub(route: list[str], ctx: str) -> str:
     return "\n".join(out)
 
 
+OLD_COMMIT = "0d9dc48"  # before issue 16's denser mirror: its executor, for `exec_old`
+
+
+def old_executor() -> list[str]:
+    text = subprocess.run(["git", "-C", str(HERE), "show",
+                           f"{OLD_COMMIT}:ivr/asterisk/templates/extensions/executor.tmpl"],
+                          capture_output=True, text=True).stdout
+    return section(text, "ivr-route")
+
+
 def micro_dialplan(live: str, consts: dict[str, str], n: int) -> str:
     route = section(live, "ivr-route")
     L = [f"\n{MARK} ---"]
+    old = old_executor()
+    L.append(exec_sub(old, "exp-exec-old") if old else "[exp-exec-old]\nexten => s,1,Return()")
     L.append(lookup_sub(route, "exp-look", None))
     L.append(lookup_sub(route, "exp-look-c", consts, "05585559001", "1"))
     L.append(lookup_sub(route, "exp-look-cw", consts, "05585559990", "990"))
@@ -141,7 +154,7 @@ def micro_dialplan(live: str, consts: dict[str, str], n: int) -> str:
     subs = {"empty": ("exp-empty", "0558555" + "9001"), "mirror": ("exp-look", "05585559001"),
             "mirror_win": ("exp-look", "05585559990"), "consts": ("exp-look-c", "05585559001"),
             "consts_win": ("exp-look-cw", "05585559990"), "exec": ("exp-exec", "05585559001"),
-            "fast": ("exp-fast", "05585559001"),
+            "fast": ("exp-fast", "05585559001"), "exec_old": ("exp-exec-old", "05585559001"),
             **{f"{x}10": (f"exp-{x}10", "05585559001") for x in ("nop", "set", "db", "cut", "execif")}}
     for v, (ctx, key) in subs.items():
         L.append(f"exten => {v},1,Set(IVR_KEY={key})")
