@@ -286,6 +286,8 @@ async def main() -> int:
     ap.add_argument("--phones", type=int, default=4)
     ap.add_argument("--ast-verbose", type=int, default=3,
                     help="verbose = in asterisk.conf (the lab's default 3; production: 0)")
+    ap.add_argument("--ami-disable", default=None,
+                    help="manager.conf disabledevents for the run (e.g. Newexten,VarSet; '' none)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "mirror.txt")
     args = ap.parse_args()
     root = provision()
@@ -310,6 +312,16 @@ async def main() -> int:
         meters = {"controller": TreeMeter("controller", lab.controller.pid),
                   "asterisk": TreeMeter("asterisk", inst.pid)}
         print(f"work {work}; numbers {numbers(args.phones)}", flush=True)
+        if args.ami_disable is not None:
+            etc = inst.host_path(inst.etc_dir)
+            text = (etc / "manager.conf").read_text(encoding="utf-8")
+            text = re.sub(r"(?m)^disabledevents\s*=.*\n", "", text)
+            if args.ami_disable:
+                text = text.replace("[general]\n", f"[general]\ndisabledevents = {args.ami_disable}\n", 1)
+            inst.write_file("manager.conf", text)
+            await asyncio.to_thread(inst.cli, "manager reload")
+            print("manager: " + " ".join(x.strip() for x in (await asyncio.to_thread(
+                inst.cli, "manager show settings")).splitlines() if "isabled" in x), flush=True)
         if args.perf:
             await run_perf(lab, work, args, meters, args.out)
         if args.micro:
