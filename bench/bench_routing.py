@@ -642,6 +642,8 @@ async def main() -> int:
                     help="the baseline emits no IVR_* CEL events (before issue 16's comparison)")
     ap.add_argument("--baseline-ringing", action="store_true",
                     help="the baseline sends 180 Ringing first, as ivr-route does (its cost apart)")
+    ap.add_argument("--ami-disable", default="",
+                    help="experiment: manager.conf disabledevents for the run (e.g. Newexten,VarSet)")
     ap.add_argument("--hung", action="store_true",
                     help="SIGSTOP the controller during every non-baseline run (a hung controller)")
     ap.add_argument("--paths", default="baseline,controller",
@@ -686,6 +688,11 @@ async def main() -> int:
         await asyncio.to_thread(inst.start)
         for i, port in enumerate(phone_ports, 1):
             uas.append(await start_uas(work / f"uas-{i}", port, f"o-bench{i}"))
+        if args.ami_disable:
+            text = inst.host_path(inst.etc_dir / "manager.conf").read_text(encoding="utf-8")
+            inst.write_file("manager.conf", text.replace(
+                "[general]\n", f"[general]\ndisabledevents = {args.ami_disable}\n", 1))
+            await asyncio.to_thread(inst.cli, "manager reload")
         lab.start_controller()
         h = await lab.wait_ready()
         await asyncio.to_thread(ensure_baseline, lab, args.phones)
