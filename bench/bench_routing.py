@@ -82,6 +82,7 @@ def numbers(n_phones: int) -> list[tuple[str, str]]:
 
 
 BASELINE_EVENTS = [True]  # --bare-baseline: False
+BASELINE_RINGING = [False]  # --baseline-ringing: the static dialplan sends 180 first, as ivr-route
 
 
 def baseline_config(n_phones: int) -> tuple[str, str]:
@@ -97,9 +98,11 @@ def baseline_config(n_phones: int) -> tuple[str, str]:
         if not BASELINE_EVENTS[0]:
             ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
             continue
+        ring = " same => n,Ringing()\n" if BASELINE_RINGING[0] else ""
         ext.append(
             f"exten => {num},1,CELGenUserEvent(IVR_CALL,dialed=${{EXTEN}}\\;caller=${{CALLERID(num)}}"
             f"\\;caller_raw=${{CALLERID(num)}})\n"
+            + ring +
             f" same => n,CELGenUserEvent(IVR_ROUTE,official={i}\\;src=static\\;mode=direct)\n"
             f" same => n,CELGenUserEvent(IVR_STEP,n=1\\;kind=direct\\;target=PJSIP/{ep})\n"
             f" same => n,Dial(PJSIP/{ep},20)\n"
@@ -533,13 +536,18 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
             r99 = [cr.p99 / br.p99 for br, cr in pairs]
             rcpu = [((cr.ctrl_cpu_s + cr.ast_cpu_s) / max(1, cr.attempted))
                     / max(1e-9, (br.ctrl_cpu_s + br.ast_cpu_s) / max(1, br.attempted)) for br, cr in pairs]
-            summary.setdefault("ratios", {})[path] = {"p50": r50, "p99": r99, "cpu_per_call": rcpu}
+            # Asterisk alone (the routing itself; the controller's part is mostly record keeping,
+            # the same events on both paths: issue 16, "Pinned")
+            rast = [(cr.ast_cpu_s / max(1, cr.attempted)) / max(1e-9, br.ast_cpu_s / max(1, br.attempted))
+                    for br, cr in pairs]
+            summary.setdefault("ratios", {})[path] = {"p50": r50, "p99": r99, "cpu_per_call": rcpu,
+                                                      "asterisk_cpu_per_call": rast}
 
             def sp(v: list[float]) -> str:
                 lo, med, hi = spread(v)
                 return f"{med:.2f} ({lo:.2f}-{hi:.2f})"
-            L.append(f"  {path:<11} p50 {sp(r50)}, p99 {sp(r99)}, CPU/call {sp(rcpu)}   "
-                     f"[median (min-max) of {len(pairs)} pairs]")
+            L.append(f"  {path:<11} p50 {sp(r50)}, p99 {sp(r99)}, CPU/call {sp(rcpu)}, Asterisk "
+                     f"CPU/call {sp(rast)}   [median (min-max) of {len(pairs)} pairs]")
     if "baseline" in summary and "controller" in summary:
         b, c = summary["baseline"], summary["controller"]
         added = {
@@ -632,6 +640,10 @@ async def main() -> int:
                     help="FastAGI probe requests per second during agi runs (0: off)")
     ap.add_argument("--bare-baseline", action="store_true",
                     help="the baseline emits no IVR_* CEL events (before issue 16's comparison)")
+    ap.add_argument("--baseline-ringing", action="store_true",
+                    help="the baseline sends 180 Ringing first, as ivr-route does (its cost apart)")
+    ap.add_argument("--ami-disable", default="",
+                    help="experiment: manager.conf disabledevents for the run (e.g. Newexten,VarSet)")
     ap.add_argument("--hung", action="store_true",
                     help="SIGSTOP the controller during every non-baseline run (a hung controller)")
     ap.add_argument("--paths", default="baseline,controller",
@@ -639,10 +651,11 @@ async def main() -> int:
                          "[agi] route_live, FastAGI before the mirror)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--asterisk-verbose", type=int, default=0,
-                    help="Asterisk console verbosity during the runs (0: no per-step log lines)")
+                    help="asterisk.conf verbose (0, as in production: no per-priority log lines)")
     args = ap.parse_args()
     PATHS[:] = [p for p in args.paths.split(",") if p in ("baseline", "controller", "agi")]
     BASELINE_EVENTS[0] = not args.bare_baseline
+    BASELINE_RINGING[0] = args.baseline_ringing
     if args.quick:
         args.rate, args.calls, args.reps = 20.0, 100, 2
     if args.limit is None:
@@ -667,10 +680,19 @@ async def main() -> int:
         # RTP: 2 channels per call, 2 ports (RTP+RTCP) each, for every call up at once
         rtp = ports.rtp_range(2 * (4 * args.limit + 100))
         inst.write_file("rtp.conf", f"[general]\nrtpstart = {rtp.start}\nrtpend = {rtp.end}\n")
+        # asterisk.conf's verbose, as in production (docker/asterisk/asterisk.conf: 0): `core set
+        # verbose` from a remote console sets only that console's level, and with the lab's
+        # verbose = 3 Asterisk formats a log line for every priority (~half its dialplan cost,
+        # bench/experiments/FINDINGS-mirror.md) even though no log file takes them
+        inst.verbose = args.asterisk_verbose
         await asyncio.to_thread(inst.start)
-        await asyncio.to_thread(inst.cli, f"core set verbose {args.asterisk_verbose}")
         for i, port in enumerate(phone_ports, 1):
             uas.append(await start_uas(work / f"uas-{i}", port, f"o-bench{i}"))
+        if args.ami_disable:
+            text = inst.host_path(inst.etc_dir / "manager.conf").read_text(encoding="utf-8")
+            inst.write_file("manager.conf", text.replace(
+                "[general]\n", f"[general]\ndisabledevents = {args.ami_disable}\n", 1))
+            await asyncio.to_thread(inst.cli, "manager reload")
         lab.start_controller()
         h = await lab.wait_ready()
         await asyncio.to_thread(ensure_baseline, lab, args.phones)

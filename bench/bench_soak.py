@@ -49,8 +49,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         limit = max(1, round(args.rate * args.hold))
         rtp = ports.rtp_range(2 * (4 * limit + 100))
         inst.write_file("rtp.conf", f"[general]\nrtpstart = {rtp.start}\nrtpend = {rtp.end}\n")
+        inst.verbose = 0  # asterisk.conf, as in production (bench_routing.py: why not the CLI)
         await asyncio.to_thread(inst.start)
-        await asyncio.to_thread(inst.cli, "core set verbose 0")
         for i, port in enumerate(phone_ports, 1):
             uas.append(await br.start_uas(work / f"uas-{i}", port, f"o-bench{i}"))
         lab.start_controller()

@@ -75,13 +75,13 @@ class RenderInput:
 # only as caller_raw= in IVR_CALL), then overwrite every caller field with a safe form, before
 # any CEL event, AGI or Dial (docs/architecture.md, "Call events").
 CALLER_PROLOGUE = (
-    "Set(IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})",  # PJSIP keeps at most 79 characters
-    "Set(IVR_CALLER_RAW=${IVR_CALLER_RAW:0:240})",
-    "Set(IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})})",
-    "Set(IVR_CALLER=${IVR_CALLER:0:20})",
-    "Set(CALLERID(all)=\"${IVR_CALLER}\" <${IVR_CALLER}>)",
-    "Set(CALLERID(ani-all)=\"${IVR_CALLER}\" <${IVR_CALLER}>)",
-    "Set(CALLERID(rdnis)=)",
+    # MSet: several variables in one priority (Asterisk's cost is per priority). Its arguments are
+    # split after substitution, so only safe text comes first: the filtered digits, the dialed
+    # digits and +; the URI-encoded original (which may keep ( ) ' ! * ~) is always the last pair
+    "MSet(IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})},IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})",
+    "MSet(CALLERID(all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
+    "CALLERID(ani-all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,CALLERID(rdnis)=,IVR_DIALED=${EXTEN},"
+    "IVR_CALLER=${IVR_CALLER:0:20},IVR_CALLER_RAW=${IVR_CALLER_RAW:0:240})",  # PJSIP keeps <= 79
 )
 
 
@@ -90,11 +90,11 @@ def published_patterns(target: str = "ivr-route", sanitize: bool = True) -> str:
 
     ``sanitize``: the caller's ID is captured and made safe first (:data:`CALLER_PROLOGUE`)."""
     first = ("1," + CALLER_PROLOGUE[0],) + tuple(f"n,{app}" for app in CALLER_PROLOGUE[1:]) \
-        if sanitize else ()
+        if sanitize else ("1,Set(IVR_DIALED=${EXTEN})",)  # the prologue sets IVR_DIALED too
     lines = []
     for n in range(3, 21):
         pat = "_[+0-9]" + "X" * (n - 1)
-        body = [*first, f"{'n' if first else '1'},Set(IVR_DIALED=${{EXTEN}})", f"n,Goto({target},s,1)"]
+        body = [*first, f"n,Goto({target},s,1)"]
         lines.append(f"exten => {pat},{body[0]}\n" + "\n".join(f" same => {b}" for b in body[1:]))
     return "\n".join(lines)
 

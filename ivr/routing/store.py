@@ -54,11 +54,8 @@ class RoutingSnapshot:
         return r, plan_route(r, now, self.tz, self.holidays)
 
     def mirror(self, now: datetime) -> dict[str, str]:
-        entries = mirror_entries(self.routings.values(), self.dial_keys, self.tz_name, now,
-                                 self.number_options, self.holidays)
-        for oid, lang in self.languages.items():
-            entries[f"o/{oid}/lang"] = lang
-        return entries
+        return mirror_entries(self.routings.values(), self.dial_keys, self.tz_name, now,
+                              self.number_options, self.holidays, self.languages)
 
     def next_boundary(self, now: datetime) -> datetime | None:
         edges = [b for r in self.routings.values()

@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from ivr.core.config import Config
 from ivr.core.constants import MODES
-from ivr.core.mirror import FAMILY, mirror_entries, number_entries, official_entries
+from ivr.core.mirror import FAMILY, mirror_entries, number_entries, official_entries, route_record
 from ivr.core.plan import Step, decode_steps
 from ivr.core.policy import OfficialRouting, plan_for_mode, plan_route
 from ivr.core.schedule import DAY, WEEK, encode_intervals
@@ -225,8 +225,12 @@ async def test_snapshot_mirror(snap: RoutingSnapshot) -> None:
         steps = decode_steps(m[f"{p}/plan/{mode}"])
         assert steps == plan_for_mode(everyone, mode).steps
         assert steps[-1].kind in ("voicemail", "message")
-    assert m["num/05585551003"] == f"{wang.official_id}^0^"  # official^menu^language
-    assert m["num/865585551003"] == f"{wang.official_id}^0^"
+    # official^menu^language, then the route in force (route_record): 20:00 on a Monday is in
+    # the pool window until 08:30 the next day; the deputy on leave without an end
+    until = int(datetime(2026, 11, 3, 8, 30, tzinfo=SH).timestamp())
+    assert m["num/05585551003"] == (f"{wang.official_id}^0^^pool^{until}^available^^leave^^zh^王敏^"
+                                    + plan_for_mode(everyone, "pool").encode())
+    assert m["num/865585551003"] == m["num/05585551003"]
     assert sum(k.startswith("num/") for k in m) == 12
     assert "meta/synced" not in m
     assert all(not k.startswith("/") and not k.startswith(FAMILY) for k in m)
@@ -251,7 +255,48 @@ def test_mirror_entries_pure() -> None:
         "num/05585551001": "3^0^", "num/865585551001": "3^0^"}
     full = mirror_entries([r], {"05585551001": 3}, "Asia/Shanghai", now)
     assert full == {"meta/tz": "Asia/Shanghai", "meta/hol": "", **entries,
-                    "num/05585551001": "3^0^"}
+                    "num/05585551001": "3^0^^pool^^available^^^^^甲^pool^pool-main^60|voicemail^3^120"}
+
+
+def test_number_carries_the_route_in_force_until_its_boundary() -> None:
+    """num/<digits>: the mode in force and the next boundary (weekly or holiday, the city's
+    time), both availabilities with their ends, the language (the number's wins), the name
+    without ^, and the mode's plan last (it holds ^ and |)."""
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=SH)  # a Monday
+    until = now + timedelta(hours=1)
+    r = OfficialRouting(official_id=3, name="甲^乙", mode="direct", direct_dial="PJSIP/o-3",
+                        availability="meeting", availability_until=until, deputy_id=4,
+                        deputy_dial="PJSIP/o-4", deputy_availability="leave",
+                        intervals=((12 * H + 1800, 13 * H, "voicemail"),))
+    head, name, plan = route_record(r, now, SH, (), "zh")
+    assert head == f"direct^{int((now + timedelta(minutes=30)).timestamp())}^meeting^{int(until.timestamp())}^leave^^zh"
+    assert name == "甲 乙" and plan == plan_for_mode(replace(r, availability="available",
+                                                             deputy_availability="available"),
+                                                     "direct").encode()
+    # inside the window: voicemail until 13:00; after it, direct until next Monday 12:30 and the
+    # meeting over: available again
+    one = int(datetime(2026, 11, 2, 13, 0, tzinfo=SH).timestamp())
+    assert route_record(r, now + timedelta(minutes=40), SH)[0].startswith(
+        f"voicemail^{one}^meeting^{one}^leave^^")
+    assert route_record(r, now + timedelta(minutes=65), SH)[0].startswith(
+        f"direct^{int(datetime(2026, 11, 9, 12, 30, tzinfo=SH).timestamp())}^available^^leave^^")
+    # a holiday with holiday windows: its midnight is the next boundary
+    hol = replace(r, intervals=(), holiday_intervals=((0, DAY, "pool"),))
+    tomorrow = datetime(2026, 11, 3, 0, 0, tzinfo=SH)
+    assert route_record(hol, now, SH, {tomorrow.date()})[0].split("^")[:2] == [
+        "direct", str(int(tomorrow.timestamp()))]
+    assert route_record(hol, tomorrow + timedelta(hours=1), SH, {tomorrow.date()})[0].split("^")[:2] == [
+        "pool", str(int((tomorrow + timedelta(days=1)).timestamp()))]
+    # no deputy: both deputy fields empty; the number's own language replaces the official's
+    solo = replace(r, deputy_id=0, deputy_availability="available")
+    rec = route_record(solo, now, SH, (), "zh")
+    value = number_entries({"05585551001": 3}, {"05585551001": (True, "en")}, {3: rec})["num/05585551001"]
+    f = value.split("^")
+    assert f[:3] == ["3", "1", "en"] and f[7:10] == ["", "", "en"] and f[10] == "甲 乙"
+    assert "^".join(f[11:]) == plan
+    # a route too long for one AMI line: the 3 fields (the per-official keys route it)
+    long = (rec[0], rec[1], "|".join([plan] * 40))
+    assert number_entries({"05585551001": 3}, None, {3: long}) == {"num/05585551001": "3^0^"}
 
 
 def test_mirror_carries_availability_and_its_end() -> None:
