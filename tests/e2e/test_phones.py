@@ -13,9 +13,6 @@ registers (and the old one no longer does).
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,7 @@ import pytest
 
 from ivr.lab import ports
 from tests.e2e.routing_helpers import DIRECTORY, PHONES, call_record, eventually, make_lab, queue_status
-from tests.e2e.web_helpers import max_wait, with_operator
+from tests.e2e.web_helpers import cli, max_wait, with_operator
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "ivr-phones-e2e-pass"
@@ -45,14 +42,6 @@ async def lab(asterisk_root: Path, tmp_path: Path) -> Any:
     print(deployment.controller_log()[-6000:])
     print(deployment.asterisk.log_tail(100))
     deployment.asterisk.remove()
-
-
-def _cli(lab: Any, *args: str, stdin: str = "") -> str:
-    env = dict(os.environ, IVR_CONFIG=str(lab.workdir / "ivr.toml"))
-    r = subprocess.run([sys.executable, "-m", "ivr.cli", *args], input=stdin, env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
 
 
 async def _register(lab: Any, sipp: Any, secret: str, expires: int, endpoint: str = "op-3") -> Any:
@@ -97,7 +86,7 @@ async def test_operator_paused_while_phone_unregistered(lab: Any, sipp: Any, bro
         assert status == 200 and body["state"] == "ready", body
 
     # the operator's console is open (server push)
-    await asyncio.to_thread(_cli, lab, "user", "create", "zhaomin", "--role", "operator",
+    await asyncio.to_thread(cli, lab, "user", "create", "zhaomin", "--role", "operator",
                             "--operator", "op-3", "--display-name", "赵敏", "--password-stdin",
                             stdin=PASSWORD + "\n")
     page = await (await browser()).new_page()
@@ -191,7 +180,7 @@ async def _member_if(lab: Any, endpoint: str, paused: str) -> dict[str, str] | N
 async def test_phone_page_and_secret_reset(lab: Any, sipp: Any, browser: Any,
                                            artifacts: Path) -> None:
     old = lab.extra["credentials"]["o-li"]
-    await asyncio.to_thread(_cli, lab, "user", "create", "admin", "--role", "admin",
+    await asyncio.to_thread(cli, lab, "user", "create", "admin", "--role", "admin",
                             "--display-name", "管理员", "--password-stdin", stdin=PASSWORD + "\n")
     page = await (await browser()).new_page()
     await page.goto(f"{lab.api}/login")
@@ -246,7 +235,7 @@ async def test_phone_page_and_secret_reset(lab: Any, sipp: Any, browser: Any,
 async def test_wallboard_shows_a_waiting_caller_by_push(lab: Any, sipp: Any, browser: Any,
                                                         artifacts: Path) -> None:
     assert "max_wait: 40" in PHONES_DIRECTORY
-    await asyncio.to_thread(_cli, lab, "user", "create", "jiandu", "--role", "supervisor",
+    await asyncio.to_thread(cli, lab, "user", "create", "jiandu", "--role", "supervisor",
                             "--display-name", "监督员", "--password-stdin", stdin=PASSWORD + "\n")
     page = await (await browser()).new_page()
     await page.goto(f"{lab.api}/login")
