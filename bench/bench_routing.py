@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -38,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -604,6 +606,47 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
 
 
 # ---------------------------------------------------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def bench_lab(name: str, phones: int, limit: int, verbose: int = 0
+                    ) -> AsyncIterator[tuple[LabDeployment, dict[str, TreeMeter], Path]]:
+    """One lab for a bench: Asterisk (RTP ports for ``limit`` calls up at once, ``verbose`` as in
+    production), ``phones`` sipp UAS phones, the controller ready, the static dialplan loaded;
+    the meters of both processes; the work folder. Everything is stopped and removed after."""
+    root = provision()
+    work = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    phone_ports = ports.free_ports(phones)
+    lab = await create_lab(root, work / "lab", directory_yaml(phone_ports), name=name,
+                           start_asterisk=False)
+    uas: list[asyncio.subprocess.Process] = []
+    try:
+        inst = lab.asterisk
+        rtp = ports.rtp_range(2 * (4 * limit + 100))
+        inst.write_file("rtp.conf", f"[general]\nrtpstart = {rtp.start}\nrtpend = {rtp.end}\n")
+        inst.verbose = verbose  # asterisk.conf: `core set verbose` from a console is not enough
+        await asyncio.to_thread(inst.start)
+        for i, port in enumerate(phone_ports, 1):
+            uas.append(await start_uas(work / f"uas-{i}", port, f"o-bench{i}"))
+        lab.start_controller()
+        await lab.wait_ready()
+        await asyncio.to_thread(ensure_baseline, lab, phones)
+        assert lab.controller is not None and inst.pid is not None
+        meters = {"controller": TreeMeter("controller", lab.controller.pid),
+                  "asterisk": TreeMeter("asterisk", inst.pid)}
+        yield lab, meters, work
+    finally:
+        for p in uas:
+            if p.returncode is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(p.wait(), 5)
+                except TimeoutError:
+                    p.kill()
+                    await p.wait()
+        await asyncio.to_thread(lab.close)
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(lab.asterisk.host_dir, ignore_errors=True)
+
 
 async def route_live(lab: LabDeployment, path: str) -> None:
     """The agi path asks the controller first (IVR_ROUTE_LIVE=1); the others route from the mirror."""

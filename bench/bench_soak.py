@@ -4,6 +4,7 @@ routing alternately, one chunk each, so a high-water mark of Asterisk itself sho
 
     .venv/bin/python bench/bench_soak.py                         # 50,000 calls per path, 100/s
     .venv/bin/python bench/bench_soak.py --calls 2000 --chunk 500 --rate 50   # a short check
+    .venv/bin/python bench/bench_soak.py --paths baseline     # Asterisk alone, a fresh Asterisk
 
 Output: one line per chunk (path, calls so far, failed, set-up p50/p99 ms, Asterisk RSS and
 controller RSS after the chunk, MiB), then whether each curve plateaus (the last third of the
@@ -16,19 +17,13 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_routing as br  # noqa: E402
-
-from ivr.lab import ports  # noqa: E402
-from ivr.lab.asterisk import provision  # noqa: E402
-from ivr.lab.deploy import create_lab  # noqa: E402
 
 
 def plateau(values: list[float]) -> bool:
@@ -37,33 +32,15 @@ def plateau(values: list[float]) -> bool:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    root = provision()
-    work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
-    phone_ports = ports.free_ports(args.phones)
-    lab = await create_lab(root, work / "lab", br.directory_yaml(phone_ports), name="bench-soak",
-                           start_asterisk=False)
-    uas: list[asyncio.subprocess.Process] = []
     rows: list[dict[str, Any]] = []
-    try:
-        inst = lab.asterisk
-        limit = max(1, round(args.rate * args.hold))
-        rtp = ports.rtp_range(2 * (4 * limit + 100))
-        inst.write_file("rtp.conf", f"[general]\nrtpstart = {rtp.start}\nrtpend = {rtp.end}\n")
-        inst.verbose = 0  # asterisk.conf, as in production (bench_routing.py: why not the CLI)
-        await asyncio.to_thread(inst.start)
-        for i, port in enumerate(phone_ports, 1):
-            uas.append(await br.start_uas(work / f"uas-{i}", port, f"o-bench{i}"))
-        lab.start_controller()
-        await lab.wait_ready()
-        await asyncio.to_thread(br.ensure_baseline, lab, args.phones)
-        assert lab.controller is not None and inst.pid is not None
-        meters = {"controller": br.TreeMeter("controller", lab.controller.pid),
-                  "asterisk": br.TreeMeter("asterisk", inst.pid)}
+    limit = max(1, round(args.rate * args.hold))
+    async with br.bench_lab("bench-soak", args.phones, limit) as (lab, meters, work):
         run_args = argparse.Namespace(rate=args.rate, calls=args.chunk, hold=args.hold, limit=limit,
                                       phones=args.phones, probe=0.0, hung=False)
-        done = {"baseline": 0, "controller": 0}
+        paths = args.paths.split(",")
+        done = dict.fromkeys(paths, 0)
         for n in range(args.calls // args.chunk):
-            for path in ("baseline", "controller"):
+            for path in paths:
                 await br.route_live(lab, path)
                 r = await br.run_uac(lab, work / f"{path}-{n}", path, n, run_args, meters)
                 shutil.rmtree(work / f"{path}-{n}", ignore_errors=True)
@@ -77,15 +54,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"{path:<11}{row['calls']:>7} calls, {r.failed} failed, p50 {br.fmt(r.p50)} "
                       f"p99 {br.fmt(r.p99)} ms; Asterisk {row['asterisk_rss_mb']:.0f} MiB, "
                       f"controller {row['controller_rss_mb']:.0f} MiB", flush=True)
-    finally:
-        for p in uas:
-            if p.returncode is None:
-                p.send_signal(signal.SIGTERM)
-                await p.wait()
-        await asyncio.to_thread(lab.close)
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(lab.asterisk.host_dir, ignore_errors=True)
-    for path in ("baseline", "controller"):
+    for path in args.paths.split(","):
         ast = [r["asterisk_rss_mb"] for r in rows if r["path"] == path]
         ctl = [r["controller_rss_mb"] for r in rows if r["path"] == path]
         print(f"{path}: Asterisk RSS plateaus: {plateau(ast)}; controller RSS plateaus: {plateau(ctl)}")
@@ -99,6 +68,9 @@ if __name__ == "__main__":
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--hold", type=float, default=3.0)
     ap.add_argument("--phones", type=int, default=4)
+    ap.add_argument("--paths", default="baseline,controller",
+                    help="paths, alternating chunk by chunk on one Asterisk; one path alone gives "
+                         "its own curve from a fresh Asterisk (run baseline and controller apart)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     out = asyncio.run(main(a))

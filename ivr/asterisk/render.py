@@ -85,6 +85,20 @@ CALLER_PROLOGUE = (
 )
 
 
+# Where the executor goes with the step it has just read (IVR_KIND …): the number's DTMF menu
+# first (before step 1); no step left: done; a kind without its context is skipped, and so is an
+# official away (meeting, leave, dnd, by the mirror's availability) for a direct step and a
+# deputy away for a deputy step; a direct or deputy step is dialled by the executor itself; any
+# other kind runs in a Gosub. One expression for the executor's `next` and the usual call's
+# `fast` (extensions/executor.tmpl): a computed Goto, one priority.
+STEP_LABEL = (
+    '${IF($["${IVR_MENU}" = "1"]?menu:${IF($["${IVR_KIND}" = ""]?done:'
+    '${IF($[${DIALPLAN_EXISTS(ivr-step-${IVR_KIND},s,1)} = 0'
+    ' | ("${IVR_KIND}" = "direct" & "${IVR_AWAY}" = "1")'
+    ' | ("${IVR_KIND}" = "deputy" & "${IVR_DEP_AWAY}" = "1")]?next:'
+    '${IF($["${IVR_KIND}" = "direct" | "${IVR_KIND}" = "deputy"]?dial:step)})})})}')
+
+
 def published_patterns(target: str = "ivr-route", sanitize: bool = True) -> str:
     """One extension pattern per length 3..20 where every character is ``+`` or a digit.
 
@@ -196,6 +210,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "timezone": inp.timezone or c.database.timezone, "default_language": c.routing.default_language,
         "confirm_window": str(c.routing.confirm_window),
         "voicemail_dir": c.voicemail_dir_inside, "prompts_dir": c.prompts_dir_inside,
+        "step_label": STEP_LABEL,
         "published_patterns": published_patterns(), "outbound_patterns": outbound_patterns(),
         "callback_max_seconds": str(c.outbound.callback_max_seconds),
         "survey_patterns": outbound_patterns("ivr-survey-run"),

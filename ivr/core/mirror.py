@@ -7,8 +7,9 @@ end, so a meeting ends on time with the controller down (docs/architecture.md). 
 the deputy step: ``o/<id>/dep`` names the deputy, whose own ``avail`` is read.
 
 Each published number's key (``num/<digits>``) also carries the route in force (issue 16):
-``official^menu^language^mode^until^avail^avail_until^dep_avail^dep_avail_until^lang^name^plan``
-(:func:`route_record`). The dialplan routes from that one value while ``${EPOCH}`` is before
+``official^menu^language^mode^until^avail^avail_until^dep_avail^dep_avail_until^lang^name^2^plan``
+(:func:`route_record`; 2: the format, :data:`NUMBER_FORMAT`; the plan's steps joined by ``^``,
+so step 1 is fields 13 to 15 and the dialplan reads it in the same priority). The dialplan routes from that one value while ``${EPOCH}`` is before
 ``until`` (the next schedule or holiday boundary, resolved here in the city's timezone; empty:
 none) and falls back to the per-official keys (windows evaluated in the dialplan) after it, so
 routing stays right with the controller down across a boundary.
@@ -86,6 +87,11 @@ def route_record(r: OfficialRouting, now: datetime, tz: ZoneInfo, holidays: Coll
 
 NumberOptions = Mapping[str, tuple[bool, "str | None"]]
 
+# The route's format in ``num/<digits>`` (field 12): the dialplan takes the value as the route in
+# force only with this mark, so a value of another format (written by another version) goes the
+# per-official keys' way. The plan follows, its steps joined by ``^`` like their fields.
+NUMBER_FORMAT = "2"
+
 # Asterisk reads an AMI line into 1025 bytes and drops a longer one (DBPut Val: …): a number
 # whose route would not fit keeps the 3 fields and routes by the per-official keys
 MAX_NUMBER_VALUE = 900
@@ -105,7 +111,7 @@ def number_entries(dial_keys: Mapping[str, int], options: NumberOptions | None =
             head, name, plan = rec
             if lang:  # the number's own language wins over the official's (the last field)
                 head = head.rsplit("^", 1)[0] + f"^{lang}"
-            full = f"{value}^{head}^{name}^{plan}"
+            full = f"{value}^{head}^{name}^{NUMBER_FORMAT}^{plan.replace('|', '^')}"
             if len(full.encode()) <= MAX_NUMBER_VALUE:
                 value = full
         out[f"num/{digits}"] = value

@@ -302,3 +302,26 @@ def test_includes(tmp_path: Path) -> None:
 def test_no_template_folder(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="no \\*.conf.tmpl"):
         render_all(RenderInput(CONFIG), tmp_path)
+
+
+def test_usual_call_reaches_its_dial_in_few_priorities() -> None:
+    """Issue 16: Asterisk's cost is per priority. The usual call (a route in force in
+    num/<digits>) reads the value and step 1 in `s` (one MSet), then `fast` sends IVR_ROUTE and
+    goes to the step: for a direct step, `dial` (IVR_STEP, then the Dial), no Gosub."""
+    ext = render_all(RenderInput(CONFIG))["extensions.conf"]
+    route = ext[ext.index("exten => s,1,CELGenUserEvent(IVR_CALL"):ext.index("exten => slow,1")]
+    prios = [ln for ln in route.splitlines() if ln.startswith(("exten =>", " same =>"))]
+    assert [p.split(",", 2)[1 if p.startswith(" same") else 2].split("(")[0] for p in prios] == [
+        "CELGenUserEvent", "Set", "MSet", "GotoIf"]
+    mset = prios[2]
+    for var in ("IVR_KEY", "IVR_OFFICIAL", "IVR_MODE", "__IVR_LANG", "IVR_AWAY", "IVR_DEP_AWAY",
+                "IVR_FLAT", "IVR_KIND", "IVR_TARGET", "IVR_TMO", "__IVR_STEP_N", "__IVR_LEG_TMO"):
+        assert f",{var}=" in mset or f"MSet({var}=" in mset, var
+    assert mset.rstrip().endswith('CALLERID(name)="${CUT(IVR_NUM,^,11)}/${IVR_CALLER}")')
+    assert '"${CUT(IVR_NUM,^,12)}" = "2"' in prios[3] and prios[3].endswith("?fast,1:slow,1)")
+    fast = ext[ext.index("exten => fast,1,"):].split("\n\n")[0].splitlines()
+    assert len(fast) == 2 and fast[1].startswith(" same => n,Goto(run,${IF(")
+    dial = ext[ext.index(" same => n(dial),"):].splitlines()
+    assert dial[0].startswith(" same => n(dial),CELGenUserEvent(IVR_STEP,") and \
+        dial[1].startswith(" same => n,Dial(${IVR_TARGET},")
+    assert re.search(r"\?dial:step\)", ext)

@@ -228,8 +228,8 @@ async def test_snapshot_mirror(snap: RoutingSnapshot) -> None:
     # official^menu^language, then the route in force (route_record): 20:00 on a Monday is in
     # the pool window until 08:30 the next day; the deputy on leave without an end
     until = int(datetime(2026, 11, 3, 8, 30, tzinfo=SH).timestamp())
-    assert m["num/05585551003"] == (f"{wang.official_id}^0^^pool^{until}^available^^leave^^zh^王敏^"
-                                    + plan_for_mode(everyone, "pool").encode())
+    assert m["num/05585551003"] == (f"{wang.official_id}^0^^pool^{until}^available^^leave^^zh^王敏^2^"
+                                    + plan_for_mode(everyone, "pool").encode().replace("|", "^"))
     assert m["num/865585551003"] == m["num/05585551003"]
     assert sum(k.startswith("num/") for k in m) == 12
     assert "meta/synced" not in m
@@ -255,7 +255,7 @@ def test_mirror_entries_pure() -> None:
         "num/05585551001": "3^0^", "num/865585551001": "3^0^"}
     full = mirror_entries([r], {"05585551001": 3}, "Asia/Shanghai", now)
     assert full == {"meta/tz": "Asia/Shanghai", "meta/hol": "", **entries,
-                    "num/05585551001": "3^0^^pool^^available^^^^^甲^pool^pool-main^60|voicemail^3^120"}
+                    "num/05585551001": "3^0^^pool^^available^^^^^甲^2^pool^pool-main^60^voicemail^3^120"}
 
 
 def test_number_carries_the_route_in_force_until_its_boundary() -> None:
@@ -293,7 +293,9 @@ def test_number_carries_the_route_in_force_until_its_boundary() -> None:
     value = number_entries({"05585551001": 3}, {"05585551001": (True, "en")}, {3: rec})["num/05585551001"]
     f = value.split("^")
     assert f[:3] == ["3", "1", "en"] and f[7:10] == ["", "", "en"] and f[10] == "甲 乙"
-    assert "^".join(f[11:]) == plan
+    # the format, then the plan's steps joined by ^: step 1 is fields 13-15
+    assert f[11] == "2" and "^".join(f[12:]) == plan.replace("|", "^")
+    assert f[12:15] == plan.split("|")[0].split("^")
     # a route too long for one AMI line: the 3 fields (the per-official keys route it)
     long = (rec[0], rec[1], "|".join([plan] * 40))
     assert number_entries({"05585551001": 3}, None, {3: long}) == {"num/05585551001": "3^0^"}

@@ -1,0 +1,114 @@
+"""Capacity: the highest call rate with no failed call, ivr's routing against the static dialplan
+on the same Asterisk (issue 16: "the max calls/s with 0 failures through our routing equal to the
+static dialplan's on this machine").
+
+    .venv/bin/python bench/bench_capacity.py                     # 100, 120, ... calls/s, 2 ladders
+    .venv/bin/python bench/bench_capacity.py --start 60 --step 20 --seconds 10 --ladders 1
+
+A ladder climbs from --start by --step calls/s. At each rate both paths run --seconds worth of
+calls, interleaved (baseline, controller) on one lab (bench_routing.py: the same Asterisk,
+phones, meters and static dialplan); a path stops climbing at its first rate with a failed call
+(an error response, a timeout, a call the phone saw fail), and the ladder ends when both have.
+A path's capacity is the last rate it passed. Each ladder starts again from --start on the same
+lab, and the figures are the ladders' median, with the spread. The load generator (sipp) and the
+phones run on the same host: both paths pay for them alike. Bench only: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import shlex
+import shutil
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_routing as br  # noqa: E402
+
+from ivr.lab.deploy import LabDeployment  # noqa: E402
+
+PATHS = ("baseline", "controller")
+
+
+async def ladder(lab: LabDeployment, meters: dict[str, br.TreeMeter], work: Path,
+                 args: argparse.Namespace, n: int) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    best = dict.fromkeys(PATHS, 0.0)
+    climbing = set(PATHS)
+    rows: list[dict[str, Any]] = []
+    rate = args.start
+    while climbing and rate <= args.max:
+        for path in PATHS:
+            if path not in climbing:
+                continue
+            run_args = argparse.Namespace(rate=rate, calls=int(rate * args.seconds), hold=args.hold,
+                                          limit=round(rate * args.hold * 1.5), phones=args.phones,
+                                          probe=0.0, hung=False)
+            await br.route_live(lab, path)
+            folder = work / f"l{n}-{path}-{rate:g}"
+            r = await br.run_uac(lab, folder, path, n, run_args, meters)
+            shutil.rmtree(folder, ignore_errors=True)
+            ok = r.failed == 0 and r.answered == r.attempted > 0
+            if ok:
+                best[path] = rate
+            else:
+                climbing.discard(path)
+            row = {"ladder": n, "path": path, "rate": rate, "attempted": r.attempted,
+                   "failed": r.failed, "answered": r.answered, "p50": r.p50, "p99": r.p99,
+                   "ctl_cpu_pct": r.ctrl_cpu_pct, "ast_cpu_pct": r.ast_cpu_pct,
+                   "host_pct": r.machine_busy_pct, "passed": ok}
+            rows.append(row)
+            print(f"  ladder {n} {path:<10} {rate:>5g}/s: {r.answered}/{r.attempted} answered, "
+                  f"{r.failed} failed, p50 {br.fmt(r.p50)} p99 {br.fmt(r.p99)} ms, Asterisk "
+                  f"{r.ast_cpu_pct:.0f} %, controller {r.ctrl_cpu_pct:.0f} %, host "
+                  f"{r.machine_busy_pct:.0f} % -> {'passed' if ok else 'FAILED'}", flush=True)
+        rate += args.step
+    return best, rows
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    print(f"$ {shlex.join([sys.executable, *sys.argv])}")
+    print(f"host {platform.node()}; ladders of {args.start:g}+{args.step:g} calls/s up to {args.max:g}, "
+          f"{args.seconds:g} s of calls per rate and path, hold {args.hold:g} s", flush=True)
+    limit = round(args.max * args.hold * 1.5)
+    bests: list[dict[str, float]] = []
+    rows: list[dict[str, Any]] = []
+    async with br.bench_lab("bench-capacity", args.phones, limit) as (lab, meters, work):
+        await br.warm_up(lab, work, argparse.Namespace(phones=args.phones, probe=0.0, hung=False,
+                                                       rate=10.0, calls=8, hold=0.2, limit=10), meters)
+        for n in range(1, args.ladders + 1):
+            best, r = await ladder(lab, meters, work, args, n)
+            bests.append(best)
+            rows.extend(r)
+    print("\nCapacity: the highest rate with no failed call (calls/s), per ladder and median")
+    med = {}
+    for path in PATHS:
+        vals = [b[path] for b in bests]
+        med[path] = statistics.median(vals)
+        print(f"  {path:<10} {', '.join(f'{v:g}' for v in vals)}  -> median {med[path]:g}")
+    ratio = med["controller"] / med["baseline"] if med["baseline"] else float("nan")
+    topped = any(b[p] >= args.max for b in bests for p in PATHS)
+    print(f"  ratio controller / static: {br.fmt(ratio)} (issue 16 target: 1.00)"
+          + ("; a path reached --max: raise it" if topped else ""))
+    return {"args": vars(args), "rows": rows, "ladders": bests, "median": med, "ratio": ratio}
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--start", type=float, default=100.0, help="first rate, calls/s (100)")
+    ap.add_argument("--step", type=float, default=20.0, help="rate step, calls/s (20)")
+    ap.add_argument("--max", type=float, default=400.0, help="highest rate tried (400)")
+    ap.add_argument("--seconds", type=float, default=15.0, help="seconds of calls per rate (15)")
+    ap.add_argument("--hold", type=float, default=3.0)
+    ap.add_argument("--ladders", type=int, default=2)
+    ap.add_argument("--phones", type=int, default=4)
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args()
+    out = asyncio.run(main(a))
+    if a.json:
+        a.json.write_text(json.dumps(out, indent=1, default=str))
