@@ -71,17 +71,16 @@ class RenderInput:
 
 # The caller ID is the caller's (the SIP From user, the Diversion header): it may hold anything,
 # CR LF included, and Asterisk copies it unescaped into every AMI event and the FastAGI request.
-# So the first priorities of a call entering the route keep the original URI-encoded (carried
-# only as caller_raw= in IVR_CALL), then overwrite every caller field with a safe form, before
-# any CEL event, AGI or Dial (docs/architecture.md, "Call events").
+# So the first priority of a call entering the route keeps the original URI-encoded (carried
+# only as caller_raw= in IVR_CALL) and its digits and + alone; ivr-route's first MSet then
+# overwrites every caller field with that safe form, before any CEL event, AGI or Dial
+# (extensions/route.tmpl; docs/architecture.md, "Call events"). MSet: several variables in one
+# priority (Asterisk's cost is per priority). Its arguments are split after substitution, so only
+# safe text comes first: the dialed digits and +, the filtered digits; the URI-encoded original
+# (which may keep ( ) ' ! * ~) is always the last pair.
 CALLER_PROLOGUE = (
-    # MSet: several variables in one priority (Asterisk's cost is per priority). Its arguments are
-    # split after substitution, so only safe text comes first: the filtered digits, the dialed
-    # digits and +; the URI-encoded original (which may keep ( ) ' ! * ~) is always the last pair
-    "MSet(IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})},IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})",
-    "MSet(CALLERID(all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
-    "CALLERID(ani-all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,CALLERID(rdnis)=,IVR_DIALED=${EXTEN},"
-    "IVR_CALLER=${IVR_CALLER:0:20},IVR_CALLER_RAW=${IVR_CALLER_RAW:0:240})",  # PJSIP keeps <= 79
+    "MSet(IVR_DIALED=${EXTEN},IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})},"
+    "IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})",
 )
 
 

@@ -309,15 +309,20 @@ def test_usual_call_reaches_its_dial_in_few_priorities() -> None:
     num/<digits>) reads the value and step 1 in `s` (one MSet), then `fast` sends IVR_ROUTE and
     goes to the step: for a direct step, `dial` (IVR_STEP, then the Dial), no Gosub."""
     ext = render_all(RenderInput(CONFIG))["extensions.conf"]
-    route = ext[ext.index("exten => s,1,CELGenUserEvent(IVR_CALL"):ext.index("exten => slow,1")]
+    route = ext[ext.index("exten => s,1,Set(IVR_NUM="):ext.index("exten => slow,1")]
     prios = [ln for ln in route.splitlines() if ln.startswith(("exten =>", " same =>"))]
     assert [p.split(",", 2)[1 if p.startswith(" same") else 2].split("(")[0] for p in prios] == [
-        "CELGenUserEvent", "Set", "MSet", "GotoIf"]
-    mset = prios[2]
+        "Set", "MSet", "CELGenUserEvent", "GotoIf"]
+    mset = prios[1]
+    # the caller's ID made safe first, before the first event (IVR_CALL)
+    assert mset.startswith(" same => n,MSet(CALLERID(all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
+                           "CALLERID(ani-all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
+                           "CALLERID(rdnis)=,IVR_CALLER=${IVR_CALLER:0:20},")
     for var in ("IVR_KEY", "IVR_OFFICIAL", "IVR_MODE", "__IVR_LANG", "IVR_AWAY", "IVR_DEP_AWAY",
                 "IVR_FLAT", "IVR_KIND", "IVR_TARGET", "IVR_TMO", "__IVR_STEP_N", "__IVR_LEG_TMO"):
         assert f",{var}=" in mset or f"MSet({var}=" in mset, var
-    assert mset.rstrip().endswith('CALLERID(name)="${CUT(IVR_NUM,^,11)}/${IVR_CALLER}")')
+    assert mset.rstrip().endswith(',IVR_CALLER_RAW="${IVR_CALLER_RAW:0:240}",'
+                                  'CALLERID(name)="${CUT(IVR_NUM,^,11)}/${IVR_CALLER:0:20}")')
     assert '"${CUT(IVR_NUM,^,12)}" = "2"' in prios[3] and prios[3].endswith("?fast,1:slow,1)")
     fast = ext[ext.index("exten => fast,1,"):].split("\n\n")[0].splitlines()
     assert len(fast) == 2 and fast[1].startswith(" same => n,Goto(run,${IF(")
