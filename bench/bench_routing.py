@@ -85,6 +85,8 @@ def numbers(n_phones: int) -> list[tuple[str, str]]:
 
 BASELINE_EVENTS = [True]  # --bare-baseline: False
 BASELINE_RINGING = [False]  # --baseline-ringing: the static dialplan sends 180 first, as ivr-route
+BASELINE_PAD = [0]  # --baseline-pad N: N Set() priorities before the static Dial (a priority's cost)
+BASELINE_PAD_APP = ["Set(BENCH_PAD{k}=x)"]  # --baseline-pad-app: what each of them does
 
 
 def baseline_config(n_phones: int) -> tuple[str, str]:
@@ -101,6 +103,8 @@ def baseline_config(n_phones: int) -> tuple[str, str]:
             ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
             continue
         ring = " same => n,Ringing()\n" if BASELINE_RINGING[0] else ""
+        ring += "".join(f" same => n,{BASELINE_PAD_APP[0].replace('{k}', str(k))}\n"
+                        for k in range(BASELINE_PAD[0]))
         ext.append(
             f"exten => {num},1,CELGenUserEvent(IVR_CALL,dialed=${{EXTEN}}\\;caller=${{CALLERID(num)}}"
             f"\\;caller_raw=${{CALLERID(num)}})\n"
@@ -685,6 +689,10 @@ async def main() -> int:
                     help="the baseline emits no IVR_* CEL events (before issue 16's comparison)")
     ap.add_argument("--baseline-ringing", action="store_true",
                     help="the baseline sends 180 Ringing first, as ivr-route does (its cost apart)")
+    ap.add_argument("--baseline-pad", type=int, default=0,
+                    help="experiment: N Set() priorities before the static Dial (a priority's cost)")
+    ap.add_argument("--baseline-pad-app", default="Set(BENCH_PAD{k}=x)",
+                    help="experiment: the application of each --baseline-pad priority ({k}: its index)")
     ap.add_argument("--ami-disable", default="",
                     help="experiment: manager.conf disabledevents for the run (e.g. Newexten,VarSet)")
     ap.add_argument("--hung", action="store_true",
@@ -699,6 +707,8 @@ async def main() -> int:
     PATHS[:] = [p for p in args.paths.split(",") if p in ("baseline", "controller", "agi")]
     BASELINE_EVENTS[0] = not args.bare_baseline
     BASELINE_RINGING[0] = args.baseline_ringing
+    BASELINE_PAD[0] = args.baseline_pad
+    BASELINE_PAD_APP[0] = args.baseline_pad_app
     if args.quick:
         args.rate, args.calls, args.reps = 20.0, 100, 2
     if args.limit is None:

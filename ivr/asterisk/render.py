@@ -76,12 +76,15 @@ class RenderInput:
 # overwrites every caller field with that safe form, before any CEL event, AGI or Dial
 # (extensions/route.tmpl; docs/architecture.md, "Call events"). MSet: several variables in one
 # priority (Asterisk's cost is per priority). Its arguments are split after substitution, so only
-# safe text comes first: the dialed digits and +, the filtered digits; the URI-encoded original
-# (which may keep ( ) ' ! * ~) is always the last pair.
+# safe text comes first: the dialed digits and + (the pattern matched them), the filtered digits;
+# the URI-encoded original (which may keep ( ) ' ! * ~) is always the last pair.
 CALLER_PROLOGUE = (
-    "MSet(IVR_DIALED=${EXTEN},IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})},"
-    "IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})",
-)
+    "MSet(IVR_DIALED=${EXTEN},"
+    # the mirror's key: the dialed digits without + and without a leading 00 (after the +)
+    'IVR_KEY=${EXTEN:$[${IF($["${EXTEN:0:3}" = "+00"]?3:'
+    '${IF($["${EXTEN:0:1}" = "+"]?1:${IF($["${EXTEN:0:2}" = "00"]?2:0)})})}]},'
+    "IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})},"
+    "IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})")
 
 
 # Where the executor goes with the step it has just read (IVR_KIND …): the number's DTMF menu
@@ -102,12 +105,12 @@ def published_patterns(target: str = "ivr-route", sanitize: bool = True) -> str:
     """One extension pattern per length 3..20 where every character is ``+`` or a digit.
 
     ``sanitize``: the caller's ID is captured and made safe first (:data:`CALLER_PROLOGUE`)."""
-    first = ("1," + CALLER_PROLOGUE[0],) + tuple(f"n,{app}" for app in CALLER_PROLOGUE[1:]) \
-        if sanitize else ("1,Set(IVR_DIALED=${EXTEN})",)  # the prologue sets IVR_DIALED too
+    first = ("1," + CALLER_PROLOGUE if sanitize
+             else "1,Set(IVR_DIALED=${EXTEN})")  # the prologue sets IVR_DIALED too
     lines = []
     for n in range(3, 21):
         pat = "_[+0-9]" + "X" * (n - 1)
-        body = [*first, f"n,Goto({target},s,1)"]
+        body = [first, f"n,Goto({target},s,1)"]
         lines.append(f"exten => {pat},{body[0]}\n" + "\n".join(f" same => {b}" for b in body[1:]))
     return "\n".join(lines)
 

@@ -9,9 +9,10 @@ the deputy step: ``o/<id>/dep`` names the deputy, whose own ``avail`` is read.
 Each published number's key (``num/<digits>``) also carries the route in force (issue 16):
 ``official^menu^language^mode^until^avail^avail_until^dep_avail^dep_avail_until^lang^name^2^plan``
 (:func:`route_record`; 2: the format, :data:`NUMBER_FORMAT`; the plan's steps joined by ``^``,
-so step 1 is fields 13 to 15 and the dialplan reads it in the same priority). The dialplan routes from that one value while ``${EPOCH}`` is before
-``until`` (the next schedule or holiday boundary, resolved here in the city's timezone; empty:
-none) and falls back to the per-official keys (windows evaluated in the dialplan) after it, so
+so step 1 is fields 13 to 15 and the dialplan reads it in the same priority). The dialplan
+routes from that one value while ``${EPOCH}`` is before ``until`` (the next schedule or holiday
+boundary, resolved here in the city's timezone; empty: none) and falls back to the per-official
+keys (windows evaluated in the dialplan) after it, so
 routing stays right with the controller down across a boundary.
 
 Keys are relative to the family. The writer (ivr.asterisk.astdb) puts them with DBPut and

@@ -318,7 +318,7 @@ def test_usual_call_reaches_its_dial_in_few_priorities() -> None:
     assert mset.startswith(" same => n,MSet(CALLERID(all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
                            "CALLERID(ani-all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
                            "CALLERID(rdnis)=,IVR_CALLER=${IVR_CALLER:0:20},")
-    for var in ("IVR_KEY", "IVR_OFFICIAL", "IVR_MODE", "__IVR_LANG", "IVR_AWAY", "IVR_DEP_AWAY",
+    for var in ("IVR_OFFICIAL", "IVR_MODE", "__IVR_LANG", "IVR_AWAY", "IVR_DEP_AWAY",
                 "IVR_FLAT", "IVR_KIND", "IVR_TARGET", "IVR_TMO", "__IVR_STEP_N", "__IVR_LEG_TMO"):
         assert f",{var}=" in mset or f"MSet({var}=" in mset, var
     assert mset.rstrip().endswith(',IVR_CALLER_RAW="${IVR_CALLER_RAW:0:240}",'
@@ -330,3 +330,13 @@ def test_usual_call_reaches_its_dial_in_few_priorities() -> None:
     assert dial[0].startswith(" same => n(dial),CELGenUserEvent(IVR_STEP,") and \
         dial[1].startswith(" same => n,Dial(${IVR_TARGET},")
     assert re.search(r"\?dial:step\)", ext)
+
+
+def test_events_nobody_reads_are_not_raised() -> None:
+    """manager.conf: the per-call events the controller's filter never passes are disabled;
+    none that it passes is."""
+    man = render_all(RenderInput(CONFIG))["manager.conf"]
+    disabled = set(re.search(r"^disabledevents = (.+)$", man, re.M).group(1).split(","))  # type: ignore[union-attr]
+    assert {"Newexten", "VarSet", "NewCallerid", "Newstate", "RTCPSent", "RTCPReceived"} <= disabled
+    passed = re.search(r"^eventfilter = Event: \((.+)\)$", man, re.M).group(1)  # type: ignore[union-attr]
+    assert not any(re.fullmatch(f"({passed}).*", ev) for ev in disabled)
