@@ -612,11 +612,14 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
 # ---------------------------------------------------------------------------------------------
 
 @contextlib.asynccontextmanager
-async def bench_lab(name: str, phones: int, limit: int, verbose: int = 0
+async def bench_lab(name: str, phones: int, limit: int, verbose: int = 0, *,
+                    disable_events: str = "", keep: bool = False
                     ) -> AsyncIterator[tuple[LabDeployment, dict[str, TreeMeter], Path]]:
     """One lab for a bench: Asterisk (RTP ports for ``limit`` calls up at once, ``verbose`` as in
     production), ``phones`` sipp UAS phones, the controller ready, the static dialplan loaded;
-    the meters of both processes; the work folder. Everything is stopped and removed after."""
+    the meters of both processes; the work folder. Everything is stopped and removed after
+    (``keep``: the work folder stays). ``disable_events``: an experiment's manager.conf
+    ``disabledevents`` line, added before the controller starts."""
     root = provision()
     work = Path(tempfile.mkdtemp(prefix=f"{name}-"))
     phone_ports = ports.free_ports(phones)
@@ -627,10 +630,18 @@ async def bench_lab(name: str, phones: int, limit: int, verbose: int = 0
         inst = lab.asterisk
         rtp = ports.rtp_range(2 * (4 * limit + 100))
         inst.write_file("rtp.conf", f"[general]\nrtpstart = {rtp.start}\nrtpend = {rtp.end}\n")
-        inst.verbose = verbose  # asterisk.conf: `core set verbose` from a console is not enough
+        # asterisk.conf's verbose, as in production (0): `core set verbose` from a remote console
+        # sets only that console's level, and with the lab's verbose = 3 Asterisk formats a log
+        # line for every priority (bench/experiments/FINDINGS-mirror.md)
+        inst.verbose = verbose
         await asyncio.to_thread(inst.start)
         for i, port in enumerate(phone_ports, 1):
             uas.append(await start_uas(work / f"uas-{i}", port, f"o-bench{i}"))
+        if disable_events:
+            text = inst.host_path(inst.etc_dir / "manager.conf").read_text(encoding="utf-8")
+            inst.write_file("manager.conf", text.replace(
+                "[general]\n", f"[general]\ndisabledevents = {disable_events}\n", 1))
+            await asyncio.to_thread(inst.cli, "manager reload")
         lab.start_controller()
         await lab.wait_ready()
         await asyncio.to_thread(ensure_baseline, lab, phones)
@@ -648,8 +659,9 @@ async def bench_lab(name: str, phones: int, limit: int, verbose: int = 0
                     p.kill()
                     await p.wait()
         await asyncio.to_thread(lab.close)
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(lab.asterisk.host_dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(lab.asterisk.host_dir, ignore_errors=True)
 
 
 async def route_live(lab: LabDeployment, path: str) -> None:
@@ -721,39 +733,14 @@ async def main() -> int:
           f"<= {args.limit} up, {args.reps} runs per path (interleaved), {args.phones} phones",
           flush=True)
 
-    root = provision()
-    work = Path(tempfile.mkdtemp(prefix="bench-routing-"))
-    phone_ports = ports.free_ports(args.phones)
-    lab = await create_lab(root, work / "lab", directory_yaml(phone_ports), name="bench-routing",
-                           start_asterisk=False)
-    uas: list[asyncio.subprocess.Process] = []
     results: list[RunResult] = []
-    try:
+    async with bench_lab("bench-routing", args.phones, args.limit, args.asterisk_verbose,
+                         disable_events=args.ami_disable, keep=args.keep) as (lab, meters, work):
         inst = lab.asterisk
-        # RTP: 2 channels per call, 2 ports (RTP+RTCP) each, for every call up at once
-        rtp = ports.rtp_range(2 * (4 * args.limit + 100))
-        inst.write_file("rtp.conf", f"[general]\nrtpstart = {rtp.start}\nrtpend = {rtp.end}\n")
-        # asterisk.conf's verbose, as in production (docker/asterisk/asterisk.conf: 0): `core set
-        # verbose` from a remote console sets only that console's level, and with the lab's
-        # verbose = 3 Asterisk formats a log line for every priority (~half its dialplan cost,
-        # bench/experiments/FINDINGS-mirror.md) even though no log file takes them
-        inst.verbose = args.asterisk_verbose
-        await asyncio.to_thread(inst.start)
-        for i, port in enumerate(phone_ports, 1):
-            uas.append(await start_uas(work / f"uas-{i}", port, f"o-bench{i}"))
-        if args.ami_disable:
-            text = inst.host_path(inst.etc_dir / "manager.conf").read_text(encoding="utf-8")
-            inst.write_file("manager.conf", text.replace(
-                "[general]\n", f"[general]\ndisabledevents = {args.ami_disable}\n", 1))
-            await asyncio.to_thread(inst.cli, "manager reload")
-        lab.start_controller()
-        h = await lab.wait_ready()
-        await asyncio.to_thread(ensure_baseline, lab, args.phones)
-        assert lab.controller is not None and inst.pid is not None
-        meters = {"controller": TreeMeter("controller", lab.controller.pid),
-                  "asterisk": TreeMeter("asterisk", inst.pid)}
+        h = await lab_health(lab)
+        assert lab.controller is not None
         print(f"Asterisk pid {inst.pid} (booted in {inst.boot_seconds:.2f} s), controller pid "
-              f"{lab.controller.pid}, {h['officials']} officials; work folder {work}", flush=True)
+              f"{lab.controller.pid}, {h.get('officials')} officials; work folder {work}", flush=True)
         await warm_up(lab, work, args, meters)
         for rep in range(1, args.reps + 1):
             for path in PATHS:
@@ -795,19 +782,6 @@ async def main() -> int:
             args.json.write_text(json.dumps(doc, indent=2, default=str))
             print(f"wrote {args.json}")
         return 0
-    finally:
-        for p in uas:
-            if p.returncode is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(p.wait(), 5)
-                except TimeoutError:
-                    p.kill()
-                    await p.wait()
-        await asyncio.to_thread(lab.close)
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-            shutil.rmtree(lab.asterisk.host_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
