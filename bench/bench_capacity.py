@@ -7,8 +7,11 @@ static dialplan's on this machine").
 
 A ladder climbs from --start by --step calls/s. At each rate both paths run --seconds worth of
 calls, interleaved (baseline, controller) on one lab (bench_routing.py: the same Asterisk,
-phones, meters and static dialplan); a path stops climbing at its first rate with a failed call
-(an error response, a timeout, a call the phone saw fail), and the ladder ends when both have.
+phones, meters and static dialplan); a path stops climbing at its first rate with a failed call,
+and the ladder ends when both have. A call fails on an error response, a timeout, a failure the
+phone saw, or a set-up (INVITE -> 200 OK) longer than --setup-limit (1 s: past it a saturated
+Asterisk still completes calls, only later and later); and a rate counts only if it was offered
+(calls attempted over the run's sending time at least 90 % of it: sipp keeps pace).
 A path's capacity is the last rate it passed. Each ladder starts again from --start on the same
 lab, and the figures are the ladders' median, with the spread. The load generator (sipp) and the
 phones run on the same host: both paths pay for them alike. Bench only: it asserts nothing.
@@ -53,18 +56,24 @@ async def ladder(lab: LabDeployment, meters: dict[str, br.TreeMeter], work: Path
             folder = work / f"l{n}-{path}-{rate:g}"
             r = await br.run_uac(lab, folder, path, n, run_args, meters)
             shutil.rmtree(folder, ignore_errors=True)
-            ok = r.failed == 0 and r.answered == r.attempted > 0
+            slow = sum(1 for ms in r.setup_ms if ms > args.setup_limit)
+            sending = max(r.duration - args.hold, 1e-9)
+            offered = r.attempted / sending >= 0.9 * rate
+            ok = r.failed == 0 and slow == 0 and r.answered == r.attempted > 0 and offered
             if ok:
                 best[path] = rate
             else:
                 climbing.discard(path)
             row = {"ladder": n, "path": path, "rate": rate, "attempted": r.attempted,
-                   "failed": r.failed, "answered": r.answered, "p50": r.p50, "p99": r.p99,
+                   "failed": r.failed, "answered": r.answered, "slow": slow,
+                   "sent_per_s": r.attempted / sending, "p50": r.p50, "p99": r.p99, "max": r.max,
                    "ctl_cpu_pct": r.ctrl_cpu_pct, "ast_cpu_pct": r.ast_cpu_pct,
                    "host_pct": r.machine_busy_pct, "passed": ok}
             rows.append(row)
             print(f"  ladder {n} {path:<10} {rate:>5g}/s: {r.answered}/{r.attempted} answered, "
-                  f"{r.failed} failed, p50 {br.fmt(r.p50)} p99 {br.fmt(r.p99)} ms, Asterisk "
+                  f"{r.failed} failed, {slow} over {args.setup_limit:g} ms, sent "
+                  f"{r.attempted / sending:.0f}/s, p50 {br.fmt(r.p50)} p99 {br.fmt(r.p99)} max "
+                  f"{br.fmt(r.max, 0)} ms, Asterisk "
                   f"{r.ast_cpu_pct:.0f} %, controller {r.ctrl_cpu_pct:.0f} %, host "
                   f"{r.machine_busy_pct:.0f} % -> {'passed' if ok else 'FAILED'}", flush=True)
         rate += args.step
@@ -74,7 +83,8 @@ async def ladder(lab: LabDeployment, meters: dict[str, br.TreeMeter], work: Path
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"$ {shlex.join([sys.executable, *sys.argv])}")
     print(f"host {platform.node()}; ladders of {args.start:g}+{args.step:g} calls/s up to {args.max:g}, "
-          f"{args.seconds:g} s of calls per rate and path, hold {args.hold:g} s", flush=True)
+          f"{args.seconds:g} s of calls per rate and path, hold {args.hold:g} s; failed: an error, "
+          f"a timeout or a set-up over {args.setup_limit:g} ms", flush=True)
     limit = round(args.max * args.hold * 1.5)
     bests: list[dict[str, float]] = []
     rows: list[dict[str, Any]] = []
@@ -104,6 +114,8 @@ if __name__ == "__main__":
     ap.add_argument("--step", type=float, default=20.0, help="rate step, calls/s (20)")
     ap.add_argument("--max", type=float, default=400.0, help="highest rate tried (400)")
     ap.add_argument("--seconds", type=float, default=15.0, help="seconds of calls per rate (15)")
+    ap.add_argument("--setup-limit", type=float, default=1000.0,
+                    help="a call set up slower than this (ms) counts as failed (1000)")
     ap.add_argument("--hold", type=float, default=3.0)
     ap.add_argument("--ladders", type=int, default=2)
     ap.add_argument("--phones", type=int, default=4)
