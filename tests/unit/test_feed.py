@@ -24,9 +24,9 @@ from ivr.db import session as db_session
 from ivr.db.feed import ChangeFeed, bump, read_revisions
 from ivr.db.models import Setting
 from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
-from ivr.directory.importer import import_text
 from ivr.pool import service as pool_service
 from ivr.routing import services as rs
+from tests.unit.dbseed import seeded
 
 DIRECTORY = """
 pools: [{name: main}]
@@ -38,12 +38,8 @@ officials:
 
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Db]:
-    upgrade(db_url)
-    engine = create_engine(Config.build(database={"url": db_url}))
-    sm = make_sessionmaker(engine)
-    await import_text(sm, DIRECTORY, "yaml", "setup")
-    yield sm
-    await engine.dispose()
+    async with seeded(db_url, DIRECTORY) as sm:
+        yield sm
 
 
 class Applier:

@@ -18,7 +18,7 @@ from ivr.accounts import services as accounts
 from ivr.core.config import Config, ConfigError
 from ivr.core.errors import InvalidAvailability, InvalidInput
 from ivr.db.models import AuditEntry
-from ivr.db.session import Db, create_engine, make_sessionmaker, upgrade
+from ivr.db.session import Db
 from ivr.directory.importer import import_text
 from ivr.http.keys import DB
 from ivr.routing import services as rs
@@ -26,6 +26,7 @@ from ivr.routing.selfmode import set_city_self_mode
 from ivr.selfservice.phone import feature_code
 from ivr.web import auth
 from tests.unit.apps import real_app, unit_config
+from tests.unit.dbseed import seeded
 
 DIRECTORY = """
 pools: [{name: main}]
@@ -40,12 +41,8 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Db]:
-    upgrade(db_url)
-    engine = create_engine(Config.build(database={"url": db_url}))
-    sm = make_sessionmaker(engine)
-    await import_text(sm, DIRECTORY, "yaml", "setup")
-    yield sm
-    await engine.dispose()
+    async with seeded(db_url, DIRECTORY) as sm:
+        yield sm
 
 
 async def audits(db: Db, field: str | None = None) -> list[AuditEntry]:
