@@ -27,6 +27,7 @@ from ivr.core.config import Config
 from ivr.core.config_announce import NUMBER_MAX, QUEUE_SOUNDS, PoolAnnounce
 from ivr.core.constants import LANGUAGES, QUEUE_STRATEGIES
 from ivr.core.errors import UnrenderableConfig
+from ivr.core.mirror import NUMBER_FORMAT
 from ivr.core.names import CONTACT_RE, ENDPOINT_RE
 from ivr.core.policy import default_plan
 from ivr.core.sipauth import SIP_REALM, is_ha1
@@ -105,14 +106,9 @@ def published_patterns(target: str = "ivr-route", sanitize: bool = True) -> str:
     """One extension pattern per length 3..20 where every character is ``+`` or a digit.
 
     ``sanitize``: the caller's ID is captured and made safe first (:data:`CALLER_PROLOGUE`)."""
-    first = ("1," + CALLER_PROLOGUE if sanitize
-             else "1,Set(IVR_DIALED=${EXTEN})")  # the prologue sets IVR_DIALED too
-    lines = []
-    for n in range(3, 21):
-        pat = "_[+0-9]" + "X" * (n - 1)
-        body = [first, f"n,Goto({target},s,1)"]
-        lines.append(f"exten => {pat},{body[0]}\n" + "\n".join(f" same => {b}" for b in body[1:]))
-    return "\n".join(lines)
+    first = CALLER_PROLOGUE if sanitize else "Set(IVR_DIALED=${EXTEN})"  # the prologue sets it too
+    return "\n".join(f"exten => _[+0-9]{'X' * (n - 1)},1,{first}\n same => n,Goto({target},s,1)"
+                     for n in range(3, 21))
 
 
 def outbound_patterns(target: str = "ivr-callback-run") -> str:
@@ -212,7 +208,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "timezone": inp.timezone or c.database.timezone, "default_language": c.routing.default_language,
         "confirm_window": str(c.routing.confirm_window),
         "voicemail_dir": c.voicemail_dir_inside, "prompts_dir": c.prompts_dir_inside,
-        "step_label": STEP_LABEL,
+        "step_label": STEP_LABEL, "number_format": NUMBER_FORMAT,
         "published_patterns": published_patterns(), "outbound_patterns": outbound_patterns(),
         "callback_max_seconds": str(c.outbound.callback_max_seconds),
         "survey_patterns": outbound_patterns("ivr-survey-run"),
