@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,19 @@ T = TypeVar("T")
 RETRY_INITIAL = 0.2  # seconds before a failed chunk is tried again, doubling
 RETRY_MAX = 5.0
 PRUNE_EVERY = 600.0  # seconds between prunes of folded raw events
+
+
+def lower_priority(nice: int) -> None:
+    """This thread, and the threads it starts (the database driver's), yield the CPU to call
+    set-up on a busy host (issue 16, docs/decisions.md "Records yield the CPU"): a Linux nice
+    value is per thread and inherited. Never raised above what the process already has."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
+    except OSError as exc:
+        log.warning("recorder: could not lower its priority: %s", exc)
 
 
 class JournalConsumer:
@@ -114,6 +128,7 @@ class JournalConsumer:
 
     # -- the recorder's thread ---------------------------------------------------------------
     def _thread_main(self) -> None:
+        lower_priority(self.config.records.nice)
         asyncio.run(self._run())
 
     async def _run(self) -> None:

@@ -75,6 +75,13 @@ class RecordsConfig:
                                     "the length of a write)")
     keep_raw_days: float = _doc(30.0, "days raw CEL events are kept once their call is "
                                       "recorded; 0: kept for ever")
+    nice: int = _doc(10, "scheduling niceness (0-19, Linux) of the recorder's threads: on a busy "
+                         "host Asterisk sets calls up first and records follow from the journal; "
+                         "0: as the rest of the controller")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.nice <= 19:
+            raise ConfigError("[records] nice must be between 0 and 19")
 
 
 @dataclass(frozen=True, slots=True)

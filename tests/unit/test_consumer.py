@@ -5,7 +5,9 @@ refuses writes (locked) it tries the same chunk again until it goes through — 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from ivr.calls.consumer import JournalConsumer
 from ivr.calls.recorder import Recorded
-from ivr.core.config import Config
+from ivr.core.config import Config, ConfigError
 from ivr.db.models import Base
 from ivr.db.session import create_engine
 from tests.unit.test_recorder import INSTANCE, T0, answered_call, write_journal
@@ -97,3 +99,33 @@ async def test_call_runs_on_the_recorders_loop(config: Config) -> None:
         assert await consumer.call(lambda r: r.open_calls()) == {"1795366780.1"}
     finally:
         await consumer.stop()
+
+
+async def test_recorder_threads_yield_the_cpu(config: Config) -> None:
+    """[records] nice: the recorder's thread and the database driver's threads it starts run at
+    that niceness; the main loop's thread keeps its own."""
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    consumer = JournalConsumer(config.replace(records={"nice": 7}), Outputs())
+    consumer.start()
+    try:
+        write_journal(config, answered_call("1795366781.1").lines()[:3])
+        await consumer.caught_up()
+
+        def niceness() -> dict[str, int]:
+            return {t.name: os.getpriority(os.PRIO_PROCESS, t.native_id)
+                    for t in threading.enumerate() if t.native_id is not None}
+        async def look(_: object) -> dict[str, int]:
+            return niceness()
+        seen = await consumer.call(look)
+        assert seen["ivr-recorder"] == max(7, main)
+        # aiosqlite's connection thread, started from the recorder's loop
+        assert [n for name, n in seen.items() if name not in ("ivr-recorder",)
+                and n == max(7, main)], seen
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
+    finally:
+        await consumer.stop()
+
+
+def test_nice_out_of_range_is_refused(config: Config) -> None:
+    with pytest.raises(ConfigError, match=r"\[records\] nice"):
+        config.replace(records={"nice": 20})
