@@ -103,7 +103,8 @@ def baseline_config(n_phones: int) -> tuple[str, str]:
             ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
             continue
         ring = " same => n,Ringing()\n" if BASELINE_RINGING[0] else ""
-        ring += "".join(f" same => n,{BASELINE_PAD_APP[0].replace('{k}', str(k))}\n"
+        apps = BASELINE_PAD_APP[0].split(" ;; ")
+        ring += "".join(f" same => n,{apps[k % len(apps)].replace('{k}', str(k))}\n"
                         for k in range(BASELINE_PAD[0]))
         ext.append(
             f"exten => {num},1,CELGenUserEvent(IVR_CALL,dialed=${{EXTEN}}\\;caller=${{CALLERID(num)}}"
@@ -665,9 +666,12 @@ async def bench_lab(name: str, phones: int, limit: int, verbose: int = 0, *,
 
 
 async def route_live(lab: LabDeployment, path: str) -> None:
-    """The agi path asks the controller first (IVR_ROUTE_LIVE=1); the others route from the mirror."""
+    """The agi path asks the controller first (IVR_ROUTE_LIVE=1, the route reading num-live/…,
+    which holds nothing); the others route from the mirror."""
+    live = path == "agi"
+    await asyncio.to_thread(lab.asterisk.cli, f"dialplan set global IVR_ROUTE_LIVE {int(live)}")
     await asyncio.to_thread(lab.asterisk.cli,
-                            f"dialplan set global IVR_ROUTE_LIVE {1 if path == 'agi' else 0}")
+                            f"dialplan set global IVR_NUM_KEYS {'num-live' if live else 'num'}")
 
 
 async def warm_up(lab: LabDeployment, work: Path, args: argparse.Namespace,
@@ -704,7 +708,7 @@ async def main() -> int:
     ap.add_argument("--baseline-pad", type=int, default=0,
                     help="experiment: N Set() priorities before the static Dial (a priority's cost)")
     ap.add_argument("--baseline-pad-app", default="Set(BENCH_PAD{k}=x)",
-                    help="experiment: the application of each --baseline-pad priority ({k}: its index)")
+                    help="experiment: the application of each --baseline-pad priority ({k}: its index; several separated by ' ;; ' are taken in turn)")
     ap.add_argument("--ami-disable", default="",
                     help="experiment: manager.conf disabledevents for the run (e.g. Newexten,VarSet)")
     ap.add_argument("--hung", action="store_true",

@@ -80,7 +80,7 @@ class RenderInput:
 # safe text comes first: the dialed digits and + (the pattern matched them), the filtered digits;
 # the URI-encoded original (which may keep ( ) ' ! * ~) is always the last pair.
 CALLER_PROLOGUE = (
-    "MSet(IVR_DIALED=${EXTEN},"
+    "MSet(__IVR_DIALED=${EXTEN},"
     # the mirror's key: the dialed digits without + and without a leading 00 (after the +)
     'IVR_KEY=${EXTEN:$[${IF($["${EXTEN:0:3}" = "+00"]?3:'
     '${IF($["${EXTEN:0:1}" = "+"]?1:${IF($["${EXTEN:0:2}" = "00"]?2:0)})})}]},'
@@ -92,8 +92,9 @@ CALLER_PROLOGUE = (
 # first (before step 1); no step left: done; a kind without its context is skipped, and so is an
 # official away (meeting, leave, dnd, by the mirror's availability) for a direct step and a
 # deputy away for a deputy step; a direct or deputy step is dialled by the executor itself; any
-# other kind runs in a Gosub. One expression for the executor's `next` and the usual call's
-# `fast` (extensions/executor.tmpl): a computed Goto, one priority.
+# other kind runs in a Gosub. The executor's `next` (extensions/executor.tmpl): a computed Goto,
+# one priority. The usual call does not evaluate it: the controller writes the label of step 1
+# into the number's mirror value (ivr/core/mirror.py first_step, the same rules).
 STEP_LABEL = (
     '${IF($["${IVR_MENU}" = "1"]?menu:${IF($["${IVR_KIND}" = ""]?done:'
     '${IF($[${DIALPLAN_EXISTS(ivr-step-${IVR_KIND},s,1)} = 0'
@@ -203,6 +204,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "generated": f"ivr {__version__}",  # no timestamp: unchanged input, unchanged file
         "agi_host": c.agi.host, "agi_port": str(c.agi.port), "agi_limit": str(AGI_LIMIT),
         "route_live": "1" if c.agi.route_live else "0",
+        "num_keys": "num-live" if c.agi.route_live else "num",  # num-live: none (route.tmpl)
         "feature_limit": str(FEATURE_LIMIT),
         "default_plan": default_plan(default_queue),
         "timezone": inp.timezone or c.database.timezone, "default_language": c.routing.default_language,

@@ -41,6 +41,7 @@ class RoutingSnapshot:
     # dialed digits → (DTMF menu on, the number's own language or None)
     number_options: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
     holidays: frozenset[date] = frozenset()  # the working calendar's public holidays
+    default_language: str = "zh"  # [routing] default_language: an official without their own
 
     @property
     def tz(self) -> ZoneInfo:
@@ -55,7 +56,8 @@ class RoutingSnapshot:
 
     def mirror(self, now: datetime) -> dict[str, str]:
         return mirror_entries(self.routings.values(), self.dial_keys, self.tz_name, now,
-                              self.number_options, self.holidays, self.languages)
+                              self.number_options, self.holidays, self.languages,
+                              self.default_language)
 
     def next_boundary(self, now: datetime) -> datetime | None:
         edges = [b for r in self.routings.values()
@@ -127,4 +129,5 @@ async def load_snapshot(db: Db, config: Config) -> RoutingSnapshot:
             for key in dial_forms(n.number):
                 dial_keys[key] = o.id
                 number_options[key] = (n.menu, n.language)
-    return RoutingSnapshot(tz_name, routings, dial_keys, languages, number_options, holidays)
+    return RoutingSnapshot(tz_name, routings, dial_keys, languages, number_options, holidays,
+                           config.routing.default_language)

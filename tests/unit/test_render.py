@@ -25,6 +25,7 @@ from ivr.asterisk.render import (
 )
 from ivr.core.config import Config
 from ivr.core.constants import QUEUE_STRATEGIES as STRATEGIES
+from ivr.core.mirror import DIALPLAN_STEP_KINDS, NUMBER_FORMAT, RouteRecord, number_entries
 
 CONFIG = Config.build(ami={"secret": "a" * 32, "port": 5999}, agi={"port": 4999},
                       database={"timezone": "Asia/Shanghai"}, routing={"default_pool": "main"})
@@ -304,13 +305,19 @@ def test_no_template_folder(tmp_path: Path) -> None:
         render_all(RenderInput(CONFIG), tmp_path)
 
 
-def test_usual_call_reaches_its_dial_in_few_priorities() -> None:
-    """Issue 16: Asterisk's cost is per priority. The usual call (a route in force in
-    num/<digits>) reads the value and step 1 in `s` (one MSet), then `fast` sends IVR_ROUTE and
-    goes to the step: for a direct step, `dial` (IVR_STEP, then the Dial), no Gosub."""
-    ext = render_all(RenderInput(CONFIG))["extensions.conf"]
+def _usual_call(ext: str) -> tuple[list[str], list[str]]:
     route = ext[ext.index("exten => s,1,Set(IVR_NUM="):ext.index("exten => slow,1")]
     prios = [ln for ln in route.splitlines() if ln.startswith(("exten =>", " same =>"))]
+    return prios, ext[ext.index("exten => fast,1,"):].split("\n\n")[0].splitlines()
+
+
+def test_usual_call_reaches_its_dial_in_few_priorities() -> None:
+    """Issue 16: Asterisk's cost is per priority, and ~25 us per expression. The usual call (a
+    route in force in num/<digits>) reads the value and step 1 in `s` (one MSet, no expression),
+    then `fast` sends IVR_ROUTE and goes where the value says: for a direct step, `dial`
+    (IVR_STEP, then the Dial), no Gosub."""
+    ext = render_all(RenderInput(CONFIG))["extensions.conf"]
+    prios, fast = _usual_call(ext)
     assert [p.split(",", 2)[1 if p.startswith(" same") else 2].split("(")[0] for p in prios] == [
         "Set", "MSet", "CELGenUserEvent", "GotoIf"]
     mset = prios[1]
@@ -318,18 +325,48 @@ def test_usual_call_reaches_its_dial_in_few_priorities() -> None:
     assert mset.startswith(" same => n,MSet(CALLERID(all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
                            "CALLERID(ani-all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
                            "CALLERID(rdnis)=,IVR_CALLER=${IVR_CALLER:0:20},")
-    for var in ("IVR_OFFICIAL", "IVR_MODE", "__IVR_LANG", "IVR_AWAY", "IVR_DEP_AWAY",
-                "IVR_FLAT", "IVR_KIND", "IVR_TARGET", "IVR_TMO", "__IVR_STEP_N", "__IVR_LEG_TMO"):
-        assert f",{var}=" in mset or f"MSet({var}=" in mset, var
     assert mset.rstrip().endswith(',IVR_CALLER_RAW="${IVR_CALLER_RAW:0:240}",'
-                                  'CALLERID(name)="${CUT(IVR_NUM,^,11)}/${IVR_CALLER:0:20}")')
-    assert '"${CUT(IVR_NUM,^,12)}" = "2"' in prios[3] and prios[3].endswith("?fast,1:slow,1)")
-    fast = ext[ext.index("exten => fast,1,"):].split("\n\n")[0].splitlines()
-    assert len(fast) == 2 and fast[1].startswith(" same => n,Goto(run,${IF(")
+                                  'CALLERID(name)="${CUT(IVR_NUM,^,9)}/${IVR_CALLER:0:20}")')
+    # no expression before the GotoIf: the controller resolved them (ivr/core/mirror.py)
+    assert not any("$[" in p or "${IF(" in p for p in prios[:3]), prios[:3]
+    assert prios[0] == "exten => s,1,Set(IVR_NUM=${DB(ivr/${IVR_NUM_KEYS}/${IVR_KEY})})"
+    assert prios[3].endswith("?fast,1:slow,1)")
+    assert len(fast) == 2 and fast[1] == " same => n,Goto(run,${CUT(IVR_NUM,^,11)})"
+    assert "src=mirror" in fast[0]
     dial = ext[ext.index(" same => n(dial),"):].splitlines()
     assert dial[0].startswith(" same => n(dial),CELGenUserEvent(IVR_STEP,") and \
-        dial[1].startswith(" same => n,Dial(${IVR_TARGET},")
+        dial[1] == " same => n,Dial(${IVR_TARGET},${IVR_DTMO})"
     assert re.search(r"\?dial:step\)", ext)
+
+
+def test_usual_call_reads_the_fields_the_controller_writes() -> None:
+    """The field numbers in the dialplan and the value ivr/core/mirror.py writes cannot drift
+    apart: each CUT of the usual call, applied to a written value, gives what it stands for."""
+    ext = render_all(RenderInput(CONFIG))["extensions.conf"]
+    prios, fast = _usual_call(ext)
+    rec = RouteRecord("direct", "1790000000", True, False, "en", "甲", "direct^PJSIP/o-3^25|voicemail^3^120")
+    fields = number_entries({"05585551001": 3}, None, {3: rec})["num/05585551001"].split("^")
+
+    def cut(n: str) -> str:
+        return "^".join(fields[int(n[:-1]) - 1:]) if n.endswith("-") else fields[int(n) - 1]
+    read = {var: cut(n) for var, n in re.findall(r"(\w+)=\$\{CUT\(IVR_NUM,\^,(\d+-?)\)\}", prios[1])}
+    assert read == {"__IVR_OFFICIAL": "3", "IVR_MENU": "0", "IVR_MODE": "direct", "IVR_AWAY": "1",
+                    "IVR_DEP_AWAY": "0", "__IVR_LANG": "en",
+                    "IVR_FLAT": "direct^PJSIP/o-3^25^voicemail^3^120", "IVR_KIND": "direct",
+                    "IVR_TARGET": "PJSIP/o-3", "IVR_TMO": "25", "IVR_DTMO": "25",
+                    "__IVR_LEG_TMO": "25"}
+    assert re.search(r'CALLERID\(name\)="\$\{CUT\(IVR_NUM,\^,(\d+)\)\}', prios[1]).group(1) == "9"  # type: ignore[union-attr]
+    assert cut("9") == "甲"
+    fmt, until = re.search(r'"\$\{CUT\(IVR_NUM,\^,(\d+)\)\}" = "(\d+)" & \("\$\{CUT\(IVR_NUM,\^,(\d+)\)\}"',
+                           prios[3]).group(1, 3)  # type: ignore[union-attr]
+    assert cut(fmt) == NUMBER_FORMAT and f'= "{NUMBER_FORMAT}"' in prios[3] and cut(until) == "1790000000"
+    assert cut(re.search(r"CUT\(IVR_NUM,\^,(\d+)\)", fast[1]).group(1)) == "next"  # type: ignore[union-attr]
+
+
+def test_step_kinds_the_controller_knows_are_the_dialplans() -> None:
+    """first_step (ivr/core/mirror.py) skips a kind without a context, as STEP_LABEL does."""
+    ext = render_all(RenderInput(CONFIG))["extensions.conf"]
+    assert set(re.findall(r"^\[ivr-step-([a-z-]+)\]", ext, re.M)) == DIALPLAN_STEP_KINDS
 
 
 def test_events_nobody_reads_are_not_raised() -> None:

@@ -14,7 +14,16 @@ from sqlalchemy import update
 
 from ivr.core.config import Config
 from ivr.core.constants import MODES
-from ivr.core.mirror import FAMILY, mirror_entries, number_entries, official_entries, route_record
+from ivr.core.mirror import (
+    FAMILY,
+    NUMBER_FORMAT,
+    RouteRecord,
+    first_step,
+    mirror_entries,
+    number_entries,
+    official_entries,
+    route_record,
+)
 from ivr.core.plan import Step, decode_steps
 from ivr.core.policy import OfficialRouting, plan_for_mode, plan_route
 from ivr.core.schedule import DAY, WEEK, encode_intervals
@@ -228,7 +237,7 @@ async def test_snapshot_mirror(snap: RoutingSnapshot) -> None:
     # official^menu^language, then the route in force (route_record): 20:00 on a Monday is in
     # the pool window until 08:30 the next day; the deputy on leave without an end
     until = int(datetime(2026, 11, 3, 8, 30, tzinfo=SH).timestamp())
-    assert m["num/05585551003"] == (f"{wang.official_id}^0^^pool^{until}^available^^leave^^zh^王敏^2^"
+    assert m["num/05585551003"] == (f"{wang.official_id}^0^^pool^{until}^0^1^zh^王敏^3^step^90^^"
                                     + plan_for_mode(everyone, "pool").encode().replace("|", "^"))
     assert m["num/865585551003"] == m["num/05585551003"]
     assert sum(k.startswith("num/") for k in m) == 12
@@ -255,50 +264,72 @@ def test_mirror_entries_pure() -> None:
         "num/05585551001": "3^0^", "num/865585551001": "3^0^"}
     full = mirror_entries([r], {"05585551001": 3}, "Asia/Shanghai", now)
     assert full == {"meta/tz": "Asia/Shanghai", "meta/hol": "", **entries,
-                    "num/05585551001": "3^0^^pool^^available^^^^^甲^2^pool^pool-main^60^voicemail^3^120"}
+                    "num/05585551001": "3^0^^pool^^0^0^zh^甲^3^step^60^^pool^pool-main^60^voicemail^3^120"}
 
 
 def test_number_carries_the_route_in_force_until_its_boundary() -> None:
-    """num/<digits>: the mode in force and the next boundary (weekly or holiday, the city's
-    time), both availabilities with their ends, the language (the number's wins), the name
-    without ^, and the mode's plan last (it holds ^ and |)."""
+    """num/<digits>: the mode in force and until when it holds (the next weekly or holiday
+    boundary in the city's time, or a return from a meeting, whichever first), who is away, the
+    language (the number's wins, else the official's, else the city's), the name without ^,
+    where the executor starts with the first step's timeouts, and the mode's plan last."""
     now = datetime(2026, 11, 2, 12, 0, tzinfo=SH)  # a Monday
     until = now + timedelta(hours=1)
     r = OfficialRouting(official_id=3, name="甲^乙", mode="direct", direct_dial="PJSIP/o-3",
                         availability="meeting", availability_until=until, deputy_id=4,
                         deputy_dial="PJSIP/o-4", deputy_availability="leave",
                         intervals=((12 * H + 1800, 13 * H, "voicemail"),))
-    head, name, plan = route_record(r, now, SH, (), "zh")
-    assert head == f"direct^{int((now + timedelta(minutes=30)).timestamp())}^meeting^{int(until.timestamp())}^leave^^zh"
-    assert name == "甲 乙" and plan == plan_for_mode(replace(r, availability="available",
-                                                             deputy_availability="available"),
-                                                     "direct").encode()
-    # inside the window: voicemail until 13:00; after it, direct until next Monday 12:30 and the
-    # meeting over: available again
+    rec = route_record(r, now, SH, (), "en", "zh")
+    half = int((now + timedelta(minutes=30)).timestamp())
+    plan = plan_for_mode(replace(r, availability="available", deputy_availability="available"),
+                         "direct").encode()
+    assert rec == RouteRecord("direct", str(half), True, True, "en", "甲 乙", plan)
+    assert route_record(r, now, SH).language == "zh"  # the city's default
+    # inside the window: voicemail until 13:00 (the meeting ends then too); after it, direct
+    # until next Monday 12:30 and the meeting over: available again; the deputy's leave has no end
     one = int(datetime(2026, 11, 2, 13, 0, tzinfo=SH).timestamp())
-    assert route_record(r, now + timedelta(minutes=40), SH)[0].startswith(
-        f"voicemail^{one}^meeting^{one}^leave^^")
-    assert route_record(r, now + timedelta(minutes=65), SH)[0].startswith(
-        f"direct^{int(datetime(2026, 11, 9, 12, 30, tzinfo=SH).timestamp())}^available^^leave^^")
+    assert route_record(r, now + timedelta(minutes=40), SH)[:4] == ("voicemail", str(one), True, True)
+    assert route_record(r, now + timedelta(minutes=65), SH)[:4] == (
+        "direct", str(int(datetime(2026, 11, 9, 12, 30, tzinfo=SH).timestamp())), False, True)
+    # a meeting that ends before the next window boundary: its end is the route's boundary
+    short = replace(r, availability_until=now + timedelta(minutes=10))
+    assert route_record(short, now, SH).until == str(int((now + timedelta(minutes=10)).timestamp()))
     # a holiday with holiday windows: its midnight is the next boundary
-    hol = replace(r, intervals=(), holiday_intervals=((0, DAY, "pool"),))
+    hol = replace(r, intervals=(), holiday_intervals=((0, DAY, "pool"),), availability="available")
     tomorrow = datetime(2026, 11, 3, 0, 0, tzinfo=SH)
-    assert route_record(hol, now, SH, {tomorrow.date()})[0].split("^")[:2] == [
-        "direct", str(int(tomorrow.timestamp()))]
-    assert route_record(hol, tomorrow + timedelta(hours=1), SH, {tomorrow.date()})[0].split("^")[:2] == [
-        "pool", str(int((tomorrow + timedelta(days=1)).timestamp()))]
-    # no deputy: both deputy fields empty; the number's own language replaces the official's
+    assert route_record(hol, now, SH, {tomorrow.date()})[:2] == ("direct", str(int(tomorrow.timestamp())))
+    assert route_record(hol, tomorrow + timedelta(hours=1), SH, {tomorrow.date()})[:2] == (
+        "pool", str(int((tomorrow + timedelta(days=1)).timestamp())))
+    # no deputy: never away; the number's own language replaces the official's
     solo = replace(r, deputy_id=0, deputy_availability="available")
-    rec = route_record(solo, now, SH, (), "zh")
-    value = number_entries({"05585551001": 3}, {"05585551001": (True, "en")}, {3: rec})["num/05585551001"]
+    srec = route_record(solo, now, SH, (), "zh")
+    value = number_entries({"05585551001": 3}, {"05585551001": (True, "en")}, {3: srec})["num/05585551001"]
     f = value.split("^")
-    assert f[:3] == ["3", "1", "en"] and f[7:10] == ["", "", "en"] and f[10] == "甲 乙"
-    # the format, then the plan's steps joined by ^: step 1 is fields 13-15
-    assert f[11] == "2" and "^".join(f[12:]) == plan.replace("|", "^")
-    assert f[12:15] == plan.split("|")[0].split("^")
+    assert f[:3] == ["3", "1", "en"] and f[3:9] == ["direct", str(half), "1", "0", "en", "甲 乙"]
+    # the format; the menu first (a number with the DTMF menu); the plan's steps joined by ^:
+    # step 1 is fields 14-16
+    assert f[9] == NUMBER_FORMAT == "3" and f[10:13] == ["menu", "20", "20"]
+    assert "^".join(f[13:]) == plan.replace("|", "^") and f[13:16] == plan.split("|")[0].split("^")
     # a route too long for one AMI line: the 3 fields (the per-official keys route it)
-    long = (rec[0], rec[1], "|".join([plan] * 40))
+    long = srec._replace(plan="|".join([plan] * 40))
     assert number_entries({"05585551001": 3}, None, {3: long}) == {"num/05585551001": "3^0^"}
+
+
+def test_first_step_is_where_the_executor_would_start() -> None:
+    """The label the dialplan's STEP_LABEL would compute for step 1, and its timeouts: the Dial's
+    (none for Local legs, which end on their own) and the legs' (direct and deputy only)."""
+    def rec(plan: str, away: bool = False, dep_away: bool = False) -> RouteRecord:
+        return RouteRecord("direct", "", away, dep_away, "zh", "甲", plan)
+    direct = "direct^PJSIP/o-3^25|pool^pool-main^60|voicemail^3^120"
+    assert first_step(False, rec(direct)) == "dial^25^25"
+    assert first_step(True, rec(direct)) == "menu^25^25"
+    assert first_step(False, rec(direct, away=True)) == "next^25^25"
+    assert first_step(False, rec("deputy^PJSIP/o-4^15|voicemail^3^120")) == "dial^15^15"
+    assert first_step(False, rec("deputy^PJSIP/o-4^15", dep_away=True)) == "next^15^15"
+    assert first_step(False, rec("direct^Local/cs-o-3@ivr-legs&Local/cs-o-5@ivr-legs^30")) == "dial^^30"
+    assert first_step(False, rec("pool^pool-main^60|voicemail^3^120")) == "step^60^"
+    assert first_step(False, rec("voicemail^3^120")) == "step^120^"
+    assert first_step(False, rec("fax^x^9|voicemail^3^120")) == "next^9^"  # no [ivr-step-fax]
+    assert first_step(False, rec("")) == "done^^"
 
 
 def test_mirror_carries_availability_and_its_end() -> None:
