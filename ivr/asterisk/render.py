@@ -81,11 +81,15 @@ class RenderInput:
 # the URI-encoded original (which may keep ( ) ' ! * ~) is always the last pair.
 CALLER_PROLOGUE = (
     "MSet(__IVR_DIALED=${EXTEN},"
-    # the mirror's key: the dialed digits without + and without a leading 00 (after the +)
-    'IVR_KEY=${EXTEN:$[${IF($["${EXTEN:0:3}" = "+00"]?3:'
-    '${IF($["${EXTEN:0:1}" = "+"]?1:${IF($["${EXTEN:0:2}" = "00"]?2:0)})})}]},'
+    # the mirror's key: the dialed digits without + and without a leading 00 (after the +): how
+    # many characters to drop, the pattern knows (KEY_PREFIXES), so the call evaluates nothing
+    "IVR_KEY=${EXTEN:{drop}},"
     "IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})},"
     "IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})")
+
+# A published number's dialed prefixes and how many characters the mirror's key drops: Asterisk
+# takes the most specific pattern that matches (a literal before X), so +00… is not taken by +X….
+KEY_PREFIXES = (("+00", 3), ("+", 1), ("00", 2), ("", 0))
 
 
 # Where the executor goes with the step it has just read (IVR_KIND …): the number's DTMF menu
@@ -104,12 +108,17 @@ STEP_LABEL = (
 
 
 def published_patterns(target: str = "ivr-route", sanitize: bool = True) -> str:
-    """One extension pattern per length 3..20 where every character is ``+`` or a digit.
+    """Extension patterns for every length 3..20 where every character is ``+`` or a digit.
 
-    ``sanitize``: the caller's ID is captured and made safe first (:data:`CALLER_PROLOGUE`)."""
-    first = CALLER_PROLOGUE if sanitize else "Set(IVR_DIALED=${EXTEN})"  # the prologue sets it too
-    return "\n".join(f"exten => _[+0-9]{'X' * (n - 1)},1,{first}\n same => n,Goto({target},s,1)"
-                     for n in range(3, 21))
+    ``sanitize``: the caller's ID is captured and made safe first (:data:`CALLER_PROLOGUE`), one
+    pattern per length and prefix of :data:`KEY_PREFIXES`; else one per length."""
+    if not sanitize:  # the prologue sets IVR_DIALED too
+        return "\n".join(f"exten => _[+0-9]{'X' * (n - 1)},1,Set(IVR_DIALED=${{EXTEN}})\n"
+                         f" same => n,Goto({target},s,1)" for n in range(3, 21))
+    return "\n".join(
+        f"exten => _{prefix}{'X' * (n - len(prefix))},1,"
+        f"{CALLER_PROLOGUE.replace('{drop}', str(drop))}\n same => n,Goto({target},s,1)"
+        for n in range(3, 21) for prefix, drop in KEY_PREFIXES)
 
 
 def outbound_patterns(target: str = "ivr-callback-run") -> str:

@@ -42,6 +42,23 @@ async def test_direct_official_answers(lab: Any, sipp: Any) -> None:
     assert [s["kind"] for s in record["steps"]] == ["direct"]
 
 
+async def test_every_dialed_form_reaches_the_same_official(lab: Any, sipp: Any) -> None:
+    """The national form, +86…, 0086… and +0086… find the same mirror key: the extension
+    pattern taken (the most specific) knows how many characters to drop."""
+    forms = ["05585551001", "+865585551001", "00865585551001", "+00865585551001"]
+    phone = await sipp("uas_answer", port=lab.extra["phones"]["zhang"], calls=len(forms),
+                       keys={"hold_ms": 300}).start()
+    for form in forms:
+        result = await sipp("uac_call", remote=lab.sip, local_ip="127.0.0.2", service=form,
+                            keys={"hold_ms": 1000, "caller": "13912345678"}).run()
+        assert result.ok, (form, result.summary())
+    records = [await eventually(lambda f=form: call_record(lab, f)) for form in forms]
+    assert {(r["official_id"], r["outcome"], r["answered_by"], r["route_source"]) for r in records} == {
+        (records[0]["official_id"], "answered", "o-zhang", "mirror")}
+    assert [r["number_dialed"] for r in records] == forms
+    assert len((await phone.wait(10)).received("INVITE")) == len(forms)
+
+
 async def test_busy_official_falls_back_to_deputy_then_pool(lab: Any, sipp: Any) -> None:
     """Official busy (486), deputy does not answer within the ring timeout, an operator answers
     and is shown whose number was dialed (caller-ID name and X-IVR-Official header)."""

@@ -44,7 +44,7 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
             out += "[" + pattern[i + 1:j].replace("+", r"\+") + "]"
             i = j
         else:
-            assert c.isdigit(), f"unexpected pattern character {c!r} in {pattern}"
+            assert c.isdigit() or c == "+", f"unexpected pattern character {c!r} in {pattern}"
             out += re.escape(c)
         i += 1
     return re.compile(out + r"\Z")
@@ -54,31 +54,47 @@ def _patterns(text: str) -> list[str]:
     return re.findall(r"^exten => (\S+?),1,", text, flags=re.M)
 
 
+def _chosen(pats: list[str], s: str) -> str | None:
+    """The pattern Asterisk takes for ``s``: of those that match, the most specific (compared
+    character by character, a literal before a class)."""
+    matching = [p for p in pats if _pattern_regex(p).match(s)]
+    return max(matching, key=lambda p: [c not in "X[" for c in p], default=None)
+
+
 def test_published_patterns_cover_3_to_20_plus_and_digits() -> None:
+    """Every string of + (first) and digits, 3 to 20 long, and nothing else; the pattern taken
+    gives the mirror's key: without +, without 00 after it, without a leading 00."""
     text = published_patterns()
     pats = _patterns(text)
-    assert len(pats) == 18
-    regexes = [_pattern_regex(p) for p in pats]
+    assert len(pats) == 18 * 4
+    drop = {p: int(re.search(rf"^exten => {re.escape(p)},1,MSet\(__IVR_DIALED=\$\{{EXTEN\}},"
+                             r"IVR_KEY=\$\{EXTEN:(\d)\},", text, re.M).group(1))  # type: ignore[union-attr]
+            for p in pats}
 
-    def accepted(s: str) -> int:
-        return sum(bool(r.match(s)) for r in regexes)
+    def key(s: str) -> str | None:
+        p = _chosen(pats, s)
+        return None if p is None else s[drop[p]:]
 
     for n in range(3, 21):
-        assert accepted("1" * n) == 1, n
-        assert accepted("+" + "8" * (n - 1)) == 1, n
-        assert accepted("0" * n) == 1, n
+        assert key("1" * n) == "1" * n, n
+        assert key("+" + "8" * (n - 1)) == "8" * (n - 1), n
+        assert key("0" * n) == "0" * (n - 2), n
+        assert key("+" + "0" * (n - 1)) == "0" * (n - 3), n
     for s in ["12", "+1", "1" * 21, "+" + "1" * 20, "", "abc", "123a", "12*34", "12#", "1+23",
               "++123", " 123", "1 23"]:
-        assert accepted(s) == 0, s
-    assert accepted("05585551001") == accepted("+865585551001") == accepted("13800001111") == 1
-    assert text.count("Goto(ivr-route,s,1)") == 18
-    assert text.count("IVR_DIALED=${EXTEN}") == 18
+        assert key(s) is None, s
+    assert key("05585551001") == "05585551001" and key("13800001111") == "13800001111"
+    assert key("+865585551001") == key("00865585551001") == key("+00865585551001") == "865585551001"
+    assert text.count("Goto(ivr-route,s,1)") == 18 * 4
+    assert "$[" not in text  # the key without an expression: the pattern knows the prefix
 
 
 def test_patterns_target() -> None:
-    assert published_patterns("elsewhere").count("Goto(elsewhere,s,1)") == 18
+    assert published_patterns("elsewhere").count("Goto(elsewhere,s,1)") == 18 * 4
     assert "ivr-route" not in outbound_patterns()
-    assert _patterns(outbound_patterns()) == _patterns(published_patterns())
+    out, pub = _patterns(outbound_patterns()), _patterns(published_patterns())
+    for s in ["123", "+8613800001111", "0086" + "1" * 16, "1" * 21, "12#", "+", "1+2"]:
+        assert (_chosen(out, s) is None) == (_chosen(pub, s) is None), s
 
 
 def test_render_all_fills_every_placeholder() -> None:
