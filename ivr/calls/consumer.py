@@ -34,8 +34,9 @@ PRUNE_EVERY = 600.0  # seconds between prunes of folded raw events
 
 def lower_priority(nice: int) -> None:
     """This thread, and the threads it starts (the database driver's), yield the CPU to call
-    set-up on a busy host (issue 16, docs/decisions.md "Records yield the CPU"): a Linux nice
-    value is per thread and inherited. Never raised above what the process already has."""
+    set-up on a busy host (issue 16, docs/decisions.md "The usual call evaluates nothing; records
+    yield the CPU"): a Linux nice value is per thread and inherited. Never raised above what the
+    process already has."""
     if nice <= 0 or not hasattr(os, "setpriority"):
         return
     tid = threading.get_native_id()

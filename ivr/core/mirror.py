@@ -99,7 +99,6 @@ NumberOptions = Mapping[str, tuple[bool, "str | None"]]
 # force only with this mark, so a value of another format (written by another version) goes the
 # per-official keys' way. The plan follows, its steps joined by ``^`` like their fields.
 NUMBER_FORMAT = "3"
-PLAN_FIELD = 14  # the first step's kind; its target and timeout follow
 
 # The step kinds the dialplan has a context for (``[ivr-step-<kind>]``; tests/unit/test_render.py
 # checks the rendered dialplan): a step of another kind is skipped, as the executor does.
