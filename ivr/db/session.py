@@ -56,7 +56,12 @@ def database_url(db_url: str | URL) -> URL:
 def ensure_sqlite_dir(db_url: str | URL) -> None:
     """Create the folder of a SQLite database file if it is missing, and the file itself with
     mode 0600 (it holds the directory, call records, accounts): SQLite gives its -wal and -shm
-    files the database file's mode. An existing file is made 0600 too, whoever created it."""
+    files the database file's mode. An existing file is made 0600 too, whoever created it.
+
+    An existing file is never opened here: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, SQLite's included. Another process would then take itself
+    for the last connection and delete the WAL under this one, whose later commits would go to
+    an unlinked file (lost to every other process; seen as "disk I/O error" by readers)."""
     url = make_url(db_url)
     if not _is_sqlite(url):
         return
@@ -65,7 +70,8 @@ def ensure_sqlite_dir(db_url: str | URL) -> None:
         return
     path = Path(database).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for f in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
         with contextlib.suppress(FileNotFoundError):
             os.chmod(f, 0o600)
