@@ -380,11 +380,14 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     probe_ms: list[float] = []
     probe = None
     hung = getattr(args, "hung", False) and path != "baseline" and lab.controller is not None
-    if path == "agi" and args.probe > 0 and not hung:
+    dead = getattr(args, "dead", False) and path != "baseline" and lab.controller is not None
+    if path == "agi" and args.probe > 0 and not (hung or dead):
         probe = asyncio.create_task(agi_probe(lab.config.agi.host, lab.config.agi.port, nums[0][0],
                                               stop, probe_ms, 1.0 / args.probe))
     if hung:  # the controller hung (SIGSTOP) for the whole run: what does a call pay for it?
         os.kill(lab.controller.pid, signal.SIGSTOP)  # type: ignore[union-attr]
+    if dead:  # killed, as in a crash: the calls route from the mirror; records wait for its return
+        await asyncio.to_thread(lab.signal_controller, signal.SIGKILL)
     m0 = machine_ticks()
     t0 = time.monotonic()
     out = open(workdir / "sipp.out", "wb")
@@ -407,6 +410,12 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     for m in meters.values():
         m.sample()
     c1 = {k: m.cpu_seconds() for k, m in meters.items()}
+    if dead:  # started again (the run is over): it catches up from the journal in the drain
+        lab.start_controller()
+        await lab.wait_ready()
+        assert lab.controller is not None
+        meters["controller"] = TreeMeter("controller", lab.controller.pid)
+        h0 = {}  # a new process: its counters start at 0
     h1 = await lab_health(lab)
 
     # let the controller catch up with the run's CEL events before the next run starts
@@ -675,16 +684,20 @@ async def route_live(lab: LabDeployment, path: str) -> None:
 
 
 async def warm_up(lab: LabDeployment, work: Path, args: argparse.Namespace,
-                  meters: dict[str, TreeMeter]) -> None:
-    """A few calls down each path: proves both are wired before anything is measured."""
+                  meters: dict[str, TreeMeter]) -> int:
+    """A few calls down each path: proves both are wired before anything is measured; how many
+    calls it placed."""
+    placed = 0
     wargs = argparse.Namespace(**{**vars(args), "calls": 2 * args.phones, "rate": 10.0,
-                                  "limit": 10, "hold": 0.2})
+                                  "limit": 10, "hold": 0.2, "dead": False, "hung": False})
     for path in PATHS:
         await route_live(lab, path)
         r = await run_uac(lab, work / f"warmup-{path}", path, 0, wargs, meters)
         if r.completed != r.attempted or r.attempted == 0:
             raise SystemExit(f"warm-up on the {path} path failed: {r.completed}/{r.attempted} calls "
                              f"completed; see {work / f'warmup-{path}'}")
+        placed += r.attempted
+    return placed
 
 
 async def main() -> int:
@@ -711,6 +724,9 @@ async def main() -> int:
                     help="experiment: the application of each --baseline-pad priority ({k}: its index; several separated by ' ;; ' are taken in turn)")
     ap.add_argument("--ami-disable", default="",
                     help="experiment: manager.conf disabledevents for the run (e.g. Newexten,VarSet)")
+    ap.add_argument("--dead", action="store_true",
+                    help="SIGKILL the controller before every non-baseline run, start it after "
+                         "(a dead controller; its records are caught up in the drain)")
     ap.add_argument("--hung", action="store_true",
                     help="SIGSTOP the controller during every non-baseline run (a hung controller)")
     ap.add_argument("--paths", default="baseline,controller",
@@ -745,7 +761,7 @@ async def main() -> int:
         assert lab.controller is not None
         print(f"Asterisk pid {inst.pid} (booted in {inst.boot_seconds:.2f} s), controller pid "
               f"{lab.controller.pid}, {h.get('officials')} officials; work folder {work}", flush=True)
-        await warm_up(lab, work, args, meters)
+        warm_calls = await warm_up(lab, work, args, meters)
         for rep in range(1, args.reps + 1):
             for path in PATHS:
                 await route_live(lab, path)
@@ -756,10 +772,12 @@ async def main() -> int:
                       f"Asterisk {r.ast_cpu_pct:.1f} % CPU, drain {r.drain_s:.1f} s", flush=True)
         # evidence on how the controller path was routed
         routed: dict[str, int] = {}
+        recorded = -1
         try:
             con = sqlite3.connect(work / "lab" / "ivr.db")
             routed = dict(con.execute("select coalesce(route_source,'?'), count(*) from calls "
                                       "group by 1").fetchall())
+            recorded = con.execute("select count(*) from calls").fetchone()[0]
             con.close()
         except sqlite3.Error:
             pass
@@ -771,13 +789,16 @@ async def main() -> int:
         meta = {"command": cmdline, "rate": args.rate, "calls": args.calls, "hold": args.hold,
                 "limit": args.limit, "reps": args.reps, "phones": args.phones,
                 "cpus": os.cpu_count(), "work": str(work),
-                "call_records_by_route_source": routed,
+                "call_records_by_route_source": routed, "call_records": recorded,
+                "calls_attempted_incl_warmup": sum(r.attempted for r in results) + warm_calls,
                 "controller_log_agi_slow_warnings": log.count("FastAGI answer took longer"),
                 "asterisk_log_mirror_fallbacks": inst.log_text().count("controller did not answer"),
                 "uas_failed_calls": uas_failed}
         text, doc = report(results, args, meta)
         print(text)
         print("")
+        print(f"Call records: {recorded} for {meta['calls_attempted_incl_warmup']} calls placed "
+              "(both paths, warm-up included)")
         print(f"Controller-path call records by route source: {routed or 'n/a'}; "
               f"controller 'FastAGI slow' warnings: {meta['controller_log_agi_slow_warnings']}; "
               f"Asterisk mirror fallbacks (T): {meta['asterisk_log_mirror_fallbacks']}; "
