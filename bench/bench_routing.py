@@ -55,6 +55,8 @@ from ivr.lab.sipp import render_scenario, sipp_binary  # noqa: E402
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 CARRIER_IP = "127.0.0.2"  # identified as the carrier -> ivr-citizens (controller path)
 BASELINE_IP = "127.0.0.3"  # identified as bench-static -> Dial straight away (baseline)
+SAFE_IP = "127.0.0.4"  # bench-static-safe: the same, after the caller-ID work ivr's entry does
+STATIC = {"baseline": (BASELINE_IP, "bench-static"), "safe": (SAFE_IP, "bench-static-safe")}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -89,15 +91,58 @@ BASELINE_PAD = [0]  # --baseline-pad N: N Set() priorities before the static Dia
 BASELINE_PAD_APP = ["Set(BENCH_PAD{k}=x)"]  # --baseline-pad-app: what each of them does
 
 
+def _mset_args(line: str) -> list[str]:
+    """The arguments of one MSet(...) priority, split on the commas between them."""
+    body = line[line.index("MSet(") + 5:line.rindex(")")]
+    out, depth, quoted, cur = [], 0, False, ""
+    for ch in body:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in "({":
+            depth += 1
+        elif not quoted and ch in ")}":
+            depth -= 1
+        if ch == "," and depth == 0 and not quoted:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*out, cur]
+
+
+def safe_callerid(name: str) -> list[str]:
+    """The caller-ID work of ivr's entry and route, for the ``safe`` static dialplan: the caller
+    fields of the entry patterns' prologue (render.CALLER_PROLOGUE; not the routing ones, the
+    dialed number and the mirror's key) and of the route's MSet, read from the sources (so they
+    cannot drift apart); the official's name written in."""
+    from ivr.asterisk.render import CALLER_PROLOGUE
+    route = (REPO / "ivr/asterisk/templates/extensions/route.tmpl").read_text(encoding="utf-8")
+    line = next(ln for ln in route.splitlines() if ln.startswith(" same => n,MSet(CALLERID(all)="))
+    keep = [a for a in _mset_args(line) if a.startswith(("CALLERID(", "IVR_CALLER=", "IVR_CALLER_RAW="))]
+    keep = [a.replace("${CUT(IVR_NUM,^,9)}", name) for a in keep]
+    first = [a for a in _mset_args(CALLER_PROLOGUE) if a.startswith(("IVR_CALLER=", "IVR_CALLER_RAW="))]
+    return [f"MSet({','.join(first)})", f"MSet({','.join(keep)})"]
+
+
 def baseline_config(n_phones: int) -> tuple[str, str]:
-    """The static dialplan: Dial straight away; by default it emits the IVR_* CEL events the
+    """The static dialplans: Dial straight away; by default they emit the IVR_* CEL events the
     routing path emits for a direct call (so record keeping costs both paths the same and the
-    CPU ratio is routing's own: issue 16, "Pinned")."""
-    pjsip = (f"\n{MARK}: a second trunk, identified by source address ---\n"
-             "[bench-static](ivr-media)\ncontext = bench-static\n\n"
-             f"[bench-static]\ntype = identify\nendpoint = bench-static\nmatch = {BASELINE_IP}\n")
-    ext = [f"\n{MARK}: Dial the official's phone straight away ---",
-           "[bench-static]"]
+    CPU ratio is routing's own: issue 16, "Pinned"). ``bench-static-safe`` first does the
+    caller-ID work ivr's entry does, so its IVR_CALL event carries the same safe caller fields
+    (the same record for any caller ID); ``bench-static`` copies the caller ID as it came."""
+    pjsip = "".join(f"\n{MARK}: a trunk identified by source address ---\n"
+                    f"[{ctx}](ivr-media)\ncontext = {ctx}\n\n"
+                    f"[{ctx}]\ntype = identify\nendpoint = {ctx}\nmatch = {ip}\n"
+                    for ip, ctx in STATIC.values())
+    ext = [f"\n{MARK}: Dial the official's phone straight away ---"]
+    for ctx in ("bench-static", "bench-static-safe"):
+        ext.append(f"[{ctx}]")
+        ext += static_extensions(n_phones, ctx == "bench-static-safe")
+    return pjsip, "\n".join(ext) + "\n"
+
+
+def static_extensions(n_phones: int, safe: bool) -> list[str]:
+    ext = []
     for i, (num, ep) in enumerate(numbers(n_phones), 1):
         if not BASELINE_EVENTS[0]:
             ext.append(f"exten => {num},1,Dial(PJSIP/{ep},20)\n same => n,Hangup()")
@@ -106,16 +151,21 @@ def baseline_config(n_phones: int) -> tuple[str, str]:
         apps = BASELINE_PAD_APP[0].split(" ;; ")
         ring += "".join(f" same => n,{apps[k % len(apps)].replace('{k}', str(k))}\n"
                         for k in range(BASELINE_PAD[0]))
+        call = ("CELGenUserEvent(IVR_CALL,dialed=${EXTEN}\\;caller=${CALLERID(num)}"
+                "\\;caller_raw=${CALLERID(num)})")
+        if safe:
+            first, second = safe_callerid(f"Bench {i}")
+            call = (f"{first}\n same => n,{second}\n same => n,CELGenUserEvent(IVR_CALL,dialed="
+                    "${EXTEN}\\;caller=${IVR_CALLER}\\;caller_raw=${IVR_CALLER_RAW})")
         ext.append(
-            f"exten => {num},1,CELGenUserEvent(IVR_CALL,dialed=${{EXTEN}}\\;caller=${{CALLERID(num)}}"
-            f"\\;caller_raw=${{CALLERID(num)}})\n"
+            f"exten => {num},1,{call}\n"
             + ring +
             f" same => n,CELGenUserEvent(IVR_ROUTE,official={i}\\;src=static\\;mode=direct)\n"
             f" same => n,CELGenUserEvent(IVR_STEP,n=1\\;kind=direct\\;target=PJSIP/{ep})\n"
             f" same => n,Dial(PJSIP/{ep},20)\n"
             f" same => n,CELGenUserEvent(IVR_STEP_END,n=1\\;kind=direct\\;result=${{DIALSTATUS}})\n"
             " same => n,Hangup()")
-    return pjsip, "\n".join(ext) + "\n"
+    return ext
 
 
 MARK = "; --- bench_routing baseline"
@@ -130,8 +180,8 @@ def ensure_baseline(lab: LabDeployment, n_phones: int) -> None:
     etc = inst.host_path(inst.etc_dir)
     pj, ext = baseline_config(n_phones)
     for fname, extra, module, probe, expect in (
-            ("pjsip.conf", pj, "res_pjsip.so", "pjsip show endpoint bench-static", BASELINE_IP),
-            ("extensions.conf", ext, "pbx_config.so", "dialplan show bench-static",
+            ("pjsip.conf", pj, "res_pjsip.so", "pjsip show endpoint bench-static-safe", SAFE_IP),
+            ("extensions.conf", ext, "pbx_config.so", "dialplan show bench-static-safe",
              "Dial(PJSIP/o-bench1")):
         if expect in inst.cli(probe):
             continue
@@ -346,7 +396,7 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     (bench/experiments use them for dialplan variants); by default ``path`` picks them."""
     workdir.mkdir(parents=True, exist_ok=True)
     if src is None:
-        src = BASELINE_IP if path == "baseline" else CARRIER_IP
+        src = STATIC[path][0] if path in STATIC else CARRIER_IP
     nums = numbers(args.phones)
     if dialed is None:
         dialed = [n for n, _ in nums]
@@ -379,8 +429,8 @@ async def run_uac(lab: LabDeployment, workdir: Path, path: str, rep: int, args: 
     sampler = asyncio.create_task(meter_loop(list(meters.values()), stop))
     probe_ms: list[float] = []
     probe = None
-    hung = getattr(args, "hung", False) and path != "baseline" and lab.controller is not None
-    dead = getattr(args, "dead", False) and path != "baseline" and lab.controller is not None
+    hung = getattr(args, "hung", False) and path not in STATIC and lab.controller is not None
+    dead = getattr(args, "dead", False) and path not in STATIC and lab.controller is not None
     if path == "agi" and args.probe > 0 and not (hung or dead):
         probe = asyncio.create_task(agi_probe(lab.config.agi.host, lab.config.agi.port, nums[0][0],
                                               stop, probe_ms, 1.0 / args.probe))
@@ -498,7 +548,7 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
     L.append(hdr)
     L.append("-" * len(hdr))
     for r in results:
-        agi = "-" if r.path == "baseline" else (f"{r.agi.get('answered', 0)}/{r.agi.get('timeouts', 0)}"
+        agi = "-" if r.path in STATIC else (f"{r.agi.get('answered', 0)}/{r.agi.get('timeouts', 0)}"
                                                 f"/{r.agi.get('errors', 0)}")
         L.append(f"{r.path + ' #' + str(r.rep):<14}{r.attempted:>6}{r.completed:>6}{r.failed:>5}"
                  f"{fmt(r.p50):>8}{fmt(r.p90):>8}{fmt(r.p99):>8}{fmt(r.max):>8}{r.duration:>7.1f}"
@@ -538,12 +588,12 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
                  f"{p50s:>22}{p99s:>22}{fmt(s['pooled_p50']):>11}{fmt(s['pooled_p99']):>11}"
                  f"{s['ctrl_cpu_pct_median']:>9.1f}{s['ast_cpu_pct_median']:>9.1f}"
                  f"{s['ctrl_rss_mb_max']:>8.1f}{s['ast_rss_mb_max']:>8.1f}")
-    if "baseline" in summary:
+    for ref in [p for p in PATHS if p in STATIC and p in summary]:
         L.append("")
-        L.append("Ratios to the static dialplan (issue 16 targets: p50 <= 1.15, p99 <= 1.3, CPU per "
-                 "call <= 1.2); per interleaved pair (path run / baseline run just before it)")
-        base_runs = [r for r in results if r.path == "baseline"]
-        for path in PATHS[1:]:
+        L.append(f"Ratios to the static dialplan '{ref}' (issue 16 targets: p50 <= 1.15, p99 <= 1.3, "
+                 f"CPU per call <= 1.2); per interleaved pair (path run / {ref} run of the same round)")
+        base_runs = [r for r in results if r.path == ref]
+        for path in PATHS[PATHS.index(ref) + 1:]:
             runs = [r for r in results if r.path == path]
             if not runs:
                 continue
@@ -556,8 +606,8 @@ def report(results: list[RunResult], args: argparse.Namespace, meta: dict[str, A
             # the same events on both paths: issue 16, "Pinned")
             rast = [(cr.ast_cpu_s / max(1, cr.attempted)) / max(1e-9, br.ast_cpu_s / max(1, br.attempted))
                     for br, cr in pairs]
-            summary.setdefault("ratios", {})[path] = {"p50": r50, "p99": r99, "cpu_per_call": rcpu,
-                                                      "asterisk_cpu_per_call": rast}
+            summary.setdefault("ratios" if ref == "baseline" else f"ratios_to_{ref}", {})[path] = {
+                "p50": r50, "p99": r99, "cpu_per_call": rcpu, "asterisk_cpu_per_call": rast}
 
             def sp(v: list[float]) -> str:
                 lo, med, hi = spread(v)
@@ -730,13 +780,14 @@ async def main() -> int:
     ap.add_argument("--hung", action="store_true",
                     help="SIGSTOP the controller during every non-baseline run (a hung controller)")
     ap.add_argument("--paths", default="baseline,controller",
-                    help="paths interleaved, baseline first: baseline,controller[,agi] (agi: "
-                         "[agi] route_live, FastAGI before the mirror)")
+                    help="paths interleaved, baseline first: baseline[,safe],controller[,agi] (safe: "
+                         "the static dialplan after ivr's caller-ID work; agi: [agi] route_live, "
+                         "FastAGI before the mirror)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--asterisk-verbose", type=int, default=0,
                     help="asterisk.conf verbose (0, as in production: no per-priority log lines)")
     args = ap.parse_args()
-    PATHS[:] = [p for p in args.paths.split(",") if p in ("baseline", "controller", "agi")]
+    PATHS[:] = [p for p in args.paths.split(",") if p in ("baseline", "safe", "controller", "agi")]
     BASELINE_EVENTS[0] = not args.bare_baseline
     BASELINE_RINGING[0] = args.baseline_ringing
     BASELINE_PAD[0] = args.baseline_pad
