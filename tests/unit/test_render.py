@@ -352,6 +352,11 @@ def test_usual_call_reaches_its_dial_in_few_priorities() -> None:
     dial = ext[ext.index(" same => n(dial),"):].splitlines()
     assert dial[0].startswith(" same => n(dial),CELGenUserEvent(IVR_STEP,") and \
         dial[1] == " same => n,Dial(${IVR_TARGET},${IVR_DTMO})"
+    # its end: `ended`'s event with the Dial's status, then done on an answer, else the next step
+    ended = ext[ext.index(" same => n(ended),"):].splitlines()[:2]
+    assert dial[2] == ended[0].replace("n(ended),", "n,").replace("${IVR_STEP_RESULT}", "${DIALSTATUS}")
+    assert dial[3] == ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done:next)'
+    assert '"${IVR_STEP_RESULT}" = "ANSWER"' in ended[1] and ended[1].endswith("?done:next)")
     assert re.search(r"\?dial:step\)", ext)
 
 
@@ -366,7 +371,7 @@ def test_usual_call_reads_the_fields_the_controller_writes() -> None:
     def cut(n: str) -> str:
         return "^".join(fields[int(n[:-1]) - 1:]) if n.endswith("-") else fields[int(n) - 1]
     read = {var: cut(n) for var, n in re.findall(r"(\w+)=\$\{CUT\(IVR_NUM,\^,(\d+-?)\)\}", prios[1])}
-    assert read == {"__IVR_OFFICIAL": "3", "IVR_MENU": "0", "IVR_MODE": "direct", "IVR_AWAY": "1",
+    assert read == {"__IVR_OFFICIAL": "3", "IVR_AWAY": "1",
                     "IVR_DEP_AWAY": "0", "__IVR_LANG": "en",
                     "IVR_FLAT": "direct^PJSIP/o-3^25^voicemail^3^120", "IVR_KIND": "direct",
                     "IVR_TARGET": "PJSIP/o-3", "IVR_TMO": "25", "IVR_DTMO": "25",
@@ -377,6 +382,9 @@ def test_usual_call_reads_the_fields_the_controller_writes() -> None:
                            prios[3]).group(1, 3)  # type: ignore[union-attr]
     assert cut(fmt) == NUMBER_FORMAT and f'= "{NUMBER_FORMAT}"' in prios[3] and cut(until) == "1790000000"
     assert cut(re.search(r"CUT\(IVR_NUM,\^,(\d+)\)", fast[1]).group(1)) == "next"  # type: ignore[union-attr]
+    assert cut(re.search(r"mode=\$\{CUT\(IVR_NUM,\^,(\d+)\)\}", fast[0]).group(1)) == "direct"  # type: ignore[union-attr]
+    # the menu flag is not set: the label is `menu` when the number has one (first_step)
+    assert "IVR_MENU" not in prios[1]
 
 
 def test_step_kinds_the_controller_knows_are_the_dialplans() -> None:
