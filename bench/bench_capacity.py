@@ -12,7 +12,8 @@ and the ladder ends when both have. A call fails on an error response, a timeout
 phone saw, or a set-up (INVITE -> 200 OK) longer than --setup-limit (1 s: past it a saturated
 Asterisk still completes calls, only later and later); and a rate counts only if it was offered
 (calls attempted over the run's sending time at least 90 % of it: sipp keeps pace).
-A path's capacity is the last rate it passed. Each ladder starts again from --start on the same
+A path's capacity is the last rate it passed (one that fails at --start steps down until it
+passes). Each ladder starts again from --start on the same
 lab, and the figures are the ladders' median, with the spread. The load generator (sipp) and the
 phones run on the same host: both paths pay for them alike. Bench only: it asserts nothing.
 """
@@ -39,8 +40,37 @@ from ivr.lab.deploy import LabDeployment  # noqa: E402
 PATHS = ["baseline", "controller"]  # --paths; the static ones (bench_routing.STATIC) first
 
 
+async def attempt(lab: LabDeployment, meters: dict[str, br.TreeMeter], work: Path,
+                  args: argparse.Namespace, n: int, path: str, rate: float) -> dict[str, Any]:
+    """One path at one rate: ``--seconds`` of calls; the row, with ``passed``."""
+    run_args = argparse.Namespace(rate=rate, calls=int(rate * args.seconds), hold=args.hold,
+                                  limit=round(rate * args.hold * 1.5), phones=args.phones,
+                                  probe=0.0, hung=False)
+    await br.route_live(lab, path)
+    folder = work / f"l{n}-{path}-{rate:g}"
+    r = await br.run_uac(lab, folder, path, n, run_args, meters)
+    shutil.rmtree(folder, ignore_errors=True)
+    slow = sum(1 for ms in r.setup_ms if ms > args.setup_limit)
+    sending = max(r.duration - args.hold, 1e-9)
+    offered = r.attempted / sending >= 0.9 * rate
+    ok = r.failed == 0 and slow == 0 and r.answered == r.attempted > 0 and offered
+    print(f"  ladder {n} {path:<10} {rate:>5g}/s: {r.answered}/{r.attempted} answered, "
+          f"{r.failed} failed, {slow} over {args.setup_limit:g} ms, sent "
+          f"{r.attempted / sending:.0f}/s, p50 {br.fmt(r.p50)} p99 {br.fmt(r.p99)} max "
+          f"{br.fmt(r.max, 0)} ms, Asterisk "
+          f"{r.ast_cpu_pct:.0f} %, controller {r.ctrl_cpu_pct:.0f} %, host "
+          f"{r.machine_busy_pct:.0f} % -> {'passed' if ok else 'FAILED'}", flush=True)
+    return {"ladder": n, "path": path, "rate": rate, "attempted": r.attempted,
+            "failed": r.failed, "answered": r.answered, "slow": slow,
+            "sent_per_s": r.attempted / sending, "p50": r.p50, "p99": r.p99, "max": r.max,
+            "ctl_cpu_pct": r.ctrl_cpu_pct, "ast_cpu_pct": r.ast_cpu_pct,
+            "host_pct": r.machine_busy_pct, "passed": ok}
+
+
 async def ladder(lab: LabDeployment, meters: dict[str, br.TreeMeter], work: Path,
                  args: argparse.Namespace, n: int) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Every path climbs from --start; a path that fails at --start steps down instead until
+    it passes (at most 5 steps), so its capacity is a rate, not 0."""
     best = dict.fromkeys(PATHS, 0.0)
     climbing = set(PATHS)
     rows: list[dict[str, Any]] = []
@@ -49,34 +79,21 @@ async def ladder(lab: LabDeployment, meters: dict[str, br.TreeMeter], work: Path
         for path in PATHS:
             if path not in climbing:
                 continue
-            run_args = argparse.Namespace(rate=rate, calls=int(rate * args.seconds), hold=args.hold,
-                                          limit=round(rate * args.hold * 1.5), phones=args.phones,
-                                          probe=0.0, hung=False)
-            await br.route_live(lab, path)
-            folder = work / f"l{n}-{path}-{rate:g}"
-            r = await br.run_uac(lab, folder, path, n, run_args, meters)
-            shutil.rmtree(folder, ignore_errors=True)
-            slow = sum(1 for ms in r.setup_ms if ms > args.setup_limit)
-            sending = max(r.duration - args.hold, 1e-9)
-            offered = r.attempted / sending >= 0.9 * rate
-            ok = r.failed == 0 and slow == 0 and r.answered == r.attempted > 0 and offered
-            if ok:
+            row = await attempt(lab, meters, work, args, n, path, rate)
+            rows.append(row)
+            if row["passed"]:
                 best[path] = rate
             else:
                 climbing.discard(path)
-            row = {"ladder": n, "path": path, "rate": rate, "attempted": r.attempted,
-                   "failed": r.failed, "answered": r.answered, "slow": slow,
-                   "sent_per_s": r.attempted / sending, "p50": r.p50, "p99": r.p99, "max": r.max,
-                   "ctl_cpu_pct": r.ctrl_cpu_pct, "ast_cpu_pct": r.ast_cpu_pct,
-                   "host_pct": r.machine_busy_pct, "passed": ok}
-            rows.append(row)
-            print(f"  ladder {n} {path:<10} {rate:>5g}/s: {r.answered}/{r.attempted} answered, "
-                  f"{r.failed} failed, {slow} over {args.setup_limit:g} ms, sent "
-                  f"{r.attempted / sending:.0f}/s, p50 {br.fmt(r.p50)} p99 {br.fmt(r.p99)} max "
-                  f"{br.fmt(r.max, 0)} ms, Asterisk "
-                  f"{r.ast_cpu_pct:.0f} %, controller {r.ctrl_cpu_pct:.0f} %, host "
-                  f"{r.machine_busy_pct:.0f} % -> {'passed' if ok else 'FAILED'}", flush=True)
         rate += args.step
+    for path in PATHS:
+        down = args.start - args.step
+        while best[path] == 0 and down > 0 and down >= args.start - 5 * args.step:
+            row = await attempt(lab, meters, work, args, n, path, down)
+            rows.append(row)
+            if row["passed"]:
+                best[path] = down
+            down -= args.step
     return best, rows
 
 
