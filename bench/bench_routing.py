@@ -135,9 +135,9 @@ def baseline_config(n_phones: int) -> tuple[str, str]:
                     f"[{ctx}]\ntype = identify\nendpoint = {ctx}\nmatch = {ip}\n"
                     for ip, ctx in STATIC.values())
     ext = [f"\n{MARK}: Dial the official's phone straight away ---"]
-    for ctx in ("bench-static", "bench-static-safe"):
+    for path, (_, ctx) in STATIC.items():
         ext.append(f"[{ctx}]")
-        ext += static_extensions(n_phones, ctx == "bench-static-safe")
+        ext += static_extensions(n_phones, path == "safe")
     return pjsip, "\n".join(ext) + "\n"
 
 
@@ -775,10 +775,10 @@ async def main() -> int:
     ap.add_argument("--ami-disable", default="",
                     help="experiment: manager.conf disabledevents for the run (e.g. Newexten,VarSet)")
     ap.add_argument("--dead", action="store_true",
-                    help="SIGKILL the controller before every non-baseline run, start it after "
+                    help="SIGKILL the controller before every routed (not static) run, start it after "
                          "(a dead controller; its records are caught up in the drain)")
     ap.add_argument("--hung", action="store_true",
-                    help="SIGSTOP the controller during every non-baseline run (a hung controller)")
+                    help="SIGSTOP the controller during every routed (not static) run (a hung controller)")
     ap.add_argument("--paths", default="baseline,controller",
                     help="paths interleaved, baseline first: baseline[,safe],controller[,agi] (safe: "
                          "the static dialplan after ivr's caller-ID work; agi: [agi] route_live, "
