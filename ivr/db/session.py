@@ -14,7 +14,7 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ivr.core.config import Config, ConfigError
 from ivr.core.errors import IvrError
 
-__all__ = ["Db", "create_engine", "make_sessionmaker", "upgrade", "upgrade_async", "MIGRATIONS_DIR",
-           "database_url"]
+__all__ = ["Db", "create_engine", "make_sessionmaker", "snapshot", "upgrade", "upgrade_async",
+           "MIGRATIONS_DIR", "database_url"]
 
 Db = async_sessionmaker[AsyncSession]
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -103,6 +103,25 @@ def create_engine(config: Config, **kwargs: Any) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> Db:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@contextlib.asynccontextmanager
+async def snapshot(db: Db) -> AsyncIterator[AsyncSession]:
+    """A read-only session whose queries all see one committed state, for a view assembled from
+    several queries (a case, its history and its message's job): without it, a writer committing
+    between two of them shows the reader half of a change.
+
+    SQLite's Python driver starts no transaction before a SELECT, so each query would read its own
+    snapshot: an explicit deferred ``BEGIN`` makes the first read take one for the session (WAL
+    readers block nobody). PostgreSQL's default READ COMMITTED does the same per statement: the
+    transaction is REPEATABLE READ, READ ONLY. Rolled back at the end (nothing to keep)."""
+    async with db() as session:
+        conn = await session.connection()
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql("BEGIN")
+        else:
+            await conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield session
 
 
 def _alembic_config(db_url: str) -> Any:

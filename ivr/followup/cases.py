@@ -31,7 +31,7 @@ from ivr.core.ids import MAX_ID, parse_id
 from ivr.core.timeutil import as_utc, utcnow
 from ivr.db.followup_models import CASE_STATES, URGENCIES, Case, CaseEvent
 from ivr.db.models import Call, Official
-from ivr.db.session import Db
+from ivr.db.session import Db, snapshot
 from ivr.followup.deadlines import Deadlines
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -170,7 +170,7 @@ async def list_cases(db: Db, f: CaseFilter, now: datetime | None = None) -> Sequ
     if not 1 <= f.limit <= 1000 or not 0 <= f.offset <= MAX_ID:
         raise InvalidCaseInput(f"limit must be 1..1000 and offset 0..{MAX_ID}")
     now = now or utcnow()
-    async with db() as session:
+    async with snapshot(db) as session:  # the cases and their callbacks: one state
         stmt: Select[Case] = select(Case)
         if f.official:  # the official's cases, and those escalated to them (their superior)
             oid = await _official_id(session, f.official)

@@ -11,6 +11,7 @@ from ivr.core.constants import API_PREFIX
 from ivr.core.errors import InvalidInput, NoAudio
 from ivr.core.ids import parse_id
 from ivr.db.followup_models import Transcript, TranscriptionJob, Voicemail
+from ivr.db.session import snapshot
 from ivr.followup import cases as case_service
 from ivr.followup import jobs
 from ivr.followup.autocallback import dispose
@@ -70,7 +71,7 @@ async def list_cases(request: web.Request, query: CaseQuery) -> CaseList:
             errors=[400])
 async def get_case(request: web.Request) -> CaseDetail:
     """One case with its history, callbacks and, for a voicemail, its transcript."""
-    async with request.config_dict[DB]() as session:
+    async with snapshot(request.config_dict[DB]) as session:  # the case and its job agree
         case = await case_service.load_case(session, _case_id(request))
         voicemail = transcript = transcription = None
         if case.voicemail_id is not None:

@@ -38,7 +38,7 @@ from ivr.core.ids import MAX_ID, parse_id
 from ivr.core.numbers import NumberError, normalize
 from ivr.core.timeutil import as_utc
 from ivr.db.models import AuditEntry, Call, Official, Pool, RoutingPolicy, ScheduleWindow
-from ivr.db.session import Db
+from ivr.db.session import Db, snapshot
 from ivr.directory.services import audit, clean_actor, get_official, load_official
 from ivr.directory.validate import (
     check_availability,
@@ -383,7 +383,7 @@ async def list_calls(db: Db, official: str | int | None = None, since: datetime 
 
 
 async def get_call(db: Db, call_id: int) -> Call:
-    async with db() as session:
+    async with snapshot(db) as session:  # the call and its steps: one state
         call = (await session.execute(select(Call).options(selectinload(Call.steps))
                                       .where(Call.id == call_id))).scalar_one_or_none()
         if call is None:
