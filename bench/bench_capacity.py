@@ -5,9 +5,12 @@ static dialplan's on this machine").
     .venv/bin/python bench/bench_capacity.py                     # 100, 120, ... calls/s, 2 ladders
     .venv/bin/python bench/bench_capacity.py --start 60 --step 20 --seconds 10 --ladders 1
 
-A ladder climbs from --start by --step calls/s. At each rate both paths run --seconds worth of
-calls, interleaved (baseline, controller) on one lab (bench_routing.py: the same Asterisk,
-phones, meters and static dialplan); a path stops climbing at its first rate with a failed call,
+A ladder climbs from --start by --step calls/s. At each rate every path runs --seconds worth of
+calls, interleaved on one lab (bench_routing.py: the same Asterisk, phones, meters and static
+dialplan), each ladder in another order (ladder 1 baseline first, ladder 2 the next path first…),
+and every run starts once the one before has left nothing behind (bench_routing.settle: the
+recorder caught up, Asterisk without a channel and idle); a path stops climbing at its first
+rate with a failed call,
 and the ladder ends when both have. A call fails on an error response, a timeout, a failure the
 phone saw, or a set-up (INVITE -> 200 OK) longer than --setup-limit (1 s: past it a saturated
 Asterisk still completes calls, only later and later); and a rate counts only if it was offered
@@ -59,7 +62,8 @@ async def attempt(lab: LabDeployment, meters: dict[str, br.TreeMeter], work: Pat
           f"{r.attempted / sending:.0f}/s, p50 {br.fmt(r.p50)} p99 {br.fmt(r.p99)} max "
           f"{br.fmt(r.max, 0)} ms, Asterisk "
           f"{r.ast_cpu_pct:.0f} %, controller {r.ctrl_cpu_pct:.0f} %, host "
-          f"{r.machine_busy_pct:.0f} % -> {'passed' if ok else 'FAILED'}", flush=True)
+          f"{r.machine_busy_pct:.0f} %, recorder {r.drain_s:.0f} s after -> "
+          f"{'passed' if ok else 'FAILED'}", flush=True)
     return {"ladder": n, "path": path, "rate": rate, "attempted": r.attempted,
             "failed": r.failed, "answered": r.answered, "slow": slow,
             "sent_per_s": r.attempted / sending, "p50": r.p50, "p99": r.p99, "max": r.max,
@@ -75,8 +79,10 @@ async def ladder(lab: LabDeployment, meters: dict[str, br.TreeMeter], work: Path
     climbing = set(PATHS)
     rows: list[dict[str, Any]] = []
     rate = args.start
+    k = (n - 1) % len(PATHS)  # each ladder starts with another path: none always runs last
+    order = PATHS[k:] + PATHS[:k]
     while climbing and rate <= args.max:
-        for path in PATHS:
+        for path in order:
             if path not in climbing:
                 continue
             row = await attempt(lab, meters, work, args, n, path, rate)
@@ -86,7 +92,7 @@ async def ladder(lab: LabDeployment, meters: dict[str, br.TreeMeter], work: Path
             else:
                 climbing.discard(path)
         rate += args.step
-    for path in PATHS:
+    for path in order:
         down = args.start - args.step
         while best[path] == 0 and down > 0 and down >= args.start - 5 * args.step:
             row = await attempt(lab, meters, work, args, n, path, down)
