@@ -117,7 +117,7 @@ def safe_callerid(name: str) -> list[str]:
     cannot drift apart); the official's name written in."""
     from ivr.asterisk.render import CALLER_PROLOGUE
     route = (REPO / "ivr/asterisk/templates/extensions/route.tmpl").read_text(encoding="utf-8")
-    line = next(ln for ln in route.splitlines() if ln.startswith(" same => n,MSet(CALLERID(all)="))
+    line = next(ln for ln in route.splitlines() if ln.startswith("exten => s,1,MSet(CALLERID(all)="))
     keep = [a for a in _mset_args(line) if a.startswith(("CALLERID(", "IVR_CALLER=", "IVR_CALLER_RAW="))]
     keep = [a.replace("${CUT(IVR_NUM,^,9)}", name) for a in keep]
     first = [a for a in _mset_args(CALLER_PROLOGUE) if a.startswith(("IVR_CALLER=", "IVR_CALLER_RAW="))]

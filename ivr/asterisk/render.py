@@ -87,6 +87,12 @@ CALLER_PROLOGUE = (
     "IVR_CALLER=${FILTER(0-9+,${CALLERID(num)})},"
     "IVR_CALLER_RAW=${URIENCODE(${CALLERID(num)})})")
 
+# The entry's MSet into ivr-route reads the number's route too (route.tmpl `s`): the mirror's
+# value, by the same key (the pattern knows how many characters to drop), one priority fewer than
+# a Set of its own. Quoted: the official's name in it may hold commas (MSet takes the quotes off);
+# before the URI-encoded original, which stays the last pair.
+ROUTE_READ = 'IVR_NUM="${DB(ivr/${IVR_NUM_KEYS}/${EXTEN:{drop}})}",'
+
 # A published number's dialed prefixes and how many characters the mirror's key drops: Asterisk
 # takes the most specific pattern that matches (a literal before X), so +00… is not taken by +X….
 KEY_PREFIXES = (("+00", 3), ("+", 1), ("00", 2), ("", 0))
@@ -106,6 +112,12 @@ STEP_LABEL = (
     ' | ("${IVR_KIND}" = "deputy" & "${IVR_DEP_AWAY}" = "1")]?next:'
     '${IF($["${IVR_KIND}" = "direct" | "${IVR_KIND}" = "deputy"]?dial:step)})})})}')
 
+# What only the usual call's steps after the first need from the number's value (the executor's
+# `fill`, extensions/executor.tmpl): the plan (IVR_FLAT, fields 14-), who is away (6, 7) and step
+# 1's own timeout (16). The route's MSet leaves them out: an answered step 1 never reads them.
+FILL = ("IVR_FLAT=${CUT(IVR_NUM,^,14-)},IVR_AWAY=${CUT(IVR_NUM,^,6)},"
+        "IVR_DEP_AWAY=${CUT(IVR_NUM,^,7)},IVR_TMO=${CUT(IVR_NUM,^,16)}")
+
 
 def published_patterns(target: str = "ivr-route", sanitize: bool = True) -> str:
     """Extension patterns for every length 3..20 where every character is ``+`` or a digit.
@@ -115,9 +127,12 @@ def published_patterns(target: str = "ivr-route", sanitize: bool = True) -> str:
     if not sanitize:  # the prologue sets IVR_DIALED too
         return "\n".join(f"exten => _[+0-9]{'X' * (n - 1)},1,Set(IVR_DIALED=${{EXTEN}})\n"
                          f" same => n,Goto({target},s,1)" for n in range(3, 21))
+    raw = CALLER_PROLOGUE.index("IVR_CALLER_RAW=")
+    entry = CALLER_PROLOGUE[:raw] + ROUTE_READ + CALLER_PROLOGUE[raw:] \
+        if target == "ivr-route" else CALLER_PROLOGUE
     return "\n".join(
         f"exten => _{prefix}{'X' * (n - len(prefix))},1,"
-        f"{CALLER_PROLOGUE.replace('{drop}', str(drop))}\n same => n,Goto({target},s,1)"
+        f"{entry.replace('{drop}', str(drop))}\n same => n,Goto({target},s,1)"
         for n in range(3, 21) for prefix, drop in KEY_PREFIXES)
 
 
@@ -219,7 +234,7 @@ def template_values(inp: RenderInput) -> dict[str, str]:
         "timezone": inp.timezone or c.database.timezone, "default_language": c.routing.default_language,
         "confirm_window": str(c.routing.confirm_window),
         "voicemail_dir": c.voicemail_dir_inside, "prompts_dir": c.prompts_dir_inside,
-        "step_label": STEP_LABEL, "number_format": NUMBER_FORMAT,
+        "step_label": STEP_LABEL, "number_format": NUMBER_FORMAT, "fill": FILL,
         "published_patterns": published_patterns(), "outbound_patterns": outbound_patterns(),
         "callback_max_seconds": str(c.outbound.callback_max_seconds),
         "survey_patterns": outbound_patterns("ivr-survey-run"),

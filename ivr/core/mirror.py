@@ -63,6 +63,14 @@ def availability_entry(r: OfficialRouting, now: datetime) -> str:
     return f"{state}^{int(until.timestamp())}"
 
 
+# The name in a number's value: ^ separates the fields, and the entry's MSet (render.ROUTE_READ)
+# splits its arguments counting ( and [ even inside quotes, so an unbalanced one would swallow
+# the caller's fields after it; the full-width forms read the same on a phone's display.
+_NAME_IN_VALUE = str.maketrans({"^": " ", "(": "（", ")": "）", "[": "［", "]": "］"})
+# nothing a value may hold that would change how the entry's MSet splits it (else the short form)
+_MSET_UNSAFE = frozenset('()[]"\\')
+
+
 class RouteRecord(NamedTuple):
     """What a call to one official's numbers needs while the route in force holds."""
     mode: str  # the mode in force (weekly and holiday windows, the city's timezone)
@@ -70,7 +78,7 @@ class RouteRecord(NamedTuple):
     away: bool  # the official's direct step is skipped (meeting, leave, dnd)
     dep_away: bool  # the same for the deputy's step
     language: str  # the official's prompt language, else the city's default
-    name: str  # without ^
+    name: str  # without ^ ( ) [ ] (their full-width forms)
     plan: str  # the mode's plan for an available official and deputy (kind^target^timeout|…)
 
 
@@ -90,7 +98,7 @@ def route_record(r: OfficialRouting, now: datetime, tz: ZoneInfo, holidays: Coll
     until = str(int(min(edges).timestamp())) if edges else ""
     available = replace(r, availability="available", deputy_availability="available")
     return RouteRecord(mode, until, away, dep_away, language or default_language,
-                       r.name.replace("^", " "), plan_for_mode(available, mode).encode())
+                       r.name.translate(_NAME_IN_VALUE), plan_for_mode(available, mode).encode())
 
 
 NumberOptions = Mapping[str, tuple[bool, "str | None"]]
@@ -145,7 +153,7 @@ def number_entries(dial_keys: Mapping[str, int], options: NumberOptions | None =
             full = (f"{value}^{rec.mode}^{rec.until}^{int(rec.away)}^{int(rec.dep_away)}"
                     f"^{lang or rec.language}^{rec.name}^{NUMBER_FORMAT}^{first_step(menu, rec)}"
                     f"^{rec.plan.replace('|', '^')}")
-            if len(full.encode()) <= MAX_NUMBER_VALUE:
+            if len(full.encode()) <= MAX_NUMBER_VALUE and not _MSET_UNSAFE & set(full):
                 value = full
         out[f"num/{digits}"] = value
     return out

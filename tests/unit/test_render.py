@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ivr.asterisk.render import (
+    FILL,
     TEMPLATE_DIR,
     Phone,
     QueueDef,
@@ -322,41 +323,57 @@ def test_no_template_folder(tmp_path: Path) -> None:
 
 
 def _usual_call(ext: str) -> tuple[list[str], list[str]]:
-    route = ext[ext.index("exten => s,1,Set(IVR_NUM="):ext.index("exten => slow,1")]
+    """The route's `s` priorities, and the executor's from `fdial` to its Dial."""
+    route = ext[ext.index("exten => s,1,MSet(CALLERID(all)="):ext.index("exten => slow,1")]
     prios = [ln for ln in route.splitlines() if ln.startswith(("exten =>", " same =>"))]
-    return prios, ext[ext.index("exten => fast,1,"):].split("\n\n")[0].splitlines()
+    run = [ln for ln in ext[ext.index(" same => n(fdial),"):].splitlines()
+           if ln.startswith(" same =>")]
+    return prios, run[:3]
 
 
 def test_usual_call_reaches_its_dial_in_few_priorities() -> None:
     """Issue 16: Asterisk's cost is per priority, and ~25 us per expression. The usual call (a
-    route in force in num/<digits>) reads the value and step 1 in `s` (one MSet, no expression),
-    then `fast` sends IVR_ROUTE and goes where the value says: for a direct step, `dial`
-    (IVR_STEP, then the Dial), no Gosub."""
+    route in force in num/<digits>) has its value read by the entry's MSet, sets step 1 in `s`
+    (one MSet, no expression), then goes where the value says: for a direct step `fdial`
+    (IVR_ROUTE), falling through to `dial` (IVR_STEP, then the Dial), no Gosub, no Goto."""
     ext = render_all(RenderInput(CONFIG))["extensions.conf"]
-    prios, fast = _usual_call(ext)
+    prios, fdial = _usual_call(ext)
     assert [p.split(",", 2)[1 if p.startswith(" same") else 2].split("(")[0] for p in prios] == [
-        "Set", "MSet", "CELGenUserEvent", "GotoIf"]
-    mset = prios[1]
+        "MSet", "CELGenUserEvent", "GotoIf"]
+    mset = prios[0]
     # the caller's ID made safe first, before the first event (IVR_CALL)
-    assert mset.startswith(" same => n,MSet(CALLERID(all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
+    assert mset.startswith("exten => s,1,MSet(CALLERID(all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
                            "CALLERID(ani-all)=${IVR_CALLER:0:20} <${IVR_CALLER:0:20}>,"
                            "CALLERID(rdnis)=,IVR_CALLER=${IVR_CALLER:0:20},")
     assert mset.rstrip().endswith(',IVR_CALLER_RAW="${IVR_CALLER_RAW:0:240}",'
                                   'CALLERID(name)="${CUT(IVR_NUM,^,9)}/${IVR_CALLER:0:20}")')
     # no expression before the GotoIf: the controller resolved them (ivr/core/mirror.py)
-    assert not any("$[" in p or "${IF(" in p for p in prios[:3]), prios[:3]
-    assert prios[0] == "exten => s,1,Set(IVR_NUM=${DB(ivr/${IVR_NUM_KEYS}/${IVR_KEY})})"
-    assert prios[3].endswith("?fast,1:slow,1)")
-    assert len(fast) == 2 and fast[1] == " same => n,Goto(run,${CUT(IVR_NUM,^,11)})"
-    assert "src=mirror" in fast[0]
-    dial = ext[ext.index(" same => n(dial),"):].splitlines()
-    assert dial[0].startswith(" same => n(dial),CELGenUserEvent(IVR_STEP,") and \
-        dial[1] == " same => n,Dial(${IVR_TARGET},${IVR_DTMO})"
+    assert not any("$[" in p or "${IF(" in p for p in prios[:2]), prios[:2]
+    # the value was read by the entry, by the key it sets (quoted, before the raw caller ID)
+    for entry in re.findall(r"^exten => _[^,]+,1,(MSet\(.*\))$", published_patterns(), re.M):
+        drop = re.search(r"IVR_KEY=\$\{EXTEN:(\d)\}", entry).group(1)  # type: ignore[union-attr]
+        assert f',IVR_NUM="${{DB(ivr/${{IVR_NUM_KEYS}}/${{EXTEN:{drop}}})}}",IVR_CALLER_RAW=' \
+            in entry, entry
+        assert entry.index("IVR_CALLER_RAW=") > entry.index("IVR_NUM=")
+    assert prios[2].endswith("?run,f${CUT(IVR_NUM,^,11)}:slow,1)")
+    assert "src=mirror" in fdial[0] and fdial[0].startswith(" same => n(fdial),CELGenUserEvent(IVR_ROUTE,")
+    # fdial falls through to `dial`
+    assert fdial[1].startswith(" same => n(dial),CELGenUserEvent(IVR_STEP,") and \
+        fdial[2] == " same => n,Dial(${IVR_TARGET},${IVR_DTMO})"
+    # every label the controller may write has its f-label, which sends the same IVR_ROUTE
+    for label in ("menu", "done", "next", "step"):
+        line = re.search(rf"^ same => n\(f{label}\),(.*)$", ext, re.M)
+        assert line is not None and line.group(1) == fdial[0].split(",", 1)[1], label
     # its end: `ended`'s event with the Dial's status, then done on an answer, else the next step
+    # (after `fill` on the usual call, whose MSet left the rest of the plan out)
+    dial = ext[ext.index(" same => n(dial),"):].splitlines()
     ended = ext[ext.index(" same => n(ended),"):].splitlines()[:2]
     assert dial[2] == ended[0].replace("n(ended),", "n,").replace("${IVR_STEP_RESULT}", "${DIALSTATUS}")
-    assert dial[3] == ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done:next)'
+    assert dial[3] == (' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done:'
+                       '${IF($["${IVR_FLAT}" = ""]?fill:next)})')
     assert '"${IVR_STEP_RESULT}" = "ANSWER"' in ended[1] and ended[1].endswith("?done:next)")
+    assert f" same => n(fill),MSet({FILL})\n same => n,Goto(next)" in ext
+    assert ext.count(f"MSet({FILL})") == 4  # fill, fnext, fstep, fmenu
     assert re.search(r"\?dial:step\)", ext)
 
 
@@ -364,27 +381,28 @@ def test_usual_call_reads_the_fields_the_controller_writes() -> None:
     """The field numbers in the dialplan and the value ivr/core/mirror.py writes cannot drift
     apart: each CUT of the usual call, applied to a written value, gives what it stands for."""
     ext = render_all(RenderInput(CONFIG))["extensions.conf"]
-    prios, fast = _usual_call(ext)
+    prios, fdial = _usual_call(ext)
     rec = RouteRecord("direct", "1790000000", True, False, "en", "甲", "direct^PJSIP/o-3^25|voicemail^3^120")
     fields = number_entries({"05585551001": 3}, None, {3: rec})["num/05585551001"].split("^")
 
     def cut(n: str) -> str:
         return "^".join(fields[int(n[:-1]) - 1:]) if n.endswith("-") else fields[int(n) - 1]
-    read = {var: cut(n) for var, n in re.findall(r"(\w+)=\$\{CUT\(IVR_NUM,\^,(\d+-?)\)\}", prios[1])}
+    read = {var: cut(n) for var, n in re.findall(r"(\w+)=\$\{CUT\(IVR_NUM,\^,(\d+-?)\)\}",
+                                                 prios[0] + FILL)}
     assert read == {"__IVR_OFFICIAL": "3", "IVR_AWAY": "1",
                     "IVR_DEP_AWAY": "0", "__IVR_LANG": "en",
                     "IVR_FLAT": "direct^PJSIP/o-3^25^voicemail^3^120", "IVR_KIND": "direct",
                     "IVR_TARGET": "PJSIP/o-3", "IVR_TMO": "25", "IVR_DTMO": "25",
                     "__IVR_LEG_TMO": "25"}
-    assert re.search(r'CALLERID\(name\)="\$\{CUT\(IVR_NUM,\^,(\d+)\)\}', prios[1]).group(1) == "9"  # type: ignore[union-attr]
+    assert re.search(r'CALLERID\(name\)="\$\{CUT\(IVR_NUM,\^,(\d+)\)\}', prios[0]).group(1) == "9"  # type: ignore[union-attr]
     assert cut("9") == "甲"
     fmt, until = re.search(r'"\$\{CUT\(IVR_NUM,\^,(\d+)\)\}" = "(\d+)" & \("\$\{CUT\(IVR_NUM,\^,(\d+)\)\}"',
-                           prios[3]).group(1, 3)  # type: ignore[union-attr]
-    assert cut(fmt) == NUMBER_FORMAT and f'= "{NUMBER_FORMAT}"' in prios[3] and cut(until) == "1790000000"
-    assert cut(re.search(r"CUT\(IVR_NUM,\^,(\d+)\)", fast[1]).group(1)) == "next"  # type: ignore[union-attr]
-    assert cut(re.search(r"mode=\$\{CUT\(IVR_NUM,\^,(\d+)\)\}", fast[0]).group(1)) == "direct"  # type: ignore[union-attr]
+                           prios[2]).group(1, 3)  # type: ignore[union-attr]
+    assert cut(fmt) == NUMBER_FORMAT and f'= "{NUMBER_FORMAT}"' in prios[2] and cut(until) == "1790000000"
+    assert cut(re.search(r"f\$\{CUT\(IVR_NUM,\^,(\d+)\)\}", prios[2]).group(1)) == "next"  # type: ignore[union-attr]
+    assert cut(re.search(r"mode=\$\{CUT\(IVR_NUM,\^,(\d+)\)\}", fdial[0]).group(1)) == "direct"  # type: ignore[union-attr]
     # the menu flag is not set: the label is `menu` when the number has one (first_step)
-    assert "IVR_MENU" not in prios[1]
+    assert "IVR_MENU" not in prios[0]
 
 
 def test_step_kinds_the_controller_knows_are_the_dialplans() -> None:

@@ -267,6 +267,20 @@ def test_mirror_entries_pure() -> None:
                     "num/05585551001": "3^0^^pool^^0^0^zh^甲^3^step^60^^pool^pool-main^60^voicemail^3^120"}
 
 
+def test_a_name_cannot_change_how_the_entry_splits_the_number_value() -> None:
+    """The entry's MSet (render.ROUTE_READ) splits its arguments counting ( and [ even inside
+    quotes, and the caller's original ID follows the value: a name's brackets are written
+    full-width, and a value that holds one anyway is not written whole (the short form: the
+    dialplan takes the slow way), so nothing swallows IVR_CALLER_RAW."""
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=SH)
+    r = OfficialRouting(official_id=3, name="王(副)[办", mode="direct", direct_dial="PJSIP/o-3")
+    rec = route_record(r, now, SH)
+    assert rec.name == "王（副）［办"
+    assert number_entries({"1001": 3}, None, {3: rec})["num/1001"].split("^")[8] == "王（副）［办"
+    for bad in ("王(副", 'a"b', "a\\b", "]"):
+        assert number_entries({"1001": 3}, None, {3: rec._replace(name=bad)}) == {"num/1001": "3^0^"}
+
+
 def test_number_carries_the_route_in_force_until_its_boundary() -> None:
     """num/<digits>: the mode in force and until when it holds (the next weekly or holiday
     boundary in the city's time, or a return from a meeting, whichever first), who is away, the
