@@ -11,7 +11,7 @@ dialplan), each ladder in another order (ladder 1 baseline first, ladder 2 the n
 and every run starts once the one before has left nothing behind (bench_routing.settle: the
 recorder caught up, Asterisk without a channel and idle); a path stops climbing at its first
 rate with a failed call,
-and the ladder ends when both have. A call fails on an error response, a timeout, a failure the
+and the ladder ends when every path has. A call fails on an error response, a timeout, a failure the
 phone saw, or a set-up (INVITE -> 200 OK) longer than --setup-limit (1 s: past it a saturated
 Asterisk still completes calls, only later and later); and a rate counts only if it was offered
 (calls attempted over the run's sending time at least 90 % of it: sipp keeps pace).
