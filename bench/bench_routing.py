@@ -541,14 +541,13 @@ async def settle(lab: LabDeployment, meters: dict[str, TreeMeter], limit: float 
     t0 = time.monotonic()
     last: tuple[int, int] | None = None
     changed = t0
-    events = 0
     while time.monotonic() - t0 < limit:
         h = await lab_health(lab)
         rec = h.get("recorder") or {}
         now = time.monotonic()
         cur = (int(rec.get("events", 0)), int(rec.get("records", 0)))
         if cur != last:
-            last, changed, events = cur, now, cur[0]
+            last, changed = cur, now
         for m in meters.values():
             m.sample(rescan=True)
         c0 = {k: m.cpu_seconds() for k, m in meters.items()}
@@ -561,7 +560,7 @@ async def settle(lab: LabDeployment, meters: dict[str, TreeMeter], limit: float 
             break
     else:
         print(f"  (not settled after {limit:g} s: going on)", flush=True)
-    return changed - t0, events
+    return changed - t0, last[0] if last else 0
 
 
 # ---------------------------------------------------------------------------------------------
